@@ -1,0 +1,9 @@
+//! switchyard-northd as a library: the NB model and its validation, NB storage,
+//! the NB -> SB compiler, the SB state and the gRPC services.
+#![forbid(unsafe_code)]
+
+pub mod compile;
+pub mod model;
+pub mod sb;
+pub mod server;
+pub mod store;

@@ -1,0 +1,52 @@
+//! The switchyard-northd daemon: opens the NB store and serves the NB and SB gRPC
+//! APIs until SIGINT/SIGTERM.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use switchyard_northd::{server::Northd, store::FileStore};
+use switchyard_southbound::pb::{northbound_server::NorthboundServer, southbound_server::SouthboundServer};
+
+#[derive(Parser, Debug)]
+#[command(name = "switchyard-northd", version, about = "Switchyard's northbound store and compiler")]
+struct Args {
+    /// Directory of the embedded NB database.
+    #[arg(long, default_value = "/var/lib/switchyard/northd")]
+    db: PathBuf,
+    /// Address of the NB API (syctl).
+    #[arg(long, default_value = "127.0.0.1:6641")]
+    nb_listen: SocketAddr,
+    /// Address of the SB API (chassis).
+    #[arg(long, default_value = "127.0.0.1:6642")]
+    sb_listen: SocketAddr,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_ansi(false)
+        .init();
+    let args = Args::parse();
+    let store = FileStore::open(&args.db)?;
+    let northd = Northd::new(Box::new(store))?;
+    let nb = tonic::transport::Server::builder()
+        .add_service(NorthboundServer::new(northd.clone()))
+        .serve_with_shutdown(args.nb_listen, shutdown());
+    let sb = tonic::transport::Server::builder()
+        .add_service(SouthboundServer::new(northd))
+        .serve_with_shutdown(args.sb_listen, shutdown());
+    tracing::info!(nb = %args.nb_listen, sb = %args.sb_listen, db = %args.db.display(), "northd serving");
+    tokio::try_join!(nb, sb)?;
+    tracing::info!("northd stopped");
+    Ok(())
+}
+
+async fn shutdown() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

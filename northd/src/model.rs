@@ -1,0 +1,483 @@
+//! The northbound model in memory, and the validation every write goes through:
+//! a transaction is applied to a copy, checked op by op, and only a fully valid
+//! result is committed. Errors name the field and the value that are wrong.
+
+use ipnet::IpNet;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use switchyard_southbound::parse_mac;
+use switchyard_southbound::pb::{self, nb_op::Op, LogicalSwitch, LogicalSwitchPort};
+use thiserror::Error;
+
+/// Why a northbound write was refused. Nothing of the transaction was written.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum NbError {
+    #[error("logical switch {0:?} already exists")]
+    SwitchExists(String),
+    #[error("logical switch {0:?} does not exist")]
+    NoSuchSwitch(String),
+    #[error("logical switch port {0:?} already exists")]
+    PortExists(String),
+    #[error("logical switch port {0:?} does not exist")]
+    NoSuchPort(String),
+    #[error("invalid name {0:?}: use 1-63 characters from [A-Za-z0-9_.:-]")]
+    BadName(String),
+    #[error("invalid {field} {value:?}: {why}")]
+    BadValue {
+        field: &'static str,
+        value: String,
+        why: String,
+    },
+    #[error("{field} {value:?} of port {port:?} is already used by port {other:?} on switch {switch:?}")]
+    AddressInUse {
+        field: &'static str,
+        value: String,
+        port: String,
+        other: String,
+        switch: String,
+    },
+    #[error("empty operation")]
+    EmptyOp,
+    #[error("no free tunnel key left in {0}")]
+    KeysExhausted(&'static str),
+}
+
+/// Largest datapath tunnel key (24-bit VNI).
+pub const MAX_DP_KEY: u32 = 0x00ff_ffff;
+/// Largest unicast port key (15 bits, as in OVN's Geneve option).
+pub const MAX_PORT_KEY: u32 = 0x7fff;
+
+/// One parsed `addresses` / `port_security` entry: a MAC and its IPs (with prefix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddrEntry {
+    pub mac: u64,
+    pub ips: Vec<IpNet>,
+}
+
+/// A parsed `addresses` column: entries plus whether "unknown" was listed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Addresses {
+    pub entries: Vec<AddrEntry>,
+    pub unknown: bool,
+}
+
+/// Parses an `addresses` or `port_security` column. `allow_prefix` permits
+/// `IP/len` (port security accepts networks; addresses take host IPs).
+pub fn parse_addresses(
+    field: &'static str,
+    list: &[String],
+    allow_prefix: bool,
+) -> Result<Addresses, NbError> {
+    let mut out = Addresses::default();
+    for item in list {
+        let item = item.trim();
+        if item == "unknown" && !allow_prefix {
+            out.unknown = true;
+            continue;
+        }
+        let mut words = item.split_whitespace();
+        let bad = |why: &str| NbError::BadValue {
+            field,
+            value: item.to_string(),
+            why: why.to_string(),
+        };
+        let mac_s = words.next().ok_or_else(|| bad("empty entry"))?;
+        let mac = parse_mac(mac_s).ok_or_else(|| bad(&format!("{mac_s:?} is not a MAC address")))?;
+        if mac & (1 << 40) != 0 {
+            return Err(bad(&format!("{mac_s} is a multicast MAC")));
+        }
+        if mac == 0 {
+            return Err(bad("the all-zero MAC is not a port address"));
+        }
+        let mut ips = Vec::new();
+        for w in words {
+            let net = if w.contains('/') {
+                if !allow_prefix {
+                    return Err(bad(&format!("{w:?}: give host addresses without a prefix")));
+                }
+                w.parse::<IpNet>()
+                    .map_err(|_| bad(&format!("{w:?} is not an IP network")))?
+            } else {
+                IpNet::from(
+                    w.parse::<IpAddr>()
+                        .map_err(|_| bad(&format!("{w:?} is not an IP address")))?,
+                )
+            };
+            if ips.contains(&net) {
+                return Err(bad(&format!("{w} is listed twice")));
+            }
+            ips.push(net);
+        }
+        out.entries.push(AddrEntry { mac, ips });
+    }
+    Ok(out)
+}
+
+fn check_name(name: &str) -> Result<(), NbError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.:-".contains(c))
+        && !name.starts_with('_');
+    if ok {
+        Ok(())
+    } else {
+        Err(NbError::BadName(name.to_string()))
+    }
+}
+
+/// The northbound database contents.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Nb {
+    pub switches: BTreeMap<String, LogicalSwitch>,
+    pub ports: BTreeMap<String, LogicalSwitchPort>,
+}
+
+/// Row-level difference between two NB states: what the store persists.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Change {
+    pub version: u64,
+    pub put_switches: Vec<LogicalSwitch>,
+    pub put_ports: Vec<LogicalSwitchPort>,
+    pub del_switches: Vec<String>,
+    pub del_ports: Vec<String>,
+}
+
+impl Change {
+    pub fn is_empty(&self) -> bool {
+        self.put_switches.is_empty()
+            && self.put_ports.is_empty()
+            && self.del_switches.is_empty()
+            && self.del_ports.is_empty()
+    }
+}
+
+fn diff_map<T: Clone + PartialEq>(
+    old: &BTreeMap<String, T>,
+    new: &BTreeMap<String, T>,
+) -> (Vec<T>, Vec<String>) {
+    let puts = new
+        .iter()
+        .filter(|(k, v)| old.get(*k) != Some(v))
+        .map(|(_, v)| v.clone())
+        .collect();
+    let dels = old.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
+    (puts, dels)
+}
+
+impl Nb {
+    /// The row-level change from `self` to `new`.
+    pub fn diff(&self, new: &Nb, version: u64) -> Change {
+        let (put_switches, del_switches) = diff_map(&self.switches, &new.switches);
+        let (put_ports, del_ports) = diff_map(&self.ports, &new.ports);
+        Change {
+            version,
+            put_switches,
+            put_ports,
+            del_switches,
+            del_ports,
+        }
+    }
+
+    /// Applies a persisted change (no validation: it was validated when written).
+    pub fn apply_change(&mut self, c: &Change) {
+        for n in &c.del_ports {
+            self.ports.remove(n);
+        }
+        for n in &c.del_switches {
+            self.switches.remove(n);
+        }
+        for s in &c.put_switches {
+            self.switches.insert(s.name.clone(), s.clone());
+        }
+        for p in &c.put_ports {
+            self.ports.insert(p.name.clone(), p.clone());
+        }
+    }
+
+    /// The ports of one switch.
+    pub fn ports_of<'a>(&'a self, switch: &'a str) -> impl Iterator<Item = &'a LogicalSwitchPort> {
+        self.ports.values().filter(move |p| p.switch_name == switch)
+    }
+
+    /// As a protobuf message.
+    pub fn to_pb(&self, version: u64) -> pb::NbDatabase {
+        pb::NbDatabase {
+            version,
+            switches: self.switches.values().cloned().collect(),
+            ports: self.ports.values().cloned().collect(),
+        }
+    }
+
+    /// Applies a transaction, validating each op. On error `self` may be partly
+    /// changed: callers apply to a clone and keep it only on success.
+    pub fn apply_ops(&mut self, req: &pb::TransactRequest) -> Result<(), NbError> {
+        for op in &req.ops {
+            match op.op.as_ref().ok_or(NbError::EmptyOp)? {
+                Op::LsAdd(ls) => self.ls_add(ls, req.may_exist)?,
+                Op::LsDel(name) => {
+                    if self.switches.remove(name).is_none() {
+                        if !req.if_exists {
+                            return Err(NbError::NoSuchSwitch(name.clone()));
+                        }
+                    } else {
+                        self.ports.retain(|_, p| &p.switch_name != name);
+                    }
+                }
+                Op::LspAdd(lsp) => self.lsp_add(lsp, req.may_exist)?,
+                Op::LspDel(name) => {
+                    if self.ports.remove(name).is_none() && !req.if_exists {
+                        return Err(NbError::NoSuchPort(name.clone()));
+                    }
+                }
+                Op::LspSetAddresses(s) => {
+                    let mut p = self.port(&s.port)?.clone();
+                    p.addresses = s.addresses.clone();
+                    self.check_port(&p)?;
+                    self.ports.insert(p.name.clone(), p);
+                }
+                Op::LspSetPortSecurity(s) => {
+                    let mut p = self.port(&s.port)?.clone();
+                    p.port_security = s.addresses.clone();
+                    self.check_port(&p)?;
+                    self.ports.insert(p.name.clone(), p);
+                }
+                Op::LspSetEnabled(s) => {
+                    let mut p = self.port(&s.port)?.clone();
+                    p.enabled = s.enabled;
+                    self.ports.insert(p.name.clone(), p);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn port(&self, name: &str) -> Result<&LogicalSwitchPort, NbError> {
+        self.ports
+            .get(name)
+            .ok_or_else(|| NbError::NoSuchPort(name.to_string()))
+    }
+
+    fn ls_add(&mut self, ls: &LogicalSwitch, may_exist: bool) -> Result<(), NbError> {
+        check_name(&ls.name)?;
+        let subnet = if ls.subnet.is_empty() {
+            None
+        } else {
+            Some(ls.subnet.parse::<IpNet>().map_err(|_| NbError::BadValue {
+                field: "subnet",
+                value: ls.subnet.clone(),
+                why: "not a CIDR such as 10.0.0.0/24".into(),
+            })?)
+        };
+        if let Some(n) = subnet {
+            if n.trunc() != n {
+                return Err(NbError::BadValue {
+                    field: "subnet",
+                    value: ls.subnet.clone(),
+                    why: format!("host bits set; did you mean {}?", n.trunc()),
+                });
+            }
+        }
+        if let Some(old) = self.switches.get(&ls.name) {
+            let same = old.subnet == ls.subnet && old.other_config == ls.other_config;
+            if may_exist && same {
+                return Ok(());
+            }
+            return Err(NbError::SwitchExists(ls.name.clone()));
+        }
+        let used: std::collections::HashSet<u32> =
+            self.switches.values().map(|s| s.tunnel_key).collect();
+        let key = (1..=MAX_DP_KEY)
+            .find(|k| !used.contains(k))
+            .ok_or(NbError::KeysExhausted("datapaths"))?;
+        let mut ls = ls.clone();
+        ls.tunnel_key = key;
+        self.switches.insert(ls.name.clone(), ls);
+        Ok(())
+    }
+
+    fn lsp_add(&mut self, lsp: &LogicalSwitchPort, may_exist: bool) -> Result<(), NbError> {
+        check_name(&lsp.name)?;
+        if !self.switches.contains_key(&lsp.switch_name) {
+            return Err(NbError::NoSuchSwitch(lsp.switch_name.clone()));
+        }
+        if let Some(old) = self.ports.get(&lsp.name) {
+            let same = old.switch_name == lsp.switch_name
+                && old.addresses == lsp.addresses
+                && old.port_security == lsp.port_security;
+            if may_exist && same {
+                return Ok(());
+            }
+            return Err(NbError::PortExists(lsp.name.clone()));
+        }
+        let used: std::collections::HashSet<u32> = self
+            .ports_of(&lsp.switch_name)
+            .map(|p| p.tunnel_key)
+            .collect();
+        let key = (1..=MAX_PORT_KEY)
+            .find(|k| !used.contains(k))
+            .ok_or(NbError::KeysExhausted("ports of a switch"))?;
+        let mut lsp = lsp.clone();
+        lsp.tunnel_key = key;
+        self.check_port(&lsp)?;
+        self.ports.insert(lsp.name.clone(), lsp);
+        Ok(())
+    }
+
+    /// Checks a port's columns against itself, its switch and the switch's other ports.
+    fn check_port(&self, p: &LogicalSwitchPort) -> Result<(), NbError> {
+        let addrs = parse_addresses("addresses", &p.addresses, false)?;
+        parse_addresses("port_security", &p.port_security, true)?;
+        let ls = self
+            .switches
+            .get(&p.switch_name)
+            .ok_or_else(|| NbError::NoSuchSwitch(p.switch_name.clone()))?;
+        if let Ok(subnet) = ls.subnet.parse::<IpNet>() {
+            for e in &addrs.entries {
+                for ip in &e.ips {
+                    if ip.addr().is_ipv4() == subnet.addr().is_ipv4() && !subnet.contains(&ip.addr()) {
+                        return Err(NbError::BadValue {
+                            field: "addresses",
+                            value: ip.addr().to_string(),
+                            why: format!("outside switch {:?}'s subnet {subnet}", ls.name),
+                        });
+                    }
+                }
+            }
+        }
+        for other in self.ports_of(&p.switch_name).filter(|o| o.name != p.name) {
+            let theirs = parse_addresses("addresses", &other.addresses, false)?;
+            for mine in &addrs.entries {
+                for t in &theirs.entries {
+                    let in_use = |field: &'static str, value: String| NbError::AddressInUse {
+                        field,
+                        value,
+                        port: p.name.clone(),
+                        other: other.name.clone(),
+                        switch: p.switch_name.clone(),
+                    };
+                    if mine.mac == t.mac {
+                        return Err(in_use("MAC", switchyard_southbound::fmt_mac(mine.mac)));
+                    }
+                    if let Some(ip) = mine.ips.iter().find(|ip| t.ips.contains(ip)) {
+                        return Err(in_use("IP", ip.addr().to_string()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    pub(crate) fn op(o: Op) -> pb::NbOp {
+        pb::NbOp { op: Some(o) }
+    }
+    pub(crate) fn txn(ops: Vec<Op>) -> pb::TransactRequest {
+        pb::TransactRequest {
+            ops: ops.into_iter().map(op).collect(),
+            ..Default::default()
+        }
+    }
+    pub(crate) fn ls(name: &str, subnet: &str) -> Op {
+        Op::LsAdd(LogicalSwitch {
+            name: name.into(),
+            subnet: subnet.into(),
+            ..Default::default()
+        })
+    }
+    pub(crate) fn lsp(name: &str, sw: &str, addr: &str) -> Op {
+        Op::LspAdd(LogicalSwitchPort {
+            name: name.into(),
+            switch_name: sw.into(),
+            addresses: vec![addr.into()],
+            enabled: true,
+            ..Default::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::*;
+    use super::*;
+
+    fn apply(nb: &mut Nb, ops: Vec<Op>) -> Result<(), NbError> {
+        let mut copy = nb.clone();
+        copy.apply_ops(&txn(ops))?;
+        *nb = copy;
+        Ok(())
+    }
+
+    #[test]
+    fn valid_topology_gets_keys() {
+        let mut nb = Nb::default();
+        apply(
+            &mut nb,
+            vec![
+                ls("ls1", "10.0.0.0/24"),
+                lsp("p1", "ls1", "0a:00:00:00:00:01 10.0.0.1"),
+                lsp("p2", "ls1", "0a:00:00:00:00:02 10.0.0.2"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(nb.switches["ls1"].tunnel_key, 1);
+        assert_eq!(nb.ports["p1"].tunnel_key, 1);
+        assert_eq!(nb.ports["p2"].tunnel_key, 2);
+    }
+
+    #[test]
+    fn invalid_writes_are_refused_whole() {
+        let mut nb = Nb::default();
+        apply(&mut nb, vec![ls("ls1", "10.0.0.0/24"), lsp("p1", "ls1", "0a:00:00:00:00:01 10.0.0.1")]).unwrap();
+        let before = nb.clone();
+        let cases: Vec<(Vec<Op>, &str)> = vec![
+            (vec![ls("ls1", "")], "already exists"),
+            (vec![ls("bad name", "")], "invalid name"),
+            (vec![ls("ls2", "10.0.0.1/24")], "host bits set"),
+            (vec![ls("ls2", "nonsense")], "not a CIDR"),
+            (vec![lsp("p9", "nope", "0a:00:00:00:00:09")], "does not exist"),
+            (vec![lsp("p1", "ls1", "0a:00:00:00:00:09")], "already exists"),
+            (vec![lsp("p2", "ls1", "0a:00:00:00:zz:02 10.0.0.2")], "not a MAC"),
+            (vec![lsp("p2", "ls1", "0a:00:00:00:00:02 10.0.0.300")], "not an IP address"),
+            (vec![lsp("p2", "ls1", "0a:00:00:00:00:02 10.9.0.2")], "outside switch"),
+            (vec![lsp("p2", "ls1", "0a:00:00:00:00:01 10.0.0.2")], "already used by port \"p1\""),
+            (vec![lsp("p2", "ls1", "0a:00:00:00:00:02 10.0.0.1")], "IP \"10.0.0.1\""),
+            (vec![lsp("p2", "ls1", "01:00:00:00:00:02")], "multicast"),
+            // A valid op followed by an invalid one: the valid one is not written.
+            (vec![ls("ls3", ""), lsp("p3", "ls9", "0a:00:00:00:00:03")], "\"ls9\" does not exist"),
+        ];
+        for (ops, want) in cases {
+            let err = apply(&mut nb, ops).unwrap_err().to_string();
+            assert!(err.contains(want), "error {err:?} should contain {want:?}");
+            assert_eq!(nb, before);
+        }
+    }
+
+    #[test]
+    fn deleting_a_switch_deletes_its_ports_and_keys_are_reused() {
+        let mut nb = Nb::default();
+        apply(&mut nb, vec![ls("a", ""), ls("b", ""), lsp("pa", "a", "0a:00:00:00:00:01")]).unwrap();
+        apply(&mut nb, vec![Op::LsDel("a".into())]).unwrap();
+        assert!(nb.ports.is_empty());
+        apply(&mut nb, vec![ls("c", "")]).unwrap();
+        assert_eq!(nb.switches["c"].tunnel_key, 1);
+        assert_eq!(nb.switches["b"].tunnel_key, 2);
+    }
+
+    #[test]
+    fn diff_and_apply_change_round_trip() {
+        let mut a = Nb::default();
+        apply(&mut a, vec![ls("a", ""), lsp("pa", "a", "0a:00:00:00:00:01")]).unwrap();
+        let mut b = a.clone();
+        apply(&mut b, vec![Op::LspDel("pa".into()), ls("b", "")]).unwrap();
+        let c = a.diff(&b, 2);
+        let mut replay = a.clone();
+        replay.apply_change(&c);
+        assert_eq!(replay, b);
+    }
+}

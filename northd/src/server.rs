@@ -1,0 +1,205 @@
+//! northd's two gRPC services: Northbound (syctl's transactions, reads and
+//! watches) and Southbound (chassis registration, watches and port claims).
+
+use crate::compile::compile;
+use crate::model::Nb;
+use crate::sb::Sb;
+use crate::store::NbStore;
+use std::pin::Pin;
+use std::sync::Arc;
+use switchyard_southbound::pb::{
+    self, northbound_server::Northbound, sb_update::Update, southbound_server::Southbound,
+};
+use tokio::sync::{mpsc, watch, Mutex};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+/// Everything northd owns, behind one lock (control plane only: transactions are
+/// serialized, as in OVSDB).
+pub struct State {
+    pub version: u64,
+    pub nb: Nb,
+    pub store: Box<dyn NbStore>,
+    pub sb: Sb,
+}
+
+/// The shared service state.
+#[derive(Clone)]
+pub struct Northd {
+    state: Arc<Mutex<State>>,
+    nb_tx: Arc<watch::Sender<u64>>,
+    sb_tx: Arc<watch::Sender<u64>>,
+}
+
+impl Northd {
+    /// Loads the store and compiles the southbound contents from it.
+    pub fn new(mut store: Box<dyn NbStore>) -> anyhow::Result<Self> {
+        let loaded = store.load()?;
+        let mut sb = Sb::default();
+        sb.set_compiled(compile(&loaded.nb), loaded.version);
+        tracing::info!(version = loaded.version, switches = loaded.nb.switches.len(), ports = loaded.nb.ports.len(), "NB loaded");
+        let (nb_tx, _) = watch::channel(loaded.version);
+        let (sb_tx, _) = watch::channel(sb.version);
+        Ok(Northd {
+            state: Arc::new(Mutex::new(State {
+                version: loaded.version,
+                nb: loaded.nb,
+                store,
+                sb,
+            })),
+            nb_tx: Arc::new(nb_tx),
+            sb_tx: Arc::new(sb_tx),
+        })
+    }
+
+    fn publish_sb(&self, st: &State) {
+        self.sb_tx.send_replace(st.sb.version);
+    }
+}
+
+type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Northbound for Northd {
+    async fn transact(&self, req: Request<pb::TransactRequest>) -> Result<Response<pb::TransactReply>, Status> {
+        let req = req.into_inner();
+        let mut st = self.state.lock().await;
+        let mut next = st.nb.clone();
+        next.apply_ops(&req).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let change = st.nb.diff(&next, st.version + 1);
+        if change.is_empty() {
+            return Ok(Response::new(pb::TransactReply { version: st.version }));
+        }
+        st.store
+            .commit(&change, &next)
+            .map_err(|e| Status::unavailable(format!("not committed: {e}")))?;
+        st.version += 1;
+        st.nb = next;
+        let t0 = std::time::Instant::now();
+        let compiled = compile(&st.nb);
+        let v = st.version;
+        st.sb.set_compiled(compiled, v);
+        tracing::info!(version = v, compile_us = t0.elapsed().as_micros() as u64, sb_version = st.sb.version, "NB transaction committed");
+        self.nb_tx.send_replace(v);
+        self.publish_sb(&st);
+        Ok(Response::new(pb::TransactReply { version: v }))
+    }
+
+    async fn get(&self, _: Request<pb::GetRequest>) -> Result<Response<pb::NbDatabase>, Status> {
+        let st = self.state.lock().await;
+        Ok(Response::new(st.nb.to_pb(st.version)))
+    }
+
+    type WatchStream = Stream_<pb::NbVersion>;
+    async fn watch(&self, req: Request<pb::WatchNbRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        let from = req.into_inner().from_version;
+        let mut rx = self.nb_tx.subscribe();
+        let (tx, out) = mpsc::channel(16);
+        tokio::spawn(async move {
+            let mut last = from;
+            loop {
+                let v = *rx.borrow_and_update();
+                if v != last {
+                    last = v;
+                    if tx.send(Ok(pb::NbVersion { version: v })).await.is_err() {
+                        return;
+                    }
+                }
+                if rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(out))))
+    }
+
+    async fn get_southbound(&self, _: Request<pb::GetRequest>) -> Result<Response<pb::SbSnapshot>, Status> {
+        Ok(Response::new(self.state.lock().await.sb.snapshot()))
+    }
+}
+
+#[tonic::async_trait]
+impl Southbound for Northd {
+    async fn register_chassis(&self, req: Request<pb::RegisterChassisRequest>) -> Result<Response<pb::RegisterChassisReply>, Status> {
+        let c = req
+            .into_inner()
+            .chassis
+            .ok_or_else(|| Status::invalid_argument("chassis missing"))?;
+        if c.name.is_empty() {
+            return Err(Status::invalid_argument("chassis name is empty"));
+        }
+        for e in &c.encaps {
+            if e.ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(Status::invalid_argument(format!("encap ip {:?} is not an IP address", e.ip)));
+            }
+        }
+        let mut st = self.state.lock().await;
+        tracing::info!(chassis = %c.name, "chassis registered");
+        st.sb.chassis.insert(c.name.clone(), c);
+        st.sb.rebuild();
+        self.publish_sb(&st);
+        Ok(Response::new(pb::RegisterChassisReply { version: st.sb.version }))
+    }
+
+    type WatchStream = Stream_<pb::SbUpdate>;
+    async fn watch(&self, req: Request<pb::WatchSbRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        let req = req.into_inner();
+        let state = self.state.clone();
+        let mut rx = self.sb_tx.subscribe();
+        let (tx, out) = mpsc::channel(64);
+        tokio::spawn(async move {
+            let mut last = req.from_version;
+            let mut first = true;
+            loop {
+                let updates: Vec<Update> = {
+                    let st = state.lock().await;
+                    match st.sb.deltas_since(last) {
+                        Some(ds) if !(first && last == 0) => ds.into_iter().map(Update::Delta).collect(),
+                        _ => vec![Update::Snapshot(st.sb.snapshot())],
+                    }
+                };
+                first = false;
+                for u in updates {
+                    last = match &u {
+                        Update::Delta(d) => d.version,
+                        Update::Snapshot(s) => s.version,
+                    };
+                    if tx.send(Ok(pb::SbUpdate { update: Some(u) })).await.is_err() {
+                        return;
+                    }
+                }
+                rx.borrow_and_update();
+                if *rx.borrow() == last && rx.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(out))))
+    }
+
+    async fn claim_port(&self, req: Request<pb::ClaimRequest>) -> Result<Response<pb::ClaimReply>, Status> {
+        let req = req.into_inner();
+        let mut st = self.state.lock().await;
+        if !st.sb.chassis.contains_key(&req.chassis) {
+            return Err(Status::failed_precondition(format!("chassis {:?} is not registered", req.chassis)));
+        }
+        if req.release {
+            if st.sb.claims.get(&req.logical_port) == Some(&req.chassis) {
+                st.sb.claims.remove(&req.logical_port);
+            }
+        } else {
+            if !st.nb.ports.contains_key(&req.logical_port) {
+                return Err(Status::not_found(format!("logical port {:?} does not exist", req.logical_port)));
+            }
+            if let Some(prev) = st.sb.claims.insert(req.logical_port.clone(), req.chassis.clone()) {
+                if prev != req.chassis {
+                    tracing::warn!(port = %req.logical_port, from = %prev, to = %req.chassis, "port binding moved");
+                }
+            }
+        }
+        st.sb.rebuild();
+        self.publish_sb(&st);
+        Ok(Response::new(pb::ClaimReply { version: st.sb.version }))
+    }
+}

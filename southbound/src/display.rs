@@ -1,0 +1,110 @@
+//! The canonical text form of typed matches and actions, as `syctl lflow-list` and
+//! traces print them (OVN's syntax where it has one).
+
+use crate::pb::{action::Kind, Action, FieldMatch};
+use crate::{fmt_mac, Field};
+use std::fmt::Write;
+
+/// One field comparison as text, e.g. `eth.src == 0a:00:00:00:00:01`.
+pub fn match_text(m: &FieldMatch) -> String {
+    let field = Field::parse(&m.field);
+    let full = field.map(|f| f.full_mask()).unwrap_or(u64::MAX);
+    if field == Some(Field::EthDst) && m.mask == 1 << 40 {
+        return if m.value != 0 { "eth.mcast" } else { "eth.ucast" }.to_string();
+    }
+    let value = match field {
+        Some(Field::Inport | Field::Outport) if !m.port.is_empty() => format!("\"{}\"", m.port),
+        Some(Field::EthSrc | Field::EthDst | Field::ArpSha) => fmt_mac(m.value),
+        Some(Field::Ip4Src | Field::Ip4Dst | Field::ArpSpa | Field::ArpTpa) => {
+            let ip = std::net::Ipv4Addr::from(m.value as u32);
+            if m.mask == full {
+                ip.to_string()
+            } else {
+                format!("{ip}/{}", (m.mask as u32).count_ones())
+            }
+        }
+        Some(Field::EthType) => format!("0x{:04x}", m.value),
+        _ => m.value.to_string(),
+    };
+    if m.mask != full
+        && !matches!(
+            field,
+            Some(Field::Ip4Src | Field::Ip4Dst | Field::ArpSpa | Field::ArpTpa)
+        )
+    {
+        format!("{} == {}/0x{:x}", m.field, value, m.mask)
+    } else {
+        format!("{} == {}", m.field, value)
+    }
+}
+
+/// A whole conjunction; the empty match is `1`, as in OVN.
+pub fn matches_text(ms: &[FieldMatch]) -> String {
+    if ms.is_empty() {
+        return "1".into();
+    }
+    ms.iter().map(match_text).collect::<Vec<_>>().join(" && ")
+}
+
+/// The actions as text, e.g. `outport = "p2"; output;`.
+pub fn actions_text(acts: &[Action]) -> String {
+    let mut s = String::new();
+    for a in acts {
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        match &a.kind {
+            Some(Kind::Next(_)) => s.push_str("next;"),
+            Some(Kind::Output(_)) => s.push_str("output;"),
+            Some(Kind::SetOutport(o)) => {
+                let _ = write!(s, "outport = \"{}\";", o.name);
+            }
+            Some(Kind::Drop(d)) => {
+                let _ = write!(s, "drop /* {} */;", d.reason);
+            }
+            Some(Kind::ArpReply(r)) => {
+                let _ = write!(s, "arp_reply(eth.src = {});", fmt_mac(r.mac));
+            }
+            None => s.push_str("/* empty */"),
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pb;
+
+    #[test]
+    fn texts() {
+        let m = FieldMatch {
+            field: "ip4.dst".into(),
+            value: 0x0a00_0000,
+            mask: 0xffff_ff00,
+            port: String::new(),
+        };
+        assert_eq!(match_text(&m), "ip4.dst == 10.0.0.0/24");
+        let p = FieldMatch {
+            field: "inport".into(),
+            value: 3,
+            mask: 0xffff_ffff,
+            port: "pod1".into(),
+        };
+        assert_eq!(match_text(&p), "inport == \"pod1\"");
+        assert_eq!(matches_text(&[]), "1");
+        let acts = vec![
+            pb::Action {
+                kind: Some(Kind::SetOutport(pb::SetOutport {
+                    port: 2,
+                    name: "pod2".into(),
+                    multicast: false,
+                })),
+            },
+            pb::Action {
+                kind: Some(Kind::Output(pb::Output {})),
+            },
+        ];
+        assert_eq!(actions_text(&acts), "outport = \"pod2\"; output;");
+    }
+}

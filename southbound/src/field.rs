@@ -1,0 +1,114 @@
+//! The packet fields a logical flow can match on, and the reasons a datapath drops
+//! a packet. Both are closed vocabularies shared by northd, vswitchd and syctl.
+
+macro_rules! named_enum {
+    ($(#[$m:meta])* $ty:ident { $($variant:ident => $name:literal,)* }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u8)]
+        pub enum $ty { $($variant,)* }
+
+        impl $ty {
+            /// Every value, in declaration order (the index is `self as usize`).
+            pub const ALL: &'static [$ty] = &[$($ty::$variant,)*];
+            /// How many values there are.
+            pub const COUNT: usize = [$($name,)*].len();
+            /// The stable name.
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $name,)* }
+            }
+            /// Parses a stable name.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($name => Some($ty::$variant),)* _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+named_enum! {
+    /// A matchable field of the flow key.
+    Field {
+        Inport => "inport",
+        Outport => "outport",
+        EthSrc => "eth.src",
+        EthDst => "eth.dst",
+        EthType => "eth.type",
+        Ip4Src => "ip4.src",
+        Ip4Dst => "ip4.dst",
+        IpProto => "ip.proto",
+        IpTtl => "ip.ttl",
+        ArpOp => "arp.op",
+        ArpSha => "arp.sha",
+        ArpSpa => "arp.spa",
+        ArpTpa => "arp.tpa",
+        L4Src => "l4.src",
+        L4Dst => "l4.dst",
+    }
+}
+
+impl Field {
+    /// Width of the field in bits (a full mask).
+    pub fn bits(self) -> u32 {
+        match self {
+            Field::Inport | Field::Outport => 32,
+            Field::EthSrc | Field::EthDst | Field::ArpSha => 48,
+            Field::EthType | Field::ArpOp | Field::L4Src | Field::L4Dst => 16,
+            Field::Ip4Src | Field::Ip4Dst | Field::ArpSpa | Field::ArpTpa => 32,
+            Field::IpProto | Field::IpTtl => 8,
+        }
+    }
+    /// The all-ones mask of this field.
+    pub fn full_mask(self) -> u64 {
+        if self.bits() == 64 {
+            u64::MAX
+        } else {
+            (1u64 << self.bits()) - 1
+        }
+    }
+}
+
+named_enum! {
+    /// Why a datapath dropped a packet. Every drop increments exactly one of these.
+    DropReason {
+        RuntFrame => "runt_frame",
+        MalformedIp => "malformed_ip",
+        MalformedArp => "malformed_arp",
+        MalformedL4 => "malformed_l4",
+        UnknownInport => "unknown_inport",
+        PortDisabled => "port_disabled",
+        PortSecurityMac => "port_security_mac",
+        PortSecurityIp => "port_security_ip",
+        NoL2Destination => "no_l2_destination",
+        EgressPortSecurity => "egress_port_security",
+        RemotePort => "remote_port",
+        LoopToInport => "loop_to_inport",
+        PipelineDrop => "pipeline_drop",
+        NoFlow => "no_matching_flow",
+        TxRingFull => "tx_ring_full",
+        TxNoFrame => "tx_no_frame",
+        OversizeFrame => "oversize_frame",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for f in Field::ALL {
+            assert_eq!(Field::parse(f.as_str()), Some(*f));
+        }
+        for r in DropReason::ALL {
+            assert_eq!(DropReason::parse(r.as_str()), Some(*r));
+        }
+        assert_eq!(Field::parse("eth.nope"), None);
+        assert_eq!(Field::EthSrc.full_mask(), 0xffff_ffff_ffff);
+    }
+}
