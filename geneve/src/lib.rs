@@ -204,8 +204,14 @@ mod tests {
 
     #[test]
     fn malformed() {
-        assert_eq!(Header::new_checked(&BYTES[..7]).unwrap_err(), Error::Truncated(7, 8));
-        assert_eq!(Header::new_checked(&BYTES[..12]).unwrap_err(), Error::Truncated(12, 16));
+        assert_eq!(
+            Header::new_checked(&BYTES[..7]).unwrap_err(),
+            Error::Truncated(7, 8)
+        );
+        assert_eq!(
+            Header::new_checked(&BYTES[..12]).unwrap_err(),
+            Error::Truncated(12, 16)
+        );
         let mut v = BYTES;
         v[0] = 0x42;
         assert_eq!(Header::new_checked(&v[..]).unwrap_err(), Error::Version(1));

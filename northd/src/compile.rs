@@ -61,7 +61,11 @@ impl M {
     /// An IPv4 network on `f` (a host address is a /32).
     pub fn ip4(self, f: Field, net: &IpNet) -> Self {
         match net {
-            IpNet::V4(n) => self.field(f, u32::from(n.network()).into(), u32::from(n.netmask()).into()),
+            IpNet::V4(n) => self.field(
+                f,
+                u32::from(n.network()).into(),
+                u32::from(n.netmask()).into(),
+            ),
             IpNet::V6(_) => self,
         }
     }
@@ -137,11 +141,35 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
     let mut unknown = Vec::new();
 
     // Default flows of every stage.
-    lf.add(dp, Stage::LsInCheckPortSec, 110, M::any().field(Field::EthSrc, MCAST_BIT, MCAST_BIT), vec![drop(DropReason::PortSecurityMac)]);
-    lf.add(dp, Stage::LsInCheckPortSec, 0, M::any(), vec![drop(DropReason::NoFlow)]);
+    lf.add(
+        dp,
+        Stage::LsInCheckPortSec,
+        110,
+        M::any().field(Field::EthSrc, MCAST_BIT, MCAST_BIT),
+        vec![drop(DropReason::PortSecurityMac)],
+    );
+    lf.add(
+        dp,
+        Stage::LsInCheckPortSec,
+        0,
+        M::any(),
+        vec![drop(DropReason::NoFlow)],
+    );
     lf.add(dp, Stage::LsInArpRsp, 0, M::any(), vec![next()]);
-    lf.add(dp, Stage::LsInL2Lkup, 110, M::any().eth_mcast(), vec![set_outport(MC_FLOOD_KEY, "_MC_flood"), output()]);
-    lf.add(dp, Stage::LsOutApplyPortSec, 100, M::any().eth_mcast(), vec![output()]);
+    lf.add(
+        dp,
+        Stage::LsInL2Lkup,
+        110,
+        M::any().eth_mcast(),
+        vec![set_outport(MC_FLOOD_KEY, "_MC_flood"), output()],
+    );
+    lf.add(
+        dp,
+        Stage::LsOutApplyPortSec,
+        100,
+        M::any().eth_mcast(),
+        vec![output()],
+    );
     lf.add(dp, Stage::LsOutApplyPortSec, 0, M::any(), vec![output()]);
 
     for p in nb.ports_of(&ls.name) {
@@ -168,54 +196,155 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
 
         // ls_in_check_port_sec: admit only the port's own MAC (and IPs, if listed).
         if !p.enabled {
-            lf.add(dp, Stage::LsInCheckPortSec, 150, M::any().inport(key, name), vec![drop(DropReason::PortDisabled)]);
-            lf.add(dp, Stage::LsOutApplyPortSec, 150, M::any().outport(key, name), vec![drop(DropReason::PortDisabled)]);
+            lf.add(
+                dp,
+                Stage::LsInCheckPortSec,
+                150,
+                M::any().inport(key, name),
+                vec![drop(DropReason::PortDisabled)],
+            );
+            lf.add(
+                dp,
+                Stage::LsOutApplyPortSec,
+                150,
+                M::any().outport(key, name),
+                vec![drop(DropReason::PortDisabled)],
+            );
         }
         if psec.entries.is_empty() {
-            lf.add(dp, Stage::LsInCheckPortSec, 50, M::any().inport(key, name), vec![next()]);
+            lf.add(
+                dp,
+                Stage::LsInCheckPortSec,
+                50,
+                M::any().inport(key, name),
+                vec![next()],
+            );
         } else {
             for e in &psec.entries {
                 let base = || M::any().inport(key, name).eq(Field::EthSrc, e.mac);
                 let v4: Vec<&IpNet> = e.ips.iter().filter(|n| matches!(n, IpNet::V4(_))).collect();
                 if !v4.is_empty() {
                     for net in &v4 {
-                        lf.add(dp, Stage::LsInCheckPortSec, 90, base().eq(Field::EthType, ETH_IPV4).ip4(Field::Ip4Src, net), vec![next()]);
-                        lf.add(dp, Stage::LsInCheckPortSec, 90, base().eq(Field::EthType, ETH_ARP).eq(Field::ArpSha, e.mac).ip4(Field::ArpSpa, net), vec![next()]);
+                        lf.add(
+                            dp,
+                            Stage::LsInCheckPortSec,
+                            90,
+                            base().eq(Field::EthType, ETH_IPV4).ip4(Field::Ip4Src, net),
+                            vec![next()],
+                        );
+                        lf.add(
+                            dp,
+                            Stage::LsInCheckPortSec,
+                            90,
+                            base()
+                                .eq(Field::EthType, ETH_ARP)
+                                .eq(Field::ArpSha, e.mac)
+                                .ip4(Field::ArpSpa, net),
+                            vec![next()],
+                        );
                     }
                     // DHCP discovery from an address-less client.
-                    lf.add(dp, Stage::LsInCheckPortSec, 90,
-                        base().eq(Field::EthType, ETH_IPV4).eq(Field::Ip4Src, 0).eq(Field::Ip4Dst, 0xffff_ffff).eq(Field::IpProto, 17).eq(Field::L4Dst, 67),
-                        vec![next()]);
-                    lf.add(dp, Stage::LsInCheckPortSec, 80, base().eq(Field::EthType, ETH_IPV4), vec![drop(DropReason::PortSecurityIp)]);
-                    lf.add(dp, Stage::LsInCheckPortSec, 80, base().eq(Field::EthType, ETH_ARP), vec![drop(DropReason::PortSecurityIp)]);
+                    lf.add(
+                        dp,
+                        Stage::LsInCheckPortSec,
+                        90,
+                        base()
+                            .eq(Field::EthType, ETH_IPV4)
+                            .eq(Field::Ip4Src, 0)
+                            .eq(Field::Ip4Dst, 0xffff_ffff)
+                            .eq(Field::IpProto, 17)
+                            .eq(Field::L4Dst, 67),
+                        vec![next()],
+                    );
+                    lf.add(
+                        dp,
+                        Stage::LsInCheckPortSec,
+                        80,
+                        base().eq(Field::EthType, ETH_IPV4),
+                        vec![drop(DropReason::PortSecurityIp)],
+                    );
+                    lf.add(
+                        dp,
+                        Stage::LsInCheckPortSec,
+                        80,
+                        base().eq(Field::EthType, ETH_ARP),
+                        vec![drop(DropReason::PortSecurityIp)],
+                    );
                 }
                 lf.add(dp, Stage::LsInCheckPortSec, 50, base(), vec![next()]);
                 // Egress: deliver only frames addressed to the port's MAC.
-                lf.add(dp, Stage::LsOutApplyPortSec, 50, M::any().outport(key, name).eq(Field::EthDst, e.mac), vec![output()]);
+                lf.add(
+                    dp,
+                    Stage::LsOutApplyPortSec,
+                    50,
+                    M::any().outport(key, name).eq(Field::EthDst, e.mac),
+                    vec![output()],
+                );
             }
-            lf.add(dp, Stage::LsInCheckPortSec, 40, M::any().inport(key, name), vec![drop(DropReason::PortSecurityMac)]);
-            lf.add(dp, Stage::LsOutApplyPortSec, 40, M::any().outport(key, name), vec![drop(DropReason::EgressPortSecurity)]);
+            lf.add(
+                dp,
+                Stage::LsInCheckPortSec,
+                40,
+                M::any().inport(key, name),
+                vec![drop(DropReason::PortSecurityMac)],
+            );
+            lf.add(
+                dp,
+                Stage::LsOutApplyPortSec,
+                40,
+                M::any().outport(key, name),
+                vec![drop(DropReason::EgressPortSecurity)],
+            );
         }
 
         // ls_in_arp_rsp and ls_in_l2_lkup from the port's addresses.
         for e in &addrs.entries {
             if p.enabled {
-                lf.add(dp, Stage::LsInL2Lkup, 50, M::any().eq(Field::EthDst, e.mac), vec![set_outport(key, name), output()]);
+                lf.add(
+                    dp,
+                    Stage::LsInL2Lkup,
+                    50,
+                    M::any().eq(Field::EthDst, e.mac),
+                    vec![set_outport(key, name), output()],
+                );
             }
             for ip in e.ips.iter().filter(|n| matches!(n, IpNet::V4(_))) {
-                let arp_req = || M::any().eq(Field::EthType, ETH_ARP).eq(Field::ArpOp, 1).ip4(Field::ArpTpa, ip);
+                let arp_req = || {
+                    M::any()
+                        .eq(Field::EthType, ETH_ARP)
+                        .eq(Field::ArpOp, 1)
+                        .ip4(Field::ArpTpa, ip)
+                };
                 // The port asking for its own address (duplicate address detection)
                 // must reach the others, not be answered by the switch.
-                lf.add(dp, Stage::LsInArpRsp, 100, arp_req().inport(key, name), vec![next()]);
+                lf.add(
+                    dp,
+                    Stage::LsInArpRsp,
+                    100,
+                    arp_req().inport(key, name),
+                    vec![next()],
+                );
                 lf.add(dp, Stage::LsInArpRsp, 50, arp_req(), vec![arp_reply(e.mac)]);
             }
         }
     }
 
     if unknown.is_empty() {
-        lf.add(dp, Stage::LsInL2Lkup, 0, M::any(), vec![drop(DropReason::NoL2Destination)]);
+        lf.add(
+            dp,
+            Stage::LsInL2Lkup,
+            0,
+            M::any(),
+            vec![drop(DropReason::NoL2Destination)],
+        );
     } else {
-        lf.add(dp, Stage::LsInL2Lkup, 0, M::any(), vec![set_outport(MC_UNKNOWN_KEY, "_MC_unknown"), output()]);
+        lf.add(
+            dp,
+            Stage::LsInL2Lkup,
+            0,
+            M::any(),
+            vec![set_outport(MC_UNKNOWN_KEY, "_MC_unknown"), output()],
+        );
     }
     out.multicast_groups.push(pb::MulticastGroup {
         datapath: dp,
@@ -244,7 +373,14 @@ mod tests {
             .flows
             .iter()
             .filter(|f| f.stage == stage.name())
-            .map(|f| format!("{} {} => {}", f.priority, matches_text(&f.matches), actions_text(&f.actions)))
+            .map(|f| {
+                format!(
+                    "{} {} => {}",
+                    f.priority,
+                    matches_text(&f.matches),
+                    actions_text(&f.actions)
+                )
+            })
             .collect();
         v.sort();
         v
@@ -269,7 +405,12 @@ mod tests {
     fn l2_lookup_and_arp_flows() {
         let c = compile(&topo());
         let l2 = flows_of(&c, Stage::LsInL2Lkup);
-        assert!(l2.contains(&"50 eth.dst == 0a:00:00:00:00:02 => outport = \"p2\"; output;".to_string()), "{l2:#?}");
+        assert!(
+            l2.contains(
+                &"50 eth.dst == 0a:00:00:00:00:02 => outport = \"p2\"; output;".to_string()
+            ),
+            "{l2:#?}"
+        );
         assert!(l2.contains(&"110 eth.mcast => outport = \"_MC_flood\"; output;".to_string()));
         assert!(l2.contains(&"0 1 => drop /* no_l2_destination */;".to_string()));
         let arp = flows_of(&c, Stage::LsInArpRsp);
@@ -291,12 +432,17 @@ mod tests {
             assert!(ps.contains(&w.to_string()), "missing {w}\n{ps:#?}");
         }
         let out = flows_of(&c, Stage::LsOutApplyPortSec);
-        assert!(out.contains(&"40 outport == \"p1\" => drop /* egress_port_security */;".to_string()));
+        assert!(
+            out.contains(&"40 outport == \"p1\" => drop /* egress_port_security */;".to_string())
+        );
     }
 
     #[test]
     fn every_flow_names_its_builder() {
         let c = compile(&topo());
-        assert!(c.flows.iter().all(|f| f.source.starts_with("northd/src/compile.rs:")));
+        assert!(c
+            .flows
+            .iter()
+            .all(|f| f.source.starts_with("northd/src/compile.rs:")));
     }
 }

@@ -5,10 +5,16 @@ use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use switchyard_northd::{server::Northd, store::FileStore};
-use switchyard_southbound::pb::{northbound_server::NorthboundServer, southbound_server::SouthboundServer};
+use switchyard_southbound::pb::{
+    northbound_server::NorthboundServer, southbound_server::SouthboundServer,
+};
 
 #[derive(Parser, Debug)]
-#[command(name = "switchyard-northd", version, about = "Switchyard's northbound store and compiler")]
+#[command(
+    name = "switchyard-northd",
+    version,
+    about = "Switchyard's northbound store and compiler"
+)]
 struct Args {
     /// Directory of the embedded NB database.
     #[arg(long, default_value = "/var/lib/switchyard/northd")]
@@ -24,7 +30,9 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_ansi(false)
         .init();
     let args = Args::parse();

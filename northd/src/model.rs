@@ -28,7 +28,9 @@ pub enum NbError {
         value: String,
         why: String,
     },
-    #[error("{field} {value:?} of port {port:?} is already used by port {other:?} on switch {switch:?}")]
+    #[error(
+        "{field} {value:?} of port {port:?} is already used by port {other:?} on switch {switch:?}"
+    )]
     AddressInUse {
         field: &'static str,
         value: String,
@@ -82,7 +84,8 @@ pub fn parse_addresses(
             why: why.to_string(),
         };
         let mac_s = words.next().ok_or_else(|| bad("empty entry"))?;
-        let mac = parse_mac(mac_s).ok_or_else(|| bad(&format!("{mac_s:?} is not a MAC address")))?;
+        let mac =
+            parse_mac(mac_s).ok_or_else(|| bad(&format!("{mac_s:?} is not a MAC address")))?;
         if mac & (1 << 40) != 0 {
             return Err(bad(&format!("{mac_s} is a multicast MAC")));
         }
@@ -162,7 +165,11 @@ fn diff_map<T: Clone + PartialEq>(
         .filter(|(k, v)| old.get(*k) != Some(v))
         .map(|(_, v)| v.clone())
         .collect();
-    let dels = old.keys().filter(|k| !new.contains_key(*k)).cloned().collect();
+    let dels = old
+        .keys()
+        .filter(|k| !new.contains_key(*k))
+        .cloned()
+        .collect();
     (puts, dels)
 }
 
@@ -336,7 +343,9 @@ impl Nb {
         if let Ok(subnet) = ls.subnet.parse::<IpNet>() {
             for e in &addrs.entries {
                 for ip in &e.ips {
-                    if ip.addr().is_ipv4() == subnet.addr().is_ipv4() && !subnet.contains(&ip.addr()) {
+                    if ip.addr().is_ipv4() == subnet.addr().is_ipv4()
+                        && !subnet.contains(&ip.addr())
+                    {
                         return Err(NbError::BadValue {
                             field: "addresses",
                             value: ip.addr().to_string(),
@@ -433,23 +442,54 @@ mod tests {
     #[test]
     fn invalid_writes_are_refused_whole() {
         let mut nb = Nb::default();
-        apply(&mut nb, vec![ls("ls1", "10.0.0.0/24"), lsp("p1", "ls1", "0a:00:00:00:00:01 10.0.0.1")]).unwrap();
+        apply(
+            &mut nb,
+            vec![
+                ls("ls1", "10.0.0.0/24"),
+                lsp("p1", "ls1", "0a:00:00:00:00:01 10.0.0.1"),
+            ],
+        )
+        .unwrap();
         let before = nb.clone();
         let cases: Vec<(Vec<Op>, &str)> = vec![
             (vec![ls("ls1", "")], "already exists"),
             (vec![ls("bad name", "")], "invalid name"),
             (vec![ls("ls2", "10.0.0.1/24")], "host bits set"),
             (vec![ls("ls2", "nonsense")], "not a CIDR"),
-            (vec![lsp("p9", "nope", "0a:00:00:00:00:09")], "does not exist"),
-            (vec![lsp("p1", "ls1", "0a:00:00:00:00:09")], "already exists"),
-            (vec![lsp("p2", "ls1", "0a:00:00:00:zz:02 10.0.0.2")], "not a MAC"),
-            (vec![lsp("p2", "ls1", "0a:00:00:00:00:02 10.0.0.300")], "not an IP address"),
-            (vec![lsp("p2", "ls1", "0a:00:00:00:00:02 10.9.0.2")], "outside switch"),
-            (vec![lsp("p2", "ls1", "0a:00:00:00:00:01 10.0.0.2")], "already used by port \"p1\""),
-            (vec![lsp("p2", "ls1", "0a:00:00:00:00:02 10.0.0.1")], "IP \"10.0.0.1\""),
+            (
+                vec![lsp("p9", "nope", "0a:00:00:00:00:09")],
+                "does not exist",
+            ),
+            (
+                vec![lsp("p1", "ls1", "0a:00:00:00:00:09")],
+                "already exists",
+            ),
+            (
+                vec![lsp("p2", "ls1", "0a:00:00:00:zz:02 10.0.0.2")],
+                "not a MAC",
+            ),
+            (
+                vec![lsp("p2", "ls1", "0a:00:00:00:00:02 10.0.0.300")],
+                "not an IP address",
+            ),
+            (
+                vec![lsp("p2", "ls1", "0a:00:00:00:00:02 10.9.0.2")],
+                "outside switch",
+            ),
+            (
+                vec![lsp("p2", "ls1", "0a:00:00:00:00:01 10.0.0.2")],
+                "already used by port \"p1\"",
+            ),
+            (
+                vec![lsp("p2", "ls1", "0a:00:00:00:00:02 10.0.0.1")],
+                "IP \"10.0.0.1\"",
+            ),
             (vec![lsp("p2", "ls1", "01:00:00:00:00:02")], "multicast"),
             // A valid op followed by an invalid one: the valid one is not written.
-            (vec![ls("ls3", ""), lsp("p3", "ls9", "0a:00:00:00:00:03")], "\"ls9\" does not exist"),
+            (
+                vec![ls("ls3", ""), lsp("p3", "ls9", "0a:00:00:00:00:03")],
+                "\"ls9\" does not exist",
+            ),
         ];
         for (ops, want) in cases {
             let err = apply(&mut nb, ops).unwrap_err().to_string();
@@ -461,7 +501,15 @@ mod tests {
     #[test]
     fn deleting_a_switch_deletes_its_ports_and_keys_are_reused() {
         let mut nb = Nb::default();
-        apply(&mut nb, vec![ls("a", ""), ls("b", ""), lsp("pa", "a", "0a:00:00:00:00:01")]).unwrap();
+        apply(
+            &mut nb,
+            vec![
+                ls("a", ""),
+                ls("b", ""),
+                lsp("pa", "a", "0a:00:00:00:00:01"),
+            ],
+        )
+        .unwrap();
         apply(&mut nb, vec![Op::LsDel("a".into())]).unwrap();
         assert!(nb.ports.is_empty());
         apply(&mut nb, vec![ls("c", "")]).unwrap();
@@ -472,7 +520,11 @@ mod tests {
     #[test]
     fn diff_and_apply_change_round_trip() {
         let mut a = Nb::default();
-        apply(&mut a, vec![ls("a", ""), lsp("pa", "a", "0a:00:00:00:00:01")]).unwrap();
+        apply(
+            &mut a,
+            vec![ls("a", ""), lsp("pa", "a", "0a:00:00:00:00:01")],
+        )
+        .unwrap();
         let mut b = a.clone();
         apply(&mut b, vec![Op::LspDel("pa".into()), ls("b", "")]).unwrap();
         let c = a.diff(&b, 2);

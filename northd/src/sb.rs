@@ -49,7 +49,11 @@ impl Sb {
         }
         for p in &self.compiled.port_bindings {
             let mut p = p.clone();
-            p.chassis = self.claims.get(&p.logical_port).cloned().unwrap_or_default();
+            p.chassis = self
+                .claims
+                .get(&p.logical_port)
+                .cloned()
+                .unwrap_or_default();
             put(Row::PortBinding(p));
         }
         for m in &self.compiled.multicast_groups {
@@ -63,7 +67,12 @@ impl Sb {
             .filter(|(k, v)| self.rows.get(*k) != Some(v))
             .map(|(_, v)| v.clone())
             .collect();
-        let deletes: Vec<String> = self.rows.keys().filter(|k| !rows.contains_key(*k)).cloned().collect();
+        let deletes: Vec<String> = self
+            .rows
+            .keys()
+            .filter(|k| !rows.contains_key(*k))
+            .cloned()
+            .collect();
         if upserts.is_empty() && deletes.is_empty() {
             return false;
         }
@@ -109,56 +118,14 @@ impl Sb {
         if version + 1 < first || version > self.version {
             return None;
         }
-        Some(self.history.iter().filter(|d| d.version > version).cloned().collect())
+        Some(
+            self.history
+                .iter()
+                .filter(|d| d.version > version)
+                .cloned()
+                .collect(),
+        )
     }
-}
-
-/// Applies a delta to a snapshot (what a chassis does); used by tests and clients.
-pub fn apply_delta(snap: &mut SbSnapshot, d: &SbDelta) {
-    let mut rows: BTreeMap<String, SbRow> = BTreeMap::new();
-    let s = std::mem::take(snap);
-    for c in s.chassis {
-        let r = row(Row::Chassis(c));
-        rows.insert(row_key(&r), r);
-    }
-    for x in s.datapaths {
-        let r = row(Row::Datapath(x));
-        rows.insert(row_key(&r), r);
-    }
-    for x in s.port_bindings {
-        let r = row(Row::PortBinding(x));
-        rows.insert(row_key(&r), r);
-    }
-    for x in s.multicast_groups {
-        let r = row(Row::MulticastGroup(x));
-        rows.insert(row_key(&r), r);
-    }
-    for x in s.flows {
-        let r = row(Row::Flow(x));
-        rows.insert(row_key(&r), r);
-    }
-    for k in &d.deletes {
-        rows.remove(k);
-    }
-    for r in &d.upserts {
-        rows.insert(row_key(r), r.clone());
-    }
-    let mut out = SbSnapshot {
-        version: d.version,
-        nb_version: s.nb_version,
-        ..Default::default()
-    };
-    for r in rows.into_values() {
-        match r.row {
-            Some(Row::Chassis(c)) => out.chassis.push(c),
-            Some(Row::Datapath(x)) => out.datapaths.push(x),
-            Some(Row::PortBinding(x)) => out.port_bindings.push(x),
-            Some(Row::MulticastGroup(x)) => out.multicast_groups.push(x),
-            Some(Row::Flow(x)) => out.flows.push(x),
-            None => {}
-        }
-    }
-    *snap = out;
 }
 
 #[cfg(test)]
@@ -166,17 +133,23 @@ mod tests {
     use super::*;
     use crate::compile::compile;
     use crate::model::{tests_support::*, Nb};
+    use switchyard_southbound::apply_delta;
 
     #[test]
     fn deltas_replayed_on_a_snapshot_equal_the_new_snapshot() {
         let mut nb = Nb::default();
-        nb.apply_ops(&txn(vec![ls("a", ""), lsp("p1", "a", "0a:00:00:00:00:01 10.0.0.1")])).unwrap();
+        nb.apply_ops(&txn(vec![
+            ls("a", ""),
+            lsp("p1", "a", "0a:00:00:00:00:01 10.0.0.1"),
+        ]))
+        .unwrap();
         let mut sb = Sb::default();
         sb.set_compiled(compile(&nb), 1);
         let mut chassis_view = sb.snapshot();
         let v0 = sb.version;
 
-        nb.apply_ops(&txn(vec![lsp("p2", "a", "0a:00:00:00:00:02 10.0.0.2")])).unwrap();
+        nb.apply_ops(&txn(vec![lsp("p2", "a", "0a:00:00:00:00:02 10.0.0.2")]))
+            .unwrap();
         sb.set_compiled(compile(&nb), 2);
         sb.claims.insert("p1".into(), "ch1".into());
         sb.rebuild();

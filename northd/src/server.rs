@@ -38,7 +38,12 @@ impl Northd {
         let loaded = store.load()?;
         let mut sb = Sb::default();
         sb.set_compiled(compile(&loaded.nb), loaded.version);
-        tracing::info!(version = loaded.version, switches = loaded.nb.switches.len(), ports = loaded.nb.ports.len(), "NB loaded");
+        tracing::info!(
+            version = loaded.version,
+            switches = loaded.nb.switches.len(),
+            ports = loaded.nb.ports.len(),
+            "NB loaded"
+        );
         let (nb_tx, _) = watch::channel(loaded.version);
         let (sb_tx, _) = watch::channel(sb.version);
         Ok(Northd {
@@ -62,14 +67,20 @@ type Stream_<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Northbound for Northd {
-    async fn transact(&self, req: Request<pb::TransactRequest>) -> Result<Response<pb::TransactReply>, Status> {
+    async fn transact(
+        &self,
+        req: Request<pb::TransactRequest>,
+    ) -> Result<Response<pb::TransactReply>, Status> {
         let req = req.into_inner();
         let mut st = self.state.lock().await;
         let mut next = st.nb.clone();
-        next.apply_ops(&req).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        next.apply_ops(&req)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let change = st.nb.diff(&next, st.version + 1);
         if change.is_empty() {
-            return Ok(Response::new(pb::TransactReply { version: st.version }));
+            return Ok(Response::new(pb::TransactReply {
+                version: st.version,
+            }));
         }
         st.store
             .commit(&change, &next)
@@ -80,7 +91,12 @@ impl Northbound for Northd {
         let compiled = compile(&st.nb);
         let v = st.version;
         st.sb.set_compiled(compiled, v);
-        tracing::info!(version = v, compile_us = t0.elapsed().as_micros() as u64, sb_version = st.sb.version, "NB transaction committed");
+        tracing::info!(
+            version = v,
+            compile_us = t0.elapsed().as_micros() as u64,
+            sb_version = st.sb.version,
+            "NB transaction committed"
+        );
         self.nb_tx.send_replace(v);
         self.publish_sb(&st);
         Ok(Response::new(pb::TransactReply { version: v }))
@@ -92,7 +108,10 @@ impl Northbound for Northd {
     }
 
     type WatchStream = Stream_<pb::NbVersion>;
-    async fn watch(&self, req: Request<pb::WatchNbRequest>) -> Result<Response<Self::WatchStream>, Status> {
+    async fn watch(
+        &self,
+        req: Request<pb::WatchNbRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
         let from = req.into_inner().from_version;
         let mut rx = self.nb_tx.subscribe();
         let (tx, out) = mpsc::channel(16);
@@ -114,14 +133,20 @@ impl Northbound for Northd {
         Ok(Response::new(Box::pin(ReceiverStream::new(out))))
     }
 
-    async fn get_southbound(&self, _: Request<pb::GetRequest>) -> Result<Response<pb::SbSnapshot>, Status> {
+    async fn get_southbound(
+        &self,
+        _: Request<pb::GetRequest>,
+    ) -> Result<Response<pb::SbSnapshot>, Status> {
         Ok(Response::new(self.state.lock().await.sb.snapshot()))
     }
 }
 
 #[tonic::async_trait]
 impl Southbound for Northd {
-    async fn register_chassis(&self, req: Request<pb::RegisterChassisRequest>) -> Result<Response<pb::RegisterChassisReply>, Status> {
+    async fn register_chassis(
+        &self,
+        req: Request<pb::RegisterChassisRequest>,
+    ) -> Result<Response<pb::RegisterChassisReply>, Status> {
         let c = req
             .into_inner()
             .chassis
@@ -131,7 +156,10 @@ impl Southbound for Northd {
         }
         for e in &c.encaps {
             if e.ip.parse::<std::net::IpAddr>().is_err() {
-                return Err(Status::invalid_argument(format!("encap ip {:?} is not an IP address", e.ip)));
+                return Err(Status::invalid_argument(format!(
+                    "encap ip {:?} is not an IP address",
+                    e.ip
+                )));
             }
         }
         let mut st = self.state.lock().await;
@@ -139,11 +167,16 @@ impl Southbound for Northd {
         st.sb.chassis.insert(c.name.clone(), c);
         st.sb.rebuild();
         self.publish_sb(&st);
-        Ok(Response::new(pb::RegisterChassisReply { version: st.sb.version }))
+        Ok(Response::new(pb::RegisterChassisReply {
+            version: st.sb.version,
+        }))
     }
 
     type WatchStream = Stream_<pb::SbUpdate>;
-    async fn watch(&self, req: Request<pb::WatchSbRequest>) -> Result<Response<Self::WatchStream>, Status> {
+    async fn watch(
+        &self,
+        req: Request<pb::WatchSbRequest>,
+    ) -> Result<Response<Self::WatchStream>, Status> {
         let req = req.into_inner();
         let state = self.state.clone();
         let mut rx = self.sb_tx.subscribe();
@@ -155,7 +188,9 @@ impl Southbound for Northd {
                 let updates: Vec<Update> = {
                     let st = state.lock().await;
                     match st.sb.deltas_since(last) {
-                        Some(ds) if !(first && last == 0) => ds.into_iter().map(Update::Delta).collect(),
+                        Some(ds) if !(first && last == 0) => {
+                            ds.into_iter().map(Update::Delta).collect()
+                        }
                         _ => vec![Update::Snapshot(st.sb.snapshot())],
                     }
                 };
@@ -178,11 +213,17 @@ impl Southbound for Northd {
         Ok(Response::new(Box::pin(ReceiverStream::new(out))))
     }
 
-    async fn claim_port(&self, req: Request<pb::ClaimRequest>) -> Result<Response<pb::ClaimReply>, Status> {
+    async fn claim_port(
+        &self,
+        req: Request<pb::ClaimRequest>,
+    ) -> Result<Response<pb::ClaimReply>, Status> {
         let req = req.into_inner();
         let mut st = self.state.lock().await;
         if !st.sb.chassis.contains_key(&req.chassis) {
-            return Err(Status::failed_precondition(format!("chassis {:?} is not registered", req.chassis)));
+            return Err(Status::failed_precondition(format!(
+                "chassis {:?} is not registered",
+                req.chassis
+            )));
         }
         if req.release {
             if st.sb.claims.get(&req.logical_port) == Some(&req.chassis) {
@@ -190,9 +231,16 @@ impl Southbound for Northd {
             }
         } else {
             if !st.nb.ports.contains_key(&req.logical_port) {
-                return Err(Status::not_found(format!("logical port {:?} does not exist", req.logical_port)));
+                return Err(Status::not_found(format!(
+                    "logical port {:?} does not exist",
+                    req.logical_port
+                )));
             }
-            if let Some(prev) = st.sb.claims.insert(req.logical_port.clone(), req.chassis.clone()) {
+            if let Some(prev) = st
+                .sb
+                .claims
+                .insert(req.logical_port.clone(), req.chassis.clone())
+            {
                 if prev != req.chassis {
                     tracing::warn!(port = %req.logical_port, from = %prev, to = %req.chassis, "port binding moved");
                 }
@@ -200,6 +248,8 @@ impl Southbound for Northd {
         }
         st.sb.rebuild();
         self.publish_sb(&st);
-        Ok(Response::new(pb::ClaimReply { version: st.sb.version }))
+        Ok(Response::new(pb::ClaimReply {
+            version: st.sb.version,
+        }))
     }
 }

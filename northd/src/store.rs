@@ -94,7 +94,9 @@ impl FileStore {
         let tmp = self.dir.join("nb.snapshot.tmp");
         let body = serde_json::to_vec(&snap).expect("NB rows always serialize");
         let mut f = File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(&body).and_then(|_| f.sync_all()).map_err(io(&tmp))?;
+        f.write_all(&body)
+            .and_then(|_| f.sync_all())
+            .map_err(io(&tmp))?;
         let snap_path = self.snapshot_path();
         std::fs::rename(&tmp, &snap_path).map_err(io(&snap_path))?;
         sync_dir(&self.dir)?;
@@ -103,7 +105,12 @@ impl FileStore {
         let f = File::create(&log_path).map_err(io(&log_path))?;
         f.sync_all().map_err(io(&log_path))?;
         sync_dir(&self.dir)?;
-        self.log = Some(OpenOptions::new().append(true).open(&log_path).map_err(io(&log_path))?);
+        self.log = Some(
+            OpenOptions::new()
+                .append(true)
+                .open(&log_path)
+                .map_err(io(&log_path))?,
+        );
         self.records_since_snapshot = 0;
         Ok(())
     }
@@ -130,13 +137,22 @@ impl NbStore for FileStore {
         let snap_path = self.snapshot_path();
         if snap_path.exists() {
             let body = std::fs::read(&snap_path).map_err(io(&snap_path))?;
-            let snap: Snapshot = serde_json::from_slice(&body).map_err(|e| StoreError::Corrupt {
-                path: snap_path.clone(),
-                why: e.to_string(),
-            })?;
+            let snap: Snapshot =
+                serde_json::from_slice(&body).map_err(|e| StoreError::Corrupt {
+                    path: snap_path.clone(),
+                    why: e.to_string(),
+                })?;
             loaded.version = snap.version;
-            loaded.nb.switches = snap.switches.into_iter().map(|s| (s.name.clone(), s)).collect();
-            loaded.nb.ports = snap.ports.into_iter().map(|p| (p.name.clone(), p)).collect();
+            loaded.nb.switches = snap
+                .switches
+                .into_iter()
+                .map(|s| (s.name.clone(), s))
+                .collect();
+            loaded.nb.ports = snap
+                .ports
+                .into_iter()
+                .map(|p| (p.name.clone(), p))
+                .collect();
         }
         let log_path = self.log_path();
         let mut good_len = 0u64;
@@ -156,7 +172,10 @@ impl NbStore for FileStore {
                 records += 1;
             }
             // Drop a torn tail so that new records follow the last good one.
-            let f = OpenOptions::new().write(true).open(&log_path).map_err(io(&log_path))?;
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&log_path)
+                .map_err(io(&log_path))?;
             if f.metadata().map_err(io(&log_path))?.len() > good_len {
                 f.set_len(good_len).map_err(io(&log_path))?;
                 f.sync_all().map_err(io(&log_path))?;
@@ -201,13 +220,17 @@ mod tests {
         st.load().unwrap();
         for i in 1..=5u64 {
             let mut next = nb.clone();
-            next.apply_ops(&txn(vec![ls(&format!("ls{i}"), "")])).unwrap();
+            next.apply_ops(&txn(vec![ls(&format!("ls{i}"), "")]))
+                .unwrap();
             st.commit(&nb.diff(&next, i), &next).unwrap();
             nb = next;
         }
         drop(st);
         // A torn, unacknowledged write at the tail.
-        let mut f = OpenOptions::new().append(true).open(dir.path().join("nb.log")).unwrap();
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("nb.log"))
+            .unwrap();
         f.write_all(b"deadbeef {\"version\":6,\"put_swi").unwrap();
         drop(f);
         let mut st = FileStore::open(dir.path()).unwrap();

@@ -10,7 +10,12 @@ pub fn match_text(m: &FieldMatch) -> String {
     let field = Field::parse(&m.field);
     let full = field.map(|f| f.full_mask()).unwrap_or(u64::MAX);
     if field == Some(Field::EthDst) && m.mask == 1 << 40 {
-        return if m.value != 0 { "eth.mcast" } else { "eth.ucast" }.to_string();
+        return if m.value != 0 {
+            "eth.mcast"
+        } else {
+            "eth.ucast"
+        }
+        .to_string();
     }
     let value = match field {
         Some(Field::Inport | Field::Outport) if !m.port.is_empty() => format!("\"{}\"", m.port),

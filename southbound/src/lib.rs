@@ -16,7 +16,8 @@ pub mod pb {
 pub use field::{DropReason, Field};
 pub use stage::{Pipeline, Stage};
 
-use pb::{sb_row::Row, SbRow};
+use pb::{sb_row::Row, SbDelta, SbRow, SbSnapshot};
+use std::collections::BTreeMap;
 
 /// The key that identifies a southbound row across snapshots and deltas.
 pub fn row_key(row: &SbRow) -> String {
@@ -41,6 +42,58 @@ pub fn flow_hash(f: &pb::LogicalFlow) -> u64 {
     }
     display::actions_text(&f.actions).hash(&mut h);
     h.finish()
+}
+
+/// Applies a delta to a snapshot (what a chassis does); used by tests and clients.
+pub fn apply_delta(snap: &mut SbSnapshot, d: &SbDelta) {
+    let mut rows: BTreeMap<String, SbRow> = BTreeMap::new();
+    let s = std::mem::take(snap);
+    for c in s.chassis {
+        let r = row(Row::Chassis(c));
+        rows.insert(row_key(&r), r);
+    }
+    for x in s.datapaths {
+        let r = row(Row::Datapath(x));
+        rows.insert(row_key(&r), r);
+    }
+    for x in s.port_bindings {
+        let r = row(Row::PortBinding(x));
+        rows.insert(row_key(&r), r);
+    }
+    for x in s.multicast_groups {
+        let r = row(Row::MulticastGroup(x));
+        rows.insert(row_key(&r), r);
+    }
+    for x in s.flows {
+        let r = row(Row::Flow(x));
+        rows.insert(row_key(&r), r);
+    }
+    for k in &d.deletes {
+        rows.remove(k);
+    }
+    for r in &d.upserts {
+        rows.insert(row_key(r), r.clone());
+    }
+    let mut out = SbSnapshot {
+        version: d.version,
+        nb_version: s.nb_version,
+        ..Default::default()
+    };
+    for r in rows.into_values() {
+        match r.row {
+            Some(Row::Chassis(c)) => out.chassis.push(c),
+            Some(Row::Datapath(x)) => out.datapaths.push(x),
+            Some(Row::PortBinding(x)) => out.port_bindings.push(x),
+            Some(Row::MulticastGroup(x)) => out.multicast_groups.push(x),
+            Some(Row::Flow(x)) => out.flows.push(x),
+            None => {}
+        }
+    }
+    *snap = out;
+}
+
+fn row(r: Row) -> SbRow {
+    SbRow { row: Some(r) }
 }
 
 /// Multicast group keys, as in OVN: fixed keys above the unicast port range.

@@ -1,1 +1,18 @@
-//! placeholder
+//! switchyard-vswitchd as a library: the datapath (flow keys, classifier, caches,
+//! pipeline, PMD), ports (AF_XDP and in-memory), and the chassis agent.
+//! All `unsafe` code lives in [`sys`].
+#![deny(unsafe_code)]
+
+pub mod agent;
+pub mod classifier;
+pub mod control;
+pub mod emc;
+pub mod flow;
+pub mod packet;
+pub mod pipeline;
+pub mod pmd;
+pub mod port;
+pub mod stats;
+#[allow(unsafe_code)]
+pub mod sys;
+pub mod tables;

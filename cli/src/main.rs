@@ -1,0 +1,360 @@
+//! syctl: build and inspect a Switchyard topology, drive a vswitchd, run a sandbox.
+#![forbid(unsafe_code)]
+
+mod demo;
+mod nb;
+mod sandbox;
+mod table;
+mod vswitch;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use switchyard_southbound::pb::{self, nb_op::Op};
+use switchyard_vswitch::control::Request;
+
+const DEFAULT_SANDBOX_DIR: &str = "/run/switchyard-sandbox";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "syctl",
+    version,
+    about = "Operate a Switchyard virtual network"
+)]
+struct Cli {
+    /// NB API of switchyard-northd (default: the running sandbox's, else 127.0.0.1:6641).
+    #[arg(long, env = "SYCTL_NB", global = true)]
+    nb: Option<String>,
+    /// Control socket of switchyard-vswitchd (default: the sandbox's, else /run/switchyard/vswitchd.sock).
+    #[arg(long, env = "SYCTL_VSWITCHD", global = true)]
+    vswitchd: Option<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Create a logical switch.
+    LsAdd {
+        name: String,
+        #[arg(long)]
+        subnet: Option<String>,
+        #[arg(long)]
+        may_exist: bool,
+    },
+    /// Delete a logical switch and its ports.
+    LsDel {
+        name: String,
+        #[arg(long)]
+        if_exists: bool,
+    },
+    /// List logical switches.
+    LsList,
+    /// Add a port to a switch, optionally with addresses ("MAC IP..." or "unknown").
+    LspAdd {
+        switch: String,
+        port: String,
+        addresses: Vec<String>,
+        #[arg(long)]
+        may_exist: bool,
+    },
+    /// Delete a switch port.
+    LspDel {
+        port: String,
+        #[arg(long)]
+        if_exists: bool,
+    },
+    /// List switch ports (of one switch, or all).
+    LspList { switch: Option<String> },
+    /// Set a port's addresses; each argument is one "MAC IP..." entry or "unknown".
+    LspSetAddresses {
+        port: String,
+        addresses: Vec<String>,
+    },
+    /// Set a port's port security; each argument is one "MAC [IP[/LEN]...]" entry.
+    LspSetPortSecurity {
+        port: String,
+        addresses: Vec<String>,
+    },
+    /// Enable or disable a port.
+    LspSetEnabled { port: String, state: EnabledArg },
+    /// The topology as a tree, with bindings and chassis.
+    Show,
+    /// Logical flows, by datapath and stage.
+    LflowList { switch: Option<String> },
+    /// Registered chassis.
+    ChassisList,
+    /// Talk to the local switchyard-vswitchd.
+    #[command(subcommand)]
+    Vswitch(VswitchCmd),
+    /// A whole deployment on this machine (namespaces as pods).
+    #[command(subcommand)]
+    Sandbox(SandboxCmd),
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum EnabledArg {
+    Enabled,
+    Disabled,
+}
+
+#[derive(Subcommand, Debug)]
+enum VswitchCmd {
+    /// Bind a local interface to a logical port.
+    PortAdd { iface: String, lport: String },
+    /// Unbind a local interface.
+    PortDel { iface: String },
+    /// Bound ports with counters.
+    PortList,
+    /// PMD counters: packets, cache hits, cycles per packet, drops by reason.
+    PmdStats {
+        #[arg(long)]
+        clear: bool,
+    },
+    /// Exact-match cache entries.
+    DpFlows,
+    /// Connection and table state.
+    Status,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct SandboxOpts {
+    /// Directory for the sandbox's state, databases and logs.
+    #[arg(long, env = "SWITCHYARD_SANDBOX_DIR", default_value = DEFAULT_SANDBOX_DIR)]
+    dir: PathBuf,
+    /// Prefix of every namespace and interface the sandbox creates.
+    #[arg(long, default_value = "sy")]
+    prefix: String,
+    /// NB port (SB uses the next one).
+    #[arg(long, default_value_t = 16641)]
+    port_base: u16,
+    /// Pod subnet (a /24).
+    #[arg(long, default_value = "10.244.0.0/24")]
+    subnet: String,
+    /// Pin vswitchd's PMD thread to this core.
+    #[arg(long)]
+    pmd_core: Option<usize>,
+}
+
+impl SandboxOpts {
+    fn opts(&self) -> sandbox::Opts {
+        sandbox::Opts {
+            dir: self.dir.clone(),
+            prefix: self.prefix.clone(),
+            port_base: self.port_base,
+            subnet: self.subnet.clone(),
+            pmd_core: self.pmd_core,
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+enum SandboxCmd {
+    /// Create pods, start northd and vswitchd, build the topology, wait for ping.
+    Up {
+        #[arg(long, default_value_t = 2)]
+        pods: usize,
+        #[command(flatten)]
+        o: SandboxOpts,
+    },
+    /// Pods, daemons, logs.
+    Status {
+        #[command(flatten)]
+        o: SandboxOpts,
+    },
+    /// Remove everything the sandbox made.
+    Down {
+        #[command(flatten)]
+        o: SandboxOpts,
+    },
+    /// Up, ping every pair, measure TCP throughput, print a summary, then down.
+    Demo {
+        #[arg(long, default_value_t = 3)]
+        pods: usize,
+        /// Seconds of iperf3.
+        #[arg(long, default_value_t = 5)]
+        seconds: u32,
+        /// Leave the sandbox up afterwards to explore it.
+        #[arg(long)]
+        keep: bool,
+        #[command(flatten)]
+        o: SandboxOpts,
+    },
+}
+
+fn sandbox_state() -> Option<sandbox::State> {
+    let dir = std::env::var_os("SWITCHYARD_SANDBOX_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| DEFAULT_SANDBOX_DIR.into());
+    sandbox::State::load(&dir)
+}
+
+impl Cli {
+    fn nb_addr(&self) -> String {
+        self.nb
+            .clone()
+            .or_else(|| sandbox_state().map(|s| s.nb))
+            .unwrap_or_else(|| "http://127.0.0.1:6641".into())
+    }
+    fn vswitchd_sock(&self) -> PathBuf {
+        self.vswitchd
+            .clone()
+            .or_else(|| sandbox_state().map(|s| s.control_sock))
+            .unwrap_or_else(|| "/run/switchyard/vswitchd.sock".into())
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("syctl: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(run(cli)) {
+        eprintln!("syctl: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let json = cli.json;
+    match &cli.cmd {
+        Cmd::Vswitch(v) => {
+            let req = match v {
+                VswitchCmd::PortAdd { iface, lport } => Request::PortAdd {
+                    iface: iface.clone(),
+                    lport: lport.clone(),
+                },
+                VswitchCmd::PortDel { iface } => Request::PortDel {
+                    iface: iface.clone(),
+                },
+                VswitchCmd::PortList => Request::PortList,
+                VswitchCmd::PmdStats { clear } => Request::PmdStats { clear: *clear },
+                VswitchCmd::DpFlows => Request::DpFlows,
+                VswitchCmd::Status => Request::Status,
+            };
+            return vswitch::run(&cli.vswitchd_sock(), req, json);
+        }
+        Cmd::Sandbox(s) => {
+            return match s {
+                SandboxCmd::Up { pods, o } => {
+                    let st = sandbox::up(&o.opts(), *pods).await?;
+                    println!(
+                        "sandbox up: {} pods on switch {} ({}); NB {}",
+                        st.pods.len(),
+                        st.switch,
+                        st.subnet,
+                        st.nb
+                    );
+                    sandbox::status(&o.opts(), json)
+                }
+                SandboxCmd::Status { o } => sandbox::status(&o.opts(), json),
+                SandboxCmd::Down { o } => {
+                    sandbox::down(&o.opts())?;
+                    println!(
+                        "sandbox down: everything under prefix {:?} removed",
+                        o.prefix
+                    );
+                    Ok(())
+                }
+                SandboxCmd::Demo {
+                    pods,
+                    seconds,
+                    keep,
+                    o,
+                } => demo::run(&o.opts(), *pods, *seconds, *keep).await,
+            };
+        }
+        _ => {}
+    }
+    let mut c = nb::connect(&cli.nb_addr()).await?;
+    let write = |v: u64| println!("ok (NB version {v})");
+    match cli.cmd {
+        Cmd::LsAdd {
+            name,
+            subnet,
+            may_exist,
+        } => {
+            let op = Op::LsAdd(pb::LogicalSwitch {
+                name,
+                subnet: subnet.unwrap_or_default(),
+                ..Default::default()
+            });
+            write(nb::transact(&mut c, vec![op], may_exist, false).await?);
+        }
+        Cmd::LsDel { name, if_exists } => {
+            write(nb::transact(&mut c, vec![Op::LsDel(name)], false, if_exists).await?)
+        }
+        Cmd::LsList => nb::print_switches(&nb::get(&mut c).await?, json)?,
+        Cmd::LspAdd {
+            switch,
+            port,
+            addresses,
+            may_exist,
+        } => {
+            let op = Op::LspAdd(pb::LogicalSwitchPort {
+                name: port,
+                switch_name: switch,
+                addresses,
+                enabled: true,
+                ..Default::default()
+            });
+            write(nb::transact(&mut c, vec![op], may_exist, false).await?);
+        }
+        Cmd::LspDel { port, if_exists } => {
+            write(nb::transact(&mut c, vec![Op::LspDel(port)], false, if_exists).await?)
+        }
+        Cmd::LspList { switch } => {
+            nb::print_ports(&nb::get(&mut c).await?, switch.as_deref(), json)?
+        }
+        Cmd::LspSetAddresses { port, addresses } => write(
+            nb::transact(
+                &mut c,
+                vec![Op::LspSetAddresses(pb::SetAddresses { port, addresses })],
+                false,
+                false,
+            )
+            .await?,
+        ),
+        Cmd::LspSetPortSecurity { port, addresses } => write(
+            nb::transact(
+                &mut c,
+                vec![Op::LspSetPortSecurity(pb::SetAddresses { port, addresses })],
+                false,
+                false,
+            )
+            .await?,
+        ),
+        Cmd::LspSetEnabled { port, state } => {
+            let enabled = matches!(state, EnabledArg::Enabled);
+            write(
+                nb::transact(
+                    &mut c,
+                    vec![Op::LspSetEnabled(pb::SetEnabled { port, enabled })],
+                    false,
+                    false,
+                )
+                .await?,
+            )
+        }
+        Cmd::Show => {
+            let db = nb::get(&mut c).await?;
+            let sb = nb::southbound(&mut c).await?;
+            nb::show(&db, &sb, json)?;
+        }
+        Cmd::LflowList { switch } => {
+            nb::lflow_list(&nb::southbound(&mut c).await?, switch.as_deref(), json)?
+        }
+        Cmd::ChassisList => nb::chassis_list(&nb::southbound(&mut c).await?, json)?,
+        Cmd::Vswitch(_) | Cmd::Sandbox(_) => unreachable!("handled above"),
+    }
+    Ok(())
+}

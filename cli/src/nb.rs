@@ -1,0 +1,285 @@
+//! Northbound commands (ovn-nbctl style) and the read commands that show the
+//! topology and its compiled southbound contents.
+
+use crate::table;
+use anyhow::Context;
+use switchyard_southbound::display::{actions_text, matches_text};
+use switchyard_southbound::pb::{self, nb_op::Op, northbound_client::NorthboundClient};
+use tonic::transport::Channel;
+
+pub async fn connect(addr: &str) -> anyhow::Result<NorthboundClient<Channel>> {
+    let ep = tonic::transport::Endpoint::from_shared(addr.to_string())
+        .with_context(|| format!("bad NB address {addr:?}"))?
+        .connect_timeout(std::time::Duration::from_secs(3));
+    let ch = ep.connect().await.with_context(|| {
+        format!("cannot reach switchyard-northd at {addr} (is it running? see --nb)")
+    })?;
+    Ok(NorthboundClient::new(ch))
+}
+
+/// Runs one transaction; a refused write surfaces northd's message.
+pub async fn transact(
+    c: &mut NorthboundClient<Channel>,
+    ops: Vec<Op>,
+    may_exist: bool,
+    if_exists: bool,
+) -> anyhow::Result<u64> {
+    let req = pb::TransactRequest {
+        ops: ops.into_iter().map(|o| pb::NbOp { op: Some(o) }).collect(),
+        may_exist,
+        if_exists,
+    };
+    match c.transact(req).await {
+        Ok(r) => Ok(r.into_inner().version),
+        Err(s) => anyhow::bail!("{}", s.message()),
+    }
+}
+
+pub async fn get(c: &mut NorthboundClient<Channel>) -> anyhow::Result<pb::NbDatabase> {
+    Ok(c.get(pb::GetRequest {})
+        .await
+        .map_err(|s| anyhow::anyhow!("{}", s.message()))?
+        .into_inner())
+}
+
+pub async fn southbound(c: &mut NorthboundClient<Channel>) -> anyhow::Result<pb::SbSnapshot> {
+    Ok(c.get_southbound(pb::GetRequest {})
+        .await
+        .map_err(|s| anyhow::anyhow!("{}", s.message()))?
+        .into_inner())
+}
+
+pub fn print_switches(db: &pb::NbDatabase, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&db.switches)?);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = db
+        .switches
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                if s.subnet.is_empty() {
+                    "-".into()
+                } else {
+                    s.subnet.clone()
+                },
+                s.tunnel_key.to_string(),
+                db.ports
+                    .iter()
+                    .filter(|p| p.switch_name == s.name)
+                    .count()
+                    .to_string(),
+            ]
+        })
+        .collect();
+    table::print(&["NAME", "SUBNET", "KEY", "PORTS"], &rows);
+    Ok(())
+}
+
+pub fn print_ports(db: &pb::NbDatabase, switch: Option<&str>, json: bool) -> anyhow::Result<()> {
+    if let Some(s) = switch {
+        if !db.switches.iter().any(|x| x.name == s) {
+            anyhow::bail!("logical switch {s:?} does not exist");
+        }
+    }
+    let ports: Vec<&pb::LogicalSwitchPort> = db
+        .ports
+        .iter()
+        .filter(|p| switch.is_none_or(|s| p.switch_name == s))
+        .collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&ports)?);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = ports
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.switch_name.clone(),
+                p.tunnel_key.to_string(),
+                p.addresses.join(", "),
+                p.port_security.join(", "),
+                if p.enabled { "yes" } else { "no" }.into(),
+            ]
+        })
+        .collect();
+    table::print(
+        &[
+            "NAME",
+            "SWITCH",
+            "KEY",
+            "ADDRESSES",
+            "PORT SECURITY",
+            "ENABLED",
+        ],
+        &rows,
+    );
+    Ok(())
+}
+
+/// `syctl show`: switches, their ports and where each port is bound.
+pub fn show(db: &pb::NbDatabase, sb: &pb::SbSnapshot, json: bool) -> anyhow::Result<()> {
+    if json {
+        let v = serde_json::json!({
+            "nb_version": db.version,
+            "sb_version": sb.version,
+            "switches": db.switches.iter().map(|s| serde_json::json!({
+                "name": s.name, "subnet": s.subnet, "tunnel_key": s.tunnel_key,
+                "ports": db.ports.iter().filter(|p| p.switch_name == s.name).map(|p| serde_json::json!({
+                    "name": p.name, "addresses": p.addresses, "port_security": p.port_security,
+                    "enabled": p.enabled, "tunnel_key": p.tunnel_key,
+                    "chassis": sb.port_bindings.iter().find(|b| b.logical_port == p.name).map(|b| b.chassis.clone()).unwrap_or_default(),
+                })).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "chassis": sb.chassis,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    for s in &db.switches {
+        let subnet = if s.subnet.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", s.subnet)
+        };
+        println!("switch {} key={}{}", s.name, s.tunnel_key, subnet);
+        for p in db.ports.iter().filter(|p| p.switch_name == s.name) {
+            let chassis = sb
+                .port_bindings
+                .iter()
+                .find(|b| b.logical_port == p.name)
+                .map(|b| b.chassis.as_str())
+                .filter(|c| !c.is_empty())
+                .unwrap_or("unbound");
+            println!(
+                "    port {} key={}{} [{}]",
+                p.name,
+                p.tunnel_key,
+                if p.enabled { "" } else { " (disabled)" },
+                chassis
+            );
+            for a in &p.addresses {
+                println!("        addresses: {a}");
+            }
+            for a in &p.port_security {
+                println!("        port_security: {a}");
+            }
+        }
+    }
+    for c in &sb.chassis {
+        let encaps: Vec<String> = c
+            .encaps
+            .iter()
+            .map(|e| format!("{} {}", e.r#type, e.ip))
+            .collect();
+        println!(
+            "chassis {} ({}) encap: {}",
+            c.name,
+            c.hostname,
+            encaps.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `syctl lflow-list [SWITCH]`, grouped by datapath and stage, as ovn-sbctl does.
+pub fn lflow_list(sb: &pb::SbSnapshot, switch: Option<&str>, json: bool) -> anyhow::Result<()> {
+    let dps: Vec<&pb::DatapathBinding> = sb
+        .datapaths
+        .iter()
+        .filter(|d| switch.is_none_or(|s| d.name == s))
+        .collect();
+    if let Some(s) = switch {
+        if dps.is_empty() {
+            anyhow::bail!("no datapath named {s:?}");
+        }
+    }
+    let mut out_json = Vec::new();
+    for dp in dps {
+        let mut flows: Vec<&pb::LogicalFlow> = sb
+            .flows
+            .iter()
+            .filter(|f| f.datapath == dp.tunnel_key)
+            .collect();
+        flows.sort_by(|a, b| {
+            (
+                a.pipeline != "ingress",
+                a.table,
+                std::cmp::Reverse(a.priority),
+                matches_text(&a.matches),
+            )
+                .cmp(&(
+                    b.pipeline != "ingress",
+                    b.table,
+                    std::cmp::Reverse(b.priority),
+                    matches_text(&b.matches),
+                ))
+        });
+        if json {
+            for f in &flows {
+                out_json.push(serde_json::json!({
+                    "datapath": dp.name, "pipeline": f.pipeline, "stage": f.stage, "table": f.table,
+                    "priority": f.priority, "match": matches_text(&f.matches), "actions": actions_text(&f.actions),
+                    "source": f.source,
+                }));
+            }
+            continue;
+        }
+        println!(
+            "Datapath: \"{}\" ({} key={})",
+            dp.name, dp.kind, dp.tunnel_key
+        );
+        let mut last = String::new();
+        for f in flows {
+            if f.stage != last {
+                println!("  {} table={} ({})", f.pipeline, f.table, f.stage);
+                last = f.stage.clone();
+            }
+            println!(
+                "    priority={:<5} match=({}), action=({})  [{}]",
+                f.priority,
+                matches_text(&f.matches),
+                actions_text(&f.actions),
+                f.source
+            );
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out_json)?);
+    }
+    Ok(())
+}
+
+pub fn chassis_list(sb: &pb::SbSnapshot, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(&sb.chassis)?);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = sb
+        .chassis
+        .iter()
+        .map(|c| {
+            let ports: Vec<&str> = sb
+                .port_bindings
+                .iter()
+                .filter(|b| b.chassis == c.name)
+                .map(|b| b.logical_port.as_str())
+                .collect();
+            vec![
+                c.name.clone(),
+                c.hostname.clone(),
+                c.encaps
+                    .iter()
+                    .map(|e| format!("{}:{}", e.r#type, e.ip))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                ports.join(","),
+            ]
+        })
+        .collect();
+    table::print(&["NAME", "HOSTNAME", "ENCAP", "PORTS"], &rows);
+    Ok(())
+}

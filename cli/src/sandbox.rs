@@ -1,0 +1,491 @@
+//! `syctl sandbox`: a whole Switchyard deployment on one machine. Pods are network
+//! namespaces wired by veth pairs; northd and vswitchd run as real daemons with
+//! their state and logs under the sandbox directory; the topology is created
+//! through the NB API like an operator would. Everything it makes is recorded in
+//! `state.json` and named with the sandbox prefix, so `down` (and the next `up`
+//! after a crash) removes all of it.
+
+use crate::nb;
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use switchyard_southbound::pb::{self, nb_op::Op};
+use switchyard_vswitch::control::{call, Request, Response};
+
+/// Where a sandbox lives and how its names and ports are chosen.
+#[derive(Debug, Clone)]
+pub struct Opts {
+    pub dir: PathBuf,
+    pub prefix: String,
+    pub port_base: u16,
+    pub subnet: String,
+    pub pmd_core: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Daemon {
+    pub pid: u32,
+    pub log: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Pod {
+    pub name: String,
+    pub netns: String,
+    pub host_iface: String,
+    pub pod_iface: String,
+    pub mac: String,
+    pub ip: String,
+    pub lport: String,
+    pub chassis: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct State {
+    pub dir: PathBuf,
+    pub prefix: String,
+    pub nb: String,
+    pub sb: String,
+    pub switch: String,
+    pub subnet: String,
+    pub chassis: String,
+    pub control_sock: PathBuf,
+    pub northd: Option<Daemon>,
+    pub vswitchd: Option<Daemon>,
+    pub pods: Vec<Pod>,
+}
+
+impl State {
+    pub fn load(dir: &Path) -> Option<State> {
+        serde_json::from_slice(&std::fs::read(dir.join("state.json")).ok()?).ok()
+    }
+    fn save(&self) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let tmp = self.dir.join("state.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
+        std::fs::rename(&tmp, self.dir.join("state.json"))?;
+        Ok(())
+    }
+}
+
+/// Runs a command; fails with its stderr.
+pub fn sh(cmd: &str, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| {
+            format!("cannot run {cmd} (is it installed? scripts/setup installs it)")
+        })?;
+    if !out.status.success() {
+        bail!(
+            "{} {} failed: {}",
+            cmd,
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs a command inside a pod's namespace.
+pub fn in_ns(ns: &str, args: &[&str]) -> anyhow::Result<String> {
+    let mut v = vec!["netns", "exec", ns];
+    v.extend_from_slice(args);
+    sh("ip", &v)
+}
+
+/// Polls `f` until it returns true or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Finds a sibling binary of syctl (cargo puts them together), else uses PATH.
+pub fn binary(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join(name)))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
+fn spawn(bin: &str, args: &[String], log: &Path) -> anyhow::Result<Daemon> {
+    use std::os::unix::process::CommandExt;
+    let f = std::fs::File::create(log)?;
+    let child = Command::new(binary(bin))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(f.try_clone()?)
+        .stderr(f)
+        .process_group(0)
+        .spawn()
+        .with_context(|| {
+            format!("cannot start {bin} (build it with cargo build --release --bins)")
+        })?;
+    Ok(Daemon {
+        pid: child.id(),
+        log: log.to_path_buf(),
+    })
+}
+
+fn pid_alive(pid: u32, name: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|c| name.starts_with(c.trim()))
+        .unwrap_or(false)
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+}
+
+/// Stops a daemon: SIGTERM, then SIGKILL after a grace period.
+pub fn stop_daemon(d: &Daemon, name: &str) {
+    if !pid_alive(d.pid, name) {
+        return;
+    }
+    signal(d.pid, libc::SIGTERM);
+    if !wait_until(Duration::from_secs(5), || !pid_alive(d.pid, name)) {
+        signal(d.pid, libc::SIGKILL);
+        wait_until(Duration::from_secs(2), || !pid_alive(d.pid, name));
+    }
+}
+
+fn signal(pid: u32, sig: i32) {
+    let _ = Command::new("kill")
+        .args([format!("-{sig}"), pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Removes everything a sandbox with these options made, whatever state it is in.
+pub fn down(o: &Opts) -> anyhow::Result<()> {
+    if let Some(st) = State::load(&o.dir) {
+        if let Some(d) = &st.vswitchd {
+            stop_daemon(d, "switchyard-vswitchd");
+        }
+        if let Some(d) = &st.northd {
+            stop_daemon(d, "switchyard-northd");
+        }
+        for p in &st.pods {
+            let _ = sh("ip", &["netns", "del", &p.netns]);
+            let _ = sh("ip", &["link", "del", &p.host_iface]);
+        }
+    }
+    // Leftovers of a run that crashed before recording them: match the prefix.
+    let pfx = format!("{}-", o.prefix);
+    if let Ok(list) = sh("ip", &["netns", "list"]) {
+        for ns in list.lines().filter_map(|l| l.split_whitespace().next()) {
+            if ns.starts_with(&pfx) {
+                let _ = sh("ip", &["netns", "del", ns]);
+            }
+        }
+    }
+    if let Ok(list) = sh("ip", &["-o", "link", "show"]) {
+        for l in list.lines() {
+            if let Some(name) = l
+                .split(':')
+                .nth(1)
+                .map(|s| s.trim().split('@').next().unwrap_or(""))
+            {
+                if name.starts_with(&pfx) {
+                    let _ = sh("ip", &["link", "del", name]);
+                }
+            }
+        }
+    }
+    if o.dir.exists() {
+        std::fs::remove_dir_all(&o.dir)
+            .with_context(|| format!("cannot remove {}", o.dir.display()))?;
+    }
+    Ok(())
+}
+
+fn pod_addr(subnet: &str, i: usize) -> anyhow::Result<(String, String, u8)> {
+    let net: std::net::Ipv4Addr = subnet
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .parse()
+        .with_context(|| format!("--subnet {subnet:?} is not an IPv4 CIDR"))?;
+    if !subnet.ends_with("/24") {
+        bail!("--subnet {subnet:?}: the sandbox uses a /24");
+    }
+    let host = 10 + i;
+    if host > 250 {
+        bail!("at most 240 pods in a sandbox /24");
+    }
+    let o = net.octets();
+    let ip = format!("{}.{}.{}.{}", o[0], o[1], o[2], host);
+    let mac = format!("0a:58:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], host);
+    Ok((ip, mac, host as u8))
+}
+
+fn create_pod(st: &State, i: usize) -> anyhow::Result<Pod> {
+    let (ip, mac, _) = pod_addr(&st.subnet, i)?;
+    let name = format!("pod{i}");
+    let netns = format!("{}-{}", st.prefix, name);
+    let host_iface = format!("{}-{}", st.prefix, name);
+    if host_iface.len() > 15 {
+        bail!("interface name {host_iface:?} is too long; use a shorter --prefix");
+    }
+    sh("ip", &["netns", "add", &netns])?;
+    sh(
+        "ip",
+        &[
+            "link",
+            "add",
+            &host_iface,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            &netns,
+        ],
+    )?;
+    let _ = sh(
+        "sysctl",
+        &["-qw", &format!("net.ipv6.conf.{host_iface}.disable_ipv6=1")],
+    );
+    sh("ip", &["link", "set", &host_iface, "up"])?;
+    in_ns(
+        &netns,
+        &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"],
+    )?;
+    in_ns(&netns, &["ip", "link", "set", "lo", "up"])?;
+    in_ns(&netns, &["ip", "link", "set", "eth0", "address", &mac])?;
+    in_ns(
+        &netns,
+        &["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"],
+    )?;
+    in_ns(&netns, &["ip", "link", "set", "eth0", "up"])?;
+    // The datapath does not complete partial checksums (copy-mode AF_XDP carries no
+    // checksum metadata), so the pod computes them itself, as with OVS AF_XDP ports.
+    in_ns(&netns, &["ethtool", "-K", "eth0", "tx", "off"])?;
+    Ok(Pod {
+        name: name.clone(),
+        netns,
+        host_iface,
+        pod_iface: "eth0".into(),
+        mac,
+        ip,
+        lport: format!("{}-{}", st.switch, name),
+        chassis: st.chassis.clone(),
+    })
+}
+
+/// Pings `ip` from `ns` once.
+pub fn ping_once(ns: &str, ip: &str) -> bool {
+    in_ns(ns, &["ping", "-c", "1", "-W", "1", ip]).is_ok()
+}
+
+/// Builds a sandbox with `pods` pods on one switch.
+pub async fn up(o: &Opts, pods: usize) -> anyhow::Result<State> {
+    if pods < 1 {
+        bail!("--pods must be at least 1");
+    }
+    down(o)?;
+    std::fs::create_dir_all(&o.dir)?;
+    let mut st = State {
+        dir: o.dir.clone(),
+        prefix: o.prefix.clone(),
+        nb: format!("http://127.0.0.1:{}", o.port_base),
+        sb: format!("http://127.0.0.1:{}", o.port_base + 1),
+        switch: "ls0".into(),
+        subnet: o.subnet.clone(),
+        chassis: format!("{}-chassis1", o.prefix),
+        control_sock: o.dir.join("vswitchd.sock"),
+        ..Default::default()
+    };
+    st.save()?;
+    let result = build(o, &mut st, pods).await;
+    st.save()?;
+    if let Err(e) = result {
+        eprintln!("sandbox up failed: {e:#}; removing what was made");
+        let _ = down(o);
+        return Err(e);
+    }
+    Ok(st)
+}
+
+async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
+    for i in 1..=pods {
+        let p = create_pod(st, i)?;
+        st.pods.push(p);
+        st.save()?;
+    }
+    st.northd = Some(spawn(
+        "switchyard-northd",
+        &[
+            "--db".into(),
+            o.dir.join("northd-db").display().to_string(),
+            "--nb-listen".into(),
+            format!("127.0.0.1:{}", o.port_base),
+            "--sb-listen".into(),
+            format!("127.0.0.1:{}", o.port_base + 1),
+        ],
+        &o.dir.join("northd.log"),
+    )?);
+    st.save()?;
+    let mut client = None;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.is_none() {
+        match nb::connect(&st.nb).await {
+            Ok(c) => client = Some(c),
+            Err(e) if Instant::now() > deadline => {
+                return Err(e.context("northd did not come up; see northd.log"))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    let mut client = client.expect("connected");
+    let mut ops = vec![Op::LsAdd(pb::LogicalSwitch {
+        name: st.switch.clone(),
+        subnet: st.subnet.clone(),
+        ..Default::default()
+    })];
+    for p in &st.pods {
+        let addr = format!("{} {}", p.mac, p.ip);
+        ops.push(Op::LspAdd(pb::LogicalSwitchPort {
+            name: p.lport.clone(),
+            switch_name: st.switch.clone(),
+            addresses: vec![addr.clone()],
+            port_security: vec![addr],
+            enabled: true,
+            ..Default::default()
+        }));
+    }
+    nb::transact(&mut client, ops, false, false).await?;
+
+    let mut args = vec![
+        "--chassis".into(),
+        st.chassis.clone(),
+        "--sb".into(),
+        st.sb.clone(),
+        "--state-dir".into(),
+        o.dir.join("vswitchd-state").display().to_string(),
+        "--control-sock".into(),
+        st.control_sock.display().to_string(),
+    ];
+    if let Some(c) = o.pmd_core {
+        args.push("--pmd-cores".into());
+        args.push(c.to_string());
+    }
+    st.vswitchd = Some(spawn(
+        "switchyard-vswitchd",
+        &args,
+        &o.dir.join("vswitchd.log"),
+    )?);
+    st.save()?;
+    let sock = st.control_sock.clone();
+    if !wait_until(
+        Duration::from_secs(10),
+        || matches!(call(&sock, &Request::Status), Ok(Response::Status(s)) if s.sb_connected && s.sb_version > 0),
+    ) {
+        bail!(
+            "vswitchd did not connect to northd; see {}",
+            o.dir.join("vswitchd.log").display()
+        );
+    }
+    for p in &st.pods {
+        match call(
+            &sock,
+            &Request::PortAdd {
+                iface: p.host_iface.clone(),
+                lport: p.lport.clone(),
+            },
+        )? {
+            Response::Error(e) => bail!("port-add {} {}: {e}", p.host_iface, p.lport),
+            _ => {}
+        }
+    }
+    // Ready when every pod reaches the first one (and the first reaches the second).
+    let first = st.pods[0].clone();
+    for p in st.pods.iter().skip(1) {
+        if !wait_until(Duration::from_secs(15), || ping_once(&p.netns, &first.ip)) {
+            bail!(
+                "pod {} cannot ping {} through the switch; see {}",
+                p.name,
+                first.ip,
+                o.dir.join("vswitchd.log").display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `status`: the recorded state plus whether each daemon is alive.
+pub fn status(o: &Opts, json: bool) -> anyhow::Result<()> {
+    let Some(st) = State::load(&o.dir) else {
+        bail!("no sandbox at {} (syctl sandbox up)", o.dir.display());
+    };
+    let alive = |d: &Option<Daemon>, n: &str| d.as_ref().is_some_and(|d| pid_alive(d.pid, n));
+    if json {
+        let mut v = serde_json::to_value(&st)?;
+        v["northd_alive"] = alive(&st.northd, "switchyard-northd").into();
+        v["vswitchd_alive"] = alive(&st.vswitchd, "switchyard-vswitchd").into();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    for (name, d) in [
+        ("switchyard-northd", &st.northd),
+        ("switchyard-vswitchd", &st.vswitchd),
+    ] {
+        match d {
+            Some(d) => println!(
+                "{name}: pid {} {} log {}",
+                d.pid,
+                if pid_alive(d.pid, name) {
+                    "running"
+                } else {
+                    "DEAD"
+                },
+                d.log.display()
+            ),
+            None => println!("{name}: not started"),
+        }
+    }
+    println!(
+        "NB {}  SB {}  control socket {}",
+        st.nb,
+        st.sb,
+        st.control_sock.display()
+    );
+    let rows: Vec<Vec<String>> = st
+        .pods
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.netns.clone(),
+                p.host_iface.clone(),
+                p.mac.clone(),
+                p.ip.clone(),
+                p.lport.clone(),
+                p.chassis.clone(),
+            ]
+        })
+        .collect();
+    crate::table::print(
+        &[
+            "POD",
+            "NETNS",
+            "HOST IFACE",
+            "MAC",
+            "IP",
+            "LPORT",
+            "CHASSIS",
+        ],
+        &rows,
+    );
+    Ok(())
+}

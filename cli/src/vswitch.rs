@@ -1,0 +1,97 @@
+//! `syctl vswitch ...`: talks to a running switchyard-vswitchd over its control socket.
+
+use crate::table;
+use std::path::Path;
+use switchyard_vswitch::control::{call, Request, Response};
+
+fn expect(resp: Response) -> anyhow::Result<Response> {
+    match resp {
+        Response::Error(e) => anyhow::bail!("{e}"),
+        r => Ok(r),
+    }
+}
+
+pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
+    let resp = expect(call(sock, &req)?)?;
+    if json {
+        let v = match &resp {
+            Response::Ports(p) => serde_json::to_value(p)?,
+            Response::Pmds(p) => serde_json::to_value(p)?,
+            Response::DpFlows(f) => serde_json::to_value(f)?,
+            Response::Status(s) => serde_json::to_value(s)?,
+            _ => serde_json::json!({"ok": true}),
+        };
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    match resp {
+        Response::Ports(ports) => {
+            let rows: Vec<Vec<String>> = ports
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.iface.clone(),
+                        p.lport.clone(),
+                        if p.bound { "yes" } else { "no" }.into(),
+                        p.mode.clone(),
+                        p.rx_packets.to_string(),
+                        p.tx_packets.to_string(),
+                        p.rx_dropped.to_string(),
+                        p.tx_dropped.to_string(),
+                    ]
+                })
+                .collect();
+            table::print(
+                &[
+                    "IFACE", "LPORT", "BOUND", "MODE", "RX", "TX", "RX-DROP", "TX-DROP",
+                ],
+                &rows,
+            );
+        }
+        Response::Pmds(pmds) => {
+            for p in pmds {
+                let core = p
+                    .core
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "unpinned".into());
+                let lookups = p.emc_hits + p.emc_misses;
+                let rate = if lookups > 0 {
+                    100.0 * p.emc_hits as f64 / lookups as f64
+                } else {
+                    0.0
+                };
+                println!("pmd thread {} core {}:", p.pmd, core);
+                println!("  packets received:       {}", p.packets);
+                println!("  exact-match cache hits: {} ({rate:.1}%)", p.emc_hits);
+                println!("  slow-path lookups:      {}", p.emc_misses);
+                println!("  uncacheable verdicts:   {}", p.uncacheable);
+                println!("  cycles per packet:      {:.0}", p.cycles_per_packet);
+                println!(
+                    "  poll iterations:        {} (idle sleeps {})",
+                    p.iterations, p.idle_sleeps
+                );
+                let drops: Vec<(String, u64)> =
+                    p.drops.into_iter().filter(|(_, v)| *v > 0).collect();
+                if drops.is_empty() {
+                    println!("  drops:                  0");
+                } else {
+                    println!("  drops:");
+                    for (r, v) in drops {
+                        println!("    {r:<24}{v}");
+                    }
+                }
+            }
+        }
+        Response::DpFlows(flows) => {
+            for f in flows {
+                println!("{} hits:{} actions:{}", f.key, f.hits, f.actions);
+            }
+        }
+        Response::Status(s) => {
+            println!("chassis {}: SB {} (version {}), table generation {}, {} ports, {} untranslatable flows",
+                s.chassis, if s.sb_connected { "connected" } else { "DISCONNECTED" }, s.sb_version, s.table_generation, s.ports, s.untranslatable_flows);
+        }
+        _ => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,500 @@
+//! The chassis agent: registers with northd, follows the southbound stream,
+//! binds local interfaces to logical ports (persisted, so a restart re-binds),
+//! claims them in SB, and builds and publishes table sets for the PMD thread.
+//! It keeps the last tables while northd is away.
+
+use crate::control::{DpFlow, PmdInfo, PortInfo, Request, Response, Status};
+use crate::pmd::{Pmd, SharedTables};
+use crate::port::PortIo;
+use crate::stats::{PmdStats, PortStats};
+use crate::sys::xsk::{XskOptions, XskPort};
+use crate::tables::{LocalBinding, Tables};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use switchyard_southbound::pb::{self, sb_update::Update, southbound_client::SouthboundClient};
+use switchyard_southbound::DropReason;
+use tokio::sync::Mutex;
+
+/// How a PMD thread waits when there is no traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum IdlePolicy {
+    /// Spin while busy; after a short idle streak block in poll() for 1 ms.
+    Adaptive,
+    /// Never block (a dedicated core).
+    Spin,
+}
+
+/// Agent configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub chassis: String,
+    pub hostname: String,
+    pub encap_ip: String,
+    pub sb: String,
+    pub state_dir: PathBuf,
+    pub pmd_core: Option<usize>,
+    pub idle: IdlePolicy,
+    pub xsk: XskOptions,
+    pub emc_entries: usize,
+}
+
+/// Commands to the PMD thread.
+pub enum PmdCmd {
+    Add(u16, Box<dyn PortIo>, Arc<PortStats>),
+    Del(u16, std::sync::mpsc::Sender<()>),
+    DumpFlows(std::sync::mpsc::Sender<Vec<DpFlow>>),
+    Stop,
+}
+
+struct PortEntry {
+    iface: String,
+    lport: String,
+    slot: u16,
+    mode: String,
+    stats: Arc<PortStats>,
+}
+
+/// The agent's state.
+pub struct Agent {
+    cfg: Config,
+    ports: BTreeMap<String, PortEntry>,
+    sb: Option<pb::SbSnapshot>,
+    sb_connected: bool,
+    client: Option<SouthboundClient<tonic::transport::Channel>>,
+    generation: u64,
+    shared: Arc<SharedTables>,
+    pmd_tx: crossbeam::channel::Sender<PmdCmd>,
+    pmd_stats: Arc<PmdStats>,
+    untranslatable: usize,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedBinding {
+    iface: String,
+    lport: String,
+}
+
+/// Starts the PMD thread; returns the agent that drives it.
+pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, std::thread::JoinHandle<()>)> {
+    std::fs::create_dir_all(&cfg.state_dir)?;
+    let shared = SharedTables::new(Tables::default());
+    let pmd_stats = Arc::new(PmdStats::default());
+    let (tx, rx) = crossbeam::channel::unbounded::<PmdCmd>();
+    let mut pmd = Pmd::new(shared.clone(), pmd_stats.clone(), cfg.emc_entries);
+    let (core, idle) = (cfg.pmd_core, cfg.idle);
+    let handle = std::thread::Builder::new()
+        .name("pmd0".into())
+        .spawn(move || {
+            if let Some(c) = core {
+                if !crate::sys::pin_to_core(c) {
+                    tracing::warn!(core = c, "could not pin PMD thread");
+                }
+            }
+            pmd_loop(&mut pmd, &rx, idle);
+        })?;
+    let agent = Agent {
+        cfg,
+        ports: BTreeMap::new(),
+        sb: None,
+        sb_connected: false,
+        client: None,
+        generation: 0,
+        shared,
+        pmd_tx: tx,
+        pmd_stats,
+        untranslatable: 0,
+    };
+    Ok((Arc::new(Mutex::new(agent)), handle))
+}
+
+fn pmd_loop(pmd: &mut Pmd, rx: &crossbeam::channel::Receiver<PmdCmd>, idle: IdlePolicy) {
+    const IDLE_STREAK: u32 = 128;
+    let mut empty = 0u32;
+    let mut fds = Vec::with_capacity(64);
+    loop {
+        while let Ok(cmd) = rx.try_recv() {
+            match cmd {
+                PmdCmd::Add(slot, io, stats) => pmd.add_port(slot, io, stats),
+                PmdCmd::Del(slot, done) => {
+                    pmd.del_port(slot);
+                    let _ = done.send(());
+                }
+                PmdCmd::DumpFlows(reply) => {
+                    let _ = reply.send(
+                        pmd.emc_entries()
+                            .iter()
+                            .map(|e| DpFlow {
+                                key: format!("{:?}", e.key),
+                                actions: match e.verdict {
+                                    crate::pipeline::Verdict::Drop(r) => format!("drop({r})"),
+                                    crate::pipeline::Verdict::ArpReply(m) => {
+                                        format!("arp_reply({})", switchyard_southbound::fmt_mac(m))
+                                    }
+                                    crate::pipeline::Verdict::Output => {
+                                        format!("output{:?}", &e.out[..usize::from(e.n_out)])
+                                    }
+                                },
+                                hits: e.hits,
+                            })
+                            .collect(),
+                    );
+                }
+                PmdCmd::Stop => return,
+            }
+        }
+        pmd.refresh_tables();
+        let n = pmd.poll_once();
+        if n > 0 || pmd.tx_outstanding() {
+            empty = 0;
+            continue;
+        }
+        empty += 1;
+        if idle == IdlePolicy::Adaptive && empty >= IDLE_STREAK {
+            pmd.rx_fds(&mut fds);
+            pmd.stats.idle_sleeps.add(1);
+            if fds.is_empty() {
+                std::thread::sleep(Duration::from_millis(1));
+            } else {
+                crate::sys::wait_readable(&fds, 1);
+            }
+        }
+    }
+}
+
+impl Agent {
+    fn bindings_path(&self) -> PathBuf {
+        self.cfg.state_dir.join("bindings.json")
+    }
+
+    fn save(&self) -> anyhow::Result<()> {
+        let list: Vec<SavedBinding> = self
+            .ports
+            .values()
+            .map(|p| SavedBinding {
+                iface: p.iface.clone(),
+                lport: p.lport.clone(),
+            })
+            .collect();
+        let tmp = self.cfg.state_dir.join("bindings.json.tmp");
+        let body = serde_json::to_vec_pretty(&list)?;
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&body)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, self.bindings_path())?;
+        Ok(())
+    }
+
+    fn local_bindings(&self) -> Vec<LocalBinding> {
+        self.ports
+            .values()
+            .map(|p| LocalBinding {
+                slot: p.slot,
+                iface: p.iface.clone(),
+                lport: p.lport.clone(),
+            })
+            .collect()
+    }
+
+    /// Builds and publishes a new table set from the last SB contents.
+    fn publish(&mut self) {
+        let Some(sb) = &self.sb else { return };
+        self.generation += 1;
+        let t = Tables::build(
+            self.generation,
+            sb,
+            &self.cfg.chassis,
+            &self.local_bindings(),
+        );
+        self.untranslatable = t.untranslatable;
+        self.shared.tables.store(Arc::new(t));
+    }
+
+    fn free_slot(&self) -> u16 {
+        (0..=u16::MAX)
+            .find(|s| !self.ports.values().any(|p| p.slot == *s))
+            .unwrap_or(u16::MAX)
+    }
+
+    async fn claim(&mut self, lport: &str, release: bool) {
+        let Some(client) = self.client.as_mut() else {
+            return;
+        };
+        let req = pb::ClaimRequest {
+            chassis: self.cfg.chassis.clone(),
+            logical_port: lport.to_string(),
+            release,
+        };
+        if let Err(e) = client.claim_port(req).await {
+            tracing::warn!(port = lport, error = %e.message(), "claim failed; retried on reconnect");
+        }
+    }
+
+    /// Binds `iface` to logical port `lport`.
+    pub async fn port_add(
+        &mut self,
+        iface: &str,
+        lport: &str,
+        persist: bool,
+    ) -> Result<(), String> {
+        if crate::sys::if_index(iface).is_none() {
+            return Err(format!("interface {iface:?} does not exist"));
+        }
+        if self.ports.contains_key(iface) {
+            return Err(format!("interface {iface:?} is already bound"));
+        }
+        if let Some(p) = self.ports.values().find(|p| p.lport == lport) {
+            return Err(format!(
+                "logical port {lport:?} is already bound to {:?}",
+                p.iface
+            ));
+        }
+        if let Some(sb) = &self.sb {
+            if !sb.port_bindings.iter().any(|b| b.logical_port == lport) {
+                return Err(format!(
+                    "logical port {lport:?} does not exist in the southbound database"
+                ));
+            }
+        }
+        let opts = self.cfg.xsk;
+        let name = iface.to_string();
+        let port = tokio::task::spawn_blocking(move || XskPort::open(&name, &opts))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("{e:#}"))?;
+        let slot = self.free_slot();
+        let stats = Arc::new(PortStats::default());
+        let mode = port.describe();
+        self.pmd_tx
+            .send(PmdCmd::Add(slot, Box::new(port), stats.clone()))
+            .map_err(|_| "PMD thread is gone".to_string())?;
+        self.ports.insert(
+            iface.to_string(),
+            PortEntry {
+                iface: iface.to_string(),
+                lport: lport.to_string(),
+                slot,
+                mode,
+                stats,
+            },
+        );
+        if persist {
+            self.save().map_err(|e| format!("binding not saved: {e}"))?;
+        }
+        self.claim(lport, false).await;
+        self.publish();
+        tracing::info!(iface, lport, slot, "port bound");
+        Ok(())
+    }
+
+    /// Unbinds `iface`.
+    pub async fn port_del(&mut self, iface: &str) -> Result<(), String> {
+        let Some(p) = self.ports.remove(iface) else {
+            return Err(format!("interface {iface:?} is not bound"));
+        };
+        self.publish();
+        let (tx, rx) = std::sync::mpsc::channel();
+        if self.pmd_tx.send(PmdCmd::Del(p.slot, tx)).is_ok() {
+            let _ =
+                tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(5))).await;
+        }
+        self.save()
+            .map_err(|e| format!("binding removal not saved: {e}"))?;
+        self.claim(&p.lport, true).await;
+        tracing::info!(iface, lport = %p.lport, "port unbound");
+        Ok(())
+    }
+
+    /// Answers one control request.
+    pub async fn handle(&mut self, req: Request) -> Response {
+        match req {
+            Request::PortAdd { iface, lport } => match self.port_add(&iface, &lport, true).await {
+                Ok(()) => Response::Ok,
+                Err(e) => Response::Error(e),
+            },
+            Request::PortDel { iface } => match self.port_del(&iface).await {
+                Ok(()) => Response::Ok,
+                Err(e) => Response::Error(e),
+            },
+            Request::PortList => {
+                let t = self.shared.tables.load();
+                Response::Ports(
+                    self.ports
+                        .values()
+                        .map(|p| PortInfo {
+                            iface: p.iface.clone(),
+                            lport: p.lport.clone(),
+                            slot: p.slot,
+                            mode: p.mode.clone(),
+                            bound: t.slot(p.slot).is_some(),
+                            rx_packets: p.stats.rx_packets.get(),
+                            rx_bytes: p.stats.rx_bytes.get(),
+                            tx_packets: p.stats.tx_packets.get(),
+                            tx_bytes: p.stats.tx_bytes.get(),
+                            rx_dropped: p.stats.rx_dropped.get(),
+                            tx_dropped: p.stats.tx_dropped.get(),
+                        })
+                        .collect(),
+                )
+            }
+            Request::PmdStats { clear } => {
+                let s = &self.pmd_stats;
+                let packets = s.packets.get();
+                let info = PmdInfo {
+                    pmd: 0,
+                    core: self.cfg.pmd_core,
+                    packets,
+                    emc_hits: s.emc_hits.get(),
+                    emc_misses: s.emc_misses.get(),
+                    uncacheable: s.uncacheable.get(),
+                    cycles_per_packet: if packets > 0 {
+                        s.busy_cycles.get() as f64 / packets as f64
+                    } else {
+                        0.0
+                    },
+                    iterations: s.iterations.get(),
+                    idle_sleeps: s.idle_sleeps.get(),
+                    drops: DropReason::ALL
+                        .iter()
+                        .map(|r| (r.as_str().to_string(), s.drops[*r as usize].get()))
+                        .collect(),
+                };
+                if clear {
+                    s.reset();
+                }
+                Response::Pmds(vec![info])
+            }
+            Request::DpFlows => {
+                let (tx, rx) = std::sync::mpsc::channel();
+                if self.pmd_tx.send(PmdCmd::DumpFlows(tx)).is_err() {
+                    return Response::Error("PMD thread is gone".into());
+                }
+                match tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(5)))
+                    .await
+                {
+                    Ok(Ok(f)) => Response::DpFlows(f),
+                    _ => Response::Error("PMD thread did not answer".into()),
+                }
+            }
+            Request::Status => Response::Status(Status {
+                chassis: self.cfg.chassis.clone(),
+                sb_connected: self.sb_connected,
+                sb_version: self.sb.as_ref().map(|s| s.version).unwrap_or(0),
+                table_generation: self.generation,
+                ports: self.ports.len(),
+                untranslatable_flows: self.untranslatable,
+            }),
+        }
+    }
+
+    /// Re-binds the ports saved by a previous run.
+    pub async fn restore(&mut self) {
+        let Ok(body) = std::fs::read(self.bindings_path()) else {
+            return;
+        };
+        let saved: Vec<SavedBinding> = match serde_json::from_slice(&body) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "bindings.json unreadable; starting with no ports");
+                return;
+            }
+        };
+        for b in saved {
+            // Keep the binding on disk even if the interface is missing right now.
+            if let Err(e) = self.port_add(&b.iface, &b.lport, false).await {
+                tracing::error!(iface = %b.iface, lport = %b.lport, error = %e, "could not restore binding");
+            }
+        }
+    }
+
+    /// Stops the PMD thread (closing every port and detaching XDP).
+    pub fn stop(&self) {
+        let _ = self.pmd_tx.send(PmdCmd::Stop);
+    }
+}
+
+/// Follows the southbound database forever, reconnecting with backoff.
+pub async fn sb_loop(agent: Arc<Mutex<Agent>>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match sb_session(&agent).await {
+            Ok(()) => tracing::warn!("SB stream ended; reconnecting"),
+            Err(e) => tracing::warn!(error = %e, "SB session failed; keeping last tables"),
+        }
+        {
+            let mut a = agent.lock().await;
+            a.sb_connected = false;
+            a.client = None;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+async fn sb_session(agent: &Arc<Mutex<Agent>>) -> anyhow::Result<()> {
+    let (addr, chassis) = {
+        let a = agent.lock().await;
+        let c = pb::Chassis {
+            name: a.cfg.chassis.clone(),
+            hostname: a.cfg.hostname.clone(),
+            encaps: vec![pb::Encap {
+                r#type: "geneve".into(),
+                ip: a.cfg.encap_ip.clone(),
+            }],
+        };
+        (a.cfg.sb.clone(), c)
+    };
+    let channel = tonic::transport::Endpoint::from_shared(addr)?
+        .connect_timeout(Duration::from_secs(2))
+        .connect()
+        .await?;
+    let mut client = SouthboundClient::new(channel);
+    client
+        .register_chassis(pb::RegisterChassisRequest {
+            chassis: Some(chassis.clone()),
+        })
+        .await?;
+    let mut stream = client
+        .watch(pb::WatchSbRequest {
+            chassis: chassis.name.clone(),
+            from_version: 0,
+        })
+        .await?
+        .into_inner();
+    {
+        let mut a = agent.lock().await;
+        a.client = Some(client);
+        a.sb_connected = true;
+        let lports: Vec<String> = a.ports.values().map(|p| p.lport.clone()).collect();
+        for l in lports {
+            a.claim(&l, false).await;
+        }
+        tracing::info!(chassis = %chassis.name, "connected to SB");
+    }
+    while let Some(u) = stream.message().await? {
+        let mut a = agent.lock().await;
+        match u.update {
+            Some(Update::Snapshot(s)) => a.sb = Some(s),
+            Some(Update::Delta(d)) => {
+                let Some(sb) = a.sb.as_mut() else {
+                    anyhow::bail!("delta before snapshot");
+                };
+                if d.version != sb.version + 1 {
+                    anyhow::bail!(
+                        "SB delta {} after version {}: resync",
+                        d.version,
+                        sb.version
+                    );
+                }
+                switchyard_southbound::apply_delta(sb, &d);
+            }
+            None => continue,
+        }
+        a.publish();
+    }
+    Ok(())
+}

@@ -1,0 +1,191 @@
+//! A priority classifier by tuple-space search, as in OVS: flows with the same set
+//! of (field, mask) pairs share a hash table, so a lookup costs one hash probe per
+//! distinct mask shape, not one comparison per flow. Subtables are visited in
+//! order of their highest priority and the search stops once no remaining
+//! subtable can beat the best match found.
+
+use crate::flow::{FlowKey, Meta};
+use rustc_hash::FxHashMap;
+use switchyard_southbound::Field;
+
+/// Most fields one flow may match on.
+pub const MAX_FIELDS: usize = 10;
+
+type Masked = [u64; MAX_FIELDS];
+
+#[derive(Debug)]
+struct Subtable {
+    fields: Vec<(Field, u64)>,
+    max_priority: u32,
+    /// Masked values -> (priority, rule) sorted by priority, highest first.
+    rules: FxHashMap<Masked, Vec<(u32, u32)>>,
+}
+
+/// Error when a flow cannot be added.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TooManyFields(pub usize);
+
+/// A set of rules `(priority, [(field, value, mask)])` identified by `u32` ids.
+#[derive(Debug, Default)]
+pub struct Classifier {
+    subtables: Vec<Subtable>,
+}
+
+impl Classifier {
+    /// Adds rule `id`. Rules with equal priority and overlapping matches are
+    /// resolved by insertion order (first added wins), as northd never emits those.
+    pub fn insert(
+        &mut self,
+        id: u32,
+        priority: u32,
+        matches: &[(Field, u64, u64)],
+    ) -> Result<(), TooManyFields> {
+        if matches.len() > MAX_FIELDS {
+            return Err(TooManyFields(matches.len()));
+        }
+        let mut shape: Vec<(Field, u64)> = matches.iter().map(|(f, _, m)| (*f, *m)).collect();
+        shape.sort();
+        let mut masked = [0u64; MAX_FIELDS];
+        for (i, (f, m)) in shape.iter().enumerate() {
+            // Combine all comparisons on the same field and mask (a conjunction).
+            let v = matches
+                .iter()
+                .filter(|(g, _, mm)| g == f && mm == m)
+                .fold(0, |a, (_, v, _)| a | v);
+            masked[i] = v & m;
+        }
+        let st = match self.subtables.iter_mut().position(|s| s.fields == shape) {
+            Some(i) => &mut self.subtables[i],
+            None => {
+                self.subtables.push(Subtable {
+                    fields: shape,
+                    max_priority: 0,
+                    rules: FxHashMap::default(),
+                });
+                self.subtables.last_mut().expect("just pushed")
+            }
+        };
+        st.max_priority = st.max_priority.max(priority);
+        let list = st.rules.entry(masked).or_default();
+        let pos = list
+            .iter()
+            .position(|(p, _)| *p < priority)
+            .unwrap_or(list.len());
+        list.insert(pos, (priority, id));
+        Ok(())
+    }
+
+    /// Sorts subtables for lookup; call once after inserting.
+    pub fn finish(&mut self) {
+        self.subtables
+            .sort_by(|a, b| b.max_priority.cmp(&a.max_priority));
+    }
+
+    /// The highest-priority rule matching the packet, and the fields consulted.
+    pub fn lookup(&self, key: &FlowKey, meta: &Meta) -> Option<u32> {
+        let mut best: Option<(u32, u32)> = None;
+        for st in &self.subtables {
+            if let Some((bp, _)) = best {
+                if st.max_priority <= bp {
+                    break;
+                }
+            }
+            let mut masked = [0u64; MAX_FIELDS];
+            for (i, (f, m)) in st.fields.iter().enumerate() {
+                masked[i] = key.get(*f, meta) & m;
+            }
+            if let Some(list) = st.rules.get(&masked) {
+                let (p, id) = list[0];
+                if best.is_none_or(|(bp, _)| p > bp) {
+                    best = Some((p, id));
+                }
+            }
+        }
+        best.map(|(_, id)| id)
+    }
+
+    /// Number of distinct mask shapes (a lookup costs at most this many probes).
+    pub fn subtable_count(&self) -> usize {
+        self.subtables.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn highest_priority_wins_across_shapes() {
+        let mut c = Classifier::default();
+        c.insert(1, 0, &[]).unwrap();
+        c.insert(2, 50, &[(Field::EthDst, 0xaa, 0xffff_ffff_ffff)])
+            .unwrap();
+        c.insert(3, 110, &[(Field::EthDst, 1 << 40, 1 << 40)])
+            .unwrap();
+        c.insert(
+            4,
+            90,
+            &[
+                (Field::EthDst, 0xaa, 0xffff_ffff_ffff),
+                (Field::EthType, 0x800, 0xffff),
+            ],
+        )
+        .unwrap();
+        c.finish();
+        let m = Meta::default();
+        let mut k = FlowKey {
+            eth_dst: 0xaa,
+            ..Default::default()
+        };
+        assert_eq!(c.lookup(&k, &m), Some(2));
+        k.eth_type = 0x800;
+        assert_eq!(c.lookup(&k, &m), Some(4));
+        k.eth_dst = 0xffff_ffff_ffff;
+        assert_eq!(c.lookup(&k, &m), Some(3));
+        k.eth_dst = 0xbb;
+        assert_eq!(c.lookup(&k, &m), Some(1));
+    }
+
+    #[test]
+    fn prefix_masks_and_metadata() {
+        let mut c = Classifier::default();
+        c.insert(
+            7,
+            10,
+            &[
+                (Field::Ip4Dst, 0x0a00_0000, 0xffff_ff00),
+                (Field::Inport, 3, 0xffff_ffff),
+            ],
+        )
+        .unwrap();
+        c.finish();
+        let k = FlowKey {
+            ip_dst: 0x0a00_0042,
+            ..Default::default()
+        };
+        assert_eq!(
+            c.lookup(
+                &k,
+                &Meta {
+                    inport: 3,
+                    outport: 0
+                }
+            ),
+            Some(7)
+        );
+        assert_eq!(
+            c.lookup(
+                &k,
+                &Meta {
+                    inport: 4,
+                    outport: 0
+                }
+            ),
+            None
+        );
+        assert_eq!(
+            c.insert(8, 1, &[(Field::EthDst, 0, 0); 11]),
+            Err(TooManyFields(11))
+        );
+    }
+}

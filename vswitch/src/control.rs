@@ -1,0 +1,92 @@
+//! The local control protocol between syctl and vswitchd: one JSON request per
+//! line on a Unix socket, one JSON response per line.
+
+use serde::{Deserialize, Serialize};
+
+/// A request to vswitchd.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "kebab-case")]
+pub enum Request {
+    PortAdd { iface: String, lport: String },
+    PortDel { iface: String },
+    PortList,
+    PmdStats { clear: bool },
+    DpFlows,
+    Status,
+}
+
+/// One port, as `port-list` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PortInfo {
+    pub iface: String,
+    pub lport: String,
+    pub slot: u16,
+    pub mode: String,
+    pub bound: bool,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub rx_dropped: u64,
+    pub tx_dropped: u64,
+}
+
+/// PMD counters, as `pmd-stats` shows them.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct PmdInfo {
+    pub pmd: usize,
+    pub core: Option<usize>,
+    pub packets: u64,
+    pub emc_hits: u64,
+    pub emc_misses: u64,
+    pub uncacheable: u64,
+    pub cycles_per_packet: f64,
+    pub iterations: u64,
+    pub idle_sleeps: u64,
+    pub drops: std::collections::BTreeMap<String, u64>,
+}
+
+/// One exact-match cache entry, as `dp-flows` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DpFlow {
+    pub key: String,
+    pub actions: String,
+    pub hits: u64,
+}
+
+/// Daemon status.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    pub chassis: String,
+    pub sb_connected: bool,
+    pub sb_version: u64,
+    pub table_generation: u64,
+    pub ports: usize,
+    pub untranslatable_flows: usize,
+}
+
+/// A response from vswitchd.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Response {
+    Ok,
+    Error(String),
+    Ports(Vec<PortInfo>),
+    Pmds(Vec<PmdInfo>),
+    DpFlows(Vec<DpFlow>),
+    Status(Status),
+}
+
+/// Sends one request to the daemon at `sock` and reads the response.
+pub fn call(sock: &std::path::Path, req: &Request) -> anyhow::Result<Response> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(sock)
+        .map_err(|e| anyhow::anyhow!("cannot reach vswitchd at {}: {e}", sock.display()))?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    let mut line = serde_json::to_string(req)?;
+    line.push('\n');
+    s.write_all(line.as_bytes())?;
+    let mut resp = String::new();
+    BufReader::new(s).read_line(&mut resp)?;
+    Ok(serde_json::from_str(&resp)?)
+}

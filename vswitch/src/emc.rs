@@ -1,0 +1,173 @@
+//! The per-PMD exact-match cache: flow key -> verdict, a fixed array of
+//! two-way buckets sized once at start. Entries carry the table generation they
+//! were computed under, so a table swap invalidates them all at no cost.
+
+use crate::flow::FlowKey;
+use crate::pipeline::Verdict;
+
+/// Most output slots an entry stores inline; larger fan-outs are not cached.
+pub const INLINE_OUTPUTS: usize = 6;
+
+/// A cached decision.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry {
+    pub key: FlowKey,
+    pub generation: u64,
+    pub verdict: Verdict,
+    pub n_out: u8,
+    pub out: [u16; INLINE_OUTPUTS],
+    pub hits: u64,
+    hash: u32,
+    valid: bool,
+}
+
+const EMPTY: Entry = Entry {
+    key: FlowKey {
+        eth_src: 0,
+        eth_dst: 0,
+        arp_sha: 0,
+        ip_src: 0,
+        ip_dst: 0,
+        in_port: 0,
+        eth_type: 0,
+        vlan_tci: 0,
+        l4_src: 0,
+        l4_dst: 0,
+        ip_proto: 0,
+        ip_ttl: 0,
+        arp_op: 0,
+        ip_frag: 0,
+    },
+    generation: 0,
+    verdict: Verdict::Output,
+    n_out: 0,
+    out: [0; INLINE_OUTPUTS],
+    hits: 0,
+    hash: 0,
+    valid: false,
+};
+
+/// The cache.
+#[derive(Debug)]
+pub struct Emc {
+    entries: Box<[Entry]>,
+    mask: usize,
+}
+
+impl Emc {
+    /// A cache of `entries` (rounded up to a power of two, at least 2).
+    pub fn new(entries: usize) -> Self {
+        let n = entries.next_power_of_two().max(2);
+        Emc {
+            entries: vec![EMPTY; n].into_boxed_slice(),
+            mask: n - 1,
+        }
+    }
+
+    #[inline]
+    fn slots(&self, hash: u32) -> (usize, usize) {
+        let a = hash as usize & self.mask;
+        let b = (hash.rotate_right(16) as usize) & self.mask;
+        (a, if b == a { a ^ 1 } else { b })
+    }
+
+    /// Looks `key` up; counts the hit on the entry.
+    #[inline]
+    pub fn lookup(&mut self, key: &FlowKey, hash: u32, generation: u64) -> Option<&Entry> {
+        let (a, b) = self.slots(hash);
+        for i in [a, b] {
+            let e = &self.entries[i];
+            if e.valid && e.hash == hash && e.generation == generation && e.key == *key {
+                let e = &mut self.entries[i];
+                e.hits += 1;
+                return Some(e);
+            }
+        }
+        None
+    }
+
+    /// Installs a verdict; returns false when it cannot be cached (fan-out too wide).
+    #[inline]
+    pub fn insert(
+        &mut self,
+        key: &FlowKey,
+        hash: u32,
+        generation: u64,
+        verdict: Verdict,
+        out: &[u16],
+    ) -> bool {
+        if out.len() > INLINE_OUTPUTS {
+            return false;
+        }
+        let (a, b) = self.slots(hash);
+        // Replace an invalid/stale slot first, else the one with fewer hits.
+        let ea = &self.entries[a];
+        let eb = &self.entries[b];
+        let victim = if !ea.valid || ea.generation != generation {
+            a
+        } else if !eb.valid || eb.generation != generation || eb.hits < ea.hits {
+            b
+        } else {
+            a
+        };
+        let mut e = Entry {
+            key: *key,
+            generation,
+            verdict,
+            n_out: out.len() as u8,
+            out: [0; INLINE_OUTPUTS],
+            hits: 0,
+            hash,
+            valid: true,
+        };
+        e.out[..out.len()].copy_from_slice(out);
+        self.entries[victim] = e;
+        true
+    }
+
+    /// Valid entries of `generation` (for dumps).
+    pub fn iter(&self, generation: u64) -> impl Iterator<Item = &Entry> {
+        self.entries
+            .iter()
+            .filter(move |e| e.valid && e.generation == generation)
+    }
+
+    /// Drops every entry.
+    pub fn clear(&mut self) {
+        for e in self.entries.iter_mut() {
+            e.valid = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchyard_southbound::DropReason;
+
+    #[test]
+    fn hit_miss_and_generation() {
+        let mut c = Emc::new(64);
+        let k = FlowKey {
+            eth_dst: 5,
+            ..Default::default()
+        };
+        let h = k.hash32();
+        assert!(c.lookup(&k, h, 1).is_none());
+        assert!(c.insert(&k, h, 1, Verdict::Output, &[3, 4]));
+        let e = c.lookup(&k, h, 1).unwrap();
+        assert_eq!(&e.out[..e.n_out as usize], &[3, 4]);
+        assert!(c.lookup(&k, h, 2).is_none(), "a table swap invalidates");
+        let k2 = FlowKey { eth_dst: 6, ..k };
+        assert!(c.lookup(&k2, k2.hash32(), 1).is_none());
+        assert!(
+            !c.insert(&k, h, 1, Verdict::Output, &[1; 7]),
+            "too wide to cache"
+        );
+        assert!(c.insert(&k, h, 1, Verdict::Drop(DropReason::PortSecurityMac), &[]));
+        assert_eq!(
+            c.lookup(&k, h, 1).unwrap().verdict,
+            Verdict::Drop(DropReason::PortSecurityMac)
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! The flow key: every header field the pipeline can match on, extracted once per
+//! packet and used as the exact-match cache key. Layout is fixed-size and
+//! allocation-free; ARP's spa/tpa share the IPv4 address slots, as in OVS.
+
+use switchyard_southbound::Field;
+
+/// Header fields of one packet plus its input port slot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(C)]
+pub struct FlowKey {
+    pub eth_src: u64,
+    pub eth_dst: u64,
+    /// ARP sender hardware address (0 for non-ARP).
+    pub arp_sha: u64,
+    pub ip_src: u32,
+    pub ip_dst: u32,
+    pub in_port: u16,
+    pub eth_type: u16,
+    pub vlan_tci: u16,
+    pub l4_src: u16,
+    pub l4_dst: u16,
+    pub ip_proto: u8,
+    pub ip_ttl: u8,
+    pub arp_op: u8,
+    /// 1 for a non-first IPv4 fragment (no L4 header).
+    pub ip_frag: u8,
+}
+
+/// Logical metadata the pipeline sets while a packet crosses it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Meta {
+    pub inport: u32,
+    pub outport: u32,
+}
+
+impl FlowKey {
+    /// Value of a field for classification.
+    #[inline]
+    pub fn get(&self, f: Field, meta: &Meta) -> u64 {
+        match f {
+            Field::Inport => meta.inport.into(),
+            Field::Outport => meta.outport.into(),
+            Field::EthSrc => self.eth_src,
+            Field::EthDst => self.eth_dst,
+            Field::EthType => self.eth_type.into(),
+            Field::Ip4Src | Field::ArpSpa => self.ip_src.into(),
+            Field::Ip4Dst | Field::ArpTpa => self.ip_dst.into(),
+            Field::IpProto => self.ip_proto.into(),
+            Field::IpTtl => self.ip_ttl.into(),
+            Field::ArpOp => self.arp_op.into(),
+            Field::ArpSha => self.arp_sha,
+            Field::L4Src => self.l4_src.into(),
+            Field::L4Dst => self.l4_dst.into(),
+        }
+    }
+
+    /// A fast hash of the key for the exact-match cache (FxHash-style multiply-mix
+    /// over the key's words; the key is plain data with no padding bytes read).
+    #[inline]
+    pub fn hash32(&self) -> u32 {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut h = 0u64;
+        for w in [
+            self.eth_src,
+            self.eth_dst,
+            self.arp_sha,
+            u64::from(self.ip_src) << 32 | u64::from(self.ip_dst),
+            u64::from(self.in_port) << 48
+                | u64::from(self.eth_type) << 32
+                | u64::from(self.vlan_tci) << 16
+                | u64::from(self.l4_src),
+            u64::from(self.l4_dst) << 32
+                | u64::from(self.ip_proto) << 24
+                | u64::from(self.ip_ttl) << 16
+                | u64::from(self.arp_op) << 8
+                | u64::from(self.ip_frag),
+        ] {
+            h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        (h >> 32) as u32 ^ h as u32
+    }
+}

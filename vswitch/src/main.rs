@@ -1,0 +1,163 @@
+//! The switchyard-vswitchd daemon: the chassis agent, its control socket and one
+//! PMD thread, until SIGINT/SIGTERM.
+
+use clap::Parser;
+use std::path::PathBuf;
+use switchyard_vswitch::agent::{self, IdlePolicy};
+use switchyard_vswitch::control::{Request, Response};
+use switchyard_vswitch::sys::xdp::AttachMode;
+use switchyard_vswitch::sys::xsk::XskOptions;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "switchyard-vswitchd",
+    version,
+    about = "Switchyard's chassis agent and AF_XDP datapath"
+)]
+struct Args {
+    /// Chassis name (default: the hostname).
+    #[arg(long)]
+    chassis: Option<String>,
+    /// Southbound API of northd.
+    #[arg(long, default_value = "http://127.0.0.1:6642")]
+    sb: String,
+    /// Tunnel endpoint IP this chassis announces.
+    #[arg(long, default_value = "127.0.0.1")]
+    encap_ip: String,
+    /// Directory for persisted bindings.
+    #[arg(long, default_value = "/var/lib/switchyard/vswitchd")]
+    state_dir: PathBuf,
+    /// Control socket path.
+    #[arg(long, default_value = "/run/switchyard/vswitchd.sock")]
+    control_sock: PathBuf,
+    /// Core to pin the PMD thread to (one core; unpinned when omitted).
+    #[arg(long)]
+    pmd_cores: Option<String>,
+    /// What an idle PMD does.
+    #[arg(long, value_enum, default_value = "adaptive")]
+    idle: IdlePolicy,
+    /// XDP attach mode.
+    #[arg(long, value_enum, default_value = "auto")]
+    xdp_mode: XdpModeArg,
+    /// UMEM frames (2 KiB each) per interface queue.
+    #[arg(long, default_value_t = 4096)]
+    umem_frames: u32,
+    /// Exact-match cache entries per PMD.
+    #[arg(long, default_value_t = switchyard_vswitch::pmd::EMC_ENTRIES)]
+    emc_entries: usize,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum XdpModeArg {
+    Auto,
+    Native,
+    Generic,
+}
+
+fn parse_cores(s: &str) -> anyhow::Result<usize> {
+    let cores: Vec<&str> = s.split(',').filter(|c| !c.is_empty()).collect();
+    if cores.len() != 1 {
+        anyhow::bail!("--pmd-cores {s:?}: this version runs one PMD thread; give one core");
+    }
+    let c: usize = cores[0]
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--pmd-cores {s:?}: not a core number"))?;
+    let n = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if c >= n {
+        anyhow::bail!("--pmd-cores {c}: this machine has cores 0..{}", n - 1);
+    }
+    Ok(c)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 1)]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_ansi(false)
+        .init();
+    let args = Args::parse();
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into());
+    if args.umem_frames < 256 || !args.umem_frames.is_power_of_two() {
+        anyhow::bail!(
+            "--umem-frames {}: use a power of two of at least 256",
+            args.umem_frames
+        );
+    }
+    let cfg = agent::Config {
+        chassis: args.chassis.clone().unwrap_or_else(|| hostname.clone()),
+        hostname,
+        encap_ip: args.encap_ip.clone(),
+        sb: args.sb.clone(),
+        state_dir: args.state_dir.clone(),
+        pmd_core: args.pmd_cores.as_deref().map(parse_cores).transpose()?,
+        idle: args.idle,
+        xsk: XskOptions {
+            frames_per_queue: args.umem_frames,
+            ring_size: (args.umem_frames / 2).min(4096),
+            attach: match args.xdp_mode {
+                XdpModeArg::Auto => AttachMode::Auto,
+                XdpModeArg::Native => AttachMode::Native,
+                XdpModeArg::Generic => AttachMode::Generic,
+            },
+            zero_copy: true,
+        },
+        emc_entries: args.emc_entries,
+    };
+    let (agent, pmd_thread) = agent::start(cfg)?;
+
+    if let Some(dir) = args.control_sock.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(&args.control_sock);
+    let listener = tokio::net::UnixListener::bind(&args.control_sock)?;
+    tracing::info!(sock = %args.control_sock.display(), "control socket ready");
+
+    agent.lock().await.restore().await;
+    tokio::spawn(agent::sb_loop(agent.clone()));
+
+    let ctl_agent = agent.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let agent = ctl_agent.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = stream.into_split();
+                let mut lines = BufReader::new(r).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let resp = match serde_json::from_str::<Request>(&line) {
+                        Ok(req) => agent.lock().await.handle(req).await,
+                        Err(e) => Response::Error(format!("bad request: {e}")),
+                    };
+                    let mut out = serde_json::to_string(&resp).unwrap_or_else(|_| "\"ok\"".into());
+                    out.push('\n');
+                    if w.write_all(out.as_bytes()).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    tracing::info!("stopping");
+    agent.lock().await.stop();
+    let _ = tokio::task::spawn_blocking(move || pmd_thread.join()).await;
+    let _ = std::fs::remove_file(&args.control_sock);
+    Ok(())
+}

@@ -1,0 +1,255 @@
+//! Parsing a received frame into a [`FlowKey`] with smoltcp's checked views, and
+//! the in-place rewrites the datapath performs (ARP replies). Every malformed
+//! frame maps to a [`DropReason`]; nothing here panics on any input.
+
+use crate::flow::FlowKey;
+use smoltcp::wire::{
+    ArpHardware, ArpOperation, ArpPacket, EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet,
+    Ipv6Packet, TcpPacket, UdpPacket,
+};
+use switchyard_southbound::DropReason;
+
+const ETH_HDR: usize = 14;
+const ETH_VLAN: u16 = 0x8100;
+/// Smallest frame we accept (Ethernet header, no FCS).
+pub const MIN_FRAME: usize = ETH_HDR;
+
+fn mac_u64(b: &[u8]) -> u64 {
+    let mut v = 0u64;
+    for x in &b[..6] {
+        v = (v << 8) | u64::from(*x);
+    }
+    v
+}
+
+/// Extracts the flow key of `frame` received on port slot `in_port`.
+#[inline]
+pub fn extract(frame: &[u8], in_port: u16) -> Result<FlowKey, DropReason> {
+    let eth = EthernetFrame::new_checked(frame).map_err(|_| DropReason::RuntFrame)?;
+    let mut key = FlowKey {
+        in_port,
+        eth_dst: mac_u64(eth.dst_addr().as_bytes()),
+        eth_src: mac_u64(eth.src_addr().as_bytes()),
+        ..FlowKey::default()
+    };
+    let mut ethertype = u16::from(eth.ethertype());
+    let mut payload = eth.payload();
+    if ethertype == ETH_VLAN {
+        if payload.len() < 4 {
+            return Err(DropReason::RuntFrame);
+        }
+        key.vlan_tci = u16::from_be_bytes([payload[0], payload[1]]) | 0x1000;
+        ethertype = u16::from_be_bytes([payload[2], payload[3]]);
+        payload = &payload[4..];
+    }
+    key.eth_type = ethertype;
+    match EthernetProtocol::from(ethertype) {
+        EthernetProtocol::Ipv4 => parse_ipv4(payload, &mut key)?,
+        EthernetProtocol::Arp => {
+            let arp = ArpPacket::new_checked(payload).map_err(|_| DropReason::MalformedArp)?;
+            if arp.hardware_type() != ArpHardware::Ethernet
+                || arp.protocol_type() != EthernetProtocol::Ipv4
+                || arp.hardware_len() != 6
+                || arp.protocol_len() != 4
+            {
+                return Err(DropReason::MalformedArp);
+            }
+            key.arp_op = match arp.operation() {
+                ArpOperation::Request => 1,
+                ArpOperation::Reply => 2,
+                ArpOperation::Unknown(op) => op.min(255) as u8,
+            };
+            key.arp_sha = mac_u64(arp.source_hardware_addr());
+            key.ip_src = u32::from_be_bytes(
+                arp.source_protocol_addr()
+                    .try_into()
+                    .map_err(|_| DropReason::MalformedArp)?,
+            );
+            key.ip_dst = u32::from_be_bytes(
+                arp.target_protocol_addr()
+                    .try_into()
+                    .map_err(|_| DropReason::MalformedArp)?,
+            );
+        }
+        EthernetProtocol::Ipv6 => {
+            let ip = Ipv6Packet::new_checked(payload).map_err(|_| DropReason::MalformedIp)?;
+            if ip.version() != 6 {
+                return Err(DropReason::MalformedIp);
+            }
+            key.ip_proto = u8::from(ip.next_header());
+            key.ip_ttl = ip.hop_limit();
+        }
+        _ => {}
+    }
+    Ok(key)
+}
+
+fn parse_ipv4(payload: &[u8], key: &mut FlowKey) -> Result<(), DropReason> {
+    let ip = Ipv4Packet::new_checked(payload).map_err(|_| DropReason::MalformedIp)?;
+    if ip.version() != 4 || ip.header_len() < 20 {
+        return Err(DropReason::MalformedIp);
+    }
+    key.ip_src = u32::from(ip.src_addr());
+    key.ip_dst = u32::from(ip.dst_addr());
+    key.ip_ttl = ip.hop_limit();
+    let proto = ip.next_header();
+    key.ip_proto = u8::from(proto);
+    if ip.frag_offset() != 0 {
+        key.ip_frag = 1;
+        return Ok(());
+    }
+    let l4 = ip.payload();
+    match proto {
+        IpProtocol::Tcp => {
+            let t = TcpPacket::new_checked(l4).map_err(|_| DropReason::MalformedL4)?;
+            key.l4_src = t.src_port();
+            key.l4_dst = t.dst_port();
+        }
+        IpProtocol::Udp => {
+            let u = UdpPacket::new_checked(l4).map_err(|_| DropReason::MalformedL4)?;
+            key.l4_src = u.src_port();
+            key.l4_dst = u.dst_port();
+        }
+        IpProtocol::Icmp => {
+            // ICMP type and code in the L4 port slots, as OVS does.
+            if l4.len() < 4 {
+                return Err(DropReason::MalformedL4);
+            }
+            key.l4_src = l4[0].into();
+            key.l4_dst = l4[1].into();
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Rewrites an ARP request in place into the reply that `mac` owns `arp.tpa`.
+/// The frame was validated by [`extract`] as an Ethernet/IPv4 ARP request.
+pub fn arp_reply_in_place(frame: &mut [u8], mac: u64) {
+    let mac_b = &mac.to_be_bytes()[2..];
+    let vlan = u16::from_be_bytes([frame[12], frame[13]]) == ETH_VLAN;
+    let arp_off = ETH_HDR + if vlan { 4 } else { 0 };
+    let (eth, rest) = frame.split_at_mut(arp_off);
+    // eth.dst = requester, eth.src = answering MAC
+    let (dst, src) = eth.split_at_mut(6);
+    dst.copy_from_slice(&src[..6]);
+    src[..6].copy_from_slice(mac_b);
+    let mut arp = ArpPacket::new_unchecked(rest);
+    let sha: [u8; 6] = arp.source_hardware_addr().try_into().unwrap_or([0; 6]);
+    let spa: [u8; 4] = arp.source_protocol_addr().try_into().unwrap_or([0; 4]);
+    let tpa: [u8; 4] = arp.target_protocol_addr().try_into().unwrap_or([0; 4]);
+    arp.set_operation(ArpOperation::Reply);
+    arp.set_source_hardware_addr(mac_b);
+    arp.set_source_protocol_addr(&tpa);
+    arp.set_target_hardware_addr(&sha);
+    arp.set_target_protocol_addr(&spa);
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A real ARP request: 0a:00:00:00:00:01 (10.0.0.1) asks who has 10.0.0.2.
+    pub static ARP_REQUEST: [u8; 42] = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0a, 0x00, 0x00, 0x00, 0x00, 0x01, 0x08,
+        0x06, // eth
+        0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00,
+        0x01, // htype, ptype, hlen, plen, op=request
+        0x0a, 0x00, 0x00, 0x00, 0x00, 0x01, 10, 0, 0, 1, // sha, spa
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 10, 0, 0, 2, // tha, tpa
+    ];
+
+    /// A real UDP/IPv4 frame 10.0.0.1:1234 -> 10.0.0.2:5678 with valid checksums.
+    pub fn udp_frame(src_mac: u64, dst_mac: u64, src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+        let mut f = Vec::new();
+        f.extend_from_slice(&dst_mac.to_be_bytes()[2..]);
+        f.extend_from_slice(&src_mac.to_be_bytes()[2..]);
+        f.extend_from_slice(&[0x08, 0x00]);
+        let mut ip = [
+            0x45, 0x00, 0x00, 0x20, 0x12, 0x34, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, src[0], src[1],
+            src[2], src[3], dst[0], dst[1], dst[2], dst[3],
+        ];
+        let mut sum = 0u32;
+        for c in ip.chunks(2) {
+            sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+        }
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        f.extend_from_slice(&ip);
+        f.extend_from_slice(&[
+            0x04, 0xd2, 0x16, 0x2e, 0x00, 0x0c, 0x00, 0x00, b'p', b'i', b'n', b'g',
+        ]);
+        f
+    }
+
+    #[test]
+    fn extracts_arp() {
+        let k = extract(&ARP_REQUEST, 3).unwrap();
+        assert_eq!(k.in_port, 3);
+        assert_eq!(k.eth_type, 0x0806);
+        assert_eq!(k.eth_dst, 0xffff_ffff_ffff);
+        assert_eq!(k.arp_op, 1);
+        assert_eq!(k.arp_sha, 0x0a00_0000_0001);
+        assert_eq!(k.ip_src, 0x0a00_0001);
+        assert_eq!(k.ip_dst, 0x0a00_0002);
+    }
+
+    #[test]
+    fn extracts_udp() {
+        let f = udp_frame(1, 2, [10, 0, 0, 1], [10, 0, 0, 2]);
+        let k = extract(&f, 0).unwrap();
+        assert_eq!((k.eth_src, k.eth_dst, k.eth_type), (1, 2, 0x0800));
+        assert_eq!(
+            (k.ip_src, k.ip_dst, k.ip_proto, k.ip_ttl),
+            (0x0a00_0001, 0x0a00_0002, 17, 64)
+        );
+        assert_eq!((k.l4_src, k.l4_dst), (1234, 5678));
+    }
+
+    #[test]
+    fn malformed_frames_are_classified_not_panicked() {
+        let good = udp_frame(1, 2, [10, 0, 0, 1], [10, 0, 0, 2]);
+        assert_eq!(extract(&good[..10], 0), Err(DropReason::RuntFrame));
+        assert_eq!(extract(&good[..14 + 12], 0), Err(DropReason::MalformedIp));
+        let mut bad_ihl = good.clone();
+        bad_ihl[14] = 0x43; // IHL 3 words
+        assert_eq!(extract(&bad_ihl, 0), Err(DropReason::MalformedIp));
+        let mut bad_ver = good.clone();
+        bad_ver[14] = 0x65;
+        assert_eq!(extract(&bad_ver, 0), Err(DropReason::MalformedIp));
+        let mut long_total = good.clone();
+        long_total[17] = 0xff; // total length beyond the frame
+        assert_eq!(extract(&long_total, 0), Err(DropReason::MalformedIp));
+        assert_eq!(
+            extract(&ARP_REQUEST[..30], 0),
+            Err(DropReason::MalformedArp)
+        );
+        let mut short_udp = good.clone();
+        short_udp[17] = 24; // IP total 24: only 4 bytes of UDP
+        assert_eq!(
+            extract(&short_udp[..14 + 24], 0),
+            Err(DropReason::MalformedL4)
+        );
+        // Every truncation of a valid frame is either accepted or a drop reason.
+        for n in 0..good.len() {
+            let _ = extract(&good[..n], 0);
+            let _ = extract(&ARP_REQUEST[..n.min(42)], 0);
+        }
+    }
+
+    #[test]
+    fn arp_reply_rewrite() {
+        let mut f = ARP_REQUEST;
+        arp_reply_in_place(&mut f, 0x0a00_0000_0002);
+        let k = extract(&f, 0).unwrap();
+        assert_eq!(k.arp_op, 2);
+        assert_eq!(k.eth_dst, 0x0a00_0000_0001);
+        assert_eq!(k.eth_src, 0x0a00_0000_0002);
+        assert_eq!(k.arp_sha, 0x0a00_0000_0002);
+        assert_eq!(k.ip_src, 0x0a00_0002);
+        assert_eq!(k.ip_dst, 0x0a00_0001);
+        assert_eq!(&f[32..38], &[0x0a, 0, 0, 0, 0, 1]); // tha = requester
+    }
+}

@@ -1,0 +1,272 @@
+//! A poll-mode driver thread's datapath: it owns a set of ports, polls them in
+//! batches, and sends each packet through parse -> exact-match cache -> (on a
+//! miss) the logical pipeline -> transmit. Tables arrive as an atomically swapped
+//! immutable set; nothing here locks, allocates or logs per packet.
+
+use crate::emc::Emc;
+use crate::packet::{arp_reply_in_place, extract};
+use crate::pipeline::{run, TraceStep, Verdict};
+use crate::port::PortIo;
+use crate::stats::{PmdStats, PortStats};
+use crate::tables::Tables;
+use arc_swap::ArcSwap;
+use std::sync::Arc;
+use switchyard_southbound::DropReason;
+
+/// Where PMDs pick up new tables.
+#[derive(Debug)]
+pub struct SharedTables {
+    pub tables: ArcSwap<Tables>,
+}
+
+impl SharedTables {
+    pub fn new(t: Tables) -> Arc<Self> {
+        Arc::new(SharedTables {
+            tables: ArcSwap::from_pointee(t),
+        })
+    }
+}
+
+/// Default exact-match cache size (entries) per PMD.
+pub const EMC_ENTRIES: usize = 16384;
+
+struct PortSlot {
+    io: Box<dyn PortIo>,
+    stats: Arc<PortStats>,
+}
+
+/// The per-thread datapath.
+pub struct Pmd {
+    ports: Vec<Option<PortSlot>>,
+    active: Vec<u16>,
+    tables: Arc<Tables>,
+    shared: Arc<SharedTables>,
+    emc: Emc,
+    out: Vec<u16>,
+    pub stats: Arc<PmdStats>,
+}
+
+impl std::fmt::Debug for Pmd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pmd({} ports)", self.active.len())
+    }
+}
+
+/// Borrows element `a` shared and element `b` mutably (`a != b`).
+fn pair<T>(v: &mut [T], a: usize, b: usize) -> (&T, &mut T) {
+    debug_assert_ne!(a, b);
+    if a < b {
+        let (x, y) = v.split_at_mut(b);
+        (&x[a], &mut y[0])
+    } else {
+        let (x, y) = v.split_at_mut(a);
+        (&y[0], &mut x[b])
+    }
+}
+
+impl Pmd {
+    pub fn new(shared: Arc<SharedTables>, stats: Arc<PmdStats>, emc_entries: usize) -> Self {
+        Pmd {
+            ports: Vec::new(),
+            active: Vec::new(),
+            tables: shared.tables.load_full(),
+            shared,
+            emc: Emc::new(emc_entries),
+            out: Vec::with_capacity(1024),
+            stats,
+        }
+    }
+
+    /// Takes ownership of a port at `slot`.
+    pub fn add_port(&mut self, slot: u16, io: Box<dyn PortIo>, stats: Arc<PortStats>) {
+        let s = usize::from(slot);
+        if self.ports.len() <= s {
+            self.ports.resize_with(s + 1, || None);
+        }
+        self.ports[s] = Some(PortSlot { io, stats });
+        self.active.retain(|x| *x != slot);
+        self.active.push(slot);
+    }
+
+    /// Removes (and so closes) the port at `slot`.
+    pub fn del_port(&mut self, slot: u16) -> bool {
+        self.active.retain(|x| *x != slot);
+        self.ports
+            .get_mut(usize::from(slot))
+            .and_then(Option::take)
+            .is_some()
+    }
+
+    /// The port at `slot`, if this PMD owns one (tests read MemPort output).
+    pub fn port_mut(&mut self, slot: u16) -> Option<&mut (dyn PortIo + 'static)> {
+        self.ports
+            .get_mut(usize::from(slot))?
+            .as_mut()
+            .map(|p| &mut *p.io)
+    }
+
+    /// Picks up a newer table set if one was published.
+    #[inline]
+    pub fn refresh_tables(&mut self) {
+        let cur = self.shared.tables.load();
+        if cur.generation != self.tables.generation {
+            self.tables = arc_swap::Guard::into_inner(cur);
+        }
+    }
+
+    /// The current table generation.
+    pub fn generation(&self) -> u64 {
+        self.tables.generation
+    }
+
+    /// File descriptors to wait on when idle.
+    pub fn rx_fds(&self, out: &mut Vec<i32>) {
+        out.clear();
+        for p in self.ports.iter().flatten() {
+            if let Some(fd) = p.io.rx_fd() {
+                out.push(fd);
+            }
+        }
+    }
+
+    /// Whether any port still has transmissions in flight.
+    pub fn tx_outstanding(&self) -> bool {
+        self.ports.iter().flatten().any(|p| p.io.tx_outstanding())
+    }
+
+    /// One pass over every port: returns the packets processed.
+    pub fn poll_once(&mut self) -> usize {
+        self.stats.iterations.add(1);
+        let t0 = crate::sys::cycles();
+        let mut total = 0;
+        for i in 0..self.active.len() {
+            let slot = self.active[i];
+            total += self.process_port(slot);
+        }
+        for p in self.ports.iter_mut().flatten() {
+            p.io.flush();
+        }
+        if total > 0 {
+            self.stats.packets.add(total as u64);
+            self.stats
+                .busy_cycles
+                .add(crate::sys::cycles().wrapping_sub(t0));
+        }
+        total
+    }
+
+    fn process_port(&mut self, slot: u16) -> usize {
+        let s = usize::from(slot);
+        let n = match self.ports[s].as_mut() {
+            Some(p) => p.io.rx_burst(),
+            None => return 0,
+        };
+        if n == 0 {
+            return 0;
+        }
+        let mut out = std::mem::take(&mut self.out);
+        let generation = self.tables.generation;
+        for i in 0..n {
+            let Some(src) = self.ports[s].as_ref() else {
+                break;
+            };
+            let frame = src.io.rx_frame(i);
+            src.stats.rx_packets.add(1);
+            src.stats.rx_bytes.add(frame.len() as u64);
+            let key = match extract(frame, slot) {
+                Ok(k) => k,
+                Err(r) => {
+                    src.stats.rx_dropped.add(1);
+                    self.stats.count_drop(r);
+                    continue;
+                }
+            };
+            let hash = key.hash32();
+            let mut inline = [0u16; crate::emc::INLINE_OUTPUTS];
+            let (verdict, outs): (Verdict, &[u16]) = match self.emc.lookup(&key, hash, generation) {
+                Some(e) => {
+                    self.stats.emc_hits.add(1);
+                    let n = usize::from(e.n_out);
+                    inline[..n].copy_from_slice(&e.out[..n]);
+                    (e.verdict, &inline[..n])
+                }
+                None => {
+                    self.stats.emc_misses.add(1);
+                    let v = run(&self.tables, &key, &mut out, None);
+                    if !self.emc.insert(&key, hash, generation, v, &out) {
+                        self.stats.uncacheable.add(1);
+                    }
+                    (v, &out[..])
+                }
+            };
+            match verdict {
+                Verdict::Drop(r) => {
+                    self.stats.count_drop(r);
+                    if let Some(p) = self.ports[s].as_ref() {
+                        p.stats.rx_dropped.add(1);
+                    }
+                }
+                Verdict::ArpReply(mac) => {
+                    if let Some(p) = self.ports[s].as_mut() {
+                        let f = p.io.rx_frame_mut(i);
+                        arp_reply_in_place(f, mac);
+                        let len = f.len() as u64;
+                        match p.io.tx_rx_frame(i) {
+                            Ok(()) => {
+                                p.stats.tx_packets.add(1);
+                                p.stats.tx_bytes.add(len);
+                            }
+                            Err(r) => {
+                                p.stats.tx_dropped.add(1);
+                                self.stats.count_drop(r);
+                            }
+                        }
+                    }
+                }
+                Verdict::Output => {
+                    for &dst in outs {
+                        let d = usize::from(dst);
+                        if d == s || d >= self.ports.len() {
+                            self.stats.count_drop(DropReason::LoopToInport);
+                            continue;
+                        }
+                        let (src, dstp) = pair(&mut self.ports, s, d);
+                        let (Some(src), Some(dstp)) = (src.as_ref(), dstp.as_mut()) else {
+                            self.stats.count_drop(DropReason::NoL2Destination);
+                            continue;
+                        };
+                        let frame = src.io.rx_frame(i);
+                        match dstp.io.tx_copy(frame) {
+                            Ok(()) => {
+                                dstp.stats.tx_packets.add(1);
+                                dstp.stats.tx_bytes.add(frame.len() as u64);
+                            }
+                            Err(r) => {
+                                dstp.stats.tx_dropped.add(1);
+                                self.stats.count_drop(r);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        self.out = out;
+        if let Some(p) = self.ports[s].as_mut() {
+            p.io.rx_done();
+        }
+        n
+    }
+
+    /// Runs a packet through the pipeline without transmitting it (trace).
+    pub fn trace(&self, key: &crate::flow::FlowKey) -> (Verdict, Vec<u16>, Vec<TraceStep>) {
+        let mut out = Vec::new();
+        let mut steps = Vec::new();
+        let v = run(&self.tables, key, &mut out, Some(&mut steps));
+        (v, out, steps)
+    }
+
+    /// Cache entries of the current generation (for dumps).
+    pub fn emc_entries(&self) -> Vec<crate::emc::Entry> {
+        self.emc.iter(self.tables.generation).copied().collect()
+    }
+}

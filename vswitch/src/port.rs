@@ -1,0 +1,132 @@
+//! The port abstraction a PMD drives, and the in-memory port used by unit tests
+//! and benches (the product path uses [`crate::sys::xsk::XskPort`]).
+//!
+//! A port hands out a batch of received frames addressed by index; each is then
+//! either transmitted back out the same port after an in-place rewrite, or
+//! released when the batch is done. Transmitting to another port copies.
+
+use std::collections::VecDeque;
+use switchyard_southbound::DropReason;
+
+/// Most frames received in one batch.
+pub const BATCH: usize = 32;
+/// Largest frame a port carries.
+pub const MAX_FRAME: usize = 2048;
+
+/// A datapath port.
+pub trait PortIo: Send {
+    /// Receives up to [`BATCH`] frames; returns how many.
+    fn rx_burst(&mut self) -> usize;
+    /// Frame `i` of the current batch.
+    fn rx_frame(&self, i: usize) -> &[u8];
+    /// Frame `i` of the current batch, writable.
+    fn rx_frame_mut(&mut self, i: usize) -> &mut [u8];
+    /// Sends frame `i` of the current batch back out this port, as it now is.
+    fn tx_rx_frame(&mut self, i: usize) -> Result<(), DropReason>;
+    /// Queues a copy of `data` for transmission.
+    fn tx_copy(&mut self, data: &[u8]) -> Result<(), DropReason>;
+    /// Ends the current batch: frames not transmitted are recycled.
+    fn rx_done(&mut self);
+    /// Pushes queued frames to the device and recycles completed ones.
+    fn flush(&mut self);
+    /// Whether transmitted frames still wait for the device (keep polling).
+    fn tx_outstanding(&self) -> bool {
+        false
+    }
+    /// A file descriptor that becomes readable when frames arrive.
+    fn rx_fd(&self) -> Option<i32> {
+        None
+    }
+    /// How the port is attached, for `port-list` (e.g. "afxdp native copy").
+    fn mode(&self) -> String;
+}
+
+/// An in-memory port: frames are injected into `rx` and collected from `tx`.
+/// With `repeat` set, the injected frames are replayed forever (benches).
+#[derive(Debug, Default)]
+pub struct MemPort {
+    pub rx: VecDeque<Vec<u8>>,
+    pub tx: Vec<Vec<u8>>,
+    /// Only count transmitted frames instead of keeping them (benches).
+    pub count_only: bool,
+    pub tx_count: u64,
+    repeat: Vec<Vec<u8>>,
+    repeat_pos: usize,
+    batch: Vec<[u8; MAX_FRAME]>,
+    lens: [usize; BATCH],
+    n: usize,
+}
+
+impl MemPort {
+    pub fn new() -> Self {
+        MemPort {
+            batch: vec![[0u8; MAX_FRAME]; BATCH],
+            ..Default::default()
+        }
+    }
+    /// A port that replays `frames` endlessly and counts what it transmits.
+    pub fn replaying(frames: Vec<Vec<u8>>) -> Self {
+        MemPort {
+            repeat: frames,
+            count_only: true,
+            ..Self::new()
+        }
+    }
+}
+
+impl PortIo for MemPort {
+    fn rx_burst(&mut self) -> usize {
+        self.n = 0;
+        while self.n < BATCH {
+            let src = if !self.repeat.is_empty() {
+                let f = &self.repeat[self.repeat_pos];
+                self.repeat_pos = (self.repeat_pos + 1) % self.repeat.len();
+                f.as_slice()
+            } else if let Some(f) = self.rx.front() {
+                f.as_slice()
+            } else {
+                break;
+            };
+            let len = src.len().min(MAX_FRAME);
+            self.batch[self.n][..len].copy_from_slice(&src[..len]);
+            self.lens[self.n] = len;
+            if self.repeat.is_empty() {
+                self.rx.pop_front();
+            }
+            self.n += 1;
+        }
+        self.n
+    }
+    fn rx_frame(&self, i: usize) -> &[u8] {
+        &self.batch[i][..self.lens[i]]
+    }
+    fn rx_frame_mut(&mut self, i: usize) -> &mut [u8] {
+        let len = self.lens[i];
+        &mut self.batch[i][..len]
+    }
+    fn tx_rx_frame(&mut self, i: usize) -> Result<(), DropReason> {
+        self.tx_count += 1;
+        if !self.count_only {
+            let f = self.batch[i][..self.lens[i]].to_vec();
+            self.tx.push(f);
+        }
+        Ok(())
+    }
+    fn tx_copy(&mut self, data: &[u8]) -> Result<(), DropReason> {
+        if data.len() > MAX_FRAME {
+            return Err(DropReason::OversizeFrame);
+        }
+        self.tx_count += 1;
+        if !self.count_only {
+            self.tx.push(data.to_vec());
+        }
+        Ok(())
+    }
+    fn rx_done(&mut self) {
+        self.n = 0;
+    }
+    fn flush(&mut self) {}
+    fn mode(&self) -> String {
+        "memory".into()
+    }
+}

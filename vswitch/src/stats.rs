@@ -1,0 +1,72 @@
+//! Lock-free counters. Each counter has exactly one writer (its PMD thread), so
+//! increments are a relaxed load and store, no atomic read-modify-write; readers
+//! (the control socket) see values that are at most a batch old.
+
+use crossbeam_utils::CachePadded;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use switchyard_southbound::DropReason;
+
+/// A single-writer counter.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Relaxed).wrapping_add(n), Relaxed);
+    }
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+    pub fn reset(&self) {
+        self.0.store(0, Relaxed);
+    }
+}
+
+/// Counters of one PMD thread.
+#[derive(Debug, Default)]
+pub struct PmdStats {
+    pub packets: CachePadded<Counter>,
+    pub emc_hits: Counter,
+    pub emc_misses: Counter,
+    pub uncacheable: Counter,
+    pub busy_cycles: Counter,
+    pub iterations: Counter,
+    pub idle_sleeps: Counter,
+    pub drops: [Counter; DropReason::COUNT],
+}
+
+impl PmdStats {
+    #[inline]
+    pub fn count_drop(&self, r: DropReason) {
+        self.drops[r as usize].add(1);
+    }
+    pub fn reset(&self) {
+        for c in [
+            &*self.packets,
+            &self.emc_hits,
+            &self.emc_misses,
+            &self.uncacheable,
+            &self.busy_cycles,
+            &self.iterations,
+            &self.idle_sleeps,
+        ] {
+            c.reset();
+        }
+        for d in &self.drops {
+            d.reset();
+        }
+    }
+}
+
+/// Counters of one port.
+#[derive(Debug, Default)]
+pub struct PortStats {
+    pub rx_packets: CachePadded<Counter>,
+    pub rx_bytes: Counter,
+    pub tx_packets: Counter,
+    pub tx_bytes: Counter,
+    pub rx_dropped: Counter,
+    pub tx_dropped: Counter,
+}

@@ -1,0 +1,73 @@
+//! Loading Switchyard's XDP program onto an interface through bpf_link (so the
+//! kernel detaches it when vswitchd dies, even on SIGKILL) and registering AF_XDP
+//! sockets in its XSKMAP.
+
+use aya::maps::XskMap;
+use aya::programs::{Xdp, XdpMode};
+use aya::Ebpf;
+use std::os::fd::AsRawFd;
+
+static PROGRAM: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xsk_redirect.o"));
+
+/// Which XDP attach mode to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachMode {
+    /// Native if the driver has it, else generic.
+    Auto,
+    Native,
+    Generic,
+}
+
+/// The program attached to one interface; dropping it detaches the program.
+pub struct XdpAttachment {
+    ebpf: Ebpf,
+    pub mode: &'static str,
+}
+
+impl std::fmt::Debug for XdpAttachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "XdpAttachment({})", self.mode)
+    }
+}
+
+impl XdpAttachment {
+    /// Loads and attaches the program to `iface`.
+    pub fn attach(iface: &str, mode: AttachMode) -> anyhow::Result<Self> {
+        let mut ebpf = Ebpf::load(PROGRAM)?;
+        let prog: &mut Xdp = ebpf
+            .program_mut("switchyard_xsk")
+            .ok_or_else(|| anyhow::anyhow!("XDP object lacks program switchyard_xsk"))?
+            .try_into()?;
+        prog.load()?;
+        let tries: &[(XdpMode, &'static str)] = match mode {
+            AttachMode::Auto => &[(XdpMode::Driver, "native"), (XdpMode::Skb, "generic")],
+            AttachMode::Native => &[(XdpMode::Driver, "native")],
+            AttachMode::Generic => &[(XdpMode::Skb, "generic")],
+        };
+        let mut last = None;
+        for (m, name) in tries {
+            match prog.attach(iface, *m) {
+                Ok(_) => {
+                    return Ok(XdpAttachment { ebpf, mode: name });
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(anyhow::anyhow!(
+            "cannot attach XDP program to {iface}: {} (another XDP program attached?)",
+            last.map(|e| e.to_string()).unwrap_or_default()
+        ))
+    }
+
+    /// Steers queue `queue` into the socket `fd`.
+    pub fn register(&mut self, queue: u32, fd: &impl AsRawFd) -> anyhow::Result<()> {
+        let map = self
+            .ebpf
+            .map_mut("xsks_map")
+            .ok_or_else(|| anyhow::anyhow!("XDP object lacks xsks_map"))?;
+        let mut xsks: XskMap<&mut aya::maps::MapData> = XskMap::try_from(map)?;
+        xsks.set(queue, fd.as_raw_fd(), 0)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,356 @@
+//! An AF_XDP port: one socket and UMEM per interface queue, frames recycled through
+//! a free list sized once at setup, and the copy-mode pitfalls handled: TX is
+//! kicked while descriptors are outstanding, the fill ring is topped up only with
+//! what it reports free, and a busy bind is retried.
+
+use super::xdp::{AttachMode, XdpAttachment};
+use crate::port::{PortIo, BATCH, MAX_FRAME};
+use std::ffi::CString;
+use std::io::Write;
+use std::num::NonZeroU32;
+use std::os::fd::AsRawFd;
+use switchyard_southbound::DropReason;
+use xsk_rs::config::{
+    BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig,
+};
+use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
+
+/// Frames kept out of the fill ring so that transmission never starves.
+const TX_RESERVE_DIV: usize = 4;
+
+/// Options for opening a port.
+#[derive(Clone, Copy, Debug)]
+pub struct XskOptions {
+    pub frames_per_queue: u32,
+    pub ring_size: u32,
+    pub attach: AttachMode,
+    /// Try zero-copy first (falls back to copy where the driver lacks it).
+    pub zero_copy: bool,
+}
+
+impl Default for XskOptions {
+    fn default() -> Self {
+        XskOptions {
+            frames_per_queue: 4096,
+            ring_size: 2048,
+            attach: AttachMode::Auto,
+            zero_copy: true,
+        }
+    }
+}
+
+struct Queue {
+    umem: Umem,
+    fq: FillQueue,
+    cq: CompQueue,
+    rx: RxQueue,
+    tx: TxQueue,
+    free: Vec<FrameDesc>,
+    frames: usize,
+    pending: Vec<FrameDesc>,
+    outstanding: usize,
+    scratch: Vec<FrameDesc>,
+}
+
+/// An interface served by AF_XDP.
+pub struct XskPort {
+    iface: String,
+    queues: Vec<Queue>,
+    /// Queue whose frames are in the current batch.
+    cur: usize,
+    rx_descs: [FrameDesc; BATCH],
+    rx_sent: [bool; BATCH],
+    n: usize,
+    zero_copy: bool,
+    xdp: XdpAttachment,
+}
+
+impl std::fmt::Debug for XskPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "XskPort({}, {} queues)", self.iface, self.queues.len())
+    }
+}
+
+/// Number of RX queues the interface has (1 when sysfs does not say).
+pub fn rx_queue_count(iface: &str) -> u32 {
+    std::fs::read_dir(format!("/sys/class/net/{iface}/queues"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+                .count() as u32
+        })
+        .unwrap_or(1)
+        .max(1)
+}
+
+fn open_queue(iface: &str, queue: u32, o: &XskOptions, zero_copy: bool) -> anyhow::Result<Queue> {
+    let ring = QueueSize::new(o.ring_size)?;
+    let ucfg = UmemConfig::builder()
+        .frame_size(FrameSize::new(MAX_FRAME as u32)?)
+        .fill_queue_size(ring)
+        .comp_queue_size(ring)
+        .build()?;
+    let (umem, descs) = Umem::new(
+        ucfg,
+        NonZeroU32::new(o.frames_per_queue)
+            .ok_or_else(|| anyhow::anyhow!("frames_per_queue is 0"))?,
+        false,
+    )
+    .map_err(|e| anyhow::anyhow!("UMEM for {iface}: {e}"))?;
+    let bind = BindFlags::XDP_USE_NEED_WAKEUP
+        | if zero_copy {
+            BindFlags::XDP_ZEROCOPY
+        } else {
+            BindFlags::XDP_COPY
+        };
+    let scfg = SocketConfig::builder()
+        .rx_queue_size(ring)
+        .tx_queue_size(ring)
+        .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
+        .bind_flags(bind)
+        .build();
+    let ifname = Interface::new(CString::new(iface)?);
+    let mut last_err = None;
+    // Re-binding right after a socket on the same queue closed can fail with EBUSY.
+    for attempt in 0..20 {
+        // SAFETY: the UMEM is new and not shared with any other socket, so the
+        // shared-UMEM precondition of `Socket::new` does not apply; the
+        // INHIBIT_PROG_LOAD flag is set because we attach our own program.
+        match unsafe { Socket::new(scfg, &umem, &ifname, queue) } {
+            Ok((tx, rx, Some((fq, cq)))) => {
+                let frames = descs.len();
+                return Ok(Queue {
+                    umem,
+                    fq,
+                    cq,
+                    rx,
+                    tx,
+                    free: descs,
+                    frames,
+                    pending: Vec::with_capacity(BATCH * 2),
+                    outstanding: 0,
+                    scratch: vec![FrameDesc::default(); BATCH * 2],
+                });
+            }
+            Ok(_) => {
+                anyhow::bail!("socket on {iface} queue {queue} returned no fill/completion rings")
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                last_err = Some(msg.clone());
+                if zero_copy || !msg.contains("busy") && !msg.contains("16") {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20 * (attempt + 1)));
+            }
+        }
+    }
+    anyhow::bail!(
+        "AF_XDP socket on {iface} queue {queue} ({}): {}",
+        if zero_copy { "zero-copy" } else { "copy" },
+        last_err.unwrap_or_default()
+    )
+}
+
+impl XskPort {
+    /// Opens every RX queue of `iface` with AF_XDP and attaches the XDP program.
+    pub fn open(iface: &str, o: &XskOptions) -> anyhow::Result<Self> {
+        let nq = rx_queue_count(iface);
+        let mut queues = Vec::new();
+        let mut zero_copy = o.zero_copy;
+        for q in 0..nq {
+            let queue = match open_queue(iface, q, o, zero_copy) {
+                Ok(q) => q,
+                Err(_) if zero_copy => {
+                    zero_copy = false;
+                    open_queue(iface, q, o, false)?
+                }
+                Err(e) => return Err(e),
+            };
+            queues.push(queue);
+        }
+        let mut xdp = XdpAttachment::attach(iface, o.attach)?;
+        for (i, q) in queues.iter().enumerate() {
+            xdp.register(i as u32, &q.rx.fd().as_raw_fd())?;
+        }
+        let mut p = XskPort {
+            iface: iface.to_string(),
+            queues,
+            cur: 0,
+            rx_descs: [FrameDesc::default(); BATCH],
+            rx_sent: [false; BATCH],
+            n: 0,
+            zero_copy,
+            xdp,
+        };
+        for q in 0..p.queues.len() {
+            p.refill(q);
+        }
+        Ok(p)
+    }
+
+    fn refill(&mut self, qi: usize) {
+        let q = &mut self.queues[qi];
+        let keep = q.frames / TX_RESERVE_DIV;
+        if q.free.len() <= keep {
+            return;
+        }
+        let want = (q.free.len() - keep) as u32;
+        // The free count can lag: give only what the ring reports free.
+        let n = q.fq.nb_free(want).min(want) as usize;
+        if n == 0 {
+            return;
+        }
+        let start = q.free.len() - n;
+        // SAFETY: these frames belong to this queue's UMEM and are owned by us
+        // (in the free list), so nothing else reads or writes them.
+        let done = unsafe { q.fq.produce(&q.free[start..]) };
+        q.free.truncate(q.free.len() - done);
+        if q.fq.needs_wakeup() {
+            let _ = q.fq.wakeup(q.rx.fd_mut(), 0);
+        }
+    }
+
+    fn flush_queue(&mut self, qi: usize) {
+        let q = &mut self.queues[qi];
+        if !q.pending.is_empty() {
+            let want = q.pending.len() as u32;
+            let room = q.tx.nb_free(want).min(want) as usize;
+            // SAFETY: pending frames belong to this UMEM and were last written by us;
+            // after produce the kernel owns them until they come back on the CQ.
+            let sent = unsafe { q.tx.produce(&q.pending[..room]) };
+            q.outstanding += sent;
+            // What did not fit is dropped (counted by the caller via tx_copy
+            // errors next time; here we recycle the frames).
+            for d in q.pending.drain(..).skip(sent) {
+                q.free.push(d);
+            }
+        }
+        if q.outstanding > 0 {
+            // Copy mode only transmits inside sendto(): kick while anything is out.
+            let _ = q.tx.wakeup();
+            // SAFETY: completed frames come from this UMEM; the kernel has
+            // released them, so they become ours again.
+            let c = unsafe { q.cq.consume(&mut q.scratch) };
+            q.outstanding -= c.min(q.outstanding);
+            q.free.extend_from_slice(&q.scratch[..c]);
+        }
+        self.refill(qi);
+    }
+
+    /// XDP attach mode and copy/zero-copy, for `port-list`.
+    pub fn describe(&self) -> String {
+        format!(
+            "afxdp {} {} queues={}",
+            self.xdp.mode,
+            if self.zero_copy { "zero-copy" } else { "copy" },
+            self.queues.len()
+        )
+    }
+}
+
+impl PortIo for XskPort {
+    fn rx_burst(&mut self) -> usize {
+        let nq = self.queues.len();
+        for k in 0..nq {
+            let qi = (self.cur + k) % nq;
+            // SAFETY: rx_descs receive frames of this queue's UMEM; they stay ours
+            // until rx_done() recycles them or tx hands them back to the kernel.
+            let n = unsafe { self.queues[qi].rx.consume(&mut self.rx_descs) };
+            if n > 0 {
+                self.cur = qi;
+                self.n = n;
+                self.rx_sent[..n].fill(false);
+                return n;
+            }
+        }
+        self.n = 0;
+        0
+    }
+
+    fn rx_frame(&self, i: usize) -> &[u8] {
+        // SAFETY: descriptor i of the batch was received on queue `cur`, so it
+        // belongs to that UMEM, and the kernel does not touch it until we return it.
+        unsafe { self.queues[self.cur].umem.data(&self.rx_descs[i]) }.contents()
+    }
+
+    fn rx_frame_mut(&mut self, i: usize) -> &mut [u8] {
+        let q = &self.queues[self.cur];
+        // SAFETY: as in rx_frame; we hold `&mut self`, so no other reference to
+        // this frame's data exists.
+        let mut d = unsafe { q.umem.data_mut(&mut self.rx_descs[i]) };
+        let len = d.contents().len();
+        let ptr = d.contents_mut().as_mut_ptr();
+        // SAFETY: ptr/len describe the frame's data inside the UMEM mapping, which
+        // outlives `&mut self`; the borrow is tied to `&mut self`.
+        unsafe { std::slice::from_raw_parts_mut(ptr, len) }
+    }
+
+    fn tx_rx_frame(&mut self, i: usize) -> Result<(), DropReason> {
+        self.rx_sent[i] = true;
+        let q = &mut self.queues[self.cur];
+        q.pending.push(self.rx_descs[i]);
+        if q.pending.len() >= BATCH {
+            let c = self.cur;
+            self.flush_queue(c);
+        }
+        Ok(())
+    }
+
+    fn tx_copy(&mut self, data: &[u8]) -> Result<(), DropReason> {
+        if data.len() > MAX_FRAME - 256 {
+            return Err(DropReason::OversizeFrame);
+        }
+        let qi = 0;
+        let q = &mut self.queues[qi];
+        let Some(mut d) = q.free.pop() else {
+            return Err(DropReason::TxNoFrame);
+        };
+        {
+            // SAFETY: `d` came from this queue's free list, so it belongs to this
+            // UMEM and nothing else (kernel included) uses it now.
+            let mut data_mut = unsafe { q.umem.data_mut(&mut d) };
+            let mut cur = data_mut.cursor();
+            cur.set_pos(0);
+            if cur.write_all(data).is_err() {
+                q.free.push(d);
+                return Err(DropReason::OversizeFrame);
+            }
+        }
+        q.pending.push(d);
+        if q.pending.len() >= BATCH {
+            self.flush_queue(qi);
+        }
+        Ok(())
+    }
+
+    fn rx_done(&mut self) {
+        let q = &mut self.queues[self.cur];
+        for i in 0..self.n {
+            if !self.rx_sent[i] {
+                q.free.push(self.rx_descs[i]);
+            }
+        }
+        self.n = 0;
+    }
+
+    fn flush(&mut self) {
+        for qi in 0..self.queues.len() {
+            self.flush_queue(qi);
+        }
+    }
+
+    fn tx_outstanding(&self) -> bool {
+        self.queues
+            .iter()
+            .any(|q| q.outstanding > 0 || !q.pending.is_empty())
+    }
+
+    fn rx_fd(&self) -> Option<i32> {
+        self.queues.first().map(|q| q.rx.fd().as_raw_fd())
+    }
+
+    fn mode(&self) -> String {
+        self.describe()
+    }
+}

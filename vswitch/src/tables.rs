@@ -1,0 +1,226 @@
+//! Translation of southbound contents plus this chassis's local bindings into the
+//! immutable table set the PMD threads execute. A new set is built off the fast
+//! path and swapped in whole; PMDs notice the new generation between batches.
+
+use crate::classifier::Classifier;
+use rustc_hash::FxHashMap;
+use switchyard_southbound::pb::{action::Kind, LogicalFlow, SbSnapshot};
+use switchyard_southbound::{DropReason, Field, Pipeline, Stage};
+
+/// A translated action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    Next,
+    Output,
+    SetOutport(u32),
+    Drop(DropReason),
+    ArpReply(u64),
+}
+
+/// One translated logical flow.
+#[derive(Debug)]
+pub struct Flow {
+    pub priority: u32,
+    pub actions: Vec<Act>,
+    /// The SB flow it came from (for traces and dumps).
+    pub lflow: LogicalFlow,
+}
+
+/// One stage of one datapath's pipeline.
+#[derive(Debug)]
+pub struct StageTable {
+    pub stage: Stage,
+    pub classifier: Classifier,
+    pub flows: Vec<Flow>,
+}
+
+/// The pipelines of one logical datapath.
+#[derive(Debug, Default)]
+pub struct DpTables {
+    pub name: String,
+    pub ingress: Vec<StageTable>,
+    pub egress: Vec<StageTable>,
+}
+
+/// Where a logical port lives, from this chassis's point of view.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortTarget {
+    /// Bound here, at this port slot.
+    Local(u16),
+    /// Bound on another chassis.
+    Remote(String),
+    /// Not bound anywhere (yet).
+    Unbound,
+}
+
+/// What a local port slot is bound to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlotBinding {
+    pub datapath: u32,
+    pub port: u32,
+    pub name: String,
+    pub enabled: bool,
+}
+
+/// A local interface bound to a logical port (the agent's view).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LocalBinding {
+    pub slot: u16,
+    pub iface: String,
+    pub lport: String,
+}
+
+/// The complete, immutable datapath configuration.
+#[derive(Debug, Default)]
+pub struct Tables {
+    pub generation: u64,
+    pub sb_version: u64,
+    pub slots: Vec<Option<SlotBinding>>,
+    pub datapaths: FxHashMap<u32, DpTables>,
+    pub ports: FxHashMap<(u32, u32), PortTarget>,
+    pub port_names: FxHashMap<(u32, u32), String>,
+    pub multicast: FxHashMap<(u32, u32), Vec<u32>>,
+    /// SB flows that could not be translated (version skew); they are skipped.
+    pub untranslatable: usize,
+}
+
+fn translate_flow(f: &LogicalFlow) -> Option<(Vec<(Field, u64, u64)>, Vec<Act>)> {
+    let mut ms = Vec::with_capacity(f.matches.len());
+    for m in &f.matches {
+        ms.push((Field::parse(&m.field)?, m.value, m.mask));
+    }
+    let mut acts = Vec::with_capacity(f.actions.len());
+    for a in &f.actions {
+        acts.push(match a.kind.as_ref()? {
+            Kind::Next(_) => Act::Next,
+            Kind::Output(_) => Act::Output,
+            Kind::SetOutport(o) => Act::SetOutport(o.port),
+            Kind::Drop(d) => {
+                Act::Drop(DropReason::parse(&d.reason).unwrap_or(DropReason::PipelineDrop))
+            }
+            Kind::ArpReply(r) => Act::ArpReply(r.mac),
+        });
+    }
+    Some((ms, acts))
+}
+
+impl Tables {
+    /// Builds the tables for `sb` with this chassis's `local` bindings.
+    pub fn build(
+        generation: u64,
+        sb: &SbSnapshot,
+        chassis: &str,
+        local: &[LocalBinding],
+    ) -> Tables {
+        let mut t = Tables {
+            generation,
+            sb_version: sb.version,
+            ..Default::default()
+        };
+        let mut by_name: FxHashMap<&str, (u32, u32, bool)> = FxHashMap::default();
+        for pb in &sb.port_bindings {
+            by_name.insert(&pb.logical_port, (pb.datapath, pb.tunnel_key, pb.enabled));
+            t.port_names
+                .insert((pb.datapath, pb.tunnel_key), pb.logical_port.clone());
+            let target = if pb.chassis.is_empty() {
+                PortTarget::Unbound
+            } else if pb.chassis == chassis {
+                // Claimed by us; becomes Local below if an interface is bound.
+                PortTarget::Unbound
+            } else {
+                PortTarget::Remote(pb.chassis.clone())
+            };
+            t.ports.insert((pb.datapath, pb.tunnel_key), target);
+        }
+        for b in local {
+            let Some(&(dp, key, enabled)) = by_name.get(b.lport.as_str()) else {
+                continue; // logical port not (yet) in SB
+            };
+            let slot = usize::from(b.slot);
+            if t.slots.len() <= slot {
+                t.slots.resize(slot + 1, None);
+            }
+            t.slots[slot] = Some(SlotBinding {
+                datapath: dp,
+                port: key,
+                name: b.lport.clone(),
+                enabled,
+            });
+            t.ports.insert((dp, key), PortTarget::Local(b.slot));
+        }
+        for mg in &sb.multicast_groups {
+            t.multicast
+                .insert((mg.datapath, mg.tunnel_key), mg.ports.clone());
+        }
+        for dp in &sb.datapaths {
+            let mut d = DpTables {
+                name: dp.name.clone(),
+                ..Default::default()
+            };
+            for p in [Pipeline::Ingress, Pipeline::Egress] {
+                let stages = Stage::switch_pipeline(p).map(|stage| StageTable {
+                    stage,
+                    classifier: Classifier::default(),
+                    flows: Vec::new(),
+                });
+                match p {
+                    Pipeline::Ingress => d.ingress = stages.collect(),
+                    Pipeline::Egress => d.egress = stages.collect(),
+                }
+            }
+            t.datapaths.insert(dp.tunnel_key, d);
+        }
+        for f in &sb.flows {
+            let Some(d) = t.datapaths.get_mut(&f.datapath) else {
+                t.untranslatable += 1;
+                continue;
+            };
+            let stage = Stage::from_name(&f.stage);
+            let list = match Pipeline::parse(&f.pipeline) {
+                Some(Pipeline::Ingress) => &mut d.ingress,
+                Some(Pipeline::Egress) => &mut d.egress,
+                None => {
+                    t.untranslatable += 1;
+                    continue;
+                }
+            };
+            let (Some(st), Some((ms, acts))) = (
+                list.iter_mut().find(|s| Some(s.stage) == stage),
+                translate_flow(f),
+            ) else {
+                t.untranslatable += 1;
+                continue;
+            };
+            let id = st.flows.len() as u32;
+            if st.classifier.insert(id, f.priority, &ms).is_err() {
+                t.untranslatable += 1;
+                continue;
+            }
+            st.flows.push(Flow {
+                priority: f.priority,
+                actions: acts,
+                lflow: f.clone(),
+            });
+        }
+        for d in t.datapaths.values_mut() {
+            for st in d.ingress.iter_mut().chain(d.egress.iter_mut()) {
+                st.classifier.finish();
+            }
+        }
+        t
+    }
+
+    /// The logical port bound at a slot.
+    #[inline]
+    pub fn slot(&self, slot: u16) -> Option<&SlotBinding> {
+        self.slots.get(usize::from(slot)).and_then(|s| s.as_ref())
+    }
+
+    /// A port's name, for display.
+    pub fn port_name(&self, dp: u32, key: u32) -> &str {
+        self.port_names
+            .get(&(dp, key))
+            .map(String::as_str)
+            .unwrap_or("?")
+    }
+}
