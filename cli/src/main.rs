@@ -164,6 +164,15 @@ enum SandboxCmd {
         #[command(flatten)]
         o: SandboxOpts,
     },
+    /// Restart a daemon (northd or vswitchd) with its recorded command line.
+    Restart {
+        daemon: String,
+        /// SIGKILL instead of SIGTERM (crash recovery).
+        #[arg(long)]
+        kill: bool,
+        #[command(flatten)]
+        o: SandboxOpts,
+    },
     /// Remove everything the sandbox made.
     Down {
         #[command(flatten)]
@@ -257,6 +266,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     sandbox::status(&o.opts(), json)
                 }
                 SandboxCmd::Status { o } => sandbox::status(&o.opts(), json),
+                SandboxCmd::Restart { daemon, kill, o } => {
+                    sandbox::restart(&o.opts(), daemon, *kill).await?;
+                    println!("{daemon} restarted");
+                    Ok(())
+                }
                 SandboxCmd::Down { o } => {
                     sandbox::down(&o.opts())?;
                     println!(

@@ -28,6 +28,7 @@ pub struct Opts {
 pub struct Daemon {
     pub pid: u32,
     pub log: PathBuf,
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -122,7 +123,10 @@ pub fn binary(name: &str) -> PathBuf {
 
 fn spawn(bin: &str, args: &[String], log: &Path) -> anyhow::Result<Daemon> {
     use std::os::unix::process::CommandExt;
-    let f = std::fs::File::create(log)?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
     let child = Command::new(binary(bin))
         .args(args)
         .stdin(Stdio::null())
@@ -136,6 +140,7 @@ fn spawn(bin: &str, args: &[String], log: &Path) -> anyhow::Result<Daemon> {
     Ok(Daemon {
         pid: child.id(),
         log: log.to_path_buf(),
+        args: args.to_vec(),
     })
 }
 
@@ -148,10 +153,14 @@ fn pid_alive(pid: u32, name: &str) -> bool {
 
 /// Stops a daemon: SIGTERM, then SIGKILL after a grace period.
 pub fn stop_daemon(d: &Daemon, name: &str) {
+    stop_daemon_with(d, name, libc::SIGTERM);
+}
+
+fn stop_daemon_with(d: &Daemon, name: &str, sig: i32) {
     if !pid_alive(d.pid, name) {
         return;
     }
-    signal(d.pid, libc::SIGTERM);
+    signal(d.pid, sig);
     if !wait_until(Duration::from_secs(5), || !pid_alive(d.pid, name)) {
         signal(d.pid, libc::SIGKILL);
         wait_until(Duration::from_secs(2), || !pid_alive(d.pid, name));
@@ -336,18 +345,8 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
         &o.dir.join("northd.log"),
     )?);
     st.save()?;
-    let mut client = None;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while client.is_none() {
-        match nb::connect(&st.nb).await {
-            Ok(c) => client = Some(c),
-            Err(e) if Instant::now() > deadline => {
-                return Err(e.context("northd did not come up; see northd.log"))
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-    let mut client = client.expect("connected");
+    wait_northd(st).await?;
+    let mut client = nb::connect(&st.nb).await?;
     let mut ops = vec![Op::LsAdd(pb::LogicalSwitch {
         name: st.switch.clone(),
         subnet: st.subnet.clone(),
@@ -386,26 +385,15 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
         &o.dir.join("vswitchd.log"),
     )?);
     st.save()?;
+    wait_vswitchd(st)?;
     let sock = st.control_sock.clone();
-    if !wait_until(
-        Duration::from_secs(10),
-        || matches!(call(&sock, &Request::Status), Ok(Response::Status(s)) if s.sb_connected && s.sb_version > 0),
-    ) {
-        bail!(
-            "vswitchd did not connect to northd; see {}",
-            o.dir.join("vswitchd.log").display()
-        );
-    }
     for p in &st.pods {
-        match call(
-            &sock,
-            &Request::PortAdd {
-                iface: p.host_iface.clone(),
-                lport: p.lport.clone(),
-            },
-        )? {
-            Response::Error(e) => bail!("port-add {} {}: {e}", p.host_iface, p.lport),
-            _ => {}
+        let req = Request::PortAdd {
+            iface: p.host_iface.clone(),
+            lport: p.lport.clone(),
+        };
+        if let Response::Error(e) = call(&sock, &req)? {
+            bail!("port-add {} {}: {e}", p.host_iface, p.lport);
         }
     }
     // Ready when every pod reaches the first one (and the first reaches the second).
@@ -419,6 +407,70 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
                 o.dir.join("vswitchd.log").display()
             );
         }
+    }
+    Ok(())
+}
+
+async fn wait_northd(st: &State) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match nb::connect(&st.nb).await {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() > deadline => {
+                return Err(e.context("northd did not come up; see northd.log"))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+fn wait_vswitchd(st: &State) -> anyhow::Result<()> {
+    let sock = st.control_sock.clone();
+    if !wait_until(
+        Duration::from_secs(10),
+        || matches!(call(&sock, &Request::Status), Ok(Response::Status(s)) if s.sb_connected && s.sb_version > 0),
+    ) {
+        bail!(
+            "vswitchd did not connect to northd; see {}",
+            st.dir.join("vswitchd.log").display()
+        );
+    }
+    Ok(())
+}
+
+/// Restarts one daemon with its recorded command line (after SIGKILL with `kill`,
+/// to exercise crash recovery) and waits until it is serving again.
+pub async fn restart(o: &Opts, daemon: &str, kill: bool) -> anyhow::Result<()> {
+    let Some(mut st) = State::load(&o.dir) else {
+        bail!("no sandbox at {} (syctl sandbox up)", o.dir.display());
+    };
+    let sig = if kill { libc::SIGKILL } else { libc::SIGTERM };
+    match daemon {
+        "northd" | "switchyard-northd" => {
+            let d = st
+                .northd
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("northd was never started"))?;
+            stop_daemon_with(&d, "switchyard-northd", sig);
+            st.northd = Some(spawn("switchyard-northd", &d.args, &d.log)?);
+            st.save()?;
+            wait_northd(&st).await?;
+            // Chassis reconnect on their own; wait for ours so callers see a settled system.
+            if st.vswitchd.is_some() {
+                wait_vswitchd(&st)?;
+            }
+        }
+        "vswitchd" | "switchyard-vswitchd" => {
+            let d = st
+                .vswitchd
+                .clone()
+                .ok_or_else(|| anyhow::anyhow!("vswitchd was never started"))?;
+            stop_daemon_with(&d, "switchyard-vswitchd", sig);
+            st.vswitchd = Some(spawn("switchyard-vswitchd", &d.args, &d.log)?);
+            st.save()?;
+            wait_vswitchd(&st)?;
+        }
+        other => bail!("unknown daemon {other:?}: use northd or vswitchd"),
     }
     Ok(())
 }

@@ -1,1 +1,9 @@
-//! placeholder
+//! Shared pieces of Switchyard's integration tests: frame builders, the traffic
+//! scenarios (written once, run over the in-memory port and over AF_XDP), and a
+//! sandbox wrapper that drives the real `syctl` and daemons.
+#![forbid(unsafe_code)]
+
+pub mod frames;
+pub mod memory;
+pub mod sandbox;
+pub mod scenario;

@@ -68,9 +68,11 @@ pub struct Agent {
     pmd_tx: crossbeam::channel::Sender<PmdCmd>,
     pmd_stats: Arc<PmdStats>,
     untranslatable: usize,
+    /// Saved bindings whose interface could not be opened yet; retried.
+    pending: BTreeMap<String, (SavedBinding, String)>,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct SavedBinding {
     iface: String,
     lport: String,
@@ -105,6 +107,7 @@ pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, std::thread::Joi
         pmd_tx: tx,
         pmd_stats,
         untranslatable: 0,
+        pending: BTreeMap::new(),
     };
     Ok((Arc::new(Mutex::new(agent)), handle))
 }
@@ -176,6 +179,7 @@ impl Agent {
                 iface: p.iface.clone(),
                 lport: p.lport.clone(),
             })
+            .chain(self.pending.values().map(|(b, _)| b.clone()))
             .collect();
         let tmp = self.cfg.state_dir.join("bindings.json.tmp");
         let body = serde_json::to_vec_pretty(&list)?;
@@ -244,7 +248,7 @@ impl Agent {
         if crate::sys::if_index(iface).is_none() {
             return Err(format!("interface {iface:?} does not exist"));
         }
-        if self.ports.contains_key(iface) {
+        if self.ports.contains_key(iface) || (persist && self.pending.contains_key(iface)) {
             return Err(format!("interface {iface:?} is already bound"));
         }
         if let Some(p) = self.ports.values().find(|p| p.lport == lport) {
@@ -293,6 +297,11 @@ impl Agent {
 
     /// Unbinds `iface`.
     pub async fn port_del(&mut self, iface: &str) -> Result<(), String> {
+        if self.pending.remove(iface).is_some() {
+            self.save()
+                .map_err(|e| format!("binding removal not saved: {e}"))?;
+            return Ok(());
+        }
         let Some(p) = self.ports.remove(iface) else {
             return Err(format!("interface {iface:?} is not bound"));
         };
@@ -322,6 +331,19 @@ impl Agent {
             },
             Request::PortList => {
                 let t = self.shared.tables.load();
+                let pending = self.pending.values().map(|(b, why)| PortInfo {
+                    iface: b.iface.clone(),
+                    lport: b.lport.clone(),
+                    slot: u16::MAX,
+                    mode: format!("pending: {why}"),
+                    bound: false,
+                    rx_packets: 0,
+                    rx_bytes: 0,
+                    tx_packets: 0,
+                    tx_bytes: 0,
+                    rx_dropped: 0,
+                    tx_dropped: 0,
+                });
                 Response::Ports(
                     self.ports
                         .values()
@@ -338,6 +360,7 @@ impl Agent {
                             rx_dropped: p.stats.rx_dropped.get(),
                             tx_dropped: p.stats.tx_dropped.get(),
                         })
+                        .chain(pending)
                         .collect(),
                 )
             }
@@ -404,9 +427,27 @@ impl Agent {
             }
         };
         for b in saved {
-            // Keep the binding on disk even if the interface is missing right now.
-            if let Err(e) = self.port_add(&b.iface, &b.lport, false).await {
-                tracing::error!(iface = %b.iface, lport = %b.lport, error = %e, "could not restore binding");
+            self.pending
+                .insert(b.iface.clone(), (b, "restoring".into()));
+        }
+        self.retry_pending().await;
+    }
+
+    /// Tries to open the interfaces of pending bindings (missing or busy ones stay
+    /// pending and on disk, as an operator expects of a configured port).
+    pub async fn retry_pending(&mut self) {
+        let todo: Vec<SavedBinding> = self.pending.values().map(|(b, _)| b.clone()).collect();
+        for b in todo {
+            match self.port_add(&b.iface, &b.lport, false).await {
+                Ok(()) => {
+                    self.pending.remove(&b.iface);
+                }
+                Err(e) => {
+                    if self.pending.get(&b.iface).is_some_and(|(_, old)| *old != e) {
+                        tracing::warn!(iface = %b.iface, lport = %b.lport, error = %e, "binding pending");
+                    }
+                    self.pending.insert(b.iface.clone(), (b, e));
+                }
             }
         }
     }
@@ -414,6 +455,17 @@ impl Agent {
     /// Stops the PMD thread (closing every port and detaching XDP).
     pub fn stop(&self) {
         let _ = self.pmd_tx.send(PmdCmd::Stop);
+    }
+}
+
+/// Retries pending bindings every second.
+pub async fn pending_loop(agent: Arc<Mutex<Agent>>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut a = agent.lock().await;
+        if !a.pending.is_empty() {
+            a.retry_pending().await;
+        }
     }
 }
 

@@ -78,7 +78,7 @@ impl Classifier {
     /// Sorts subtables for lookup; call once after inserting.
     pub fn finish(&mut self) {
         self.subtables
-            .sort_by(|a, b| b.max_priority.cmp(&a.max_priority));
+            .sort_by_key(|s| std::cmp::Reverse(s.max_priority));
     }
 
     /// The highest-priority rule matching the packet, and the fields consulted.

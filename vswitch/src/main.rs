@@ -121,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
 
     agent.lock().await.restore().await;
     tokio::spawn(agent::sb_loop(agent.clone()));
+    tokio::spawn(agent::pending_loop(agent.clone()));
 
     let ctl_agent = agent.clone();
     tokio::spawn(async move {

@@ -39,6 +39,8 @@ pub trait PortIo: Send {
     }
     /// How the port is attached, for `port-list` (e.g. "afxdp native copy").
     fn mode(&self) -> String;
+    /// For tests that need the concrete port back.
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
 }
 
 /// An in-memory port: frames are injected into `rx` and collected from `tx`.
@@ -128,5 +130,8 @@ impl PortIo for MemPort {
     fn flush(&mut self) {}
     fn mode(&self) -> String {
         "memory".into()
+    }
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
     }
 }

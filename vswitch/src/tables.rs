@@ -84,7 +84,10 @@ pub struct Tables {
     pub untranslatable: usize,
 }
 
-fn translate_flow(f: &LogicalFlow) -> Option<(Vec<(Field, u64, u64)>, Vec<Act>)> {
+/// A translated match: (field, value, mask) conjuncts.
+pub type MatchList = Vec<(Field, u64, u64)>;
+
+fn translate_flow(f: &LogicalFlow) -> Option<(MatchList, Vec<Act>)> {
     let mut ms = Vec::with_capacity(f.matches.len());
     for m in &f.matches {
         ms.push((Field::parse(&m.field)?, m.value, m.mask));

@@ -136,9 +136,16 @@ fn open_queue(iface: &str, queue: u32, o: &XskOptions, zero_copy: bool) -> anyho
                 anyhow::bail!("socket on {iface} queue {queue} returned no fill/completion rings")
             }
             Err(e) => {
-                let msg = e.to_string();
-                last_err = Some(msg.clone());
-                if zero_copy || !msg.contains("busy") && !msg.contains("16") {
+                let os = std::error::Error::source(&e)
+                    .and_then(|s| s.downcast_ref::<std::io::Error>())
+                    .and_then(std::io::Error::raw_os_error);
+                last_err = Some(match std::error::Error::source(&e) {
+                    Some(src) => format!("{e}: {src}"),
+                    None => e.to_string(),
+                });
+                // The previous owner's socket is released asynchronously after it
+                // closes or dies: EBUSY then clears within a few hundred ms.
+                if zero_copy || os != Some(libc::EBUSY) {
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(20 * (attempt + 1)));
@@ -352,5 +359,9 @@ impl PortIo for XskPort {
 
     fn mode(&self) -> String {
         self.describe()
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
     }
 }

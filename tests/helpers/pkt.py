@@ -1,0 +1,46 @@
+#!/usr/bin/env python3
+"""Raw-frame helper for Switchyard's integration tests, run inside a pod namespace.
+
+  pkt.py send IFACE HEX [HEX...]        send each frame as-is on IFACE
+  pkt.py sniff IFACE TAG MARKER SECS    print 'GOT <hex>' for every UDP frame that
+                                        contains TAG, until a frame containing MARKER
+                                        arrives (then print 'DONE') or SECS pass
+"""
+import socket, sys, time
+
+ETH_P_ALL = 0x0003
+
+def send(iface, frames):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    s.bind((iface, 0))
+    for h in frames:
+        s.send(bytes.fromhex(h))
+
+def sniff(iface, tag, marker, secs):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    s.bind((iface, 0))
+    s.settimeout(0.2)
+    print("READY", flush=True)
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        try:
+            data, addr = s.recvfrom(65535)
+        except socket.timeout:
+            continue
+        if addr[2] == socket.PACKET_OUTGOING:
+            continue
+        if marker in data:
+            print("DONE", flush=True)
+            return
+        # Only UDP/IPv4 frames carry test tags; ICMP errors quoting them are ignored.
+        if len(data) > 23 and data[12:14] == b"\x08\x00" and data[23] == 17 and tag in data:
+            print("GOT " + data.hex(), flush=True)
+    print("TIMEOUT", flush=True)
+
+if __name__ == "__main__":
+    if sys.argv[1] == "send":
+        send(sys.argv[2], sys.argv[3:])
+    elif sys.argv[1] == "sniff":
+        sniff(sys.argv[2], sys.argv[3].encode(), sys.argv[4].encode(), float(sys.argv[5]))
+    else:
+        sys.exit("usage: pkt.py send|sniff ...")

@@ -1,0 +1,101 @@
+//! Test frames built with smoltcp's `Repr`s (valid checksums), plus deliberately
+//! malformed ones.
+
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::wire::{
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+    EthernetRepr, IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, UdpPacket, UdpRepr,
+};
+
+/// A MAC from its 48-bit value.
+pub fn mac(v: u64) -> EthernetAddress {
+    let b = v.to_be_bytes();
+    EthernetAddress([b[2], b[3], b[4], b[5], b[6], b[7]])
+}
+
+/// A UDP/IPv4 frame carrying `payload`.
+pub fn udp(
+    src_mac: u64,
+    dst_mac: u64,
+    src: Ipv4Address,
+    dst: Ipv4Address,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let udp = UdpRepr {
+        src_port: 40000,
+        dst_port: dport,
+    };
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: IpProtocol::Udp,
+        payload_len: udp.header_len() + payload.len(),
+        hop_limit: 64,
+    };
+    let eth = EthernetRepr {
+        src_addr: mac(src_mac),
+        dst_addr: mac(dst_mac),
+        ethertype: EthernetProtocol::Ipv4,
+    };
+    let mut buf = vec![0u8; eth.buffer_len() + ip.buffer_len() + ip.payload_len];
+    let mut f = EthernetFrame::new_unchecked(&mut buf[..]);
+    eth.emit(&mut f);
+    let mut p = Ipv4Packet::new_unchecked(f.payload_mut());
+    ip.emit(&mut p, &ChecksumCapabilities::default());
+    let mut u = UdpPacket::new_unchecked(p.payload_mut());
+    udp.emit(
+        &mut u,
+        &src.into(),
+        &dst.into(),
+        payload.len(),
+        |b| b.copy_from_slice(payload),
+        &ChecksumCapabilities::default(),
+    );
+    buf
+}
+
+/// An ARP request from (`sha`, `spa`) for `tpa`, broadcast.
+pub fn arp_request(sha: u64, spa: Ipv4Address, tpa: Ipv4Address) -> Vec<u8> {
+    let arp = ArpRepr::EthernetIpv4 {
+        operation: ArpOperation::Request,
+        source_hardware_addr: mac(sha),
+        source_protocol_addr: spa,
+        target_hardware_addr: mac(0),
+        target_protocol_addr: tpa,
+    };
+    let eth = EthernetRepr {
+        src_addr: mac(sha),
+        dst_addr: EthernetAddress::BROADCAST,
+        ethertype: EthernetProtocol::Arp,
+    };
+    let mut buf = vec![0u8; eth.buffer_len() + arp.buffer_len()];
+    let mut f = EthernetFrame::new_unchecked(&mut buf[..]);
+    eth.emit(&mut f);
+    arp.emit(&mut ArpPacket::new_unchecked(f.payload_mut()));
+    buf
+}
+
+/// Malformed variants of a valid UDP frame: (name, bytes).
+pub fn malformed(
+    src_mac: u64,
+    dst_mac: u64,
+    src: Ipv4Address,
+    dst: Ipv4Address,
+) -> Vec<(&'static str, Vec<u8>)> {
+    let good = udp(src_mac, dst_mac, src, dst, 9, b"malformed");
+    let mut bad_ihl = good.clone();
+    bad_ihl[14] = 0x43;
+    let mut bad_total = good.clone();
+    bad_total[16] = 0x0f; // total length 3840 > frame
+    vec![
+        ("truncated IP header", good[..14 + 12].to_vec()),
+        ("bad IHL", bad_ihl),
+        ("IP total length beyond frame", bad_total),
+    ]
+}
+
+/// Hex encoding for the raw-socket helper.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

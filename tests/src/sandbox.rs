@@ -1,0 +1,348 @@
+//! A test's own sandbox, driven through the real `syctl` binary: unique prefix,
+//! directory and ports per test; removed on drop, also when the test fails.
+
+use crate::frames::hex;
+use crate::scenario::{Case, Expect};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Integration tests share two cores and the kernel: run them one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Where cargo put the binaries (the test executable sits in `target/<profile>/deps`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf()
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Whether this test can run here; prints why not. Under CI it must run.
+pub fn can_run(test: &str) -> bool {
+    let mut why = None;
+    if !is_root() {
+        why = Some("needs root (network namespaces, AF_XDP)");
+    } else if !bin_dir().join("syctl").exists() {
+        why = Some("syctl is not built (scripts/test builds it first)");
+    }
+    match why {
+        None => true,
+        Some(w) if std::env::var_os("CI").is_some() => panic!("{test}: cannot run in CI: {w}"),
+        Some(w) => {
+            eprintln!("SKIPPED {test}: {w}");
+            false
+        }
+    }
+}
+
+/// Polls `f` until true or the deadline.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs a command, returning (success, stdout, stderr).
+pub fn run(cmd: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("spawn");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A running sandbox.
+pub struct Sandbox {
+    pub dir: PathBuf,
+    pub prefix: String,
+    pub port_base: u16,
+    pub state: Value,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Sandbox {
+    /// Brings up a sandbox with `pods` pods. `id` (1..=99) keeps names and ports apart.
+    pub fn up(id: u16, pods: usize) -> Sandbox {
+        let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let prefix = format!("t{id}");
+        let dir = PathBuf::from(format!("/run/switchyard-test-{id}"));
+        let port_base = 17000 + id * 2;
+        let mut sb = Sandbox {
+            dir,
+            prefix,
+            port_base,
+            state: Value::Null,
+            _serial: serial,
+        };
+        let pods_s = pods.to_string();
+        let mut args = vec!["sandbox", "up", "--pods", &pods_s];
+        let common = sb.common_args();
+        args.extend(common.iter().map(String::as_str));
+        let (ok, out, err) = sb.syctl_raw(&args);
+        assert!(ok, "sandbox up failed:\n{out}\n{err}");
+        sb.reload();
+        sb
+    }
+
+    fn common_args(&self) -> Vec<String> {
+        vec![
+            "--dir".into(),
+            self.dir.display().to_string(),
+            "--prefix".into(),
+            self.prefix.clone(),
+            "--port-base".into(),
+            self.port_base.to_string(),
+        ]
+    }
+
+    /// Re-reads state.json.
+    pub fn reload(&mut self) {
+        let body = std::fs::read(self.dir.join("state.json")).expect("state.json");
+        self.state = serde_json::from_slice(&body).expect("state.json parses");
+    }
+
+    fn syctl_raw(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(bin_dir().join("syctl"))
+            .args(args)
+            .env("SYCTL_NB", format!("http://127.0.0.1:{}", self.port_base))
+            .env("SYCTL_VSWITCHD", self.dir.join("vswitchd.sock"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run syctl");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs syctl against this sandbox; panics with its stderr on failure.
+    pub fn syctl(&self, args: &[&str]) -> String {
+        let (ok, out, err) = self.syctl_raw(args);
+        assert!(ok, "syctl {args:?} failed: {err}");
+        out
+    }
+
+    /// Runs syctl expecting failure; returns stderr.
+    pub fn syctl_err(&self, args: &[&str]) -> String {
+        let (ok, out, err) = self.syctl_raw(args);
+        assert!(!ok, "syctl {args:?} should have failed, printed {out}");
+        err
+    }
+
+    /// Runs syctl with --json and parses the output.
+    pub fn syctl_json(&self, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.push("--json");
+        serde_json::from_str(&self.syctl(&a)).expect("syctl --json parses")
+    }
+
+    pub fn pod(&self, i: usize) -> &Value {
+        &self.state["pods"][i]
+    }
+    pub fn netns(&self, i: usize) -> String {
+        self.pod(i)["netns"].as_str().expect("netns").to_string()
+    }
+    pub fn ip(&self, i: usize) -> String {
+        self.pod(i)["ip"].as_str().expect("ip").to_string()
+    }
+
+    /// One ping from pod `from` to `ip`.
+    pub fn ping(&self, from: usize, ip: &str) -> bool {
+        run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &self.netns(from),
+                "ping",
+                "-c",
+                "1",
+                "-W",
+                "1",
+                ip,
+            ],
+        )
+        .0
+    }
+
+    /// Runs a command in pod `i`.
+    pub fn exec(&self, i: usize, args: &[&str]) -> (bool, String, String) {
+        let ns = self.netns(i);
+        let mut a = vec!["netns", "exec", ns.as_str()];
+        a.extend_from_slice(args);
+        run("ip", &a)
+    }
+
+    /// A datapath drop counter.
+    pub fn drops(&self, reason: &str) -> u64 {
+        let v = self.syctl_json(&["vswitch", "pmd-stats"]);
+        v[0]["drops"][reason].as_u64().unwrap_or(0)
+    }
+
+    /// Sends raw frames out of pod `i`'s eth0.
+    pub fn send_frames(&self, i: usize, frames: &[Vec<u8>]) {
+        let helper = helper();
+        let hexes: Vec<String> = frames.iter().map(|f| hex(f)).collect();
+        let mut args = vec!["python3", helper.as_str(), "send", "eth0"];
+        args.extend(hexes.iter().map(String::as_str));
+        let (ok, _, err) = self.exec(i, &args);
+        assert!(ok, "sending frames failed: {err}");
+    }
+
+    /// Starts a sniffer in pod `i` and waits until it listens.
+    pub fn sniff(&self, i: usize, tag: &str, marker: &str) -> Sniffer {
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.netns(i),
+                "python3",
+                &helper(),
+                "sniff",
+                "eth0",
+                tag,
+                marker,
+                "15",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sniffer");
+        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        use std::io::BufRead;
+        out.read_line(&mut line).expect("sniffer output");
+        assert_eq!(line.trim(), "READY", "sniffer did not start");
+        Sniffer { child, out }
+    }
+
+    /// Restarts a daemon the way an operator would after a crash (SIGKILL).
+    pub fn kill_and_restart(&mut self, daemon: &str) {
+        let args = self.common_args();
+        let mut a = vec!["sandbox", "restart", daemon, "--kill"];
+        a.extend(args.iter().map(String::as_str));
+        self.syctl(&a);
+        self.reload();
+    }
+
+    /// Runs one scenario case over the real datapath.
+    pub fn run_case(
+        &self,
+        c: &Case,
+        n_pods: usize,
+        marker_frame: &[u8],
+        marker: &str,
+        tag: &str,
+    ) -> Result<(), String> {
+        let sniffers: Vec<(usize, Sniffer)> = (0..n_pods)
+            .filter(|i| *i != c.from)
+            .map(|i| (i, self.sniff(i, tag, marker)))
+            .collect();
+        let reason = match &c.expect {
+            Expect::Dropped(r) => Some(r.as_str()),
+            _ => None,
+        };
+        let before = reason.map(|r| self.drops(r));
+        self.send_frames(c.from, &[c.frame.clone(), marker_frame.to_vec()]);
+        let mut got = Vec::new();
+        for (i, s) in sniffers {
+            let lines = s.finish();
+            if !lines.iter().any(|l| l == "DONE") {
+                return Err(format!(
+                    "{}: pod {i} never saw the marker: {lines:?}",
+                    c.name
+                ));
+            }
+            if lines
+                .iter()
+                .any(|l| l.starts_with("GOT ") && l[4..] == hex(&c.frame))
+            {
+                got.push(i);
+            }
+        }
+        match &c.expect {
+            Expect::Delivered(want) if &got == want => Ok(()),
+            Expect::Dropped(r) if got.is_empty() => {
+                let counted = wait_until(Duration::from_secs(5), || {
+                    self.drops(r.as_str()) > before.unwrap_or(0)
+                });
+                if counted {
+                    Ok(())
+                } else {
+                    Err(format!("{}: not counted as {r}", c.name))
+                }
+            }
+            e => Err(format!("{}: expected {e:?}, delivered to {got:?}", c.name)),
+        }
+    }
+}
+
+/// A running sniffer.
+pub struct Sniffer {
+    child: Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
+}
+
+impl Sniffer {
+    /// Waits for the sniffer to end (marker or timeout) and returns its lines.
+    pub fn finish(mut self) -> Vec<String> {
+        use std::io::BufRead;
+        let lines: Vec<String> = (&mut self.out).lines().map_while(Result::ok).collect();
+        let _ = self.child.wait();
+        lines
+    }
+}
+
+impl Drop for Sniffer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn helper() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("helpers/pkt.py")
+        .display()
+        .to_string()
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let args = self.common_args();
+        let mut a = vec!["sandbox", "down"];
+        a.extend(args.iter().map(String::as_str));
+        let (ok, _, err) = self.syctl_raw(&a);
+        if !ok {
+            eprintln!("sandbox down failed: {err}");
+        }
+    }
+}
