@@ -100,10 +100,16 @@ impl Emc {
             return false;
         }
         let (a, b) = self.slots(hash);
-        // Replace an invalid/stale slot first, else the one with fewer hits.
         let ea = &self.entries[a];
         let eb = &self.entries[b];
-        let victim = if !ea.valid || ea.generation != generation {
+        let same = |e: &Entry| e.valid && e.hash == hash && e.key == *key;
+        // The key's own entry first (never two copies), then an invalid or stale
+        // slot, else the one with fewer hits.
+        let victim = if same(ea) {
+            a
+        } else if same(eb) {
+            b
+        } else if !ea.valid || ea.generation != generation {
             a
         } else if !eb.valid || eb.generation != generation || eb.hits < ea.hits {
             b

@@ -39,6 +39,9 @@ struct PortSlot {
 pub struct Pmd {
     ports: Vec<Option<PortSlot>>,
     active: Vec<u16>,
+    /// Ports transmitted to since their last flush (each listed once).
+    dirty: Vec<u16>,
+    is_dirty: Vec<bool>,
     tables: Arc<Tables>,
     shared: Arc<SharedTables>,
     emc: Emc,
@@ -69,6 +72,8 @@ impl Pmd {
         Pmd {
             ports: Vec::new(),
             active: Vec::new(),
+            dirty: Vec::with_capacity(1024),
+            is_dirty: Vec::new(),
             tables: shared.tables.load_full(),
             shared,
             emc: Emc::new(emc_entries),
@@ -82,6 +87,7 @@ impl Pmd {
         let s = usize::from(slot);
         if self.ports.len() <= s {
             self.ports.resize_with(s + 1, || None);
+            self.is_dirty.resize(s + 1, false);
         }
         self.ports[s] = Some(PortSlot { io, stats });
         self.active.retain(|x| *x != slot);
@@ -91,6 +97,10 @@ impl Pmd {
     /// Removes (and so closes) the port at `slot`.
     pub fn del_port(&mut self, slot: u16) -> bool {
         self.active.retain(|x| *x != slot);
+        self.dirty.retain(|x| *x != slot);
+        if let Some(d) = self.is_dirty.get_mut(usize::from(slot)) {
+            *d = false;
+        }
         self.ports
             .get_mut(usize::from(slot))
             .and_then(Option::take)
@@ -131,7 +141,46 @@ impl Pmd {
 
     /// Whether any port still has transmissions in flight.
     pub fn tx_outstanding(&self) -> bool {
-        self.ports.iter().flatten().any(|p| p.io.tx_outstanding())
+        !self.dirty.is_empty()
+    }
+
+    /// Processes one batch from one port and flushes what it sent (benches).
+    pub fn poll_port(&mut self, slot: u16) -> usize {
+        let n = self.process_port(slot);
+        self.flush_dirty();
+        n
+    }
+
+    #[inline]
+    fn mark_dirty(&mut self, slot: u16) {
+        let d = usize::from(slot);
+        if !self.is_dirty[d] {
+            self.is_dirty[d] = true;
+            self.dirty.push(slot);
+        }
+    }
+
+    /// Flushes the ports transmitted to; those still waiting on the device stay
+    /// listed so that they keep being kicked.
+    fn flush_dirty(&mut self) {
+        let mut i = 0;
+        while i < self.dirty.len() {
+            let slot = self.dirty[i];
+            let d = usize::from(slot);
+            let busy = match self.ports[d].as_mut() {
+                Some(p) => {
+                    p.io.flush();
+                    p.io.tx_outstanding()
+                }
+                None => false,
+            };
+            if busy {
+                i += 1;
+            } else {
+                self.is_dirty[d] = false;
+                self.dirty.swap_remove(i);
+            }
+        }
     }
 
     /// One pass over every port: returns the packets processed.
@@ -143,9 +192,12 @@ impl Pmd {
             let slot = self.active[i];
             total += self.process_port(slot);
         }
-        for p in self.ports.iter_mut().flatten() {
-            p.io.flush();
+        // Receiving ports recycle frames into their fill rings on flush.
+        for i in 0..self.active.len() {
+            let slot = self.active[i];
+            self.mark_dirty(slot);
         }
+        self.flush_dirty();
         if total > 0 {
             self.stats.packets.add(total as u64);
             self.stats
@@ -222,6 +274,7 @@ impl Pmd {
                             }
                         }
                     }
+                    self.mark_dirty(slot);
                 }
                 Verdict::Output => {
                     for &dst in outs {
@@ -246,6 +299,7 @@ impl Pmd {
                                 self.stats.count_drop(r);
                             }
                         }
+                        self.mark_dirty(dst);
                     }
                 }
             }
@@ -263,6 +317,12 @@ impl Pmd {
         let mut steps = Vec::new();
         let v = run(&self.tables, key, &mut out, Some(&mut steps));
         (v, out, steps)
+    }
+
+    /// The slow-path verdict for a key, without trace or transmit (benches).
+    pub fn trace_verdict(&self, key: &crate::flow::FlowKey) -> Verdict {
+        let mut out = Vec::new();
+        run(&self.tables, key, &mut out, None)
     }
 
     /// Cache entries of the current generation (for dumps).

@@ -61,10 +61,7 @@ pub struct MemPort {
 
 impl MemPort {
     pub fn new() -> Self {
-        MemPort {
-            batch: vec![[0u8; MAX_FRAME]; BATCH],
-            ..Default::default()
-        }
+        MemPort::default()
     }
     /// A port that replays `frames` endlessly and counts what it transmits.
     pub fn replaying(frames: Vec<Vec<u8>>) -> Self {
@@ -79,6 +76,13 @@ impl MemPort {
 impl PortIo for MemPort {
     fn rx_burst(&mut self) -> usize {
         self.n = 0;
+        if self.batch.is_empty() {
+            if self.repeat.is_empty() && self.rx.is_empty() {
+                return 0;
+            }
+            // Allocated on first use, so that thousands of transmit-only ports are cheap.
+            self.batch = vec![[0u8; MAX_FRAME]; BATCH];
+        }
         while self.n < BATCH {
             let src = if !self.repeat.is_empty() {
                 let f = &self.repeat[self.repeat_pos];

@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# End-to-end benchmark, all setups in one run on this machine:
+#   TCP Gbit/s (iperf3) and 64-byte packets/s delivered (trafgen flood) between two
+#   namespaces, through: a direct veth pair, a Linux bridge (offloads on, and pod TX
+#   offload off), Switchyard (AF_XDP), and Open vSwitch's userspace datapath with
+#   AF_XDP ports when ovs-vswitchd is installed. Prints medians and ratios.
+# Usage: benches/e2e.sh [SECONDS] [RUNS]   (root; build with cargo build --release --bins)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DUR=${1:-10}
+RUNS=${2:-3}
+SYCTL=target/release/syctl
+[ -x "$SYCTL" ] || { echo "build first: cargo build --release --bins"; exit 1; }
+command -v trafgen >/dev/null || { echo "trafgen missing: scripts/setup"; exit 1; }
+SBDIR=/run/switchyard-e2e
+RESULTS=$(mktemp)
+OVSDIR=/run/switchyard-e2e-ovs
+
+cleanup() {
+  ip netns del e2e-a 2>/dev/null || true
+  ip netns del e2e-b 2>/dev/null || true
+  ip link del e2e-br 2>/dev/null || true
+  ip link del e2e-ha 2>/dev/null || true
+  ip link del e2e-hb 2>/dev/null || true
+  "$SYCTL" sandbox down --dir "$SBDIR" --prefix e2e >/dev/null 2>&1 || true
+  if [ -f "$OVSDIR/ovs-vswitchd.pid" ]; then
+    kill "$(cat "$OVSDIR/ovs-vswitchd.pid")" 2>/dev/null || true
+    kill "$(cat "$OVSDIR/ovsdb-server.pid")" 2>/dev/null || true
+    sleep 1
+    rm -rf "$OVSDIR"
+  fi
+}
+trap cleanup EXIT
+cleanup
+
+ns_pair_veth() { # direct veth pair between two namespaces
+  ip netns add e2e-a; ip netns add e2e-b
+  ip link add eth0 netns e2e-a type veth peer name eth0 netns e2e-b
+  setup_pod e2e-a 0a:00:00:00:00:01 10.99.0.1
+  setup_pod e2e-b 0a:00:00:00:00:02 10.99.0.2
+}
+setup_pod() { # ns mac ip
+  ip -n "$1" link set lo up
+  ip -n "$1" link set eth0 address "$2"
+  ip -n "$1" addr add "$3/24" dev eth0
+  ip -n "$1" link set eth0 up
+  ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+}
+ns_pair_host() { # two namespaces, each with eth0 <-> e2e-h{a,b} in the root namespace
+  ip netns add e2e-a; ip netns add e2e-b
+  ip link add e2e-ha type veth peer name eth0 netns e2e-a
+  ip link add e2e-hb type veth peer name eth0 netns e2e-b
+  setup_pod e2e-a 0a:00:00:00:00:01 10.99.0.1
+  setup_pod e2e-b 0a:00:00:00:00:02 10.99.0.2
+  ip link set e2e-ha up; ip link set e2e-hb up
+}
+pods_tx_off() { for n in e2e-a e2e-b; do ip netns exec $n ethtool -K eth0 tx off >/dev/null; done; }
+
+tcp_gbps() { # server-ns server-ip client-ns
+  ip netns exec "$1" iperf3 -s -1 -B "$2" >/dev/null 2>&1 &
+  local srv=$!
+  for _ in $(seq 100); do ip netns exec "$1" ss -ltn | grep -q ':5201' && break; sleep 0.05; done
+  ip netns exec "$3" iperf3 -c "$2" -t "$DUR" -J | python3 -c 'import json,sys; print("%.3f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))'
+  wait $srv 2>/dev/null || true
+}
+
+pps() { # src-ns dst-ns src-mac dst-mac src-ip dst-ip -> "delivered offered"
+  local cfg; cfg=$(mktemp)
+  local sm dm si di
+  sm=$(echo "$3" | sed 's/^/0x/; s/:/, 0x/g'); dm=$(echo "$4" | sed 's/^/0x/; s/:/, 0x/g')
+  si=$(echo "$5" | tr . ,); di=$(echo "$6" | tr . ,)
+  cat > "$cfg" <<CFG
+{ $dm, $sm, 0x08, 0x00,
+  0x45, 0x00, 0x00, 0x2e, 0x00, 0x01, 0x40, 0x00, 0x40, 0x11, csumip(14, 33), $si, $di,
+  0x9c, 0x40, 0x00, 0x09, 0x00, 0x1a, 0x00, 0x00, fill(0x00, 18) }
+CFG
+  local rx0 tx0 rx1 tx1
+  rx0=$(ip netns exec "$2" cat /sys/class/net/eth0/statistics/rx_packets)
+  tx0=$(ip netns exec "$1" cat /sys/class/net/eth0/statistics/tx_packets)
+  ip netns exec "$1" timeout "$DUR" trafgen --dev eth0 --conf "$cfg" --no-sock-mem -Q -q >/dev/null 2>&1 || true
+  sleep 0.5
+  rx1=$(ip netns exec "$2" cat /sys/class/net/eth0/statistics/rx_packets)
+  tx1=$(ip netns exec "$1" cat /sys/class/net/eth0/statistics/tx_packets)
+  rm -f "$cfg"
+  echo "$(( (rx1 - rx0) / DUR )) $(( (tx1 - tx0) / DUR ))"
+}
+
+measure() { # name srcns dstns srcmac dstmac srcip dstip
+  local g p
+  g=$(tcp_gbps "$3" "$7" "$2")
+  p=$(pps "$2" "$3" "$4" "$5" "$6" "$7")
+  echo "$1 $g $p" | tee -a "$RESULTS"
+}
+
+run_veth()       { ns_pair_veth; measure veth e2e-a e2e-b 0a:00:00:00:00:01 0a:00:00:00:00:02 10.99.0.1 10.99.0.2; cleanup; }
+run_bridge()     { ns_pair_host; ip link add e2e-br type bridge; ip link set e2e-br up
+                   ip link set e2e-ha master e2e-br; ip link set e2e-hb master e2e-br
+                   [ "$1" = txoff ] && pods_tx_off
+                   measure "bridge-$1" e2e-a e2e-b 0a:00:00:00:00:01 0a:00:00:00:00:02 10.99.0.1 10.99.0.2; cleanup; }
+run_switchyard() { "$SYCTL" sandbox up --pods 2 --dir "$SBDIR" --prefix e2e --port-base 18641 >/dev/null
+                   # shellcheck disable=SC2046
+                   measure switchyard $(python3 -c "import json; p=json.load(open('$SBDIR/state.json'))['pods']; print(p[0]['netns'], p[1]['netns'], p[0]['mac'], p[1]['mac'], p[0]['ip'], p[1]['ip'])")
+                   "$SYCTL" vswitch pmd-stats --vswitchd "$SBDIR/vswitchd.sock" | sed 's/^/    /'
+                   cleanup; }
+
+run_ovs() {
+  command -v ovs-vswitchd >/dev/null || { echo "ovs-afxdp n/a n/a n/a (openvswitch-switch not installed)"; return; }
+  ns_pair_host; pods_tx_off
+  mkdir -p "$OVSDIR"
+  ovsdb-tool create "$OVSDIR/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+  ovsdb-server "$OVSDIR/conf.db" --remote=punix:"$OVSDIR/db.sock" --pidfile="$OVSDIR/ovsdb-server.pid" --detach --log-file="$OVSDIR/ovsdb.log" --unixctl="$OVSDIR/ovsdb.ctl"
+  export OVS_RUNDIR=$OVSDIR OVS_DBDIR=$OVSDIR
+  ovs-vsctl --db=unix:"$OVSDIR/db.sock" --no-wait init
+  ovs-vswitchd unix:"$OVSDIR/db.sock" --pidfile="$OVSDIR/ovs-vswitchd.pid" --detach --log-file="$OVSDIR/vswitchd.log" --unixctl="$OVSDIR/vswitchd.ctl"
+  local V="ovs-vsctl --db=unix:$OVSDIR/db.sock"
+  $V add-br e2e-ovs -- set bridge e2e-ovs datapath_type=netdev
+  $V add-port e2e-ovs e2e-ha -- set interface e2e-ha type=afxdp
+  $V add-port e2e-ovs e2e-hb -- set interface e2e-hb type=afxdp
+  for _ in $(seq 100); do ip netns exec e2e-a ping -c1 -W1 10.99.0.2 >/dev/null 2>&1 && break; done
+  measure ovs-afxdp e2e-a e2e-b 0a:00:00:00:00:01 0a:00:00:00:00:02 10.99.0.1 10.99.0.2
+  cleanup
+}
+
+echo "setup tcp_gbps pps_delivered pps_offered   (DUR=${DUR}s, RUNS=$RUNS)"
+for r in $(seq "$RUNS"); do
+  run_veth; run_bridge on; run_bridge txoff; run_switchyard; run_ovs
+done
+
+python3 - "$RESULTS" <<'PY'
+import sys, statistics
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) < 4 or f[1] == "n/a": continue
+    rows.setdefault(f[0], []).append((float(f[1]), int(f[2]), int(f[3])))
+med = {k: tuple(statistics.median(x[i] for x in v) for i in range(3)) for k, v in rows.items()}
+print("\nmedians:")
+print("%-14s %8s %12s %12s" % ("setup", "TCP Gbps", "pps deliv.", "pps offered"))
+for k, (g, p, o) in med.items():
+    print("%-14s %8.2f %12d %12d" % (k, g, p, o))
+sy = med.get("switchyard")
+def ratio(name, i, label):
+    if sy and name in med and med[name][i] > 0:
+        print("switchyard / %-12s %s: %.2fx" % (name, label, sy[i] / med[name][i]))
+if sy:
+    print("\nratios:")
+    for n in ["bridge-txoff", "bridge-on", "ovs-afxdp", "veth"]:
+        ratio(n, 0, "TCP")
+    for n in ["bridge-on", "bridge-txoff", "ovs-afxdp", "veth"]:
+        ratio(n, 1, "pps")
+PY
+rm -f "$RESULTS"

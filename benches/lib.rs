@@ -1,0 +1,110 @@
+//! Fixtures shared by the benches: topologies built through the real NB model and
+//! compiler, translated into real tables, on in-memory ports.
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+use switchyard_northd::compile::compile;
+use switchyard_northd::model::Nb;
+use switchyard_northd::sb::Sb;
+use switchyard_southbound::fmt_mac;
+use switchyard_southbound::pb::{self, nb_op::Op};
+use switchyard_vswitch::pmd::{Pmd, SharedTables};
+use switchyard_vswitch::port::MemPort;
+use switchyard_vswitch::stats::{PmdStats, PortStats};
+use switchyard_vswitch::tables::{LocalBinding, Tables};
+
+/// MAC of port `i` (1-based).
+pub fn port_mac(i: usize) -> u64 {
+    0x0a00_0000_0000 | i as u64
+}
+
+/// IPv4 of port `i`: 10.(i/65536).(i/256).(i%256) inside 10.0.0.0/8.
+pub fn port_ip(i: usize) -> [u8; 4] {
+    [10, (i >> 16) as u8, (i >> 8) as u8, i as u8]
+}
+
+/// One switch with `n` ports, each with a MAC, an IP and port security.
+pub fn switch_nb(n: usize) -> Nb {
+    let mut ops = vec![Op::LsAdd(pb::LogicalSwitch {
+        name: "ls0".into(),
+        subnet: "10.0.0.0/8".into(),
+        ..Default::default()
+    })];
+    for i in 1..=n {
+        let ip = port_ip(i);
+        let addr = format!(
+            "{} {}.{}.{}.{}",
+            fmt_mac(port_mac(i)),
+            ip[0],
+            ip[1],
+            ip[2],
+            ip[3]
+        );
+        ops.push(Op::LspAdd(pb::LogicalSwitchPort {
+            name: format!("p{i}"),
+            switch_name: "ls0".into(),
+            addresses: vec![addr.clone()],
+            port_security: vec![addr],
+            enabled: true,
+            ..Default::default()
+        }));
+    }
+    let mut nb = Nb::default();
+    nb.apply_ops(&pb::TransactRequest {
+        ops: ops.into_iter().map(|o| pb::NbOp { op: Some(o) }).collect(),
+        ..Default::default()
+    })
+    .expect("valid topology");
+    nb
+}
+
+/// A UDP frame of exactly 64 bytes on the wire (60 without FCS) from port `a` to `b`.
+pub fn frame64(a: usize, b: usize) -> Vec<u8> {
+    let mut f = Vec::with_capacity(60);
+    f.extend_from_slice(&port_mac(b).to_be_bytes()[2..]);
+    f.extend_from_slice(&port_mac(a).to_be_bytes()[2..]);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let (s, d) = (port_ip(a), port_ip(b));
+    let mut ip = [
+        0x45, 0, 0, 46, 0, 1, 0x40, 0, 64, 17, 0, 0, s[0], s[1], s[2], s[3], d[0], d[1], d[2], d[3],
+    ];
+    let mut sum = 0u32;
+    for c in ip.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    sum = (sum & 0xffff) + (sum >> 16);
+    ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&[0x9c, 0x40, 0x00, 0x09, 0x00, 26, 0, 0]);
+    f.resize(60, 0);
+    f
+}
+
+/// A PMD on the compiled tables of `nb` with ports 1..=n bound at slots 0..n;
+/// slot 0 replays `frames`, every other port only counts what it receives.
+pub fn pmd(nb: &Nb, n: usize, frames: Vec<Vec<u8>>, emc_entries: usize) -> (Pmd, Arc<PmdStats>) {
+    let mut sb = Sb::default();
+    sb.set_compiled(compile(nb), 1);
+    let snap = sb.snapshot();
+    let local: Vec<LocalBinding> = (1..=n)
+        .map(|i| LocalBinding {
+            slot: (i - 1) as u16,
+            iface: format!("m{i}"),
+            lport: format!("p{i}"),
+        })
+        .collect();
+    let shared = SharedTables::new(Tables::build(1, &snap, "", &local));
+    let stats = Arc::new(PmdStats::default());
+    let mut pmd = Pmd::new(shared, stats.clone(), emc_entries);
+    pmd.add_port(
+        0,
+        Box::new(MemPort::replaying(frames)),
+        Arc::new(PortStats::default()),
+    );
+    for i in 1..n {
+        let mut p = MemPort::new();
+        p.count_only = true;
+        pmd.add_port(i as u16, Box::new(p), Arc::new(PortStats::default()));
+    }
+    (pmd, stats)
+}
