@@ -133,9 +133,13 @@ struct SandboxOpts {
     /// Pod subnet (a /24).
     #[arg(long, default_value = "10.244.0.0/24")]
     subnet: String,
-    /// Pin vswitchd's PMD thread to this core.
+    /// Pin vswitchd's PMD thread to this core (default: the last core, when there
+    /// are two or more; pods' receive processing is steered to the other cores).
     #[arg(long)]
     pmd_core: Option<usize>,
+    /// Leave the PMD thread unpinned and pods' receive processing where it falls.
+    #[arg(long, conflicts_with = "pmd_core")]
+    no_pin: bool,
 }
 
 impl SandboxOpts {
@@ -145,7 +149,11 @@ impl SandboxOpts {
             prefix: self.prefix.clone(),
             port_base: self.port_base,
             subnet: self.subnet.clone(),
-            pmd_core: self.pmd_core,
+            pmd_core: if self.no_pin {
+                None
+            } else {
+                self.pmd_core.or_else(sandbox::default_pmd_core)
+            },
         }
     }
 }

@@ -53,6 +53,8 @@ pub struct State {
     pub subnet: String,
     pub chassis: String,
     pub control_sock: PathBuf,
+    #[serde(default)]
+    pub pmd_core: Option<usize>,
     pub northd: Option<Daemon>,
     pub vswitchd: Option<Daemon>,
     pub pods: Vec<Pod>,
@@ -237,6 +239,26 @@ fn pod_addr(subnet: &str, i: usize) -> anyhow::Result<(String, String, u8)> {
     Ok((ip, mac, host as u8))
 }
 
+/// The CPU mask of every core but the PMD's (None when there is no other core).
+fn rps_mask(pmd_core: Option<usize>) -> Option<u64> {
+    let n = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(64);
+    let core = pmd_core?;
+    let all = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+    let mask = all & !(1u64 << core);
+    (mask != 0).then_some(mask)
+}
+
+/// The PMD core the sandbox uses by default: the last core, when there are two or more.
+pub fn default_pmd_core() -> Option<usize> {
+    let n = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    (n > 1).then_some(n - 1)
+}
+
 fn create_pod(st: &State, i: usize) -> anyhow::Result<Pod> {
     let (ip, mac, _) = pod_addr(&st.subnet, i)?;
     let name = format!("pod{i}");
@@ -277,6 +299,19 @@ fn create_pod(st: &State, i: usize) -> anyhow::Result<Pod> {
         &["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"],
     )?;
     in_ns(&netns, &["ip", "link", "set", "eth0", "up"])?;
+    // Keep the pod's receive processing off the PMD core: with veth, the kernel
+    // runs a pod's RX stack in the softirq of whoever transmits to it, which for
+    // AF_XDP copy mode is vswitchd's sendto() on the PMD core.
+    if let Some(mask) = rps_mask(st.pmd_core) {
+        let _ = in_ns(
+            &netns,
+            &[
+                "sh",
+                "-c",
+                &format!("echo {mask:x} > /sys/class/net/eth0/queues/rx-0/rps_cpus"),
+            ],
+        );
+    }
     // The datapath does not complete partial checksums (copy-mode AF_XDP carries no
     // checksum metadata), so the pod computes them itself, as with OVS AF_XDP ports.
     in_ns(&netns, &["ethtool", "-K", "eth0", "tx", "off"])?;
@@ -313,6 +348,7 @@ pub async fn up(o: &Opts, pods: usize) -> anyhow::Result<State> {
         subnet: o.subnet.clone(),
         chassis: format!("{}-chassis1", o.prefix),
         control_sock: o.dir.join("vswitchd.sock"),
+        pmd_core: o.pmd_core,
         ..Default::default()
     };
     st.save()?;

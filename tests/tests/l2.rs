@@ -213,7 +213,26 @@ fn vswitchd_restart_rebinds_ports() {
     }
     let mut sb = Sandbox::up(6, 2);
     assert!(sb.ping(0, &sb.ip(1)));
+    let iface = sb.pod(0)["host_iface"].as_str().unwrap().to_string();
+    let has_xdp = |i: &str| {
+        run("ip", &["-d", "link", "show", "dev", i])
+            .1
+            .contains("prog/xdp")
+    };
+    assert!(
+        has_xdp(&iface),
+        "our XDP program is attached while vswitchd runs"
+    );
+    // A crash (SIGKILL) must not leave the XDP program behind: bpf_link goes with
+    // the process.
+    let pid = sb.state["vswitchd"]["pid"].as_u64().unwrap().to_string();
+    assert!(run("kill", &["-9", &pid]).0);
+    assert!(
+        wait_until(Duration::from_secs(10), || !has_xdp(&iface)),
+        "XDP program left attached after SIGKILL"
+    );
     sb.kill_and_restart("vswitchd");
+    assert!(has_xdp(&iface), "re-attached after restart");
     let ports = sb.syctl_json(&["vswitch", "port-list"]);
     assert_eq!(ports.as_array().unwrap().len(), 2, "{ports}");
     assert!(

@@ -14,22 +14,21 @@ const ETH_VLAN: u16 = 0x8100;
 /// Smallest frame we accept (Ethernet header, no FCS).
 pub const MIN_FRAME: usize = ETH_HDR;
 
+#[inline]
 fn mac_u64(b: &[u8]) -> u64 {
-    let mut v = 0u64;
-    for x in &b[..6] {
-        v = (v << 8) | u64::from(*x);
-    }
-    v
+    u64::from_be_bytes([0, 0, b[0], b[1], b[2], b[3], b[4], b[5]])
 }
 
 /// Extracts the flow key of `frame` received on port slot `in_port`.
 #[inline]
 pub fn extract(frame: &[u8], in_port: u16) -> Result<FlowKey, DropReason> {
     let eth = EthernetFrame::new_checked(frame).map_err(|_| DropReason::RuntFrame)?;
+    // new_checked guarantees the 14-byte header; read the MACs in place rather
+    // than through smoltcp's Address (which copies through a slice check).
     let mut key = FlowKey {
         in_port,
-        eth_dst: mac_u64(eth.dst_addr().as_bytes()),
-        eth_src: mac_u64(eth.src_addr().as_bytes()),
+        eth_dst: mac_u64(&frame[0..6]),
+        eth_src: mac_u64(&frame[6..12]),
         ..FlowKey::default()
     };
     let mut ethertype = u16::from(eth.ethertype());

@@ -40,7 +40,15 @@ impl XdpAttachment {
             .ok_or_else(|| anyhow::anyhow!("XDP object lacks program switchyard_xsk"))?
             .try_into()?;
         prog.load()?;
+        // On virtual interfaces (veth, tap: no backing device) native XDP converts
+        // every skb into an XDP buffer on the sender's core, which measured 30%
+        // fewer 64-byte packets/s than generic mode here with the same TCP
+        // throughput; real NICs get native mode (and zero-copy) first.
+        let virtual_if = !std::path::Path::new(&format!("/sys/class/net/{iface}/device")).exists();
         let tries: &[(XdpMode, &'static str)] = match mode {
+            AttachMode::Auto if virtual_if => {
+                &[(XdpMode::Skb, "generic"), (XdpMode::Driver, "native")]
+            }
             AttachMode::Auto => &[(XdpMode::Driver, "native"), (XdpMode::Skb, "generic")],
             AttachMode::Native => &[(XdpMode::Driver, "native")],
             AttachMode::Generic => &[(XdpMode::Skb, "generic")],

@@ -40,6 +40,7 @@ impl Default for XskOptions {
 }
 
 struct Queue {
+    ring_size: u32,
     umem: Umem,
     fq: FillQueue,
     cq: CompQueue,
@@ -120,6 +121,7 @@ fn open_queue(iface: &str, queue: u32, o: &XskOptions, zero_copy: bool) -> anyho
             Ok((tx, rx, Some((fq, cq)))) => {
                 let frames = descs.len();
                 return Ok(Queue {
+                    ring_size: o.ring_size,
                     umem,
                     fq,
                     cq,
@@ -234,8 +236,12 @@ impl XskPort {
             }
         }
         if q.outstanding > 0 {
-            // Copy mode only transmits inside sendto(): kick while anything is out.
-            let _ = q.tx.wakeup();
+            // Copy mode only transmits inside sendto(): kick while the kernel has
+            // not consumed every descriptor. Completions arrive later (when the
+            // receiver frees the skb) and need no kick, only reaping.
+            if q.tx.nb_free_exact() < q.ring_size {
+                let _ = q.tx.wakeup();
+            }
             // SAFETY: completed frames come from this UMEM; the kernel has
             // released them, so they become ours again.
             let c = unsafe { q.cq.consume(&mut q.scratch) };
