@@ -17,15 +17,18 @@ frames=4096   # vswitchd's default --umem-frames, per interface queue
 tick=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 c0=$(cpu); sleep "$SECS"; c1=$(cpu)
-rss_kb=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
-umem_kb=$(( PODS * frames * 2 ))
-python3 - "$PODS" "$SECS" "$c0" "$c1" "$tick" "$rss_kb" "$umem_kb" "$t0" "$t1" <<'PY'
+# UMEM is a shared mapping (Shmem); heap is Anonymous; the binary, libraries and
+# the AF_XDP rings (mmapped from the sockets) are file-backed.
+kb() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$pid/smaps_rollup"; }
+python3 - "$PODS" "$SECS" "$c0" "$c1" "$tick" "$(kb Rss)" "$(kb Anonymous)" "$(kb Pss_File)" "$(kb Pss_Shmem)" "$t0" "$t1" "$frames" <<'PY'
 import sys
-pods, secs, c0, c1, tick, rss, umem, t0, t1 = sys.argv[1:]
+pods, secs, c0, c1, tick, rss, anon, file_, shmem, t0, t1, frames = sys.argv[1:]
 pods, secs, tick = int(pods), float(secs), int(tick)
 cpu = (int(c1) - int(c0)) / tick / secs * 100
-rss, umem = int(rss) / 1024, int(umem) / 1024
+mib = lambda k: int(k) / 1024
 print(f"ports: {pods}  (sandbox up took {float(t1) - float(t0):.1f}s)")
 print(f"idle CPU of vswitchd over {secs:.0f}s: {cpu:.2f}% of one core (adaptive idle policy)")
-print(f"resident memory: {rss:.1f} MiB, of which UMEM {umem:.1f} MiB ({pods} x 4096 frames x 2 KiB); less UMEM: {rss - umem:.1f} MiB")
+print(f"resident: {mib(rss):.1f} MiB = UMEM {mib(shmem):.1f} MiB ({pods} ports x {frames} frames x 2 KiB)"
+      f" + heap {mib(anon):.1f} MiB + file-backed {mib(file_):.1f} MiB (binary, libraries, AF_XDP rings)")
+print(f"resident less UMEM: {mib(anon) + mib(file_):.1f} MiB")
 PY

@@ -113,15 +113,29 @@ pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, std::thread::Joi
 }
 
 fn pmd_loop(pmd: &mut Pmd, rx: &crossbeam::channel::Receiver<PmdCmd>, idle: IdlePolicy) {
+    // Empty polls before the first sleep, and the sleep's bounds: frames wake the
+    // thread at once (POLLIN on the sockets), so the timeout only bounds how late
+    // a control command or table swap is seen; it doubles while idle.
     const IDLE_STREAK: u32 = 128;
+    const MIN_SLEEP_MS: i32 = 1;
+    const MAX_SLEEP_MS: i32 = 16;
     let mut empty = 0u32;
-    let mut fds = Vec::with_capacity(64);
+    let mut sleep_ms = MIN_SLEEP_MS;
+    let mut poller = crate::sys::Poller::default();
+    let mut fds = Vec::new();
     loop {
         while let Ok(cmd) = rx.try_recv() {
+            sleep_ms = MIN_SLEEP_MS;
             match cmd {
-                PmdCmd::Add(slot, io, stats) => pmd.add_port(slot, io, stats),
+                PmdCmd::Add(slot, io, stats) => {
+                    pmd.add_port(slot, io, stats);
+                    pmd.rx_fds(&mut fds);
+                    poller.set(&fds);
+                }
                 PmdCmd::Del(slot, done) => {
                     pmd.del_port(slot);
+                    pmd.rx_fds(&mut fds);
+                    poller.set(&fds);
                     let _ = done.send(());
                 }
                 PmdCmd::DumpFlows(reply) => {
@@ -151,17 +165,14 @@ fn pmd_loop(pmd: &mut Pmd, rx: &crossbeam::channel::Receiver<PmdCmd>, idle: Idle
         let n = pmd.poll_once();
         if n > 0 || pmd.tx_outstanding() {
             empty = 0;
+            sleep_ms = MIN_SLEEP_MS;
             continue;
         }
         empty += 1;
         if idle == IdlePolicy::Adaptive && empty >= IDLE_STREAK {
-            pmd.rx_fds(&mut fds);
             pmd.stats.idle_sleeps.add(1);
-            if fds.is_empty() {
-                std::thread::sleep(Duration::from_millis(1));
-            } else {
-                crate::sys::wait_readable(&fds, 1);
-            }
+            poller.wait(sleep_ms);
+            sleep_ms = (sleep_ms * 2).min(MAX_SLEEP_MS);
         }
     }
 }

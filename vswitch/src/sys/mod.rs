@@ -22,21 +22,40 @@ pub fn cycles() -> u64 {
     }
 }
 
-/// Blocks until one of `fds` is readable or `timeout_ms` passes.
-pub fn wait_readable(fds: &[i32], timeout_ms: i32) {
-    let mut pfds = [libc::pollfd {
-        fd: -1,
-        events: 0,
-        revents: 0,
-    }; 64];
-    let n = fds.len().min(pfds.len());
-    for (p, fd) in pfds.iter_mut().zip(fds) {
-        p.fd = *fd;
-        p.events = libc::POLLIN;
+/// Waits for any of a set of file descriptors to become readable. The set is
+/// rebuilt only when ports change, so waiting allocates nothing.
+#[derive(Debug, Default)]
+pub struct Poller {
+    pfds: Vec<libc::pollfd>,
+}
+
+impl Poller {
+    /// Replaces the watched descriptors (control path).
+    pub fn set(&mut self, fds: &[i32]) {
+        self.pfds.clear();
+        self.pfds.extend(fds.iter().map(|fd| libc::pollfd {
+            fd: *fd,
+            events: libc::POLLIN,
+            revents: 0,
+        }));
     }
-    // SAFETY: `pfds` is a valid array of at least `n` initialized pollfd structs
-    // that lives for the duration of the call.
-    unsafe { libc::poll(pfds.as_mut_ptr(), n as libc::nfds_t, timeout_ms) };
+
+    /// Blocks until a descriptor is readable or `timeout_ms` passes.
+    pub fn wait(&mut self, timeout_ms: i32) {
+        if self.pfds.is_empty() {
+            std::thread::sleep(std::time::Duration::from_millis(timeout_ms.max(0) as u64));
+            return;
+        }
+        // SAFETY: `pfds` points to `len` initialized pollfd structs owned by
+        // `self`, alive and not otherwise borrowed for the duration of the call.
+        unsafe {
+            libc::poll(
+                self.pfds.as_mut_ptr(),
+                self.pfds.len() as libc::nfds_t,
+                timeout_ms,
+            )
+        };
+    }
 }
 
 /// The interface index of `name`, or None when it does not exist.
