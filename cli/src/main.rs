@@ -5,6 +5,7 @@ mod demo;
 mod nb;
 mod sandbox;
 mod table;
+mod trace;
 mod vswitch;
 
 use clap::{Parser, Subcommand};
@@ -81,17 +82,37 @@ enum Cmd {
     /// Enable or disable a port.
     LspSetEnabled { port: String, state: EnabledArg },
     /// The topology as a tree, with bindings and chassis.
-    Show,
+    Show {
+        /// text, dot (Graphviz) or svg (rendered with Graphviz's dot).
+        #[arg(long, value_enum, default_value = "text")]
+        format: ShowFormat,
+    },
     /// Logical flows, by datapath and stage.
     LflowList { switch: Option<String> },
     /// Registered chassis.
     ChassisList,
+    /// Walk a packet through the logical pipeline: `syctl trace [SWITCH] 'inport == "p1" && ip4.dst == 10.0.0.3 && tcp.dst == 80'`.
+    Trace {
+        /// The switch (optional: the inport determines it; checked when given).
+        #[arg(num_args = 1..=2, required = true)]
+        args: Vec<String>,
+        /// One line per datapath.
+        #[arg(long)]
+        summary: bool,
+    },
     /// Talk to the local switchyard-vswitchd.
     #[command(subcommand)]
     Vswitch(VswitchCmd),
     /// A whole deployment on this machine (namespaces as pods).
     #[command(subcommand)]
     Sandbox(SandboxCmd),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum ShowFormat {
+    Text,
+    Dot,
+    Svg,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -117,6 +138,12 @@ enum VswitchCmd {
     DpFlows,
     /// Connection and table state.
     Status,
+    /// Trace a microflow through this vswitchd's live tables and cache (nothing is sent).
+    Trace {
+        microflow: String,
+        #[arg(long)]
+        summary: bool,
+    },
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -244,6 +271,16 @@ fn main() {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
     match &cli.cmd {
+        Cmd::Vswitch(VswitchCmd::Trace { microflow, summary }) => {
+            let req = Request::Trace {
+                microflow: microflow.clone(),
+            };
+            return match switchyard_vswitch::control::call(&cli.vswitchd_sock(), &req)? {
+                switchyard_vswitch::control::Response::Trace(r) => trace::print(&r, *summary, json),
+                switchyard_vswitch::control::Response::Error(e) => anyhow::bail!("{e}"),
+                other => anyhow::bail!("unexpected answer {other:?}"),
+            };
+        }
         Cmd::Vswitch(v) => {
             let req = match v {
                 VswitchCmd::PortAdd { iface, lport } => Request::PortAdd {
@@ -257,6 +294,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 VswitchCmd::PmdStats { clear } => Request::PmdStats { clear: *clear },
                 VswitchCmd::DpFlows => Request::DpFlows,
                 VswitchCmd::Status => Request::Status,
+                VswitchCmd::Trace { .. } => unreachable!("handled above"),
             };
             return vswitch::run(&cli.vswitchd_sock(), req, json);
         }
@@ -367,15 +405,55 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?,
             )
         }
-        Cmd::Show => {
+        Cmd::Show { format } => {
             let db = nb::get(&mut c).await?;
             let sb = nb::southbound(&mut c).await?;
-            nb::show(&db, &sb, json)?;
+            match format {
+                ShowFormat::Text => nb::show(&db, &sb, json)?,
+                ShowFormat::Dot => print!("{}", nb::show_dot(&db, &sb)),
+                ShowFormat::Svg => {
+                    use std::io::Write;
+                    let mut child = std::process::Command::new("dot")
+                        .arg("-Tsvg")
+                        .stdin(std::process::Stdio::piped())
+                        .stdout(std::process::Stdio::inherit())
+                        .spawn()
+                        .map_err(|e| anyhow::anyhow!("cannot run Graphviz's dot ({e}); install graphviz or use --format dot"))?;
+                    child
+                        .stdin
+                        .take()
+                        .expect("piped")
+                        .write_all(nb::show_dot(&db, &sb).as_bytes())?;
+                    if !child.wait()?.success() {
+                        anyhow::bail!("dot failed to render the topology");
+                    }
+                }
+            }
         }
         Cmd::LflowList { switch } => {
             nb::lflow_list(&nb::southbound(&mut c).await?, switch.as_deref(), json)?
         }
         Cmd::ChassisList => nb::chassis_list(&nb::southbound(&mut c).await?, json)?,
+        Cmd::Trace { args, summary } => {
+            let (switch, expr) = match args.as_slice() {
+                [e] => (None, e.as_str()),
+                [s, e] => (Some(s.as_str()), e.as_str()),
+                _ => anyhow::bail!("usage: syctl trace [SWITCH] MICROFLOW"),
+            };
+            let sb = nb::southbound(&mut c).await?;
+            let r = switchyard_vswitch::trace::logical(&sb, expr)
+                .map_err(|e| anyhow::anyhow!("{}", e.render(expr)))?;
+            if let Some(s) = switch {
+                if r.datapath != s {
+                    anyhow::bail!(
+                        "inport \"{}\" is on switch {:?}, not {s:?}",
+                        r.inport,
+                        r.datapath
+                    );
+                }
+            }
+            trace::print(&r, summary, json)?;
+        }
         Cmd::Vswitch(_) | Cmd::Sandbox(_) => unreachable!("handled above"),
     }
     Ok(())

@@ -283,3 +283,75 @@ pub fn chassis_list(sb: &pb::SbSnapshot, json: bool) -> anyhow::Result<()> {
     table::print(&["NAME", "HOSTNAME", "ENCAP", "PORTS"], &rows);
     Ok(())
 }
+
+/// `syctl show --format dot`: Graphviz of switches, ports and the chassis they are bound on.
+pub fn show_dot(db: &pb::NbDatabase, sb: &pb::SbSnapshot) -> String {
+    // Labels carry Graphviz's own \\n line breaks, so only quotes are escaped.
+    let q = |s: &str| format!("\"{}\"", s.replace('"', "\\\""));
+    let mut out = String::from(
+        "digraph switchyard {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n",
+    );
+    for s in &db.switches {
+        let label = if s.subnet.is_empty() {
+            format!("switch {}", s.name)
+        } else {
+            format!("switch {}\\n{}", s.name, s.subnet)
+        };
+        out += &format!(
+            "  {} [shape=box, style=filled, fillcolor=\"#dbe9f6\", label={}];\n",
+            q(&format!("ls:{}", s.name)),
+            q(&label)
+        );
+    }
+    let chassis_of = |p: &str| {
+        sb.port_bindings
+            .iter()
+            .find(|b| b.logical_port == p)
+            .map(|b| b.chassis.clone())
+            .unwrap_or_default()
+    };
+    let mut by_chassis: std::collections::BTreeMap<String, Vec<&pb::LogicalSwitchPort>> =
+        Default::default();
+    for p in &db.ports {
+        by_chassis.entry(chassis_of(&p.name)).or_default().push(p);
+    }
+    for (chassis, ports) in &by_chassis {
+        let inner: String = ports
+            .iter()
+            .map(|p| {
+                let label = format!("{}\\n{}", p.name, p.addresses.join("\\n"));
+                format!(
+                    "    {} [shape=ellipse, label={}];\n",
+                    q(&format!("lsp:{}", p.name)),
+                    q(&label)
+                )
+            })
+            .collect();
+        if chassis.is_empty() {
+            out += &inner;
+        } else {
+            let encap = sb
+                .chassis
+                .iter()
+                .find(|c| &c.name == chassis)
+                .and_then(|c| c.encaps.first())
+                .map(|e| format!(" ({} {})", e.r#type, e.ip))
+                .unwrap_or_default();
+            out += &format!(
+                "  subgraph {} {{\n    label={};\n    style=dashed;\n{}  }}\n",
+                q(&format!("cluster_{chassis}")),
+                q(&format!("chassis {chassis}{encap}")),
+                inner
+            );
+        }
+    }
+    for p in &db.ports {
+        out += &format!(
+            "  {} -> {} [dir=none];\n",
+            q(&format!("ls:{}", p.switch_name)),
+            q(&format!("lsp:{}", p.name))
+        );
+    }
+    out += "}\n";
+    out
+}

@@ -55,6 +55,10 @@ pub struct State {
     pub control_sock: PathBuf,
     #[serde(default)]
     pub pmd_core: Option<usize>,
+    #[serde(default)]
+    pub northd_metrics: String,
+    #[serde(default)]
+    pub vswitchd_metrics: String,
     pub northd: Option<Daemon>,
     pub vswitchd: Option<Daemon>,
     pub pods: Vec<Pod>,
@@ -349,6 +353,8 @@ pub async fn up(o: &Opts, pods: usize) -> anyhow::Result<State> {
         chassis: format!("{}-chassis1", o.prefix),
         control_sock: o.dir.join("vswitchd.sock"),
         pmd_core: o.pmd_core,
+        northd_metrics: format!("http://127.0.0.1:{}/metrics", o.port_base + 2),
+        vswitchd_metrics: format!("http://127.0.0.1:{}/metrics", o.port_base + 3),
         ..Default::default()
     };
     st.save()?;
@@ -377,6 +383,8 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
             format!("127.0.0.1:{}", o.port_base),
             "--sb-listen".into(),
             format!("127.0.0.1:{}", o.port_base + 1),
+            "--metrics-listen".into(),
+            format!("127.0.0.1:{}", o.port_base + 2),
         ],
         &o.dir.join("northd.log"),
     )?);
@@ -410,6 +418,8 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
         o.dir.join("vswitchd-state").display().to_string(),
         "--control-sock".into(),
         st.control_sock.display().to_string(),
+        "--metrics-listen".into(),
+        format!("127.0.0.1:{}", o.port_base + 3),
     ];
     if let Some(c) = o.pmd_core {
         args.push("--pmd-cores".into());

@@ -84,7 +84,13 @@ pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
         }
         Response::DpFlows(flows) => {
             for f in flows {
-                println!("{} hits:{} actions:{}", f.key, f.hits, f.actions);
+                println!(
+                    "{} hits:{} age:{:.1}s actions:{}",
+                    f.key,
+                    f.hits,
+                    f.age_ms as f64 / 1000.0,
+                    f.actions
+                );
             }
         }
         Response::Status(s) => {

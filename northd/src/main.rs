@@ -25,6 +25,9 @@ struct Args {
     /// Address of the SB API (chassis).
     #[arg(long, default_value = "127.0.0.1:6642")]
     sb_listen: SocketAddr,
+    /// Prometheus metrics address (GET /metrics); off when omitted.
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
 }
 
 #[tokio::main]
@@ -38,6 +41,37 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let store = FileStore::open(&args.db)?;
     let northd = Northd::new(Box::new(store))?;
+    if let Some(addr) = args.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let northd = northd.clone();
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let northd = northd.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut n = 0;
+                    while n < buf.len() {
+                        match stream.read(&mut buf[n..]).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(k) => n += k,
+                        }
+                        if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                            break;
+                        }
+                    }
+                    let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    let page = northd.metrics().await;
+                    let resp = switchyard_southbound::metrics::http_response(&req, || page);
+                    let _ = stream.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        tracing::info!(%addr, "metrics at GET /metrics");
+    }
     let nb = tonic::transport::Server::builder()
         .add_service(NorthboundServer::new(northd.clone()))
         .serve_with_shutdown(args.nb_listen, shutdown());

@@ -22,6 +22,11 @@ pub struct State {
     pub nb: Nb,
     pub store: Box<dyn NbStore>,
     pub sb: Sb,
+    pub compiles: u64,
+    pub compile_seconds: f64,
+    pub last_compile_seconds: f64,
+    /// chassis -> last SB version sent to its watch stream.
+    pub sent: std::collections::BTreeMap<String, u64>,
 }
 
 /// The shared service state.
@@ -52,6 +57,10 @@ impl Northd {
                 nb: loaded.nb,
                 store,
                 sb,
+                compiles: 0,
+                compile_seconds: 0.0,
+                last_compile_seconds: 0.0,
+                sent: Default::default(),
             })),
             nb_tx: Arc::new(nb_tx),
             sb_tx: Arc::new(sb_tx),
@@ -60,6 +69,75 @@ impl Northd {
 
     fn publish_sb(&self, st: &State) {
         self.sb_tx.send_replace(st.sb.version);
+    }
+
+    /// The Prometheus page.
+    pub async fn metrics(&self) -> String {
+        let st = self.state.lock().await;
+        let mut p = switchyard_southbound::metrics::Page::default();
+        p.single(
+            "switchyard_northd_nb_version",
+            "gauge",
+            "Version of the last committed NB transaction.",
+            st.version as f64,
+        )
+        .single(
+            "switchyard_northd_sb_version",
+            "gauge",
+            "Current SB version.",
+            st.sb.version as f64,
+        )
+        .single(
+            "switchyard_northd_compiles_total",
+            "counter",
+            "NB -> SB compilations.",
+            st.compiles as f64,
+        )
+        .single(
+            "switchyard_northd_compile_seconds_total",
+            "counter",
+            "Time spent compiling NB -> SB.",
+            st.compile_seconds,
+        )
+        .single(
+            "switchyard_northd_last_compile_seconds",
+            "gauge",
+            "Duration of the last compilation.",
+            st.last_compile_seconds,
+        )
+        .single(
+            "switchyard_northd_logical_switches",
+            "gauge",
+            "Logical switches.",
+            st.nb.switches.len() as f64,
+        )
+        .single(
+            "switchyard_northd_logical_switch_ports",
+            "gauge",
+            "Logical switch ports.",
+            st.nb.ports.len() as f64,
+        )
+        .single(
+            "switchyard_northd_chassis",
+            "gauge",
+            "Registered chassis.",
+            st.sb.chassis.len() as f64,
+        );
+        let n = "switchyard_northd_chassis_sb_lag_versions";
+        p.family(
+            n,
+            "gauge",
+            "SB versions a chassis's watch stream is behind.",
+        );
+        for c in st.sb.chassis.keys() {
+            let sent = st.sent.get(c).copied().unwrap_or(0);
+            p.sample(
+                n,
+                &[("chassis", c)],
+                st.sb.version.saturating_sub(sent) as f64,
+            );
+        }
+        p.into_string()
     }
 }
 
@@ -91,6 +169,10 @@ impl Northbound for Northd {
         let compiled = compile(&st.nb);
         let v = st.version;
         st.sb.set_compiled(compiled, v);
+        let secs = t0.elapsed().as_secs_f64();
+        st.compiles += 1;
+        st.compile_seconds += secs;
+        st.last_compile_seconds = secs;
         tracing::info!(
             version = v,
             compile_us = t0.elapsed().as_micros() as u64,
@@ -204,6 +286,7 @@ impl Southbound for Northd {
                         return;
                     }
                 }
+                state.lock().await.sent.insert(req.chassis.clone(), last);
                 rx.borrow_and_update();
                 if *rx.borrow() == last && rx.changed().await.is_err() {
                     return;

@@ -5,6 +5,7 @@
 
 pub mod display;
 pub mod field;
+pub mod metrics;
 pub mod stage;
 
 pub mod pb {

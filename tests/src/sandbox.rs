@@ -93,7 +93,7 @@ impl Sandbox {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let prefix = format!("t{id}");
         let dir = PathBuf::from(format!("/run/switchyard-test-{id}"));
-        let port_base = 17000 + id * 2;
+        let port_base = 17000 + id * 4;
         let mut sb = Sandbox {
             dir,
             prefix,

@@ -45,6 +45,11 @@ pub enum PmdCmd {
     Add(u16, Box<dyn PortIo>, Arc<PortStats>),
     Del(u16, std::sync::mpsc::Sender<()>),
     DumpFlows(std::sync::mpsc::Sender<Vec<DpFlow>>),
+    Trace(
+        crate::flow::FlowKey,
+        String,
+        std::sync::mpsc::Sender<crate::trace::TraceReport>,
+    ),
     Stop,
 }
 
@@ -142,8 +147,12 @@ fn pmd_loop(pmd: &mut Pmd, rx: &crossbeam::channel::Receiver<PmdCmd>, idle: Idle
                     let _ = reply.send(
                         pmd.emc_entries()
                             .iter()
-                            .map(|e| DpFlow {
-                                key: format!("{:?}", e.key),
+                            .map(|(e, age_ms)| DpFlow {
+                                key: format!(
+                                    "in_slot={} {}",
+                                    e.key.in_port,
+                                    crate::trace::key_text(&e.key)
+                                ),
                                 actions: match e.verdict {
                                     crate::pipeline::Verdict::Drop(r) => format!("drop({r})"),
                                     crate::pipeline::Verdict::ArpReply(m) => {
@@ -154,9 +163,13 @@ fn pmd_loop(pmd: &mut Pmd, rx: &crossbeam::channel::Receiver<PmdCmd>, idle: Idle
                                     }
                                 },
                                 hits: e.hits,
+                                age_ms: *age_ms,
                             })
                             .collect(),
                     );
+                }
+                PmdCmd::Trace(key, chassis, reply) => {
+                    let _ = reply.send(pmd.trace(&key, &chassis));
                 }
                 PmdCmd::Stop => return,
             }
@@ -414,6 +427,7 @@ impl Agent {
                     _ => Response::Error("PMD thread did not answer".into()),
                 }
             }
+            Request::Trace { microflow } => self.trace(&microflow).await,
             Request::Status => Response::Status(Status {
                 chassis: self.cfg.chassis.clone(),
                 sb_connected: self.sb_connected,
@@ -423,6 +437,175 @@ impl Agent {
                 untranslatable_flows: self.untranslatable,
             }),
         }
+    }
+
+    async fn trace(&mut self, expr: &str) -> Response {
+        let Some(sb) = &self.sb else {
+            return Response::Error("no southbound contents yet (is northd reachable?)".into());
+        };
+        let mf = match crate::microflow::Microflow::parse(expr) {
+            Ok(m) => m,
+            Err(e) => return Response::Error(e.render(expr)),
+        };
+        let mut key = match mf.resolve(sb) {
+            Ok(k) => k,
+            Err(e) => return Response::Error(e.render(expr)),
+        };
+        let inport = mf.inport().unwrap_or_default().to_string();
+        let Some(p) = self.ports.values().find(|p| p.lport == inport) else {
+            return Response::Error(format!(
+                "logical port {inport:?} is not bound on chassis {}",
+                self.cfg.chassis
+            ));
+        };
+        key.in_port = p.slot;
+        let (tx, rx) = std::sync::mpsc::channel();
+        if self
+            .pmd_tx
+            .send(PmdCmd::Trace(key, self.cfg.chassis.clone(), tx))
+            .is_err()
+        {
+            return Response::Error("PMD thread is gone".into());
+        }
+        match tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(5))).await {
+            Ok(Ok(r)) => Response::Trace(Box::new(r)),
+            _ => Response::Error("PMD thread did not answer".into()),
+        }
+    }
+
+    /// The Prometheus page.
+    pub fn metrics(&self) -> String {
+        let mut p = switchyard_southbound::metrics::Page::default();
+        let s = &self.pmd_stats;
+        let pmd = [("pmd", "0")];
+        for (name, help, v) in [
+            (
+                "switchyard_pmd_packets_total",
+                "Packets received by the PMD thread.",
+                s.packets.get(),
+            ),
+            (
+                "switchyard_pmd_emc_hits_total",
+                "Exact-match cache hits.",
+                s.emc_hits.get(),
+            ),
+            (
+                "switchyard_pmd_emc_misses_total",
+                "Exact-match cache misses (slow-path lookups).",
+                s.emc_misses.get(),
+            ),
+            (
+                "switchyard_pmd_uncacheable_total",
+                "Verdicts too wide to cache.",
+                s.uncacheable.get(),
+            ),
+            (
+                "switchyard_pmd_busy_cycles_total",
+                "CPU cycles spent on batches with packets.",
+                s.busy_cycles.get(),
+            ),
+            (
+                "switchyard_pmd_iterations_total",
+                "Poll loop iterations.",
+                s.iterations.get(),
+            ),
+            (
+                "switchyard_pmd_idle_sleeps_total",
+                "Times the PMD blocked for lack of traffic.",
+                s.idle_sleeps.get(),
+            ),
+        ] {
+            p.family(name, "counter", help).sample(name, &pmd, v as f64);
+        }
+        let n = "switchyard_datapath_drops_total";
+        p.family(n, "counter", "Packets dropped by the datapath, by reason.");
+        for r in DropReason::ALL {
+            p.sample(
+                n,
+                &[("pmd", "0"), ("reason", r.as_str())],
+                s.drops[*r as usize].get() as f64,
+            );
+        }
+        type Get = fn(&PortStats) -> u64;
+        let port_families: [(&str, &str, Get); 6] = [
+            (
+                "switchyard_port_rx_packets_total",
+                "Packets received on the port.",
+                |s| s.rx_packets.get(),
+            ),
+            (
+                "switchyard_port_rx_bytes_total",
+                "Bytes received on the port.",
+                |s| s.rx_bytes.get(),
+            ),
+            (
+                "switchyard_port_tx_packets_total",
+                "Packets transmitted on the port.",
+                |s| s.tx_packets.get(),
+            ),
+            (
+                "switchyard_port_tx_bytes_total",
+                "Bytes transmitted on the port.",
+                |s| s.tx_bytes.get(),
+            ),
+            (
+                "switchyard_port_rx_dropped_total",
+                "Received packets dropped.",
+                |s| s.rx_dropped.get(),
+            ),
+            (
+                "switchyard_port_tx_dropped_total",
+                "Packets that could not be transmitted.",
+                |s| s.tx_dropped.get(),
+            ),
+        ];
+        for (name, help, get) in port_families {
+            p.family(name, "counter", help);
+            for e in self.ports.values() {
+                p.sample(
+                    name,
+                    &[("iface", &e.iface), ("lport", &e.lport)],
+                    get(&e.stats) as f64,
+                );
+            }
+        }
+        p.single(
+            "switchyard_vswitchd_sb_connected",
+            "gauge",
+            "1 while connected to northd's SB.",
+            f64::from(u8::from(self.sb_connected)),
+        )
+        .single(
+            "switchyard_vswitchd_sb_version",
+            "gauge",
+            "SB version of the tables in use.",
+            self.sb.as_ref().map(|s| s.version).unwrap_or(0) as f64,
+        )
+        .single(
+            "switchyard_vswitchd_table_generation",
+            "gauge",
+            "Table sets published to the PMD.",
+            self.generation as f64,
+        )
+        .single(
+            "switchyard_vswitchd_ports",
+            "gauge",
+            "Bound ports.",
+            self.ports.len() as f64,
+        )
+        .single(
+            "switchyard_vswitchd_pending_ports",
+            "gauge",
+            "Configured ports whose interface is not open yet.",
+            self.pending.len() as f64,
+        )
+        .single(
+            "switchyard_vswitchd_untranslatable_flows",
+            "gauge",
+            "SB flows this vswitchd could not translate.",
+            self.untranslatable as f64,
+        );
+        p.into_string()
     }
 
     /// Re-binds the ports saved by a previous run.

@@ -7,12 +7,23 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "kebab-case")]
 pub enum Request {
-    PortAdd { iface: String, lport: String },
-    PortDel { iface: String },
+    PortAdd {
+        iface: String,
+        lport: String,
+    },
+    PortDel {
+        iface: String,
+    },
     PortList,
-    PmdStats { clear: bool },
+    PmdStats {
+        clear: bool,
+    },
     DpFlows,
     Status,
+    /// Trace a microflow through the live datapath (nothing is transmitted).
+    Trace {
+        microflow: String,
+    },
 }
 
 /// One port, as `port-list` shows it.
@@ -52,6 +63,7 @@ pub struct DpFlow {
     pub key: String,
     pub actions: String,
     pub hits: u64,
+    pub age_ms: u64,
 }
 
 /// Daemon status.
@@ -75,6 +87,7 @@ pub enum Response {
     Pmds(Vec<PmdInfo>),
     DpFlows(Vec<DpFlow>),
     Status(Status),
+    Trace(Box<crate::trace::TraceReport>),
 }
 
 /// Sends one request to the daemon at `sock` and reads the response.

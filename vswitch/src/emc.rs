@@ -17,6 +17,8 @@ pub struct Entry {
     pub n_out: u8,
     pub out: [u16; INLINE_OUTPUTS],
     pub hits: u64,
+    /// Milliseconds since the cache was created, when the entry was installed.
+    pub installed_ms: u64,
     hash: u32,
     valid: bool,
 }
@@ -43,6 +45,7 @@ const EMPTY: Entry = Entry {
     n_out: 0,
     out: [0; INLINE_OUTPUTS],
     hits: 0,
+    installed_ms: 0,
     hash: 0,
     valid: false,
 };
@@ -52,6 +55,7 @@ const EMPTY: Entry = Entry {
 pub struct Emc {
     entries: Box<[Entry]>,
     mask: usize,
+    born: std::time::Instant,
 }
 
 impl Emc {
@@ -61,6 +65,7 @@ impl Emc {
         Emc {
             entries: vec![EMPTY; n].into_boxed_slice(),
             mask: n - 1,
+            born: std::time::Instant::now(),
         }
     }
 
@@ -84,6 +89,15 @@ impl Emc {
             }
         }
         None
+    }
+
+    /// Looks `key` up without counting a hit (traces).
+    pub fn peek(&self, key: &FlowKey, hash: u32, generation: u64) -> Option<&Entry> {
+        let (a, b) = self.slots(hash);
+        [a, b]
+            .into_iter()
+            .map(|i| &self.entries[i])
+            .find(|e| e.valid && e.hash == hash && e.generation == generation && e.key == *key)
     }
 
     /// Installs a verdict; returns false when it cannot be cached (fan-out too wide).
@@ -123,6 +137,8 @@ impl Emc {
             n_out: out.len() as u8,
             out: [0; INLINE_OUTPUTS],
             hits: 0,
+            // Read the clock on the miss path only (a slow-path lookup costs far more).
+            installed_ms: self.born.elapsed().as_millis() as u64,
             hash,
             valid: true,
         };
@@ -136,6 +152,11 @@ impl Emc {
         self.entries
             .iter()
             .filter(move |e| e.valid && e.generation == generation)
+    }
+
+    /// How long ago an entry was installed, in milliseconds.
+    pub fn age_ms(&self, e: &Entry) -> u64 {
+        (self.born.elapsed().as_millis() as u64).saturating_sub(e.installed_ms)
     }
 
     /// Drops every entry.

@@ -8,6 +8,7 @@ pub mod classifier;
 pub mod control;
 pub mod emc;
 pub mod flow;
+pub mod microflow;
 pub mod packet;
 pub mod pipeline;
 pub mod pmd;
@@ -16,3 +17,4 @@ pub mod stats;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod tables;
+pub mod trace;

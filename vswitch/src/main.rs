@@ -43,6 +43,9 @@ struct Args {
     /// UMEM frames (2 KiB each) per interface queue.
     #[arg(long, default_value_t = 4096)]
     umem_frames: u32,
+    /// Prometheus metrics address (GET /metrics); off when omitted.
+    #[arg(long)]
+    metrics_listen: Option<std::net::SocketAddr>,
     /// Exact-match cache entries per PMD.
     #[arg(long, default_value_t = switchyard_vswitch::pmd::EMC_ENTRIES)]
     emc_entries: usize,
@@ -122,6 +125,37 @@ async fn main() -> anyhow::Result<()> {
     agent.lock().await.restore().await;
     tokio::spawn(agent::sb_loop(agent.clone()));
     tokio::spawn(agent::pending_loop(agent.clone()));
+
+    if let Some(addr) = args.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let agent = agent.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut n = 0;
+                    while n < buf.len() {
+                        match tokio::io::AsyncReadExt::read(&mut stream, &mut buf[n..]).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(k) => n += k,
+                        }
+                        if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                            break;
+                        }
+                    }
+                    let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    let page = agent.lock().await.metrics();
+                    let resp = switchyard_southbound::metrics::http_response(&req, || page);
+                    let _ = stream.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        tracing::info!(%addr, "metrics at GET /metrics");
+    }
 
     let ctl_agent = agent.clone();
     tokio::spawn(async move {

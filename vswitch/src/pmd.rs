@@ -311,12 +311,27 @@ impl Pmd {
         n
     }
 
-    /// Runs a packet through the pipeline without transmitting it (trace).
-    pub fn trace(&self, key: &crate::flow::FlowKey) -> (Verdict, Vec<u16>, Vec<TraceStep>) {
+    /// Runs a packet through this PMD's live tables without transmitting it, and
+    /// says which cache level would answer and whether its verdict agrees.
+    pub fn trace(&self, key: &crate::flow::FlowKey, chassis: &str) -> crate::trace::TraceReport {
         let mut out = Vec::new();
-        let mut steps = Vec::new();
+        let mut steps: Vec<TraceStep> = Vec::new();
         let v = run(&self.tables, key, &mut out, Some(&mut steps));
-        (v, out, steps)
+        let mut r =
+            crate::trace::report(&self.tables, key, v, &out, steps, |_| chassis.to_string());
+        let cached = self.emc.peek(key, key.hash32(), self.tables.generation);
+        r.cache = Some(match cached {
+            Some(e) if e.verdict == v && e.out[..usize::from(e.n_out)] == out[..] => {
+                format!("exact-match cache hit ({} hits)", e.hits)
+            }
+            Some(e) => format!(
+                "exact-match cache hit with a DIFFERENT verdict {:?} -> {:?}",
+                e.verdict,
+                &e.out[..usize::from(e.n_out)]
+            ),
+            None => "exact-match cache miss: slow path (the result would be installed)".into(),
+        });
+        r
     }
 
     /// The slow-path verdict for a key, without trace or transmit (benches).
@@ -325,8 +340,11 @@ impl Pmd {
         run(&self.tables, key, &mut out, None)
     }
 
-    /// Cache entries of the current generation (for dumps).
-    pub fn emc_entries(&self) -> Vec<crate::emc::Entry> {
-        self.emc.iter(self.tables.generation).copied().collect()
+    /// Cache entries of the current generation with their age in ms (for dumps).
+    pub fn emc_entries(&self) -> Vec<(crate::emc::Entry, u64)> {
+        self.emc
+            .iter(self.tables.generation)
+            .map(|e| (*e, self.emc.age_ms(e)))
+            .collect()
     }
 }

@@ -1,0 +1,179 @@
+//! Traces: a packet described as a microflow, walked through the logical pipeline
+//! stage by stage. The logical trace runs on southbound contents alone (every
+//! port treated as present); the datapath trace runs inside a live vswitchd on the
+//! tables and cache its PMD really uses, without transmitting.
+
+use crate::flow::FlowKey;
+use crate::microflow::{Microflow, MicroflowError};
+use crate::pipeline::{run, TraceStep, Verdict};
+use crate::tables::{LocalBinding, Tables};
+use serde::{Deserialize, Serialize};
+use switchyard_southbound::fmt_mac;
+use switchyard_southbound::pb::SbSnapshot;
+
+/// Where a traced packet goes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TraceOutput {
+    pub port: String,
+    pub chassis: String,
+}
+
+/// The result of a trace.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TraceReport {
+    pub datapath: String,
+    pub inport: String,
+    pub packet: String,
+    pub steps: Vec<TraceStepOut>,
+    /// "output", "drop" or "arp_reply".
+    pub verdict: String,
+    pub drop_reason: Option<String>,
+    pub outputs: Vec<TraceOutput>,
+    /// Datapath traces only: which cache level would answer.
+    pub cache: Option<String>,
+}
+
+/// A stage crossed, as reported.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TraceStepOut {
+    pub datapath: String,
+    pub pipeline: String,
+    pub stage: String,
+    pub table: u32,
+    pub priority: Option<u32>,
+    #[serde(rename = "match")]
+    pub matched: Option<String>,
+    pub actions: Option<String>,
+    pub source: Option<String>,
+    pub outport: Option<String>,
+}
+
+impl From<TraceStep> for TraceStepOut {
+    fn from(s: TraceStep) -> Self {
+        TraceStepOut {
+            datapath: s.datapath,
+            pipeline: s.pipeline.into(),
+            stage: s.stage.into(),
+            table: s.table,
+            priority: s.priority,
+            matched: s.matched,
+            actions: s.actions,
+            source: s.source,
+            outport: s.outport,
+        }
+    }
+}
+
+/// A flow key in microflow-like text.
+pub fn key_text(k: &FlowKey) -> String {
+    let ip = |v: u32| std::net::Ipv4Addr::from(v).to_string();
+    let mut s = format!(
+        "eth.src={} eth.dst={} eth.type=0x{:04x}",
+        fmt_mac(k.eth_src),
+        fmt_mac(k.eth_dst),
+        k.eth_type
+    );
+    match k.eth_type {
+        0x0800 => {
+            s += &format!(
+                " ip4.src={} ip4.dst={} ip.proto={} ip.ttl={}",
+                ip(k.ip_src),
+                ip(k.ip_dst),
+                k.ip_proto,
+                k.ip_ttl
+            );
+            if matches!(k.ip_proto, 6 | 17 | 1) {
+                s += &format!(" l4.src={} l4.dst={}", k.l4_src, k.l4_dst);
+            }
+        }
+        0x0806 => {
+            s += &format!(
+                " arp.op={} arp.sha={} arp.spa={} arp.tpa={}",
+                k.arp_op,
+                fmt_mac(k.arp_sha),
+                ip(k.ip_src),
+                ip(k.ip_dst)
+            )
+        }
+        _ => {}
+    }
+    s
+}
+
+/// Builds a report from a pipeline run.
+pub fn report(
+    t: &Tables,
+    key: &FlowKey,
+    v: Verdict,
+    out: &[u16],
+    steps: Vec<TraceStep>,
+    chassis_of: impl Fn(&str) -> String,
+) -> TraceReport {
+    let b = t.slot(key.in_port);
+    let (verdict, drop_reason) = match v {
+        Verdict::Output => ("output", None),
+        Verdict::Drop(r) => ("drop", Some(r.as_str().to_string())),
+        Verdict::ArpReply(_) => ("arp_reply", None),
+    };
+    let mut outputs: Vec<TraceOutput> = out
+        .iter()
+        .filter_map(|s| t.slot(*s))
+        .map(|sb| TraceOutput {
+            port: sb.name.clone(),
+            chassis: chassis_of(&sb.name),
+        })
+        .collect();
+    if let (Verdict::ArpReply(_), Some(b)) = (v, b) {
+        outputs.push(TraceOutput {
+            port: b.name.clone(),
+            chassis: chassis_of(&b.name),
+        });
+    }
+    TraceReport {
+        datapath: b
+            .and_then(|b| t.datapaths.get(&b.datapath))
+            .map(|d| d.name.clone())
+            .unwrap_or_default(),
+        inport: b.map(|b| b.name.clone()).unwrap_or_default(),
+        packet: key_text(key),
+        steps: steps.into_iter().map(Into::into).collect(),
+        verdict: verdict.into(),
+        drop_reason,
+        outputs,
+        cache: None,
+    }
+}
+
+/// The logical trace: the southbound pipeline as northd compiled it.
+pub fn logical(sb: &SbSnapshot, expr: &str) -> Result<TraceReport, MicroflowError> {
+    let mf = Microflow::parse(expr)?;
+    let mut key = mf.resolve(sb)?;
+    let inport = mf.inport()?.to_string();
+    let local: Vec<LocalBinding> = sb
+        .port_bindings
+        .iter()
+        .enumerate()
+        .map(|(i, p)| LocalBinding {
+            slot: i as u16,
+            iface: String::new(),
+            lport: p.logical_port.clone(),
+        })
+        .collect();
+    key.in_port = local
+        .iter()
+        .find(|l| l.lport == inport)
+        .map(|l| l.slot)
+        .unwrap_or(0);
+    let t = Tables::build(0, sb, "", &local);
+    let mut out = Vec::new();
+    let mut steps = Vec::new();
+    let v = run(&t, &key, &mut out, Some(&mut steps));
+    let chassis_of = |p: &str| {
+        sb.port_bindings
+            .iter()
+            .find(|b| b.logical_port == p)
+            .map(|b| b.chassis.clone())
+            .unwrap_or_default()
+    };
+    Ok(report(&t, &key, v, &out, steps, chassis_of))
+}
