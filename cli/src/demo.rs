@@ -85,7 +85,12 @@ fn exercise(st: &sandbox::State, seconds: u32) -> anyhow::Result<()> {
             .is_ok()
             {
                 ok += 1;
-                println!("  {} -> {} ({}): ok", a.name, b.name, b.ip);
+                let how = if a.switch != b.switch {
+                    " (routed)"
+                } else {
+                    ""
+                };
+                println!("  {} -> {} ({}): ok{how}", a.name, b.name, b.ip);
             } else {
                 println!("  {} -> {} ({}): FAILED", a.name, b.name, b.ip);
                 failed.push(format!("{}->{}", a.name, b.name));
@@ -103,16 +108,31 @@ fn exercise(st: &sandbox::State, seconds: u32) -> anyhow::Result<()> {
         seconds,
     );
     println!("\n== summary");
+    let switches: Vec<String> = st
+        .switches
+        .iter()
+        .map(|s| format!("{} ({})", s.name, s.subnet))
+        .collect();
     println!(
-        "  pods:        {} on switch {} ({}), chassis {}",
+        "  pods:        {} on {}{}, chassis {}",
         st.pods.len(),
-        st.switch,
-        st.subnet,
+        switches.join(", "),
+        st.router
+            .as_ref()
+            .map(|r| format!(" joined by router {r}"))
+            .unwrap_or_default(),
         st.chassis
     );
     println!("  ping pairs:  {ok}/{} ok", ok + failed.len());
     match &gbps {
-        Ok(g) => println!("  TCP:         {g:.2} Gbit/s through switchyard (AF_XDP)"),
+        Ok(g) => println!(
+            "  TCP:         {g:.2} Gbit/s through switchyard (AF_XDP){}",
+            if st.pods[0].switch != st.pods[1].switch {
+                ", routed"
+            } else {
+                ""
+            }
+        ),
         Err(e) => println!("  TCP:         failed: {e:#}"),
     }
     if !failed.is_empty() {

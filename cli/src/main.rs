@@ -3,6 +3,7 @@
 
 mod demo;
 mod nb;
+mod router;
 mod sandbox;
 mod table;
 mod trace;
@@ -100,6 +101,8 @@ enum Cmd {
         #[arg(long)]
         summary: bool,
     },
+    #[command(flatten)]
+    Router(router::RouterCmd),
     /// Talk to the local switchyard-vswitchd.
     #[command(subcommand)]
     Vswitch(VswitchCmd),
@@ -160,6 +163,11 @@ struct SandboxOpts {
     /// Pod subnet (a /24).
     #[arg(long, default_value = "10.244.0.0/24")]
     subnet: String,
+    /// Logical switches, one /24 each from --subnet upwards (10.244.0.0/24,
+    /// 10.244.1.0/24, ...); with two or more, router lr0 joins them and pods are
+    /// spread round-robin over them with lr0 as their default gateway.
+    #[arg(long, default_value_t = 1)]
+    subnets: usize,
     /// Pin vswitchd's PMD thread to this core (default: the last core, when there
     /// are two or more; pods' receive processing is steered to the other cores).
     #[arg(long)]
@@ -176,6 +184,7 @@ impl SandboxOpts {
             prefix: self.prefix.clone(),
             port_base: self.port_base,
             subnet: self.subnet.clone(),
+            subnets: self.subnets,
             pmd_core: if self.no_pin {
                 None
             } else {
@@ -302,11 +311,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             return match s {
                 SandboxCmd::Up { pods, o } => {
                     let st = sandbox::up(&o.opts(), *pods).await?;
+                    let switches: Vec<String> = st
+                        .switches
+                        .iter()
+                        .map(|s| format!("{} ({})", s.name, s.subnet))
+                        .collect();
                     println!(
-                        "sandbox up: {} pods on switch {} ({}); NB {}",
+                        "sandbox up: {} pods on {}{}; NB {}",
                         st.pods.len(),
-                        st.switch,
-                        st.subnet,
+                        switches.join(", "),
+                        st.router
+                            .as_ref()
+                            .map(|r| format!(" joined by router {r}"))
+                            .unwrap_or_default(),
                         st.nb
                     );
                     sandbox::status(&o.opts(), json)
@@ -454,6 +471,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             trace::print(&r, summary, json)?;
         }
+        Cmd::Router(r) => router::run(r, &mut c, json).await?,
         Cmd::Vswitch(_) | Cmd::Sandbox(_) => unreachable!("handled above"),
     }
     Ok(())

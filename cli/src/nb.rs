@@ -134,6 +134,7 @@ pub fn show(db: &pb::NbDatabase, sb: &pb::SbSnapshot, json: bool) -> anyhow::Res
                     "chassis": sb.port_bindings.iter().find(|b| b.logical_port == p.name).map(|b| b.chassis.clone()).unwrap_or_default(),
                 })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
+            "routers": crate::router::show_json(db),
             "chassis": sb.chassis,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
@@ -169,6 +170,7 @@ pub fn show(db: &pb::NbDatabase, sb: &pb::SbSnapshot, json: bool) -> anyhow::Res
             }
         }
     }
+    crate::router::show_text(db, sb);
     for c in &sb.chassis {
         let encaps: Vec<String> = c
             .encaps
@@ -351,6 +353,27 @@ pub fn show_dot(db: &pb::NbDatabase, sb: &pb::SbSnapshot) -> String {
             q(&format!("ls:{}", p.switch_name)),
             q(&format!("lsp:{}", p.name))
         );
+    }
+    for r in &db.routers {
+        out += &format!(
+            "  {} [shape=octagon, style=filled, fillcolor=\"#f6e3c8\", label={}];\n",
+            q(&format!("lr:{}", r.name)),
+            q(&format!("router {}", r.name))
+        );
+    }
+    for lrp in &db.router_ports {
+        let peer = db
+            .ports
+            .iter()
+            .find(|l| l.r#type == "router" && l.options.get("router-port") == Some(&lrp.name));
+        if let Some(l) = peer {
+            out += &format!(
+                "  {} -> {} [dir=none, label={}];\n",
+                q(&format!("lr:{}", lrp.router_name)),
+                q(&format!("lsp:{}", l.name)),
+                q(&format!("{}\\n{}", lrp.name, lrp.networks.join(" ")))
+            );
+        }
     }
     out += "}\n";
     out

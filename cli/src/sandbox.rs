@@ -22,6 +22,8 @@ pub struct Opts {
     pub port_base: u16,
     pub subnet: String,
     pub pmd_core: Option<usize>,
+    /// Logical switches (one subnet each); with two or more, a router joins them.
+    pub subnets: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,6 +43,20 @@ pub struct Pod {
     pub ip: String,
     pub lport: String,
     pub chassis: String,
+    #[serde(default)]
+    pub switch: String,
+    /// The pod's default gateway (the router port on its subnet), if routed.
+    #[serde(default)]
+    pub gateway: String,
+}
+
+/// A logical switch the sandbox made, with its subnet and router port.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SwitchInfo {
+    pub name: String,
+    pub subnet: String,
+    pub gateway: String,
+    pub gateway_mac: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -62,6 +78,11 @@ pub struct State {
     pub northd: Option<Daemon>,
     pub vswitchd: Option<Daemon>,
     pub pods: Vec<Pod>,
+    #[serde(default)]
+    pub switches: Vec<SwitchInfo>,
+    /// The router joining the switches (two or more subnets).
+    #[serde(default)]
+    pub router: Option<String>,
 }
 
 impl State {
@@ -223,6 +244,25 @@ pub fn down(o: &Opts) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The /24 of switch `j`: the base subnet with its third octet plus `j`.
+fn nth_subnet(base: &str, j: usize) -> anyhow::Result<String> {
+    let net: std::net::Ipv4Addr = base
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .parse()
+        .with_context(|| format!("--subnet {base:?} is not an IPv4 CIDR"))?;
+    if !base.ends_with("/24") {
+        bail!("--subnet {base:?}: the sandbox uses a /24");
+    }
+    let o = net.octets();
+    let third = usize::from(o[2]) + j;
+    if third > 255 {
+        bail!("--subnet {base:?} leaves no room for {} subnets", j + 1);
+    }
+    Ok(format!("{}.{}.{}.0/24", o[0], o[1], third))
+}
+
 fn pod_addr(subnet: &str, i: usize) -> anyhow::Result<(String, String, u8)> {
     let net: std::net::Ipv4Addr = subnet
         .split('/')
@@ -263,8 +303,8 @@ pub fn default_pmd_core() -> Option<usize> {
     (n > 1).then_some(n - 1)
 }
 
-fn create_pod(st: &State, i: usize) -> anyhow::Result<Pod> {
-    let (ip, mac, _) = pod_addr(&st.subnet, i)?;
+fn create_pod(st: &State, i: usize, sw: &SwitchInfo) -> anyhow::Result<Pod> {
+    let (ip, mac, _) = pod_addr(&sw.subnet, i)?;
     let name = format!("pod{i}");
     let netns = format!("{}-{}", st.prefix, name);
     let host_iface = format!("{}-{}", st.prefix, name);
@@ -303,6 +343,12 @@ fn create_pod(st: &State, i: usize) -> anyhow::Result<Pod> {
         &["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"],
     )?;
     in_ns(&netns, &["ip", "link", "set", "eth0", "up"])?;
+    if st.router.is_some() {
+        in_ns(
+            &netns,
+            &["ip", "route", "add", "default", "via", &sw.gateway],
+        )?;
+    }
     // Keep the pod's receive processing off the PMD core: with veth, the kernel
     // runs a pod's RX stack in the softirq of whoever transmits to it, which for
     // AF_XDP copy mode is vswitchd's sendto() on the PMD core.
@@ -326,8 +372,14 @@ fn create_pod(st: &State, i: usize) -> anyhow::Result<Pod> {
         pod_iface: "eth0".into(),
         mac,
         ip,
-        lport: format!("{}-{}", st.switch, name),
+        lport: format!("{}-{}", sw.name, name),
         chassis: st.chassis.clone(),
+        switch: sw.name.clone(),
+        gateway: if st.router.is_some() {
+            sw.gateway.clone()
+        } else {
+            String::new()
+        },
     })
 }
 
@@ -340,6 +392,9 @@ pub fn ping_once(ns: &str, ip: &str) -> bool {
 pub async fn up(o: &Opts, pods: usize) -> anyhow::Result<State> {
     if pods < 1 {
         bail!("--pods must be at least 1");
+    }
+    if o.subnets < 1 || o.subnets > 16 {
+        bail!("--subnets takes 1 to 16");
     }
     down(o)?;
     std::fs::create_dir_all(&o.dir)?;
@@ -355,8 +410,24 @@ pub async fn up(o: &Opts, pods: usize) -> anyhow::Result<State> {
         pmd_core: o.pmd_core,
         northd_metrics: format!("http://127.0.0.1:{}/metrics", o.port_base + 2),
         vswitchd_metrics: format!("http://127.0.0.1:{}/metrics", o.port_base + 3),
+        router: (o.subnets > 1).then(|| "lr0".to_string()),
         ..Default::default()
     };
+    for j in 0..o.subnets {
+        let subnet = nth_subnet(&o.subnet, j)?;
+        let (gateway, _, _) = pod_addr(&subnet, 0)?;
+        let gateway = gateway
+            .rsplit_once('.')
+            .map(|(a, _)| format!("{a}.1"))
+            .unwrap_or(gateway);
+        let o4: Vec<u8> = gateway.split('.').filter_map(|x| x.parse().ok()).collect();
+        st.switches.push(SwitchInfo {
+            name: format!("ls{j}"),
+            gateway_mac: format!("0a:58:{:02x}:{:02x}:{:02x}:01", o4[0], o4[1], o4[2]),
+            subnet,
+            gateway,
+        });
+    }
     st.save()?;
     let result = build(o, &mut st, pods).await;
     st.save()?;
@@ -370,7 +441,9 @@ pub async fn up(o: &Opts, pods: usize) -> anyhow::Result<State> {
 
 async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
     for i in 1..=pods {
-        let p = create_pod(st, i)?;
+        // Pods go round-robin over the switches: pod1 on ls0, pod2 on ls1, ...
+        let sw = st.switches[(i - 1) % st.switches.len()].clone();
+        let p = create_pod(st, i, &sw)?;
         st.pods.push(p);
         st.save()?;
     }
@@ -391,16 +464,50 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
     st.save()?;
     wait_northd(st).await?;
     let mut client = nb::connect(&st.nb).await?;
-    let mut ops = vec![Op::LsAdd(pb::LogicalSwitch {
-        name: st.switch.clone(),
-        subnet: st.subnet.clone(),
-        ..Default::default()
-    })];
+    let mut ops: Vec<Op> = st
+        .switches
+        .iter()
+        .map(|s| {
+            Op::LsAdd(pb::LogicalSwitch {
+                name: s.name.clone(),
+                subnet: s.subnet.clone(),
+                ..Default::default()
+            })
+        })
+        .collect();
+    if let Some(lr) = &st.router {
+        ops.push(Op::LrAdd(pb::LogicalRouter {
+            name: lr.clone(),
+            enabled: true,
+            ..Default::default()
+        }));
+        for s in &st.switches {
+            let lrp = format!("{lr}-{}", s.name);
+            let plen = s.subnet.rsplit('/').next().unwrap_or("24");
+            ops.push(Op::LrpAdd(pb::LogicalRouterPort {
+                name: lrp.clone(),
+                router_name: lr.clone(),
+                mac: s.gateway_mac.clone(),
+                networks: vec![format!("{}/{plen}", s.gateway)],
+                enabled: true,
+                ..Default::default()
+            }));
+            ops.push(Op::LspAdd(pb::LogicalSwitchPort {
+                name: format!("{}-{lr}", s.name),
+                switch_name: s.name.clone(),
+                addresses: vec!["router".into()],
+                enabled: true,
+                r#type: "router".into(),
+                options: [("router-port".to_string(), lrp)].into(),
+                ..Default::default()
+            }));
+        }
+    }
     for p in &st.pods {
         let addr = format!("{} {}", p.mac, p.ip);
         ops.push(Op::LspAdd(pb::LogicalSwitchPort {
             name: p.lport.clone(),
-            switch_name: st.switch.clone(),
+            switch_name: p.switch.clone(),
             addresses: vec![addr.clone()],
             port_security: vec![addr],
             enabled: true,

@@ -16,9 +16,9 @@ pub struct Compiled {
     pub flows: Vec<LogicalFlow>,
 }
 
-const ETH_IPV4: u64 = 0x0800;
-const ETH_ARP: u64 = 0x0806;
-const MCAST_BIT: u64 = 1 << 40;
+pub(crate) const ETH_IPV4: u64 = 0x0800;
+pub(crate) const ETH_ARP: u64 = 0x0806;
+pub(crate) const MCAST_BIT: u64 = 1 << 40;
 
 /// A match under construction: a conjunction of field comparisons.
 #[derive(Debug, Clone, Default)]
@@ -28,7 +28,7 @@ impl M {
     pub fn any() -> Self {
         M(Vec::new())
     }
-    fn field(mut self, f: Field, value: u64, mask: u64) -> Self {
+    pub fn field(mut self, f: Field, value: u64, mask: u64) -> Self {
         self.0.push(FieldMatch {
             field: f.as_str().into(),
             value: value & mask,
@@ -95,6 +95,9 @@ pub fn drop(reason: DropReason) -> Action {
 pub fn arp_reply(mac: u64) -> Action {
     act(Kind::ArpReply(pb::ArpReply { mac }))
 }
+pub(crate) fn action(k: Kind) -> Action {
+    act(k)
+}
 
 /// The one way to add a logical flow.
 #[derive(Debug, Default)]
@@ -119,12 +122,59 @@ impl Lflows {
     }
 }
 
+/// The router port a switch port of type router attaches to, if it exists.
+pub(crate) fn router_peer<'a>(
+    nb: &'a Nb,
+    p: &pb::LogicalSwitchPort,
+) -> Option<&'a pb::LogicalRouterPort> {
+    if p.r#type != crate::router::LSP_TYPE_ROUTER {
+        return None;
+    }
+    nb.router_ports
+        .get(p.options.get(crate::router::OPT_ROUTER_PORT)?)
+}
+
+/// "MAC IP/len ..." of a router port, as port bindings show it.
+pub(crate) fn lrp_address_text(lrp: &pb::LogicalRouterPort) -> String {
+    std::iter::once(lrp.mac.clone())
+        .chain(lrp.networks.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A switch port's addresses as the switch uses them: its own, or for a port of
+/// type router the MAC and IPs of the router port it attaches to.
+pub(crate) fn effective_addresses(nb: &Nb, p: &pb::LogicalSwitchPort) -> crate::model::Addresses {
+    if let Some(lrp) = router_peer(nb, p) {
+        let (Ok(mac), Ok(nets)) = (
+            crate::router::parse_lrp_mac(&lrp.mac),
+            crate::router::parse_networks(&lrp.networks),
+        ) else {
+            return Default::default();
+        };
+        return crate::model::Addresses {
+            entries: vec![crate::model::AddrEntry {
+                mac,
+                ips: nets
+                    .iter()
+                    .map(|n| IpNet::from(std::net::IpAddr::V4(n.addr())))
+                    .collect(),
+            }],
+            ..Default::default()
+        };
+    }
+    parse_addresses("addresses", &p.addresses, false).unwrap_or_default()
+}
+
 /// Compiles the whole NB database.
 pub fn compile(nb: &Nb) -> Compiled {
     let mut out = Compiled::default();
     let mut lf = Lflows::default();
     for ls in nb.switches.values() {
         compile_switch(nb, ls, &mut out, &mut lf);
+    }
+    for lr in nb.routers.values() {
+        crate::compile_router::compile_router(nb, lr, &mut out, &mut lf);
     }
     out.flows = lf.flows;
     out
@@ -176,16 +226,25 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
         let (key, name) = (p.tunnel_key, p.name.as_str());
         // Addresses were validated on write; a parse failure here would be a bug,
         // and the port then simply gets no address flows.
-        let addrs = parse_addresses("addresses", &p.addresses, false).unwrap_or_default();
+        let addrs = effective_addresses(nb, p);
         let psec = parse_addresses("port_security", &p.port_security, true).unwrap_or_default();
+        let peer = router_peer(nb, p);
         out.port_bindings.push(pb::PortBinding {
             logical_port: p.name.clone(),
             datapath: dp,
             tunnel_key: key,
-            mac: p.addresses.clone(),
+            mac: match peer {
+                Some(lrp) => vec![lrp_address_text(lrp)],
+                None => p.addresses.clone(),
+            },
             chassis: String::new(),
-            r#type: String::new(),
+            r#type: if peer.is_some() {
+                "patch".into()
+            } else {
+                String::new()
+            },
             enabled: p.enabled,
+            peer: peer.map(|l| l.name.clone()).unwrap_or_default(),
         });
         if p.enabled {
             flood.push(key);

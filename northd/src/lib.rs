@@ -3,7 +3,9 @@
 #![forbid(unsafe_code)]
 
 pub mod compile;
+pub mod compile_router;
 pub mod model;
+pub mod router;
 pub mod sb;
 pub mod server;
 pub mod store;

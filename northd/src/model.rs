@@ -6,7 +6,10 @@ use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use switchyard_southbound::parse_mac;
-use switchyard_southbound::pb::{self, nb_op::Op, LogicalSwitch, LogicalSwitchPort};
+use switchyard_southbound::pb::{
+    self, nb_op::Op, LogicalRouter, LogicalRouterPort, LogicalSwitch, LogicalSwitchPort,
+    StaticRoute,
+};
 use thiserror::Error;
 
 /// Why a northbound write was refused. Nothing of the transaction was written.
@@ -38,6 +41,10 @@ pub enum NbError {
         other: String,
         switch: String,
     },
+    #[error("{0} {1:?} already exists")]
+    Exists(&'static str, String),
+    #[error("{0} {1:?} does not exist")]
+    Missing(&'static str, String),
     #[error("empty operation")]
     EmptyOp,
     #[error("no free tunnel key left in {0}")]
@@ -61,6 +68,8 @@ pub struct AddrEntry {
 pub struct Addresses {
     pub entries: Vec<AddrEntry>,
     pub unknown: bool,
+    /// "router": the addresses of the router port this switch port attaches to.
+    pub router: bool,
 }
 
 /// Parses an `addresses` or `port_security` column. `allow_prefix` permits
@@ -75,6 +84,10 @@ pub fn parse_addresses(
         let item = item.trim();
         if item == "unknown" && !allow_prefix {
             out.unknown = true;
+            continue;
+        }
+        if item == "router" && !allow_prefix {
+            out.router = true;
             continue;
         }
         let mut words = item.split_whitespace();
@@ -116,7 +129,7 @@ pub fn parse_addresses(
     Ok(out)
 }
 
-fn check_name(name: &str) -> Result<(), NbError> {
+pub(crate) fn check_name(name: &str) -> Result<(), NbError> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name
@@ -135,6 +148,10 @@ fn check_name(name: &str) -> Result<(), NbError> {
 pub struct Nb {
     pub switches: BTreeMap<String, LogicalSwitch>,
     pub ports: BTreeMap<String, LogicalSwitchPort>,
+    pub routers: BTreeMap<String, LogicalRouter>,
+    pub router_ports: BTreeMap<String, LogicalRouterPort>,
+    /// Static routes by [`crate::router::route_key`].
+    pub routes: BTreeMap<String, StaticRoute>,
 }
 
 /// Row-level difference between two NB states: what the store persists.
@@ -145,6 +162,18 @@ pub struct Change {
     pub put_ports: Vec<LogicalSwitchPort>,
     pub del_switches: Vec<String>,
     pub del_ports: Vec<String>,
+    #[serde(default)]
+    pub put_routers: Vec<LogicalRouter>,
+    #[serde(default)]
+    pub put_router_ports: Vec<LogicalRouterPort>,
+    #[serde(default)]
+    pub put_routes: Vec<StaticRoute>,
+    #[serde(default)]
+    pub del_routers: Vec<String>,
+    #[serde(default)]
+    pub del_router_ports: Vec<String>,
+    #[serde(default)]
+    pub del_routes: Vec<String>,
 }
 
 impl Change {
@@ -153,6 +182,12 @@ impl Change {
             && self.put_ports.is_empty()
             && self.del_switches.is_empty()
             && self.del_ports.is_empty()
+            && self.put_routers.is_empty()
+            && self.put_router_ports.is_empty()
+            && self.put_routes.is_empty()
+            && self.del_routers.is_empty()
+            && self.del_router_ports.is_empty()
+            && self.del_routes.is_empty()
     }
 }
 
@@ -178,12 +213,21 @@ impl Nb {
     pub fn diff(&self, new: &Nb, version: u64) -> Change {
         let (put_switches, del_switches) = diff_map(&self.switches, &new.switches);
         let (put_ports, del_ports) = diff_map(&self.ports, &new.ports);
+        let (put_routers, del_routers) = diff_map(&self.routers, &new.routers);
+        let (put_router_ports, del_router_ports) = diff_map(&self.router_ports, &new.router_ports);
+        let (put_routes, del_routes) = diff_map(&self.routes, &new.routes);
         Change {
             version,
             put_switches,
             put_ports,
             del_switches,
             del_ports,
+            put_routers,
+            put_router_ports,
+            put_routes,
+            del_routers,
+            del_router_ports,
+            del_routes,
         }
     }
 
@@ -201,6 +245,24 @@ impl Nb {
         for p in &c.put_ports {
             self.ports.insert(p.name.clone(), p.clone());
         }
+        for n in &c.del_routes {
+            self.routes.remove(n);
+        }
+        for n in &c.del_router_ports {
+            self.router_ports.remove(n);
+        }
+        for n in &c.del_routers {
+            self.routers.remove(n);
+        }
+        for r in &c.put_routers {
+            self.routers.insert(r.name.clone(), r.clone());
+        }
+        for p in &c.put_router_ports {
+            self.router_ports.insert(p.name.clone(), p.clone());
+        }
+        for r in &c.put_routes {
+            self.routes.insert(crate::router::route_key(r), r.clone());
+        }
     }
 
     /// The ports of one switch.
@@ -214,6 +276,9 @@ impl Nb {
             version,
             switches: self.switches.values().cloned().collect(),
             ports: self.ports.values().cloned().collect(),
+            routers: self.routers.values().cloned().collect(),
+            router_ports: self.router_ports.values().cloned().collect(),
+            routes: self.routes.values().cloned().collect(),
         }
     }
 
@@ -255,9 +320,26 @@ impl Nb {
                     p.enabled = s.enabled;
                     self.ports.insert(p.name.clone(), p);
                 }
+                Op::LspSetType(s) => {
+                    let mut p = self.port(&s.port)?.clone();
+                    p.r#type = s.r#type.clone();
+                    self.check_port(&p)?;
+                    self.ports.insert(p.name.clone(), p);
+                }
+                Op::LspSetOptions(s) => {
+                    let mut p = self.port(&s.port)?.clone();
+                    p.options = s.options.clone();
+                    self.ports.insert(p.name.clone(), p);
+                }
+                Op::LrAdd(lr) => self.lr_add(lr, req.may_exist)?,
+                Op::LrDel(name) => self.lr_del(name, req.if_exists)?,
+                Op::LrpAdd(lrp) => self.lrp_add(lrp, req.may_exist)?,
+                Op::LrpDel(name) => self.lrp_del(name, req.if_exists)?,
+                Op::RouteAdd(r) => self.route_add(r, req.may_exist)?,
+                Op::RouteDel(r) => self.route_del(r, req.if_exists)?,
             }
         }
-        Ok(())
+        self.check_references()
     }
 
     fn port(&self, name: &str) -> Result<&LogicalSwitchPort, NbError> {
@@ -293,11 +375,14 @@ impl Nb {
             }
             return Err(NbError::SwitchExists(ls.name.clone()));
         }
-        let used: std::collections::HashSet<u32> =
-            self.switches.values().map(|s| s.tunnel_key).collect();
-        let key = (1..=MAX_DP_KEY)
-            .find(|k| !used.contains(k))
-            .ok_or(NbError::KeysExhausted("datapaths"))?;
+        if self.routers.contains_key(&ls.name) {
+            return Err(NbError::BadValue {
+                field: "name",
+                value: ls.name.clone(),
+                why: "a logical router already has this name".into(),
+            });
+        }
+        let key = self.free_dp_key()?;
         let mut ls = ls.clone();
         ls.tunnel_key = key;
         self.switches.insert(ls.name.clone(), ls);
@@ -312,7 +397,9 @@ impl Nb {
         if let Some(old) = self.ports.get(&lsp.name) {
             let same = old.switch_name == lsp.switch_name
                 && old.addresses == lsp.addresses
-                && old.port_security == lsp.port_security;
+                && old.port_security == lsp.port_security
+                && old.r#type == lsp.r#type
+                && old.options == lsp.options;
             if may_exist && same {
                 return Ok(());
             }
@@ -336,6 +423,16 @@ impl Nb {
     fn check_port(&self, p: &LogicalSwitchPort) -> Result<(), NbError> {
         let addrs = parse_addresses("addresses", &p.addresses, false)?;
         parse_addresses("port_security", &p.port_security, true)?;
+        if addrs.router && p.r#type != crate::router::LSP_TYPE_ROUTER {
+            return Err(NbError::BadValue {
+                field: "addresses",
+                value: "router".into(),
+                why: format!(
+                    "only a port of type router takes \"router\" (port {:?})",
+                    p.name
+                ),
+            });
+        }
         let ls = self
             .switches
             .get(&p.switch_name)

@@ -18,6 +18,8 @@ pub struct Sb {
     pub chassis: BTreeMap<String, pb::Chassis>,
     /// logical port -> chassis that claimed it.
     pub claims: BTreeMap<String, String>,
+    /// Neighbours learned by chassis: (router datapath, router port, IP) -> binding.
+    pub mac_bindings: BTreeMap<(u32, String, u32), pb::MacBinding>,
     rows: BTreeMap<String, SbRow>,
     history: VecDeque<SbDelta>,
 }
@@ -62,6 +64,19 @@ impl Sb {
         for f in &self.compiled.flows {
             put(Row::Flow(f.clone()));
         }
+        // A learned binding lives as long as its router port (a re-created router
+        // gets new keys and learns afresh).
+        let ports: std::collections::HashSet<(u32, &str)> = self
+            .compiled
+            .port_bindings
+            .iter()
+            .map(|p| (p.datapath, p.logical_port.as_str()))
+            .collect();
+        for m in self.mac_bindings.values() {
+            if ports.contains(&(m.datapath, m.logical_port.as_str())) {
+                put(Row::MacBinding(m.clone()));
+            }
+        }
         let upserts: Vec<SbRow> = rows
             .iter()
             .filter(|(k, v)| self.rows.get(*k) != Some(v))
@@ -97,14 +112,7 @@ impl Sb {
             ..Default::default()
         };
         for r in self.rows.values() {
-            match r.row.clone() {
-                Some(Row::Chassis(c)) => s.chassis.push(c),
-                Some(Row::Datapath(d)) => s.datapaths.push(d),
-                Some(Row::PortBinding(p)) => s.port_bindings.push(p),
-                Some(Row::MulticastGroup(m)) => s.multicast_groups.push(m),
-                Some(Row::Flow(f)) => s.flows.push(f),
-                None => {}
-            }
+            switchyard_southbound::push_row(&mut s, r.clone());
         }
         s
     }

@@ -335,4 +335,46 @@ impl Southbound for Northd {
             version: st.sb.version,
         }))
     }
+
+    async fn report_mac_bindings(
+        &self,
+        req: Request<pb::ReportMacBindingsRequest>,
+    ) -> Result<Response<pb::ClaimReply>, Status> {
+        let req = req.into_inner();
+        let mut st = self.state.lock().await;
+        if !st.sb.chassis.contains_key(&req.chassis) {
+            return Err(Status::failed_precondition(format!(
+                "chassis {:?} is not registered",
+                req.chassis
+            )));
+        }
+        for b in req.bindings {
+            let known = st.nb.router_ports.get(&b.logical_port).and_then(|p| {
+                st.nb
+                    .routers
+                    .get(&p.router_name)
+                    .map(|r| r.tunnel_key == b.datapath)
+            });
+            if known != Some(true) {
+                return Err(Status::not_found(format!(
+                    "router port {:?} of datapath {} does not exist",
+                    b.logical_port, b.datapath
+                )));
+            }
+            if b.mac & (1 << 40) != 0 || b.mac == 0 || b.mac >> 48 != 0 {
+                return Err(Status::invalid_argument(format!(
+                    "MAC {:#x} is not a unicast MAC",
+                    b.mac
+                )));
+            }
+            st.sb
+                .mac_bindings
+                .insert((b.datapath, b.logical_port.clone(), b.ip), b);
+        }
+        st.sb.rebuild();
+        self.publish_sb(&st);
+        Ok(Response::new(pb::ClaimReply {
+            version: st.sb.version,
+        }))
+    }
 }

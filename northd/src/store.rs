@@ -52,6 +52,12 @@ struct Snapshot {
     version: u64,
     switches: Vec<switchyard_southbound::pb::LogicalSwitch>,
     ports: Vec<switchyard_southbound::pb::LogicalSwitchPort>,
+    #[serde(default)]
+    routers: Vec<switchyard_southbound::pb::LogicalRouter>,
+    #[serde(default)]
+    router_ports: Vec<switchyard_southbound::pb::LogicalRouterPort>,
+    #[serde(default)]
+    routes: Vec<switchyard_southbound::pb::StaticRoute>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -90,6 +96,9 @@ impl FileStore {
             version,
             switches: nb.switches.values().cloned().collect(),
             ports: nb.ports.values().cloned().collect(),
+            routers: nb.routers.values().cloned().collect(),
+            router_ports: nb.router_ports.values().cloned().collect(),
+            routes: nb.routes.values().cloned().collect(),
         };
         let tmp = self.dir.join("nb.snapshot.tmp");
         let body = serde_json::to_vec(&snap).expect("NB rows always serialize");
@@ -152,6 +161,21 @@ impl NbStore for FileStore {
                 .ports
                 .into_iter()
                 .map(|p| (p.name.clone(), p))
+                .collect();
+            loaded.nb.routers = snap
+                .routers
+                .into_iter()
+                .map(|r| (r.name.clone(), r))
+                .collect();
+            loaded.nb.router_ports = snap
+                .router_ports
+                .into_iter()
+                .map(|p| (p.name.clone(), p))
+                .collect();
+            loaded.nb.routes = snap
+                .routes
+                .into_iter()
+                .map(|r| (crate::router::route_key(&r), r))
                 .collect();
         }
         let log_path = self.log_path();

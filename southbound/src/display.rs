@@ -20,7 +20,14 @@ pub fn match_text(m: &FieldMatch) -> String {
     let value = match field {
         Some(Field::Inport | Field::Outport) if !m.port.is_empty() => format!("\"{}\"", m.port),
         Some(Field::EthSrc | Field::EthDst | Field::ArpSha) => fmt_mac(m.value),
-        Some(Field::Ip4Src | Field::Ip4Dst | Field::ArpSpa | Field::ArpTpa) => {
+        Some(
+            Field::Ip4Src
+            | Field::Ip4Dst
+            | Field::ArpSpa
+            | Field::ArpTpa
+            | Field::Reg0
+            | Field::Reg1,
+        ) => {
             let ip = std::net::Ipv4Addr::from(m.value as u32);
             if m.mask == full {
                 ip.to_string()
@@ -34,7 +41,14 @@ pub fn match_text(m: &FieldMatch) -> String {
     if m.mask != full
         && !matches!(
             field,
-            Some(Field::Ip4Src | Field::Ip4Dst | Field::ArpSpa | Field::ArpTpa)
+            Some(
+                Field::Ip4Src
+                    | Field::Ip4Dst
+                    | Field::ArpSpa
+                    | Field::ArpTpa
+                    | Field::Reg0
+                    | Field::Reg1
+            )
         )
     {
         format!("{} == {}/0x{:x}", m.field, value, m.mask)
@@ -70,10 +84,63 @@ pub fn actions_text(acts: &[Action]) -> String {
             Some(Kind::ArpReply(r)) => {
                 let _ = write!(s, "arp_reply(eth.src = {});", fmt_mac(r.mac));
             }
+            Some(Kind::Route(r)) => route_text(&mut s, r),
+            Some(Kind::Ecmp(e)) => {
+                s.push_str("ecmp_select {");
+                for (i, r) in e.routes.iter().enumerate() {
+                    let _ = write!(s, " {}: ", i + 1);
+                    route_text(&mut s, r);
+                }
+                s.push_str(" }");
+            }
+            Some(Kind::GetArp(_)) => s.push_str("get_arp(outport, reg0); next;"),
+            Some(Kind::SetEthDst(e)) => {
+                let _ = write!(s, "eth.dst = {}; next;", fmt_mac(e.mac));
+            }
+            Some(Kind::IcmpError(e)) => {
+                let _ = write!(
+                    s,
+                    "icmp4_error {{ icmp4.type = {}; icmp4.code = {}; ip4.src = {};{} }};",
+                    e.r#type,
+                    e.code,
+                    ip4(e.src_ip),
+                    if e.mtu != 0 {
+                        format!(" icmp4.frag_mtu = {};", e.mtu)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            Some(Kind::IcmpEchoReply(_)) => s.push_str(
+                "icmp4 { ip4.dst <-> ip4.src; icmp4.type = 0; ip.ttl = 64; } /* routed back */;",
+            ),
+            Some(Kind::ArpRequest(_)) => s.push_str(
+                "arp { eth.dst = ff:ff:ff:ff:ff:ff; arp.spa = reg1; arp.tpa = reg0; arp.op = 1; output; };",
+            ),
+            Some(Kind::PutArp(_)) => s.push_str("put_arp(inport, arp.spa, arp.sha);"),
             None => s.push_str("/* empty */"),
         }
     }
     s
+}
+
+fn ip4(v: u32) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::from(v)
+}
+
+fn route_text(s: &mut String, r: &crate::pb::Route) {
+    let nh = if r.nexthop == 0 {
+        "ip4.dst".to_string()
+    } else {
+        ip4(r.nexthop).to_string()
+    };
+    let _ = write!(
+        s,
+        "ip.ttl--; reg0 = {nh}; reg1 = {}; eth.src = {}; outport = \"{}\"; next;",
+        ip4(r.src_ip),
+        fmt_mac(r.src_mac),
+        r.port_name
+    );
 }
 
 #[cfg(test)]

@@ -49,6 +49,8 @@ named_enum! {
         ArpTpa => "arp.tpa",
         L4Src => "l4.src",
         L4Dst => "l4.dst",
+        Reg0 => "reg0",
+        Reg1 => "reg1",
     }
 }
 
@@ -60,6 +62,7 @@ impl Field {
             Field::EthSrc | Field::EthDst | Field::ArpSha => 48,
             Field::EthType | Field::ArpOp | Field::L4Src | Field::L4Dst => 16,
             Field::Ip4Src | Field::Ip4Dst | Field::ArpSpa | Field::ArpTpa => 32,
+            Field::Reg0 | Field::Reg1 => 32,
             Field::IpProto | Field::IpTtl => 8,
         }
     }
@@ -93,6 +96,14 @@ named_enum! {
         TxRingFull => "tx_ring_full",
         TxNoFrame => "tx_no_frame",
         OversizeFrame => "oversize_frame",
+        NotForRouter => "l2_not_for_router",
+        TtlExceeded => "ttl_exceeded",
+        NoRoute => "no_route",
+        NeighborUnresolved => "neighbor_unresolved",
+        RouterIpNoReply => "router_ip_no_reply",
+        ConsumedByRouter => "consumed_by_router",
+        DatapathLoop => "datapath_loop",
+        GenerateFailed => "generate_failed",
     }
 }
 

@@ -28,6 +28,7 @@ pub fn row_key(row: &SbRow) -> String {
         Some(Row::PortBinding(p)) => format!("pb/{}", p.logical_port),
         Some(Row::MulticastGroup(m)) => format!("mc/{}/{}", m.datapath, m.tunnel_key),
         Some(Row::Flow(f)) => format!("lf/{:016x}", flow_hash(f)),
+        Some(Row::MacBinding(m)) => format!("mb/{}/{}/{}", m.datapath, m.logical_port, m.ip),
         None => String::from("none"),
     }
 }
@@ -45,30 +46,46 @@ pub fn flow_hash(f: &pb::LogicalFlow) -> u64 {
     h.finish()
 }
 
+/// Every row of a snapshot (the inverse of [`push_row`]).
+pub fn snapshot_rows(s: SbSnapshot) -> impl Iterator<Item = SbRow> {
+    let SbSnapshot {
+        chassis,
+        datapaths,
+        port_bindings,
+        multicast_groups,
+        flows,
+        mac_bindings,
+        ..
+    } = s;
+    chassis
+        .into_iter()
+        .map(Row::Chassis)
+        .chain(datapaths.into_iter().map(Row::Datapath))
+        .chain(port_bindings.into_iter().map(Row::PortBinding))
+        .chain(multicast_groups.into_iter().map(Row::MulticastGroup))
+        .chain(flows.into_iter().map(Row::Flow))
+        .chain(mac_bindings.into_iter().map(Row::MacBinding))
+        .map(row)
+}
+
+/// Adds one row to the table of a snapshot it belongs in.
+pub fn push_row(s: &mut SbSnapshot, r: SbRow) {
+    match r.row {
+        Some(Row::Chassis(c)) => s.chassis.push(c),
+        Some(Row::Datapath(x)) => s.datapaths.push(x),
+        Some(Row::PortBinding(x)) => s.port_bindings.push(x),
+        Some(Row::MulticastGroup(x)) => s.multicast_groups.push(x),
+        Some(Row::Flow(x)) => s.flows.push(x),
+        Some(Row::MacBinding(x)) => s.mac_bindings.push(x),
+        None => {}
+    }
+}
+
 /// Applies a delta to a snapshot (what a chassis does); used by tests and clients.
 pub fn apply_delta(snap: &mut SbSnapshot, d: &SbDelta) {
-    let mut rows: BTreeMap<String, SbRow> = BTreeMap::new();
     let s = std::mem::take(snap);
-    for c in s.chassis {
-        let r = row(Row::Chassis(c));
-        rows.insert(row_key(&r), r);
-    }
-    for x in s.datapaths {
-        let r = row(Row::Datapath(x));
-        rows.insert(row_key(&r), r);
-    }
-    for x in s.port_bindings {
-        let r = row(Row::PortBinding(x));
-        rows.insert(row_key(&r), r);
-    }
-    for x in s.multicast_groups {
-        let r = row(Row::MulticastGroup(x));
-        rows.insert(row_key(&r), r);
-    }
-    for x in s.flows {
-        let r = row(Row::Flow(x));
-        rows.insert(row_key(&r), r);
-    }
+    let nb_version = s.nb_version;
+    let mut rows: BTreeMap<String, SbRow> = snapshot_rows(s).map(|r| (row_key(&r), r)).collect();
     for k in &d.deletes {
         rows.remove(k);
     }
@@ -77,18 +94,11 @@ pub fn apply_delta(snap: &mut SbSnapshot, d: &SbDelta) {
     }
     let mut out = SbSnapshot {
         version: d.version,
-        nb_version: s.nb_version,
+        nb_version,
         ..Default::default()
     };
     for r in rows.into_values() {
-        match r.row {
-            Some(Row::Chassis(c)) => out.chassis.push(c),
-            Some(Row::Datapath(x)) => out.datapaths.push(x),
-            Some(Row::PortBinding(x)) => out.port_bindings.push(x),
-            Some(Row::MulticastGroup(x)) => out.multicast_groups.push(x),
-            Some(Row::Flow(x)) => out.flows.push(x),
-            None => {}
-        }
+        push_row(&mut out, r);
     }
     *snap = out;
 }

@@ -51,6 +51,12 @@ stages! {
     LsInArpRsp => (Ingress, "ls_in_arp_rsp"),
     LsInL2Lkup => (Ingress, "ls_in_l2_lkup"),
     LsOutApplyPortSec => (Egress, "ls_out_apply_port_sec"),
+    LrInAdmission => (Ingress, "lr_in_admission"),
+    LrInIpInput => (Ingress, "lr_in_ip_input"),
+    LrInIpRouting => (Ingress, "lr_in_ip_routing"),
+    LrInArpResolve => (Ingress, "lr_in_arp_resolve"),
+    LrInArpRequest => (Ingress, "lr_in_arp_request"),
+    LrOutDelivery => (Egress, "lr_out_delivery"),
 }
 
 impl Stage {
@@ -61,10 +67,19 @@ impl Stage {
 
     /// The stages of one pipeline of a logical switch, in order.
     pub fn switch_pipeline(p: Pipeline) -> impl Iterator<Item = Stage> {
+        Stage::pipeline_of("ls_", p)
+    }
+
+    /// The stages of one pipeline of a logical router, in order.
+    pub fn router_pipeline(p: Pipeline) -> impl Iterator<Item = Stage> {
+        Stage::pipeline_of("lr_", p)
+    }
+
+    fn pipeline_of(prefix: &'static str, p: Pipeline) -> impl Iterator<Item = Stage> {
         Stage::ALL
             .iter()
             .copied()
-            .filter(move |s| s.pipeline() == p && s.name().starts_with("ls_"))
+            .filter(move |s| s.pipeline() == p && s.name().starts_with(prefix))
     }
 
     /// The table number: the stage's position within its pipeline (display only).
@@ -97,5 +112,9 @@ mod tests {
         assert_eq!(Stage::LsInCheckPortSec.table(), 0);
         assert_eq!(Stage::LsInL2Lkup.table(), 2);
         assert_eq!(Stage::LsOutApplyPortSec.table(), 0);
+        assert_eq!(Stage::LrInAdmission.table(), 0);
+        assert_eq!(Stage::LrInIpRouting.table(), 2);
+        assert_eq!(Stage::LrOutDelivery.table(), 0);
+        assert_eq!(Stage::router_pipeline(Pipeline::Ingress).count(), 5);
     }
 }

@@ -43,17 +43,34 @@ pub fn sandbox_nb(pods: usize) -> Nb {
 
 /// A PMD with one in-memory port per pod (slot i-1 = pod i), on the compiled tables.
 pub fn pmd_for(nb: &Nb, pods: usize) -> (Pmd, Arc<PmdStats>, Arc<SharedTables>) {
+    let lports: Vec<String> = (1..=pods).map(|i| format!("ls0-pod{i}")).collect();
+    pmd_on(&southbound(nb), &lports)
+}
+
+/// The southbound contents northd serves for `nb`.
+pub fn southbound(nb: &Nb) -> pb::SbSnapshot {
     let mut sb = Sb::default();
     sb.set_compiled(compile(nb), 1);
-    let snap = sb.snapshot();
-    let local: Vec<LocalBinding> = (1..=pods)
-        .map(|i| LocalBinding {
-            slot: (i - 1) as u16,
+    sb.snapshot()
+}
+
+/// The local bindings of `lports`, slot i for the i-th.
+pub fn bindings(lports: &[String]) -> Vec<LocalBinding> {
+    lports
+        .iter()
+        .enumerate()
+        .map(|(i, l)| LocalBinding {
+            slot: i as u16,
             iface: format!("mem{i}"),
-            lport: format!("ls0-pod{i}"),
+            lport: l.clone(),
         })
-        .collect();
-    let shared = SharedTables::new(Tables::build(1, &snap, "", &local));
+        .collect()
+}
+
+/// A PMD with an in-memory port per logical port in `lports` (slot i = lports[i]).
+pub fn pmd_on(snap: &pb::SbSnapshot, lports: &[String]) -> (Pmd, Arc<PmdStats>, Arc<SharedTables>) {
+    let pods = lports.len();
+    let shared = SharedTables::new(Tables::build(1, snap, "", &bindings(lports)));
     let stats = Arc::new(PmdStats::default());
     let mut pmd = Pmd::new(shared.clone(), stats.clone(), 4096);
     for i in 0..pods {

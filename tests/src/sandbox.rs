@@ -90,6 +90,11 @@ pub struct Sandbox {
 impl Sandbox {
     /// Brings up a sandbox with `pods` pods. `id` (1..=99) keeps names and ports apart.
     pub fn up(id: u16, pods: usize) -> Sandbox {
+        Sandbox::up_with(id, pods, &[])
+    }
+
+    /// Like [`Sandbox::up`], with more `syctl sandbox up` arguments.
+    pub fn up_with(id: u16, pods: usize, extra: &[&str]) -> Sandbox {
         let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let prefix = format!("t{id}");
         let dir = PathBuf::from(format!("/run/switchyard-test-{id}"));
@@ -105,6 +110,7 @@ impl Sandbox {
         let mut args = vec!["sandbox", "up", "--pods", &pods_s];
         let common = sb.common_args();
         args.extend(common.iter().map(String::as_str));
+        args.extend_from_slice(extra);
         let (ok, out, err) = sb.syctl_raw(&args);
         assert!(ok, "sandbox up failed:\n{out}\n{err}");
         sb.reload();

@@ -75,6 +75,9 @@ pub struct Agent {
     untranslatable: usize,
     /// Saved bindings whose interface could not be opened yet; retried.
     pending: BTreeMap<String, (SavedBinding, String)>,
+    /// Neighbours this chassis learned, re-reported whenever northd reconnects
+    /// (northd keeps learned bindings in memory, as chassis claims).
+    learned: BTreeMap<(u32, String, u32), pb::MacBinding>,
 }
 
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
@@ -113,6 +116,7 @@ pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, std::thread::Joi
         pmd_stats,
         untranslatable: 0,
         pending: BTreeMap::new(),
+        learned: BTreeMap::new(),
     };
     Ok((Arc::new(Mutex::new(agent)), handle))
 }
@@ -153,15 +157,10 @@ fn pmd_loop(pmd: &mut Pmd, rx: &crossbeam::channel::Receiver<PmdCmd>, idle: Idle
                                     e.key.in_port,
                                     crate::trace::key_text(&e.key)
                                 ),
-                                actions: match e.verdict {
-                                    crate::pipeline::Verdict::Drop(r) => format!("drop({r})"),
-                                    crate::pipeline::Verdict::ArpReply(m) => {
-                                        format!("arp_reply({})", switchyard_southbound::fmt_mac(m))
-                                    }
-                                    crate::pipeline::Verdict::Output => {
-                                        format!("output{:?}", &e.out[..usize::from(e.n_out)])
-                                    }
-                                },
+                                actions: crate::trace::verdict_text(
+                                    e.verdict,
+                                    &e.out[..usize::from(e.n_out)],
+                                ),
                                 hits: e.hits,
                                 age_ms: *age_ms,
                             })
@@ -652,6 +651,61 @@ impl Agent {
     }
 }
 
+impl Agent {
+    /// Moves what the PMD learned into `learned`; returns the bindings that are
+    /// new or changed (not yet in SB as they are).
+    fn take_learned(&mut self) -> Vec<pb::MacBinding> {
+        let t = self.shared.tables.load();
+        let mut fresh = Vec::new();
+        while let Some(l) = self.shared.learned.pop() {
+            let b = pb::MacBinding {
+                datapath: l.dp,
+                logical_port: t.port_name(l.dp, l.port).to_string(),
+                ip: l.ip,
+                mac: l.mac,
+            };
+            let in_sb = self
+                .sb
+                .as_ref()
+                .is_some_and(|sb| sb.mac_bindings.contains(&b));
+            let k = (b.datapath, b.logical_port.clone(), b.ip);
+            if self.learned.get(&k) != Some(&b) {
+                self.learned.insert(k, b.clone());
+                if !in_sb && !fresh.contains(&b) {
+                    fresh.push(b);
+                }
+            }
+        }
+        fresh
+    }
+
+    async fn report_learned(&mut self, list: Vec<pb::MacBinding>) {
+        if list.is_empty() {
+            return;
+        }
+        let Some(client) = self.client.as_mut() else {
+            return; // re-reported on reconnect
+        };
+        let req = pb::ReportMacBindingsRequest {
+            chassis: self.cfg.chassis.clone(),
+            bindings: list,
+        };
+        if let Err(e) = client.report_mac_bindings(req).await {
+            tracing::warn!(error = %e.message(), "MAC binding report failed; retried on reconnect");
+        }
+    }
+}
+
+/// Reports neighbours the PMD learned to northd, every 100 ms.
+pub async fn learn_loop(agent: Arc<Mutex<Agent>>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut a = agent.lock().await;
+        let fresh = a.take_learned();
+        a.report_learned(fresh).await;
+    }
+}
+
 /// Retries pending bindings every second.
 pub async fn pending_loop(agent: Arc<Mutex<Agent>>) {
     loop {
@@ -719,6 +773,8 @@ async fn sb_session(agent: &Arc<Mutex<Agent>>) -> anyhow::Result<()> {
         for l in lports {
             a.claim(&l, false).await;
         }
+        let learned: Vec<pb::MacBinding> = a.learned.values().cloned().collect();
+        a.report_learned(learned).await;
         tracing::info!(chassis = %chassis.name, "connected to SB");
     }
     while let Some(u) = stream.message().await? {

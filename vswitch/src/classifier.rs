@@ -168,7 +168,8 @@ mod tests {
                 &k,
                 &Meta {
                     inport: 3,
-                    outport: 0
+                    outport: 0,
+                    ..Meta::default()
                 }
             ),
             Some(7)
@@ -178,7 +179,8 @@ mod tests {
                 &k,
                 &Meta {
                     inport: 4,
-                    outport: 0
+                    outport: 0,
+                    ..Meta::default()
                 }
             ),
             None

@@ -31,6 +31,9 @@ pub struct FlowKey {
 pub struct Meta {
     pub inport: u32,
     pub outport: u32,
+    /// Router registers: reg0 = nexthop IP, reg1 = the router port's IP.
+    pub reg0: u32,
+    pub reg1: u32,
 }
 
 impl FlowKey {
@@ -51,6 +54,8 @@ impl FlowKey {
             Field::ArpSha => self.arp_sha,
             Field::L4Src => self.l4_src.into(),
             Field::L4Dst => self.l4_dst.into(),
+            Field::Reg0 => meta.reg0.into(),
+            Field::Reg1 => meta.reg1.into(),
         }
     }
 

@@ -8,6 +8,7 @@ pub mod classifier;
 pub mod control;
 pub mod emc;
 pub mod flow;
+pub mod generate;
 pub mod microflow;
 pub mod packet;
 pub mod pipeline;

@@ -125,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
     agent.lock().await.restore().await;
     tokio::spawn(agent::sb_loop(agent.clone()));
     tokio::spawn(agent::pending_loop(agent.clone()));
+    tokio::spawn(agent::learn_loop(agent.clone()));
 
     if let Some(addr) = args.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr).await?;

@@ -248,7 +248,10 @@ impl Microflow {
                 let mut w = a.split_whitespace();
                 if let Some(m) = w.next().and_then(parse_mac) {
                     let ip = w
-                        .find_map(|x| x.parse::<std::net::Ipv4Addr>().ok())
+                        .find_map(|x| {
+                            // Router ports list "IP/len".
+                            x.split('/').next()?.parse::<std::net::Ipv4Addr>().ok()
+                        })
                         .map(u32::from)
                         .unwrap_or(0);
                     return (m, ip);
@@ -334,17 +337,23 @@ impl Microflow {
         }
         if k.eth_dst == 0 {
             // Unicast to a known port's IP: that port's MAC, as the sender's ARP would find.
-            let target = pbs
-                .iter()
-                .filter(|p| p.datapath == pb.datapath)
+            // Elsewhere: the switch's router port, the gateway a pod would send to.
+            let on_switch = || pbs.iter().filter(|p| p.datapath == pb.datapath);
+            let target = on_switch()
                 .map(addr_of)
-                .find(|(_, ip)| *ip != 0 && *ip == k.ip_dst);
+                .find(|(_, ip)| *ip != 0 && *ip == k.ip_dst)
+                .or_else(|| {
+                    on_switch()
+                        .filter(|p| p.r#type == "patch" && k.eth_type == 0x0800)
+                        .map(addr_of)
+                        .next()
+                });
             match target {
                 Some((m, _)) => k.eth_dst = m,
                 None => {
                     return Err(MicroflowError {
                         pos: 0,
-                        msg: "cannot tell eth.dst: give eth.dst, or an ip4.dst that a port on the switch owns".into(),
+                        msg: "cannot tell eth.dst: give eth.dst, or an ip4.dst that a port on the switch owns or a router on the switch reaches".into(),
                     })
                 }
             }

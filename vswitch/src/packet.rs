@@ -144,6 +144,39 @@ pub fn arp_reply_in_place(frame: &mut [u8], mac: u64) {
     arp.set_target_protocol_addr(&spa);
 }
 
+/// Applies a routing rewrite in place: MACs, and the IPv4 TTL lowered by the
+/// hops crossed with the header checksum updated incrementally (RFC 1624,
+/// eqn. 3), so every other header bit is preserved. The frame was parsed by
+/// [`extract`]; a frame too short for what it claims is left untouched.
+pub fn apply_rewrite(frame: &mut [u8], rw: &crate::pipeline::Rewrite) {
+    if frame.len() < ETH_HDR {
+        return;
+    }
+    frame[0..6].copy_from_slice(&rw.eth_dst.to_be_bytes()[2..]);
+    frame[6..12].copy_from_slice(&rw.eth_src.to_be_bytes()[2..]);
+    if rw.ttl_dec == 0 {
+        return;
+    }
+    let ip = if u16::from_be_bytes([frame[12], frame[13]]) == ETH_VLAN {
+        ETH_HDR + 4
+    } else {
+        ETH_HDR
+    };
+    if frame.len() < ip + 20 || frame[ip] >> 4 != 4 {
+        return;
+    }
+    let old = u16::from_be_bytes([frame[ip + 8], frame[ip + 9]]);
+    let ttl = frame[ip + 8].saturating_sub(rw.ttl_dec);
+    frame[ip + 8] = ttl;
+    let new = u16::from_be_bytes([frame[ip + 8], frame[ip + 9]]);
+    let hc = u16::from_be_bytes([frame[ip + 10], frame[ip + 11]]);
+    // HC' = ~(~HC + ~m + m'), in one's complement arithmetic.
+    let mut sum = u32::from(!hc) + u32::from(!old) + u32::from(new);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    frame[ip + 10..ip + 12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -250,5 +283,27 @@ pub(crate) mod tests {
         assert_eq!(k.ip_src, 0x0a00_0002);
         assert_eq!(k.ip_dst, 0x0a00_0001);
         assert_eq!(&f[32..38], &[0x0a, 0, 0, 0, 0, 1]); // tha = requester
+    }
+
+    #[test]
+    fn routing_rewrite_keeps_the_ip_checksum_valid() {
+        use smoltcp::wire::Ipv4Packet;
+        for ttl in [64u8, 1, 2, 255, 0x80] {
+            let mut f = udp_frame(1, 2, [10, 0, 0, 1], [10, 1, 0, 2]);
+            f[14 + 8] = ttl;
+            Ipv4Packet::new_unchecked(&mut f[14..]).fill_checksum();
+            let rw = crate::pipeline::Rewrite {
+                eth_src: 0x0a00_0000_00aa,
+                eth_dst: 0x0a00_0000_00bb,
+                ttl_dec: 1,
+            };
+            apply_rewrite(&mut f, &rw);
+            let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
+            assert!(ip.verify_checksum(), "ttl {ttl}");
+            assert_eq!(ip.hop_limit(), ttl.saturating_sub(1));
+            assert_eq!(ip.ident(), 0x1234, "other header bits are preserved");
+            let k = extract(&f, 0).unwrap();
+            assert_eq!((k.eth_src, k.eth_dst), (0x0a00_0000_00aa, 0x0a00_0000_00bb));
+        }
     }
 }

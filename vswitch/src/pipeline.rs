@@ -1,11 +1,25 @@
 //! The slow path: a packet's flow key walked through the logical pipelines of the
-//! translated tables, stage by stage, to a verdict the caches can remember. It
-//! allocates nothing itself (the caller owns the output list) and can record a
-//! trace of every stage it crossed.
+//! translated tables, stage by stage and datapath by datapath (switch → router →
+//! switch through patch ports), to a verdict the caches can remember. The key is
+//! a working copy the actions rewrite (MACs, TTL); the verdict carries the
+//! difference to apply to the frame. It allocates nothing itself (the caller owns
+//! the output list) and can record a trace of every stage it crossed.
 
 use crate::flow::{FlowKey, Meta};
-use crate::tables::{Act, DpTables, PortTarget, StageTable, Tables};
-use switchyard_southbound::{DropReason, MC_FIRST_KEY};
+use crate::tables::{Act, DpTables, GenKind, PortTarget, RouteHop, StageTable, Tables};
+use switchyard_southbound::{DropReason, Stage, MC_FIRST_KEY};
+
+/// Most datapaths one packet may cross (a loop in the topology ends here).
+pub const MAX_DATAPATHS: usize = 8;
+
+/// What to change in a frame before it is transmitted (routed packets).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rewrite {
+    pub eth_src: u64,
+    pub eth_dst: u64,
+    /// Hops the packet crossed: subtract from the IPv4 TTL.
+    pub ttl_dec: u8,
+}
 
 /// What the datapath does with a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,8 +27,13 @@ pub enum Verdict {
     Drop(DropReason),
     /// Transmit a copy to every slot in the caller's output list.
     Output,
+    /// Rewrite, then transmit to every slot in the output list.
+    Routed(Rewrite),
     /// Answer an ARP request in place with this MAC, back out the input port.
     ArpReply(u64),
+    /// The pipeline generates a packet from this one (ICMP, ARP, learning): the
+    /// PMD hands the frame to [`punt`].
+    Punt,
 }
 
 /// One step of a trace: a stage and the flow that matched there.
@@ -31,100 +50,192 @@ pub struct TraceStep {
     pub outport: Option<String>,
 }
 
+/// Where a walk through the pipelines starts.
+#[derive(Clone, Copy, Debug)]
+struct Start {
+    dp: u32,
+    meta: Meta,
+    /// First ingress stage to run; `None`: straight to egress with `meta.outport`.
+    ingress_from: Option<usize>,
+}
+
+/// A generating action, with the datapath and registers it was reached with.
+#[derive(Clone, Copy, Debug)]
+pub struct Gen {
+    pub kind: GenKind,
+    pub dp: u32,
+    pub meta: Meta,
+}
+
+enum Outcome {
+    Done(Verdict),
+    Gen(Gen),
+}
+
+type Trace<'a> = Option<&'a mut Vec<TraceStep>>;
+
 /// Runs `key` through the pipeline. Output slots are appended to `out`.
-pub fn run(
-    t: &Tables,
-    key: &FlowKey,
-    out: &mut Vec<u16>,
-    mut trace: Option<&mut Vec<TraceStep>>,
-) -> Verdict {
+pub fn run(t: &Tables, key: &FlowKey, out: &mut Vec<u16>, trace: Trace) -> Verdict {
+    let mut work = *key;
+    match run_from_slot(t, &mut work, out, trace) {
+        Outcome::Done(v) => finish(v, key, &work),
+        Outcome::Gen(_) => {
+            out.clear();
+            Verdict::Punt
+        }
+    }
+}
+
+fn run_from_slot(t: &Tables, work: &mut FlowKey, out: &mut Vec<u16>, trace: Trace) -> Outcome {
     out.clear();
-    let Some(b) = t.slot(key.in_port) else {
-        return Verdict::Drop(DropReason::UnknownInport);
+    let Some(b) = t.slot(work.in_port) else {
+        return Outcome::Done(Verdict::Drop(DropReason::UnknownInport));
     };
-    let Some(dp) = t.datapaths.get(&b.datapath) else {
-        return Verdict::Drop(DropReason::UnknownInport);
+    let start = Start {
+        dp: b.datapath,
+        meta: Meta {
+            inport: b.port,
+            ..Meta::default()
+        },
+        ingress_from: Some(0),
     };
-    let mut meta = Meta {
-        inport: b.port,
-        outport: 0,
-    };
-    // Ingress.
-    match walk(
-        dp,
-        &dp.ingress,
-        key,
-        &mut meta,
-        t,
-        b.datapath,
-        trace.as_deref_mut(),
-    ) {
-        Step::Output => {}
-        Step::Drop(r) => return Verdict::Drop(r),
-        Step::ArpReply(mac) => return Verdict::ArpReply(mac),
+    walk_datapaths(t, start, work, out, trace)
+}
+
+/// Turns an output into a routed output when the walk changed the headers.
+fn finish(v: Verdict, orig: &FlowKey, work: &FlowKey) -> Verdict {
+    if v != Verdict::Output {
+        return v;
     }
-    // Egress, once per destination port.
-    let mut last_drop = DropReason::NoL2Destination;
-    let single = [meta.outport];
-    let members: &[u32] = if meta.outport >= MC_FIRST_KEY {
-        t.multicast
-            .get(&(b.datapath, meta.outport))
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
-    } else {
-        &single
-    };
-    let multicast = meta.outport >= MC_FIRST_KEY;
-    for &port in members {
-        if port == meta.inport {
-            if !multicast {
-                last_drop = DropReason::LoopToInport;
-            }
-            continue;
-        }
-        let mut m = Meta {
-            inport: meta.inport,
-            outport: port,
+    if work.eth_src == orig.eth_src && work.eth_dst == orig.eth_dst && work.ip_ttl == orig.ip_ttl {
+        return v;
+    }
+    Verdict::Routed(Rewrite {
+        eth_src: work.eth_src,
+        eth_dst: work.eth_dst,
+        ttl_dec: orig.ip_ttl.wrapping_sub(work.ip_ttl),
+    })
+}
+
+fn walk_datapaths(
+    t: &Tables,
+    mut cur: Start,
+    key: &mut FlowKey,
+    out: &mut Vec<u16>,
+    mut trace: Trace,
+) -> Outcome {
+    for _ in 0..MAX_DATAPATHS {
+        let Some(dp) = t.datapaths.get(&cur.dp) else {
+            return Outcome::Done(Verdict::Drop(DropReason::UnknownInport));
         };
-        match walk(
-            dp,
-            &dp.egress,
-            key,
-            &mut m,
-            t,
-            b.datapath,
-            trace.as_deref_mut(),
-        ) {
-            Step::Output => match t.ports.get(&(b.datapath, port)) {
-                Some(PortTarget::Local(slot)) => out.push(*slot),
-                Some(PortTarget::Remote(_)) => last_drop = DropReason::RemotePort,
-                _ => last_drop = DropReason::NoL2Destination,
-            },
-            Step::Drop(r) => last_drop = r,
-            Step::ArpReply(_) => last_drop = DropReason::PipelineDrop,
+        let mut meta = cur.meta;
+        if let Some(from) = cur.ingress_from {
+            let stages = dp.ingress.get(from..).unwrap_or(&[]);
+            match walk(dp, stages, key, &mut meta, t, cur.dp, trace.as_deref_mut()) {
+                Step::Output => {}
+                Step::Drop(r) => return Outcome::Done(Verdict::Drop(r)),
+                Step::ArpReply(mac) => return Outcome::Done(Verdict::ArpReply(mac)),
+                Step::Gen(kind) => {
+                    return Outcome::Gen(Gen {
+                        kind,
+                        dp: cur.dp,
+                        meta,
+                    })
+                }
+            }
+        }
+        // Egress, once per destination port.
+        let mut last_drop = DropReason::NoL2Destination;
+        let single = [meta.outport];
+        let multicast = meta.outport >= MC_FIRST_KEY;
+        let members: &[u32] = if multicast {
+            t.multicast
+                .get(&(cur.dp, meta.outport))
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
+        } else {
+            &single
+        };
+        let mut cross = None;
+        for &port in members {
+            if port == meta.inport && !dp.router {
+                if !multicast {
+                    last_drop = DropReason::LoopToInport;
+                }
+                continue;
+            }
+            let mut m = Meta {
+                outport: port,
+                ..meta
+            };
+            match walk(dp, &dp.egress, key, &mut m, t, cur.dp, trace.as_deref_mut()) {
+                Step::Output => match t.ports.get(&(cur.dp, port)) {
+                    Some(PortTarget::Local(slot)) => out.push(*slot),
+                    Some(PortTarget::Remote(_)) => last_drop = DropReason::RemotePort,
+                    // Broadcasts stay on their segment: only unicast enters a router.
+                    Some(PortTarget::Patch { dp, port }) if !multicast => {
+                        cross = Some(Start {
+                            dp: *dp,
+                            meta: Meta {
+                                inport: *port,
+                                ..Meta::default()
+                            },
+                            ingress_from: Some(0),
+                        })
+                    }
+                    Some(PortTarget::Patch { .. }) => {}
+                    _ => last_drop = DropReason::NoL2Destination,
+                },
+                Step::Drop(r) => last_drop = r,
+                Step::ArpReply(_) | Step::Gen(_) => last_drop = DropReason::PipelineDrop,
+            }
+        }
+        match cross {
+            Some(next) => cur = next,
+            None if out.is_empty() => return Outcome::Done(Verdict::Drop(last_drop)),
+            None => return Outcome::Done(Verdict::Output),
         }
     }
-    if out.is_empty() {
-        Verdict::Drop(last_drop)
-    } else {
-        Verdict::Output
-    }
+    out.clear();
+    Outcome::Done(Verdict::Drop(DropReason::DatapathLoop))
 }
 
 enum Step {
     Output,
     Drop(DropReason),
     ArpReply(u64),
+    Gen(GenKind),
+}
+
+/// The 5-tuple hash ECMP selects a hop by (stable for a connection).
+fn flow_hash(k: &FlowKey) -> u32 {
+    let mut h = (u64::from(k.ip_src) << 32 | u64::from(k.ip_dst))
+        ^ (u64::from(k.l4_src) << 24 | u64::from(k.l4_dst) << 8 | u64::from(k.ip_proto));
+    h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    (h ^ (h >> 33)) as u32
+}
+
+#[inline]
+fn route(key: &mut FlowKey, meta: &mut Meta, h: &RouteHop) {
+    key.ip_ttl = key.ip_ttl.saturating_sub(1);
+    meta.reg0 = if h.nexthop == 0 {
+        key.ip_dst
+    } else {
+        h.nexthop
+    };
+    meta.reg1 = h.src_ip;
+    key.eth_src = h.src_mac;
+    meta.outport = h.port;
 }
 
 fn walk(
     dp: &DpTables,
     stages: &[StageTable],
-    key: &FlowKey,
+    key: &mut FlowKey,
     meta: &mut Meta,
     t: &Tables,
     dp_key: u32,
-    mut trace: Option<&mut Vec<TraceStep>>,
+    mut trace: Trace,
 ) -> Step {
     for st in stages {
         let hit = st
@@ -160,6 +271,35 @@ fn walk(
                 Act::SetOutport(p) => meta.outport = p,
                 Act::Drop(r) => return Step::Drop(r),
                 Act::ArpReply(mac) => return Step::ArpReply(mac),
+                Act::Route(h) => {
+                    route(key, meta, &h);
+                    next = true;
+                    break;
+                }
+                Act::Ecmp(i) => {
+                    let Some(hops) = t.ecmp.get(i as usize).filter(|h| !h.is_empty()) else {
+                        return Step::Drop(DropReason::NoRoute);
+                    };
+                    let h = hops[flow_hash(key) as usize % hops.len()];
+                    route(key, meta, &h);
+                    next = true;
+                    break;
+                }
+                Act::GetArp => {
+                    key.eth_dst = t
+                        .neighbors
+                        .get(&(dp_key, meta.outport, meta.reg0))
+                        .copied()
+                        .unwrap_or(0);
+                    next = true;
+                    break;
+                }
+                Act::SetEthDst(mac) => {
+                    key.eth_dst = mac;
+                    next = true;
+                    break;
+                }
+                Act::Generate(g) => return Step::Gen(g),
             }
         }
         if !next {
@@ -168,4 +308,133 @@ fn walk(
         }
     }
     Step::Drop(DropReason::NoFlow)
+}
+
+/// A neighbour learned from an ARP reply (reported to northd by the agent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Learned {
+    pub dp: u32,
+    pub port: u32,
+    pub ip: u32,
+    pub mac: u64,
+}
+
+/// What the slow path made of a punted packet.
+#[derive(Debug)]
+pub struct Punted {
+    /// Why the received packet itself goes no further (counted), if it does not.
+    pub consumed: Option<DropReason>,
+    /// Bytes of the generated packet in the caller's buffer (0: none).
+    pub len: usize,
+    /// The generated packet's verdict; its output slots are in `out`.
+    pub verdict: Verdict,
+    /// The ARP target, for a generated ARP request (the caller rate-limits).
+    pub arp_for: Option<(u32, u32)>,
+    pub learned: Option<Learned>,
+}
+
+/// Runs a punted packet: finds the generating action again, builds the new
+/// packet into `buf` from `frame`, and walks it from where the router sends it
+/// (routing for ICMP, egress of the router port for ARP). `out` receives the
+/// generated packet's output slots.
+pub fn punt(t: &Tables, key: &FlowKey, frame: &[u8], buf: &mut [u8], out: &mut Vec<u16>) -> Punted {
+    let mut work = *key;
+    let mut p = Punted {
+        consumed: None,
+        len: 0,
+        verdict: Verdict::Drop(DropReason::GenerateFailed),
+        arp_for: None,
+        learned: None,
+    };
+    let g = match run_from_slot(t, &mut work, out, None) {
+        Outcome::Done(v) => {
+            p.verdict = finish(v, key, &work);
+            return p;
+        }
+        Outcome::Gen(g) => g,
+    };
+    out.clear();
+    let routing = t.datapaths.get(&g.dp).and_then(|d| {
+        d.ingress
+            .iter()
+            .position(|s| s.stage == Stage::LrInIpRouting)
+    });
+    let (len, start) = match g.kind {
+        GenKind::PutArp => {
+            p.consumed = Some(DropReason::ConsumedByRouter);
+            p.learned = Some(Learned {
+                dp: g.dp,
+                port: g.meta.inport,
+                ip: key.ip_src,
+                mac: key.arp_sha,
+            });
+            p.verdict = Verdict::Drop(DropReason::ConsumedByRouter);
+            return p;
+        }
+        GenKind::IcmpError {
+            ty,
+            code,
+            src_ip,
+            mtu,
+        } => {
+            p.consumed = Some(if ty == 11 {
+                DropReason::TtlExceeded
+            } else {
+                DropReason::NoRoute
+            });
+            let len = crate::generate::icmp_error(frame, buf, src_ip, ty, code, mtu);
+            (len, routing.map(|i| (i, g.meta.inport)))
+        }
+        GenKind::EchoReply => {
+            let len = crate::generate::icmp_echo_reply(frame, buf);
+            (len, routing.map(|i| (i, g.meta.inport)))
+        }
+        GenKind::ArpRequest => {
+            p.consumed = Some(DropReason::NeighborUnresolved);
+            p.arp_for = Some((g.dp, g.meta.reg0));
+            let len = crate::generate::arp_request(buf, work.eth_src, g.meta.reg1, g.meta.reg0);
+            let start = Start {
+                dp: g.dp,
+                meta: g.meta,
+                ingress_from: None,
+            };
+            let mut k = match len.and_then(|n| crate::packet::extract(&buf[..n], key.in_port).ok())
+            {
+                Some(k) => k,
+                None => return p,
+            };
+            let orig = k;
+            p.len = len.unwrap_or(0);
+            p.verdict = match walk_datapaths(t, start, &mut k, out, None) {
+                Outcome::Done(v) => finish(v, &orig, &k),
+                Outcome::Gen(_) => Verdict::Drop(DropReason::GenerateFailed),
+            };
+            return p;
+        }
+    };
+    let (Some(n), Some((stage, inport))) = (len, start) else {
+        return p;
+    };
+    let Ok(mut k) = crate::packet::extract(&buf[..n], key.in_port) else {
+        return p;
+    };
+    let orig = k;
+    let start = Start {
+        dp: g.dp,
+        meta: Meta {
+            inport,
+            ..Meta::default()
+        },
+        ingress_from: Some(stage),
+    };
+    p.len = n;
+    p.verdict = match walk_datapaths(t, start, &mut k, out, None) {
+        Outcome::Done(v) => finish(v, &orig, &k),
+        // A generated packet that would generate again (e.g. no route back) dies.
+        Outcome::Gen(_) => {
+            out.clear();
+            Verdict::Drop(DropReason::GenerateFailed)
+        }
+    };
+    p
 }

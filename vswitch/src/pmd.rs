@@ -4,8 +4,8 @@
 //! immutable set; nothing here locks, allocates or logs per packet.
 
 use crate::emc::Emc;
-use crate::packet::{arp_reply_in_place, extract};
-use crate::pipeline::{run, TraceStep, Verdict};
+use crate::packet::{apply_rewrite, arp_reply_in_place, extract};
+use crate::pipeline::{punt, run, Learned, TraceStep, Verdict};
 use crate::port::PortIo;
 use crate::stats::{PmdStats, PortStats};
 use crate::tables::Tables;
@@ -17,13 +17,42 @@ use switchyard_southbound::DropReason;
 #[derive(Debug)]
 pub struct SharedTables {
     pub tables: ArcSwap<Tables>,
+    /// Neighbours the PMDs learned, for the agent to report (bounded; when full,
+    /// a learned binding is dropped and learned again from the next ARP reply).
+    pub learned: crossbeam::queue::ArrayQueue<Learned>,
 }
 
 impl SharedTables {
     pub fn new(t: Tables) -> Arc<Self> {
         Arc::new(SharedTables {
             tables: ArcSwap::from_pointee(t),
+            learned: crossbeam::queue::ArrayQueue::new(1024),
         })
+    }
+}
+
+/// Generated ARP requests per nexthop are limited to one per this interval.
+const ARP_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+const ARP_LIMITER_SLOTS: usize = 256;
+
+/// Remembers when an ARP request for a nexthop was last sent (fixed size: a
+/// hash slot per nexthop, a collision only lets one extra request through).
+struct ArpLimiter {
+    born: std::time::Instant,
+    last: [(u64, u64); ARP_LIMITER_SLOTS],
+}
+
+impl ArpLimiter {
+    fn allow(&mut self, dp: u32, ip: u32) -> bool {
+        let id = u64::from(dp) << 32 | u64::from(ip);
+        let slot = (id.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize % ARP_LIMITER_SLOTS;
+        let now = self.born.elapsed().as_millis() as u64 + 1;
+        let (who, when) = self.last[slot];
+        if who == id && now.saturating_sub(when) < ARP_INTERVAL.as_millis() as u64 {
+            return false;
+        }
+        self.last[slot] = (id, now);
+        true
     }
 }
 
@@ -46,6 +75,9 @@ pub struct Pmd {
     shared: Arc<SharedTables>,
     emc: Emc,
     out: Vec<u16>,
+    /// Where punted packets build what they generate (allocated once).
+    scratch: Box<[u8; crate::port::MAX_FRAME]>,
+    arp_limiter: Box<ArpLimiter>,
     pub stats: Arc<PmdStats>,
 }
 
@@ -78,6 +110,11 @@ impl Pmd {
             shared,
             emc: Emc::new(emc_entries),
             out: Vec::with_capacity(1024),
+            scratch: Box::new([0; crate::port::MAX_FRAME]),
+            arp_limiter: Box::new(ArpLimiter {
+                born: std::time::Instant::now(),
+                last: [(0, 0); ARP_LIMITER_SLOTS],
+            }),
             stats,
         }
     }
@@ -251,7 +288,18 @@ impl Pmd {
                     (v, &out[..])
                 }
             };
+            let verdict = match verdict {
+                Verdict::Routed(rw) => {
+                    if let Some(p) = self.ports[s].as_mut() {
+                        apply_rewrite(p.io.rx_frame_mut(i), &rw);
+                    }
+                    Verdict::Output
+                }
+                v => v,
+            };
             match verdict {
+                Verdict::Routed(_) => unreachable!("rewritten above"),
+                Verdict::Punt => self.punt(slot, i, &key),
                 Verdict::Drop(r) => {
                     self.stats.count_drop(r);
                     if let Some(p) = self.ports[s].as_ref() {
@@ -309,6 +357,72 @@ impl Pmd {
             p.io.rx_done();
         }
         n
+    }
+
+    /// The slow path for a packet that makes the router generate one (ICMP, ARP)
+    /// or learn a neighbour: rare by nature, and each one rate-limited or bounded.
+    fn punt(&mut self, slot: u16, i: usize, key: &crate::flow::FlowKey) {
+        let s = usize::from(slot);
+        let Some(src) = self.ports[s].as_ref() else {
+            return;
+        };
+        let mut out = std::mem::take(&mut self.out);
+        let p = punt(
+            &self.tables,
+            key,
+            src.io.rx_frame(i),
+            &mut self.scratch[..],
+            &mut out,
+        );
+        self.stats.punted.add(1);
+        if let Some(r) = p.consumed {
+            self.stats.count_drop(r);
+        }
+        if let Some(l) = p.learned {
+            let _ = self.shared.learned.push(l);
+        }
+        let send = p.len > 0
+            && p.arp_for
+                .is_none_or(|(dp, ip)| self.arp_limiter.allow(dp, ip));
+        if send {
+            let frame = &mut self.scratch[..p.len];
+            let ok = match p.verdict {
+                Verdict::Routed(rw) => {
+                    apply_rewrite(frame, &rw);
+                    true
+                }
+                Verdict::Output => true,
+                Verdict::Drop(r) => {
+                    self.stats.count_drop(r);
+                    false
+                }
+                _ => false,
+            };
+            if ok {
+                self.stats.generated.add(1);
+                for &dst in &out {
+                    let Some(d) = self
+                        .ports
+                        .get_mut(usize::from(dst))
+                        .and_then(|p| p.as_mut())
+                    else {
+                        continue;
+                    };
+                    match d.io.tx_copy(&self.scratch[..p.len]) {
+                        Ok(()) => {
+                            d.stats.tx_packets.add(1);
+                            d.stats.tx_bytes.add(p.len as u64);
+                        }
+                        Err(r) => {
+                            d.stats.tx_dropped.add(1);
+                            self.stats.count_drop(r);
+                        }
+                    }
+                    self.mark_dirty(dst);
+                }
+            }
+        }
+        self.out = out;
     }
 
     /// Runs a packet through this PMD's live tables without transmitting it, and

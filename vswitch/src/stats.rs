@@ -34,6 +34,10 @@ pub struct PmdStats {
     pub busy_cycles: Counter,
     pub iterations: Counter,
     pub idle_sleeps: Counter,
+    /// Packets handed to the slow path's generator (ICMP, ARP, learning).
+    pub punted: Counter,
+    /// Packets the datapath generated and sent (ICMP replies/errors, ARP requests).
+    pub generated: Counter,
     pub drops: [Counter; DropReason::COUNT],
 }
 
@@ -51,6 +55,8 @@ impl PmdStats {
             &self.busy_cycles,
             &self.iterations,
             &self.idle_sleeps,
+            &self.punted,
+            &self.generated,
         ] {
             c.reset();
         }

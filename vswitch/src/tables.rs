@@ -15,6 +15,40 @@ pub enum Act {
     SetOutport(u32),
     Drop(DropReason),
     ArpReply(u64),
+    /// ip.ttl--; reg0 = nexthop; reg1 = src_ip; eth.src = src_mac; outport; next.
+    Route(RouteHop),
+    /// One of the hops in `Tables::ecmp[i]`, by a hash of the 5-tuple.
+    Ecmp(u32),
+    /// eth.dst = the learned MAC of (outport, reg0) or zero; next.
+    GetArp,
+    /// eth.dst = MAC; next.
+    SetEthDst(u64),
+    /// The actions that make a new packet (the slow path builds it).
+    Generate(GenKind),
+}
+
+/// One routing decision.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteHop {
+    /// 0: the destination itself (a connected network).
+    pub nexthop: u32,
+    pub port: u32,
+    pub src_ip: u32,
+    pub src_mac: u64,
+}
+
+/// A packet the router generates in answer to the one it received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GenKind {
+    IcmpError {
+        ty: u8,
+        code: u8,
+        src_ip: u32,
+        mtu: u16,
+    },
+    EchoReply,
+    ArpRequest,
+    PutArp,
 }
 
 /// One translated logical flow.
@@ -38,6 +72,8 @@ pub struct StageTable {
 #[derive(Debug, Default)]
 pub struct DpTables {
     pub name: String,
+    /// A router may send a packet back out the port it came in on; a switch may not.
+    pub router: bool,
     pub ingress: Vec<StageTable>,
     pub egress: Vec<StageTable>,
 }
@@ -49,6 +85,8 @@ pub enum PortTarget {
     Local(u16),
     /// Bound on another chassis.
     Remote(String),
+    /// A switch-router link: the packet continues in datapath `dp` entering at `port`.
+    Patch { dp: u32, port: u32 },
     /// Not bound anywhere (yet).
     Unbound,
 }
@@ -82,12 +120,25 @@ pub struct Tables {
     pub multicast: FxHashMap<(u32, u32), Vec<u32>>,
     /// SB flows that could not be translated (version skew); they are skipped.
     pub untranslatable: usize,
+    /// ECMP groups referenced by [`Act::Ecmp`].
+    pub ecmp: Vec<Vec<RouteHop>>,
+    /// Learned neighbours: (router datapath, router port, IP) -> MAC.
+    pub neighbors: FxHashMap<(u32, u32, u32), u64>,
 }
 
 /// A translated match: (field, value, mask) conjuncts.
 pub type MatchList = Vec<(Field, u64, u64)>;
 
-fn translate_flow(f: &LogicalFlow) -> Option<(MatchList, Vec<Act>)> {
+fn hop(r: &switchyard_southbound::pb::Route) -> RouteHop {
+    RouteHop {
+        nexthop: r.nexthop,
+        port: r.port,
+        src_ip: r.src_ip,
+        src_mac: r.src_mac,
+    }
+}
+
+fn translate_flow(f: &LogicalFlow, ecmp: &mut Vec<Vec<RouteHop>>) -> Option<(MatchList, Vec<Act>)> {
     let mut ms = Vec::with_capacity(f.matches.len());
     for m in &f.matches {
         ms.push((Field::parse(&m.field)?, m.value, m.mask));
@@ -102,6 +153,25 @@ fn translate_flow(f: &LogicalFlow) -> Option<(MatchList, Vec<Act>)> {
                 Act::Drop(DropReason::parse(&d.reason).unwrap_or(DropReason::PipelineDrop))
             }
             Kind::ArpReply(r) => Act::ArpReply(r.mac),
+            Kind::Route(r) => Act::Route(hop(r)),
+            Kind::Ecmp(e) => {
+                if e.routes.is_empty() {
+                    return None;
+                }
+                ecmp.push(e.routes.iter().map(hop).collect());
+                Act::Ecmp(ecmp.len() as u32 - 1)
+            }
+            Kind::GetArp(_) => Act::GetArp,
+            Kind::SetEthDst(e) => Act::SetEthDst(e.mac),
+            Kind::IcmpError(e) => Act::Generate(GenKind::IcmpError {
+                ty: u8::try_from(e.r#type).ok()?,
+                code: u8::try_from(e.code).ok()?,
+                src_ip: e.src_ip,
+                mtu: u16::try_from(e.mtu).ok()?,
+            }),
+            Kind::IcmpEchoReply(_) => Act::Generate(GenKind::EchoReply),
+            Kind::ArpRequest(_) => Act::Generate(GenKind::ArpRequest),
+            Kind::PutArp(_) => Act::Generate(GenKind::PutArp),
         });
     }
     Some((ms, acts))
@@ -123,9 +193,16 @@ impl Tables {
         let mut by_name: FxHashMap<&str, (u32, u32, bool)> = FxHashMap::default();
         for pb in &sb.port_bindings {
             by_name.insert(&pb.logical_port, (pb.datapath, pb.tunnel_key, pb.enabled));
+        }
+        for pb in &sb.port_bindings {
             t.port_names
                 .insert((pb.datapath, pb.tunnel_key), pb.logical_port.clone());
-            let target = if pb.chassis.is_empty() {
+            let target = if pb.r#type == "patch" {
+                match by_name.get(pb.peer.as_str()) {
+                    Some(&(dp, port, _)) => PortTarget::Patch { dp, port },
+                    None => PortTarget::Unbound, // a router port attached to no switch
+                }
+            } else if pb.chassis.is_empty() {
                 PortTarget::Unbound
             } else if pb.chassis == chassis {
                 // Claimed by us; becomes Local below if an interface is bound.
@@ -139,6 +216,9 @@ impl Tables {
             let Some(&(dp, key, enabled)) = by_name.get(b.lport.as_str()) else {
                 continue; // logical port not (yet) in SB
             };
+            if matches!(t.ports.get(&(dp, key)), Some(PortTarget::Patch { .. })) {
+                continue; // patch ports exist in the pipeline only
+            }
             let slot = usize::from(b.slot);
             if t.slots.len() <= slot {
                 t.slots.resize(slot + 1, None);
@@ -160,8 +240,15 @@ impl Tables {
                 name: dp.name.clone(),
                 ..Default::default()
             };
+            let router = dp.kind == "router";
+            d.router = router;
             for p in [Pipeline::Ingress, Pipeline::Egress] {
-                let stages = Stage::switch_pipeline(p).map(|stage| StageTable {
+                let stages: Vec<Stage> = if router {
+                    Stage::router_pipeline(p).collect()
+                } else {
+                    Stage::switch_pipeline(p).collect()
+                };
+                let stages = stages.into_iter().map(|stage| StageTable {
                     stage,
                     classifier: Classifier::default(),
                     flows: Vec::new(),
@@ -189,7 +276,7 @@ impl Tables {
             };
             let (Some(st), Some((ms, acts))) = (
                 list.iter_mut().find(|s| Some(s.stage) == stage),
-                translate_flow(f),
+                translate_flow(f, &mut t.ecmp),
             ) else {
                 t.untranslatable += 1;
                 continue;
@@ -208,6 +295,13 @@ impl Tables {
         for d in t.datapaths.values_mut() {
             for st in d.ingress.iter_mut().chain(d.egress.iter_mut()) {
                 st.classifier.finish();
+            }
+        }
+        for m in &sb.mac_bindings {
+            if let Some(&(dp, port, _)) = by_name.get(m.logical_port.as_str()) {
+                if dp == m.datapath {
+                    t.neighbors.insert((dp, port, m.ip), m.mac);
+                }
             }
         }
         t

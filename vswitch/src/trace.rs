@@ -25,8 +25,12 @@ pub struct TraceReport {
     pub inport: String,
     pub packet: String,
     pub steps: Vec<TraceStepOut>,
-    /// "output", "drop" or "arp_reply".
+    /// "output", "drop", "arp_reply" or "generate" (the router answers with a
+    /// packet of its own: ICMP, ARP; the last stage's actions say which).
     pub verdict: String,
+    /// Header changes applied before output (routed packets).
+    #[serde(default)]
+    pub rewrite: Option<String>,
     pub drop_reason: Option<String>,
     pub outputs: Vec<TraceOutput>,
     /// Datapath traces only: which cache level would answer.
@@ -100,6 +104,27 @@ pub fn key_text(k: &FlowKey) -> String {
     s
 }
 
+/// A routing rewrite as text.
+pub fn rewrite_text(rw: &crate::pipeline::Rewrite) -> String {
+    format!(
+        "eth.src = {}, eth.dst = {}, ip.ttl -= {}",
+        fmt_mac(rw.eth_src),
+        fmt_mac(rw.eth_dst),
+        rw.ttl_dec
+    )
+}
+
+/// A cached verdict with its output slots, as dumps print it.
+pub fn verdict_text(v: Verdict, outs: &[u16]) -> String {
+    match v {
+        Verdict::Drop(r) => format!("drop({r})"),
+        Verdict::ArpReply(m) => format!("arp_reply({})", fmt_mac(m)),
+        Verdict::Output => format!("output{outs:?}"),
+        Verdict::Routed(rw) => format!("set({}) output{outs:?}", rewrite_text(&rw)),
+        Verdict::Punt => "slow_path(generate)".into(),
+    }
+}
+
 /// Builds a report from a pipeline run.
 pub fn report(
     t: &Tables,
@@ -111,9 +136,14 @@ pub fn report(
 ) -> TraceReport {
     let b = t.slot(key.in_port);
     let (verdict, drop_reason) = match v {
-        Verdict::Output => ("output", None),
+        Verdict::Output | Verdict::Routed(_) => ("output", None),
         Verdict::Drop(r) => ("drop", Some(r.as_str().to_string())),
         Verdict::ArpReply(_) => ("arp_reply", None),
+        Verdict::Punt => ("generate", None),
+    };
+    let rewrite = match v {
+        Verdict::Routed(rw) => Some(rewrite_text(&rw)),
+        _ => None,
     };
     let mut outputs: Vec<TraceOutput> = out
         .iter()
@@ -138,6 +168,7 @@ pub fn report(
         packet: key_text(key),
         steps: steps.into_iter().map(Into::into).collect(),
         verdict: verdict.into(),
+        rewrite,
         drop_reason,
         outputs,
         cache: None,
@@ -152,6 +183,7 @@ pub fn logical(sb: &SbSnapshot, expr: &str) -> Result<TraceReport, MicroflowErro
     let local: Vec<LocalBinding> = sb
         .port_bindings
         .iter()
+        .filter(|p| p.r#type != "patch")
         .enumerate()
         .map(|(i, p)| LocalBinding {
             slot: i as u16,
