@@ -60,11 +60,95 @@ pub fn switch_nb(n: usize) -> Nb {
 
 /// A UDP frame of exactly 64 bytes on the wire (60 without FCS) from port `a` to `b`.
 pub fn frame64(a: usize, b: usize) -> Vec<u8> {
+    udp64(port_mac(a), port_mac(b), port_ip(a), port_ip(b))
+}
+
+/// The router's MAC on switch `ls{j}` in [`routed_nb`].
+pub fn router_mac(j: usize) -> u64 {
+    0x0a00_0000_ff00 | j as u64
+}
+
+/// Two switches, ls0 (10.0.0.0/24, port p1 = 10.0.0.1) and ls1 (10.1.0.0/24,
+/// port p2 = 10.1.0.2), joined by router lr0, which also holds `routes` static
+/// routes with prefix lengths cycling over /16, /20, /24, /28, /32 (the same
+/// mix of lengths whatever the count), all via 10.1.0.253.
+pub fn routed_nb(routes: usize) -> Nb {
+    let mut ops = Vec::new();
+    for j in 0..2usize {
+        let sw = format!("ls{j}");
+        ops.push(Op::LsAdd(pb::LogicalSwitch {
+            name: sw.clone(),
+            subnet: format!("10.{j}.0.0/24"),
+            ..Default::default()
+        }));
+    }
+    ops.push(Op::LrAdd(pb::LogicalRouter {
+        name: "lr0".into(),
+        enabled: true,
+        ..Default::default()
+    }));
+    for j in 0..2usize {
+        let sw = format!("ls{j}");
+        ops.push(Op::LrpAdd(pb::LogicalRouterPort {
+            name: format!("lr0-{sw}"),
+            router_name: "lr0".into(),
+            mac: fmt_mac(router_mac(j)),
+            networks: vec![format!("10.{j}.0.254/24")],
+            enabled: true,
+            ..Default::default()
+        }));
+        ops.push(Op::LspAdd(pb::LogicalSwitchPort {
+            name: format!("{sw}-lr0"),
+            switch_name: sw.clone(),
+            addresses: vec!["router".into()],
+            r#type: "router".into(),
+            options: [("router-port".to_string(), format!("lr0-{sw}"))].into(),
+            enabled: true,
+            ..Default::default()
+        }));
+        let i = j + 1;
+        let addr = format!("{} 10.{j}.0.{i}", fmt_mac(port_mac(i)));
+        ops.push(Op::LspAdd(pb::LogicalSwitchPort {
+            name: format!("p{i}"),
+            switch_name: sw,
+            addresses: vec![addr.clone()],
+            port_security: vec![addr],
+            enabled: true,
+            ..Default::default()
+        }));
+    }
+    for r in 0..routes {
+        let len = [16u8, 20, 24, 28, 32][r % 5];
+        // Distinct prefixes in 100.0.0.0/8 and up, none covering 10.0.0.0/8.
+        let base = (100u32 << 24) + ((r as u32) << 16);
+        let net = std::net::Ipv4Addr::from(base & (u32::MAX << (32 - u32::from(len))));
+        ops.push(Op::RouteAdd(pb::StaticRoute {
+            router_name: "lr0".into(),
+            prefix: format!("{net}/{len}"),
+            nexthop: "10.1.0.253".into(),
+            output_port: String::new(),
+        }));
+    }
+    let mut nb = Nb::default();
+    nb.apply_ops(&pb::TransactRequest {
+        ops: ops.into_iter().map(|o| pb::NbOp { op: Some(o) }).collect(),
+        ..Default::default()
+    })
+    .expect("valid routed topology");
+    nb
+}
+
+/// A 64-byte UDP frame from p1 on ls0 to p2 on ls1, through the router.
+pub fn routed_frame64() -> Vec<u8> {
+    udp64(port_mac(1), router_mac(0), [10, 0, 0, 1], [10, 1, 0, 2])
+}
+
+/// A UDP frame of exactly 64 bytes on the wire (60 without FCS).
+pub fn udp64(src_mac: u64, dst_mac: u64, s: [u8; 4], d: [u8; 4]) -> Vec<u8> {
     let mut f = Vec::with_capacity(60);
-    f.extend_from_slice(&port_mac(b).to_be_bytes()[2..]);
-    f.extend_from_slice(&port_mac(a).to_be_bytes()[2..]);
+    f.extend_from_slice(&dst_mac.to_be_bytes()[2..]);
+    f.extend_from_slice(&src_mac.to_be_bytes()[2..]);
     f.extend_from_slice(&[0x08, 0x00]);
-    let (s, d) = (port_ip(a), port_ip(b));
     let mut ip = [
         0x45, 0, 0, 46, 0, 1, 0x40, 0, 64, 17, 0, 0, s[0], s[1], s[2], s[3], d[0], d[1], d[2], d[3],
     ];

@@ -4,7 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
-use switchyard_benches::{frame64, pmd, switch_nb};
+use switchyard_benches::{frame64, pmd, routed_frame64, routed_nb, switch_nb};
 use switchyard_vswitch::port::BATCH;
 
 fn l2_pipeline(c: &mut Criterion) {
@@ -52,6 +52,41 @@ fn slow_path(c: &mut Criterion) {
     g.finish();
 }
 
+/// switch -> router -> switch with 10 and 100,000 static routes: the warm-cache
+/// path (EMC hit, rewrite, transmit) and the slow path (LPM lookup included).
+fn routed(c: &mut Criterion) {
+    let mut g = c.benchmark_group("routed_pipeline_64B");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let mut slow = Vec::new();
+    for routes in [10usize, 100_000] {
+        let nb = routed_nb(routes);
+        let (mut pmd, stats) = pmd(&nb, 2, vec![routed_frame64()], 4096);
+        for _ in 0..4 {
+            pmd.poll_port(0);
+        }
+        g.bench_function(format!("{routes}_routes"), |b| {
+            b.iter(|| black_box(pmd.poll_port(0)))
+        });
+        let drops: u64 = stats.drops.iter().map(|d| d.get()).sum();
+        assert_eq!(drops, 0, "the bench must route, not drop");
+        let key = switchyard_vswitch::packet::extract(&routed_frame64(), 0).expect("valid");
+        assert!(matches!(
+            pmd.trace_verdict(&key),
+            switchyard_vswitch::pipeline::Verdict::Routed(_)
+        ));
+        slow.push((routes, pmd, key));
+    }
+    g.finish();
+    let mut g = c.benchmark_group("routed_slow_path_64B");
+    g.throughput(Throughput::Elements(1));
+    for (routes, pmd, key) in &slow {
+        g.bench_function(format!("{routes}_routes"), |b| {
+            b.iter(|| black_box(pmd.trace_verdict(black_box(key))))
+        });
+    }
+    g.finish();
+}
+
 fn parse(c: &mut Criterion) {
     let f = frame64(1, 2);
     let mut g = c.benchmark_group("flow_key_extract");
@@ -62,5 +97,5 @@ fn parse(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, l2_pipeline, slow_path, parse);
+criterion_group!(benches, l2_pipeline, slow_path, routed, parse);
 criterion_main!(benches);

@@ -384,3 +384,204 @@ impl Nb {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::compile::compile;
+    use crate::model::tests_support::*;
+    use crate::model::Nb;
+    use switchyard_southbound::display::{actions_text, matches_text};
+    use switchyard_southbound::pb::{self, nb_op::Op};
+    use switchyard_southbound::Stage;
+
+    fn lr(name: &str) -> Op {
+        Op::LrAdd(pb::LogicalRouter {
+            name: name.into(),
+            enabled: true,
+            ..Default::default()
+        })
+    }
+    fn lrp(name: &str, router: &str, mac: &str, net: &str) -> Op {
+        Op::LrpAdd(pb::LogicalRouterPort {
+            name: name.into(),
+            router_name: router.into(),
+            mac: mac.into(),
+            networks: vec![net.into()],
+            enabled: true,
+            ..Default::default()
+        })
+    }
+    fn attach(lsp_name: &str, sw: &str, lrp: &str) -> Op {
+        Op::LspAdd(pb::LogicalSwitchPort {
+            name: lsp_name.into(),
+            switch_name: sw.into(),
+            addresses: vec!["router".into()],
+            r#type: "router".into(),
+            options: [("router-port".to_string(), lrp.to_string())].into(),
+            enabled: true,
+            ..Default::default()
+        })
+    }
+    fn route(prefix: &str, nh: &str) -> Op {
+        Op::RouteAdd(pb::StaticRoute {
+            router_name: "lr0".into(),
+            prefix: prefix.into(),
+            nexthop: nh.into(),
+            output_port: String::new(),
+        })
+    }
+
+    fn topo() -> Nb {
+        let mut nb = Nb::default();
+        nb.apply_ops(&txn(vec![
+            ls("ls0", "10.0.0.0/24"),
+            ls("ls1", "10.1.0.0/24"),
+            lr("lr0"),
+            lrp("lr0-ls0", "lr0", "0a:00:00:00:ff:00", "10.0.0.1/24"),
+            lrp("lr0-ls1", "lr0", "0a:00:00:00:ff:01", "10.1.0.1/24"),
+            attach("ls0-lr0", "ls0", "lr0-ls0"),
+            attach("ls1-lr0", "ls1", "lr0-ls1"),
+            lsp("p1", "ls0", "0a:00:00:00:00:01 10.0.0.11"),
+            lsp("p2", "ls1", "0a:00:00:00:00:02 10.1.0.12"),
+        ]))
+        .unwrap();
+        nb
+    }
+
+    fn flows(nb: &Nb, stage: Stage) -> Vec<String> {
+        let c = compile(nb);
+        let mut v: Vec<String> = c
+            .flows
+            .iter()
+            .filter(|f| f.stage == stage.name())
+            .map(|f| {
+                format!(
+                    "{} {} => {}",
+                    f.priority,
+                    matches_text(&f.matches),
+                    actions_text(&f.actions)
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn routers_share_the_datapath_key_space_and_patch_ports_pair_up() {
+        let nb = topo();
+        assert_eq!(nb.routers["lr0"].tunnel_key, 3);
+        let c = compile(&nb);
+        let pb_of = |n: &str| {
+            c.port_bindings
+                .iter()
+                .find(|p| p.logical_port == n)
+                .unwrap()
+        };
+        assert_eq!(
+            (
+                pb_of("ls0-lr0").r#type.as_str(),
+                pb_of("ls0-lr0").peer.as_str()
+            ),
+            ("patch", "lr0-ls0")
+        );
+        assert_eq!(pb_of("lr0-ls1").peer, "ls1-lr0");
+        // The switch answers ARP for its gateway and sends frames for its MAC to the router.
+        let arp = flows(&nb, Stage::LsInArpRsp);
+        assert!(
+            arp.iter().any(
+                |f| f.contains("arp.tpa == 10.0.0.1 => arp_reply(eth.src = 0a:00:00:00:ff:00)")
+            ),
+            "{arp:#?}"
+        );
+        let l2 = flows(&nb, Stage::LsInL2Lkup);
+        assert!(
+            l2.contains(
+                &"50 eth.dst == 0a:00:00:00:ff:00 => outport = \"ls0-lr0\"; output;".to_string()
+            ),
+            "{l2:#?}"
+        );
+    }
+
+    #[test]
+    fn routing_is_longest_prefix_first_with_ecmp_for_shared_prefixes() {
+        let mut nb = topo();
+        nb.apply_ops(&txn(vec![
+            route("10.9.0.0/16", "10.1.0.100"),
+            route("10.9.0.0/16", "10.1.0.101"),
+            route("0.0.0.0/0", "10.0.0.254"),
+        ]))
+        .unwrap();
+        let r = flows(&nb, Stage::LrInIpRouting);
+        let want = [
+            "49 eth.type == 0x0800 && ip4.dst == 10.1.0.0/24 => ip.ttl--; reg0 = ip4.dst; reg1 = 10.1.0.1; eth.src = 0a:00:00:00:ff:01; outport = \"lr0-ls1\"; next;",
+            "32 eth.type == 0x0800 && ip4.dst == 10.9.0.0/16 => ecmp_select { 1: ip.ttl--; reg0 = 10.1.0.100; reg1 = 10.1.0.1; eth.src = 0a:00:00:00:ff:01; outport = \"lr0-ls1\"; next; 2: ip.ttl--; reg0 = 10.1.0.101; reg1 = 10.1.0.1; eth.src = 0a:00:00:00:ff:01; outport = \"lr0-ls1\"; next; }",
+            "0 eth.type == 0x0800 && ip4.dst == 0.0.0.0/0 => ip.ttl--; reg0 = 10.0.0.254; reg1 = 10.0.0.1; eth.src = 0a:00:00:00:ff:00; outport = \"lr0-ls0\"; next;",
+        ];
+        for w in want {
+            assert!(r.contains(&w.to_string()), "missing {w}\n{r:#?}");
+        }
+        let resolve = flows(&nb, Stage::LrInArpResolve);
+        assert!(resolve.contains(&"100 outport == \"lr0-ls1\" && reg0 == 10.1.0.12 => eth.dst = 0a:00:00:00:00:02; next;".to_string()), "{resolve:#?}");
+    }
+
+    #[test]
+    fn invalid_router_writes_are_refused_whole() {
+        let mut nb = topo();
+        let before = nb.clone();
+        let cases: Vec<(Vec<Op>, &str)> = vec![
+            (
+                vec![lrp("x", "lr0", "0a:00:00:00:ff:09", "10.0.0.77/16")],
+                "overlaps",
+            ),
+            (
+                vec![lrp("x", "lr0", "01:00:00:00:ff:09", "10.5.0.1/24")],
+                "unicast MAC",
+            ),
+            (
+                vec![lrp("x", "lr0", "0a:00:00:00:ff:09", "10.5.0.0/24")],
+                "router's own address",
+            ),
+            (
+                vec![lrp("x", "lr9", "0a:00:00:00:ff:09", "10.5.0.1/24")],
+                "does not exist",
+            ),
+            (vec![route("10.9.0.0/16", "192.0.2.1")], "not reachable"),
+            (vec![route("10.9.0.1/16", "10.1.0.5")], "host bits set"),
+            (vec![route("10.9.0.0/16", "nope")], "not an IPv4 address"),
+            (vec![attach("again", "ls0", "lr0-ls1")], "attached twice"),
+            (
+                vec![attach("dangling", "ls0", "nope")],
+                "no logical router port",
+            ),
+            (vec![lr("ls0")], "a logical switch already has this name"),
+            // Deleting a router port a switch port attaches to: refused.
+            (vec![Op::LrpDel("lr0-ls1".into())], "no logical router port"),
+            // Deleting the port a route leaves by strands the route: refused.
+            (
+                vec![
+                    route("10.9.0.0/16", "10.1.0.100"),
+                    Op::LspDel("ls1-lr0".into()),
+                    Op::LrpDel("lr0-ls1".into()),
+                ],
+                "not reachable",
+            ),
+        ];
+        for (ops, want) in cases {
+            let mut copy = nb.clone();
+            let err = copy.apply_ops(&txn(ops)).unwrap_err().to_string();
+            assert!(err.contains(want), "error {err:?} should contain {want:?}");
+        }
+        assert_eq!(nb, before);
+        // Deleting the router removes its ports and routes with it.
+        nb.apply_ops(&txn(vec![route("10.9.0.0/16", "10.1.0.100")]))
+            .unwrap();
+        nb.apply_ops(&txn(vec![
+            Op::LspDel("ls0-lr0".into()),
+            Op::LspDel("ls1-lr0".into()),
+            Op::LrDel("lr0".into()),
+        ]))
+        .unwrap();
+        assert!(nb.router_ports.is_empty() && nb.routes.is_empty());
+    }
+}

@@ -223,6 +223,17 @@ impl Northbound for Northd {
     }
 }
 
+/// Chassis must register before they claim ports or report neighbours.
+fn require_chassis(sb: &crate::sb::Sb, chassis: &str) -> Result<(), Status> {
+    if sb.chassis.contains_key(chassis) {
+        Ok(())
+    } else {
+        Err(Status::failed_precondition(format!(
+            "chassis {chassis:?} is not registered"
+        )))
+    }
+}
+
 #[tonic::async_trait]
 impl Southbound for Northd {
     async fn register_chassis(
@@ -302,12 +313,7 @@ impl Southbound for Northd {
     ) -> Result<Response<pb::ClaimReply>, Status> {
         let req = req.into_inner();
         let mut st = self.state.lock().await;
-        if !st.sb.chassis.contains_key(&req.chassis) {
-            return Err(Status::failed_precondition(format!(
-                "chassis {:?} is not registered",
-                req.chassis
-            )));
-        }
+        require_chassis(&st.sb, &req.chassis)?;
         if req.release {
             if st.sb.claims.get(&req.logical_port) == Some(&req.chassis) {
                 st.sb.claims.remove(&req.logical_port);
@@ -342,12 +348,7 @@ impl Southbound for Northd {
     ) -> Result<Response<pb::ClaimReply>, Status> {
         let req = req.into_inner();
         let mut st = self.state.lock().await;
-        if !st.sb.chassis.contains_key(&req.chassis) {
-            return Err(Status::failed_precondition(format!(
-                "chassis {:?} is not registered",
-                req.chassis
-            )));
-        }
+        require_chassis(&st.sb, &req.chassis)?;
         for b in req.bindings {
             let known = st.nb.router_ports.get(&b.logical_port).and_then(|p| {
                 st.nb

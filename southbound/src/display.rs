@@ -38,23 +38,19 @@ pub fn match_text(m: &FieldMatch) -> String {
         Some(Field::EthType) => format!("0x{:04x}", m.value),
         _ => m.value.to_string(),
     };
-    if m.mask != full
-        && !matches!(
-            field,
-            Some(
-                Field::Ip4Src
-                    | Field::Ip4Dst
-                    | Field::ArpSpa
-                    | Field::ArpTpa
-                    | Field::Reg0
-                    | Field::Reg1
-            )
-        )
-    {
+    if m.mask != full && !field.is_some_and(is_ip4) {
         format!("{} == {}/0x{:x}", m.field, value, m.mask)
     } else {
         format!("{} == {}", m.field, value)
     }
+}
+
+/// Fields that hold an IPv4 address (shown dotted, masks as a prefix length).
+fn is_ip4(f: Field) -> bool {
+    matches!(
+        f,
+        Field::Ip4Src | Field::Ip4Dst | Field::ArpSpa | Field::ArpTpa | Field::Reg0 | Field::Reg1
+    )
 }
 
 /// A whole conjunction; the empty match is `1`, as in OVN.

@@ -199,6 +199,38 @@ impl Sandbox {
         .0
     }
 
+    /// iperf3 TCP from pod `client` to pod `server` for 2 s (`reverse`: the server
+    /// sends); the bits per second received.
+    pub fn iperf3_bps(&self, server: usize, client: usize, reverse: bool) -> f64 {
+        let ns = self.netns(server);
+        let ip = self.ip(server);
+        let mut srv = Command::new("ip")
+            .args(["netns", "exec", &ns, "iperf3", "-s", "-1", "-B", &ip])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("iperf3 server");
+        assert!(
+            wait_until(Duration::from_secs(5), || self
+                .exec(server, &["ss", "-ltn"])
+                .1
+                .contains(":5201")),
+            "iperf3 server did not listen"
+        );
+        let mut args = vec!["iperf3", "-c", ip.as_str(), "-t", "2", "-J"];
+        if reverse {
+            args.push("-R");
+        }
+        let (ok, out, err) = self.exec(client, &args);
+        let _ = srv.kill();
+        let _ = srv.wait();
+        assert!(ok, "iperf3 failed: {err}{out}");
+        let v: Value = serde_json::from_str(&out).expect("iperf3 json");
+        v["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .expect("bps")
+    }
+
     /// Runs a command in pod `i`.
     pub fn exec(&self, i: usize, args: &[&str]) -> (bool, String, String) {
         let ns = self.netns(i);

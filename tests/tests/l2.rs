@@ -5,36 +5,6 @@ use switchyard_tests::frames;
 use switchyard_tests::sandbox::{can_run, run, wait_until, Sandbox};
 use switchyard_tests::scenario::pod_addr;
 
-fn iperf3(sb: &Sandbox, server: usize, client: usize, reverse: bool) -> f64 {
-    let ns = sb.netns(server);
-    let ip = sb.ip(server);
-    let mut srv = std::process::Command::new("ip")
-        .args(["netns", "exec", &ns, "iperf3", "-s", "-1", "-B", &ip])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("iperf3 server");
-    assert!(
-        wait_until(Duration::from_secs(5), || sb
-            .exec(server, &["ss", "-ltn"])
-            .1
-            .contains(":5201")),
-        "iperf3 server did not listen"
-    );
-    let mut args = vec!["iperf3", "-c", ip.as_str(), "-t", "2", "-J"];
-    if reverse {
-        args.push("-R");
-    }
-    let (ok, out, err) = sb.exec(client, &args);
-    let _ = srv.kill();
-    let _ = srv.wait();
-    assert!(ok, "iperf3 failed: {err}{out}");
-    let v: serde_json::Value = serde_json::from_str(&out).expect("iperf3 json");
-    v["end"]["sum_received"]["bits_per_second"]
-        .as_f64()
-        .expect("bps")
-}
-
 #[test]
 fn ping_and_tcp_both_ways() {
     if !can_run("ping_and_tcp_both_ways") {
@@ -43,8 +13,8 @@ fn ping_and_tcp_both_ways() {
     let sb = Sandbox::up(2, 2);
     assert!(sb.ping(0, &sb.ip(1)));
     assert!(sb.ping(1, &sb.ip(0)));
-    let fwd = iperf3(&sb, 1, 0, false);
-    let rev = iperf3(&sb, 1, 0, true);
+    let fwd = sb.iperf3_bps(1, 0, false);
+    let rev = sb.iperf3_bps(1, 0, true);
     // TCP moved data both ways (no speed threshold: benches measure speed).
     assert!(fwd > 0.0 && rev > 0.0, "fwd {fwd} rev {rev}");
     let ports = sb.syctl_json(&["vswitch", "port-list"]);

@@ -4,36 +4,6 @@
 use std::time::Duration;
 use switchyard_tests::sandbox::{can_run, run, wait_until, Sandbox};
 
-fn iperf3_bps(sb: &Sandbox, server: usize, client: usize, reverse: bool) -> f64 {
-    let ns = sb.netns(server);
-    let ip = sb.ip(server);
-    let mut srv = std::process::Command::new("ip")
-        .args(["netns", "exec", &ns, "iperf3", "-s", "-1", "-B", &ip])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("iperf3 server");
-    assert!(
-        wait_until(Duration::from_secs(5), || sb
-            .exec(server, &["ss", "-ltn"])
-            .1
-            .contains(":5201")),
-        "iperf3 server did not listen"
-    );
-    let mut args = vec!["iperf3", "-c", ip.as_str(), "-t", "2", "-J"];
-    if reverse {
-        args.push("-R");
-    }
-    let (ok, out, err) = sb.exec(client, &args);
-    let _ = srv.kill();
-    let _ = srv.wait();
-    assert!(ok, "iperf3 failed: {err}{out}");
-    let v: serde_json::Value = serde_json::from_str(&out).expect("iperf3 json");
-    v["end"]["sum_received"]["bits_per_second"]
-        .as_f64()
-        .expect("bps")
-}
-
 #[test]
 fn pods_on_two_subnets_ping_trace_and_carry_tcp_through_the_router() {
     if !can_run("pods_on_two_subnets_ping_trace_and_carry_tcp_through_the_router") {
@@ -63,8 +33,8 @@ fn pods_on_two_subnets_ping_trace_and_carry_tcp_through_the_router() {
     assert!(sb.drops("ttl_exceeded") >= 1);
     assert!(sb.drops("no_route") >= 1);
 
-    let fwd = iperf3_bps(&sb, 1, 0, false);
-    let rev = iperf3_bps(&sb, 1, 0, true);
+    let fwd = sb.iperf3_bps(1, 0, false);
+    let rev = sb.iperf3_bps(1, 0, true);
     assert!(fwd > 0.0 && rev > 0.0, "fwd {fwd} rev {rev}");
 
     // The operator's view: show draws the router, lflow-list covers its stages,
