@@ -80,6 +80,109 @@ fn pods_on_two_subnets_ping_trace_and_carry_tcp_through_the_router() {
     );
 }
 
+/// A namespace on ls1's wire (its veth's host end named like the namespace) at
+/// `ip`/24, owning 10.99.0.1 on its loopback, routing 10.244.0.0/16 back via lr0.
+fn external_host(ns: &str, mac: &str, ip: &str) {
+    for args in [
+        vec!["netns", "add", ns],
+        vec![
+            "link", "add", ns, "type", "veth", "peer", "name", "eth0", "netns", ns,
+        ],
+        vec!["link", "set", ns, "up"],
+    ] {
+        let (ok, _, err) = run("ip", &args);
+        assert!(ok, "ip {args:?}: {err}");
+    }
+    let cidr = format!("{ip}/24");
+    for args in [
+        vec!["ip", "link", "set", "lo", "up"],
+        vec!["ip", "link", "set", "eth0", "address", mac],
+        vec!["ip", "addr", "add", &cidr, "dev", "eth0"],
+        vec!["ip", "addr", "add", "10.99.0.1/32", "dev", "lo"],
+        vec!["ip", "link", "set", "eth0", "up"],
+        vec!["ip", "route", "add", "10.244.0.0/16", "via", "10.244.1.1"],
+        vec!["ethtool", "-K", "eth0", "tx", "off"],
+    ] {
+        let mut a = vec!["netns", "exec", ns];
+        a.extend_from_slice(&args);
+        let (ok, _, err) = run("ip", &a);
+        assert!(ok, "{args:?}: {err}");
+    }
+}
+
+/// UDP datagrams that reached namespace `ns` for a closed port (our probes go to
+/// port 9, where nothing listens): counts exactly the probes, not ARP or ICMP.
+fn rx_packets(ns: &str) -> u64 {
+    let (_, out, _) = run("ip", &["netns", "exec", ns, "cat", "/proc/net/snmp"]);
+    out.lines()
+        .filter(|l| l.starts_with("Udp:"))
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn ecmp_spreads_flows_over_both_nexthops_and_keeps_each_flow_on_one() {
+    if !can_run("ecmp_spreads_flows_over_both_nexthops_and_keeps_each_flow_on_one") {
+        return;
+    }
+    // Three networks: ls0 and ls1 behind lr0, and 10.99.0.0/16 behind two
+    // gateways on ls1, reached by two static routes for the same prefix.
+    let sb = Sandbox::up_with(23, 2, &["--subnets", "2"]);
+    let gw1 = Netns("t23-gw1");
+    let gw2 = Netns("t23-gw2");
+    external_host(gw1.0, "0a:58:0a:f4:01:fd", "10.244.1.253");
+    external_host(gw2.0, "0a:58:0a:f4:01:fe", "10.244.1.254");
+    for (lsp, ns) in [("gw1", gw1.0), ("gw2", gw2.0)] {
+        sb.syctl(&["lsp-add", "ls1", lsp, "unknown"]);
+        sb.syctl(&["vswitch", "port-add", ns, lsp]);
+    }
+    sb.syctl(&["lr-route-add", "lr0", "10.99.0.0/16", "10.244.1.253"]);
+    sb.syctl(&["lr-route-add", "lr0", "10.99.0.0/16", "10.244.1.254"]);
+    assert!(sb.syctl(&["lr-route-list", "lr0"]).contains("static ecmp"));
+    // Resolve both nexthops: the first packets trigger ARP and learning.
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let show = sb.syctl(&["show"]);
+            show.contains("neighbour 10.244.1.253") && show.contains("neighbour 10.244.1.254")
+        } || {
+            let _ = sb.exec(0, &["python3", "-c", UDP_BURST, "16"]);
+            false
+        }),
+        "both nexthops never got resolved"
+    );
+    // 64 UDP flows (one packet each, distinct source ports): both gateways get some.
+    let (a0, b0) = (rx_packets(gw1.0), rx_packets(gw2.0));
+    let (ok, _, err) = sb.exec(0, &["python3", "-c", UDP_BURST, "64"]);
+    assert!(ok, "{err}");
+    assert!(
+        wait_until(Duration::from_secs(5), || rx_packets(gw1.0)
+            + rx_packets(gw2.0)
+            >= a0 + b0 + 64),
+        "not every flow arrived"
+    );
+    let (a, b) = (rx_packets(gw1.0) - a0, rx_packets(gw2.0) - b0);
+    assert!(a > 0 && b > 0, "ECMP used one path only: {a} / {b}");
+    // One flow, many packets: all on one path.
+    let (a0, b0) = (rx_packets(gw1.0), rx_packets(gw2.0));
+    let (ok, _, err) = sb.exec(0, &["python3", "-c", UDP_ONE_FLOW, "40"]);
+    assert!(ok, "{err}");
+    assert!(wait_until(Duration::from_secs(5), || rx_packets(gw1.0)
+        + rx_packets(gw2.0)
+        >= a0 + b0 + 40));
+    let (a, b) = (rx_packets(gw1.0) - a0, rx_packets(gw2.0) - b0);
+    assert!(
+        a == 0 || b == 0,
+        "one flow was split over both paths: {a} / {b}"
+    );
+}
+
+/// UDP to 10.99.0.1:9, one packet from each of N source ports.
+const UDP_BURST: &str = "import socket,sys\nfor i in range(int(sys.argv[1])):\n s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('',20000+i)); s.sendto(b'ecmp',('10.99.0.1',9)); s.close()";
+/// UDP to 10.99.0.1:9, N packets from one source port.
+const UDP_ONE_FLOW: &str = "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('',30000))\nfor i in range(int(sys.argv[1])): s.sendto(b'flow',('10.99.0.1',9))";
+
 /// Removes the test's external namespace even when the test fails.
 struct Netns(&'static str);
 impl Drop for Netns {
@@ -98,30 +201,7 @@ fn unresolved_nexthop_is_arped_for_learned_and_then_reached() {
     // An "external" host on ls1 whose address northd does not know, with a
     // network 10.99.0.0/16 behind it that lr0 reaches through a static route.
     let ns = Netns("t21-ext");
-    for args in [
-        vec!["netns", "add", ns.0],
-        vec![
-            "link", "add", ns.0, "type", "veth", "peer", "name", "eth0", "netns", ns.0,
-        ],
-        vec!["link", "set", ns.0, "up"],
-    ] {
-        let (ok, _, err) = run("ip", &args);
-        assert!(ok, "ip {args:?}: {err}");
-    }
-    for args in [
-        vec!["ip", "link", "set", "lo", "up"],
-        vec!["ip", "link", "set", "eth0", "address", "0a:58:0a:f4:01:fe"],
-        vec!["ip", "addr", "add", "10.244.1.254/24", "dev", "eth0"],
-        vec!["ip", "addr", "add", "10.99.0.1/32", "dev", "lo"],
-        vec!["ip", "link", "set", "eth0", "up"],
-        vec!["ip", "route", "add", "10.244.0.0/16", "via", "10.244.1.1"],
-        vec!["ethtool", "-K", "eth0", "tx", "off"],
-    ] {
-        let mut a = vec!["netns", "exec", ns.0];
-        a.extend_from_slice(&args);
-        let (ok, _, err) = run("ip", &a);
-        assert!(ok, "{args:?}: {err}");
-    }
+    external_host(ns.0, "0a:58:0a:f4:01:fe", "10.244.1.254");
     sb.syctl(&["lsp-add", "ls1", "ext", "unknown"]);
     sb.syctl(&["vswitch", "port-add", ns.0, "ext"]);
     sb.syctl(&["lr-route-add", "lr0", "10.99.0.0/16", "10.244.1.254"]);
