@@ -1,6 +1,7 @@
 //! syctl: build and inspect a Switchyard topology, drive a vswitchd, run a sandbox.
 #![forbid(unsafe_code)]
 
+mod cluster;
 mod demo;
 mod nb;
 mod router;
@@ -139,6 +140,8 @@ enum VswitchCmd {
     },
     /// Exact-match cache entries.
     DpFlows,
+    /// Geneve tunnels to other chassis, with packet/byte/error counters.
+    TunnelList,
     /// Connection and table state.
     Status,
     /// Trace a microflow through this vswitchd's live tables and cache (nothing is sent).
@@ -168,6 +171,11 @@ struct SandboxOpts {
     /// spread round-robin over them with lr0 as their default gateway.
     #[arg(long, default_value_t = 1)]
     subnets: usize,
+    /// Chassis: with two or more, each is a namespace running its own vswitchd
+    /// on an underlay bridge, pods are spread round-robin over them and reach
+    /// each other through Geneve; pods' MTU is the underlay's (1500) less 100.
+    #[arg(long, default_value_t = 1)]
+    chassis: usize,
     /// Pin vswitchd's PMD thread to this core (default: the last core, when there
     /// are two or more; pods' receive processing is steered to the other cores).
     #[arg(long)]
@@ -185,6 +193,7 @@ impl SandboxOpts {
             port_base: self.port_base,
             subnet: self.subnet.clone(),
             subnets: self.subnets,
+            chassis: self.chassis,
             pmd_core: if self.no_pin {
                 None
             } else {
@@ -302,6 +311,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 VswitchCmd::PortList => Request::PortList,
                 VswitchCmd::PmdStats { clear } => Request::PmdStats { clear: *clear },
                 VswitchCmd::DpFlows => Request::DpFlows,
+                VswitchCmd::TunnelList => Request::TunnelList,
                 VswitchCmd::Status => Request::Status,
                 VswitchCmd::Trace { .. } => unreachable!("handled above"),
             };

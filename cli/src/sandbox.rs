@@ -24,6 +24,8 @@ pub struct Opts {
     pub pmd_core: Option<usize>,
     /// Logical switches (one subnet each); with two or more, a router joins them.
     pub subnets: usize,
+    /// Chassis (each a namespace with its own vswitchd, Geneve between them).
+    pub chassis: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -83,6 +85,15 @@ pub struct State {
     /// The router joining the switches (two or more subnets).
     #[serde(default)]
     pub router: Option<String>,
+    /// Every chassis with its vswitchd (the first is also `chassis`/`vswitchd`).
+    #[serde(default)]
+    pub nodes: Vec<crate::cluster::ChassisNode>,
+}
+
+impl State {
+    fn node(&self, chassis: &str) -> Option<&crate::cluster::ChassisNode> {
+        self.nodes.iter().find(|n| n.name == chassis)
+    }
 }
 
 impl State {
@@ -149,12 +160,26 @@ pub fn binary(name: &str) -> PathBuf {
 }
 
 fn spawn(bin: &str, args: &[String], log: &Path) -> anyhow::Result<Daemon> {
+    spawn_in(None, bin, args, log)
+}
+
+/// Starts a daemon, inside network namespace `netns` when given (`ip netns exec`
+/// execs the daemon in place, so the recorded pid is the daemon's).
+fn spawn_in(netns: Option<&str>, bin: &str, args: &[String], log: &Path) -> anyhow::Result<Daemon> {
     use std::os::unix::process::CommandExt;
     let f = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)?;
-    let child = Command::new(binary(bin))
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(binary(bin));
+            c
+        }
+        None => Command::new(binary(bin)),
+    };
+    let child = cmd
         .args(args)
         .stdin(Stdio::null())
         .stdout(f.try_clone()?)
@@ -205,6 +230,9 @@ fn signal(pid: u32, sig: i32) {
 pub fn down(o: &Opts) -> anyhow::Result<()> {
     if let Some(st) = State::load(&o.dir) {
         if let Some(d) = &st.vswitchd {
+            stop_daemon(d, "switchyard-vswitchd");
+        }
+        for d in st.nodes.iter().filter_map(|n| n.vswitchd.as_ref()) {
             stop_daemon(d, "switchyard-vswitchd");
         }
         if let Some(d) = &st.northd {
@@ -303,7 +331,12 @@ pub fn default_pmd_core() -> Option<usize> {
     (n > 1).then_some(n - 1)
 }
 
-fn create_pod(st: &State, i: usize, sw: &SwitchInfo) -> anyhow::Result<Pod> {
+fn create_pod(
+    st: &State,
+    i: usize,
+    sw: &SwitchInfo,
+    node: &crate::cluster::ChassisNode,
+) -> anyhow::Result<Pod> {
     let (ip, mac, _) = pod_addr(&sw.subnet, i)?;
     let name = format!("pod{i}");
     let netns = format!("{}-{}", st.prefix, name);
@@ -327,11 +360,25 @@ fn create_pod(st: &State, i: usize, sw: &SwitchInfo) -> anyhow::Result<Pod> {
             &netns,
         ],
     )?;
-    let _ = sh(
+    let in_node = |args: &[&str]| -> anyhow::Result<String> {
+        match &node.netns {
+            Some(ns) => in_ns(ns, args),
+            None => sh(args[0], &args[1..]),
+        }
+    };
+    if let Some(ns) = &node.netns {
+        sh("ip", &["link", "set", &host_iface, "netns", ns])?;
+        // Room for the Geneve encapsulation on the underlay.
+        let mtu = crate::cluster::POD_MTU.to_string();
+        in_node(&["ip", "link", "set", &host_iface, "mtu", &mtu])?;
+        in_ns(&netns, &["ip", "link", "set", "eth0", "mtu", &mtu])?;
+    }
+    let _ = in_node(&[
         "sysctl",
-        &["-qw", &format!("net.ipv6.conf.{host_iface}.disable_ipv6=1")],
-    );
-    sh("ip", &["link", "set", &host_iface, "up"])?;
+        "-qw",
+        &format!("net.ipv6.conf.{host_iface}.disable_ipv6=1"),
+    ]);
+    in_node(&["ip", "link", "set", &host_iface, "up"])?;
     in_ns(
         &netns,
         &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"],
@@ -373,7 +420,7 @@ fn create_pod(st: &State, i: usize, sw: &SwitchInfo) -> anyhow::Result<Pod> {
         mac,
         ip,
         lport: format!("{}-{}", sw.name, name),
-        chassis: st.chassis.clone(),
+        chassis: node.name.clone(),
         switch: sw.name.clone(),
         gateway: if st.router.is_some() {
             sw.gateway.clone()
@@ -396,6 +443,9 @@ pub async fn up(o: &Opts, pods: usize) -> anyhow::Result<State> {
     if o.subnets < 1 || o.subnets > 16 {
         bail!("--subnets takes 1 to 16");
     }
+    if o.chassis < 1 || o.chassis > 16 {
+        bail!("--chassis takes 1 to 16");
+    }
     down(o)?;
     std::fs::create_dir_all(&o.dir)?;
     let mut st = State {
@@ -413,6 +463,15 @@ pub async fn up(o: &Opts, pods: usize) -> anyhow::Result<State> {
         router: (o.subnets > 1).then(|| "lr0".to_string()),
         ..Default::default()
     };
+    st.nodes.push(crate::cluster::ChassisNode {
+        name: st.chassis.clone(),
+        netns: None,
+        encap_ip: "127.0.0.1".into(),
+        control_sock: st.control_sock.clone(),
+        state_dir: o.dir.join("vswitchd-state"),
+        log: o.dir.join("vswitchd.log"),
+        vswitchd: None,
+    });
     for j in 0..o.subnets {
         let subnet = nth_subnet(&o.subnet, j)?;
         let (gateway, _, _) = pod_addr(&subnet, 0)?;
@@ -440,10 +499,27 @@ pub async fn up(o: &Opts, pods: usize) -> anyhow::Result<State> {
 }
 
 async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
+    if o.chassis > 1 {
+        // Every chassis in its own namespace on an underlay bridge; northd's SB
+        // listens on the bridge, chassis 1's control socket stays the default.
+        let net = crate::cluster::underlay_prefix(o.port_base);
+        let gw = crate::cluster::create_underlay(&o.prefix, &net)?;
+        st.sb = format!("http://{gw}:{}", o.port_base + 1);
+        st.nodes.clear();
+        for k in 1..=o.chassis {
+            let node = crate::cluster::create_chassis(&o.prefix, k, &net, &o.dir)?;
+            st.nodes.push(node);
+            st.save()?;
+        }
+        st.chassis = st.nodes[0].name.clone();
+        st.control_sock = st.nodes[0].control_sock.clone();
+    }
     for i in 1..=pods {
-        // Pods go round-robin over the switches: pod1 on ls0, pod2 on ls1, ...
+        // Pods go round-robin over the switches (pod1 on ls0, pod2 on ls1, ...)
+        // and over the chassis.
         let sw = st.switches[(i - 1) % st.switches.len()].clone();
-        let p = create_pod(st, i, &sw)?;
+        let node = st.nodes[(i - 1) % st.nodes.len()].clone();
+        let p = create_pod(st, i, &sw, &node)?;
         st.pods.push(p);
         st.save()?;
     }
@@ -455,7 +531,7 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
             "--nb-listen".into(),
             format!("127.0.0.1:{}", o.port_base),
             "--sb-listen".into(),
-            format!("127.0.0.1:{}", o.port_base + 1),
+            st.sb.trim_start_matches("http://").to_string(),
             "--metrics-listen".into(),
             format!("127.0.0.1:{}", o.port_base + 2),
         ],
@@ -516,37 +592,60 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
     }
     nb::transact(&mut client, ops, false, false).await?;
 
-    let mut args = vec![
-        "--chassis".into(),
-        st.chassis.clone(),
-        "--sb".into(),
-        st.sb.clone(),
-        "--state-dir".into(),
-        o.dir.join("vswitchd-state").display().to_string(),
-        "--control-sock".into(),
-        st.control_sock.display().to_string(),
-        "--metrics-listen".into(),
-        format!("127.0.0.1:{}", o.port_base + 3),
-    ];
-    if let Some(c) = o.pmd_core {
-        args.push("--pmd-cores".into());
-        args.push(c.to_string());
+    for k in 0..st.nodes.len() {
+        let node = st.nodes[k].clone();
+        let mut args = vec![
+            "--chassis".into(),
+            node.name.clone(),
+            "--sb".into(),
+            st.sb.clone(),
+            "--state-dir".into(),
+            node.state_dir.display().to_string(),
+            "--control-sock".into(),
+            node.control_sock.display().to_string(),
+            "--metrics-listen".into(),
+            format!("127.0.0.1:{}", o.port_base + 3),
+        ];
+        if node.netns.is_some() {
+            args.extend([
+                "--encap-ip".into(),
+                node.encap_ip.clone(),
+                "--underlay".into(),
+                "ul0".into(),
+            ]);
+        }
+        if let Some(c) = o.pmd_core {
+            args.push("--pmd-cores".into());
+            args.push(c.to_string());
+        }
+        let d = spawn_in(
+            node.netns.as_deref(),
+            "switchyard-vswitchd",
+            &args,
+            &node.log,
+        )?;
+        if k == 0 {
+            st.vswitchd = Some(d.clone());
+        }
+        st.nodes[k].vswitchd = Some(d);
+        st.save()?;
+        wait_vswitchd_at(&node.control_sock, &node.log)?;
     }
-    st.vswitchd = Some(spawn(
-        "switchyard-vswitchd",
-        &args,
-        &o.dir.join("vswitchd.log"),
-    )?);
-    st.save()?;
-    wait_vswitchd(st)?;
-    let sock = st.control_sock.clone();
     for p in &st.pods {
+        let Some(node) = st.node(&p.chassis) else {
+            bail!("pod {} is on unknown chassis {}", p.name, p.chassis);
+        };
         let req = Request::PortAdd {
             iface: p.host_iface.clone(),
             lport: p.lport.clone(),
         };
-        if let Response::Error(e) = call(&sock, &req)? {
-            bail!("port-add {} {}: {e}", p.host_iface, p.lport);
+        if let Response::Error(e) = call(&node.control_sock, &req)? {
+            bail!(
+                "port-add {} {} on {}: {e}",
+                p.host_iface,
+                p.lport,
+                node.name
+            );
         }
     }
     // Ready when every pod reaches the first one (and the first reaches the second).
@@ -578,15 +677,16 @@ async fn wait_northd(st: &State) -> anyhow::Result<()> {
 }
 
 fn wait_vswitchd(st: &State) -> anyhow::Result<()> {
-    let sock = st.control_sock.clone();
+    wait_vswitchd_at(&st.control_sock, &st.dir.join("vswitchd.log"))
+}
+
+fn wait_vswitchd_at(sock: &Path, log: &Path) -> anyhow::Result<()> {
+    let sock = sock.to_path_buf();
     if !wait_until(
         Duration::from_secs(10),
         || matches!(call(&sock, &Request::Status), Ok(Response::Status(s)) if s.sb_connected && s.sb_version > 0),
     ) {
-        bail!(
-            "vswitchd did not connect to northd; see {}",
-            st.dir.join("vswitchd.log").display()
-        );
+        bail!("vswitchd did not connect to northd; see {}", log.display());
     }
     Ok(())
 }

@@ -19,12 +19,43 @@ pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
             Response::Pmds(p) => serde_json::to_value(p)?,
             Response::DpFlows(f) => serde_json::to_value(f)?,
             Response::Status(s) => serde_json::to_value(s)?,
+            Response::Tunnels(t) => serde_json::to_value(t)?,
             _ => serde_json::json!({"ok": true}),
         };
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
     match resp {
+        Response::Tunnels(tunnels) => {
+            let rows: Vec<Vec<String>> = tunnels
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.chassis.clone(),
+                        t.remote_ip.clone(),
+                        t.remote_mac.clone(),
+                        t.tx_packets.to_string(),
+                        t.tx_bytes.to_string(),
+                        t.rx_packets.to_string(),
+                        t.rx_bytes.to_string(),
+                        t.tx_errors.to_string(),
+                    ]
+                })
+                .collect();
+            table::print(
+                &[
+                    "CHASSIS",
+                    "REMOTE IP",
+                    "REMOTE MAC",
+                    "TX PKTS",
+                    "TX BYTES",
+                    "RX PKTS",
+                    "RX BYTES",
+                    "TX ERRORS",
+                ],
+                &rows,
+            );
+        }
         Response::Ports(ports) => {
             let rows: Vec<Vec<String>> = ports
                 .iter()

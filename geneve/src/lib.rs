@@ -7,6 +7,8 @@
 
 use thiserror::Error;
 
+pub mod tunnel;
+
 /// UDP destination port assigned to Geneve.
 pub const UDP_PORT: u16 = 6081;
 /// Option class used by OVN for its metadata option.
@@ -120,7 +122,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Header<T> {
     pub fn emit_ovn(&mut self, vni: u32, ingress: u16, egress: u16) {
         let b = self.buffer.as_mut();
         b[0] = 2; // version 0, 2 words of options
-        b[1] = 0;
+        b[1] = 0x40; // C: a critical option (OVN's type 0x80) is present
         b[2..4].copy_from_slice(&0x6558u16.to_be_bytes());
         b[4..7].copy_from_slice(&vni.to_be_bytes()[1..]);
         b[7] = 0;
@@ -180,7 +182,7 @@ mod tests {
 
     // A Geneve header with OVN's option: VNI 5, ingress port 1, egress port 3.
     static BYTES: [u8; 16] = [
-        0x02, 0x00, 0x65, 0x58, 0x00, 0x00, 0x05, 0x00, 0x01, 0x02, 0x80, 0x01, 0x00, 0x01, 0x00,
+        0x02, 0x40, 0x65, 0x58, 0x00, 0x00, 0x05, 0x00, 0x01, 0x02, 0x80, 0x01, 0x00, 0x01, 0x00,
         0x03,
     ];
 
@@ -191,7 +193,7 @@ mod tests {
         assert_eq!(h.header_len(), 16);
         assert_eq!(h.protocol(), 0x6558);
         assert_eq!(h.vni(), 5);
-        assert!(!h.oam() && !h.critical());
+        assert!(!h.oam() && h.critical());
         assert_eq!(h.ovn_metadata(), Ok(Some((1, 3))));
     }
 

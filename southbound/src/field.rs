@@ -104,6 +104,10 @@ named_enum! {
         ConsumedByRouter => "consumed_by_router",
         DatapathLoop => "datapath_loop",
         GenerateFailed => "generate_failed",
+        MalformedTunnel => "malformed_tunnel",
+        UnknownTunnelKey => "unknown_tunnel_key",
+        TunnelUnresolved => "tunnel_unresolved",
+        TunnelTooBig => "tunnel_too_big",
     }
 }
 

@@ -38,6 +38,8 @@ pub struct Config {
     pub idle: IdlePolicy,
     pub xsk: XskOptions,
     pub emc_entries: usize,
+    /// The underlay interface Geneve tunnels use (none: a single-chassis switch).
+    pub underlay: Option<String>,
 }
 
 /// Commands to the PMD thread.
@@ -78,6 +80,8 @@ pub struct Agent {
     /// Neighbours this chassis learned, re-reported whenever northd reconnects
     /// (northd keeps learned bindings in memory, as chassis claims).
     learned: BTreeMap<(u32, String, u32), pb::MacBinding>,
+    underlay: Option<crate::underlay::UnderlayState>,
+    underlay_stats: Option<Arc<PortStats>>,
 }
 
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
@@ -117,6 +121,8 @@ pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, std::thread::Joi
         untranslatable: 0,
         pending: BTreeMap::new(),
         learned: BTreeMap::new(),
+        underlay: None,
+        underlay_stats: None,
     };
     Ok((Arc::new(Mutex::new(agent)), handle))
 }
@@ -237,14 +243,50 @@ impl Agent {
             &self.cfg.chassis,
             &self.local_bindings(),
         );
+        let mut t = t;
+        if let Some(u) = &mut self.underlay {
+            let info = u.info;
+            let (macs, stats) = (&u.macs, &mut u.tunnel_stats);
+            t.set_underlay(info, macs, stats);
+        }
         self.untranslatable = t.untranslatable;
         self.shared.tables.store(Arc::new(t));
     }
 
     fn free_slot(&self) -> u16 {
-        (0..=u16::MAX)
-            .find(|s| !self.ports.values().any(|p| p.slot == *s))
-            .unwrap_or(u16::MAX)
+        let taken = |s: u16| {
+            self.ports.values().any(|p| p.slot == s)
+                || self.underlay.as_ref().is_some_and(|u| u.info.slot == s)
+        };
+        (0..=u16::MAX).find(|s| !taken(*s)).unwrap_or(u16::MAX)
+    }
+
+    /// Opens the underlay interface for Geneve (at start, before any port).
+    pub async fn open_underlay(&mut self) -> anyhow::Result<()> {
+        let Some(iface) = self.cfg.underlay.clone() else {
+            return Ok(());
+        };
+        let slot = self.free_slot();
+        let state = crate::underlay::UnderlayState::new(&iface, &self.cfg.encap_ip, slot)?;
+        let opts = XskOptions {
+            geneve_only: true,
+            ..self.cfg.xsk
+        };
+        let name = iface.clone();
+        let port = tokio::task::spawn_blocking(move || XskPort::open(&name, &opts)).await??;
+        let stats = Arc::new(PortStats::default());
+        self.pmd_tx
+            .send(PmdCmd::Add(slot, Box::new(port), stats.clone()))
+            .map_err(|_| anyhow::anyhow!("PMD thread is gone"))?;
+        tracing::info!(
+            iface,
+            slot,
+            mtu = state.info.mtu,
+            "underlay open for Geneve"
+        );
+        self.underlay = Some(state);
+        self.underlay_stats = Some(stats);
+        Ok(())
     }
 
     async fn claim(&mut self, lport: &str, release: bool) {
@@ -427,6 +469,15 @@ impl Agent {
                 }
             }
             Request::Trace { microflow } => self.trace(&microflow).await,
+            Request::TunnelList => {
+                let t = self.shared.tables.load();
+                Response::Tunnels(
+                    self.underlay
+                        .as_ref()
+                        .map(|u| u.list(&t))
+                        .unwrap_or_default(),
+                )
+            }
             Request::Status => Response::Status(Status {
                 chassis: self.cfg.chassis.clone(),
                 sb_connected: self.sb_connected,
@@ -692,6 +743,19 @@ impl Agent {
         };
         if let Err(e) = client.report_mac_bindings(req).await {
             tracing::warn!(error = %e.message(), "MAC binding report failed; retried on reconnect");
+        }
+    }
+}
+
+/// Resolves the remote chassis' underlay MACs, every 200 ms while any is missing.
+pub async fn tunnel_loop(agent: Arc<Mutex<Agent>>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut a = agent.lock().await;
+        let t = a.shared.tables.load_full();
+        let changed = a.underlay.as_mut().is_some_and(|u| u.resolve(&t));
+        if changed {
+            a.publish();
         }
     }
 }

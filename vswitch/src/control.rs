@@ -24,6 +24,21 @@ pub enum Request {
     Trace {
         microflow: String,
     },
+    /// Geneve tunnels with their counters.
+    TunnelList,
+}
+
+/// One tunnel, as `tunnel-list` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TunnelInfo {
+    pub chassis: String,
+    pub remote_ip: String,
+    pub remote_mac: String,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_errors: u64,
 }
 
 /// One port, as `port-list` shows it.
@@ -88,6 +103,7 @@ pub enum Response {
     DpFlows(Vec<DpFlow>),
     Status(Status),
     Trace(Box<crate::trace::TraceReport>),
+    Tunnels(Vec<TunnelInfo>),
 }
 
 /// Sends one request to the daemon at `sock` and reads the response.

@@ -14,6 +14,8 @@ pub struct Entry {
     pub key: FlowKey,
     pub generation: u64,
     pub verdict: Verdict,
+    /// Tunnel metadata for outputs to remote chassis (see [`crate::pipeline`]).
+    pub tun_md: u64,
     pub n_out: u8,
     pub out: [u16; INLINE_OUTPUTS],
     pub hits: u64,
@@ -39,7 +41,9 @@ const EMPTY: Entry = Entry {
         ip_ttl: 0,
         arp_op: 0,
         ip_frag: 0,
+        tun: 0,
     },
+    tun_md: 0,
     generation: 0,
     verdict: Verdict::Output,
     n_out: 0,
@@ -108,6 +112,7 @@ impl Emc {
         hash: u32,
         generation: u64,
         verdict: Verdict,
+        tun_md: u64,
         out: &[u16],
     ) -> bool {
         if out.len() > INLINE_OUTPUTS {
@@ -134,6 +139,7 @@ impl Emc {
             key: *key,
             generation,
             verdict,
+            tun_md,
             n_out: out.len() as u8,
             out: [0; INLINE_OUTPUTS],
             hits: 0,
@@ -181,17 +187,17 @@ mod tests {
         };
         let h = k.hash32();
         assert!(c.lookup(&k, h, 1).is_none());
-        assert!(c.insert(&k, h, 1, Verdict::Output, &[3, 4]));
+        assert!(c.insert(&k, h, 1, Verdict::Output, 0, &[3, 4]));
         let e = c.lookup(&k, h, 1).unwrap();
         assert_eq!(&e.out[..e.n_out as usize], &[3, 4]);
         assert!(c.lookup(&k, h, 2).is_none(), "a table swap invalidates");
         let k2 = FlowKey { eth_dst: 6, ..k };
         assert!(c.lookup(&k2, k2.hash32(), 1).is_none());
         assert!(
-            !c.insert(&k, h, 1, Verdict::Output, &[1; 7]),
+            !c.insert(&k, h, 1, Verdict::Output, 0, &[1; 7]),
             "too wide to cache"
         );
-        assert!(c.insert(&k, h, 1, Verdict::Drop(DropReason::PortSecurityMac), &[]));
+        assert!(c.insert(&k, h, 1, Verdict::Drop(DropReason::PortSecurityMac), 0, &[]));
         assert_eq!(
             c.lookup(&k, h, 1).unwrap().verdict,
             Verdict::Drop(DropReason::PortSecurityMac)

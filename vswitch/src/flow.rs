@@ -24,6 +24,20 @@ pub struct FlowKey {
     pub arp_op: u8,
     /// 1 for a non-first IPv4 fragment (no L4 header).
     pub ip_frag: u8,
+    /// Tunnel metadata of a decapsulated packet ([`pack_tunnel`]); 0 otherwise.
+    pub tun: u64,
+}
+
+/// Tunnel metadata as one word: datapath key, ingress and egress port keys.
+#[inline]
+pub fn pack_tunnel(dp: u32, ingress: u16, egress: u16) -> u64 {
+    u64::from(dp) << 32 | u64::from(ingress) << 16 | u64::from(egress)
+}
+
+/// The inverse of [`pack_tunnel`].
+#[inline]
+pub fn unpack_tunnel(t: u64) -> (u32, u16, u16) {
+    ((t >> 32) as u32, (t >> 16) as u16, t as u16)
 }
 
 /// Logical metadata the pipeline sets while a packet crosses it.
@@ -79,6 +93,7 @@ impl FlowKey {
                 | u64::from(self.ip_ttl) << 16
                 | u64::from(self.arp_op) << 8
                 | u64::from(self.ip_frag),
+            self.tun,
         ] {
             h = (h.rotate_left(5) ^ w).wrapping_mul(K);
         }

@@ -19,3 +19,4 @@ pub mod stats;
 pub mod sys;
 pub mod tables;
 pub mod trace;
+pub mod underlay;

@@ -25,6 +25,10 @@ struct Args {
     /// Tunnel endpoint IP this chassis announces.
     #[arg(long, default_value = "127.0.0.1")]
     encap_ip: String,
+    /// Underlay interface for Geneve tunnels to other chassis (its address is
+    /// --encap-ip). Pods' MTU must leave 100 bytes for the encapsulation.
+    #[arg(long)]
+    underlay: Option<String>,
     /// Directory for persisted bindings.
     #[arg(long, default_value = "/var/lib/switchyard/vswitchd")]
     state_dir: PathBuf,
@@ -110,8 +114,10 @@ async fn main() -> anyhow::Result<()> {
                 XdpModeArg::Generic => AttachMode::Generic,
             },
             zero_copy: true,
+            geneve_only: false,
         },
         emc_entries: args.emc_entries,
+        underlay: args.underlay.clone(),
     };
     let (agent, pmd_thread) = agent::start(cfg)?;
 
@@ -122,10 +128,12 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::UnixListener::bind(&args.control_sock)?;
     tracing::info!(sock = %args.control_sock.display(), "control socket ready");
 
+    agent.lock().await.open_underlay().await?;
     agent.lock().await.restore().await;
     tokio::spawn(agent::sb_loop(agent.clone()));
     tokio::spawn(agent::pending_loop(agent.clone()));
     tokio::spawn(agent::learn_loop(agent.clone()));
+    tokio::spawn(agent::tunnel_loop(agent.clone()));
 
     if let Some(addr) = args.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr).await?;

@@ -5,8 +5,11 @@
 //! difference to apply to the frame. It allocates nothing itself (the caller owns
 //! the output list) and can record a trace of every stage it crossed.
 
+use crate::flow::{pack_tunnel, unpack_tunnel};
 use crate::flow::{FlowKey, Meta};
-use crate::tables::{Act, DpTables, GenKind, PortTarget, RouteHop, StageTable, Tables};
+use crate::tables::{
+    Act, DpTables, GenKind, PortTarget, RouteHop, StageTable, Tables, TUNNEL_BASE,
+};
 use switchyard_southbound::{DropReason, Stage, MC_FIRST_KEY};
 
 /// Most datapaths one packet may cross (a loop in the topology ends here).
@@ -57,6 +60,8 @@ struct Start {
     meta: Meta,
     /// First ingress stage to run; `None`: straight to egress with `meta.outport`.
     ingress_from: Option<usize>,
+    /// Arrived through a tunnel: deliver to local ports only, never back out.
+    from_tunnel: bool,
 }
 
 /// A generating action, with the datapath and registers it was reached with.
@@ -76,17 +81,65 @@ type Trace<'a> = Option<&'a mut Vec<TraceStep>>;
 
 /// Runs `key` through the pipeline. Output slots are appended to `out`.
 pub fn run(t: &Tables, key: &FlowKey, out: &mut Vec<u16>, trace: Trace) -> Verdict {
+    run_full(t, key, out, trace).0
+}
+
+/// Like [`run`], also returning the tunnel metadata ([`pack_tunnel`]) that goes
+/// with the outputs at or above [`TUNNEL_BASE`] (remote chassis).
+pub fn run_full(t: &Tables, key: &FlowKey, out: &mut Vec<u16>, trace: Trace) -> (Verdict, u64) {
+    if key.tun != 0 {
+        return (run_tunnel(t, key, out, trace), 0);
+    }
     let mut work = *key;
-    match run_from_slot(t, &mut work, out, trace) {
-        Outcome::Done(v) => finish(v, key, &work),
+    let mut tun = 0;
+    match run_from_slot(t, &mut work, out, &mut tun, trace) {
+        Outcome::Done(v) => (finish(v, key, &work), tun),
         Outcome::Gen(_) => {
             out.clear();
-            Verdict::Punt
+            (Verdict::Punt, 0)
         }
     }
 }
 
-fn run_from_slot(t: &Tables, work: &mut FlowKey, out: &mut Vec<u16>, trace: Trace) -> Outcome {
+/// A packet that arrived through a tunnel: the sending chassis ran the ingress
+/// pipeline; here the egress pipeline runs for the port (or group) it names.
+fn run_tunnel(t: &Tables, key: &FlowKey, out: &mut Vec<u16>, trace: Trace) -> Verdict {
+    out.clear();
+    let (dp, ingress, egress) = unpack_tunnel(key.tun);
+    let (ingress, egress) = (u32::from(ingress), u32::from(egress));
+    let known_port = if egress >= MC_FIRST_KEY {
+        t.multicast.contains_key(&(dp, egress))
+    } else {
+        t.ports.contains_key(&(dp, egress))
+    };
+    if !t.datapaths.contains_key(&dp) || !known_port {
+        return Verdict::Drop(DropReason::UnknownTunnelKey);
+    }
+    let start = Start {
+        dp,
+        meta: Meta {
+            inport: ingress,
+            outport: egress,
+            ..Meta::default()
+        },
+        ingress_from: None,
+        from_tunnel: true,
+    };
+    let mut work = *key;
+    let mut tun = 0;
+    match walk_datapaths(t, start, &mut work, out, &mut tun, trace) {
+        Outcome::Done(v) => finish(v, key, &work),
+        Outcome::Gen(_) => Verdict::Drop(DropReason::PipelineDrop),
+    }
+}
+
+fn run_from_slot(
+    t: &Tables,
+    work: &mut FlowKey,
+    out: &mut Vec<u16>,
+    tun: &mut u64,
+    trace: Trace,
+) -> Outcome {
     out.clear();
     let Some(b) = t.slot(work.in_port) else {
         return Outcome::Done(Verdict::Drop(DropReason::UnknownInport));
@@ -98,8 +151,9 @@ fn run_from_slot(t: &Tables, work: &mut FlowKey, out: &mut Vec<u16>, trace: Trac
             ..Meta::default()
         },
         ingress_from: Some(0),
+        from_tunnel: false,
     };
-    walk_datapaths(t, start, work, out, trace)
+    walk_datapaths(t, start, work, out, tun, trace)
 }
 
 /// Turns an output into a routed output when the walk changed the headers.
@@ -122,6 +176,7 @@ fn walk_datapaths(
     mut cur: Start,
     key: &mut FlowKey,
     out: &mut Vec<u16>,
+    tun: &mut u64,
     mut trace: Trace,
 ) -> Outcome {
     for _ in 0..MAX_DATAPATHS {
@@ -164,6 +219,22 @@ fn walk_datapaths(
                 }
                 continue;
             }
+            // A port on another chassis: its chassis runs the egress pipeline.
+            if let Some(PortTarget::Remote(chassis)) = t.ports.get(&(cur.dp, port)) {
+                match (t.underlay, t.tunnel_of.get(chassis)) {
+                    _ if cur.from_tunnel => {}
+                    (Some(_), Some(&i)) => {
+                        let entry = TUNNEL_BASE + i;
+                        if !out.contains(&entry) {
+                            out.push(entry);
+                        }
+                        let egress = if multicast { meta.outport } else { port };
+                        *tun = pack_tunnel(cur.dp, meta.inport as u16, egress as u16);
+                    }
+                    _ => last_drop = DropReason::RemotePort,
+                }
+                continue;
+            }
             let mut m = Meta {
                 outport: port,
                 ..meta
@@ -173,7 +244,7 @@ fn walk_datapaths(
                     Some(PortTarget::Local(slot)) => out.push(*slot),
                     Some(PortTarget::Remote(_)) => last_drop = DropReason::RemotePort,
                     // Broadcasts stay on their segment: only unicast enters a router.
-                    Some(PortTarget::Patch { dp, port }) if !multicast => {
+                    Some(PortTarget::Patch { dp, port }) if !multicast && !cur.from_tunnel => {
                         cross = Some(Start {
                             dp: *dp,
                             meta: Meta {
@@ -181,6 +252,7 @@ fn walk_datapaths(
                                 ..Meta::default()
                             },
                             ingress_from: Some(0),
+                            from_tunnel: false,
                         })
                     }
                     Some(PortTarget::Patch { .. }) => {}
@@ -330,6 +402,8 @@ pub struct Punted {
     pub verdict: Verdict,
     /// The ARP target, for a generated ARP request (the caller rate-limits).
     pub arp_for: Option<(u32, u32)>,
+    /// Tunnel metadata for tunnel outputs of the generated packet.
+    pub tun: u64,
     pub learned: Option<Learned>,
 }
 
@@ -344,9 +418,11 @@ pub fn punt(t: &Tables, key: &FlowKey, frame: &[u8], buf: &mut [u8], out: &mut V
         len: 0,
         verdict: Verdict::Drop(DropReason::GenerateFailed),
         arp_for: None,
+        tun: 0,
         learned: None,
     };
-    let g = match run_from_slot(t, &mut work, out, None) {
+    let mut tun = 0;
+    let g = match run_from_slot(t, &mut work, out, &mut tun, None) {
         Outcome::Done(v) => {
             p.verdict = finish(v, key, &work);
             return p;
@@ -397,6 +473,7 @@ pub fn punt(t: &Tables, key: &FlowKey, frame: &[u8], buf: &mut [u8], out: &mut V
                 dp: g.dp,
                 meta: g.meta,
                 ingress_from: None,
+                from_tunnel: false,
             };
             let mut k = match len.and_then(|n| crate::packet::extract(&buf[..n], key.in_port).ok())
             {
@@ -405,7 +482,7 @@ pub fn punt(t: &Tables, key: &FlowKey, frame: &[u8], buf: &mut [u8], out: &mut V
             };
             let orig = k;
             p.len = len.unwrap_or(0);
-            p.verdict = match walk_datapaths(t, start, &mut k, out, None) {
+            p.verdict = match walk_datapaths(t, start, &mut k, out, &mut p.tun, None) {
                 Outcome::Done(v) => finish(v, &orig, &k),
                 Outcome::Gen(_) => Verdict::Drop(DropReason::GenerateFailed),
             };
@@ -426,9 +503,10 @@ pub fn punt(t: &Tables, key: &FlowKey, frame: &[u8], buf: &mut [u8], out: &mut V
             ..Meta::default()
         },
         ingress_from: Some(stage),
+        from_tunnel: false,
     };
     p.len = n;
-    p.verdict = match walk_datapaths(t, start, &mut k, out, None) {
+    p.verdict = match walk_datapaths(t, start, &mut k, out, &mut p.tun, None) {
         Outcome::Done(v) => finish(v, &orig, &k),
         // A generated packet that would generate again (e.g. no route back) dies.
         Outcome::Gen(_) => {

@@ -4,13 +4,16 @@
 //! immutable set; nothing here locks, allocates or logs per packet.
 
 use crate::emc::Emc;
+use crate::flow::{pack_tunnel, FlowKey};
 use crate::packet::{apply_rewrite, arp_reply_in_place, extract};
-use crate::pipeline::{punt, run, Learned, TraceStep, Verdict};
+use crate::pipeline::{punt, run, run_full, Learned, TraceStep, Verdict};
 use crate::port::PortIo;
 use crate::stats::{PmdStats, PortStats};
 use crate::tables::Tables;
+use crate::tables::{Tunnel, Underlay, TUNNEL_BASE};
 use arc_swap::ArcSwap;
 use std::sync::Arc;
+use switchyard_geneve::tunnel::{decap, emit, Metadata, Outer, ENCAP_LEN};
 use switchyard_southbound::DropReason;
 
 /// Where PMDs pick up new tables.
@@ -85,6 +88,43 @@ impl std::fmt::Debug for Pmd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Pmd({} ports)", self.active.len())
     }
+}
+
+/// Encapsulates `frame` toward `tun` and queues it on the underlay port `io`.
+fn encap_send(
+    io: &mut dyn PortIo,
+    u: &Underlay,
+    tun: &Tunnel,
+    tun_md: u64,
+    hash: u32,
+    frame: &[u8],
+) -> Result<(), DropReason> {
+    if tun.mac == 0 {
+        return Err(DropReason::TunnelUnresolved);
+    }
+    // The outer packet must fit the underlay MTU (its IP header says DF).
+    if frame.len() + ENCAP_LEN - 14 > usize::from(u.mtu) {
+        return Err(DropReason::TunnelTooBig);
+    }
+    let (dp, ingress, egress) = crate::flow::unpack_tunnel(tun_md);
+    let mut hdr = [0u8; ENCAP_LEN];
+    emit(
+        &mut hdr,
+        &Outer {
+            src_mac: u.mac,
+            dst_mac: tun.mac,
+            src_ip: u.ip,
+            dst_ip: tun.ip,
+        },
+        &Metadata {
+            datapath: dp,
+            ingress,
+            egress,
+        },
+        switchyard_geneve::tunnel::source_port(hash),
+        frame.len(),
+    );
+    io.tx_copy2(&hdr, frame)
 }
 
 /// Borrows element `a` shared and element `b` mutably (`a != b`).
@@ -244,6 +284,30 @@ impl Pmd {
         total
     }
 
+    /// Parses frame `i` of port `slot`: its flow key and where the frame the
+    /// pipeline sees begins (past the outer headers, for a tunnel packet).
+    fn parse(&self, slot: u16, i: usize, underlay: bool) -> Result<(FlowKey, usize), DropReason> {
+        let Some(src) = self.ports[usize::from(slot)].as_ref() else {
+            return Err(DropReason::UnknownInport);
+        };
+        let frame = src.io.rx_frame(i);
+        if !underlay {
+            return extract(frame, slot).map(|k| (k, 0));
+        }
+        let d = decap(frame).map_err(|_| DropReason::MalformedTunnel)?;
+        // The inner frame is a subslice of `frame`; its offset from the addresses.
+        let off = d.inner.as_ptr() as usize - frame.as_ptr() as usize;
+        let mut key = extract(d.inner, slot)?;
+        let md = d.metadata;
+        key.tun = pack_tunnel(md.datapath, md.ingress, md.egress);
+        if let Some(&t) = self.tables.tunnel_by_ip.get(&d.src_ip) {
+            let st = &self.tables.tunnels[usize::from(t)].stats;
+            st.rx_packets.add(1);
+            st.rx_bytes.add(d.inner.len() as u64);
+        }
+        Ok((key, off))
+    }
+
     fn process_port(&mut self, slot: u16) -> usize {
         let s = usize::from(slot);
         let n = match self.ports[s].as_mut() {
@@ -253,16 +317,17 @@ impl Pmd {
         if n == 0 {
             return 0;
         }
+        let underlay = self.tables.underlay.is_some_and(|u| u.slot == slot);
         let mut out = std::mem::take(&mut self.out);
         let generation = self.tables.generation;
         for i in 0..n {
             let Some(src) = self.ports[s].as_ref() else {
                 break;
             };
-            let frame = src.io.rx_frame(i);
+            let len = src.io.rx_frame(i).len();
             src.stats.rx_packets.add(1);
-            src.stats.rx_bytes.add(frame.len() as u64);
-            let key = match extract(frame, slot) {
+            src.stats.rx_bytes.add(len as u64);
+            let (key, off) = match self.parse(slot, i, underlay) {
                 Ok(k) => k,
                 Err(r) => {
                     src.stats.rx_dropped.add(1);
@@ -272,26 +337,27 @@ impl Pmd {
             };
             let hash = key.hash32();
             let mut inline = [0u16; crate::emc::INLINE_OUTPUTS];
-            let (verdict, outs): (Verdict, &[u16]) = match self.emc.lookup(&key, hash, generation) {
-                Some(e) => {
-                    self.stats.emc_hits.add(1);
-                    let n = usize::from(e.n_out);
-                    inline[..n].copy_from_slice(&e.out[..n]);
-                    (e.verdict, &inline[..n])
-                }
-                None => {
-                    self.stats.emc_misses.add(1);
-                    let v = run(&self.tables, &key, &mut out, None);
-                    if !self.emc.insert(&key, hash, generation, v, &out) {
-                        self.stats.uncacheable.add(1);
+            let (verdict, tun_md, outs): (Verdict, u64, &[u16]) =
+                match self.emc.lookup(&key, hash, generation) {
+                    Some(e) => {
+                        self.stats.emc_hits.add(1);
+                        let n = usize::from(e.n_out);
+                        inline[..n].copy_from_slice(&e.out[..n]);
+                        (e.verdict, e.tun_md, &inline[..n])
                     }
-                    (v, &out[..])
-                }
-            };
+                    None => {
+                        self.stats.emc_misses.add(1);
+                        let (v, tun) = run_full(&self.tables, &key, &mut out, None);
+                        if !self.emc.insert(&key, hash, generation, v, tun, &out) {
+                            self.stats.uncacheable.add(1);
+                        }
+                        (v, tun, &out[..])
+                    }
+                };
             let verdict = match verdict {
                 Verdict::Routed(rw) => {
                     if let Some(p) = self.ports[s].as_mut() {
-                        apply_rewrite(p.io.rx_frame_mut(i), &rw);
+                        apply_rewrite(&mut p.io.rx_frame_mut(i)[off..], &rw);
                     }
                     Verdict::Output
                 }
@@ -326,6 +392,10 @@ impl Pmd {
                 }
                 Verdict::Output => {
                     for &dst in outs {
+                        if dst >= TUNNEL_BASE {
+                            self.encap(s, i, off, dst - TUNNEL_BASE, tun_md, hash);
+                            continue;
+                        }
                         let d = usize::from(dst);
                         if d == s || d >= self.ports.len() {
                             self.stats.count_drop(DropReason::LoopToInport);
@@ -336,7 +406,7 @@ impl Pmd {
                             self.stats.count_drop(DropReason::NoL2Destination);
                             continue;
                         };
-                        let frame = src.io.rx_frame(i);
+                        let frame = &src.io.rx_frame(i)[off..];
                         match dstp.io.tx_copy(frame) {
                             Ok(()) => {
                                 dstp.stats.tx_packets.add(1);
@@ -357,6 +427,43 @@ impl Pmd {
             p.io.rx_done();
         }
         n
+    }
+
+    /// Sends frame `i` of port slot `s` (from byte `off`) through tunnel `tunnel`.
+    fn encap(&mut self, s: usize, i: usize, off: usize, tunnel: u16, tun_md: u64, hash: u32) {
+        let Some(u) = self.tables.underlay else {
+            self.stats.count_drop(DropReason::RemotePort);
+            return;
+        };
+        let Some(tun) = self.tables.tunnels.get(usize::from(tunnel)) else {
+            self.stats.count_drop(DropReason::RemotePort);
+            return;
+        };
+        let d = usize::from(u.slot);
+        if d == s || d >= self.ports.len() {
+            self.stats.count_drop(DropReason::LoopToInport);
+            return;
+        }
+        let (src, dstp) = pair(&mut self.ports, s, d);
+        let (Some(src), Some(dstp)) = (src.as_ref(), dstp.as_mut()) else {
+            self.stats.count_drop(DropReason::RemotePort);
+            return;
+        };
+        let frame = &src.io.rx_frame(i)[off..];
+        let result = encap_send(&mut *dstp.io, &u, tun, tun_md, hash, frame);
+        match result {
+            Ok(()) => {
+                tun.stats.tx_packets.add(1);
+                tun.stats.tx_bytes.add(frame.len() as u64);
+                dstp.stats.tx_packets.add(1);
+                dstp.stats.tx_bytes.add((frame.len() + ENCAP_LEN) as u64);
+            }
+            Err(r) => {
+                tun.stats.tx_errors.add(1);
+                self.stats.count_drop(r);
+            }
+        }
+        self.mark_dirty(u.slot);
     }
 
     /// The slow path for a packet that makes the router generate one (ICMP, ARP)
@@ -401,6 +508,10 @@ impl Pmd {
             if ok {
                 self.stats.generated.add(1);
                 for &dst in &out {
+                    if dst >= TUNNEL_BASE {
+                        self.punt_encap(dst - TUNNEL_BASE, p.tun, key.hash32(), p.len);
+                        continue;
+                    }
                     let Some(d) = self
                         .ports
                         .get_mut(usize::from(dst))
@@ -423,6 +534,30 @@ impl Pmd {
             }
         }
         self.out = out;
+    }
+
+    /// Sends the generated packet in the scratch frame through a tunnel.
+    fn punt_encap(&mut self, tunnel: u16, tun_md: u64, hash: u32, len: usize) {
+        let tables = self.tables.clone();
+        let (Some(u), Some(tun)) = (tables.underlay, tables.tunnels.get(usize::from(tunnel)))
+        else {
+            return;
+        };
+        let Some(d) = self
+            .ports
+            .get_mut(usize::from(u.slot))
+            .and_then(|p| p.as_mut())
+        else {
+            return;
+        };
+        match encap_send(&mut *d.io, &u, tun, tun_md, hash, &self.scratch[..len]) {
+            Ok(()) => tun.stats.tx_packets.add(1),
+            Err(r) => {
+                tun.stats.tx_errors.add(1);
+                self.stats.count_drop(r);
+            }
+        }
+        self.mark_dirty(u.slot);
     }
 
     /// Runs a packet through this PMD's live tables without transmitting it, and

@@ -25,6 +25,8 @@ pub trait PortIo: Send {
     fn tx_rx_frame(&mut self, i: usize) -> Result<(), DropReason>;
     /// Queues a copy of `data` for transmission.
     fn tx_copy(&mut self, data: &[u8]) -> Result<(), DropReason>;
+    /// Transmits `head` followed by `data` as one frame (tunnel encapsulation).
+    fn tx_copy2(&mut self, head: &[u8], data: &[u8]) -> Result<(), DropReason>;
     /// Ends the current batch: frames not transmitted are recycled.
     fn rx_done(&mut self);
     /// Pushes queued frames to the device and recycles completed ones.
@@ -125,6 +127,16 @@ impl PortIo for MemPort {
         self.tx_count += 1;
         if !self.count_only {
             self.tx.push(data.to_vec());
+        }
+        Ok(())
+    }
+    fn tx_copy2(&mut self, head: &[u8], data: &[u8]) -> Result<(), DropReason> {
+        if head.len() + data.len() > MAX_FRAME {
+            return Err(DropReason::OversizeFrame);
+        }
+        self.tx_count += 1;
+        if !self.count_only {
+            self.tx.push([head, data].concat());
         }
         Ok(())
     }

@@ -76,3 +76,14 @@ pub struct PortStats {
     pub rx_dropped: Counter,
     pub tx_dropped: Counter,
 }
+
+/// Counters of one tunnel (one remote chassis). Written by the PMD only.
+#[derive(Debug, Default)]
+pub struct TunnelStats {
+    pub tx_packets: Counter,
+    pub tx_bytes: Counter,
+    pub rx_packets: Counter,
+    pub rx_bytes: Counter,
+    /// Packets that could not be sent: remote MAC unresolved, ring full, too big.
+    pub tx_errors: Counter,
+}

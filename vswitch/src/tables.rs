@@ -124,6 +124,36 @@ pub struct Tables {
     pub ecmp: Vec<Vec<RouteHop>>,
     /// Learned neighbours: (router datapath, router port, IP) -> MAC.
     pub neighbors: FxHashMap<(u32, u32, u32), u64>,
+    /// This chassis's underlay port, when it has one (Geneve tunnels).
+    pub underlay: Option<Underlay>,
+    /// One tunnel per remote chassis with a Geneve encap, in chassis-name order.
+    pub tunnels: Vec<Tunnel>,
+    /// Chassis name -> index into `tunnels`.
+    pub tunnel_of: FxHashMap<String, u16>,
+    /// Remote encap IP -> index into `tunnels` (received traffic).
+    pub tunnel_by_ip: FxHashMap<u32, u16>,
+}
+
+/// Output list entries at or above this are tunnels (`entry - TUNNEL_BASE`).
+pub const TUNNEL_BASE: u16 = 0x8000;
+
+/// The local end of the tunnels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Underlay {
+    pub slot: u16,
+    pub ip: u32,
+    pub mac: u64,
+    pub mtu: u16,
+}
+
+/// A tunnel to one remote chassis.
+#[derive(Clone, Debug)]
+pub struct Tunnel {
+    pub chassis: String,
+    pub ip: u32,
+    /// The remote's underlay MAC (or the underlay gateway's); 0 while unresolved.
+    pub mac: u64,
+    pub stats: std::sync::Arc<crate::stats::TunnelStats>,
 }
 
 /// A translated match: (field, value, mask) conjuncts.
@@ -297,6 +327,29 @@ impl Tables {
                 st.classifier.finish();
             }
         }
+        let mut remote: Vec<(&str, u32)> = sb
+            .chassis
+            .iter()
+            .filter(|c| c.name != chassis)
+            .filter_map(|c| {
+                let e = c.encaps.iter().find(|e| e.r#type == "geneve")?;
+                Some((
+                    c.name.as_str(),
+                    u32::from(e.ip.parse::<std::net::Ipv4Addr>().ok()?),
+                ))
+            })
+            .collect();
+        remote.sort();
+        for (i, (name, ip)) in remote.into_iter().enumerate() {
+            t.tunnel_of.insert(name.to_string(), i as u16);
+            t.tunnel_by_ip.insert(ip, i as u16);
+            t.tunnels.push(Tunnel {
+                chassis: name.to_string(),
+                ip,
+                mac: 0,
+                stats: Default::default(),
+            });
+        }
         for m in &sb.mac_bindings {
             if let Some(&(dp, port, _)) = by_name.get(m.logical_port.as_str()) {
                 if dp == m.datapath {
@@ -305,6 +358,21 @@ impl Tables {
             }
         }
         t
+    }
+
+    /// Attaches the underlay and what the agent knows of each tunnel: remote
+    /// MACs (by IP) and the counters that outlive table generations.
+    pub fn set_underlay(
+        &mut self,
+        u: Underlay,
+        macs: &std::collections::HashMap<u32, u64>,
+        stats: &mut std::collections::BTreeMap<String, std::sync::Arc<crate::stats::TunnelStats>>,
+    ) {
+        self.underlay = Some(u);
+        for t in &mut self.tunnels {
+            t.mac = macs.get(&t.ip).copied().unwrap_or(0);
+            t.stats = stats.entry(t.chassis.clone()).or_default().clone();
+        }
     }
 
     /// The logical port bound at a slot.

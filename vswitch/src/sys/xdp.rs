@@ -33,11 +33,18 @@ impl std::fmt::Debug for XdpAttachment {
 
 impl XdpAttachment {
     /// Loads and attaches the program to `iface`.
-    pub fn attach(iface: &str, mode: AttachMode) -> anyhow::Result<Self> {
+    /// `geneve_only`: steer only Geneve (UDP 6081) to the sockets, as on an
+    /// underlay interface the kernel also uses.
+    pub fn attach(iface: &str, mode: AttachMode, geneve_only: bool) -> anyhow::Result<Self> {
         let mut ebpf = Ebpf::load(PROGRAM)?;
+        let name = if geneve_only {
+            "switchyard_xsk_geneve"
+        } else {
+            "switchyard_xsk"
+        };
         let prog: &mut Xdp = ebpf
-            .program_mut("switchyard_xsk")
-            .ok_or_else(|| anyhow::anyhow!("XDP object lacks program switchyard_xsk"))?
+            .program_mut(name)
+            .ok_or_else(|| anyhow::anyhow!("XDP object lacks program {name}"))?
             .try_into()?;
         prog.load()?;
         // On virtual interfaces (veth, tap: no backing device) native XDP converts

@@ -26,6 +26,8 @@ pub struct XskOptions {
     pub attach: AttachMode,
     /// Try zero-copy first (falls back to copy where the driver lacks it).
     pub zero_copy: bool,
+    /// Steer only Geneve to the socket (an underlay interface).
+    pub geneve_only: bool,
 }
 
 impl Default for XskOptions {
@@ -35,6 +37,7 @@ impl Default for XskOptions {
             ring_size: 2048,
             attach: AttachMode::Auto,
             zero_copy: true,
+            geneve_only: false,
         }
     }
 }
@@ -178,7 +181,7 @@ impl XskPort {
             };
             queues.push(queue);
         }
-        let mut xdp = XdpAttachment::attach(iface, o.attach)?;
+        let mut xdp = XdpAttachment::attach(iface, o.attach, o.geneve_only)?;
         for (i, q) in queues.iter().enumerate() {
             xdp.register(i as u32, &q.rx.fd().as_raw_fd())?;
         }
@@ -311,7 +314,11 @@ impl PortIo for XskPort {
     }
 
     fn tx_copy(&mut self, data: &[u8]) -> Result<(), DropReason> {
-        if data.len() > MAX_FRAME - 256 {
+        self.tx_copy2(&[], data)
+    }
+
+    fn tx_copy2(&mut self, head: &[u8], data: &[u8]) -> Result<(), DropReason> {
+        if head.len() + data.len() > MAX_FRAME - 256 {
             return Err(DropReason::OversizeFrame);
         }
         let qi = 0;
@@ -325,7 +332,11 @@ impl PortIo for XskPort {
             let mut data_mut = unsafe { q.umem.data_mut(&mut d) };
             let mut cur = data_mut.cursor();
             cur.set_pos(0);
-            if cur.write_all(data).is_err() {
+            if cur
+                .write_all(head)
+                .and_then(|_| cur.write_all(data))
+                .is_err()
+            {
                 q.free.push(d);
                 return Err(DropReason::OversizeFrame);
             }
