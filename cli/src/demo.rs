@@ -85,10 +85,11 @@ fn exercise(st: &sandbox::State, seconds: u32) -> anyhow::Result<()> {
             .is_ok()
             {
                 ok += 1;
-                let how = if a.switch != b.switch {
-                    " (routed)"
-                } else {
-                    ""
+                let how = match (a.switch != b.switch, a.chassis != b.chassis) {
+                    (true, true) => " (routed, Geneve to another chassis)",
+                    (true, false) => " (routed)",
+                    (false, true) => " (Geneve to another chassis)",
+                    (false, false) => "",
                 };
                 println!("  {} -> {} ({}): ok{how}", a.name, b.name, b.ip);
             } else {
@@ -121,16 +122,24 @@ fn exercise(st: &sandbox::State, seconds: u32) -> anyhow::Result<()> {
             .as_ref()
             .map(|r| format!(" joined by router {r}"))
             .unwrap_or_default(),
-        st.chassis
+        st.nodes
+            .iter()
+            .map(|n| n.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!("  ping pairs:  {ok}/{} ok", ok + failed.len());
     match &gbps {
         Ok(g) => println!(
             "  TCP:         {g:.2} Gbit/s through switchyard (AF_XDP){}",
-            if st.pods[0].switch != st.pods[1].switch {
-                ", routed"
-            } else {
-                ""
+            match (
+                st.pods[0].switch != st.pods[1].switch,
+                st.pods[0].chassis != st.pods[1].chassis,
+            ) {
+                (true, true) => ", routed, across chassis through Geneve",
+                (true, false) => ", routed",
+                (false, true) => ", across chassis through Geneve",
+                (false, false) => "",
             }
         ),
         Err(e) => println!("  TCP:         failed: {e:#}"),

@@ -93,6 +93,13 @@ enum Cmd {
     LflowList { switch: Option<String> },
     /// Registered chassis.
     ChassisList,
+    /// Remove a chassis that left: its registration and port claims (the other
+    /// chassis drop their tunnel to it). A running vswitchd registers again.
+    ChassisDel {
+        name: String,
+        #[arg(long)]
+        if_exists: bool,
+    },
     /// Walk a packet through the logical pipeline: `syctl trace [SWITCH] 'inport == "p1" && ip4.dst == 10.0.0.3 && tcp.dst == 80'`.
     Trace {
         /// The switch (optional: the inport determines it; checked when given).
@@ -176,6 +183,9 @@ struct SandboxOpts {
     /// each other through Geneve; pods' MTU is the underlay's (1500) less 100.
     #[arg(long, default_value_t = 1)]
     chassis: usize,
+    /// Pods on each chassis (instead of --pods: chassis × this many pods).
+    #[arg(long)]
+    pods_per_chassis: Option<usize>,
     /// Pin vswitchd's PMD thread to this core (default: the last core, when there
     /// are two or more; pods' receive processing is steered to the other cores).
     #[arg(long)]
@@ -194,6 +204,7 @@ impl SandboxOpts {
             subnet: self.subnet.clone(),
             subnets: self.subnets,
             chassis: self.chassis,
+            pods_per_chassis: self.pods_per_chassis,
             pmd_core: if self.no_pin {
                 None
             } else {
@@ -461,6 +472,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             nb::lflow_list(&nb::southbound(&mut c).await?, switch.as_deref(), json)?
         }
         Cmd::ChassisList => nb::chassis_list(&nb::southbound(&mut c).await?, json)?,
+        Cmd::ChassisDel { name, if_exists } => {
+            let r = c
+                .delete_chassis(pb::DeleteChassisRequest { name, if_exists })
+                .await
+                .map_err(|s| anyhow::anyhow!("{}", s.message()))?;
+            write(r.into_inner().version);
+        }
         Cmd::Trace { args, summary } => {
             let (switch, expr) = match args.as_slice() {
                 [e] => (None, e.as_str()),

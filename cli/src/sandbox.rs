@@ -26,6 +26,8 @@ pub struct Opts {
     pub subnets: usize,
     /// Chassis (each a namespace with its own vswitchd, Geneve between them).
     pub chassis: usize,
+    /// Pods per chassis (overrides the pod count: chassis × this).
+    pub pods_per_chassis: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -437,6 +439,7 @@ pub fn ping_once(ns: &str, ip: &str) -> bool {
 
 /// Builds a sandbox with `pods` pods on one switch.
 pub async fn up(o: &Opts, pods: usize) -> anyhow::Result<State> {
+    let pods = o.pods_per_chassis.map_or(pods, |m| m * o.chassis);
     if pods < 1 {
         bail!("--pods must be at least 1");
     }

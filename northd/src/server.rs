@@ -221,6 +221,32 @@ impl Northbound for Northd {
     ) -> Result<Response<pb::SbSnapshot>, Status> {
         Ok(Response::new(self.state.lock().await.sb.snapshot()))
     }
+
+    async fn delete_chassis(
+        &self,
+        req: Request<pb::DeleteChassisRequest>,
+    ) -> Result<Response<pb::TransactReply>, Status> {
+        let req = req.into_inner();
+        let mut st = self.state.lock().await;
+        if st.sb.chassis.remove(&req.name).is_none() {
+            if req.if_exists {
+                return Ok(Response::new(pb::TransactReply {
+                    version: st.sb.version,
+                }));
+            }
+            return Err(Status::not_found(format!(
+                "chassis {:?} is not registered",
+                req.name
+            )));
+        }
+        st.sb.claims.retain(|_, c| *c != req.name);
+        tracing::info!(chassis = %req.name, "chassis deleted");
+        st.sb.rebuild();
+        self.publish_sb(&st);
+        Ok(Response::new(pb::TransactReply {
+            version: st.sb.version,
+        }))
+    }
 }
 
 /// Chassis must register before they claim ports or report neighbours.

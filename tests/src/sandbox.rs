@@ -138,7 +138,14 @@ impl Sandbox {
         let out = Command::new(bin_dir().join("syctl"))
             .args(args)
             .env("SYCTL_NB", format!("http://127.0.0.1:{}", self.port_base))
-            .env("SYCTL_VSWITCHD", self.dir.join("vswitchd.sock"))
+            .env(
+                "SYCTL_VSWITCHD",
+                // Chassis 1's socket (a multi-chassis sandbox names it per chassis).
+                self.state["control_sock"]
+                    .as_str()
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| self.dir.join("vswitchd.sock")),
+            )
             .stdin(Stdio::null())
             .output()
             .expect("run syctl");

@@ -354,6 +354,7 @@ impl Pmd {
                         (v, tun, &out[..])
                     }
                 };
+            let routed = matches!(verdict, Verdict::Routed(_));
             let verdict = match verdict {
                 Verdict::Routed(rw) => {
                     if let Some(p) = self.ports[s].as_mut() {
@@ -393,7 +394,7 @@ impl Pmd {
                 Verdict::Output => {
                     for &dst in outs {
                         if dst >= TUNNEL_BASE {
-                            self.encap(s, i, off, dst - TUNNEL_BASE, tun_md, hash);
+                            self.encap(s, i, off, dst - TUNNEL_BASE, tun_md, hash, routed);
                             continue;
                         }
                         let d = usize::from(dst);
@@ -430,7 +431,17 @@ impl Pmd {
     }
 
     /// Sends frame `i` of port slot `s` (from byte `off`) through tunnel `tunnel`.
-    fn encap(&mut self, s: usize, i: usize, off: usize, tunnel: u16, tun_md: u64, hash: u32) {
+    #[allow(clippy::too_many_arguments)]
+    fn encap(
+        &mut self,
+        s: usize,
+        i: usize,
+        off: usize,
+        tunnel: u16,
+        tun_md: u64,
+        hash: u32,
+        routed: bool,
+    ) {
         let Some(u) = self.tables.underlay else {
             self.stats.count_drop(DropReason::RemotePort);
             return;
@@ -461,9 +472,44 @@ impl Pmd {
             Err(r) => {
                 tun.stats.tx_errors.add(1);
                 self.stats.count_drop(r);
+                if r == DropReason::TunnelTooBig && !routed && off == 0 {
+                    self.frag_needed(s, i, usize::from(u.mtu).saturating_sub(ENCAP_LEN));
+                }
             }
         }
         self.mark_dirty(u.slot);
+    }
+
+    /// Answers an IPv4 packet with DF set that would not fit the underlay once
+    /// encapsulated with ICMP fragmentation-needed carrying the MTU that does
+    /// fit, so the sender's path-MTU discovery shrinks its packets. The answer
+    /// comes from the destination's address (the sender checks the quoted
+    /// header, not the source) and goes back out the port it came in on.
+    fn frag_needed(&mut self, s: usize, i: usize, mtu: usize) {
+        let Some(src) = self.ports[s].as_ref() else {
+            return;
+        };
+        let frame = src.io.rx_frame(i);
+        // IPv4 with DF, untagged (the fast path's key had eth_type 0x0800).
+        if frame.len() < 34 || frame[12..14] != [0x08, 0x00] || frame[20] & 0x40 == 0 {
+            return;
+        }
+        let dst_ip = u32::from_be_bytes([frame[30], frame[31], frame[32], frame[33]]);
+        let mtu = u16::try_from(mtu).unwrap_or(u16::MAX);
+        let Some(n) = crate::generate::icmp_error(frame, &mut self.scratch[..], dst_ip, 3, 4, mtu)
+        else {
+            return;
+        };
+        self.scratch[0..6].copy_from_slice(&frame[6..12]);
+        self.scratch[6..12].copy_from_slice(&frame[0..6]);
+        let Some(p) = self.ports[s].as_mut() else {
+            return;
+        };
+        if p.io.tx_copy(&self.scratch[..n]).is_ok() {
+            p.stats.tx_packets.add(1);
+            self.stats.generated.add(1);
+        }
+        self.mark_dirty(s as u16);
     }
 
     /// The slow path for a packet that makes the router generate one (ICMP, ARP)
