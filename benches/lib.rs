@@ -192,3 +192,122 @@ pub fn pmd(nb: &Nb, n: usize, frames: Vec<Vec<u8>>, emc_entries: usize) -> (Pmd,
     }
     (pmd, stats)
 }
+
+/// This chassis in [`overlay`]: its encap IP and underlay MAC.
+pub const LOCAL_IP: u32 = 0xac1f_000b;
+pub const LOCAL_MAC: u64 = 0x0a58_ac1f_000b;
+/// The remote chassis in [`overlay`].
+pub const REMOTE_IP: u32 = 0xac1f_000c;
+pub const REMOTE_MAC: u64 = 0x0a58_ac1f_000c;
+/// The underlay port's slot in [`overlay`].
+pub const UNDERLAY_SLOT: u16 = 2;
+
+/// One switch with p1, p2, p3 (see [`switch_nb`]); p1 and p3 bound here at slots 0
+/// and 1, p2 claimed by chassis "ch2", reached through a Geneve tunnel on an
+/// in-memory underlay at [`UNDERLAY_SLOT`]. Slot 0 replays `frames`; the
+/// underlay replays `underlay_frames`; ports record what they transmit unless
+/// `count_only`.
+pub fn overlay(
+    frames: Vec<Vec<u8>>,
+    underlay_frames: Vec<Vec<u8>>,
+    count_only: bool,
+) -> (Pmd, Arc<PmdStats>, pb::SbSnapshot) {
+    let nb = switch_nb(3);
+    let mut sb = Sb::default();
+    sb.set_compiled(compile(&nb), 1);
+    for (name, ip) in [("ch1", LOCAL_IP), ("ch2", REMOTE_IP)] {
+        sb.chassis.insert(
+            name.into(),
+            pb::Chassis {
+                name: name.into(),
+                hostname: name.into(),
+                encaps: vec![pb::Encap {
+                    r#type: "geneve".into(),
+                    ip: std::net::Ipv4Addr::from(ip).to_string(),
+                }],
+            },
+        );
+    }
+    for (p, c) in [("p1", "ch1"), ("p2", "ch2"), ("p3", "ch1")] {
+        sb.claims.insert(p.into(), c.into());
+    }
+    sb.rebuild();
+    let snap = sb.snapshot();
+    let local = vec![
+        LocalBinding {
+            slot: 0,
+            iface: "m1".into(),
+            lport: "p1".into(),
+        },
+        LocalBinding {
+            slot: 1,
+            iface: "m3".into(),
+            lport: "p3".into(),
+        },
+    ];
+    let mut t = Tables::build(1, &snap, "ch1", &local);
+    let macs = [(REMOTE_IP, REMOTE_MAC)].into_iter().collect();
+    t.set_underlay(
+        switchyard_vswitch::tables::Underlay {
+            slot: UNDERLAY_SLOT,
+            ip: LOCAL_IP,
+            mac: LOCAL_MAC,
+            mtu: 1500,
+        },
+        &macs,
+        &mut Default::default(),
+    );
+    let shared = SharedTables::new(t);
+    let stats = Arc::new(PmdStats::default());
+    let mut pmd = Pmd::new(shared, stats.clone(), 4096);
+    let port = |replay: Vec<Vec<u8>>| {
+        let mut p = if replay.is_empty() {
+            MemPort::new()
+        } else {
+            MemPort::replaying(replay)
+        };
+        p.count_only = count_only;
+        Box::new(p)
+    };
+    pmd.add_port(0, port(frames), Arc::new(PortStats::default()));
+    pmd.add_port(1, port(Vec::new()), Arc::new(PortStats::default()));
+    pmd.add_port(
+        UNDERLAY_SLOT,
+        port(underlay_frames),
+        Arc::new(PortStats::default()),
+    );
+    (pmd, stats, snap)
+}
+
+/// A 64-byte frame from p2 (remote) to p1 as chassis ch2 encapsulates it.
+pub fn encapsulated_to_p1(snap: &pb::SbSnapshot) -> Vec<u8> {
+    use switchyard_geneve::tunnel::{emit, source_port, Metadata, Outer, ENCAP_LEN};
+    let key = |n: &str| {
+        snap.port_bindings
+            .iter()
+            .find(|b| b.logical_port == n)
+            .map(|b| (b.datapath, b.tunnel_key as u16))
+            .expect("port binding")
+    };
+    let (dp, p2) = key("p2");
+    let (_, p1) = key("p1");
+    let inner = frame64(2, 1);
+    let mut h = [0u8; ENCAP_LEN];
+    emit(
+        &mut h,
+        &Outer {
+            src_mac: REMOTE_MAC,
+            dst_mac: LOCAL_MAC,
+            src_ip: REMOTE_IP,
+            dst_ip: LOCAL_IP,
+        },
+        &Metadata {
+            datapath: dp,
+            ingress: p2,
+            egress: p1,
+        },
+        source_port(7),
+        inner.len(),
+    );
+    [&h[..], &inner[..]].concat()
+}

@@ -13,7 +13,7 @@ use crate::tables::Tables;
 use crate::tables::{Tunnel, Underlay, TUNNEL_BASE};
 use arc_swap::ArcSwap;
 use std::sync::Arc;
-use switchyard_geneve::tunnel::{decap, emit, Metadata, Outer, ENCAP_LEN};
+use switchyard_geneve::tunnel::{decap, Metadata, ENCAP_LEN};
 use switchyard_southbound::DropReason;
 
 /// Where PMDs pick up new tables.
@@ -99,23 +99,17 @@ fn encap_send(
     hash: u32,
     frame: &[u8],
 ) -> Result<(), DropReason> {
-    if tun.mac == 0 {
+    let Some(template) = &tun.template else {
         return Err(DropReason::TunnelUnresolved);
-    }
+    };
     // The outer packet must fit the underlay MTU (its IP header says DF).
     if frame.len() + ENCAP_LEN - 14 > usize::from(u.mtu) {
         return Err(DropReason::TunnelTooBig);
     }
     let (dp, ingress, egress) = crate::flow::unpack_tunnel(tun_md);
     let mut hdr = [0u8; ENCAP_LEN];
-    emit(
+    template.write(
         &mut hdr,
-        &Outer {
-            src_mac: u.mac,
-            dst_mac: tun.mac,
-            src_ip: u.ip,
-            dst_ip: tun.ip,
-        },
         &Metadata {
             datapath: dp,
             ingress,

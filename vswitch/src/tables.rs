@@ -154,6 +154,8 @@ pub struct Tunnel {
     /// The remote's underlay MAC (or the underlay gateway's); 0 while unresolved.
     pub mac: u64,
     pub stats: std::sync::Arc<crate::stats::TunnelStats>,
+    /// The outer headers, prepared once the remote MAC is known.
+    pub template: Option<switchyard_geneve::tunnel::Template>,
 }
 
 /// A translated match: (field, value, mask) conjuncts.
@@ -348,6 +350,7 @@ impl Tables {
                 ip,
                 mac: 0,
                 stats: Default::default(),
+                template: None,
             });
         }
         for m in &sb.mac_bindings {
@@ -372,6 +375,14 @@ impl Tables {
         for t in &mut self.tunnels {
             t.mac = macs.get(&t.ip).copied().unwrap_or(0);
             t.stats = stats.entry(t.chassis.clone()).or_default().clone();
+            t.template = (t.mac != 0).then(|| {
+                switchyard_geneve::tunnel::Template::new(&switchyard_geneve::tunnel::Outer {
+                    src_mac: u.mac,
+                    dst_mac: t.mac,
+                    src_ip: u.ip,
+                    dst_ip: t.ip,
+                })
+            });
         }
     }
 

@@ -1,0 +1,92 @@
+//! The overlay datapath over in-memory ports: what leaves toward a remote chassis
+//! (outer headers, metadata, one copy per chassis for a flood) and what a
+//! received Geneve frame becomes (delivered, or counted and dropped).
+
+use switchyard_benches::{
+    encapsulated_to_p1, frame64, overlay, LOCAL_IP, LOCAL_MAC, REMOTE_IP, REMOTE_MAC, UNDERLAY_SLOT,
+};
+use switchyard_geneve::tunnel::{decap, DecapError};
+use switchyard_southbound::DropReason;
+use switchyard_tests::memory::mem;
+
+fn key_of(snap: &switchyard_southbound::pb::SbSnapshot, n: &str) -> u16 {
+    snap.port_bindings
+        .iter()
+        .find(|b| b.logical_port == n)
+        .map(|b| b.tunnel_key as u16)
+        .unwrap()
+}
+
+#[test]
+fn unicast_to_a_remote_port_is_encapsulated_toward_its_chassis() {
+    let (mut pmd, stats, snap) = overlay(Vec::new(), Vec::new(), false);
+    let f = frame64(1, 2);
+    mem(&mut pmd, 0).rx.push_back(f.clone());
+    pmd.poll_once();
+    let tx = std::mem::take(&mut mem(&mut pmd, UNDERLAY_SLOT as usize).tx);
+    assert_eq!(tx.len(), 1, "drops {:?}", stats.drops);
+    assert_eq!(&tx[0][0..6], &REMOTE_MAC.to_be_bytes()[2..]);
+    assert_eq!(&tx[0][6..12], &LOCAL_MAC.to_be_bytes()[2..]);
+    let d = decap(&tx[0]).unwrap();
+    assert_eq!(d.src_ip, LOCAL_IP);
+    assert_eq!(&tx[0][30..34], &REMOTE_IP.to_be_bytes());
+    assert_eq!(d.inner, &f[..], "the inner frame is untouched");
+    assert_eq!(d.metadata.ingress, key_of(&snap, "p1"));
+    assert_eq!(d.metadata.egress, key_of(&snap, "p2"));
+    assert!(mem(&mut pmd, 1).tx.is_empty());
+}
+
+#[test]
+fn a_broadcast_goes_to_local_ports_and_once_to_each_remote_chassis() {
+    let (mut pmd, _, _) = overlay(Vec::new(), Vec::new(), false);
+    let mut f = frame64(1, 2);
+    f[0..6].copy_from_slice(&[0xff; 6]);
+    mem(&mut pmd, 0).rx.push_back(f.clone());
+    pmd.poll_once();
+    assert_eq!(mem(&mut pmd, 1).tx, vec![f.clone()], "local p3 gets it");
+    let tx = std::mem::take(&mut mem(&mut pmd, UNDERLAY_SLOT as usize).tx);
+    assert_eq!(tx.len(), 1, "one copy for chassis ch2");
+    let d = decap(&tx[0]).unwrap();
+    assert_eq!(d.metadata.egress, 0x8000, "the flood group: ch2 expands it");
+}
+
+#[test]
+fn a_received_frame_runs_the_egress_pipeline_for_its_port() {
+    let (mut pmd, stats, snap) = overlay(Vec::new(), Vec::new(), false);
+    let enc = encapsulated_to_p1(&snap);
+    mem(&mut pmd, UNDERLAY_SLOT as usize)
+        .rx
+        .push_back(enc.clone());
+    pmd.poll_once();
+    let inner = decap(&enc).unwrap().inner.to_vec();
+    assert_eq!(mem(&mut pmd, 0).tx, vec![inner], "drops {:?}", stats.drops);
+    assert!(mem(&mut pmd, 1).tx.is_empty());
+    assert!(
+        mem(&mut pmd, UNDERLAY_SLOT as usize).tx.is_empty(),
+        "never sent back out"
+    );
+}
+
+#[test]
+fn unknown_keys_and_malformed_tunnel_frames_are_counted_and_dropped() {
+    let (mut pmd, stats, snap) = overlay(Vec::new(), Vec::new(), false);
+    let good = encapsulated_to_p1(&snap);
+    let mut unknown_vni = good.clone();
+    unknown_vni[14 + 20 + 8 + 4..14 + 20 + 8 + 7].copy_from_slice(&[0x0a, 0xbc, 0xde]);
+    let mut unknown_port = good.clone();
+    unknown_port[14 + 20 + 8 + 14..14 + 20 + 8 + 16].copy_from_slice(&0x7777u16.to_be_bytes());
+    let truncated = good[..14 + 20 + 8 + 6].to_vec();
+    assert_eq!(decap(&truncated).unwrap_err(), DecapError::MalformedOuter);
+    for f in [unknown_vni, unknown_port, truncated] {
+        mem(&mut pmd, UNDERLAY_SLOT as usize).rx.push_back(f);
+    }
+    mem(&mut pmd, UNDERLAY_SLOT as usize).rx.push_back(good);
+    pmd.poll_once();
+    assert_eq!(stats.drops[DropReason::UnknownTunnelKey as usize].get(), 2);
+    assert_eq!(stats.drops[DropReason::MalformedTunnel as usize].get(), 1);
+    assert_eq!(
+        mem(&mut pmd, 0).tx.len(),
+        1,
+        "the good frame still gets through"
+    );
+}
