@@ -15,6 +15,8 @@ SYCTL=target/release/syctl
 command -v trafgen >/dev/null || { echo "trafgen missing: scripts/setup"; exit 1; }
 SBDIR=/run/switchyard-e2e-routed
 RESULTS=$(mktemp)
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 
 cleanup() {
   for n in e2r-a e2r-b e2r-r; do ip netns del $n 2>/dev/null || true; done
@@ -60,14 +62,6 @@ print(p[0]['netns'], p[1]['netns'], p[0]['mac'], g, p[0]['ip'], p[1]['ip'])")
   cleanup
 }
 
-tcp_gbps() { # server-ns server-ip client-ns
-  ip netns exec "$1" iperf3 -s -1 -B "$2" >/dev/null 2>&1 &
-  local srv=$!
-  for _ in $(seq 100); do ip netns exec "$1" ss -ltn | grep -q ':5201' && break; sleep 0.05; done
-  ip netns exec "$3" iperf3 -c "$2" -t "$DUR" -J | python3 -c 'import json,sys; print("%.3f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))'
-  wait $srv 2>/dev/null || true
-}
-
 pps() { # src-ns dst-ns src-mac gw-mac src-ip dst-ip -> "delivered offered"
   local cfg; cfg=$(mktemp)
   local sm dm si di
@@ -80,15 +74,8 @@ pps() { # src-ns dst-ns src-mac gw-mac src-ip dst-ip -> "delivered offered"
   0x45, 0x00, c16(46), c16(1), c16(0), 64, 17, csumip(14, 33), $si, $di,
   c16(40000), c16(9), c16(26), c16(0), fill(0x00, 18) }
 CFG
-  local rx0 tx0 rx1 tx1
-  rx0=$(ip netns exec "$2" cat /sys/class/net/eth0/statistics/rx_packets)
-  tx0=$(ip netns exec "$1" cat /sys/class/net/eth0/statistics/tx_packets)
-  ip netns exec "$1" taskset -c 0 timeout "$DUR" trafgen --cpus 1 --dev eth0 --conf "$cfg" --no-sock-mem -Q -q >/dev/null 2>&1 || true
-  sleep 0.5
-  rx1=$(ip netns exec "$2" cat /sys/class/net/eth0/statistics/rx_packets)
-  tx1=$(ip netns exec "$1" cat /sys/class/net/eth0/statistics/tx_packets)
+  trafgen_pps "$1" "$2" "$cfg"
   rm -f "$cfg"
-  echo "$(( (rx1 - rx0) / DUR )) $(( (tx1 - tx0) / DUR ))"
 }
 
 measure() { # name srcns dstns srcmac gwmac srcip dstip
@@ -103,22 +90,4 @@ for _ in $(seq "$RUNS"); do
   linux_router on; linux_router txoff; switchyard
 done
 
-python3 - "$RESULTS" <<'PY'
-import sys, statistics
-rows = {}
-for line in open(sys.argv[1]):
-    f = line.split()
-    if len(f) < 4: continue
-    rows.setdefault(f[0], []).append((float(f[1]), int(f[2]), int(f[3])))
-med = {k: tuple(statistics.median(x[i] for x in v) for i in range(3)) for k, v in rows.items()}
-print("\nmedians:")
-print("%-20s %8s %12s %12s" % ("setup", "TCP Gbps", "pps deliv.", "pps offered"))
-for k, (g, p, o) in med.items():
-    print("%-20s %8.2f %12d %12d" % (k, g, p, o))
-sy = med.get("switchyard")
-if sy:
-    print("\nratios:")
-    for n in ["linux-router-txoff", "linux-router-on"]:
-        if n in med and med[n][0] > 0 and med[n][1] > 0:
-            print("switchyard / %-18s TCP %.2fx  pps %.2fx" % (n, sy[0] / med[n][0], sy[1] / med[n][1]))
-PY
+report "$RESULTS" linux-router-txoff linux-router-on

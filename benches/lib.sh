@@ -1,0 +1,61 @@
+# Shared by the end-to-end benchmark scripts (sourced, not run).
+
+# TCP Gbit/s: iperf3 server in $1 bound to $2, client in $3, for $DUR seconds.
+tcp_gbps() {
+  ip netns exec "$1" iperf3 -s -1 -B "$2" >/dev/null 2>&1 &
+  local srv=$!
+  for _ in $(seq 100); do ip netns exec "$1" ss -ltn | grep -q ':5201' && break; sleep 0.05; done
+  ip netns exec "$3" iperf3 -c "$2" -t "$DUR" -J | python3 -c 'import json,sys; print("%.3f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))'
+  wait $srv 2>/dev/null || true
+}
+
+# "delivered offered" packets/s: one trafgen process on core 0 in $1 sending the
+# frames of config file $3 for $DUR seconds, counted at eth0 of $2 and of $1.
+trafgen_pps() {
+  local rx0 tx0 rx1 tx1
+  rx0=$(ip netns exec "$2" cat /sys/class/net/eth0/statistics/rx_packets)
+  tx0=$(ip netns exec "$1" cat /sys/class/net/eth0/statistics/tx_packets)
+  # One generator process on core 0: the switch under test keeps core 1 (by
+  # default trafgen forks a worker per CPU and would starve a userspace switch).
+  ip netns exec "$1" taskset -c 0 timeout "$DUR" trafgen --cpus 1 --dev eth0 --conf "$3" --no-sock-mem -Q -q >/dev/null 2>&1 || true
+  sleep 0.5
+  rx1=$(ip netns exec "$2" cat /sys/class/net/eth0/statistics/rx_packets)
+  tx1=$(ip netns exec "$1" cat /sys/class/net/eth0/statistics/tx_packets)
+  echo "$(( (rx1 - rx0) / DUR )) $(( (tx1 - tx0) / DUR ))"
+}
+
+# A trafgen config of 60-byte frames (64 on the wire) from MAC $1 to MAC $2 with
+# the local-experimental EtherType 0x88B5: every switch forwards them and the
+# receiving kernel drops them on arrival, so its stack is not what is measured.
+l2_frame_conf() {
+  local cfg sm dm
+  cfg=$(mktemp)
+  sm=$(echo "$1" | sed 's/^/0x/; s/:/, 0x/g'); dm=$(echo "$2" | sed 's/^/0x/; s/:/, 0x/g')
+  echo "{ $dm, $sm, 0x88, 0xb5, fill(0x00, 46) }" > "$cfg"
+  echo "$cfg"
+}
+
+# Medians per setup of "name tcp pps offered" lines in $1, then the ratios of
+# "switchyard" to each setup named after $1.
+report() {
+  local results=$1; shift
+  python3 - "$results" "$@" <<'PY'
+import sys, statistics
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) < 4: continue
+    rows.setdefault(f[0], []).append((float(f[1]), int(f[2]), int(f[3])))
+med = {k: tuple(statistics.median(x[i] for x in v) for i in range(3)) for k, v in rows.items()}
+print("\nmedians:")
+print("%-22s %8s %12s %12s" % ("setup", "TCP Gbps", "pps deliv.", "pps offered"))
+for k, (g, p, o) in med.items():
+    print("%-22s %8.2f %12d %12d" % (k, g, p, o))
+sy = med.get("switchyard")
+if sy:
+    print("\nratios:")
+    for n in sys.argv[2:]:
+        if n in med and med[n][0] > 0 and med[n][1] > 0:
+            print("switchyard / %-20s TCP %.2fx  pps %.2fx" % (n, sy[0] / med[n][0], sy[1] / med[n][1]))
+PY
+}
