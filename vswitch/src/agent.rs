@@ -655,6 +655,47 @@ impl Agent {
             "SB flows this vswitchd could not translate.",
             self.untranslatable as f64,
         );
+        if let Some(u) = &self.underlay {
+            let tunnels = u.list(&self.shared.tables.load());
+            type Get = fn(&crate::control::TunnelInfo) -> u64;
+            let families: [(&str, &str, Get); 5] = [
+                (
+                    "switchyard_tunnel_tx_packets_total",
+                    "Packets sent through the tunnel.",
+                    |t| t.tx_packets,
+                ),
+                (
+                    "switchyard_tunnel_tx_bytes_total",
+                    "Inner bytes sent through the tunnel.",
+                    |t| t.tx_bytes,
+                ),
+                (
+                    "switchyard_tunnel_rx_packets_total",
+                    "Packets received from the tunnel.",
+                    |t| t.rx_packets,
+                ),
+                (
+                    "switchyard_tunnel_rx_bytes_total",
+                    "Inner bytes received from the tunnel.",
+                    |t| t.rx_bytes,
+                ),
+                (
+                    "switchyard_tunnel_tx_errors_total",
+                    "Packets that could not be sent (unresolved, too big, ring full).",
+                    |t| t.tx_errors,
+                ),
+            ];
+            for (name, help, get) in families {
+                p.family(name, "counter", help);
+                for t in &tunnels {
+                    p.sample(
+                        name,
+                        &[("remote_chassis", &t.chassis), ("remote_ip", &t.remote_ip)],
+                        get(t) as f64,
+                    );
+                }
+            }
+        }
         p.into_string()
     }
 
