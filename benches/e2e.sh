@@ -14,6 +14,8 @@ SYCTL=target/release/syctl
 command -v trafgen >/dev/null || { echo "trafgen missing: scripts/setup"; exit 1; }
 SBDIR=/run/switchyard-e2e
 RESULTS=$(mktemp)
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 OVSDIR=/run/switchyard-e2e-ovs
 
 cleanup() {
@@ -59,37 +61,10 @@ ns_pair_host() { # two namespaces, each with eth0 <-> e2e-h{a,b} in the root nam
 }
 pods_tx_off() { for n in e2e-a e2e-b; do ip netns exec $n ethtool -K eth0 tx off >/dev/null; done; }
 
-tcp_gbps() { # server-ns server-ip client-ns
-  ip netns exec "$1" iperf3 -s -1 -B "$2" >/dev/null 2>&1 &
-  local srv=$!
-  for _ in $(seq 100); do ip netns exec "$1" ss -ltn | grep -q ':5201' && break; sleep 0.05; done
-  ip netns exec "$3" iperf3 -c "$2" -t "$DUR" -J | python3 -c 'import json,sys; print("%.3f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))'
-  wait $srv 2>/dev/null || true
-}
-
-pps() { # src-ns dst-ns src-mac dst-mac src-ip dst-ip -> "delivered offered"
-  local cfg; cfg=$(mktemp)
-  local sm dm si di
-  sm=$(echo "$3" | sed 's/^/0x/; s/:/, 0x/g'); dm=$(echo "$4" | sed 's/^/0x/; s/:/, 0x/g')
-  si=$(echo "$5" | tr . ,); di=$(echo "$6" | tr . ,)
-  # 60-byte frames (64 on the wire) with the local-experimental EtherType 0x88B5:
-  # every switch forwards them, and the receiving kernel drops them on arrival, so
-  # the receiver's own stack (UDP lookup, ICMP errors) is not what gets measured.
-  : "$si" "$di"
-  cat > "$cfg" <<CFG
-{ $dm, $sm, 0x88, 0xb5, fill(0x00, 46) }
-CFG
-  local rx0 tx0 rx1 tx1
-  rx0=$(ip netns exec "$2" cat /sys/class/net/eth0/statistics/rx_packets)
-  tx0=$(ip netns exec "$1" cat /sys/class/net/eth0/statistics/tx_packets)
-  # One generator process on core 0: the switch under test keeps core 1 (by
-  # default trafgen forks a worker per CPU and would starve a userspace switch).
-  ip netns exec "$1" taskset -c 0 timeout "$DUR" trafgen --cpus 1 --dev eth0 --conf "$cfg" --no-sock-mem -Q -q >/dev/null 2>&1 || true
-  sleep 0.5
-  rx1=$(ip netns exec "$2" cat /sys/class/net/eth0/statistics/rx_packets)
-  tx1=$(ip netns exec "$1" cat /sys/class/net/eth0/statistics/tx_packets)
+pps() { # src-ns dst-ns src-mac dst-mac -> "delivered offered"
+  local cfg; cfg=$(l2_frame_conf "$3" "$4")
+  trafgen_pps "$1" "$2" "$cfg"
   rm -f "$cfg"
-  echo "$(( (rx1 - rx0) / DUR )) $(( (tx1 - tx0) / DUR ))"
 }
 
 measure() { # name srcns dstns srcmac dstmac srcip dstip

@@ -762,6 +762,23 @@ pub fn status(o: &Opts, json: bool) -> anyhow::Result<()> {
             None => println!("{name}: not started"),
         }
     }
+    for n in st.nodes.iter().skip(1) {
+        if let Some(d) = &n.vswitchd {
+            println!(
+                "switchyard-vswitchd ({}, netns {}): pid {} {} log {} control socket {}",
+                n.name,
+                n.netns.as_deref().unwrap_or("-"),
+                d.pid,
+                if pid_alive(d.pid, "switchyard-vswitchd") {
+                    "running"
+                } else {
+                    "DEAD"
+                },
+                d.log.display(),
+                n.control_sock.display()
+            );
+        }
+    }
     println!(
         "NB {}  SB {}  control socket {}",
         st.nb,

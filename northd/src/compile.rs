@@ -420,14 +420,14 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::tests_support::*;
     use switchyard_southbound::display::{actions_text, matches_text};
     use switchyard_southbound::pb::nb_op::Op;
 
     /// Flows as "stage prio match => actions", table numbers left out on purpose.
-    fn flows_of(c: &Compiled, stage: Stage) -> Vec<String> {
+    pub(crate) fn flows_of(c: &Compiled, stage: Stage) -> Vec<String> {
         let mut v: Vec<String> = c
             .flows
             .iter()

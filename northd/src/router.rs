@@ -390,7 +390,6 @@ mod tests {
     use crate::compile::compile;
     use crate::model::tests_support::*;
     use crate::model::Nb;
-    use switchyard_southbound::display::{actions_text, matches_text};
     use switchyard_southbound::pb::{self, nb_op::Op};
     use switchyard_southbound::Stage;
 
@@ -449,22 +448,7 @@ mod tests {
     }
 
     fn flows(nb: &Nb, stage: Stage) -> Vec<String> {
-        let c = compile(nb);
-        let mut v: Vec<String> = c
-            .flows
-            .iter()
-            .filter(|f| f.stage == stage.name())
-            .map(|f| {
-                format!(
-                    "{} {} => {}",
-                    f.priority,
-                    matches_text(&f.matches),
-                    actions_text(&f.actions)
-                )
-            })
-            .collect();
-        v.sort();
-        v
+        crate::compile::tests::flows_of(&compile(nb), stage)
     }
 
     #[test]
