@@ -280,6 +280,9 @@ impl Cli {
 }
 
 fn main() {
+    // `syctl ... | head` ends quietly, as a Unix tool should, instead of
+    // panicking on the closed pipe.
+    sigpipe::reset();
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
