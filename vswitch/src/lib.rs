@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod classifier;
+pub mod conntrack;
 pub mod control;
 pub mod emc;
 pub mod flow;

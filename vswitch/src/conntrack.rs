@@ -1,0 +1,630 @@
+//! Connection tracking, the datapath's memory of connections: a bounded table
+//! keyed by zone + 5-tuple that answers, per packet, the `ct_state` flags
+//! (new, established, related, reply, invalid), tracks TCP's state machine with
+//! window checks (an out-of-window RST is ignored), and expires connections by
+//! per-state timeouts.
+//!
+//! Ownership rule: a table belongs to one PMD thread and is never shared, so
+//! there is no lock at all; both directions of a connection must reach the same
+//! PMD (one PMD per chassis today; with several, symmetric steering per port).
+//! Capacity is fixed at creation; when full, a new connection is refused and
+//! counted while established ones keep flowing. Nothing allocates per packet:
+//! the index map is sized for the capacity up front, and slots are reused.
+//! Expiry is incremental ([`Conntrack::expire`], a bounded number of slots per
+//! call from the PMD's housekeeping), never on the per-packet path.
+//!
+//! This is the core of issue 5 (conntrack, NAT, load balancing); NAT bindings
+//! will be stored with the entry, and the pipeline's `ct` actions call
+//! [`Conntrack::process`].
+
+use rustc_hash::FxHashMap;
+
+/// One direction of a connection: zone, protocol, addresses and ports (for ICMP
+/// echo, the identifier as source port and 0 as destination).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Tuple {
+    pub zone: u16,
+    pub proto: u8,
+    pub src: u32,
+    pub dst: u32,
+    pub sport: u16,
+    pub dport: u16,
+}
+
+impl Tuple {
+    /// The tuple of the other direction.
+    pub fn reverse(&self) -> Tuple {
+        Tuple {
+            src: self.dst,
+            dst: self.src,
+            sport: self.dport,
+            dport: self.sport,
+            ..*self
+        }
+    }
+}
+
+/// `ct_state` bits, as OVN's matches name them.
+pub mod state {
+    pub const NEW: u8 = 1;
+    pub const EST: u8 = 2;
+    pub const REL: u8 = 4;
+    pub const RPL: u8 = 8;
+    pub const INV: u8 = 16;
+    pub const TRK: u8 = 32;
+}
+
+/// TCP flags the tracker looks at.
+pub mod tcp_flags {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const ACK: u8 = 0x10;
+}
+
+/// What the tracker needs of a TCP segment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpInfo {
+    pub flags: u8,
+    pub seq: u32,
+    pub ack: u32,
+    /// Window as advertised, already scaled when scaling is known (else raw).
+    pub window: u32,
+    pub payload_len: u32,
+}
+
+/// A connection's protocol state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnState {
+    TcpSynSent,
+    TcpSynRecv,
+    TcpEstablished,
+    /// One side sent FIN.
+    TcpClosing,
+    /// Both sides sent FIN, or a valid RST: lingers briefly for late segments.
+    TcpTimeWait,
+    /// UDP or ICMP: seen in one direction only.
+    First,
+    /// UDP or ICMP: seen in both directions.
+    Multiple,
+}
+
+impl ConnState {
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnState::TcpSynSent => "SYN_SENT",
+            ConnState::TcpSynRecv => "SYN_RECV",
+            ConnState::TcpEstablished => "ESTABLISHED",
+            ConnState::TcpClosing => "CLOSING",
+            ConnState::TcpTimeWait => "TIME_WAIT",
+            ConnState::First => "FIRST",
+            ConnState::Multiple => "MULTIPLE",
+        }
+    }
+}
+
+/// Timeouts in milliseconds, per state (defaults after OVS's userspace conntrack).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    pub tcp_syn: u64,
+    pub tcp_established: u64,
+    pub tcp_closing: u64,
+    pub tcp_time_wait: u64,
+    pub udp_first: u64,
+    pub udp_multiple: u64,
+    pub icmp: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            tcp_syn: 30_000,
+            tcp_established: 24 * 3600 * 1000,
+            tcp_closing: 30_000,
+            tcp_time_wait: 30_000,
+            udp_first: 30_000,
+            udp_multiple: 180_000,
+            icmp: 30_000,
+        }
+    }
+}
+
+/// Per-direction TCP sequence tracking (RFC 793 window, loosely as in OVS).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Seq {
+    /// Highest sequence number sent plus length.
+    end: u32,
+    /// Largest window this side advertised (at least 1).
+    max_win: u32,
+    seen: bool,
+}
+
+/// One tracked connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conn {
+    /// The direction that opened it.
+    pub orig: Tuple,
+    pub state: ConnState,
+    /// Last packet, ms on the caller's clock.
+    pub last_ms: u64,
+    pub mark: u32,
+    pub packets: [u64; 2],
+    seq: [Seq; 2],
+    live: bool,
+}
+
+/// Counters, one per outcome that is not plain tracking.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CtStats {
+    pub inserts: u64,
+    pub full_drops: u64,
+    pub invalid: u64,
+    pub expired: u64,
+    pub rst_ignored: u64,
+}
+
+/// The verdict for one packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CtResult {
+    /// `state::*` bits (always TRK).
+    pub state: u8,
+    /// The connection's slot, when tracked.
+    pub slot: Option<u32>,
+}
+
+/// The table.
+#[derive(Debug)]
+pub struct Conntrack {
+    conns: Vec<Conn>,
+    /// Both directions' tuples -> slot (direction: orig when tuple == conn.orig).
+    index: FxHashMap<Tuple, u32>,
+    free: Vec<u32>,
+    capacity: usize,
+    pub timeouts: Timeouts,
+    pub stats: CtStats,
+    /// Next slot the incremental expiry looks at.
+    sweep: usize,
+}
+
+const EMPTY_CONN: Conn = Conn {
+    orig: Tuple {
+        zone: 0,
+        proto: 0,
+        src: 0,
+        dst: 0,
+        sport: 0,
+        dport: 0,
+    },
+    state: ConnState::First,
+    last_ms: 0,
+    mark: 0,
+    packets: [0; 2],
+    seq: [Seq {
+        end: 0,
+        max_win: 0,
+        seen: false,
+    }; 2],
+    live: false,
+};
+
+const TCP: u8 = 6;
+const UDP: u8 = 17;
+
+/// `a` comes after `b` in sequence space (RFC 1982).
+fn after(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
+}
+
+impl Conntrack {
+    /// A table for at most `capacity` connections (all memory reserved now).
+    pub fn new(capacity: usize) -> Self {
+        let mut index = FxHashMap::default();
+        index.reserve(capacity * 2);
+        Conntrack {
+            conns: Vec::with_capacity(capacity),
+            index,
+            free: Vec::with_capacity(capacity),
+            capacity,
+            timeouts: Timeouts::default(),
+            stats: CtStats::default(),
+            sweep: 0,
+        }
+    }
+
+    /// Connections tracked now.
+    pub fn len(&self) -> usize {
+        self.conns.len() - self.free.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The connection in `slot`.
+    pub fn get(&self, slot: u32) -> Option<&Conn> {
+        self.conns.get(slot as usize).filter(|c| c.live)
+    }
+
+    /// Every live connection (for dumps).
+    pub fn iter(&self) -> impl Iterator<Item = &Conn> {
+        self.conns.iter().filter(|c| c.live)
+    }
+
+    fn timeout(&self, c: &Conn) -> u64 {
+        let t = &self.timeouts;
+        match (c.orig.proto, c.state) {
+            (_, ConnState::TcpSynSent | ConnState::TcpSynRecv) => t.tcp_syn,
+            (_, ConnState::TcpEstablished) => t.tcp_established,
+            (_, ConnState::TcpClosing) => t.tcp_closing,
+            (_, ConnState::TcpTimeWait) => t.tcp_time_wait,
+            (UDP, ConnState::First) => t.udp_first,
+            (UDP, ConnState::Multiple) => t.udp_multiple,
+            _ => t.icmp,
+        }
+    }
+
+    fn remove(&mut self, slot: u32) {
+        let c = self.conns[slot as usize];
+        self.index.remove(&c.orig);
+        self.index.remove(&c.orig.reverse());
+        self.conns[slot as usize].live = false;
+        self.free.push(slot);
+    }
+
+    /// Tracks one packet with tuple `t` at time `now_ms`; `tcp` for TCP segments.
+    /// With `commit`, a new connection is entered in the table (as OVN's
+    /// `ct_commit`); without, a new packet is only classified.
+    pub fn process(
+        &mut self,
+        t: &Tuple,
+        tcp: Option<&TcpInfo>,
+        now_ms: u64,
+        commit: bool,
+    ) -> CtResult {
+        if let Some(&slot) = self.index.get(t) {
+            let timeout = self.timeout(&self.conns[slot as usize]);
+            let c = &self.conns[slot as usize];
+            if now_ms.saturating_sub(c.last_ms) > timeout {
+                // Expired but not swept yet: it is gone for this packet.
+                self.stats.expired += 1;
+                self.remove(slot);
+            } else {
+                return self.update(slot, t, tcp, now_ms);
+            }
+        }
+        // A new connection: TCP must open with a SYN (no ACK).
+        if t.proto == TCP {
+            let Some(seg) = tcp else {
+                self.stats.invalid += 1;
+                return CtResult {
+                    state: state::TRK | state::INV,
+                    slot: None,
+                };
+            };
+            if seg.flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST) != tcp_flags::SYN {
+                self.stats.invalid += 1;
+                return CtResult {
+                    state: state::TRK | state::INV,
+                    slot: None,
+                };
+            }
+        }
+        if !commit {
+            return CtResult {
+                state: state::TRK | state::NEW,
+                slot: None,
+            };
+        }
+        if self.len() >= self.capacity {
+            self.stats.full_drops += 1;
+            return CtResult {
+                state: state::TRK | state::INV,
+                slot: None,
+            };
+        }
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.conns.push(EMPTY_CONN);
+                (self.conns.len() - 1) as u32
+            }
+        };
+        let mut c = Conn {
+            orig: *t,
+            state: if t.proto == TCP {
+                ConnState::TcpSynSent
+            } else {
+                ConnState::First
+            },
+            last_ms: now_ms,
+            live: true,
+            ..EMPTY_CONN
+        };
+        c.packets[0] = 1;
+        if let Some(seg) = tcp {
+            c.seq[0] = Seq {
+                end: seg.seq.wrapping_add(seg.payload_len).wrapping_add(1),
+                max_win: seg.window.max(1),
+                seen: true,
+            };
+        }
+        self.conns[slot as usize] = c;
+        self.index.insert(*t, slot);
+        self.index.insert(t.reverse(), slot);
+        self.stats.inserts += 1;
+        CtResult {
+            state: state::TRK | state::NEW,
+            slot: Some(slot),
+        }
+    }
+
+    fn update(&mut self, slot: u32, t: &Tuple, tcp: Option<&TcpInfo>, now_ms: u64) -> CtResult {
+        let c = &mut self.conns[slot as usize];
+        let dir = usize::from(*t != c.orig);
+        let reply = if dir == 1 { state::RPL } else { 0 };
+        if let Some(seg) = tcp {
+            let other = c.seq[1 - dir];
+            if seg.flags & tcp_flags::RST != 0 {
+                // Valid only near where the sender's sequence stands, within
+                // the window its peer offered (RFC 5961's acceptable range): a
+                // blind RST must not tear the connection down.
+                let me = c.seq[dir];
+                let off = seg.seq.wrapping_sub(me.end) as i32;
+                let valid = !me.seen || off.unsigned_abs() <= other.max_win.max(1);
+                if !valid {
+                    self.stats.rst_ignored += 1;
+                    return CtResult {
+                        state: state::TRK | state::INV | reply,
+                        slot: Some(slot),
+                    };
+                }
+                c.state = ConnState::TcpTimeWait;
+            } else {
+                let end = seg
+                    .seq
+                    .wrapping_add(seg.payload_len)
+                    .wrapping_add(u32::from(
+                        seg.flags & (tcp_flags::SYN | tcp_flags::FIN) != 0,
+                    ));
+                let me = &mut c.seq[dir];
+                if !me.seen || after(end, me.end) {
+                    me.end = end;
+                }
+                me.max_win = me.max_win.max(seg.window.max(1));
+                me.seen = true;
+                c.state = match (c.state, dir, seg.flags) {
+                    (ConnState::TcpSynSent, 1, f)
+                        if f & tcp_flags::SYN != 0 && f & tcp_flags::ACK != 0 =>
+                    {
+                        ConnState::TcpSynRecv
+                    }
+                    (ConnState::TcpSynRecv, 0, f)
+                        if f & tcp_flags::ACK != 0 && f & tcp_flags::SYN == 0 =>
+                    {
+                        ConnState::TcpEstablished
+                    }
+                    (ConnState::TcpEstablished, _, f) if f & tcp_flags::FIN != 0 => {
+                        ConnState::TcpClosing
+                    }
+                    (ConnState::TcpClosing, _, f) if f & tcp_flags::FIN != 0 => {
+                        ConnState::TcpTimeWait
+                    }
+                    (s, _, _) => s,
+                };
+            }
+        } else if c.state == ConnState::First && dir == 1 {
+            c.state = ConnState::Multiple;
+        }
+        c.last_ms = now_ms;
+        c.packets[dir] += 1;
+        let est = match c.state {
+            ConnState::TcpSynSent => dir == 1, // the SYN-ACK answers: reply direction
+            ConnState::First => false,
+            _ => true,
+        };
+        let s = if est || dir == 1 {
+            state::EST
+        } else {
+            state::NEW
+        };
+        CtResult {
+            state: state::TRK | s | reply,
+            slot: Some(slot),
+        }
+    }
+
+    /// Removes connections whose timeout passed, looking at no more than `budget`
+    /// slots (the PMD calls this from housekeeping). Returns how many went.
+    pub fn expire(&mut self, now_ms: u64, budget: usize) -> usize {
+        let n = self.conns.len();
+        if n == 0 {
+            return 0;
+        }
+        let mut gone = 0;
+        for _ in 0..budget.min(n) {
+            self.sweep = (self.sweep + 1) % n;
+            let slot = self.sweep as u32;
+            let c = &self.conns[slot as usize];
+            if c.live && now_ms.saturating_sub(c.last_ms) > self.timeout(c) {
+                self.remove(slot);
+                gone += 1;
+            }
+        }
+        self.stats.expired += gone as u64;
+        gone
+    }
+
+    /// Forgets every connection.
+    pub fn flush(&mut self) {
+        let live: Vec<u32> = (0..self.conns.len() as u32)
+            .filter(|s| self.conns[*s as usize].live)
+            .collect();
+        for s in live {
+            self.remove(s);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::state::*;
+    use super::tcp_flags::*;
+    use super::*;
+
+    const C: Tuple = Tuple {
+        zone: 1,
+        proto: TCP,
+        src: 0x0a00_0001,
+        dst: 0x0a00_0002,
+        sport: 40000,
+        dport: 80,
+    };
+
+    fn seg(flags: u8, seq: u32, ack: u32, len: u32) -> TcpInfo {
+        TcpInfo {
+            flags,
+            seq,
+            ack,
+            window: 65535,
+            payload_len: len,
+        }
+    }
+
+    /// Client 1000 -> server 5000 handshake; returns the table.
+    fn established() -> Conntrack {
+        let mut ct = Conntrack::new(16);
+        let s = C.reverse();
+        assert_eq!(
+            ct.process(&C, Some(&seg(SYN, 1000, 0, 0)), 0, true).state,
+            TRK | NEW
+        );
+        assert_eq!(
+            ct.process(&s, Some(&seg(SYN | ACK, 5000, 1001, 0)), 1, true)
+                .state,
+            TRK | EST | RPL
+        );
+        assert_eq!(
+            ct.process(&C, Some(&seg(ACK, 1001, 5001, 0)), 2, true)
+                .state,
+            TRK | EST
+        );
+        assert_eq!(ct.iter().next().unwrap().state, ConnState::TcpEstablished);
+        ct
+    }
+
+    #[test]
+    fn handshake_data_and_close() {
+        let mut ct = established();
+        let s = C.reverse();
+        assert_eq!(
+            ct.process(&C, Some(&seg(ACK, 1001, 5001, 100)), 3, true)
+                .state,
+            TRK | EST
+        );
+        assert_eq!(
+            ct.process(&s, Some(&seg(ACK, 5001, 1101, 0)), 4, true)
+                .state,
+            TRK | EST | RPL
+        );
+        ct.process(&C, Some(&seg(FIN | ACK, 1101, 5001, 0)), 5, true);
+        assert_eq!(ct.iter().next().unwrap().state, ConnState::TcpClosing);
+        ct.process(&s, Some(&seg(FIN | ACK, 5001, 1102, 0)), 6, true);
+        assert_eq!(ct.iter().next().unwrap().state, ConnState::TcpTimeWait);
+        // TIME_WAIT lingers 30 s, then expiry removes it.
+        assert_eq!(ct.expire(6 + 30_000, 16), 0);
+        assert_eq!(ct.expire(6 + 30_001, 16), 1);
+        assert!(ct.is_empty());
+    }
+
+    #[test]
+    fn a_mid_stream_packet_without_a_connection_is_invalid() {
+        let mut ct = Conntrack::new(16);
+        assert_eq!(
+            ct.process(&C, Some(&seg(ACK, 1, 1, 10)), 0, true).state,
+            TRK | INV
+        );
+        assert_eq!(
+            ct.process(&C, None, 0, true).state,
+            TRK | INV,
+            "TCP without its header"
+        );
+        assert!(ct.is_empty());
+        assert_eq!(ct.stats.invalid, 2);
+    }
+
+    #[test]
+    fn an_out_of_window_rst_is_ignored_and_an_in_window_one_closes() {
+        let mut ct = established();
+        let s = C.reverse();
+        // A blind RST far outside the window: counted, the connection stays.
+        let r = ct.process(&s, Some(&seg(RST, 5000 + 3_000_000, 0, 0)), 10, true);
+        assert!(r.state & INV != 0);
+        assert_eq!(ct.stats.rst_ignored, 1);
+        assert_eq!(ct.iter().next().unwrap().state, ConnState::TcpEstablished);
+        // The peer's RST at its current sequence number: accepted.
+        let r = ct.process(&s, Some(&seg(RST, 5001, 0, 0)), 11, true);
+        assert!(r.state & INV == 0);
+        assert_eq!(ct.iter().next().unwrap().state, ConnState::TcpTimeWait);
+    }
+
+    #[test]
+    fn timeouts_depend_on_the_state() {
+        let mut ct = Conntrack::new(16);
+        ct.process(&C, Some(&seg(SYN, 1000, 0, 0)), 0, true);
+        assert_eq!(ct.expire(30_000, 16), 0, "SYN_SENT lives 30 s");
+        assert_eq!(ct.expire(30_001, 16), 1);
+        let mut ct = established();
+        assert_eq!(ct.expire(3_600_000, 16), 0, "ESTABLISHED lives a day");
+        let u = Tuple { proto: UDP, ..C };
+        let mut ct = Conntrack::new(16);
+        ct.process(&u, None, 0, true);
+        assert_eq!(
+            ct.process(&u.reverse(), None, 10, true).state,
+            TRK | EST | RPL
+        );
+        assert_eq!(ct.iter().next().unwrap().state, ConnState::Multiple);
+        assert_eq!(ct.expire(10 + 180_000, 16), 0);
+        assert_eq!(ct.expire(10 + 180_001, 16), 1);
+        // A packet on an expired entry nobody swept yet starts afresh.
+        let mut ct = Conntrack::new(16);
+        ct.process(&u, None, 0, true);
+        assert_eq!(ct.process(&u, None, 40_000, true).state, TRK | NEW);
+        assert_eq!(ct.stats.expired, 1);
+    }
+
+    #[test]
+    fn when_full_new_connections_are_refused_and_old_ones_flow() {
+        let mut ct = Conntrack::new(2);
+        let t = |port| Tuple {
+            proto: UDP,
+            sport: port,
+            ..C
+        };
+        ct.process(&t(1), None, 0, true);
+        ct.process(&t(2), None, 0, true);
+        assert_eq!(ct.process(&t(3), None, 0, true).state, TRK | INV);
+        assert_eq!(ct.stats.full_drops, 1);
+        assert_eq!(
+            ct.process(&t(1).reverse(), None, 1, true).state,
+            TRK | EST | RPL
+        );
+        // A slot freed by expiry is reused; nothing grows.
+        assert_eq!(ct.expire(1 + 180_001, 8), 2);
+        assert_eq!(ct.process(&t(3), None, 200_000, true).state, TRK | NEW);
+        assert_eq!(ct.len(), 1);
+    }
+
+    #[test]
+    fn without_commit_a_new_packet_is_classified_not_entered() {
+        let mut ct = Conntrack::new(4);
+        let u = Tuple { proto: UDP, ..C };
+        assert_eq!(ct.process(&u, None, 0, false).state, TRK | NEW);
+        assert!(ct.is_empty());
+        // Zones keep identical tuples apart.
+        ct.process(&u, None, 0, true);
+        let other_zone = Tuple { zone: 2, ..u };
+        assert_eq!(ct.process(&other_zone, None, 0, false).state, TRK | NEW);
+        ct.flush();
+        assert!(ct.is_empty());
+    }
+}
