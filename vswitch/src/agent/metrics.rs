@@ -1,0 +1,184 @@
+//! vswitchd's Prometheus page: PMD, drop, port and tunnel counters and the
+//! agent's state, named by Prometheus conventions.
+
+use super::Agent;
+use crate::stats::PortStats;
+use switchyard_southbound::DropReason;
+
+impl Agent {
+    /// The Prometheus page.
+    pub fn metrics(&self) -> String {
+        let mut p = switchyard_southbound::metrics::Page::default();
+        let s = &self.pmd_stats;
+        let pmd = [("pmd", "0")];
+        for (name, help, v) in [
+            (
+                "switchyard_pmd_packets_total",
+                "Packets received by the PMD thread.",
+                s.packets.get(),
+            ),
+            (
+                "switchyard_pmd_emc_hits_total",
+                "Exact-match cache hits.",
+                s.emc_hits.get(),
+            ),
+            (
+                "switchyard_pmd_emc_misses_total",
+                "Exact-match cache misses (slow-path lookups).",
+                s.emc_misses.get(),
+            ),
+            (
+                "switchyard_pmd_uncacheable_total",
+                "Verdicts too wide to cache.",
+                s.uncacheable.get(),
+            ),
+            (
+                "switchyard_pmd_busy_cycles_total",
+                "CPU cycles spent on batches with packets.",
+                s.busy_cycles.get(),
+            ),
+            (
+                "switchyard_pmd_iterations_total",
+                "Poll loop iterations.",
+                s.iterations.get(),
+            ),
+            (
+                "switchyard_pmd_idle_sleeps_total",
+                "Times the PMD blocked for lack of traffic.",
+                s.idle_sleeps.get(),
+            ),
+        ] {
+            p.family(name, "counter", help).sample(name, &pmd, v as f64);
+        }
+        let n = "switchyard_datapath_drops_total";
+        p.family(n, "counter", "Packets dropped by the datapath, by reason.");
+        for r in DropReason::ALL {
+            p.sample(
+                n,
+                &[("pmd", "0"), ("reason", r.as_str())],
+                s.drops[*r as usize].get() as f64,
+            );
+        }
+        type Get = fn(&PortStats) -> u64;
+        let port_families: [(&str, &str, Get); 6] = [
+            (
+                "switchyard_port_rx_packets_total",
+                "Packets received on the port.",
+                |s| s.rx_packets.get(),
+            ),
+            (
+                "switchyard_port_rx_bytes_total",
+                "Bytes received on the port.",
+                |s| s.rx_bytes.get(),
+            ),
+            (
+                "switchyard_port_tx_packets_total",
+                "Packets transmitted on the port.",
+                |s| s.tx_packets.get(),
+            ),
+            (
+                "switchyard_port_tx_bytes_total",
+                "Bytes transmitted on the port.",
+                |s| s.tx_bytes.get(),
+            ),
+            (
+                "switchyard_port_rx_dropped_total",
+                "Received packets dropped.",
+                |s| s.rx_dropped.get(),
+            ),
+            (
+                "switchyard_port_tx_dropped_total",
+                "Packets that could not be transmitted.",
+                |s| s.tx_dropped.get(),
+            ),
+        ];
+        for (name, help, get) in port_families {
+            p.family(name, "counter", help);
+            for e in self.ports.values() {
+                p.sample(
+                    name,
+                    &[("iface", &e.iface), ("lport", &e.lport)],
+                    get(&e.stats) as f64,
+                );
+            }
+        }
+        p.single(
+            "switchyard_vswitchd_sb_connected",
+            "gauge",
+            "1 while connected to northd's SB.",
+            f64::from(u8::from(self.sb_connected)),
+        )
+        .single(
+            "switchyard_vswitchd_sb_version",
+            "gauge",
+            "SB version of the tables in use.",
+            self.sb.as_ref().map(|s| s.version).unwrap_or(0) as f64,
+        )
+        .single(
+            "switchyard_vswitchd_table_generation",
+            "gauge",
+            "Table sets published to the PMD.",
+            self.generation as f64,
+        )
+        .single(
+            "switchyard_vswitchd_ports",
+            "gauge",
+            "Bound ports.",
+            self.ports.len() as f64,
+        )
+        .single(
+            "switchyard_vswitchd_pending_ports",
+            "gauge",
+            "Configured ports whose interface is not open yet.",
+            self.pending.len() as f64,
+        )
+        .single(
+            "switchyard_vswitchd_untranslatable_flows",
+            "gauge",
+            "SB flows this vswitchd could not translate.",
+            self.untranslatable as f64,
+        );
+        if let Some(u) = &self.underlay {
+            let tunnels = u.list(&self.shared.tables.load());
+            type Get = fn(&crate::control::TunnelInfo) -> u64;
+            let families: [(&str, &str, Get); 5] = [
+                (
+                    "switchyard_tunnel_tx_packets_total",
+                    "Packets sent through the tunnel.",
+                    |t| t.tx_packets,
+                ),
+                (
+                    "switchyard_tunnel_tx_bytes_total",
+                    "Inner bytes sent through the tunnel.",
+                    |t| t.tx_bytes,
+                ),
+                (
+                    "switchyard_tunnel_rx_packets_total",
+                    "Packets received from the tunnel.",
+                    |t| t.rx_packets,
+                ),
+                (
+                    "switchyard_tunnel_rx_bytes_total",
+                    "Inner bytes received from the tunnel.",
+                    |t| t.rx_bytes,
+                ),
+                (
+                    "switchyard_tunnel_tx_errors_total",
+                    "Packets that could not be sent (unresolved, too big, ring full).",
+                    |t| t.tx_errors,
+                ),
+            ];
+            for (name, help, get) in families {
+                p.family(name, "counter", help);
+                for t in &tunnels {
+                    p.sample(
+                        name,
+                        &[("remote_chassis", &t.chassis), ("remote_ip", &t.remote_ip)],
+                        get(t) as f64,
+                    );
+                }
+            }
+        }
+        p.into_string()
+    }
+}
