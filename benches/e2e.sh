@@ -109,27 +109,5 @@ for r in $(seq "$RUNS"); do
   run_veth; run_bridge on; run_bridge txoff; run_switchyard; run_ovs
 done
 
-python3 - "$RESULTS" <<'PY'
-import sys, statistics
-rows = {}
-for line in open(sys.argv[1]):
-    f = line.split()
-    if len(f) < 4 or f[1] == "n/a": continue
-    rows.setdefault(f[0], []).append((float(f[1]), int(f[2]), int(f[3])))
-med = {k: tuple(statistics.median(x[i] for x in v) for i in range(3)) for k, v in rows.items()}
-print("\nmedians:")
-print("%-14s %8s %12s %12s" % ("setup", "TCP Gbps", "pps deliv.", "pps offered"))
-for k, (g, p, o) in med.items():
-    print("%-14s %8.2f %12d %12d" % (k, g, p, o))
-sy = med.get("switchyard")
-def ratio(name, i, label):
-    if sy and name in med and med[name][i] > 0:
-        print("switchyard / %-12s %s: %.2fx" % (name, label, sy[i] / med[name][i]))
-if sy:
-    print("\nratios:")
-    for n in ["bridge-txoff", "bridge-on", "ovs-afxdp", "veth"]:
-        ratio(n, 0, "TCP")
-    for n in ["bridge-on", "bridge-txoff", "ovs-afxdp", "veth"]:
-        ratio(n, 1, "pps")
-PY
+report "$RESULTS" bridge-txoff bridge-on ovs-afxdp veth
 rm -f "$RESULTS"

@@ -44,7 +44,7 @@ import sys, statistics
 rows = {}
 for line in open(sys.argv[1]):
     f = line.split()
-    if len(f) < 4: continue
+    if len(f) < 4 or f[1] == "n/a": continue
     rows.setdefault(f[0], []).append((float(f[1]), int(f[2]), int(f[3])))
 med = {k: tuple(statistics.median(x[i] for x in v) for i in range(3)) for k, v in rows.items()}
 print("\nmedians:")
