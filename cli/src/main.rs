@@ -3,6 +3,7 @@
 
 mod cluster;
 mod demo;
+mod lb;
 mod nb;
 mod router;
 mod sandbox;
@@ -108,9 +109,14 @@ enum Cmd {
         /// One line per datapath.
         #[arg(long)]
         summary: bool,
+        /// Conntrack state to assume for the packet (load balancers, NAT).
+        #[arg(long, value_enum, default_value = "new")]
+        ct: switchyard_vswitch::trace::CtAssume,
     },
     #[command(flatten)]
     Router(router::RouterCmd),
+    #[command(flatten)]
+    Lb(lb::LbCmd),
     /// Talk to the local switchyard-vswitchd.
     #[command(subcommand)]
     Vswitch(VswitchCmd),
@@ -151,6 +157,18 @@ enum VswitchCmd {
     TunnelList,
     /// Connection and table state.
     Status,
+    /// Conntrack entries: both directions' tuples (they differ when NATed),
+    /// state, packets, idle time.
+    CtList {
+        /// Only this zone (a switch's datapath key for load balancing, a
+        /// router's for its NAT).
+        #[arg(long)]
+        zone: Option<u32>,
+    },
+    /// Forget every tracked connection.
+    CtFlush,
+    /// Conntrack counters: entries, inserts/s, drops when full, by state.
+    CtStats,
     /// Trace a microflow through this vswitchd's live tables and cache (nothing is sent).
     Trace {
         microflow: String,
@@ -193,6 +211,11 @@ struct SandboxOpts {
     /// Leave the PMD thread unpinned and pods' receive processing where it falls.
     #[arg(long, conflicts_with = "pmd_core")]
     no_pin: bool,
+    /// Also an "external" network behind router lr0: switch ext (172.16.0.0/24,
+    /// router port 172.16.0.1) with one host namespace PREFIX-ext at
+    /// 172.16.0.10 that has no route to the pods (reach it with lr-nat-add).
+    #[arg(long)]
+    external: bool,
 }
 
 impl SandboxOpts {
@@ -205,6 +228,7 @@ impl SandboxOpts {
             subnets: self.subnets,
             chassis: self.chassis,
             pods_per_chassis: self.pods_per_chassis,
+            external: self.external,
             pmd_core: if self.no_pin {
                 None
             } else {
@@ -327,6 +351,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 VswitchCmd::DpFlows => Request::DpFlows,
                 VswitchCmd::TunnelList => Request::TunnelList,
                 VswitchCmd::Status => Request::Status,
+                VswitchCmd::CtList { zone } => Request::CtList { zone: *zone },
+                VswitchCmd::CtFlush => Request::CtFlush,
+                VswitchCmd::CtStats => Request::CtStats,
                 VswitchCmd::Trace { .. } => unreachable!("handled above"),
             };
             return vswitch::run(&cli.vswitchd_sock(), req, json);
@@ -482,14 +509,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|s| anyhow::anyhow!("{}", s.message()))?;
             write(r.into_inner().version);
         }
-        Cmd::Trace { args, summary } => {
+        Cmd::Trace { args, summary, ct } => {
             let (switch, expr) = match args.as_slice() {
                 [e] => (None, e.as_str()),
                 [s, e] => (Some(s.as_str()), e.as_str()),
                 _ => anyhow::bail!("usage: syctl trace [SWITCH] MICROFLOW"),
             };
             let sb = nb::southbound(&mut c).await?;
-            let r = switchyard_vswitch::trace::logical(&sb, expr)
+            let r = switchyard_vswitch::trace::logical_ct(&sb, expr, ct)
                 .map_err(|e| anyhow::anyhow!("{}", e.render(expr)))?;
             if let Some(s) = switch {
                 if r.datapath != s {
@@ -503,6 +530,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             trace::print(&r, summary, json)?;
         }
         Cmd::Router(r) => router::run(r, &mut c, json).await?,
+        Cmd::Lb(l) => lb::run(l, &mut c, json).await?,
         Cmd::Vswitch(_) | Cmd::Sandbox(_) => unreachable!("handled above"),
     }
     Ok(())

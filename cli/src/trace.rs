@@ -42,12 +42,18 @@ pub fn print(r: &TraceReport, summary: bool, json: bool) -> anyhow::Result<()> {
             }
         }
         println!("{}: \"{}\" -> {}", path.join(" -> "), r.inport, verdict);
+        if let Some(ct) = &r.conntrack {
+            println!("  conntrack: {ct}");
+        }
         if let Some(c) = &r.cache {
             println!("  datapath: {c}");
         }
         return Ok(());
     }
     println!("datapath \"{}\", inport \"{}\"", r.datapath, r.inport);
+    if let Some(ct) = &r.conntrack {
+        println!("conntrack: {ct}");
+    }
     println!("packet: {}", r.packet);
     let mut last = (String::new(), String::new(), None::<String>);
     for s in &r.steps {

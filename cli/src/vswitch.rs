@@ -20,12 +20,53 @@ pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
             Response::DpFlows(f) => serde_json::to_value(f)?,
             Response::Status(s) => serde_json::to_value(s)?,
             Response::Tunnels(t) => serde_json::to_value(t)?,
+            Response::Conns(c) => serde_json::to_value(c)?,
+            Response::CtStats(s) => serde_json::to_value(s)?,
             _ => serde_json::json!({"ok": true}),
         };
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
     match resp {
+        Response::Conns(conns) => {
+            let rows: Vec<Vec<String>> = conns
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.zone.to_string(),
+                        c.proto.clone(),
+                        c.orig.clone(),
+                        c.reply.clone(),
+                        c.state.clone(),
+                        if c.nat { "yes" } else { "-" }.into(),
+                        format!("{}/{}", c.packets_orig, c.packets_reply),
+                        format!("{:.1}", c.idle_ms as f64 / 1000.0),
+                    ]
+                })
+                .collect();
+            table::print(
+                &[
+                    "ZONE", "PROTO", "ORIGINAL", "REPLY", "STATE", "NAT", "PKTS O/R", "IDLE S",
+                ],
+                &rows,
+            );
+        }
+        Response::CtStats(s) => {
+            println!("entries:            {} of {}", s.entries, s.capacity);
+            println!(
+                "inserts:            {} ({:.1}/s since last ct-stats)",
+                s.inserts, s.inserts_per_second
+            );
+            println!("dropped, table full: {}", s.full_drops);
+            println!("invalid:            {}", s.invalid);
+            println!("expired:            {}", s.expired);
+            println!("blind RSTs ignored: {}", s.rst_ignored);
+            println!("NAT collisions:     {}", s.nat_collisions);
+            println!("by state:");
+            for (k, v) in &s.by_state {
+                println!("  {k:<12} {v}");
+            }
+        }
         Response::Tunnels(tunnels) => {
             let rows: Vec<Vec<String>> = tunnels
                 .iter()

@@ -14,6 +14,8 @@ pub struct Compiled {
     pub port_bindings: Vec<pb::PortBinding>,
     pub multicast_groups: Vec<pb::MulticastGroup>,
     pub flows: Vec<LogicalFlow>,
+    pub load_balancers: Vec<pb::SbLoadBalancer>,
+    pub nats: Vec<pb::SbNat>,
 }
 
 pub(crate) const ETH_IPV4: u64 = 0x0800;
@@ -152,12 +154,17 @@ pub(crate) fn effective_addresses(nb: &Nb, p: &pb::LogicalSwitchPort) -> crate::
         ) else {
             return Default::default();
         };
+        // The router port answers ARP for its addresses and for the NAT
+        // external IPs in its networks (floating IPs, SNAT addresses).
+        let nat = nb.nat_external_ips_on(lrp);
         return crate::model::Addresses {
             entries: vec![crate::model::AddrEntry {
                 mac,
                 ips: nets
                     .iter()
-                    .map(|n| IpNet::from(std::net::IpAddr::V4(n.addr())))
+                    .map(|n| n.addr())
+                    .chain(nat)
+                    .map(|a| IpNet::from(std::net::IpAddr::V4(a)))
                     .collect(),
             }],
             ..Default::default()
@@ -176,6 +183,7 @@ pub fn compile(nb: &Nb) -> Compiled {
     for lr in nb.routers.values() {
         crate::compile_router::compile_router(nb, lr, &mut out, &mut lf);
     }
+    crate::lb::compile_lb_nat(nb, &mut out);
     out.flows = lf.flows;
     out
 }

@@ -254,6 +254,40 @@ pub(crate) fn compile_router(nb: &Nb, lr: &pb::LogicalRouter, out: &mut Compiled
                 vec![action(Kind::Route(route(p, 0, n)))],
             );
         }
+        // NAT external IPs behind this port: answered like the port's own
+        // addresses (connections to them are translated on the chassis before
+        // the pipeline; what reaches the router here is new and untranslated).
+        for ext in nb.nat_external_ips_on(p.lrp) {
+            let me = host(ext);
+            lf.add(
+                dp,
+                Stage::LrInIpInput,
+                90,
+                M::any()
+                    .inport(key, name)
+                    .eq(Field::EthType, ETH_ARP)
+                    .eq(Field::ArpOp, 1)
+                    .ip4(Field::ArpTpa, &me),
+                vec![arp_reply(p.mac)],
+            );
+            lf.add(
+                dp,
+                Stage::LrInIpInput,
+                90,
+                ip4()
+                    .ip4(Field::Ip4Dst, &me)
+                    .eq(Field::IpProto, ICMP_PROTO)
+                    .eq(Field::L4Src, ICMP_ECHO_REQUEST),
+                vec![action(Kind::IcmpEchoReply(pb::IcmpEchoReply {}))],
+            );
+            lf.add(
+                dp,
+                Stage::LrInIpInput,
+                60,
+                ip4().ip4(Field::Ip4Dst, &me),
+                vec![drop(DropReason::RouterIpNoReply)],
+            );
+        }
         // Neighbours known from NB: the addresses of every other port on the
         // switch this router port attaches to (pods, and other routers' ports).
         if let Some(lsp) = attached.get(name) {

@@ -4,6 +4,7 @@
 
 pub mod compile;
 pub mod compile_router;
+pub mod lb;
 pub mod model;
 pub mod router;
 pub mod sb;

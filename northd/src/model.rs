@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use switchyard_southbound::parse_mac;
 use switchyard_southbound::pb::{
-    self, nb_op::Op, LogicalRouter, LogicalRouterPort, LogicalSwitch, LogicalSwitchPort,
-    StaticRoute,
+    self, nb_op::Op, LoadBalancer, LogicalRouter, LogicalRouterPort, LogicalSwitch,
+    LogicalSwitchPort, NatRule, StaticRoute,
 };
 use thiserror::Error;
 
@@ -152,6 +152,9 @@ pub struct Nb {
     pub router_ports: BTreeMap<String, LogicalRouterPort>,
     /// Static routes by [`crate::router::route_key`].
     pub routes: BTreeMap<String, StaticRoute>,
+    pub load_balancers: BTreeMap<String, LoadBalancer>,
+    /// NAT rules by [`crate::lb::nat_key`].
+    pub nats: BTreeMap<String, NatRule>,
 }
 
 /// Row-level difference between two NB states: what the store persists.
@@ -174,6 +177,14 @@ pub struct Change {
     pub del_router_ports: Vec<String>,
     #[serde(default)]
     pub del_routes: Vec<String>,
+    #[serde(default)]
+    pub put_lbs: Vec<LoadBalancer>,
+    #[serde(default)]
+    pub del_lbs: Vec<String>,
+    #[serde(default)]
+    pub put_nats: Vec<NatRule>,
+    #[serde(default)]
+    pub del_nats: Vec<String>,
 }
 
 impl Change {
@@ -188,6 +199,10 @@ impl Change {
             && self.del_routers.is_empty()
             && self.del_router_ports.is_empty()
             && self.del_routes.is_empty()
+            && self.put_lbs.is_empty()
+            && self.del_lbs.is_empty()
+            && self.put_nats.is_empty()
+            && self.del_nats.is_empty()
     }
 }
 
@@ -216,6 +231,8 @@ impl Nb {
         let (put_routers, del_routers) = diff_map(&self.routers, &new.routers);
         let (put_router_ports, del_router_ports) = diff_map(&self.router_ports, &new.router_ports);
         let (put_routes, del_routes) = diff_map(&self.routes, &new.routes);
+        let (put_lbs, del_lbs) = diff_map(&self.load_balancers, &new.load_balancers);
+        let (put_nats, del_nats) = diff_map(&self.nats, &new.nats);
         Change {
             version,
             put_switches,
@@ -228,6 +245,10 @@ impl Nb {
             del_routers,
             del_router_ports,
             del_routes,
+            put_lbs,
+            del_lbs,
+            put_nats,
+            del_nats,
         }
     }
 
@@ -263,6 +284,18 @@ impl Nb {
         for r in &c.put_routes {
             self.routes.insert(crate::router::route_key(r), r.clone());
         }
+        for n in &c.del_lbs {
+            self.load_balancers.remove(n);
+        }
+        for l in &c.put_lbs {
+            self.load_balancers.insert(l.name.clone(), l.clone());
+        }
+        for n in &c.del_nats {
+            self.nats.remove(n);
+        }
+        for n in &c.put_nats {
+            self.nats.insert(crate::lb::nat_key(n), n.clone());
+        }
     }
 
     /// The ports of one switch.
@@ -279,6 +312,8 @@ impl Nb {
             routers: self.routers.values().cloned().collect(),
             router_ports: self.router_ports.values().cloned().collect(),
             routes: self.routes.values().cloned().collect(),
+            load_balancers: self.load_balancers.values().cloned().collect(),
+            nats: self.nats.values().cloned().collect(),
         }
     }
 
@@ -337,9 +372,19 @@ impl Nb {
                 Op::LrpDel(name) => self.lrp_del(name, req.if_exists)?,
                 Op::RouteAdd(r) => self.route_add(r, req.may_exist)?,
                 Op::RouteDel(r) => self.route_del(r, req.if_exists)?,
+                Op::LbAdd(lb) => self.lb_add(lb, req.may_exist)?,
+                Op::LbDel(d) => self.lb_del(d, req.if_exists)?,
+                Op::LbAttach(a) => self.lb_attach(a, true, req.may_exist)?,
+                Op::LbDetach(a) => self.lb_attach(a, false, req.if_exists)?,
+                Op::NatAdd(n) => self.nat_add(n, req.may_exist)?,
+                Op::NatDel(n) => self.nat_del(n, req.if_exists)?,
             }
         }
-        self.check_references()
+        // A deleted switch or router takes its load balancer attachments and
+        // NAT rules with it.
+        self.lb_forget();
+        self.check_references()?;
+        self.check_lb_nat_references()
     }
 
     fn port(&self, name: &str) -> Result<&LogicalSwitchPort, NbError> {

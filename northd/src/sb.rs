@@ -64,6 +64,12 @@ impl Sb {
         for f in &self.compiled.flows {
             put(Row::Flow(f.clone()));
         }
+        for l in &self.compiled.load_balancers {
+            put(Row::LoadBalancer(l.clone()));
+        }
+        for n in &self.compiled.nats {
+            put(Row::Nat(n.clone()));
+        }
         // A learned binding lives as long as its router port (a re-created router
         // gets new keys and learns afresh).
         let ports: std::collections::HashSet<(u32, &str)> = self

@@ -58,6 +58,10 @@ struct Snapshot {
     router_ports: Vec<switchyard_southbound::pb::LogicalRouterPort>,
     #[serde(default)]
     routes: Vec<switchyard_southbound::pb::StaticRoute>,
+    #[serde(default)]
+    load_balancers: Vec<switchyard_southbound::pb::LoadBalancer>,
+    #[serde(default)]
+    nats: Vec<switchyard_southbound::pb::NatRule>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -99,6 +103,8 @@ impl FileStore {
             routers: nb.routers.values().cloned().collect(),
             router_ports: nb.router_ports.values().cloned().collect(),
             routes: nb.routes.values().cloned().collect(),
+            load_balancers: nb.load_balancers.values().cloned().collect(),
+            nats: nb.nats.values().cloned().collect(),
         };
         let tmp = self.dir.join("nb.snapshot.tmp");
         let body = serde_json::to_vec(&snap).expect("NB rows always serialize");
@@ -176,6 +182,16 @@ impl NbStore for FileStore {
                 .routes
                 .into_iter()
                 .map(|r| (crate::router::route_key(&r), r))
+                .collect();
+            loaded.nb.load_balancers = snap
+                .load_balancers
+                .into_iter()
+                .map(|l| (l.name.clone(), l))
+                .collect();
+            loaded.nb.nats = snap
+                .nats
+                .into_iter()
+                .map(|n| (crate::lb::nat_key(&n), n))
                 .collect();
         }
         let log_path = self.log_path();

@@ -108,6 +108,10 @@ named_enum! {
         UnknownTunnelKey => "unknown_tunnel_key",
         TunnelUnresolved => "tunnel_unresolved",
         TunnelTooBig => "tunnel_too_big",
+        LbNoBackend => "lb_no_backend",
+        CtFull => "ct_full",
+        CtInvalid => "ct_invalid",
+        NatPortsExhausted => "nat_ports_exhausted",
     }
 }
 

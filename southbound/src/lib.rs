@@ -29,6 +29,8 @@ pub fn row_key(row: &SbRow) -> String {
         Some(Row::MulticastGroup(m)) => format!("mc/{}/{}", m.datapath, m.tunnel_key),
         Some(Row::Flow(f)) => format!("lf/{:016x}", flow_hash(f)),
         Some(Row::MacBinding(m)) => format!("mb/{}/{}/{}", m.datapath, m.logical_port, m.ip),
+        Some(Row::LoadBalancer(l)) => format!("lb/{}", l.name),
+        Some(Row::Nat(n)) => format!("nat/{}/{}/{}", n.router, n.r#type, n.external_ip),
         None => String::from("none"),
     }
 }
@@ -55,6 +57,8 @@ pub fn snapshot_rows(s: SbSnapshot) -> impl Iterator<Item = SbRow> {
         multicast_groups,
         flows,
         mac_bindings,
+        load_balancers,
+        nats,
         ..
     } = s;
     chassis
@@ -65,6 +69,8 @@ pub fn snapshot_rows(s: SbSnapshot) -> impl Iterator<Item = SbRow> {
         .chain(multicast_groups.into_iter().map(Row::MulticastGroup))
         .chain(flows.into_iter().map(Row::Flow))
         .chain(mac_bindings.into_iter().map(Row::MacBinding))
+        .chain(load_balancers.into_iter().map(Row::LoadBalancer))
+        .chain(nats.into_iter().map(Row::Nat))
         .map(row)
 }
 
@@ -77,6 +83,8 @@ pub fn push_row(s: &mut SbSnapshot, r: SbRow) {
         Some(Row::MulticastGroup(x)) => s.multicast_groups.push(x),
         Some(Row::Flow(x)) => s.flows.push(x),
         Some(Row::MacBinding(x)) => s.mac_bindings.push(x),
+        Some(Row::LoadBalancer(x)) => s.load_balancers.push(x),
+        Some(Row::Nat(x)) => s.nats.push(x),
         None => {}
     }
 }

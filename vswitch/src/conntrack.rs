@@ -13,9 +13,10 @@
 //! Expiry is incremental ([`Conntrack::expire`], a bounded number of slots per
 //! call from the PMD's housekeeping), never on the per-packet path.
 //!
-//! This is the core of issue 5 (conntrack, NAT, load balancing); NAT bindings
-//! will be stored with the entry, and the pipeline's `ct` actions call
-//! [`Conntrack::process`].
+//! NAT bindings live with the entry: a connection knows the tuple its reply
+//! direction carries after translation ([`Conn::reply`]), and both that tuple
+//! and the original are keys of the index, so a packet of either direction
+//! finds its connection and [`Conntrack::target`] says what to rewrite it to.
 
 use rustc_hash::FxHashMap;
 
@@ -23,7 +24,9 @@ use rustc_hash::FxHashMap;
 /// echo, the identifier as source port and 0 as destination).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Tuple {
-    pub zone: u16,
+    /// The conntrack zone: a logical datapath's key (a client's switch for load
+    /// balancing, a router for its NAT rules).
+    pub zone: u32,
     pub proto: u8,
     pub src: u32,
     pub dst: u32,
@@ -144,6 +147,8 @@ struct Seq {
 pub struct Conn {
     /// The direction that opened it.
     pub orig: Tuple,
+    /// What the reply direction carries (the original reversed, unless NATed).
+    pub reply: Tuple,
     pub state: ConnState,
     /// Last packet, ms on the caller's clock.
     pub last_ms: u64,
@@ -161,6 +166,8 @@ pub struct CtStats {
     pub invalid: u64,
     pub expired: u64,
     pub rst_ignored: u64,
+    /// New connections refused because their translated reply tuple was taken.
+    pub nat_collisions: u64,
 }
 
 /// The verdict for one packet.
@@ -186,15 +193,18 @@ pub struct Conntrack {
     sweep: usize,
 }
 
+const EMPTY_TUPLE: Tuple = Tuple {
+    zone: 0,
+    proto: 0,
+    src: 0,
+    dst: 0,
+    sport: 0,
+    dport: 0,
+};
+
 const EMPTY_CONN: Conn = Conn {
-    orig: Tuple {
-        zone: 0,
-        proto: 0,
-        src: 0,
-        dst: 0,
-        sport: 0,
-        dport: 0,
-    },
+    orig: EMPTY_TUPLE,
+    reply: EMPTY_TUPLE,
     state: ConnState::First,
     last_ms: 0,
     mark: 0,
@@ -229,6 +239,11 @@ impl Conntrack {
             stats: CtStats::default(),
             sweep: 0,
         }
+    }
+
+    /// The most connections the table holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Connections tracked now.
@@ -266,7 +281,7 @@ impl Conntrack {
     fn remove(&mut self, slot: u32) {
         let c = self.conns[slot as usize];
         self.index.remove(&c.orig);
-        self.index.remove(&c.orig.reverse());
+        self.index.remove(&c.reply);
         self.conns[slot as usize].live = false;
         self.free.push(slot);
     }
@@ -281,19 +296,73 @@ impl Conntrack {
         now_ms: u64,
         commit: bool,
     ) -> CtResult {
-        if let Some(&slot) = self.index.get(t) {
-            let timeout = self.timeout(&self.conns[slot as usize]);
-            let c = &self.conns[slot as usize];
-            if now_ms.saturating_sub(c.last_ms) > timeout {
-                // Expired but not swept yet: it is gone for this packet.
-                self.stats.expired += 1;
-                self.remove(slot);
-            } else {
-                return self.update(slot, t, tcp, now_ms);
-            }
+        if let Some(slot) = self.lookup(t, now_ms) {
+            return self.update(slot, t, tcp, now_ms);
         }
-        // A new connection: TCP must open with a SYN (no ACK).
-        if t.proto == TCP {
+        self.commit(t, tcp, now_ms, commit.then_some(t), false)
+    }
+
+    /// The live connection a tuple belongs to (either direction); an entry whose
+    /// timeout passed but that was not swept yet is removed and not found.
+    #[inline]
+    pub fn lookup(&mut self, t: &Tuple, now_ms: u64) -> Option<u32> {
+        let slot = *self.index.get(t)?;
+        let c = &self.conns[slot as usize];
+        if now_ms.saturating_sub(c.last_ms) > self.timeout(c) {
+            self.stats.expired += 1;
+            self.remove(slot);
+            return None;
+        }
+        Some(slot)
+    }
+
+    /// [`Self::lookup`] without removing an expired entry (for traces).
+    pub fn peek(&self, t: &Tuple, now_ms: u64) -> Option<u32> {
+        let slot = *self.index.get(t)?;
+        let c = &self.conns[slot as usize];
+        (now_ms.saturating_sub(c.last_ms) <= self.timeout(c)).then_some(slot)
+    }
+
+    /// Whether a tuple is taken by a live or unswept connection (NAT port search).
+    #[inline]
+    pub fn contains(&self, t: &Tuple) -> bool {
+        self.index.contains_key(t)
+    }
+
+    /// Tracks a packet of the connection in `slot` (found by [`Self::lookup`]).
+    #[inline]
+    pub fn track(&mut self, slot: u32, t: &Tuple, tcp: Option<&TcpInfo>, now_ms: u64) -> CtResult {
+        self.update(slot, t, tcp, now_ms)
+    }
+
+    /// The tuple a packet of connection `slot` is rewritten to: the translated
+    /// original for the original direction, the original reversed for replies.
+    /// Equal to the packet's own tuple when the connection is not NATed.
+    #[inline]
+    pub fn target(&self, slot: u32, t: &Tuple) -> Tuple {
+        let c = &self.conns[slot as usize];
+        if *t == c.orig {
+            c.reply.reverse()
+        } else {
+            c.orig.reverse()
+        }
+    }
+
+    /// Classifies a packet with no connection and, with `xlate` (the tuple the
+    /// original direction is translated to; `t` itself for no NAT), enters it.
+    /// `pickup` accepts a TCP segment without SYN as an established connection
+    /// (a load balancer picking up a flow after a restart: the consistent hash
+    /// sends it to the backend it had).
+    pub fn commit(
+        &mut self,
+        t: &Tuple,
+        tcp: Option<&TcpInfo>,
+        now_ms: u64,
+        xlate: Option<&Tuple>,
+        pickup: bool,
+    ) -> CtResult {
+        // A new connection: TCP must open with a SYN (no ACK), unless picked up.
+        if t.proto == TCP && !pickup {
             let Some(seg) = tcp else {
                 self.stats.invalid += 1;
                 return CtResult {
@@ -309,9 +378,17 @@ impl Conntrack {
                 };
             }
         }
-        if !commit {
+        let Some(xlate) = xlate else {
             return CtResult {
                 state: state::TRK | state::NEW,
+                slot: None,
+            };
+        };
+        let reply = xlate.reverse();
+        if self.index.contains_key(&reply) || self.index.contains_key(t) {
+            self.stats.nat_collisions += 1;
+            return CtResult {
+                state: state::TRK | state::INV,
                 slot: None,
             };
         }
@@ -329,9 +406,13 @@ impl Conntrack {
                 (self.conns.len() - 1) as u32
             }
         };
+        let picked_up = pickup && tcp.is_some_and(|s| s.flags & tcp_flags::SYN == 0);
         let mut c = Conn {
             orig: *t,
-            state: if t.proto == TCP {
+            reply,
+            state: if picked_up {
+                ConnState::TcpEstablished
+            } else if t.proto == TCP {
                 ConnState::TcpSynSent
             } else {
                 ConnState::First
@@ -343,17 +424,20 @@ impl Conntrack {
         c.packets[0] = 1;
         if let Some(seg) = tcp {
             c.seq[0] = Seq {
-                end: seg.seq.wrapping_add(seg.payload_len).wrapping_add(1),
+                end: seg
+                    .seq
+                    .wrapping_add(seg.payload_len)
+                    .wrapping_add(u32::from(!picked_up)),
                 max_win: seg.window.max(1),
                 seen: true,
             };
         }
         self.conns[slot as usize] = c;
         self.index.insert(*t, slot);
-        self.index.insert(t.reverse(), slot);
+        self.index.insert(reply, slot);
         self.stats.inserts += 1;
         CtResult {
-            state: state::TRK | state::NEW,
+            state: state::TRK | if picked_up { state::EST } else { state::NEW },
             slot: Some(slot),
         }
     }

@@ -26,6 +26,45 @@ pub enum Request {
     },
     /// Geneve tunnels with their counters.
     TunnelList,
+    /// Conntrack entries (of one zone).
+    CtList {
+        zone: Option<u32>,
+    },
+    CtStats,
+    /// Forget every connection.
+    CtFlush,
+}
+
+/// One tracked connection, as `ct-list` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConnInfo {
+    pub zone: u32,
+    pub proto: String,
+    /// "src:sport -> dst:dport" as the client sent it.
+    pub orig: String,
+    /// What the reply direction carries (differs from orig reversed when NATed).
+    pub reply: String,
+    pub state: String,
+    pub nat: bool,
+    pub packets_orig: u64,
+    pub packets_reply: u64,
+    pub idle_ms: u64,
+}
+
+/// Conntrack counters, as `ct-stats` shows them.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct CtStatsInfo {
+    pub entries: u64,
+    pub capacity: u64,
+    pub inserts: u64,
+    /// Since the previous `ct-stats` (or the daemon's start).
+    pub inserts_per_second: f64,
+    pub full_drops: u64,
+    pub invalid: u64,
+    pub expired: u64,
+    pub rst_ignored: u64,
+    pub nat_collisions: u64,
+    pub by_state: std::collections::BTreeMap<String, u64>,
 }
 
 /// One tunnel, as `tunnel-list` shows it.
@@ -104,6 +143,8 @@ pub enum Response {
     Status(Status),
     Trace(Box<crate::trace::TraceReport>),
     Tunnels(Vec<TunnelInfo>),
+    Conns(Vec<ConnInfo>),
+    CtStats(CtStatsInfo),
 }
 
 /// Sends one request to the daemon at `sock` and reads the response.

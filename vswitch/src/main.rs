@@ -53,6 +53,10 @@ struct Args {
     /// Exact-match cache entries per PMD.
     #[arg(long, default_value_t = switchyard_vswitch::pmd::EMC_ENTRIES)]
     emc_entries: usize,
+    /// Conntrack capacity (connections) per PMD; when full, new connections are
+    /// dropped and counted (ct_full) while established ones keep flowing.
+    #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(16..=50_000_000))]
+    ct_capacity: u64,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -117,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
             geneve_only: false,
         },
         emc_entries: args.emc_entries,
+        ct_capacity: args.ct_capacity as usize,
         underlay: args.underlay.clone(),
     };
     let (agent, pmd_thread) = agent::start(cfg)?;

@@ -3,6 +3,7 @@
 //! miss) the logical pipeline -> transmit. Tables arrive as an atomically swapped
 //! immutable set; nothing here locks, allocates or logs per packet.
 
+use crate::edge::{Edge, EdgeState};
 use crate::emc::Emc;
 use crate::flow::{pack_tunnel, FlowKey};
 use crate::packet::{apply_rewrite, arp_reply_in_place, extract};
@@ -61,6 +62,10 @@ impl ArpLimiter {
 
 /// Default exact-match cache size (entries) per PMD.
 pub const EMC_ENTRIES: usize = 16384;
+/// Conntrack capacity of a PMD made with [`Pmd::new`] (vswitchd sets its own).
+pub const CT_DEFAULT: usize = 65_536;
+/// Connections the housekeeping looks at per call.
+const EXPIRE_BUDGET: usize = 256;
 
 struct PortSlot {
     io: Box<dyn PortIo>,
@@ -81,6 +86,8 @@ pub struct Pmd {
     /// Where punted packets build what they generate (allocated once).
     scratch: Box<[u8; crate::port::MAX_FRAME]>,
     arp_limiter: Box<ArpLimiter>,
+    /// Conntrack, load-balancer affinity and NAT state ([`crate::edge`]).
+    pub edge: EdgeState,
     pub stats: Arc<PmdStats>,
 }
 
@@ -149,8 +156,20 @@ impl Pmd {
                 born: std::time::Instant::now(),
                 last: [(0, 0); ARP_LIMITER_SLOTS],
             }),
+            edge: EdgeState::new(CT_DEFAULT),
             stats,
         }
+    }
+
+    /// Replaces the conntrack table with an empty one of `capacity` connections.
+    pub fn set_ct_capacity(&mut self, capacity: usize) {
+        self.edge = EdgeState::new(capacity);
+    }
+
+    /// Expires connections and mirrors conntrack counters (between batches).
+    pub fn housekeep(&mut self) {
+        self.edge
+            .housekeep(&self.tables, &self.stats, EXPIRE_BUDGET);
     }
 
     /// Takes ownership of a port at `slot`.
@@ -314,6 +333,10 @@ impl Pmd {
         let underlay = self.tables.underlay.is_some_and(|u| u.slot == slot);
         let mut out = std::mem::take(&mut self.out);
         let generation = self.tables.generation;
+        let ct = self.tables.ct_active && !underlay;
+        if ct {
+            self.edge.tick();
+        }
         for i in 0..n {
             let Some(src) = self.ports[s].as_ref() else {
                 break;
@@ -321,7 +344,7 @@ impl Pmd {
             let len = src.io.rx_frame(i).len();
             src.stats.rx_packets.add(1);
             src.stats.rx_bytes.add(len as u64);
-            let (key, off) = match self.parse(slot, i, underlay) {
+            let (mut key, off) = match self.parse(slot, i, underlay) {
                 Ok(k) => k,
                 Err(r) => {
                     src.stats.rx_dropped.add(1);
@@ -329,6 +352,26 @@ impl Pmd {
                     continue;
                 }
             };
+            if ct && key.eth_type == 0x0800 {
+                let t = &*self.tables;
+                let Some(p) = self.ports[s].as_mut() else {
+                    break;
+                };
+                let frame = p.io.rx_frame_mut(i);
+                match crate::edge::ingress(t, &mut self.edge, &self.stats, frame, &mut key) {
+                    Edge::Pass => {}
+                    Edge::Drop(r) => {
+                        self.stats.count_drop(r);
+                        p.stats.rx_dropped.add(1);
+                        continue;
+                    }
+                    Edge::NoBackend { vip } => {
+                        self.stats.count_drop(DropReason::LbNoBackend);
+                        self.no_backend(s, i, &key, vip);
+                        continue;
+                    }
+                }
+            }
             let hash = key.hash32();
             let mut inline = [0u16; crate::emc::INLINE_OUTPUTS];
             let (verdict, tun_md, outs): (Verdict, u64, &[u16]) =
@@ -386,13 +429,39 @@ impl Pmd {
                     self.mark_dirty(slot);
                 }
                 Verdict::Output => {
+                    // Replies and SNAT on the way out to a local port (unicast).
+                    if self.tables.ct_active && outs.len() == 1 && outs[0] < TUNNEL_BASE {
+                        let t = &*self.tables;
+                        if let Some(p) = self.ports[s].as_mut() {
+                            let frame = &mut p.io.rx_frame_mut(i)[off..];
+                            let e = crate::edge::egress(
+                                t,
+                                &mut self.edge,
+                                &self.stats,
+                                frame,
+                                &mut key,
+                                outs[0],
+                            );
+                            if let Edge::Drop(r) = e {
+                                self.stats.count_drop(r);
+                                continue;
+                            }
+                        }
+                    }
                     for &dst in outs {
                         if dst >= TUNNEL_BASE {
                             self.encap(s, i, off, dst - TUNNEL_BASE, tun_md, hash, routed);
                             continue;
                         }
                         let d = usize::from(dst);
-                        if d == s || d >= self.ports.len() {
+                        if d == s {
+                            // Back out the port it came in on (a hairpinned
+                            // service connection, routed back by the router;
+                            // the pipeline never sends a switch's packet back).
+                            self.hairpin(s, i, off);
+                            continue;
+                        }
+                        if d >= self.ports.len() {
                             self.stats.count_drop(DropReason::LoopToInport);
                             continue;
                         }
@@ -506,6 +575,58 @@ impl Pmd {
         self.mark_dirty(s as u16);
     }
 
+    /// Transmits frame `i` of port `s` back out `s`, through the scratch frame
+    /// (the receive frame cannot be borrowed while the port transmits).
+    fn hairpin(&mut self, s: usize, i: usize, off: usize) {
+        let Some(p) = self.ports[s].as_mut() else {
+            return;
+        };
+        let frame = &p.io.rx_frame(i)[off..];
+        let n = frame.len().min(self.scratch.len());
+        self.scratch[..n].copy_from_slice(&frame[..n]);
+        match p.io.tx_copy(&self.scratch[..n]) {
+            Ok(()) => {
+                p.stats.tx_packets.add(1);
+                p.stats.tx_bytes.add(n as u64);
+            }
+            Err(r) => {
+                p.stats.tx_dropped.add(1);
+                self.stats.count_drop(r);
+            }
+        }
+        self.mark_dirty(s as u16);
+    }
+
+    /// Answers a packet to a VIP without backends as if nothing listened there:
+    /// a TCP RST, or ICMP port unreachable, from the VIP, back out its port.
+    fn no_backend(&mut self, s: usize, i: usize, key: &FlowKey, vip: u32) {
+        let Some(src) = self.ports[s].as_ref() else {
+            return;
+        };
+        let frame = src.io.rx_frame(i);
+        let n = if key.ip_proto == crate::nat::TCP {
+            crate::nat::tcp_rst(frame, &mut self.scratch[..])
+        } else {
+            let n = crate::generate::icmp_error(frame, &mut self.scratch[..], vip, 3, 3, 0);
+            if n.is_some() {
+                self.scratch[0..6].copy_from_slice(&frame[6..12]);
+                self.scratch[6..12].copy_from_slice(&frame[0..6]);
+            }
+            n
+        };
+        let Some(n) = n else {
+            return;
+        };
+        let Some(p) = self.ports[s].as_mut() else {
+            return;
+        };
+        if p.io.tx_copy(&self.scratch[..n]).is_ok() {
+            p.stats.tx_packets.add(1);
+            self.stats.generated.add(1);
+        }
+        self.mark_dirty(s as u16);
+    }
+
     /// The slow path for a packet that makes the router generate one (ICMP, ARP)
     /// or learn a neighbour: rare by nature, and each one rate-limited or bounded.
     fn punt(&mut self, slot: u16, i: usize, key: &crate::flow::FlowKey) {
@@ -605,9 +726,13 @@ impl Pmd {
     pub fn trace(&self, key: &crate::flow::FlowKey, chassis: &str) -> crate::trace::TraceReport {
         let mut out = Vec::new();
         let mut steps: Vec<TraceStep> = Vec::new();
+        // Conntrack at the edge first (load balancer, NAT), read-only.
+        let edge = crate::edge::preview(&self.tables, &self.edge, key);
+        let key = &edge.as_ref().map(|(_, k)| *k).unwrap_or(*key);
         let v = run(&self.tables, key, &mut out, Some(&mut steps));
         let mut r =
             crate::trace::report(&self.tables, key, v, &out, steps, |_| chassis.to_string());
+        r.conntrack = edge.map(|(d, _)| d);
         let cached = self.emc.peek(key, key.hash32(), self.tables.generation);
         r.cache = Some(match cached {
             Some(e) if e.verdict == v && e.out[..usize::from(e.n_out)] == out[..] => {

@@ -22,10 +22,15 @@ impl Counter {
     pub fn reset(&self) {
         self.0.store(0, Relaxed);
     }
+    /// Sets a gauge (single writer).
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Relaxed);
+    }
 }
 
 /// Counters of one PMD thread.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PmdStats {
     pub packets: CachePadded<Counter>,
     pub emc_hits: Counter,
@@ -38,7 +43,40 @@ pub struct PmdStats {
     pub punted: Counter,
     /// Packets the datapath generated and sent (ICMP replies/errors, ARP requests).
     pub generated: Counter,
+    /// Connections a load balancer sent to a backend (first packets).
+    pub lb_new: Counter,
+    /// Packets whose addresses or ports conntrack translated (LB and NAT).
+    pub nat_rewrites: Counter,
+    /// Conntrack, mirrored by the PMD's housekeeping: entries now (gauge),
+    /// connections entered, refused because the table was full, expired.
+    pub ct_entries: Counter,
+    pub ct_inserts: Counter,
+    pub ct_full: Counter,
+    pub ct_expired: Counter,
     pub drops: [Counter; DropReason::COUNT],
+}
+
+impl Default for PmdStats {
+    fn default() -> Self {
+        PmdStats {
+            packets: Default::default(),
+            emc_hits: Default::default(),
+            emc_misses: Default::default(),
+            uncacheable: Default::default(),
+            busy_cycles: Default::default(),
+            iterations: Default::default(),
+            idle_sleeps: Default::default(),
+            punted: Default::default(),
+            generated: Default::default(),
+            lb_new: Default::default(),
+            nat_rewrites: Default::default(),
+            ct_entries: Default::default(),
+            ct_inserts: Default::default(),
+            ct_full: Default::default(),
+            ct_expired: Default::default(),
+            drops: std::array::from_fn(|_| Counter::default()),
+        }
+    }
 }
 
 impl PmdStats {
@@ -57,6 +95,8 @@ impl PmdStats {
             &self.idle_sleeps,
             &self.punted,
             &self.generated,
+            &self.lb_new,
+            &self.nat_rewrites,
         ] {
             c.reset();
         }

@@ -98,6 +98,11 @@ pub struct SlotBinding {
     pub port: u32,
     pub name: String,
     pub enabled: bool,
+    /// A load balancer serves this port's switch: its packets to VIPs are
+    /// translated on the way in, replies on the way out.
+    pub lb: bool,
+    /// The port is on a router's external switch: its traffic is NATed.
+    pub nat: bool,
 }
 
 /// A local interface bound to a logical port (the agent's view).
@@ -132,6 +137,12 @@ pub struct Tables {
     pub tunnel_of: FxHashMap<String, u16>,
     /// Remote encap IP -> index into `tunnels` (received traffic).
     pub tunnel_by_ip: FxHashMap<u32, u16>,
+    /// Load balancer VIPs.
+    pub services: crate::lb::Services,
+    /// Router NAT rules.
+    pub nats: crate::lb::Nats,
+    /// Some local port needs conntrack (load balancing or NAT).
+    pub ct_active: bool,
 }
 
 /// Output list entries at or above this are tunnels (`entry - TUNNEL_BASE`).
@@ -217,11 +228,31 @@ impl Tables {
         chassis: &str,
         local: &[LocalBinding],
     ) -> Tables {
+        Self::build_with(
+            generation,
+            sb,
+            chassis,
+            local,
+            &mut crate::lb::MaglevCache::default(),
+        )
+    }
+
+    /// [`Self::build`] reusing the Maglev tables of an earlier build.
+    pub fn build_with(
+        generation: u64,
+        sb: &SbSnapshot,
+        chassis: &str,
+        local: &[LocalBinding],
+        maglev: &mut crate::lb::MaglevCache,
+    ) -> Tables {
         let mut t = Tables {
             generation,
             sb_version: sb.version,
+            services: crate::lb::Services::build(&sb.load_balancers, maglev),
+            nats: crate::lb::Nats::build(&sb.nats),
             ..Default::default()
         };
+        maglev.sweep();
         let mut by_name: FxHashMap<&str, (u32, u32, bool)> = FxHashMap::default();
         for pb in &sb.port_bindings {
             by_name.insert(&pb.logical_port, (pb.datapath, pb.tunnel_key, pb.enabled));
@@ -255,11 +286,16 @@ impl Tables {
             if t.slots.len() <= slot {
                 t.slots.resize(slot + 1, None);
             }
+            let lb = t.services.scoped.contains(&dp);
+            let nat = t.nats.by_switch.contains_key(&dp);
+            t.ct_active |= lb || nat;
             t.slots[slot] = Some(SlotBinding {
                 datapath: dp,
                 port: key,
                 name: b.lport.clone(),
                 enabled,
+                lb,
+                nat,
             });
             t.ports.insert((dp, key), PortTarget::Local(b.slot));
         }

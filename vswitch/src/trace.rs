@@ -35,6 +35,9 @@ pub struct TraceReport {
     pub outputs: Vec<TraceOutput>,
     /// Datapath traces only: which cache level would answer.
     pub cache: Option<String>,
+    /// What conntrack did before the pipeline (load balancing, NAT).
+    #[serde(default)]
+    pub conntrack: Option<String>,
 }
 
 /// A stage crossed, as reported.
@@ -172,11 +175,32 @@ pub fn report(
         drop_reason,
         outputs,
         cache: None,
+        conntrack: None,
     }
+}
+
+/// Conntrack states a logical trace may assume for the packet (`--ct`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum CtAssume {
+    /// The packet opens a connection: a VIP picks a backend by Maglev hash.
+    #[default]
+    New,
+    /// The packet belongs to a committed connection: translated as committed
+    /// (the logical trace assumes the backend the hash picks).
+    Est,
 }
 
 /// The logical trace: the southbound pipeline as northd compiled it.
 pub fn logical(sb: &SbSnapshot, expr: &str) -> Result<TraceReport, MicroflowError> {
+    logical_ct(sb, expr, CtAssume::New)
+}
+
+/// [`logical`] assuming conntrack state `ct` for the packet.
+pub fn logical_ct(
+    sb: &SbSnapshot,
+    expr: &str,
+    ct: CtAssume,
+) -> Result<TraceReport, MicroflowError> {
     let mf = Microflow::parse(expr)?;
     let mut key = mf.resolve(sb)?;
     let inport = mf.inport()?.to_string();
@@ -197,6 +221,18 @@ pub fn logical(sb: &SbSnapshot, expr: &str) -> Result<TraceReport, MicroflowErro
         .map(|l| l.slot)
         .unwrap_or(0);
     let t = Tables::build(0, sb, "", &local);
+    // Conntrack at the edge (load balancers, NAT) on an empty table: what a
+    // new connection gets; `--ct est` describes it as committed.
+    let edge = crate::edge::preview(&t, &crate::edge::EdgeState::new(16), &key).map(|(d, k)| {
+        let d = match ct {
+            CtAssume::New => d,
+            CtAssume::Est => d.replace("new connection", "established connection (--ct est)"),
+        };
+        (d, k)
+    });
+    if let Some((_, k)) = &edge {
+        key = *k;
+    }
     let mut out = Vec::new();
     let mut steps = Vec::new();
     let v = run(&t, &key, &mut out, Some(&mut steps));
@@ -207,5 +243,7 @@ pub fn logical(sb: &SbSnapshot, expr: &str) -> Result<TraceReport, MicroflowErro
             .map(|b| b.chassis.clone())
             .unwrap_or_default()
     };
-    Ok(report(&t, &key, v, &out, steps, chassis_of))
+    let mut r = report(&t, &key, v, &out, steps, chassis_of);
+    r.conntrack = edge.map(|(d, _)| d);
+    Ok(r)
 }

@@ -31,7 +31,15 @@ pub struct Opts {
     pub chassis: usize,
     /// Pods per chassis (overrides the pod count: chassis × this).
     pub pods_per_chassis: Option<usize>,
+    /// An external network behind the router ([`EXT_SWITCH`]).
+    pub external: bool,
 }
+
+/// The external network of `--external`: a switch behind lr0 and one host.
+pub const EXT_SWITCH: &str = "ext";
+const EXT_SUBNET: &str = "172.16.0.0/24";
+const EXT_GATEWAY: &str = "172.16.0.1";
+const EXT_GATEWAY_MAC: &str = "0a:58:ac:10:00:01";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Daemon {
@@ -93,6 +101,9 @@ pub struct State {
     /// Every chassis with its vswitchd (the first is also `chassis`/`vswitchd`).
     #[serde(default)]
     pub nodes: Vec<crate::cluster::ChassisNode>,
+    /// The external host (`--external`): no route to the pods.
+    #[serde(default)]
+    pub external: Option<Pod>,
 }
 
 impl State {
@@ -243,7 +254,7 @@ pub fn down(o: &Opts) -> anyhow::Result<()> {
         if let Some(d) = &st.northd {
             stop_daemon(d, "switchyard-northd");
         }
-        for p in &st.pods {
+        for p in st.pods.iter().chain(&st.external) {
             let _ = sh("ip", &["netns", "del", &p.netns]);
             let _ = sh("ip", &["link", "del", &p.host_iface]);
         }
@@ -338,12 +349,15 @@ pub fn default_pmd_core() -> Option<usize> {
 
 fn create_pod(
     st: &State,
+    name: &str,
     i: usize,
     sw: &SwitchInfo,
     node: &crate::cluster::ChassisNode,
 ) -> anyhow::Result<Pod> {
     let (ip, mac, _) = pod_addr(&sw.subnet, i)?;
-    let name = format!("pod{i}");
+    let name = name.to_string();
+    // The external host knows only its own network.
+    let routed = st.router.is_some() && sw.name != EXT_SWITCH;
     let netns = format!("{}-{}", st.prefix, name);
     let host_iface = format!("{}-{}", st.prefix, name);
     if host_iface.len() > 15 {
@@ -395,7 +409,7 @@ fn create_pod(
         &["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"],
     )?;
     in_ns(&netns, &["ip", "link", "set", "eth0", "up"])?;
-    if st.router.is_some() {
+    if routed {
         in_ns(
             &netns,
             &["ip", "route", "add", "default", "via", &sw.gateway],
@@ -427,7 +441,7 @@ fn create_pod(
         lport: format!("{}-{}", sw.name, name),
         chassis: node.name.clone(),
         switch: sw.name.clone(),
-        gateway: if st.router.is_some() {
+        gateway: if routed {
             sw.gateway.clone()
         } else {
             String::new()
@@ -466,7 +480,7 @@ pub async fn up(o: &Opts, pods: usize) -> anyhow::Result<State> {
         pmd_core: o.pmd_core,
         northd_metrics: format!("http://127.0.0.1:{}/metrics", o.port_base + 2),
         vswitchd_metrics: format!("http://127.0.0.1:{}/metrics", o.port_base + 3),
-        router: (o.subnets > 1).then(|| "lr0".to_string()),
+        router: (o.subnets > 1 || o.external).then(|| "lr0".to_string()),
         ..Default::default()
     };
     st.nodes.push(crate::cluster::ChassisNode {
@@ -525,8 +539,20 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
         // and over the chassis.
         let sw = st.switches[(i - 1) % st.switches.len()].clone();
         let node = st.nodes[(i - 1) % st.nodes.len()].clone();
-        let p = create_pod(st, i, &sw, &node)?;
+        let p = create_pod(st, &format!("pod{i}"), i, &sw, &node)?;
         st.pods.push(p);
+        st.save()?;
+    }
+    let ext_sw = SwitchInfo {
+        name: EXT_SWITCH.into(),
+        subnet: EXT_SUBNET.into(),
+        gateway: EXT_GATEWAY.into(),
+        gateway_mac: EXT_GATEWAY_MAC.into(),
+    };
+    if o.external {
+        let mut p = create_pod(st, "ext", 0, &ext_sw, &st.nodes[0].clone())?;
+        p.lport = "ext-host".into();
+        st.external = Some(p);
         st.save()?;
     }
     st.northd = Some(spawn(
@@ -557,13 +583,21 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
             })
         })
         .collect();
+    if o.external {
+        ops.push(Op::LsAdd(pb::LogicalSwitch {
+            name: ext_sw.name.clone(),
+            subnet: ext_sw.subnet.clone(),
+            ..Default::default()
+        }));
+    }
     if let Some(lr) = &st.router {
         ops.push(Op::LrAdd(pb::LogicalRouter {
             name: lr.clone(),
             enabled: true,
             ..Default::default()
         }));
-        for s in &st.switches {
+        let ext = o.external.then_some(&ext_sw);
+        for s in st.switches.iter().chain(ext) {
             let lrp = format!("{lr}-{}", s.name);
             let plen = s.subnet.rsplit('/').next().unwrap_or("24");
             ops.push(Op::LrpAdd(pb::LogicalRouterPort {
@@ -585,7 +619,7 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
             }));
         }
     }
-    for p in &st.pods {
+    for p in st.pods.iter().chain(&st.external) {
         let addr = format!("{} {}", p.mac, p.ip);
         ops.push(Op::LspAdd(pb::LogicalSwitchPort {
             name: p.lport.clone(),
@@ -637,7 +671,7 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
         st.save()?;
         wait_vswitchd_at(&node.control_sock, &node.log)?;
     }
-    for p in &st.pods {
+    for p in st.pods.iter().chain(&st.external) {
         let Some(node) = st.node(&p.chassis) else {
             bail!("pod {} is on unknown chassis {}", p.name, p.chassis);
         };

@@ -60,6 +60,7 @@ pub fn status(o: &Opts, json: bool) -> anyhow::Result<()> {
     let rows: Vec<Vec<String>> = st
         .pods
         .iter()
+        .chain(&st.external)
         .map(|p| {
             vec![
                 p.name.clone(),

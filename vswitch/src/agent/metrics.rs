@@ -47,9 +47,37 @@ impl Agent {
                 "Times the PMD blocked for lack of traffic.",
                 s.idle_sleeps.get(),
             ),
+            (
+                "switchyard_lb_connections_total",
+                "Connections a load balancer sent to a backend.",
+                s.lb_new.get(),
+            ),
+            (
+                "switchyard_nat_rewrites_total",
+                "Packets translated by conntrack (load balancing and NAT).",
+                s.nat_rewrites.get(),
+            ),
+            (
+                "switchyard_conntrack_inserts_total",
+                "Connections entered in conntrack.",
+                s.ct_inserts.get(),
+            ),
+            (
+                "switchyard_conntrack_full_drops_total",
+                "New connections dropped because conntrack was full.",
+                s.ct_full.get(),
+            ),
+            (
+                "switchyard_conntrack_expired_total",
+                "Connections removed by timeout.",
+                s.ct_expired.get(),
+            ),
         ] {
             p.family(name, "counter", help).sample(name, &pmd, v as f64);
         }
+        let n = "switchyard_conntrack_entries";
+        p.family(n, "gauge", "Connections tracked now.")
+            .sample(n, &pmd, s.ct_entries.get() as f64);
         let n = "switchyard_datapath_drops_total";
         p.family(n, "counter", "Packets dropped by the datapath, by reason.");
         for r in DropReason::ALL {

@@ -3,7 +3,7 @@
 //! claims them in SB, and builds and publishes table sets for the PMD thread.
 //! It keeps the last tables while northd is away.
 
-use crate::control::{DpFlow, PmdInfo, PortInfo, Request, Response, Status};
+use crate::control::{ConnInfo, CtStatsInfo, DpFlow, PmdInfo, PortInfo, Request, Response, Status};
 use crate::pmd::{Pmd, SharedTables};
 use crate::port::PortIo;
 use crate::stats::{PmdStats, PortStats};
@@ -17,6 +17,7 @@ use switchyard_southbound::pb::{self, sb_update::Update, southbound_client::Sout
 use switchyard_southbound::DropReason;
 use tokio::sync::Mutex;
 
+pub(crate) mod ct;
 mod metrics;
 
 /// How a PMD thread waits when there is no traffic.
@@ -40,6 +41,8 @@ pub struct Config {
     pub idle: IdlePolicy,
     pub xsk: XskOptions,
     pub emc_entries: usize,
+    /// Conntrack capacity of the PMD.
+    pub ct_capacity: usize,
     /// The underlay interface Geneve tunnels use (none: a single-chassis switch).
     pub underlay: Option<String>,
 }
@@ -54,6 +57,9 @@ pub enum PmdCmd {
         String,
         std::sync::mpsc::Sender<crate::trace::TraceReport>,
     ),
+    CtList(Option<u32>, std::sync::mpsc::Sender<Vec<ConnInfo>>),
+    CtStats(std::sync::mpsc::Sender<CtStatsInfo>),
+    CtFlush(std::sync::mpsc::Sender<usize>),
     Stop,
 }
 
@@ -84,6 +90,12 @@ pub struct Agent {
     learned: BTreeMap<(u32, String, u32), pb::MacBinding>,
     underlay: Option<crate::underlay::UnderlayState>,
     underlay_stats: Option<Arc<PortStats>>,
+    /// Maglev tables kept across table builds (a change to one service does
+    /// not recompute the others').
+    maglev: crate::lb::MaglevCache,
+    started: std::time::Instant,
+    /// The last `ct-stats` sample, for its inserts-per-second figure.
+    ct_rate: Option<(std::time::Instant, u64)>,
 }
 
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
@@ -99,6 +111,7 @@ pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, std::thread::Joi
     let pmd_stats = Arc::new(PmdStats::default());
     let (tx, rx) = crossbeam::channel::unbounded::<PmdCmd>();
     let mut pmd = Pmd::new(shared.clone(), pmd_stats.clone(), cfg.emc_entries);
+    pmd.set_ct_capacity(cfg.ct_capacity);
     let (core, idle) = (cfg.pmd_core, cfg.idle);
     let handle = std::thread::Builder::new()
         .name("pmd0".into())
@@ -125,6 +138,9 @@ pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, std::thread::Joi
         learned: BTreeMap::new(),
         underlay: None,
         underlay_stats: None,
+        maglev: Default::default(),
+        started: std::time::Instant::now(),
+        ct_rate: None,
     };
     Ok((Arc::new(Mutex::new(agent)), handle))
 }
@@ -178,10 +194,22 @@ fn pmd_loop(pmd: &mut Pmd, rx: &crossbeam::channel::Receiver<PmdCmd>, idle: Idle
                 PmdCmd::Trace(key, chassis, reply) => {
                     let _ = reply.send(pmd.trace(&key, &chassis));
                 }
+                PmdCmd::CtList(zone, reply) => {
+                    let _ = reply.send(crate::agent::ct::list(&pmd.edge, zone));
+                }
+                PmdCmd::CtStats(reply) => {
+                    let _ = reply.send(crate::agent::ct::stats(&pmd.edge));
+                }
+                PmdCmd::CtFlush(reply) => {
+                    let n = pmd.edge.ct.len();
+                    pmd.edge.ct.flush();
+                    let _ = reply.send(n);
+                }
                 PmdCmd::Stop => return,
             }
         }
         pmd.refresh_tables();
+        pmd.housekeep();
         let n = pmd.poll_once();
         if n > 0 || pmd.tx_outstanding() {
             empty = 0;
@@ -239,11 +267,13 @@ impl Agent {
     fn publish(&mut self) {
         let Some(sb) = &self.sb else { return };
         self.generation += 1;
-        let t = Tables::build(
+        let local = self.local_bindings();
+        let t = Tables::build_with(
             self.generation,
             sb,
             &self.cfg.chassis,
-            &self.local_bindings(),
+            &local,
+            &mut self.maglev,
         );
         let mut t = t;
         if let Some(u) = &mut self.underlay {
@@ -458,18 +488,29 @@ impl Agent {
                 }
                 Response::Pmds(vec![info])
             }
-            Request::DpFlows => {
-                let (tx, rx) = std::sync::mpsc::channel();
-                if self.pmd_tx.send(PmdCmd::DumpFlows(tx)).is_err() {
-                    return Response::Error("PMD thread is gone".into());
+            Request::DpFlows => match self.ask_pmd(PmdCmd::DumpFlows).await {
+                Ok(f) => Response::DpFlows(f),
+                Err(e) => e,
+            },
+            Request::CtList { zone } => match self.ask_pmd(|tx| PmdCmd::CtList(zone, tx)).await {
+                Ok(c) => Response::Conns(c),
+                Err(e) => e,
+            },
+            Request::CtStats => match self.ask_pmd(PmdCmd::CtStats).await {
+                Ok(mut s) => {
+                    let now = std::time::Instant::now();
+                    let (t0, n0) = self.ct_rate.unwrap_or((self.started, 0));
+                    let secs = now.duration_since(t0).as_secs_f64().max(1e-3);
+                    s.inserts_per_second = s.inserts.saturating_sub(n0) as f64 / secs;
+                    self.ct_rate = Some((now, s.inserts));
+                    Response::CtStats(s)
                 }
-                match tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(5)))
-                    .await
-                {
-                    Ok(Ok(f)) => Response::DpFlows(f),
-                    _ => Response::Error("PMD thread did not answer".into()),
-                }
-            }
+                Err(e) => e,
+            },
+            Request::CtFlush => match self.ask_pmd(PmdCmd::CtFlush).await {
+                Ok(_) => Response::Ok,
+                Err(e) => e,
+            },
             Request::Trace { microflow } => self.trace(&microflow).await,
             Request::TunnelList => {
                 let t = self.shared.tables.load();
@@ -488,6 +529,21 @@ impl Agent {
                 ports: self.ports.len(),
                 untranslatable_flows: self.untranslatable,
             }),
+        }
+    }
+
+    /// Sends a command to the PMD thread and waits for its answer.
+    async fn ask_pmd<T: Send + 'static>(
+        &self,
+        make: impl FnOnce(std::sync::mpsc::Sender<T>) -> PmdCmd,
+    ) -> Result<T, Response> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        if self.pmd_tx.send(make(tx)).is_err() {
+            return Err(Response::Error("PMD thread is gone".into()));
+        }
+        match tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(5))).await {
+            Ok(Ok(v)) => Ok(v),
+            _ => Err(Response::Error("PMD thread did not answer".into())),
         }
     }
 
@@ -511,17 +567,10 @@ impl Agent {
             ));
         };
         key.in_port = p.slot;
-        let (tx, rx) = std::sync::mpsc::channel();
-        if self
-            .pmd_tx
-            .send(PmdCmd::Trace(key, self.cfg.chassis.clone(), tx))
-            .is_err()
-        {
-            return Response::Error("PMD thread is gone".into());
-        }
-        match tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(5))).await {
-            Ok(Ok(r)) => Response::Trace(Box::new(r)),
-            _ => Response::Error("PMD thread did not answer".into()),
+        let chassis = self.cfg.chassis.clone();
+        match self.ask_pmd(|tx| PmdCmd::Trace(key, chassis, tx)).await {
+            Ok(r) => Response::Trace(Box::new(r)),
+            Err(e) => e,
         }
     }
 

@@ -1,0 +1,320 @@
+//! Load balancer and NAT commands, in ovn-nbctl's vocabulary: `lb-add LB VIP
+//! BACKENDS [PROTOCOL]`, attachments to switches and routers, and router NAT
+//! rules. northd validates everything; errors come back as they are.
+
+use crate::nb::{get, transact};
+use crate::table;
+use switchyard_southbound::pb::{self, nb_op::Op, northbound_client::NorthboundClient};
+use tonic::transport::Channel;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum LbCmd {
+    /// Create load balancer LB with VIP (IP:PORT) -> BACKENDS ("IP:PORT,IP:PORT";
+    /// "" for none yet), or add the VIP to it. `--may-exist` replaces the
+    /// backends of an existing VIP (established connections to backends that
+    /// remain are kept).
+    LbAdd {
+        lb: String,
+        vip: String,
+        backends: String,
+        /// tcp or udp.
+        #[arg(default_value = "tcp")]
+        protocol: String,
+        /// ClientIP session affinity, seconds (0: none).
+        #[arg(long)]
+        affinity_timeout: Option<u32>,
+        /// Source address of hairpinned connections (default: the VIP).
+        #[arg(long)]
+        hairpin_snat_ip: Option<String>,
+        #[arg(long)]
+        may_exist: bool,
+    },
+    /// Delete load balancer LB, or only one of its VIPs.
+    LbDel {
+        lb: String,
+        vip: Option<String>,
+        #[arg(long)]
+        if_exists: bool,
+    },
+    /// Load balancers with their VIPs, backends and attachments.
+    LbList {
+        lb: Option<String>,
+    },
+    /// Serve load balancer LB to the ports of SWITCH.
+    LsLbAdd {
+        switch: String,
+        lb: String,
+        #[arg(long)]
+        may_exist: bool,
+    },
+    LsLbDel {
+        switch: String,
+        lb: String,
+        #[arg(long)]
+        if_exists: bool,
+    },
+    /// Load balancers attached to SWITCH.
+    LsLbList {
+        switch: String,
+    },
+    /// Serve load balancer LB to every switch on ROUTER.
+    LrLbAdd {
+        router: String,
+        lb: String,
+        #[arg(long)]
+        may_exist: bool,
+    },
+    LrLbDel {
+        router: String,
+        lb: String,
+        #[arg(long)]
+        if_exists: bool,
+    },
+    /// Add a NAT rule: `lr-nat-add ROUTER snat|dnat|dnat_and_snat EXTERNAL_IP
+    /// LOGICAL_IP` (a network for snat).
+    LrNatAdd {
+        router: String,
+        #[arg(name = "TYPE")]
+        ty: String,
+        external_ip: String,
+        logical_ip: String,
+        #[arg(long)]
+        may_exist: bool,
+    },
+    /// Delete NAT rules: all of ROUTER's, of one TYPE, or of one TYPE and IP
+    /// (external IP, or the logical network of a snat rule).
+    LrNatDel {
+        router: String,
+        #[arg(name = "TYPE")]
+        ty: Option<String>,
+        ip: Option<String>,
+        #[arg(long)]
+        if_exists: bool,
+    },
+    LrNatList {
+        router: String,
+    },
+}
+
+fn attach(lb: String, switch: Option<String>, router: Option<String>) -> pb::LbAttach {
+    pb::LbAttach {
+        lb,
+        switch_name: switch.unwrap_or_default(),
+        router_name: router.unwrap_or_default(),
+    }
+}
+
+pub async fn run(cmd: LbCmd, c: &mut NorthboundClient<Channel>, json: bool) -> anyhow::Result<()> {
+    let (ops, may_exist, if_exists) = match cmd {
+        LbCmd::LbAdd {
+            lb,
+            vip,
+            backends,
+            protocol,
+            affinity_timeout,
+            hairpin_snat_ip,
+            may_exist,
+        } => {
+            let mut options = std::collections::HashMap::new();
+            if let Some(a) = affinity_timeout {
+                options.insert("affinity_timeout".to_string(), a.to_string());
+            }
+            if let Some(h) = hairpin_snat_ip {
+                options.insert("hairpin_snat_ip".to_string(), h);
+            }
+            (
+                vec![Op::LbAdd(pb::LoadBalancer {
+                    name: lb,
+                    protocol,
+                    vips: [(vip, backends)].into(),
+                    options,
+                    ..Default::default()
+                })],
+                may_exist,
+                false,
+            )
+        }
+        LbCmd::LbDel { lb, vip, if_exists } => (
+            vec![Op::LbDel(pb::LbDel {
+                name: lb,
+                vip: vip.unwrap_or_default(),
+            })],
+            false,
+            if_exists,
+        ),
+        LbCmd::LsLbAdd {
+            switch,
+            lb,
+            may_exist,
+        } => (
+            vec![Op::LbAttach(attach(lb, Some(switch), None))],
+            may_exist,
+            false,
+        ),
+        LbCmd::LsLbDel {
+            switch,
+            lb,
+            if_exists,
+        } => (
+            vec![Op::LbDetach(attach(lb, Some(switch), None))],
+            false,
+            if_exists,
+        ),
+        LbCmd::LrLbAdd {
+            router,
+            lb,
+            may_exist,
+        } => (
+            vec![Op::LbAttach(attach(lb, None, Some(router)))],
+            may_exist,
+            false,
+        ),
+        LbCmd::LrLbDel {
+            router,
+            lb,
+            if_exists,
+        } => (
+            vec![Op::LbDetach(attach(lb, None, Some(router)))],
+            false,
+            if_exists,
+        ),
+        LbCmd::LrNatAdd {
+            router,
+            ty,
+            external_ip,
+            logical_ip,
+            may_exist,
+        } => (
+            vec![Op::NatAdd(pb::NatRule {
+                router_name: router,
+                r#type: ty,
+                external_ip,
+                logical_ip,
+            })],
+            may_exist,
+            false,
+        ),
+        LbCmd::LrNatDel {
+            router,
+            ty,
+            ip,
+            if_exists,
+        } => (
+            vec![Op::NatDel(pb::NatRule {
+                router_name: router,
+                r#type: ty.unwrap_or_default(),
+                external_ip: ip.unwrap_or_default(),
+                logical_ip: String::new(),
+            })],
+            false,
+            if_exists,
+        ),
+        LbCmd::LbList { lb } => {
+            let db = get(c).await?;
+            let lbs: Vec<&pb::LoadBalancer> = db
+                .load_balancers
+                .iter()
+                .filter(|l| lb.as_ref().is_none_or(|n| *n == l.name))
+                .collect();
+            if let Some(n) = &lb {
+                if lbs.is_empty() {
+                    anyhow::bail!("load balancer {n:?} does not exist");
+                }
+            }
+            return list_lbs(&lbs, json);
+        }
+        LbCmd::LsLbList { switch } => {
+            let db = get(c).await?;
+            if !db.switches.iter().any(|s| s.name == switch) {
+                anyhow::bail!("logical switch {switch:?} does not exist");
+            }
+            let lbs: Vec<&pb::LoadBalancer> = db
+                .load_balancers
+                .iter()
+                .filter(|l| l.switches.contains(&switch))
+                .collect();
+            return list_lbs(&lbs, json);
+        }
+        LbCmd::LrNatList { router } => return list_nats(&get(c).await?, &router, json),
+    };
+    let v = transact(c, ops, may_exist, if_exists).await?;
+    println!("ok (NB version {v})");
+    Ok(())
+}
+
+fn list_lbs(lbs: &[&pb::LoadBalancer], json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(lbs)?);
+        return Ok(());
+    }
+    let mut rows = Vec::new();
+    for l in lbs {
+        let mut opts: Vec<String> = l.options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        opts.sort();
+        let attached: Vec<String> = l
+            .switches
+            .iter()
+            .map(|s| format!("ls:{s}"))
+            .chain(l.routers.iter().map(|r| format!("lr:{r}")))
+            .collect();
+        let mut vips: Vec<(&String, &String)> = l.vips.iter().collect();
+        vips.sort();
+        if vips.is_empty() {
+            vips.push((&l.name, &l.name));
+        }
+        for (i, (vip, backends)) in vips.into_iter().enumerate() {
+            let first = i == 0;
+            let (vip, backends) = if vip == &l.name {
+                ("-".to_string(), "-".to_string())
+            } else if backends.is_empty() {
+                (vip.clone(), "(none)".to_string())
+            } else {
+                (vip.clone(), backends.clone())
+            };
+            rows.push(vec![
+                if first { l.name.clone() } else { String::new() },
+                if first {
+                    l.protocol.clone()
+                } else {
+                    String::new()
+                },
+                vip,
+                backends,
+                if first {
+                    attached.join(",")
+                } else {
+                    String::new()
+                },
+                if first { opts.join(",") } else { String::new() },
+            ]);
+        }
+    }
+    table::print(
+        &["LB", "PROTO", "VIP", "BACKENDS", "ATTACHED", "OPTIONS"],
+        &rows,
+    );
+    Ok(())
+}
+
+fn list_nats(db: &pb::NbDatabase, router: &str, json: bool) -> anyhow::Result<()> {
+    if !db.routers.iter().any(|r| r.name == router) {
+        anyhow::bail!("logical router {router:?} does not exist");
+    }
+    let nats: Vec<&pb::NatRule> = db.nats.iter().filter(|n| n.router_name == router).collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&nats)?);
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = nats
+        .iter()
+        .map(|n| {
+            vec![
+                n.r#type.clone(),
+                n.external_ip.clone(),
+                n.logical_ip.clone(),
+            ]
+        })
+        .collect();
+    table::print(&["TYPE", "EXTERNAL_IP", "LOGICAL_IP"], &rows);
+    Ok(())
+}

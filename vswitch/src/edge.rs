@@ -1,0 +1,430 @@
+//! Conntrack at the edge of the logical network: load balancing and router NAT
+//! happen where a packet enters from, or leaves to, a local port, before and
+//! after the cached pipeline, so the caches keep forwarding on plain headers.
+//!
+//! - A packet from a pod to a VIP served on the pod's switch is DNATed to a
+//!   backend on the way in (conntrack zone: the client's switch); the backend's
+//!   replies are un-DNATed on their way out to the client. Both happen on the
+//!   client's chassis, so per-PMD conntrack sees both directions. A hairpinned
+//!   connection (the client is the backend it got) is also SNATed, to the
+//!   load balancer's hairpin IP (default: the VIP).
+//! - Router NAT applies at the ports of the switch behind the router's gateway
+//!   port: traffic leaving to them from a translated source is SNATed (zone:
+//!   the router), traffic arriving from them to an external IP is un-SNATed or
+//!   DNATed. Again both directions cross the same chassis: the one that hosts
+//!   the external port.
+//!
+//! Nothing here allocates: conntrack and the affinity map are sized up front.
+
+use crate::conntrack::{state, Conntrack, TcpInfo, Tuple};
+use crate::flow::FlowKey;
+use crate::lb::NatKind;
+use crate::nat::{rewrite, tcp_info, tuple_of, ICMP, TCP};
+use crate::stats::PmdStats;
+use crate::tables::Tables;
+use rustc_hash::FxHashMap;
+use switchyard_southbound::DropReason;
+
+/// ClientIP affinity entries kept per PMD.
+pub const AFFINITY_CAPACITY: usize = 65_536;
+/// Source ports tried for a SNAT connection before giving up.
+const SNAT_TRIES: u32 = 64;
+
+/// What the edge decided for a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Edge {
+    /// Go on (possibly translated).
+    Pass,
+    Drop(DropReason),
+    /// A VIP without backends: answer TCP with a RST, UDP with port unreachable.
+    NoBackend {
+        vip: u32,
+    },
+}
+
+/// (protocol, VIP, VIP port, client IP) -> (backend, last use in ms).
+type Affinity = FxHashMap<(u8, u32, u16, u32), ((u32, u16), u64)>;
+
+/// The per-PMD state behind the edge.
+#[derive(Debug)]
+pub struct EdgeState {
+    pub ct: Conntrack,
+    affinity: Affinity,
+    /// Milliseconds on this PMD's clock, refreshed once per batch.
+    pub now_ms: u64,
+    born: std::time::Instant,
+}
+
+impl EdgeState {
+    pub fn new(ct_capacity: usize) -> Self {
+        let mut affinity = Affinity::default();
+        affinity.reserve(AFFINITY_CAPACITY);
+        EdgeState {
+            ct: Conntrack::new(ct_capacity),
+            affinity,
+            now_ms: 0,
+            born: std::time::Instant::now(),
+        }
+    }
+
+    #[inline]
+    pub fn tick(&mut self) {
+        self.now_ms = self.born.elapsed().as_millis() as u64;
+    }
+
+    /// Off the fast path: expire a bounded number of connections and forget
+    /// affinity entries that timed out when the map runs full.
+    pub fn housekeep(&mut self, t: &Tables, stats: &PmdStats, budget: usize) {
+        self.tick();
+        self.ct.expire(self.now_ms, budget);
+        if self.affinity.len() >= AFFINITY_CAPACITY / 2 {
+            let now = self.now_ms;
+            let longest = t
+                .services
+                .lbs
+                .iter()
+                .map(|l| l.affinity_ms)
+                .max()
+                .unwrap_or(0);
+            self.affinity
+                .retain(|_, (_, last)| now.saturating_sub(*last) <= longest);
+        }
+        stats.ct_entries.set(self.ct.len() as u64);
+        stats.ct_inserts.set(self.ct.stats.inserts);
+        stats.ct_full.set(self.ct.stats.full_drops);
+        stats.ct_expired.set(self.ct.stats.expired);
+    }
+}
+
+/// A connection hash for backend selection (stable for a 5-tuple).
+#[inline]
+fn conn_hash(t: &Tuple) -> u32 {
+    let mut h = (u64::from(t.src) << 32 | u64::from(t.dst))
+        ^ (u64::from(t.sport) << 24 | u64::from(t.dport) << 8 | u64::from(t.proto));
+    h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h = (h ^ (h >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    (h ^ (h >> 33)) as u32
+}
+
+/// Rewrites the frame from tuple `from` to `to`, and the key's destination.
+/// The key keeps the source the sender used: the ingress pipeline checks port
+/// security and ACLs against who sent the packet, and a source translated on
+/// the way in (hairpin SNAT, un-DNAT of a reply) must not fail them. Egress
+/// translations come after the pipeline, where the key is not used again.
+#[inline]
+fn translate(frame: &mut [u8], key: &mut FlowKey, from: &Tuple, to: &Tuple, stats: &PmdStats) {
+    if from == to || !rewrite(frame, from, to) {
+        return;
+    }
+    stats.nat_rewrites.add(1);
+    key.ip_dst = to.dst;
+    if from.proto != ICMP {
+        key.l4_dst = to.dport;
+    }
+}
+
+/// Why a commit failed.
+#[inline]
+fn refused(ct: &Conntrack, full_before: u64) -> Edge {
+    if ct.stats.full_drops != full_before {
+        Edge::Drop(DropReason::CtFull)
+    } else {
+        Edge::Drop(DropReason::CtInvalid)
+    }
+}
+
+/// Tracks a packet of an existing connection and applies its translation;
+/// false when the tuple has no connection.
+#[inline]
+fn existing(
+    st: &mut EdgeState,
+    frame: &mut [u8],
+    key: &mut FlowKey,
+    tu: &Tuple,
+    tcp: Option<&TcpInfo>,
+    stats: &PmdStats,
+) -> bool {
+    let Some(slot) = st.ct.lookup(tu, st.now_ms) else {
+        return false;
+    };
+    st.ct.track(slot, tu, tcp, st.now_ms);
+    let to = st.ct.target(slot, tu);
+    translate(frame, key, tu, &to, stats);
+    true
+}
+
+#[inline]
+fn tcp_of(tu: &Tuple, frame: &[u8]) -> Option<TcpInfo> {
+    if tu.proto == TCP {
+        tcp_info(frame)
+    } else {
+        None
+    }
+}
+
+/// A packet entering from a local port (before the pipeline).
+#[inline]
+pub fn ingress(
+    t: &Tables,
+    st: &mut EdgeState,
+    stats: &PmdStats,
+    frame: &mut [u8],
+    key: &mut FlowKey,
+) -> Edge {
+    let Some(b) = t.slot(key.in_port) else {
+        return Edge::Pass;
+    };
+    if b.lb && t.services.vip_ips.contains(&key.ip_dst) {
+        let Some(tu) = tuple_of(key, frame, b.datapath) else {
+            return Edge::Pass;
+        };
+        let tcp = tcp_of(&tu, frame);
+        if existing(st, frame, key, &tu, tcp.as_ref(), stats) {
+            return Edge::Pass;
+        }
+        let Some((_, vip)) = t.services.vip_for(tu.proto, tu.dst, tu.dport, b.datapath) else {
+            return Edge::Pass;
+        };
+        let lb = &t.services.lbs[vip.lb as usize];
+        let akey = (tu.proto, tu.dst, tu.dport, tu.src);
+        let sticky = (lb.affinity_ms > 0)
+            .then(|| st.affinity.get(&akey))
+            .flatten()
+            .filter(|(be, last)| {
+                st.now_ms.saturating_sub(*last) <= lb.affinity_ms && vip.backends.contains(be)
+            })
+            .map(|(be, _)| *be);
+        let Some(be) = sticky.or_else(|| vip.select(conn_hash(&tu))) else {
+            return Edge::NoBackend { vip: vip.ip };
+        };
+        let mut to = Tuple {
+            dst: be.0,
+            dport: be.1,
+            ..tu
+        };
+        if be.0 == tu.src {
+            // Hairpin: the backend would answer itself directly; make it
+            // answer the hairpin address, which comes back through here.
+            to.src = if lb.hairpin_ip != 0 {
+                lb.hairpin_ip
+            } else {
+                vip.ip
+            };
+        }
+        let full = st.ct.stats.full_drops;
+        let r = st.ct.commit(&tu, tcp.as_ref(), st.now_ms, Some(&to), true);
+        if r.slot.is_none() || r.state & state::INV != 0 {
+            return refused(&st.ct, full);
+        }
+        stats.lb_new.add(1);
+        if lb.affinity_ms > 0
+            && (st.affinity.len() < AFFINITY_CAPACITY || st.affinity.contains_key(&akey))
+        {
+            st.affinity.insert(akey, (be, st.now_ms));
+        }
+        translate(frame, key, &tu, &to, stats);
+        return Edge::Pass;
+    }
+    if b.nat {
+        let Some(&ri) = t.nats.by_external.get(&(b.datapath, key.ip_dst)) else {
+            return Edge::Pass;
+        };
+        let rule = &t.nats.rules[usize::from(ri)];
+        let Some(tu) = tuple_of(key, frame, rule.router) else {
+            return Edge::Pass;
+        };
+        let tcp = tcp_of(&tu, frame);
+        if existing(st, frame, key, &tu, tcp.as_ref(), stats) || rule.kind == NatKind::Snat {
+            return Edge::Pass;
+        }
+        let to = Tuple {
+            dst: rule.logical,
+            ..tu
+        };
+        let full = st.ct.stats.full_drops;
+        let r = st.ct.commit(&tu, tcp.as_ref(), st.now_ms, Some(&to), true);
+        if r.slot.is_none() || r.state & state::INV != 0 {
+            return refused(&st.ct, full);
+        }
+        translate(frame, key, &tu, &to, stats);
+    }
+    Edge::Pass
+}
+
+/// A packet leaving to the local port `out` (after the pipeline).
+#[inline]
+pub fn egress(
+    t: &Tables,
+    st: &mut EdgeState,
+    stats: &PmdStats,
+    frame: &mut [u8],
+    key: &mut FlowKey,
+    out: u16,
+) -> Edge {
+    let Some(b) = t.slot(out) else {
+        return Edge::Pass;
+    };
+    if b.lb && !st.ct.is_empty() {
+        // Replies of load-balanced connections to this client.
+        if let Some(tu) = tuple_of(key, frame, b.datapath) {
+            let tcp = tcp_of(&tu, frame);
+            existing(st, frame, key, &tu, tcp.as_ref(), stats);
+        }
+        return Edge::Pass;
+    }
+    if !b.nat {
+        return Edge::Pass;
+    }
+    let Some(rules) = t.nats.by_switch.get(&b.datapath) else {
+        return Edge::Pass;
+    };
+    let Some(rule) = rules
+        .iter()
+        .map(|&i| &t.nats.rules[usize::from(i)])
+        .find(|r| r.matches_logical(key.ip_src))
+    else {
+        return Edge::Pass;
+    };
+    let Some(tu) = tuple_of(key, frame, rule.router) else {
+        return Edge::Pass;
+    };
+    let tcp = tcp_of(&tu, frame);
+    if existing(st, frame, key, &tu, tcp.as_ref(), stats) || rule.kind == NatKind::Dnat {
+        return Edge::Pass;
+    }
+    // A new connection from the inside: SNAT to the external IP, keeping the
+    // source port when it is free (always for a 1:1 floating IP), else
+    // searching the port range from a hash of the connection.
+    let mut to = Tuple {
+        src: rule.external,
+        ..tu
+    };
+    let base: u32 = if tu.proto == ICMP { 1 } else { 1024 };
+    let h = conn_hash(&tu);
+    let mut found = false;
+    for i in 0..=SNAT_TRIES {
+        if i > 0 {
+            // An ICMP echo identifier may take any value; ports stay >= 1024.
+            to.sport = (base + h.wrapping_add(i.wrapping_mul(0x9e37_79b9)) % (65536 - base)) as u16;
+        }
+        if !st.ct.contains(&to.reverse()) {
+            found = true;
+            break;
+        }
+    }
+    if !found {
+        return Edge::Drop(DropReason::NatPortsExhausted);
+    }
+    let full = st.ct.stats.full_drops;
+    let r = st.ct.commit(&tu, tcp.as_ref(), st.now_ms, Some(&to), true);
+    if r.slot.is_none() || r.state & state::INV != 0 {
+        return refused(&st.ct, full);
+    }
+    translate(frame, key, &tu, &to, stats);
+    Edge::Pass
+}
+
+/// What the edge would do with a packet, without changing any state: for the
+/// datapath trace. Returns a description and the key the pipeline would see.
+pub fn preview(t: &Tables, st: &EdgeState, key: &FlowKey) -> Option<(String, FlowKey)> {
+    let b = t.slot(key.in_port)?;
+    let tuple = |zone| Tuple {
+        zone,
+        proto: key.ip_proto,
+        src: key.ip_src,
+        dst: key.ip_dst,
+        sport: key.l4_src,
+        dport: key.l4_dst,
+    };
+    let ip = |v: u32| std::net::Ipv4Addr::from(v);
+    // As on the fast path, the pipeline sees the translated destination and
+    // the source the sender used.
+    let apply = |to: &Tuple| FlowKey {
+        ip_dst: to.dst,
+        l4_dst: to.dport,
+        ..*key
+    };
+    if b.lb && t.services.vip_ips.contains(&key.ip_dst) && key.ip_proto != ICMP {
+        let tu = tuple(b.datapath);
+        if let Some(slot) = st.ct.peek(&tu, st.now_ms) {
+            let to = st.ct.target(slot, &tu);
+            return Some((
+                format!(
+                    "ct(zone={}): established connection, translated to {}:{} -> {}:{}",
+                    b.datapath,
+                    ip(to.src),
+                    to.sport,
+                    ip(to.dst),
+                    to.dport
+                ),
+                apply(&to),
+            ));
+        }
+        let (_, vip) = t.services.vip_for(tu.proto, tu.dst, tu.dport, b.datapath)?;
+        let lb = &t.services.lbs[vip.lb as usize];
+        let Some(be) = vip.select(conn_hash(&tu)) else {
+            return Some((
+                format!(
+                    "ct_lb({}): VIP {}:{} has no backends: answered with {}",
+                    lb.name,
+                    ip(vip.ip),
+                    vip.port,
+                    if tu.proto == TCP {
+                        "TCP RST"
+                    } else {
+                        "ICMP port unreachable"
+                    }
+                ),
+                *key,
+            ));
+        };
+        let to = Tuple {
+            dst: be.0,
+            dport: be.1,
+            ..tu
+        };
+        return Some((
+            format!(
+                "ct_lb({}): new connection to VIP {}:{}, backend {}:{} by Maglev hash of {} backends (committed in zone {})",
+                lb.name, ip(vip.ip), vip.port, ip(be.0), be.1, vip.backends.len(), b.datapath
+            ),
+            apply(&to),
+        ));
+    }
+    if b.nat {
+        let &ri = t.nats.by_external.get(&(b.datapath, key.ip_dst))?;
+        let rule = &t.nats.rules[usize::from(ri)];
+        let tu = tuple(rule.router);
+        if let Some(slot) = st.ct.peek(&tu, st.now_ms) {
+            let to = st.ct.target(slot, &tu);
+            return Some((
+                format!(
+                    "ct(zone={}, nat) on router {}: established, translated to {}:{} -> {}:{}",
+                    rule.router,
+                    rule.router_name,
+                    ip(to.src),
+                    to.sport,
+                    ip(to.dst),
+                    to.dport
+                ),
+                apply(&to),
+            ));
+        }
+        if rule.kind != NatKind::Snat {
+            let to = Tuple {
+                dst: rule.logical,
+                ..tu
+            };
+            return Some((
+                format!(
+                    "ct_dnat({}) on router {}: new connection, destination -> {}",
+                    ip(rule.external),
+                    rule.router_name,
+                    ip(rule.logical)
+                ),
+                apply(&to),
+            ));
+        }
+    }
+    None
+}

@@ -1,0 +1,362 @@
+//! Load balancers and router NAT rules as the datapath executes them: VIPs in
+//! one hash map (the per-packet cost does not depend on how many there are),
+//! each with a Maglev lookup table (Eisenbud et al., NSDI 2016) so that
+//! removing a backend moves only the connections that were on it, and the NAT
+//! rules indexed by the switch whose ports they apply at.
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::sync::Arc;
+use switchyard_southbound::pb::{SbLoadBalancer, SbNat};
+
+/// Maglev table sizes (primes); a VIP uses the smallest one at least 20 times
+/// its backend count, which keeps the load within a few percent of even.
+const MAGLEV_SIZES: [usize; 5] = [251, 4093, 16381, 65521, 262_139];
+
+fn mix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+fn backend_id(b: &(u32, u16)) -> u64 {
+    u64::from(b.0) << 16 | u64::from(b.1)
+}
+
+/// The Maglev lookup table for `backends`: entry -> backend index. Each backend
+/// walks its own permutation of the table (offset and skip from two hashes of
+/// its address) and claims the next free entry in turn.
+pub fn maglev(backends: &[(u32, u16)]) -> Vec<u16> {
+    if backends.is_empty() {
+        return Vec::new();
+    }
+    let m = MAGLEV_SIZES
+        .iter()
+        .copied()
+        .find(|m| *m >= backends.len() * 20)
+        .unwrap_or(MAGLEV_SIZES[MAGLEV_SIZES.len() - 1]);
+    let perm: Vec<(usize, usize)> = backends
+        .iter()
+        .map(|b| {
+            let id = backend_id(b);
+            let offset = (mix(id ^ 0x5bd1_e995) % m as u64) as usize;
+            let skip = (mix(id ^ 0x9e37_79b9_7f4a_7c15) % (m as u64 - 1)) as usize + 1;
+            (offset, skip)
+        })
+        .collect();
+    let mut next = vec![0usize; backends.len()];
+    let mut table = vec![u16::MAX; m];
+    let mut filled = 0;
+    'fill: loop {
+        for (i, &(offset, skip)) in perm.iter().enumerate() {
+            let mut c = (offset + next[i] * skip) % m;
+            while table[c] != u16::MAX {
+                next[i] += 1;
+                c = (offset + next[i] * skip) % m;
+            }
+            table[c] = i as u16;
+            next[i] += 1;
+            filled += 1;
+            if filled == m {
+                break 'fill;
+            }
+        }
+    }
+    table
+}
+
+/// One VIP of a load balancer.
+#[derive(Debug)]
+pub struct Vip {
+    /// Index of its load balancer in [`Services::lbs`].
+    pub lb: u32,
+    pub ip: u32,
+    pub port: u16,
+    pub backends: Vec<(u32, u16)>,
+    pub table: Vec<u16>,
+}
+
+impl Vip {
+    /// The backend a connection hash selects (None: no backends).
+    #[inline]
+    pub fn select(&self, hash: u32) -> Option<(u32, u16)> {
+        let i = *self.table.get(hash as usize % self.table.len().max(1))?;
+        self.backends.get(usize::from(i)).copied()
+    }
+}
+
+/// A load balancer's settings shared by its VIPs.
+#[derive(Debug)]
+pub struct LbInfo {
+    pub name: String,
+    pub proto: u8,
+    /// Switch datapaths whose ports are its clients.
+    pub datapaths: Vec<u32>,
+    /// ClientIP affinity, ms (0: none).
+    pub affinity_ms: u64,
+    /// Source a hairpinned connection is translated to (0: the VIP).
+    pub hairpin_ip: u32,
+}
+
+/// Every VIP this chassis serves.
+#[derive(Debug, Default)]
+pub struct Services {
+    pub lbs: Vec<LbInfo>,
+    pub vips: Vec<Vip>,
+    /// (protocol, VIP, port) -> index into `vips`.
+    pub by_vip: FxHashMap<(u8, u32, u16), u32>,
+    /// Addresses that are a VIP or a hairpin source: packets to them are looked
+    /// up in conntrack (replies of hairpinned connections come back to them).
+    pub vip_ips: FxHashSet<u32>,
+    /// Switch datapaths with at least one load balancer in scope.
+    pub scoped: FxHashSet<u32>,
+}
+
+/// Memo of Maglev tables by backend list, so that a rebuild after a change to
+/// one service does not recompute the tables of all the others.
+#[derive(Debug, Default)]
+pub struct MaglevCache {
+    tables: FxHashMap<Vec<(u32, u16)>, Arc<Vec<u16>>>,
+    used: FxHashSet<Vec<(u32, u16)>>,
+}
+
+impl MaglevCache {
+    fn get(&mut self, backends: &[(u32, u16)]) -> Vec<u16> {
+        self.used.insert(backends.to_vec());
+        self.tables
+            .entry(backends.to_vec())
+            .or_insert_with(|| Arc::new(maglev(backends)))
+            .as_ref()
+            .clone()
+    }
+
+    /// Forgets tables that the last build did not use.
+    pub fn sweep(&mut self) {
+        let used = std::mem::take(&mut self.used);
+        self.tables.retain(|k, _| used.contains(k));
+    }
+}
+
+impl Services {
+    /// Builds the VIP index from the southbound load balancers.
+    pub fn build(rows: &[SbLoadBalancer], cache: &mut MaglevCache) -> Services {
+        let mut s = Services::default();
+        for row in rows {
+            let Ok(proto) = u8::try_from(row.protocol) else {
+                continue;
+            };
+            let lb = s.lbs.len() as u32;
+            s.lbs.push(LbInfo {
+                name: row.name.clone(),
+                proto,
+                datapaths: row.datapaths.clone(),
+                affinity_ms: u64::from(row.affinity_timeout) * 1000,
+                hairpin_ip: row.hairpin_snat_ip,
+            });
+            if row.datapaths.is_empty() {
+                continue;
+            }
+            s.scoped.extend(row.datapaths.iter().copied());
+            if row.hairpin_snat_ip != 0 {
+                s.vip_ips.insert(row.hairpin_snat_ip);
+            }
+            for v in &row.vips {
+                let Ok(port) = u16::try_from(v.port) else {
+                    continue;
+                };
+                let mut backends: Vec<(u32, u16)> = v
+                    .backends
+                    .iter()
+                    .filter_map(|b| Some((b.ip, u16::try_from(b.port).ok()?)))
+                    .collect();
+                // The table depends on the set, not on the order it was listed in.
+                backends.sort_unstable();
+                let table = cache.get(&backends);
+                s.by_vip.insert((proto, v.ip, port), s.vips.len() as u32);
+                s.vip_ips.insert(v.ip);
+                s.vips.push(Vip {
+                    lb,
+                    ip: v.ip,
+                    port,
+                    backends,
+                    table,
+                });
+            }
+        }
+        s
+    }
+
+    /// The VIP a packet addresses, if the load balancer serves the switch `dp`.
+    #[inline]
+    pub fn vip_for(&self, proto: u8, ip: u32, port: u16, dp: u32) -> Option<(u32, &Vip)> {
+        let &i = self.by_vip.get(&(proto, ip, port))?;
+        let v = &self.vips[i as usize];
+        self.lbs[v.lb as usize]
+            .datapaths
+            .contains(&dp)
+            .then_some((i, v))
+    }
+}
+
+/// What a NAT rule does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NatKind {
+    Snat,
+    Dnat,
+    DnatAndSnat,
+}
+
+/// One router NAT rule, as the chassis applies it at the external switch.
+#[derive(Clone, Debug)]
+pub struct NatRule {
+    /// Router datapath key: the conntrack zone of its connections.
+    pub router: u32,
+    pub router_name: String,
+    pub kind: NatKind,
+    pub external: u32,
+    pub logical: u32,
+    pub mask: u32,
+    /// The switch behind the gateway port.
+    pub switch: u32,
+}
+
+impl NatRule {
+    #[inline]
+    pub fn matches_logical(&self, ip: u32) -> bool {
+        ip & self.mask == self.logical
+    }
+}
+
+/// The NAT rules of every router, indexed for the two places they apply.
+#[derive(Debug, Default)]
+pub struct Nats {
+    pub rules: Vec<NatRule>,
+    /// (external switch, external IP) -> a rule with that external IP (DNAT
+    /// rules first): traffic from the outside to it is translated.
+    pub by_external: FxHashMap<(u32, u32), u16>,
+    /// External switch -> its source-translating rules, longest prefix first.
+    pub by_switch: FxHashMap<u32, Vec<u16>>,
+}
+
+impl Nats {
+    pub fn build(rows: &[SbNat]) -> Nats {
+        let mut n = Nats::default();
+        for r in rows {
+            let kind = match r.r#type.as_str() {
+                "snat" => NatKind::Snat,
+                "dnat" => NatKind::Dnat,
+                "dnat_and_snat" => NatKind::DnatAndSnat,
+                _ => continue,
+            };
+            let plen = r.logical_plen.min(32);
+            let mask = if plen == 0 {
+                0
+            } else {
+                u32::MAX << (32 - plen)
+            };
+            n.rules.push(NatRule {
+                router: r.router,
+                router_name: r.router_name.clone(),
+                kind,
+                external: r.external_ip,
+                logical: r.logical_ip & mask,
+                mask,
+                switch: r.switch,
+            });
+        }
+        // Longest prefix first, so a floating IP (/32) wins over its subnet's SNAT.
+        let mut order: Vec<u16> = (0..n.rules.len() as u16).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(n.rules[usize::from(i)].mask));
+        for i in order {
+            let r = &n.rules[usize::from(i)];
+            let dnat = r.kind != NatKind::Snat;
+            match n.by_external.get(&(r.switch, r.external)) {
+                Some(&j) if n.rules[usize::from(j)].kind != NatKind::Snat || !dnat => {}
+                _ => {
+                    n.by_external.insert((r.switch, r.external), i);
+                }
+            }
+            n.by_switch.entry(r.switch).or_default().push(i);
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backends(n: u32) -> Vec<(u32, u16)> {
+        (0..n).map(|i| (0x0af4_0000 + i, 8080)).collect()
+    }
+
+    #[test]
+    fn maglev_spreads_evenly_and_removal_moves_only_the_removed_backends_flows() {
+        let b = backends(5);
+        let t = maglev(&b);
+        let mut count = [0usize; 5];
+        for &i in &t {
+            count[usize::from(i)] += 1;
+        }
+        let (min, max) = (count.iter().min().unwrap(), count.iter().max().unwrap());
+        assert!(max - min <= t.len() / 20, "uneven: {count:?}");
+
+        // Remove backend 2: every entry that was not on it keeps its backend.
+        let mut fewer = b.clone();
+        fewer.remove(2);
+        let t2 = maglev(&fewer);
+        assert_eq!(t.len(), t2.len());
+        let mut moved = 0;
+        for (old, new) in t.iter().zip(&t2) {
+            let old_b = b[usize::from(*old)];
+            let new_b = fewer[usize::from(*new)];
+            if old_b != b[2] && old_b != new_b {
+                moved += 1;
+            }
+        }
+        // Maglev's guarantee is near-minimal disruption: a few percent at most.
+        assert!(
+            moved <= t.len() / 20,
+            "{moved} of {} entries moved",
+            t.len()
+        );
+    }
+
+    #[test]
+    fn maglev_tables_scale_with_backends() {
+        assert!(maglev(&[]).is_empty());
+        assert_eq!(maglev(&backends(1)), vec![0; 251]);
+        assert_eq!(maglev(&backends(100)).len(), 4093);
+    }
+
+    #[test]
+    fn services_are_scoped_to_their_switches() {
+        use switchyard_southbound::pb::{SbBackend, SbVip};
+        let row = SbLoadBalancer {
+            name: "web".into(),
+            protocol: 6,
+            vips: vec![SbVip {
+                ip: 0x0a60_000a,
+                port: 80,
+                backends: vec![SbBackend {
+                    ip: 0x0af4_0005,
+                    port: 8080,
+                }],
+            }],
+            datapaths: vec![3],
+            affinity_timeout: 10,
+            hairpin_snat_ip: 0,
+        };
+        let s = Services::build(&[row], &mut MaglevCache::default());
+        assert!(s.vip_for(6, 0x0a60_000a, 80, 3).is_some());
+        assert!(s.vip_for(6, 0x0a60_000a, 80, 4).is_none(), "other switch");
+        assert!(
+            s.vip_for(17, 0x0a60_000a, 80, 3).is_none(),
+            "other protocol"
+        );
+        let (_, v) = s.vip_for(6, 0x0a60_000a, 80, 3).unwrap();
+        assert_eq!(v.select(12345), Some((0x0af4_0005, 8080)));
+        assert_eq!(s.lbs[0].affinity_ms, 10_000);
+    }
+}

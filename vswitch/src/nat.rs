@@ -1,0 +1,340 @@
+//! Header work for conntrack and NAT on a received frame: the connection tuple
+//! and TCP segment facts of a packet, the in-place rewrite of addresses and
+//! ports with incremental checksum updates (RFC 1624), and the TCP RST a VIP
+//! without backends answers with. Frames were validated by
+//! [`crate::packet::extract`]; anything shorter than it claims is left alone.
+
+use crate::conntrack::{TcpInfo, Tuple};
+use crate::flow::FlowKey;
+
+pub const TCP: u8 = 6;
+pub const UDP: u8 = 17;
+pub const ICMP: u8 = 1;
+const ICMP_ECHO_REQUEST: u8 = 8;
+const ICMP_ECHO_REPLY: u8 = 0;
+
+/// Offsets of the IPv4 and L4 headers in an Ethernet frame (untagged or
+/// 802.1Q), when the frame holds that much.
+#[inline]
+fn offsets(frame: &[u8]) -> Option<(usize, usize)> {
+    if frame.len() < 34 {
+        return None;
+    }
+    let ip = if frame[12..14] == [0x81, 0x00] {
+        18
+    } else {
+        14
+    };
+    let ihl = usize::from(*frame.get(ip)? & 0x0f) * 4;
+    let l4 = ip + ihl;
+    (ihl >= 20 && frame.len() >= l4 + 8).then_some((ip, l4))
+}
+
+#[inline]
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+#[inline]
+fn be32(b: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// The conntrack tuple of a packet in `zone`: TCP/UDP ports, or for ICMP echo
+/// the identifier as source port (requests) or destination port (replies), so
+/// that both directions of a ping map to one connection. `None` for packets
+/// conntrack does not follow (other protocols, ICMP errors, fragments).
+#[inline]
+pub fn tuple_of(key: &FlowKey, frame: &[u8], zone: u32) -> Option<Tuple> {
+    if key.eth_type != 0x0800 || key.ip_frag != 0 {
+        return None;
+    }
+    let (sport, dport) = match key.ip_proto {
+        TCP | UDP => (key.l4_src, key.l4_dst),
+        ICMP => {
+            let (_, l4) = offsets(frame)?;
+            let id = be16(frame, l4 + 4);
+            match frame[l4] {
+                ICMP_ECHO_REQUEST => (id, 0),
+                ICMP_ECHO_REPLY => (0, id),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    Some(Tuple {
+        zone,
+        proto: key.ip_proto,
+        src: key.ip_src,
+        dst: key.ip_dst,
+        sport,
+        dport,
+    })
+}
+
+/// The TCP facts conntrack's state machine needs.
+#[inline]
+pub fn tcp_info(frame: &[u8]) -> Option<TcpInfo> {
+    let (ip, l4) = offsets(frame)?;
+    if frame.len() < l4 + 20 {
+        return None;
+    }
+    let total = usize::from(be16(frame, ip + 2));
+    let doff = usize::from(frame[l4 + 12] >> 4) * 4;
+    let payload = total.saturating_sub(l4 - ip + doff);
+    Some(TcpInfo {
+        flags: frame[l4 + 13],
+        seq: be32(frame, l4 + 4),
+        ack: be32(frame, l4 + 8),
+        window: u32::from(be16(frame, l4 + 14)),
+        payload_len: payload as u32,
+    })
+}
+
+/// One's complement update of checksum `hc` for a 16-bit word `old` -> `new`.
+#[inline]
+fn csum16(hc: u16, old: u16, new: u16) -> u16 {
+    let mut sum = u32::from(!hc) + u32::from(!old) + u32::from(new);
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    !(sum as u16)
+}
+
+#[inline]
+fn csum32(hc: u16, old: u32, new: u32) -> u16 {
+    let hc = csum16(hc, (old >> 16) as u16, (new >> 16) as u16);
+    csum16(hc, old as u16, new as u16)
+}
+
+#[inline]
+fn put16(b: &mut [u8], at: usize, v: u16) {
+    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
+}
+
+/// Rewrites the packet whose tuple is `from` so that it carries `to`: IPv4
+/// addresses (header checksum and the L4 pseudo-header checksum follow) and
+/// ports (or the ICMP echo identifier). Returns false if the frame is too short.
+#[inline]
+pub fn rewrite(frame: &mut [u8], from: &Tuple, to: &Tuple) -> bool {
+    let Some((ip, l4)) = offsets(frame) else {
+        return false;
+    };
+    // Where the L4 checksum is, and whether it covers the pseudo-header.
+    let (csum_at, pseudo) = match from.proto {
+        TCP if frame.len() >= l4 + 20 => (Some(l4 + 16), true),
+        TCP => return false,
+        // UDP checksum 0: none was computed; leave it so.
+        UDP => ((be16(frame, l4 + 6) != 0).then_some(l4 + 6), true),
+        ICMP => (Some(l4 + 2), false),
+        _ => (None, false),
+    };
+    let mut ip_sum = be16(frame, ip + 10);
+    let mut l4_sum = csum_at.map(|a| be16(frame, a)).unwrap_or(0);
+    for (at, old, new) in [(ip + 12, from.src, to.src), (ip + 16, from.dst, to.dst)] {
+        if old != new {
+            frame[at..at + 4].copy_from_slice(&new.to_be_bytes());
+            ip_sum = csum32(ip_sum, old, new);
+            if pseudo {
+                l4_sum = csum32(l4_sum, old, new);
+            }
+        }
+    }
+    if from.proto == ICMP {
+        // The echo identifier sits in the slot that is not 0.
+        let (old, new) = if from.sport != 0 || to.sport != 0 {
+            (from.sport, to.sport)
+        } else {
+            (from.dport, to.dport)
+        };
+        if old != new {
+            put16(frame, l4 + 4, new);
+            l4_sum = csum16(l4_sum, old, new);
+        }
+    } else {
+        for (at, old, new) in [(l4, from.sport, to.sport), (l4 + 2, from.dport, to.dport)] {
+            if old != new {
+                put16(frame, at, new);
+                l4_sum = csum16(l4_sum, old, new);
+            }
+        }
+    }
+    put16(frame, ip + 10, ip_sum);
+    if let Some(a) = csum_at {
+        // A computed UDP checksum of 0 is sent as 0xffff (RFC 768).
+        let v = if from.proto == UDP && l4_sum == 0 {
+            0xffff
+        } else {
+            l4_sum
+        };
+        put16(frame, a, v);
+    }
+    true
+}
+
+/// Writes into `buf` the TCP RST that answers the TCP segment in `frame`
+/// (RFC 793's reset generation: from the segment's destination, SEQ = its ACK
+/// when it had one, else ACK = its SEQ + length), MACs swapped. Returns the
+/// length, or `None` if the segment was itself a RST or is too short.
+pub fn tcp_rst(frame: &[u8], buf: &mut [u8]) -> Option<usize> {
+    let (ip, l4) = offsets(frame)?;
+    if frame.len() < l4 + 20 || buf.len() < 54 {
+        return None;
+    }
+    let seg = tcp_info(frame)?;
+    if seg.flags & 0x04 != 0 {
+        return None;
+    }
+    let (src, dst) = (be32(frame, ip + 12), be32(frame, ip + 16));
+    let (sport, dport) = (be16(frame, l4), be16(frame, l4 + 2));
+    buf[0..6].copy_from_slice(&frame[6..12]);
+    buf[6..12].copy_from_slice(&frame[0..6]);
+    buf[12..14].copy_from_slice(&[0x08, 0x00]);
+    let h = &mut buf[14..54];
+    h.fill(0);
+    h[0] = 0x45;
+    put16(h, 2, 40);
+    h[6] = 0x40; // DF
+    h[8] = 64;
+    h[9] = TCP;
+    h[12..16].copy_from_slice(&dst.to_be_bytes());
+    h[16..20].copy_from_slice(&src.to_be_bytes());
+    let ipsum = checksum(&h[0..20], 0);
+    put16(h, 10, ipsum);
+    let t = &mut h[20..40];
+    put16(t, 0, dport);
+    put16(t, 2, sport);
+    let (seq, ack, flags) = if seg.flags & 0x10 != 0 {
+        (seg.ack, 0, 0x04)
+    } else {
+        let len =
+            seg.payload_len + u32::from(seg.flags & 0x02 != 0) + u32::from(seg.flags & 0x01 != 0);
+        (0, seg.seq.wrapping_add(len), 0x14)
+    };
+    t[4..8].copy_from_slice(&seq.to_be_bytes());
+    t[8..12].copy_from_slice(&ack.to_be_bytes());
+    t[12] = 5 << 4;
+    t[13] = flags;
+    // Pseudo-header: addresses, protocol, TCP length.
+    let mut pseudo = [0u8; 12];
+    pseudo[0..4].copy_from_slice(&dst.to_be_bytes());
+    pseudo[4..8].copy_from_slice(&src.to_be_bytes());
+    pseudo[9] = TCP;
+    put16(&mut pseudo, 10, 20);
+    let pre = !checksum(&pseudo, 0);
+    let tsum = checksum(&h[20..40], pre);
+    put16(&mut buf[14..54], 36, tsum);
+    Some(54)
+}
+
+/// Internet checksum of `data` added to the partial sum `init`.
+fn checksum(data: &[u8], init: u16) -> u16 {
+    let mut sum = u32::from(init);
+    for c in data.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::extract;
+    use crate::packet::tests::udp_frame;
+
+    fn verify_ip(frame: &[u8]) -> bool {
+        checksum(&frame[14..34], 0) == 0
+    }
+
+    fn verify_l4(frame: &[u8]) -> bool {
+        let total = usize::from(be16(frame, 16));
+        let l4 = &frame[34..14 + total];
+        let mut pseudo = [0u8; 12];
+        pseudo[0..8].copy_from_slice(&frame[26..34]);
+        pseudo[9] = frame[23];
+        put16(&mut pseudo, 10, l4.len() as u16);
+        checksum(l4, !checksum(&pseudo, 0)) == 0
+    }
+
+    /// The test frame with its UDP checksum computed (the helper leaves 0).
+    fn checked_udp() -> Vec<u8> {
+        let mut f = udp_frame(0x0a0000000001, 0x0a0000000002, [10, 0, 0, 1], [10, 0, 0, 2]);
+        let mut pseudo = [0u8; 12];
+        pseudo[0..8].copy_from_slice(&f[26..34]);
+        pseudo[9] = UDP;
+        put16(&mut pseudo, 10, (f.len() - 34) as u16);
+        let s = checksum(&f[34..], !checksum(&pseudo, 0));
+        put16(&mut f, 40, s);
+        f
+    }
+
+    #[test]
+    fn dnat_and_snat_keep_checksums_valid() {
+        let mut f = checked_udp();
+        assert!(verify_ip(&f) && verify_l4(&f));
+        let key = extract(&f, 1).unwrap();
+        let from = tuple_of(&key, &f, 7).unwrap();
+        let to = Tuple {
+            src: u32::from_be_bytes([192, 168, 1, 1]),
+            sport: 40000,
+            dst: u32::from_be_bytes([10, 244, 1, 5]),
+            dport: 8080,
+            ..from
+        };
+        assert!(rewrite(&mut f, &from, &to));
+        assert!(verify_ip(&f), "IP header checksum after NAT");
+        assert!(verify_l4(&f), "UDP checksum after NAT");
+        let k2 = extract(&f, 1).unwrap();
+        assert_eq!(tuple_of(&k2, &f, 7), Some(to));
+        // And back.
+        assert!(rewrite(&mut f, &to, &from));
+        assert_eq!(f, checked_udp());
+    }
+
+    #[test]
+    fn rst_answers_a_syn_with_valid_checksums() {
+        // A SYN 10.0.0.1:5555 -> 10.96.0.10:80, seq 1000, built by hand.
+        let mut f = vec![0u8; 54];
+        f[0..6].copy_from_slice(&[0x0a, 0, 0, 0, 0, 2]);
+        f[6..12].copy_from_slice(&[0x0a, 0, 0, 0, 0, 1]);
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        put16(&mut f, 16, 40);
+        f[22] = 64;
+        f[23] = TCP;
+        f[26..30].copy_from_slice(&[10, 0, 0, 1]);
+        f[30..34].copy_from_slice(&[10, 96, 0, 10]);
+        put16(&mut f, 34, 5555);
+        put16(&mut f, 36, 80);
+        f[38..42].copy_from_slice(&1000u32.to_be_bytes());
+        f[46] = 5 << 4;
+        f[47] = 0x02;
+        let s = checksum(&f[14..34], 0);
+        put16(&mut f, 24, s);
+        let mut buf = [0u8; 128];
+        let n = tcp_rst(&f, &mut buf).unwrap();
+        let r = &buf[..n];
+        assert!(verify_ip(r) && verify_l4(r));
+        assert_eq!(&r[26..30], &[10, 96, 0, 10], "from the VIP");
+        assert_eq!(be16(r, 34), 80);
+        assert_eq!(be16(r, 36), 5555);
+        assert_eq!(be32(r, 42), 1001, "acknowledges the SYN");
+        assert_eq!(r[47], 0x14, "RST+ACK");
+        // A RST is never answered.
+        f[47] = 0x04;
+        assert_eq!(tcp_rst(&f, &mut buf), None);
+    }
+
+    #[test]
+    fn malformed_frames_are_left_alone() {
+        let t = Tuple::default();
+        for len in [0, 13, 20, 33, 40] {
+            let mut f = vec![0x45u8; len];
+            let _ = rewrite(&mut f, &t, &t);
+            let _ = tcp_rst(&f, &mut [0u8; 64]);
+            let _ = tcp_info(&f);
+        }
+    }
+}
