@@ -216,6 +216,9 @@ struct SandboxOpts {
     /// 172.16.0.10 that has no route to the pods (reach it with lr-nat-add).
     #[arg(long)]
     external: bool,
+    /// Conntrack capacity of each vswitchd (default: vswitchd's, 1,000,000).
+    #[arg(long)]
+    ct_capacity: Option<u64>,
 }
 
 impl SandboxOpts {
@@ -229,6 +232,7 @@ impl SandboxOpts {
             chassis: self.chassis,
             pods_per_chassis: self.pods_per_chassis,
             external: self.external,
+            ct_capacity: self.ct_capacity,
             pmd_core: if self.no_pin {
                 None
             } else {

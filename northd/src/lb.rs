@@ -546,3 +546,150 @@ pub(crate) fn compile_lb_nat(nb: &Nb, out: &mut Compiled) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::compile::compile;
+    use crate::model::tests_support::txn;
+    use crate::model::Nb;
+    use crate::router::tests::topo;
+    use switchyard_southbound::pb::{self, nb_op::Op};
+
+    fn lb(name: &str, vip: &str, backends: &str, proto: &str) -> Op {
+        Op::LbAdd(pb::LoadBalancer {
+            name: name.into(),
+            protocol: proto.into(),
+            vips: [(vip.to_string(), backends.to_string())].into(),
+            ..Default::default()
+        })
+    }
+    fn attach_ls(lb: &str, ls: &str) -> Op {
+        Op::LbAttach(pb::LbAttach {
+            lb: lb.into(),
+            switch_name: ls.into(),
+            router_name: String::new(),
+        })
+    }
+    fn nat(ty: &str, ext: &str, logical: &str) -> Op {
+        Op::NatAdd(pb::NatRule {
+            router_name: "lr0".into(),
+            r#type: ty.into(),
+            external_ip: ext.into(),
+            logical_ip: logical.into(),
+        })
+    }
+    fn refused(nb: &Nb, ops: Vec<Op>) -> String {
+        let mut n = nb.clone();
+        n.apply_ops(&txn(ops)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn load_balancers_compile_to_rows_scoped_to_their_switches() {
+        let mut nb = topo();
+        nb.apply_ops(&txn(vec![
+            lb(
+                "web",
+                "10.96.0.10:80",
+                "10.1.0.12:8080, 10.0.0.11:8080",
+                "tcp",
+            ),
+            attach_ls("web", "ls0"),
+            lb("all", "10.96.0.11:53", "", "udp"),
+            Op::LbAttach(pb::LbAttach {
+                lb: "all".into(),
+                switch_name: String::new(),
+                router_name: "lr0".into(),
+            }),
+        ]))
+        .unwrap();
+        let c = compile(&nb);
+        let web = c.load_balancers.iter().find(|l| l.name == "web").unwrap();
+        assert_eq!(web.protocol, 6);
+        assert_eq!(web.datapaths, vec![nb.switches["ls0"].tunnel_key]);
+        assert_eq!(web.vips[0].backends.len(), 2);
+        let all = c.load_balancers.iter().find(|l| l.name == "all").unwrap();
+        assert_eq!(
+            all.datapaths.len(),
+            2,
+            "a router attachment serves its switches"
+        );
+        assert!(all.vips[0].backends.is_empty());
+        // Deleting a switch drops its attachment; the LB stays.
+        nb.apply_ops(&txn(vec![Op::LsDel("ls0".into())])).unwrap();
+        assert!(nb.load_balancers["web"].switches.is_empty());
+    }
+
+    #[test]
+    fn bad_load_balancers_are_refused_with_the_reason() {
+        let mut nb = topo();
+        for (ops, why) in [
+            (vec![lb("a", "10.96.0.10", "10.0.0.11:80", "")], "IP:PORT"),
+            (vec![lb("a", "10.96.0.10:0", "10.0.0.11:80", "")], "1-65535"),
+            (
+                vec![lb("a", "10.96.0.10:80", "10.0.0.11:80", "sctp")],
+                "tcp or udp",
+            ),
+            (vec![lb("a", "224.0.0.1:80", "10.0.0.11:80", "")], "unicast"),
+            (
+                vec![lb("a", "10.96.0.10:80", "10.0.0.11:80,10.0.0.11:80", "")],
+                "twice",
+            ),
+            (vec![attach_ls("nosuch", "ls0")], "does not exist"),
+        ] {
+            let e = refused(&nb, ops);
+            assert!(e.contains(why), "{e} should mention {why}");
+        }
+        nb.apply_ops(&txn(vec![lb("a", "10.96.0.10:80", "10.0.0.11:80", "")]))
+            .unwrap();
+        let e = refused(&nb, vec![lb("b", "10.96.0.10:80", "10.0.0.12:80", "")]);
+        assert!(e.contains("already belongs"), "{e}");
+        // The same VIP/port on udp is another service.
+        nb.apply_ops(&txn(vec![lb("b", "10.96.0.10:80", "10.0.0.12:80", "udp")]))
+            .unwrap();
+        let mut opts = pb::LoadBalancer {
+            name: "a".into(),
+            ..Default::default()
+        };
+        opts.options
+            .insert("affinity_timeout".into(), "100000".into());
+        let e = refused(&nb, vec![Op::LbAdd(opts)]);
+        assert!(e.contains("affinity_timeout"), "{e}");
+    }
+
+    #[test]
+    fn nat_rules_need_a_gateway_port_and_answer_arp_there() {
+        let mut nb = topo();
+        let e = refused(&nb, vec![nat("snat", "192.0.2.1", "10.0.0.0/24")]);
+        assert!(e.contains("no port of router"), "{e}");
+        let e = refused(&nb, vec![nat("dnat_and_snat", "10.1.0.50", "10.0.0.0/24")]);
+        assert!(e.contains("one IPv4 address"), "{e}");
+        nb.apply_ops(&txn(vec![
+            nat("snat", "10.1.0.100", "10.0.0.0/24"),
+            nat("dnat_and_snat", "10.1.0.50", "10.0.0.11"),
+        ]))
+        .unwrap();
+        let e = refused(&nb, vec![nat("dnat", "10.1.0.50", "10.0.0.12")]);
+        assert!(e.contains("already translated"), "{e}");
+        let c = compile(&nb);
+        assert_eq!(c.nats.len(), 2);
+        assert!(c
+            .nats
+            .iter()
+            .all(|n| n.switch == nb.switches["ls1"].tunnel_key));
+        // ls1 answers ARP for the external IPs with the router port's MAC.
+        let arp = crate::compile::tests::flows_of(&c, switchyard_southbound::Stage::LsInArpRsp);
+        assert!(arp.iter().any(|f| f.contains("10.1.0.50")), "{arp:?}");
+        assert!(arp.iter().any(|f| f.contains("10.1.0.100")), "{arp:?}");
+        // A gateway port cannot go while a rule needs it.
+        let e = refused(&nb, vec![Op::LrpDel("lr0-ls1".into())]);
+        assert!(!e.is_empty());
+        // Deleting the router deletes its rules.
+        nb.apply_ops(&txn(vec![
+            Op::LspDel("ls0-lr0".into()),
+            Op::LspDel("ls1-lr0".into()),
+            Op::LrDel("lr0".into()),
+        ]))
+        .unwrap();
+        assert!(nb.nats.is_empty());
+    }
+}

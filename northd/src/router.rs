@@ -386,7 +386,7 @@ impl Nb {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use crate::compile::compile;
     use crate::model::tests_support::*;
     use crate::model::Nb;
@@ -430,7 +430,7 @@ mod tests {
         })
     }
 
-    fn topo() -> Nb {
+    pub(crate) fn topo() -> Nb {
         let mut nb = Nb::default();
         nb.apply_ops(&txn(vec![
             ls("ls0", "10.0.0.0/24"),

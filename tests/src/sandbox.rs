@@ -373,6 +373,132 @@ impl Drop for Sniffer {
     }
 }
 
+/// A process running in a pod for a test (a service, a held connection); it
+/// is killed when dropped, also when the test fails.
+pub struct Background {
+    child: Child,
+    out: Option<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl Background {
+    /// Sends a line to the process and reads one line of its answer.
+    pub fn ask(&mut self) -> String {
+        use std::io::Write;
+        if let Some(stdin) = self.child.stdin.as_mut() {
+            let _ = stdin.write_all(b"next\n");
+            let _ = stdin.flush();
+        }
+        self.line()
+    }
+
+    /// The next line the process prints ("" at its end).
+    pub fn line(&mut self) -> String {
+        use std::io::BufRead;
+        let mut s = String::new();
+        if let Some(out) = self.out.as_mut() {
+            let _ = out.read_line(&mut s);
+        }
+        s.trim().to_string()
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The service helper (`helpers/svc.py`).
+pub fn svc_helper() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("helpers/svc.py")
+        .display()
+        .to_string()
+}
+
+impl Sandbox {
+    /// The external host's namespace (`--external`).
+    pub fn ext_netns(&self) -> String {
+        self.state["external"]["netns"]
+            .as_str()
+            .expect("sandbox up --external")
+            .to_string()
+    }
+
+    /// Runs a command in namespace `ns`.
+    pub fn exec_ns(&self, ns: &str, args: &[&str]) -> (bool, String, String) {
+        let mut a = vec!["netns", "exec", ns];
+        a.extend_from_slice(args);
+        run("ip", &a)
+    }
+
+    /// Starts `svc.py serve PROTO PORT NAME` in namespace `ns`; returns once
+    /// it listens.
+    pub fn serve_in(&self, ns: &str, proto: &str, port: u16, name: &str) -> Background {
+        let port_s = port.to_string();
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "python3",
+                &svc_helper(),
+                "serve",
+                proto,
+                &port_s,
+                name,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("svc.py serve");
+        let flag = if proto == "udp" { "-lun" } else { "-ltn" };
+        let want = format!(":{port} ");
+        assert!(
+            wait_until(Duration::from_secs(10), || self
+                .exec_ns(ns, &["ss", flag])
+                .1
+                .contains(&want)),
+            "{name} did not listen on {proto} {port}"
+        );
+        Background { child, out: None }
+    }
+
+    /// Starts `svc.py hold IP PORT` in namespace `ns`: one TCP connection kept
+    /// open; [`Background::ask`] sends a request on it.
+    pub fn hold_in(&self, ns: &str, ip: &str, port: u16) -> Background {
+        let port_s = port.to_string();
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns,
+                "python3",
+                &svc_helper(),
+                "hold",
+                ip,
+                &port_s,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("svc.py hold");
+        let out = child.stdout.take().map(std::io::BufReader::new);
+        Background { child, out }
+    }
+
+    /// `svc.py connect|udp IP PORT N` in namespace `ns`: its output lines.
+    pub fn svc_in(&self, ns: &str, mode: &str, ip: &str, port: u16, n: usize) -> Vec<String> {
+        let (port_s, n_s) = (port.to_string(), n.to_string());
+        let (_, out, err) = self.exec_ns(ns, &["python3", &svc_helper(), mode, ip, &port_s, &n_s]);
+        let lines: Vec<String> = out.lines().map(str::to_string).collect();
+        assert_eq!(lines.len(), n, "svc.py {mode} printed {out}{err}");
+        lines
+    }
+}
+
 fn helper() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("helpers/pkt.py")

@@ -711,4 +711,61 @@ mod tests {
         ct.flush();
         assert!(ct.is_empty());
     }
+
+    #[test]
+    fn nat_binding_maps_both_directions_and_refuses_a_taken_reply_tuple() {
+        let mut ct = Conntrack::new(16);
+        // Client -> VIP 10.96.0.10:80, DNATed to backend 10.244.1.5:8080.
+        let vip = Tuple {
+            dst: 0x0a60_000a,
+            ..C
+        };
+        let xlate = Tuple {
+            dst: 0x0af4_0105,
+            dport: 8080,
+            ..vip
+        };
+        let r = ct.commit(&vip, Some(&seg(SYN, 1, 0, 0)), 0, Some(&xlate), false);
+        let slot = r.slot.unwrap();
+        assert_eq!(ct.target(slot, &vip), xlate, "forward: to the backend");
+        let reply = xlate.reverse();
+        assert_eq!(
+            ct.lookup(&reply, 1),
+            Some(slot),
+            "the backend's reply finds it"
+        );
+        assert_eq!(
+            ct.target(slot, &reply),
+            vip.reverse(),
+            "reply: from the VIP"
+        );
+        assert_eq!(
+            ct.lookup(&vip.reverse(), 1),
+            None,
+            "not keyed by the untranslated reply"
+        );
+        // Another connection whose reply would be the same tuple is refused.
+        let other = Tuple {
+            dst: 0x0a60_000b,
+            ..C
+        };
+        let r = ct.commit(&other, Some(&seg(SYN, 1, 0, 0)), 0, Some(&xlate), false);
+        assert_eq!(r.slot, None);
+        assert_eq!(ct.stats.nat_collisions, 1);
+        // Expiry removes both keys.
+        ct.expire(10 * 60_000, 16);
+        assert!(ct.is_empty());
+        assert_eq!(ct.lookup(&reply, 10 * 60_000), None);
+    }
+
+    #[test]
+    fn a_picked_up_tcp_flow_is_established_and_a_plain_one_is_not() {
+        let mut ct = Conntrack::new(16);
+        let mid = seg(ACK, 7000, 9000, 100);
+        let r = ct.commit(&C, Some(&mid), 0, Some(&C), false);
+        assert_eq!(r.state, TRK | INV, "no SYN, no pickup: invalid");
+        let r = ct.commit(&C, Some(&mid), 0, Some(&C), true);
+        assert_eq!(r.state, TRK | EST);
+        assert_eq!(ct.iter().next().unwrap().state, ConnState::TcpEstablished);
+    }
 }

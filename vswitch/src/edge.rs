@@ -19,7 +19,8 @@
 use crate::conntrack::{state, Conntrack, TcpInfo, Tuple};
 use crate::flow::FlowKey;
 use crate::lb::NatKind;
-use crate::nat::{rewrite, tcp_info, tuple_of, ICMP, TCP};
+use crate::nat::{icmp_error_tuple, is_icmp_error, rewrite, rewrite_icmp_error, tcp_info};
+use crate::nat::{tuple_of, ICMP, TCP};
 use crate::stats::PmdStats;
 use crate::tables::Tables;
 use rustc_hash::FxHashMap;
@@ -153,6 +154,24 @@ fn existing(
     true
 }
 
+/// An ICMP error about a tracked connection (ct.rel): translated like the
+/// packets of the direction it travels in, the quoted packet included.
+fn related(st: &mut EdgeState, frame: &mut [u8], key: &FlowKey, zone: u32, stats: &PmdStats) {
+    if !is_icmp_error(key) {
+        return;
+    }
+    let Some(t) = icmp_error_tuple(frame, zone) else {
+        return;
+    };
+    let Some(slot) = st.ct.lookup(&t, st.now_ms) else {
+        return;
+    };
+    let to = st.ct.target(slot, &t);
+    if to != t && rewrite_icmp_error(frame, &t, &to) {
+        stats.nat_rewrites.add(1);
+    }
+}
+
 #[inline]
 fn tcp_of(tu: &Tuple, frame: &[u8]) -> Option<TcpInfo> {
     if tu.proto == TCP {
@@ -231,6 +250,12 @@ pub fn ingress(
         };
         let rule = &t.nats.rules[usize::from(ri)];
         let Some(tu) = tuple_of(key, frame, rule.router) else {
+            // An ICMP error from the outside about a translated connection.
+            let before = key.ip_dst;
+            related(st, frame, key, rule.router, stats);
+            if let Some(d) = crate::nat::ipv4_dst(frame).filter(|d| *d != before) {
+                key.ip_dst = d;
+            }
             return Edge::Pass;
         };
         let tcp = tcp_of(&tu, frame);
@@ -266,9 +291,12 @@ pub fn egress(
     };
     if b.lb && !st.ct.is_empty() {
         // Replies of load-balanced connections to this client.
-        if let Some(tu) = tuple_of(key, frame, b.datapath) {
-            let tcp = tcp_of(&tu, frame);
-            existing(st, frame, key, &tu, tcp.as_ref(), stats);
+        match tuple_of(key, frame, b.datapath) {
+            Some(tu) => {
+                let tcp = tcp_of(&tu, frame);
+                existing(st, frame, key, &tu, tcp.as_ref(), stats);
+            }
+            None => related(st, frame, key, b.datapath, stats),
         }
         return Edge::Pass;
     }
@@ -286,6 +314,7 @@ pub fn egress(
         return Edge::Pass;
     };
     let Some(tu) = tuple_of(key, frame, rule.router) else {
+        related(st, frame, key, rule.router, stats);
         return Edge::Pass;
     };
     let tcp = tcp_of(&tu, frame);

@@ -171,6 +171,89 @@ pub fn rewrite(frame: &mut [u8], from: &Tuple, to: &Tuple) -> bool {
     true
 }
 
+/// The IPv4 destination of a frame.
+#[inline]
+pub fn ipv4_dst(frame: &[u8]) -> Option<u32> {
+    let (ip, _) = offsets(frame)?;
+    Some(be32(frame, ip + 16))
+}
+
+/// The ICMP error types that quote the packet they answer.
+#[inline]
+pub fn is_icmp_error(key: &FlowKey) -> bool {
+    key.eth_type == 0x0800 && key.ip_proto == ICMP && matches!(key.l4_src, 3 | 11 | 12)
+}
+
+/// The tuple of the connection an ICMP error is about, as the *reply* to the
+/// quoted packet would carry it (the quoted packet went the other way): so a
+/// lookup finds the direction the error travels in.
+pub fn icmp_error_tuple(frame: &[u8], zone: u32) -> Option<Tuple> {
+    let (_, l4) = offsets(frame)?;
+    let inner = l4 + 8;
+    let ihl = usize::from(*frame.get(inner)? & 0x0f) * 4;
+    if frame[inner] >> 4 != 4 || ihl < 20 || frame.len() < inner + ihl + 8 {
+        return None;
+    }
+    let proto = frame[inner + 9];
+    let (src, dst) = (be32(frame, inner + 12), be32(frame, inner + 16));
+    let il4 = inner + ihl;
+    let (sport, dport) = match proto {
+        TCP | UDP => (be16(frame, il4), be16(frame, il4 + 2)),
+        ICMP if frame[il4] == ICMP_ECHO_REQUEST => (be16(frame, il4 + 4), 0),
+        _ => return None,
+    };
+    Some(Tuple {
+        zone,
+        proto,
+        src: dst,
+        dst: src,
+        sport: if proto == ICMP { 0 } else { dport },
+        dport: sport,
+    })
+}
+
+/// Rewrites an ICMP error so that it fits the translated connection: `to` is
+/// the tuple the error's direction is translated to; the outer destination
+/// becomes `to.dst`, the outer source `to.src` when the error came from the
+/// connection's peer itself (not from a router on the way), and the quoted
+/// packet becomes `to` reversed. Checksums are recomputed (errors are rare).
+pub fn rewrite_icmp_error(frame: &mut [u8], from: &Tuple, to: &Tuple) -> bool {
+    let Some((ip, l4)) = offsets(frame) else {
+        return false;
+    };
+    let inner = l4 + 8;
+    let ihl = usize::from(frame[inner] & 0x0f) * 4;
+    let il4 = inner + ihl;
+    if frame.len() < il4 + 8 {
+        return false;
+    }
+    if be32(frame, ip + 12) == from.src {
+        frame[ip + 12..ip + 16].copy_from_slice(&to.src.to_be_bytes());
+    }
+    frame[ip + 16..ip + 20].copy_from_slice(&to.dst.to_be_bytes());
+    put16(frame, ip + 10, 0);
+    let s = checksum(&frame[ip..l4], 0);
+    put16(frame, ip + 10, s);
+    // The quoted packet: from to.dst:to.dport to to.src:to.sport.
+    frame[inner + 12..inner + 16].copy_from_slice(&to.dst.to_be_bytes());
+    frame[inner + 16..inner + 20].copy_from_slice(&to.src.to_be_bytes());
+    put16(frame, inner + 10, 0);
+    let s = checksum(&frame[inner..il4], 0);
+    put16(frame, inner + 10, s);
+    if to.proto == ICMP {
+        put16(frame, il4 + 4, to.dport);
+    } else {
+        put16(frame, il4, to.dport);
+        put16(frame, il4 + 2, to.sport);
+    }
+    let total = usize::from(be16(frame, ip + 2));
+    let end = (ip + total).min(frame.len());
+    put16(frame, l4 + 2, 0);
+    let s = checksum(&frame[l4..end], 0);
+    put16(frame, l4 + 2, s);
+    true
+}
+
 /// Writes into `buf` the TCP RST that answers the TCP segment in `frame`
 /// (RFC 793's reset generation: from the segment's destination, SEQ = its ACK
 /// when it had one, else ACK = its SEQ + length), MACs swapped. Returns the

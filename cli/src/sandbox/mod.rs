@@ -33,6 +33,8 @@ pub struct Opts {
     pub pods_per_chassis: Option<usize>,
     /// An external network behind the router ([`EXT_SWITCH`]).
     pub external: bool,
+    /// vswitchd's `--ct-capacity`.
+    pub ct_capacity: Option<u64>,
 }
 
 /// The external network of `--external`: a switch behind lr0 and one host.
@@ -657,6 +659,10 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
         if let Some(c) = o.pmd_core {
             args.push("--pmd-cores".into());
             args.push(c.to_string());
+        }
+        if let Some(n) = o.ct_capacity {
+            args.push("--ct-capacity".into());
+            args.push(n.to_string());
         }
         let d = spawn_in(
             node.netns.as_deref(),

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Service helper for Switchyard's load-balancer and NAT tests, run in a pod.
+
+  svc.py serve tcp|udp PORT NAME   answer every line (TCP) or datagram (UDP)
+                                   with "NAME PEER_IP PEER_PORT"
+  svc.py connect IP PORT N         N TCP connections one after the other, one
+                                   request each; prints each answer or "ERR <why>"
+  svc.py hold IP PORT              one TCP connection; one request now and one
+                                   per line on stdin, printing each answer
+                                   (or "ERR <why>"); ends at EOF
+  svc.py udp IP PORT N             N datagrams from fresh sockets; prints
+                                   "FROM <ip>:<port> <answer>" or "ERR <why>"
+"""
+import socket, sys, threading
+
+TIMEOUT = 3.0
+
+
+def serve(proto, port, name):
+    if proto == "udp":
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("0.0.0.0", port))
+        while True:
+            _, peer = s.recvfrom(2048)
+            s.sendto(f"{name} {peer[0]} {peer[1]}\n".encode(), peer)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    s.listen(128)
+
+    def handle(c, peer):
+        with c:
+            f = c.makefile("rwb", buffering=0)
+            for _ in f:
+                f.write(f"{name} {peer[0]} {peer[1]}\n".encode())
+
+    while True:
+        c, peer = s.accept()
+        threading.Thread(target=handle, args=(c, peer), daemon=True).start()
+
+
+def ask(f):
+    f.write(b"hello\n")
+    line = f.readline()
+    if not line:
+        raise ConnectionError("closed")
+    return line.decode().strip()
+
+
+def connect(ip, port, n):
+    for _ in range(n):
+        try:
+            with socket.create_connection((ip, port), timeout=TIMEOUT) as c:
+                print(ask(c.makefile("rwb", buffering=0)), flush=True)
+        except OSError as e:
+            print(f"ERR {type(e).__name__}", flush=True)
+
+
+def hold(ip, port):
+    try:
+        c = socket.create_connection((ip, port), timeout=TIMEOUT)
+        f = c.makefile("rwb", buffering=0)
+        print(ask(f), flush=True)
+    except OSError as e:
+        print(f"ERR {type(e).__name__}", flush=True)
+        return
+    for _ in sys.stdin:
+        try:
+            print(ask(f), flush=True)
+        except OSError as e:
+            print(f"ERR {type(e).__name__}", flush=True)
+
+
+def udp(ip, port, n):
+    for _ in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(TIMEOUT)
+        try:
+            s.connect((ip, port))
+            s.send(b"hello")
+            data, peer = s.recvfrom(2048)
+            print(f"FROM {peer[0]}:{peer[1]} {data.decode().strip()}", flush=True)
+        except OSError as e:
+            print(f"ERR {type(e).__name__}", flush=True)
+        finally:
+            s.close()
+
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "serve":
+        serve(args[0], int(args[1]), args[2])
+    elif cmd == "connect":
+        connect(args[0], int(args[1]), int(args[2]))
+    elif cmd == "hold":
+        hold(args[0], int(args[1]))
+    elif cmd == "udp":
+        udp(args[0], int(args[1]), int(args[2]))
+    else:
+        sys.exit(__doc__)
