@@ -169,7 +169,17 @@ pub fn udp64(src_mac: u64, dst_mac: u64, s: [u8; 4], d: [u8; 4]) -> Vec<u8> {
 pub fn pmd(nb: &Nb, n: usize, frames: Vec<Vec<u8>>, emc_entries: usize) -> (Pmd, Arc<PmdStats>) {
     let mut sb = Sb::default();
     sb.set_compiled(compile(nb), 1);
-    let snap = sb.snapshot();
+    pmd_on_snapshot(&sb.snapshot(), n, frames, emc_entries)
+}
+
+/// [`pmd`] on southbound contents already compiled.
+pub fn pmd_on_snapshot(
+    snap: &pb::SbSnapshot,
+    n: usize,
+    frames: Vec<Vec<u8>>,
+    emc_entries: usize,
+) -> (Pmd, Arc<PmdStats>) {
+    let snap = snap.clone();
     let local: Vec<LocalBinding> = (1..=n)
         .map(|i| LocalBinding {
             slot: (i - 1) as u16,

@@ -94,6 +94,11 @@ pub enum LbCmd {
     LrNatList {
         router: String,
     },
+    /// Many VIPs in one transaction: FILE has lines "LB VIP BACKENDS [PROTOCOL]"
+    /// ("-" for no backends; # comments); existing VIPs are replaced.
+    LbImport {
+        file: std::path::PathBuf,
+    },
 }
 
 fn attach(lb: String, switch: Option<String>, router: Option<String>) -> pb::LbAttach {
@@ -236,10 +241,41 @@ pub async fn run(cmd: LbCmd, c: &mut NorthboundClient<Channel>, json: bool) -> a
             return list_lbs(&lbs, json);
         }
         LbCmd::LrNatList { router } => return list_nats(&get(c).await?, &router, json),
+        LbCmd::LbImport { file } => (import(&file)?, true, false),
     };
     let v = transact(c, ops, may_exist, if_exists).await?;
     println!("ok (NB version {v})");
     Ok(())
+}
+
+fn import(file: &std::path::Path) -> anyhow::Result<Vec<Op>> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let mut ops = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (lb, vip, backends, proto) = match f.as_slice() {
+            [l, v, b] => (*l, *v, *b, "tcp"),
+            [l, v, b, p] => (*l, *v, *b, *p),
+            _ => anyhow::bail!(
+                "{}:{}: use \"LB VIP BACKENDS [PROTOCOL]\"",
+                file.display(),
+                n + 1
+            ),
+        };
+        let backends = if backends == "-" { "" } else { backends };
+        ops.push(Op::LbAdd(pb::LoadBalancer {
+            name: lb.into(),
+            protocol: proto.into(),
+            vips: [(vip.to_string(), backends.to_string())].into(),
+            ..Default::default()
+        }));
+    }
+    Ok(ops)
 }
 
 fn list_lbs(lbs: &[&pb::LoadBalancer], json: bool) -> anyhow::Result<()> {

@@ -14,7 +14,9 @@ pub async fn connect(addr: &str) -> anyhow::Result<NorthboundClient<Channel>> {
     let ch = ep.connect().await.with_context(|| {
         format!("cannot reach switchyard-northd at {addr} (is it running? see --nb)")
     })?;
-    Ok(NorthboundClient::new(ch))
+    Ok(NorthboundClient::new(ch)
+        .max_decoding_message_size(switchyard_southbound::MAX_MESSAGE)
+        .max_encoding_message_size(switchyard_southbound::MAX_MESSAGE))
 }
 
 /// Runs one transaction; a refused write surfaces northd's message.

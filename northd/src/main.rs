@@ -73,10 +73,18 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!(%addr, "metrics at GET /metrics");
     }
     let nb = tonic::transport::Server::builder()
-        .add_service(NorthboundServer::new(northd.clone()))
+        .add_service(
+            NorthboundServer::new(northd.clone())
+                .max_decoding_message_size(switchyard_southbound::MAX_MESSAGE)
+                .max_encoding_message_size(switchyard_southbound::MAX_MESSAGE),
+        )
         .serve_with_shutdown(args.nb_listen, shutdown());
     let sb = tonic::transport::Server::builder()
-        .add_service(SouthboundServer::new(northd))
+        .add_service(
+            SouthboundServer::new(northd)
+                .max_decoding_message_size(switchyard_southbound::MAX_MESSAGE)
+                .max_encoding_message_size(switchyard_southbound::MAX_MESSAGE),
+        )
         .serve_with_shutdown(args.sb_listen, shutdown());
     tracing::info!(nb = %args.nb_listen, sb = %args.sb_listen, db = %args.db.display(), "northd serving");
     tokio::try_join!(nb, sb)?;

@@ -115,6 +115,10 @@ fn row(r: Row) -> SbRow {
     SbRow { row: Some(r) }
 }
 
+/// Largest gRPC message either side accepts: a snapshot or a transaction with
+/// 100,000 load balancer VIPs is a few MB, past tonic's 4 MB default.
+pub const MAX_MESSAGE: usize = 256 << 20;
+
 /// Multicast group keys, as in OVN: fixed keys above the unicast port range.
 pub const MC_FLOOD_KEY: u32 = 0x8000;
 /// Ports that accept unknown unicast destinations (addresses "unknown").

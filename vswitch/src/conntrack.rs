@@ -22,7 +22,7 @@ use rustc_hash::FxHashMap;
 
 /// One direction of a connection: zone, protocol, addresses and ports (for ICMP
 /// echo, the identifier as source port and 0 as destination).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Tuple {
     /// The conntrack zone: a logical datapath's key (a client's switch for load
     /// balancing, a router for its NAT rules).
@@ -32,6 +32,20 @@ pub struct Tuple {
     pub dst: u32,
     pub sport: u16,
     pub dport: u16,
+}
+
+impl std::hash::Hash for Tuple {
+    /// Two words instead of six fields: the per-packet lookup hashes this.
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        h.write_u64(u64::from(self.src) << 32 | u64::from(self.dst));
+        h.write_u64(
+            u64::from(self.zone) << 40
+                | u64::from(self.proto) << 32
+                | u64::from(self.sport) << 16
+                | u64::from(self.dport),
+        );
+    }
 }
 
 impl Tuple {
@@ -314,6 +328,20 @@ impl Conntrack {
             return None;
         }
         Some(slot)
+    }
+
+    /// Forgets the connection in `slot` (a client reopened its tuple).
+    pub fn forget(&mut self, slot: u32) {
+        if self.conns.get(slot as usize).is_some_and(|c| c.live) {
+            self.remove(slot);
+        }
+    }
+
+    /// A TCP connection that is over (closing or closed): a new SYN on its
+    /// tuple opens a new connection rather than joining it.
+    pub fn is_over(&self, slot: u32) -> bool {
+        self.get(slot)
+            .is_some_and(|c| matches!(c.state, ConnState::TcpTimeWait | ConnState::TcpClosing))
     }
 
     /// [`Self::lookup`] without removing an expired entry (for traces).

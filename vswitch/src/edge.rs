@@ -148,6 +148,11 @@ fn existing(
     let Some(slot) = st.ct.lookup(tu, st.now_ms) else {
         return false;
     };
+    if tcp.is_some_and(is_syn) && st.ct.is_over(slot) {
+        // The client reuses the tuple of a connection that ended.
+        st.ct.forget(slot);
+        return false;
+    }
     st.ct.track(slot, tu, tcp, st.now_ms);
     let to = st.ct.target(slot, tu);
     translate(frame, key, tu, &to, stats);
@@ -170,6 +175,12 @@ fn related(st: &mut EdgeState, frame: &mut [u8], key: &FlowKey, zone: u32, stats
     if to != t && rewrite_icmp_error(frame, &t, &to) {
         stats.nat_rewrites.add(1);
     }
+}
+
+/// A connection-opening segment (SYN without ACK).
+#[inline]
+fn is_syn(s: &TcpInfo) -> bool {
+    s.flags & 0x12 == 0x02
 }
 
 #[inline]
@@ -243,6 +254,19 @@ pub fn ingress(
         }
         translate(frame, key, &tu, &to, stats);
         return Edge::Pass;
+    }
+    if b.lb && key.ip_proto == TCP && !st.ct.is_empty() {
+        // A new connection straight to an address (not a VIP) whose reply
+        // would look like the reply of an earlier load-balanced connection on
+        // the same client port: that connection is over, forget it, or the
+        // new one's replies would be rewritten to come from the VIP.
+        if let Some(tu) = tuple_of(key, frame, b.datapath) {
+            if tcp_info(frame).is_some_and(|s| is_syn(&s)) {
+                if let Some(slot) = st.ct.lookup(&tu.reverse(), st.now_ms) {
+                    st.ct.forget(slot);
+                }
+            }
+        }
     }
     if b.nat {
         let Some(&ri) = t.nats.by_external.get(&(b.datapath, key.ip_dst)) else {

@@ -74,7 +74,8 @@ pub struct Vip {
     pub ip: u32,
     pub port: u16,
     pub backends: Vec<(u32, u16)>,
-    pub table: Vec<u16>,
+    /// Shared by every VIP with the same backend set.
+    pub table: Arc<Vec<u16>>,
 }
 
 impl Vip {
@@ -122,13 +123,16 @@ pub struct MaglevCache {
 }
 
 impl MaglevCache {
-    fn get(&mut self, backends: &[(u32, u16)]) -> Vec<u16> {
-        self.used.insert(backends.to_vec());
-        self.tables
-            .entry(backends.to_vec())
-            .or_insert_with(|| Arc::new(maglev(backends)))
-            .as_ref()
-            .clone()
+    fn get(&mut self, backends: &[(u32, u16)]) -> Arc<Vec<u16>> {
+        if !self.used.contains(backends) {
+            self.used.insert(backends.to_vec());
+        }
+        if let Some(t) = self.tables.get(backends) {
+            return t.clone();
+        }
+        let t = Arc::new(maglev(backends));
+        self.tables.insert(backends.to_vec(), t.clone());
+        t
     }
 
     /// Forgets tables that the last build did not use.

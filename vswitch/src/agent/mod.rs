@@ -732,7 +732,9 @@ async fn sb_session(agent: &Arc<Mutex<Agent>>) -> anyhow::Result<()> {
         .connect_timeout(Duration::from_secs(2))
         .connect()
         .await?;
-    let mut client = SouthboundClient::new(channel);
+    let mut client = SouthboundClient::new(channel)
+        .max_decoding_message_size(switchyard_southbound::MAX_MESSAGE)
+        .max_encoding_message_size(switchyard_southbound::MAX_MESSAGE);
     client
         .register_chassis(pb::RegisterChassisRequest {
             chassis: Some(chassis.clone()),

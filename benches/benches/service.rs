@@ -1,0 +1,149 @@
+//! The service path on one core: a packet of an established connection to a
+//! load-balancer VIP (conntrack lookup, DNAT rewrite with checksum updates,
+//! cached pipeline, transmit) with 1, 1,000 and 100,000 VIPs, and connection
+//! setup (VIP lookup, Maglev backend choice, conntrack commit, rewrite) per
+//! new connection, with 1 and 100,000 VIPs.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::hint::black_box;
+use std::sync::Arc;
+use switchyard_benches::{pmd_on_snapshot, port_mac, routed_nb, router_mac, udp64};
+use switchyard_northd::compile::compile;
+use switchyard_northd::model::Nb;
+use switchyard_northd::sb::Sb;
+use switchyard_southbound::pb::{self, nb_op::Op};
+use switchyard_vswitch::port::BATCH;
+
+/// The VIP of service `k`: 10.96.0.0/12 upwards, port 80.
+fn vip(k: usize) -> [u8; 4] {
+    let v = (10u32 << 24 | 96 << 16) + k as u32 + 1;
+    v.to_be_bytes()
+}
+
+/// [`routed_nb`] (p1 on ls0, p2 on ls1 behind lr0) with one load balancer of
+/// `vips` VIPs on ls0, each served by two backends on p2 (10.1.0.2, ports 8080 and 8081).
+fn service_nb(vips: usize) -> Nb {
+    let mut nb = routed_nb(0);
+    let mut lb = pb::LoadBalancer {
+        name: "svc".into(),
+        protocol: "udp".into(),
+        ..Default::default()
+    };
+    for k in 0..vips {
+        let v = std::net::Ipv4Addr::from(vip(k));
+        lb.vips
+            .insert(format!("{v}:80"), "10.1.0.2:8080,10.1.0.2:8081".into());
+    }
+    let ops = vec![
+        Op::LbAdd(lb),
+        Op::LbAttach(pb::LbAttach {
+            lb: "svc".into(),
+            switch_name: "ls0".into(),
+            router_name: String::new(),
+        }),
+    ];
+    nb.apply_ops(&pb::TransactRequest {
+        ops: ops.into_iter().map(|o| pb::NbOp { op: Some(o) }).collect(),
+        ..Default::default()
+    })
+    .expect("valid load balancer");
+    nb
+}
+
+/// A 64-byte UDP frame from p1 to VIP `k` port 80, source port `sport`.
+fn to_vip(k: usize, sport: u16) -> Vec<u8> {
+    let mut f = udp64(port_mac(1), router_mac(0), [10, 0, 0, 1], vip(k));
+    f[34..36].copy_from_slice(&sport.to_be_bytes());
+    f[36..38].copy_from_slice(&80u16.to_be_bytes());
+    f
+}
+
+fn snapshot(nb: &Nb) -> pb::SbSnapshot {
+    let mut sb = Sb::default();
+    sb.set_compiled(compile(nb), 1);
+    sb.snapshot()
+}
+
+fn established(c: &mut Criterion) {
+    let mut g = c.benchmark_group("service_path_64B");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    for vips in [1usize, 1_000, 100_000] {
+        let snap = snapshot(&service_nb(vips));
+        // 32 connections, to VIPs spread over the whole set.
+        let frames: Vec<Vec<u8>> = (0..BATCH)
+            .map(|j| to_vip(j * vips / BATCH, 40_000 + j as u16))
+            .collect();
+        let (mut pmd, stats) = pmd_on_snapshot(&snap, 2, frames, 4096);
+        for _ in 0..4 {
+            pmd.poll_port(0);
+        }
+        assert_eq!(pmd.edge.ct.len(), BATCH, "one connection per flow");
+        g.bench_function(format!("{vips}_vips"), |b| {
+            b.iter(|| black_box(pmd.poll_port(0)))
+        });
+        let drops: u64 = stats.drops.iter().map(|d| d.get()).sum();
+        assert_eq!(drops, 0, "the bench must forward, not drop");
+        assert!(stats.nat_rewrites.get() > 0);
+    }
+    g.finish();
+}
+
+fn setup(c: &mut Criterion) {
+    use switchyard_vswitch::edge::{ingress, Edge, EdgeState};
+    use switchyard_vswitch::stats::PmdStats;
+    use switchyard_vswitch::tables::{LocalBinding, Tables};
+    let mut g = c.benchmark_group("lb_connection_setup");
+    g.throughput(Throughput::Elements(1));
+    for vips in [1usize, 100_000] {
+        let snap = snapshot(&service_nb(vips));
+        let local = [LocalBinding {
+            slot: 0,
+            iface: "m1".into(),
+            lport: "p1".into(),
+        }];
+        let t = Tables::build(1, &snap, "", &local);
+        const N: usize = 65_536;
+        let frames: Vec<Vec<u8>> = (0..N)
+            .map(|i| to_vip((i * 7919) % vips, 1024 + (i % 60_000) as u16))
+            .collect();
+        // Past 60,000 source ports, another client address: every tuple differs.
+        let keys: Vec<_> = frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let mut k = switchyard_vswitch::packet::extract(f, 0).expect("valid");
+                k.ip_src = 0x0a00_0001 + (i / 60_000) as u32;
+                k
+            })
+            .collect();
+        let mut st = EdgeState::new(N + 16);
+        let stats = Arc::new(PmdStats::default());
+        let mut buf = [0u8; 64];
+        g.bench_function(format!("{vips}_vips"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = std::time::Duration::ZERO;
+                let mut done = 0u64;
+                while done < iters {
+                    st.ct.flush();
+                    let n = ((iters - done) as usize).min(N);
+                    let t0 = std::time::Instant::now();
+                    for i in 0..n {
+                        buf[..frames[i].len()].copy_from_slice(&frames[i]);
+                        let mut k = keys[i];
+                        let e = ingress(&t, &mut st, &stats, &mut buf[..frames[i].len()], &mut k);
+                        debug_assert_eq!(e, Edge::Pass);
+                        black_box(k);
+                    }
+                    total += t0.elapsed();
+                    done += n as u64;
+                }
+                total
+            })
+        });
+        assert!(stats.lb_new.get() > 0, "connections were set up");
+    }
+    g.finish();
+}
+
+criterion_group!(benches, established, setup);
+criterion_main!(benches);
