@@ -98,6 +98,9 @@ pub enum LbCmd {
     /// ("-" for no backends; # comments); existing VIPs are replaced.
     LbImport {
         file: std::path::PathBuf,
+        /// Also attach every load balancer in FILE to this switch.
+        #[arg(long)]
+        ls: Option<String>,
     },
 }
 
@@ -241,7 +244,24 @@ pub async fn run(cmd: LbCmd, c: &mut NorthboundClient<Channel>, json: bool) -> a
             return list_lbs(&lbs, json);
         }
         LbCmd::LrNatList { router } => return list_nats(&get(c).await?, &router, json),
-        LbCmd::LbImport { file } => (import(&file)?, true, false),
+        LbCmd::LbImport { file, ls } => {
+            let mut ops = import(&file)?;
+            if let Some(sw) = ls {
+                let names: std::collections::BTreeSet<String> = ops
+                    .iter()
+                    .filter_map(|o| match o {
+                        Op::LbAdd(l) => Some(l.name.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                ops.extend(
+                    names
+                        .into_iter()
+                        .map(|n| Op::LbAttach(attach(n, Some(sw.clone()), None))),
+                );
+            }
+            (ops, true, false)
+        }
     };
     let v = transact(c, ops, may_exist, if_exists).await?;
     println!("ok (NB version {v})");

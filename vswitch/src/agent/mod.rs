@@ -761,6 +761,7 @@ async fn sb_session(agent: &Arc<Mutex<Agent>>) -> anyhow::Result<()> {
     }
     while let Some(u) = stream.message().await? {
         let mut a = agent.lock().await;
+        let t0 = std::time::Instant::now();
         match u.update {
             Some(Update::Snapshot(s)) => a.sb = Some(s),
             Some(Update::Delta(d)) => {
@@ -778,7 +779,13 @@ async fn sb_session(agent: &Arc<Mutex<Agent>>) -> anyhow::Result<()> {
             }
             None => continue,
         }
+        let applied = t0.elapsed();
         a.publish();
+        tracing::debug!(
+            apply_us = applied.as_micros() as u64,
+            publish_us = (t0.elapsed() - applied).as_micros() as u64,
+            "SB update applied"
+        );
     }
     Ok(())
 }
