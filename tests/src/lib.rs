@@ -5,5 +5,6 @@
 
 pub mod frames;
 pub mod memory;
+pub mod metrics;
 pub mod sandbox;
 pub mod scenario;

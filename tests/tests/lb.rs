@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::time::Duration;
+use switchyard_tests::metrics::{scrape, value};
 use switchyard_tests::sandbox::{can_run, wait_until, Sandbox};
 
 const VIP: &str = "10.96.0.10";
@@ -198,6 +199,17 @@ fn service_vip_balances_keeps_connections_and_answers_from_the_vip() {
     let stats = sb.syctl_json(&["vswitch", "ct-stats"]);
     assert!(stats["inserts"].as_u64().unwrap_or(0) >= 60, "{stats}");
     assert_eq!(stats["full_drops"], 0);
+    // The same counters on the Prometheus page (mirrored between batches).
+    let url = sb.state["vswitchd_metrics"].as_str().unwrap().to_string();
+    let inserts = stats["inserts"].as_f64().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let m = scrape(&url);
+            value(&m, "switchyard_conntrack_inserts_total", None) == inserts
+                && value(&m, "switchyard_lb_connections_total", None) >= 60.0
+        }),
+        "metrics disagree with ct-stats {stats}"
+    );
     let expr =
         format!("inport == \"ls0-pod1\" && ip4.dst == {VIP} && tcp.dst == 80 && tcp.src == 40000");
     let t = sb.syctl_json(&["trace", &expr]);
