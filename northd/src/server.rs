@@ -151,10 +151,14 @@ impl Northbound for Northd {
     ) -> Result<Response<pb::TransactReply>, Status> {
         let req = req.into_inner();
         let mut st = self.state.lock().await;
+        let t_start = std::time::Instant::now();
         let mut next = st.nb.clone();
+        let t_clone = t_start.elapsed();
         next.apply_ops(&req)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let t_apply = t_start.elapsed();
         let change = st.nb.diff(&next, st.version + 1);
+        let t_diff = t_start.elapsed();
         if change.is_empty() {
             return Ok(Response::new(pb::TransactReply {
                 version: st.version,
@@ -165,6 +169,7 @@ impl Northbound for Northd {
             .map_err(|e| Status::unavailable(format!("not committed: {e}")))?;
         st.version += 1;
         st.nb = next;
+        let t_commit = t_start.elapsed();
         let t0 = std::time::Instant::now();
         let compiled = compile(&st.nb);
         let v = st.version;
@@ -175,6 +180,11 @@ impl Northbound for Northd {
         st.last_compile_seconds = secs;
         tracing::info!(
             version = v,
+            clone_us = t_clone.as_micros() as u64,
+            apply_us = (t_apply - t_clone).as_micros() as u64,
+            diff_us = (t_diff - t_apply).as_micros() as u64,
+            store_us = (t_commit - t_diff).as_micros() as u64,
+            total_us = t_start.elapsed().as_micros() as u64,
             compile_us = t0.elapsed().as_micros() as u64,
             sb_version = st.sb.version,
             "NB transaction committed"
