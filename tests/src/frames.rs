@@ -55,6 +55,60 @@ pub fn udp(
     buf
 }
 
+/// A TCP/IPv4 segment with no payload: SYN (`ack` None) or SYN-ACK/ACK/RST as
+/// `control` says, valid checksums.
+#[allow(clippy::too_many_arguments)]
+pub fn tcp(
+    src_mac: u64,
+    dst_mac: u64,
+    src: Ipv4Address,
+    dst: Ipv4Address,
+    sport: u16,
+    dport: u16,
+    control: smoltcp::wire::TcpControl,
+    ack: Option<u32>,
+) -> Vec<u8> {
+    use smoltcp::wire::{TcpPacket, TcpRepr, TcpSeqNumber};
+    let t = TcpRepr {
+        src_port: sport,
+        dst_port: dport,
+        control,
+        seq_number: TcpSeqNumber(1000),
+        ack_number: ack.map(|a| TcpSeqNumber(a as i32)),
+        window_len: 64000,
+        window_scale: None,
+        max_seg_size: None,
+        sack_permitted: false,
+        sack_ranges: [None, None, None],
+        timestamp: None,
+        payload: &[],
+    };
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: IpProtocol::Tcp,
+        payload_len: t.buffer_len(),
+        hop_limit: 64,
+    };
+    let eth = EthernetRepr {
+        src_addr: mac(src_mac),
+        dst_addr: mac(dst_mac),
+        ethertype: EthernetProtocol::Ipv4,
+    };
+    let mut buf = vec![0u8; eth.buffer_len() + ip.buffer_len() + ip.payload_len];
+    let mut f = EthernetFrame::new_unchecked(&mut buf[..]);
+    eth.emit(&mut f);
+    let mut p = Ipv4Packet::new_unchecked(f.payload_mut());
+    ip.emit(&mut p, &ChecksumCapabilities::default());
+    t.emit(
+        &mut TcpPacket::new_unchecked(p.payload_mut()),
+        &src.into(),
+        &dst.into(),
+        &ChecksumCapabilities::default(),
+    );
+    buf
+}
+
 /// An ARP request from (`sha`, `spa`) for `tpa`, broadcast.
 pub fn arp_request(sha: u64, spa: Ipv4Address, tpa: Ipv4Address) -> Vec<u8> {
     let arp = ArpRepr::EthernetIpv4 {
