@@ -390,14 +390,7 @@ impl Nb {
         for lb in self.load_balancers.values() {
             for vip in lb.vips.keys() {
                 if let Some(other) = owner.insert((lb.protocol.as_str(), vip.as_str()), &lb.name) {
-                    return Err(bad(
-                        "vip",
-                        vip,
-                        format!(
-                            "{} VIP already belongs to load balancer {other:?} (one owner per VIP)",
-                            lb.protocol
-                        ),
-                    ));
+                    return Err(vip_taken(vip, &lb.protocol, other));
                 }
             }
         }
@@ -472,9 +465,120 @@ impl Nb {
     }
 }
 
+fn vip_taken(vip: &str, proto: &str, other: &str) -> NbError {
+    bad(
+        "vip",
+        vip,
+        format!("{proto} VIP already belongs to load balancer {other:?} (one owner per VIP)"),
+    )
+}
+
+/// Who owns each (protocol, VIP): derived from the NB, kept by northd so that
+/// a transaction touching a few load balancers checks only their VIPs.
+pub type VipIndex = std::collections::HashMap<(String, String), String>;
+
+/// The VIP index of `nb`.
+pub fn vip_index(nb: &Nb) -> VipIndex {
+    let mut ix = VipIndex::with_capacity(nb.load_balancers.len());
+    for lb in nb.load_balancers.values() {
+        for vip in lb.vips.keys() {
+            ix.insert((lb.protocol.clone(), vip.clone()), lb.name.clone());
+        }
+    }
+    ix
+}
+
+/// Whether a transaction only adds, changes, attaches or deletes load
+/// balancers: those run incrementally ([`lb_transaction`]).
+pub fn lb_only(req: &pb::TransactRequest) -> bool {
+    use pb::nb_op::Op;
+    !req.ops.is_empty()
+        && req.ops.iter().all(|o| {
+            matches!(
+                o.op,
+                Some(Op::LbAdd(_) | Op::LbDel(_) | Op::LbAttach(_) | Op::LbDetach(_))
+            )
+        })
+}
+
+/// Applies a load-balancer-only transaction in proportion to its size: its
+/// ops run on a scratch model holding the switches, routers and the load
+/// balancers it names; VIP ownership is checked against `index`. Returns the
+/// rows to put and the names to delete (nothing written on error).
+pub fn lb_transaction(
+    nb: &Nb,
+    index: &VipIndex,
+    req: &pb::TransactRequest,
+) -> Result<(Vec<LoadBalancer>, Vec<String>), NbError> {
+    use pb::nb_op::Op;
+    let mut touched: BTreeSet<String> = BTreeSet::new();
+    for o in &req.ops {
+        touched.insert(match o.op.as_ref().ok_or(NbError::EmptyOp)? {
+            Op::LbAdd(l) => l.name.clone(),
+            Op::LbDel(d) => d.name.clone(),
+            Op::LbAttach(a) | Op::LbDetach(a) => a.lb.clone(),
+            _ => return Err(NbError::EmptyOp),
+        });
+    }
+    let mut scratch = Nb {
+        switches: nb.switches.clone(),
+        routers: nb.routers.clone(),
+        ..Default::default()
+    };
+    for name in &touched {
+        if let Some(lb) = nb.load_balancers.get(name) {
+            scratch.load_balancers.insert(name.clone(), lb.clone());
+        }
+    }
+    for o in &req.ops {
+        match o.op.as_ref().ok_or(NbError::EmptyOp)? {
+            Op::LbAdd(lb) => scratch.lb_add(lb, req.may_exist)?,
+            Op::LbDel(d) => scratch.lb_del(d, req.if_exists)?,
+            Op::LbAttach(a) => scratch.lb_attach(a, true, req.may_exist)?,
+            Op::LbDetach(a) => scratch.lb_attach(a, false, req.if_exists)?,
+            _ => return Err(NbError::EmptyOp),
+        }
+    }
+    let mut claims: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+    for lb in scratch.load_balancers.values() {
+        for vip in lb.vips.keys() {
+            let key = (lb.protocol.as_str(), vip.as_str());
+            if let Some(other) = claims.insert(key, &lb.name) {
+                return Err(vip_taken(vip, &lb.protocol, other));
+            }
+            if let Some(o) = index.get(&(lb.protocol.clone(), vip.clone())) {
+                if *o != lb.name && !touched.contains(o) {
+                    return Err(vip_taken(vip, &lb.protocol, o));
+                }
+            }
+        }
+    }
+    let mut puts = Vec::new();
+    let mut dels = Vec::new();
+    for name in &touched {
+        match (
+            nb.load_balancers.get(name),
+            scratch.load_balancers.get(name),
+        ) {
+            (old, Some(new)) if old != Some(new) => puts.push(new.clone()),
+            (Some(_), None) => dels.push(name.clone()),
+            _ => {}
+        }
+    }
+    Ok((puts, dels))
+}
+
 /// The southbound rows of the load balancers and NAT rules.
 pub(crate) fn compile_lb_nat(nb: &Nb, out: &mut Compiled) {
     for lb in nb.load_balancers.values() {
+        out.load_balancers.push(compile_lb(nb, lb));
+    }
+    compile_nats(nb, out);
+}
+
+/// The southbound row of one load balancer.
+pub fn compile_lb(nb: &Nb, lb: &LoadBalancer) -> pb::SbLoadBalancer {
+    {
         let mut dps: BTreeSet<u32> = BTreeSet::new();
         let scope = lb
             .switches
@@ -486,6 +590,8 @@ pub(crate) fn compile_lb_nat(nb: &Nb, out: &mut Compiled) {
                 dps.insert(ls.tunnel_key);
             }
         }
+        // The NB map's order is arbitrary: sorted, so that an unchanged load
+        // balancer compiles to an identical row.
         let mut vips = Vec::new();
         for (vip, backends) in &lb.vips {
             let (Ok(v), Ok(b)) = (parse_endpoint("vip", vip), parse_backends(backends)) else {
@@ -503,7 +609,8 @@ pub(crate) fn compile_lb_nat(nb: &Nb, out: &mut Compiled) {
                     .collect(),
             });
         }
-        out.load_balancers.push(pb::SbLoadBalancer {
+        vips.sort_by_key(|v: &pb::SbVip| (v.ip, v.port));
+        pb::SbLoadBalancer {
             name: lb.name.clone(),
             protocol: proto_number(&lb.protocol).unwrap_or(6),
             vips,
@@ -519,8 +626,11 @@ pub(crate) fn compile_lb_nat(nb: &Nb, out: &mut Compiled) {
                 .and_then(|v| v.parse::<Ipv4Addr>().ok())
                 .map(u32::from)
                 .unwrap_or(0),
-        });
+        }
     }
+}
+
+fn compile_nats(nb: &Nb, out: &mut Compiled) {
     for n in nb.nats.values() {
         let (Some(lr), Ok(ext), Ok(logical)) = (
             nb.routers.get(&n.router_name),
@@ -691,5 +801,69 @@ mod tests {
         ]))
         .unwrap();
         assert!(nb.nats.is_empty());
+    }
+
+    #[test]
+    fn load_balancer_transactions_run_incrementally_with_the_same_result() {
+        use crate::sb::Sb;
+        let mut full = topo();
+        let mut fast = topo();
+        let mut sb = Sb::default();
+        sb.set_compiled(compile(&fast), 1);
+        let mut index = super::vip_index(&fast);
+        let router_attach = Op::LbAttach(pb::LbAttach {
+            lb: "b".into(),
+            switch_name: String::new(),
+            router_name: "lr0".into(),
+        });
+        let txns = vec![
+            vec![
+                lb("a", "10.96.0.10:80", "10.0.0.11:80", ""),
+                attach_ls("a", "ls0"),
+            ],
+            vec![lb("b", "10.96.0.11:80", "", "udp"), router_attach],
+            vec![lb("a", "10.96.0.12:80", "10.1.0.12:80", "")],
+            vec![Op::LbDel(pb::LbDel {
+                name: "b".into(),
+                vip: String::new(),
+            })],
+            vec![Op::LbDetach(pb::LbAttach {
+                lb: "a".into(),
+                switch_name: "ls0".into(),
+                router_name: String::new(),
+            })],
+        ];
+        for (i, ops) in txns.into_iter().enumerate() {
+            let req = txn(ops);
+            assert!(super::lb_only(&req));
+            full.apply_ops(&req).unwrap();
+            let (puts, dels) = super::lb_transaction(&fast, &index, &req).unwrap();
+            let change = crate::model::Change {
+                put_lbs: puts,
+                del_lbs: dels,
+                ..Default::default()
+            };
+            fast.apply_change(&change);
+            index = super::vip_index(&fast);
+            let rows = change
+                .put_lbs
+                .iter()
+                .map(|l| super::compile_lb(&fast, l))
+                .collect();
+            sb.update_lbs(rows, &change.del_lbs, i as u64 + 2);
+            assert_eq!(fast, full, "NB after transaction {i}");
+            let mut want = Sb::default();
+            want.set_compiled(compile(&full), i as u64 + 2);
+            let (mut got, mut want) = (sb.snapshot(), want.snapshot());
+            got.version = 0;
+            want.version = 0;
+            got.load_balancers.sort_by(|a, b| a.name.cmp(&b.name));
+            assert_eq!(got, want, "SB after transaction {i}");
+        }
+        // A VIP another load balancer owns is refused on the fast path too.
+        let req = txn(vec![lb("c", "10.96.0.10:80", "10.0.0.11:80", "")]);
+        let e = super::lb_transaction(&fast, &index, &req).unwrap_err();
+        assert!(e.to_string().contains("already belongs"), "{e}");
+        assert!(full.apply_ops(&req).is_err());
     }
 }

@@ -110,6 +110,54 @@ impl Sb {
         true
     }
 
+    /// Replaces or deletes load balancer rows without recomputing the rest
+    /// (an NB transaction that touched only load balancers); records the delta.
+    pub fn update_lbs(
+        &mut self,
+        upserts: Vec<pb::SbLoadBalancer>,
+        deletes: &[String],
+        nb_version: u64,
+    ) -> bool {
+        self.nb_version = nb_version;
+        let lbs = &mut self.compiled.load_balancers;
+        lbs.retain(|l| !deletes.contains(&l.name));
+        for u in &upserts {
+            match lbs.iter_mut().find(|l| l.name == u.name) {
+                Some(l) => *l = u.clone(),
+                None => lbs.push(u.clone()),
+            }
+        }
+        let mut rows = Vec::new();
+        for u in upserts {
+            let r = row(Row::LoadBalancer(u));
+            let k = row_key(&r);
+            if self.rows.get(&k) != Some(&r) {
+                self.rows.insert(k, r.clone());
+                rows.push(r);
+            }
+        }
+        let mut gone = Vec::new();
+        for name in deletes {
+            let k = format!("lb/{name}");
+            if self.rows.remove(&k).is_some() {
+                gone.push(k);
+            }
+        }
+        if rows.is_empty() && gone.is_empty() {
+            return false;
+        }
+        self.version += 1;
+        self.history.push_back(SbDelta {
+            version: self.version,
+            upserts: rows,
+            deletes: gone,
+        });
+        if self.history.len() > HISTORY {
+            self.history.pop_front();
+        }
+        true
+    }
+
     /// The whole contents at the current version.
     pub fn snapshot(&self) -> SbSnapshot {
         let mut s = SbSnapshot {

@@ -27,6 +27,8 @@ pub struct State {
     pub last_compile_seconds: f64,
     /// chassis -> last SB version sent to its watch stream.
     pub sent: std::collections::BTreeMap<String, u64>,
+    /// Who owns each VIP (for load-balancer-only transactions).
+    pub vips: crate::lb::VipIndex,
 }
 
 /// The shared service state.
@@ -49,6 +51,7 @@ impl Northd {
             ports = loaded.nb.ports.len(),
             "NB loaded"
         );
+        let vips = crate::lb::vip_index(&loaded.nb);
         let (nb_tx, _) = watch::channel(loaded.version);
         let (sb_tx, _) = watch::channel(sb.version);
         Ok(Northd {
@@ -61,6 +64,7 @@ impl Northd {
                 compile_seconds: 0.0,
                 last_compile_seconds: 0.0,
                 sent: Default::default(),
+                vips,
             })),
             nb_tx: Arc::new(nb_tx),
             sb_tx: Arc::new(sb_tx),
@@ -69,6 +73,83 @@ impl Northd {
 
     fn publish_sb(&self, st: &State) {
         self.sb_tx.send_replace(st.sb.version);
+    }
+
+    /// A transaction of load balancer ops only (services come and go all the
+    /// time): validated, stored, compiled and published in proportion to the
+    /// load balancers it names, not to the whole database.
+    fn transact_lbs(
+        &self,
+        st: &mut State,
+        req: &pb::TransactRequest,
+    ) -> Result<Response<pb::TransactReply>, Status> {
+        let t0 = std::time::Instant::now();
+        let (puts, dels) = crate::lb::lb_transaction(&st.nb, &st.vips, req)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        if puts.is_empty() && dels.is_empty() {
+            return Ok(Response::new(pb::TransactReply {
+                version: st.version,
+            }));
+        }
+        let change = crate::model::Change {
+            version: st.version + 1,
+            put_lbs: puts,
+            del_lbs: dels,
+            ..Default::default()
+        };
+        // The store may snapshot the whole NB with this record: apply first,
+        // and undo if the write fails.
+        let undo: Vec<(String, Option<pb::LoadBalancer>)> = change
+            .put_lbs
+            .iter()
+            .map(|l| &l.name)
+            .chain(&change.del_lbs)
+            .map(|n| (n.clone(), st.nb.load_balancers.get(n).cloned()))
+            .collect();
+        st.nb.apply_change(&change);
+        if let Err(e) = st.store.commit(&change, &st.nb) {
+            for (n, old) in undo {
+                match old {
+                    Some(l) => st.nb.load_balancers.insert(n, l),
+                    None => st.nb.load_balancers.remove(&n),
+                };
+            }
+            return Err(Status::unavailable(format!("not committed: {e}")));
+        }
+        st.version += 1;
+        for (n, old) in &undo {
+            if let Some(l) = old {
+                for vip in l.vips.keys() {
+                    st.vips.remove(&(l.protocol.clone(), vip.clone()));
+                }
+            }
+            if let Some(l) = st.nb.load_balancers.get(n) {
+                for vip in l.vips.keys() {
+                    st.vips.insert((l.protocol.clone(), vip.clone()), n.clone());
+                }
+            }
+        }
+        let rows: Vec<pb::SbLoadBalancer> = change
+            .put_lbs
+            .iter()
+            .map(|l| crate::lb::compile_lb(&st.nb, l))
+            .collect();
+        let v = st.version;
+        st.sb.update_lbs(rows, &change.del_lbs, v);
+        let secs = t0.elapsed().as_secs_f64();
+        st.compiles += 1;
+        st.compile_seconds += secs;
+        st.last_compile_seconds = secs;
+        tracing::info!(
+            version = v,
+            total_us = t0.elapsed().as_micros() as u64,
+            load_balancers = change.put_lbs.len() + change.del_lbs.len(),
+            sb_version = st.sb.version,
+            "NB transaction committed (load balancers only)"
+        );
+        self.nb_tx.send_replace(v);
+        self.publish_sb(st);
+        Ok(Response::new(pb::TransactReply { version: v }))
     }
 
     /// The Prometheus page.
@@ -151,6 +232,9 @@ impl Northbound for Northd {
     ) -> Result<Response<pb::TransactReply>, Status> {
         let req = req.into_inner();
         let mut st = self.state.lock().await;
+        if crate::lb::lb_only(&req) {
+            return self.transact_lbs(&mut st, &req);
+        }
         let t_start = std::time::Instant::now();
         let mut next = st.nb.clone();
         let t_clone = t_start.elapsed();
@@ -169,6 +253,7 @@ impl Northbound for Northd {
             .map_err(|e| Status::unavailable(format!("not committed: {e}")))?;
         st.version += 1;
         st.nb = next;
+        st.vips = crate::lb::vip_index(&st.nb);
         let t_commit = t_start.elapsed();
         let t0 = std::time::Instant::now();
         let compiled = compile(&st.nb);

@@ -146,6 +146,11 @@ impl Services {
     /// Builds the VIP index from the southbound load balancers.
     pub fn build(rows: &[SbLoadBalancer], cache: &mut MaglevCache) -> Services {
         let mut s = Services::default();
+        let n: usize = rows.iter().map(|r| r.vips.len()).sum();
+        s.lbs.reserve(rows.len());
+        s.vips.reserve(n);
+        s.by_vip.reserve(n);
+        s.vip_ips.reserve(n);
         for row in rows {
             let Ok(proto) = u8::try_from(row.protocol) else {
                 continue;

@@ -24,6 +24,10 @@ pub struct SharedTables {
     /// Neighbours the PMDs learned, for the agent to report (bounded; when full,
     /// a learned binding is dropped and learned again from the next ARP reply).
     pub learned: crossbeam::queue::ArrayQueue<Learned>,
+    /// Table sets a PMD stopped using, for the agent to free: a set with
+    /// 100,000 services takes milliseconds to free, which the PMD must not
+    /// spend between two batches.
+    pub retired: crossbeam::queue::ArrayQueue<Arc<Tables>>,
 }
 
 impl SharedTables {
@@ -31,6 +35,7 @@ impl SharedTables {
         Arc::new(SharedTables {
             tables: ArcSwap::from_pointee(t),
             learned: crossbeam::queue::ArrayQueue::new(1024),
+            retired: crossbeam::queue::ArrayQueue::new(64),
         })
     }
 }
@@ -210,7 +215,9 @@ impl Pmd {
     pub fn refresh_tables(&mut self) {
         let cur = self.shared.tables.load();
         if cur.generation != self.tables.generation {
-            self.tables = arc_swap::Guard::into_inner(cur);
+            let old = std::mem::replace(&mut self.tables, arc_swap::Guard::into_inner(cur));
+            // Full queue: the agent is behind; freeing here is the fallback.
+            let _ = self.shared.retired.push(old);
         }
     }
 

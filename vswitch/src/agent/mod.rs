@@ -283,6 +283,10 @@ impl Agent {
         }
         self.untranslatable = t.untranslatable;
         self.shared.tables.store(Arc::new(t));
+        // Table sets the PMD retired are freed here, off the fast path.
+        while let Some(old) = self.shared.retired.pop() {
+            drop(old);
+        }
     }
 
     fn free_slot(&self) -> u16 {
@@ -686,11 +690,14 @@ pub async fn learn_loop(agent: Arc<Mutex<Agent>>) {
     }
 }
 
-/// Retries pending bindings every second.
+/// Retries pending bindings and frees retired table sets every second.
 pub async fn pending_loop(agent: Arc<Mutex<Agent>>) {
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let mut a = agent.lock().await;
+        while let Some(old) = a.shared.retired.pop() {
+            drop(old);
+        }
         if !a.pending.is_empty() {
             a.retry_pending().await;
         }
@@ -775,7 +782,9 @@ async fn sb_session(agent: &Arc<Mutex<Agent>>) -> anyhow::Result<()> {
                         sb.version
                     );
                 }
-                switchyard_southbound::apply_delta(sb, &d);
+                if !switchyard_southbound::apply_lb_delta(sb, &d) {
+                    switchyard_southbound::apply_delta(sb, &d);
+                }
             }
             None => continue,
         }
