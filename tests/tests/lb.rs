@@ -269,6 +269,24 @@ fn conntrack_full_drops_new_connections_and_keeps_established_ones() {
     for _ in 0..5 {
         assert!(held.ask().starts_with("b "));
     }
+    // Restarts: northd comes back with its load balancers; a vswitchd that
+    // lost its conntrack picks the established connection up again (the
+    // consistent hash sends it to the backend it had).
+    let mut sb = sb;
+    sb.kill_and_restart("northd");
+    let lbs = sb.syctl_json(&["lb-list"]);
+    assert_eq!(lbs[0]["name"], "web", "{lbs}");
+    sb.kill_and_restart("vswitchd");
+    assert!(
+        wait_until(Duration::from_secs(10), || sb
+            .syctl_json(&["vswitch", "status"])["sb_connected"]
+            == true),
+        "vswitchd did not reconnect"
+    );
+    let a = held.ask();
+    assert!(a.starts_with("b "), "the connection did not survive: {a}");
+    let stats = sb.syctl_json(&["vswitch", "ct-stats"]);
+    assert_eq!(stats["entries"], 1, "picked up as one connection: {stats}");
 }
 
 #[test]

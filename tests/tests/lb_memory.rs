@@ -183,3 +183,134 @@ fn a_client_port_reused_for_a_direct_connection_is_not_rewritten() {
     );
     assert!(pmd.edge.ct.is_empty(), "the stale entry is gone");
 }
+
+#[test]
+fn mutated_frames_through_the_load_balancer_are_counted_never_a_panic() {
+    let (mut pmd, stats, _) = pmd_on(&southbound(&topology()), &lports());
+    let seeds = [
+        frames::udp(port_mac(1), router_mac(0), P1, VIP, 53, b"query"),
+        frames::tcp(
+            port_mac(1),
+            router_mac(0),
+            P1,
+            VIP,
+            40003,
+            80,
+            TcpControl::Syn,
+            None,
+        ),
+        frames::tcp(
+            port_mac(1),
+            router_mac(0),
+            P1,
+            VIP,
+            40004,
+            90,
+            TcpControl::Syn,
+            None,
+        ),
+    ];
+    // A deterministic xorshift: the same mutations every run.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for i in 0..3000 {
+        let mut f = seeds[i % seeds.len()].clone();
+        for _ in 0..(next() % 4 + 1) {
+            let at = 14 + (next() as usize % (f.len() - 14));
+            f[at] = next() as u8;
+        }
+        if next().is_multiple_of(5) {
+            let n = 14 + next() as usize % (f.len() - 14);
+            f.truncate(n);
+        }
+        mem(&mut pmd, 0).rx.push_back(f);
+        pmd.poll_once();
+        mem(&mut pmd, 0).tx.clear();
+        mem(&mut pmd, 1).tx.clear();
+    }
+    let drops: u64 = stats.drops.iter().map(|d| d.get()).sum();
+    assert!(drops > 0, "malformed frames are counted");
+    assert_eq!(stats.packets.get(), 3000);
+}
+
+/// An ICMP port unreachable from p2 about the UDP datagram in `quoted`
+/// (its IPv4 packet), addressed to `to` through the router.
+fn port_unreachable(quoted: &[u8], to: Ipv4Address) -> Vec<u8> {
+    let q = &quoted[14..14 + 28];
+    let mut f = frames::udp(port_mac(2), router_mac(1), P2, to, 9, &[0u8; 36]);
+    {
+        let mut ip = Ipv4Packet::new_unchecked(&mut f[14..]);
+        ip.set_next_header(smoltcp::wire::IpProtocol::Icmp);
+        ip.fill_checksum();
+        let icmp = ip.payload_mut();
+        icmp[..8].copy_from_slice(&[3, 3, 0, 0, 0, 0, 0, 0]);
+        icmp[8..36].copy_from_slice(q);
+        smoltcp::wire::Icmpv4Packet::new_unchecked(icmp).fill_checksum();
+    }
+    f
+}
+
+#[test]
+fn icmp_errors_about_snat_connections_are_translated_and_mutations_never_panic() {
+    let mut nb = routed_nb(0);
+    nb.apply_ops(&pb::TransactRequest {
+        ops: vec![pb::NbOp {
+            op: Some(Op::NatAdd(pb::NatRule {
+                router_name: "lr0".into(),
+                r#type: "snat".into(),
+                external_ip: "10.1.0.100".into(),
+                logical_ip: "10.0.0.0/24".into(),
+            })),
+        }],
+        ..Default::default()
+    })
+    .expect("valid NAT rule");
+    let (mut pmd, stats, _) = pmd_on(&southbound(&nb), &lports());
+    // p1 -> p2 leaves ls1 SNATed to 10.1.0.100.
+    let q = frames::udp(port_mac(1), router_mac(0), P1, P2, 53, b"query");
+    mem(&mut pmd, 0).rx.push_back(q);
+    pmd.poll_once();
+    let out = sent(&mut pmd, 1);
+    let ext = Ipv4Address::new(10, 1, 0, 100);
+    assert_eq!(Ipv4Packet::new_checked(&out[14..]).unwrap().src_addr(), ext);
+    // p2's port unreachable about it reaches p1, quoting what p1 sent.
+    let err = port_unreachable(&out, ext);
+    mem(&mut pmd, 1).rx.push_back(err.clone());
+    pmd.poll_once();
+    let back = sent(&mut pmd, 0);
+    let ip = Ipv4Packet::new_checked(&back[14..]).unwrap();
+    assert_eq!((ip.src_addr(), ip.dst_addr()), (P2, P1));
+    assert!(ip.verify_checksum());
+    let icmp = smoltcp::wire::Icmpv4Packet::new_checked(ip.payload()).unwrap();
+    assert!(icmp.verify_checksum());
+    let inner = Ipv4Packet::new_checked(&ip.payload()[8..]).unwrap();
+    assert_eq!(
+        (inner.src_addr(), inner.dst_addr()),
+        (P1, P2),
+        "quoted packet translated"
+    );
+    assert!(inner.verify_checksum());
+    // Mutations of that error (outer and quoted headers): counted, never a panic.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..3000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let mut f = err.clone();
+        let at = 14 + (x as usize % (f.len() - 14));
+        f[at] = (x >> 32) as u8;
+        if x.is_multiple_of(7) {
+            f.truncate(14 + (x >> 40) as usize % (f.len() - 14));
+        }
+        mem(&mut pmd, 1).rx.push_back(f);
+        pmd.poll_once();
+        mem(&mut pmd, 0).tx.clear();
+        mem(&mut pmd, 1).tx.clear();
+    }
+    assert!(stats.packets.get() >= 3002);
+}

@@ -248,6 +248,9 @@ pub fn rewrite_icmp_error(frame: &mut [u8], from: &Tuple, to: &Tuple) -> bool {
     }
     let total = usize::from(be16(frame, ip + 2));
     let end = (ip + total).min(frame.len());
+    if end < il4 + 8 {
+        return false;
+    }
     put16(frame, l4 + 2, 0);
     let s = checksum(&frame[l4..end], 0);
     put16(frame, l4 + 2, s);
