@@ -268,6 +268,41 @@ pub async fn run(cmd: LbCmd, c: &mut NorthboundClient<Channel>, json: bool) -> a
     Ok(())
 }
 
+/// `syctl show` lines for the load balancers `attached` selects (a few VIPs
+/// each; `lb-list` has them all).
+pub fn show_attached(db: &pb::NbDatabase, attached: impl Fn(&pb::LoadBalancer) -> bool) {
+    let lbs: Vec<&pb::LoadBalancer> = db.load_balancers.iter().filter(|l| attached(l)).collect();
+    const MAX: usize = 8;
+    for l in lbs.iter().take(MAX) {
+        let mut vips: Vec<String> = l
+            .vips
+            .iter()
+            .map(|(v, b)| {
+                let n = b.split(',').filter(|x| !x.is_empty()).count();
+                format!("{v} ({n} backends)")
+            })
+            .collect();
+        vips.sort();
+        let more = vips.len().saturating_sub(3);
+        vips.truncate(3);
+        if more > 0 {
+            vips.push(format!("and {more} more"));
+        }
+        println!(
+            "    load balancer {} {}: {}",
+            l.name,
+            l.protocol,
+            vips.join(", ")
+        );
+    }
+    if lbs.len() > MAX {
+        println!(
+            "    ... and {} more load balancers (syctl lb-list)",
+            lbs.len() - MAX
+        );
+    }
+}
+
 fn import(file: &std::path::Path) -> anyhow::Result<Vec<Op>> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;

@@ -135,6 +135,7 @@ pub fn show(db: &pb::NbDatabase, sb: &pb::SbSnapshot, json: bool) -> anyhow::Res
                     "enabled": p.enabled, "tunnel_key": p.tunnel_key,
                     "chassis": sb.port_bindings.iter().find(|b| b.logical_port == p.name).map(|b| b.chassis.clone()).unwrap_or_default(),
                 })).collect::<Vec<_>>(),
+                "load_balancers": db.load_balancers.iter().filter(|l| l.switches.contains(&s.name)).map(|l| &l.name).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "routers": crate::router::show_json(db),
             "chassis": sb.chassis,
@@ -171,6 +172,7 @@ pub fn show(db: &pb::NbDatabase, sb: &pb::SbSnapshot, json: bool) -> anyhow::Res
                 println!("        port_security: {a}");
             }
         }
+        crate::lb::show_attached(db, |l| l.switches.contains(&s.name));
     }
     crate::router::show_text(db, sb);
     for c in &sb.chassis {

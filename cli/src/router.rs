@@ -318,6 +318,13 @@ pub fn show_text(db: &pb::NbDatabase, sb: &pb::SbSnapshot) {
         for x in db.routes.iter().filter(|x| x.router_name == r.name) {
             println!("    route {} via {}", x.prefix, x.nexthop);
         }
+        for n in db.nats.iter().filter(|n| n.router_name == r.name) {
+            println!(
+                "    nat {} {} <-> {}",
+                n.r#type, n.external_ip, n.logical_ip
+            );
+        }
+        crate::lb::show_attached(db, |l| l.routers.contains(&r.name));
         let dp = sb
             .datapaths
             .iter()
@@ -343,6 +350,8 @@ pub fn show_json(db: &pb::NbDatabase) -> serde_json::Value {
             "name": r.name, "tunnel_key": r.tunnel_key, "enabled": r.enabled,
             "ports": db.router_ports.iter().filter(|p| p.router_name == r.name).collect::<Vec<_>>(),
             "routes": db.routes.iter().filter(|x| x.router_name == r.name).collect::<Vec<_>>(),
+            "nats": db.nats.iter().filter(|x| x.router_name == r.name).collect::<Vec<_>>(),
+            "load_balancers": db.load_balancers.iter().filter(|l| l.routers.contains(&r.name)).map(|l| &l.name).collect::<Vec<_>>(),
         }))
         .collect::<Vec<_>>())
 }

@@ -184,8 +184,14 @@ fn service_vip_balances_keeps_connections_and_answers_from_the_vip() {
     );
     assert!(sb.drops("lb_no_backend") >= 2);
 
-    // The operator's view: conntrack entries with their translation, counters,
-    // and traces that show the load balancer's step.
+    // The operator's view: the topology with its load balancers, conntrack
+    // entries with their translation, counters, and traces that show the load
+    // balancer's step.
+    let show = sb.syctl(&["show"]);
+    assert!(
+        show.contains("load balancer web tcp: 10.96.0.10:80 (2 backends)"),
+        "{show}"
+    );
     let conns = sb.syctl_json(&["vswitch", "ct-list"]);
     let conns = conns.as_array().expect("list");
     assert!(

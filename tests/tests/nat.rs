@@ -69,6 +69,11 @@ fn snat_floating_ips_and_icmp_errors_between_pods_and_the_outside() {
     assert!(ok, "{out}");
     assert!(sb.ping(1, EXT_IP));
 
+    let show = sb.syctl(&["show"]);
+    assert!(
+        show.contains(&format!("nat snat {SNAT_IP} <-> 10.244.0.0/16")),
+        "{show}"
+    );
     // Conntrack shows the translations in the router's zone.
     let conns = sb.syctl_json(&["vswitch", "ct-list"]);
     let conns = conns.as_array().expect("list");
