@@ -80,13 +80,7 @@ impl EdgeState {
         self.ct.expire(self.now_ms, budget);
         if self.affinity.len() >= AFFINITY_CAPACITY / 2 {
             let now = self.now_ms;
-            let longest = t
-                .services
-                .lbs
-                .iter()
-                .map(|l| l.affinity_ms)
-                .max()
-                .unwrap_or(0);
+            let longest = t.services.max_affinity_ms;
             self.affinity
                 .retain(|_, (_, last)| now.saturating_sub(*last) <= longest);
         }
@@ -204,7 +198,7 @@ pub fn ingress(
     let Some(b) = t.slot(key.in_port) else {
         return Edge::Pass;
     };
-    if b.lb && t.services.vip_ips.contains(&key.ip_dst) {
+    if b.lb && t.services.is_vip_ip(key.ip_dst) {
         let Some(tu) = tuple_of(key, frame, b.datapath) else {
             return Edge::Pass;
         };
@@ -212,10 +206,10 @@ pub fn ingress(
         if existing(st, frame, key, &tu, tcp.as_ref(), stats) {
             return Edge::Pass;
         }
-        let Some((_, vip)) = t.services.vip_for(tu.proto, tu.dst, tu.dport, b.datapath) else {
+        let Some(vip) = t.services.vip_for(tu.proto, tu.dst, tu.dport, b.datapath) else {
             return Edge::Pass;
         };
-        let lb = &t.services.lbs[vip.lb as usize];
+        let lb = &*vip.lb;
         let akey = (tu.proto, tu.dst, tu.dport, tu.src);
         let sticky = (lb.affinity_ms > 0)
             .then(|| st.affinity.get(&akey))
@@ -397,7 +391,7 @@ pub fn preview(t: &Tables, st: &EdgeState, key: &FlowKey) -> Option<(String, Flo
         l4_dst: to.dport,
         ..*key
     };
-    if b.lb && t.services.vip_ips.contains(&key.ip_dst) && key.ip_proto != ICMP {
+    if b.lb && t.services.is_vip_ip(key.ip_dst) && key.ip_proto != ICMP {
         let tu = tuple(b.datapath);
         if let Some(slot) = st.ct.peek(&tu, st.now_ms) {
             let to = st.ct.target(slot, &tu);
@@ -413,8 +407,8 @@ pub fn preview(t: &Tables, st: &EdgeState, key: &FlowKey) -> Option<(String, Flo
                 apply(&to),
             ));
         }
-        let (_, vip) = t.services.vip_for(tu.proto, tu.dst, tu.dport, b.datapath)?;
-        let lb = &t.services.lbs[vip.lb as usize];
+        let vip = t.services.vip_for(tu.proto, tu.dst, tu.dport, b.datapath)?;
+        let lb = &*vip.lb;
         let Some(be) = vip.select(conn_hash(&tu)) else {
             return Some((
                 format!(

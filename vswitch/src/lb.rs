@@ -69,8 +69,8 @@ pub fn maglev(backends: &[(u32, u16)]) -> Vec<u16> {
 /// One VIP of a load balancer.
 #[derive(Debug)]
 pub struct Vip {
-    /// Index of its load balancer in [`Services::lbs`].
-    pub lb: u32,
+    /// Its load balancer's settings.
+    pub lb: Arc<LbInfo>,
     pub ip: u32,
     pub port: u16,
     pub backends: Vec<(u32, u16)>,
@@ -100,18 +100,22 @@ pub struct LbInfo {
     pub hairpin_ip: u32,
 }
 
-/// Every VIP this chassis serves.
-#[derive(Debug, Default)]
+/// (protocol, VIP, port): what a packet is looked up by.
+pub type VipKey = (u8, u32, u16);
+
+/// Every VIP this chassis serves, as the PMD reads it. Built whole from the
+/// SB rows, or updated per changed load balancer by [`ServiceIndex`].
+#[derive(Debug, Default, Clone)]
 pub struct Services {
-    pub lbs: Vec<LbInfo>,
-    pub vips: Vec<Vip>,
-    /// (protocol, VIP, port) -> index into `vips`.
-    pub by_vip: FxHashMap<(u8, u32, u16), u32>,
-    /// Addresses that are a VIP or a hairpin source: packets to them are looked
-    /// up in conntrack (replies of hairpinned connections come back to them).
-    pub vip_ips: FxHashSet<u32>,
-    /// Switch datapaths with at least one load balancer in scope.
-    pub scoped: FxHashSet<u32>,
+    pub by_vip: FxHashMap<VipKey, Arc<Vip>>,
+    /// Addresses that are a VIP or a hairpin source (with how many VIPs or
+    /// load balancers use each): packets to them are looked up in conntrack
+    /// (replies of hairpinned connections come back to them).
+    pub vip_ips: FxHashMap<u32, u32>,
+    /// Switch datapaths with at least one load balancer in scope (counted).
+    pub scoped: FxHashMap<u32, u32>,
+    /// The longest affinity timeout of any load balancer seen (for sweeping).
+    pub max_affinity_ms: u64,
 }
 
 /// Memo of Maglev tables by backend list, so that a rebuild after a change to
@@ -142,33 +146,107 @@ impl MaglevCache {
     }
 }
 
-impl Services {
-    /// Builds the VIP index from the southbound load balancers.
-    pub fn build(rows: &[SbLoadBalancer], cache: &mut MaglevCache) -> Services {
-        let mut s = Services::default();
+fn bump(m: &mut FxHashMap<u32, u32>, k: u32) {
+    *m.entry(k).or_insert(0) += 1;
+}
+
+fn unbump(m: &mut FxHashMap<u32, u32>, k: u32) {
+    if let Some(n) = m.get_mut(&k) {
+        *n -= 1;
+        if *n == 0 {
+            m.remove(&k);
+        }
+    }
+}
+
+/// What one load balancer put into [`Services`], so it can be taken out again.
+#[derive(Debug, Default, Clone)]
+struct Added {
+    keys: Vec<VipKey>,
+    ips: Vec<u32>,
+    datapaths: Vec<u32>,
+}
+
+/// The agent's side of [`Services`]: which entries each load balancer made,
+/// so that a change to one is applied in proportion to it.
+#[derive(Debug, Default)]
+pub struct ServiceIndex {
+    by_lb: FxHashMap<String, Added>,
+    pub services: Services,
+}
+
+impl ServiceIndex {
+    /// Everything from the SB rows.
+    pub fn build(rows: &[SbLoadBalancer], cache: &mut MaglevCache) -> ServiceIndex {
+        let mut ix = ServiceIndex::default();
         let n: usize = rows.iter().map(|r| r.vips.len()).sum();
-        s.lbs.reserve(rows.len());
-        s.vips.reserve(n);
-        s.by_vip.reserve(n);
-        s.vip_ips.reserve(n);
+        ix.services.by_vip.reserve(n);
+        ix.services.vip_ips.reserve(n);
+        ix.by_lb.reserve(rows.len());
         for row in rows {
-            let Ok(proto) = u8::try_from(row.protocol) else {
-                continue;
-            };
-            let lb = s.lbs.len() as u32;
-            s.lbs.push(LbInfo {
-                name: row.name.clone(),
-                proto,
-                datapaths: row.datapaths.clone(),
-                affinity_ms: u64::from(row.affinity_timeout) * 1000,
-                hairpin_ip: row.hairpin_snat_ip,
-            });
-            if row.datapaths.is_empty() {
-                continue;
+            ix.add(row, cache);
+        }
+        cache.sweep();
+        ix
+    }
+
+    /// Replaces or removes load balancers (`upserts` rows, `deletes` names).
+    pub fn update(
+        &mut self,
+        upserts: &[SbLoadBalancer],
+        deletes: &[&str],
+        cache: &mut MaglevCache,
+    ) {
+        for name in deletes
+            .iter()
+            .copied()
+            .chain(upserts.iter().map(|r| r.name.as_str()))
+        {
+            self.remove(name);
+        }
+        for row in upserts {
+            self.add(row, cache);
+        }
+    }
+
+    fn remove(&mut self, name: &str) {
+        let Some(a) = self.by_lb.remove(name) else {
+            return;
+        };
+        let s = &mut self.services;
+        for k in &a.keys {
+            s.by_vip.remove(k);
+        }
+        for ip in &a.ips {
+            unbump(&mut s.vip_ips, *ip);
+        }
+        for dp in &a.datapaths {
+            unbump(&mut s.scoped, *dp);
+        }
+    }
+
+    fn add(&mut self, row: &SbLoadBalancer, cache: &mut MaglevCache) {
+        let Ok(proto) = u8::try_from(row.protocol) else {
+            return;
+        };
+        let lb = Arc::new(LbInfo {
+            name: row.name.clone(),
+            proto,
+            datapaths: row.datapaths.clone(),
+            affinity_ms: u64::from(row.affinity_timeout) * 1000,
+            hairpin_ip: row.hairpin_snat_ip,
+        });
+        let s = &mut self.services;
+        s.max_affinity_ms = s.max_affinity_ms.max(lb.affinity_ms);
+        let mut added = Added::default();
+        if !row.datapaths.is_empty() {
+            for dp in &row.datapaths {
+                bump(&mut s.scoped, *dp);
             }
-            s.scoped.extend(row.datapaths.iter().copied());
+            added.datapaths = row.datapaths.clone();
             if row.hairpin_snat_ip != 0 {
-                s.vip_ips.insert(row.hairpin_snat_ip);
+                bump(&mut s.vip_ips, row.hairpin_snat_ip);
+                added.ips.push(row.hairpin_snat_ip);
             }
             for v in &row.vips {
                 let Ok(port) = u16::try_from(v.port) else {
@@ -182,29 +260,43 @@ impl Services {
                 // The table depends on the set, not on the order it was listed in.
                 backends.sort_unstable();
                 let table = cache.get(&backends);
-                s.by_vip.insert((proto, v.ip, port), s.vips.len() as u32);
-                s.vip_ips.insert(v.ip);
-                s.vips.push(Vip {
-                    lb,
-                    ip: v.ip,
-                    port,
-                    backends,
-                    table,
-                });
+                let key = (proto, v.ip, port);
+                s.by_vip.insert(
+                    key,
+                    Arc::new(Vip {
+                        lb: lb.clone(),
+                        ip: v.ip,
+                        port,
+                        backends,
+                        table,
+                    }),
+                );
+                bump(&mut s.vip_ips, v.ip);
+                added.keys.push(key);
+                added.ips.push(v.ip);
             }
         }
-        s
+        self.by_lb.insert(row.name.clone(), added);
+    }
+}
+
+impl Services {
+    /// Builds the VIP index from the southbound load balancers.
+    pub fn build(rows: &[SbLoadBalancer], cache: &mut MaglevCache) -> Services {
+        ServiceIndex::build(rows, cache).services
     }
 
     /// The VIP a packet addresses, if the load balancer serves the switch `dp`.
     #[inline]
-    pub fn vip_for(&self, proto: u8, ip: u32, port: u16, dp: u32) -> Option<(u32, &Vip)> {
-        let &i = self.by_vip.get(&(proto, ip, port))?;
-        let v = &self.vips[i as usize];
-        self.lbs[v.lb as usize]
-            .datapaths
-            .contains(&dp)
-            .then_some((i, v))
+    pub fn vip_for(&self, proto: u8, ip: u32, port: u16, dp: u32) -> Option<&Vip> {
+        let v = self.by_vip.get(&(proto, ip, port))?;
+        v.lb.datapaths.contains(&dp).then_some(&**v)
+    }
+
+    /// Whether packets to `ip` may belong to a load-balanced connection.
+    #[inline]
+    pub fn is_vip_ip(&self, ip: u32) -> bool {
+        self.vip_ips.contains_key(&ip)
     }
 }
 
@@ -357,15 +449,40 @@ mod tests {
             affinity_timeout: 10,
             hairpin_snat_ip: 0,
         };
-        let s = Services::build(&[row], &mut MaglevCache::default());
+        let mut cache = MaglevCache::default();
+        let s = Services::build(std::slice::from_ref(&row), &mut cache);
         assert!(s.vip_for(6, 0x0a60_000a, 80, 3).is_some());
         assert!(s.vip_for(6, 0x0a60_000a, 80, 4).is_none(), "other switch");
         assert!(
             s.vip_for(17, 0x0a60_000a, 80, 3).is_none(),
             "other protocol"
         );
-        let (_, v) = s.vip_for(6, 0x0a60_000a, 80, 3).unwrap();
+        let v = s.vip_for(6, 0x0a60_000a, 80, 3).unwrap();
         assert_eq!(v.select(12345), Some((0x0af4_0005, 8080)));
-        assert_eq!(s.lbs[0].affinity_ms, 10_000);
+        assert_eq!(v.lb.affinity_ms, 10_000);
+
+        // Incremental updates end where a full build from the same rows does.
+        let mut ix = ServiceIndex::build(std::slice::from_ref(&row), &mut cache);
+        let mut other = row.clone();
+        other.name = "dns".into();
+        other.protocol = 17;
+        other.vips[0].port = 53;
+        ix.update(std::slice::from_ref(&other), &[], &mut cache);
+        let mut changed = row.clone();
+        changed.vips[0].ip = 0x0a60_000b;
+        changed.datapaths = vec![4];
+        ix.update(std::slice::from_ref(&changed), &[], &mut cache);
+        let full = Services::build(&[changed.clone(), other.clone()], &mut cache);
+        let keys = |s: &Services| {
+            let mut k: Vec<_> = s.by_vip.keys().copied().collect();
+            k.sort();
+            k
+        };
+        assert_eq!(keys(&ix.services), keys(&full));
+        assert_eq!(ix.services.vip_ips, full.vip_ips);
+        assert_eq!(ix.services.scoped, full.scoped);
+        ix.update(&[], &["web", "dns"], &mut cache);
+        assert!(ix.services.by_vip.is_empty() && ix.services.vip_ips.is_empty());
+        assert!(ix.services.scoped.is_empty());
     }
 }

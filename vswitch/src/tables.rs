@@ -137,8 +137,8 @@ pub struct Tables {
     pub tunnel_of: FxHashMap<String, u16>,
     /// Remote encap IP -> index into `tunnels` (received traffic).
     pub tunnel_by_ip: FxHashMap<u32, u16>,
-    /// Load balancer VIPs.
-    pub services: crate::lb::Services,
+    /// Load balancer VIPs (shared with the agent's incremental index).
+    pub services: std::sync::Arc<crate::lb::Services>,
     /// Router NAT rules.
     pub nats: crate::lb::Nats,
     /// Some local port needs conntrack (load balancing or NAT).
@@ -245,14 +245,26 @@ impl Tables {
         local: &[LocalBinding],
         maglev: &mut crate::lb::MaglevCache,
     ) -> Tables {
+        let services = std::sync::Arc::new(crate::lb::Services::build(&sb.load_balancers, maglev));
+        Self::build_on(generation, sb, chassis, local, services)
+    }
+
+    /// [`Self::build`] with the VIP index already made (the agent keeps it up
+    /// to date per changed load balancer).
+    pub fn build_on(
+        generation: u64,
+        sb: &SbSnapshot,
+        chassis: &str,
+        local: &[LocalBinding],
+        services: std::sync::Arc<crate::lb::Services>,
+    ) -> Tables {
         let mut t = Tables {
             generation,
             sb_version: sb.version,
-            services: crate::lb::Services::build(&sb.load_balancers, maglev),
+            services,
             nats: crate::lb::Nats::build(&sb.nats),
             ..Default::default()
         };
-        maglev.sweep();
         let mut by_name: FxHashMap<&str, (u32, u32, bool)> = FxHashMap::default();
         for pb in &sb.port_bindings {
             by_name.insert(&pb.logical_port, (pb.datapath, pb.tunnel_key, pb.enabled));
@@ -286,7 +298,7 @@ impl Tables {
             if t.slots.len() <= slot {
                 t.slots.resize(slot + 1, None);
             }
-            let lb = t.services.scoped.contains(&dp);
+            let lb = t.services.scoped.contains_key(&dp);
             let nat = t.nats.by_switch.contains_key(&dp);
             t.ct_active |= lb || nat;
             t.slots[slot] = Some(SlotBinding {

@@ -4,6 +4,7 @@
 //! It keeps the last tables while northd is away.
 
 use crate::control::{ConnInfo, CtStatsInfo, DpFlow, PmdInfo, PortInfo, Request, Response, Status};
+use crate::lb::ServiceIndex;
 use crate::pmd::{Pmd, SharedTables};
 use crate::port::PortIo;
 use crate::stats::{PmdStats, PortStats};
@@ -93,6 +94,10 @@ pub struct Agent {
     /// Maglev tables kept across table builds (a change to one service does
     /// not recompute the others').
     maglev: crate::lb::MaglevCache,
+    /// The VIP index, updated per changed load balancer (None: rebuild it).
+    service_index: Option<ServiceIndex>,
+    /// What the last table set got from it (None: changed since).
+    services: Option<Arc<crate::lb::Services>>,
     started: std::time::Instant,
     /// The last `ct-stats` sample, for its inserts-per-second figure.
     ct_rate: Option<(std::time::Instant, u64)>,
@@ -139,6 +144,8 @@ pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, std::thread::Joi
         underlay: None,
         underlay_stats: None,
         maglev: Default::default(),
+        service_index: None,
+        services: None,
         started: std::time::Instant::now(),
         ct_rate: None,
     };
@@ -268,13 +275,18 @@ impl Agent {
         let Some(sb) = &self.sb else { return };
         self.generation += 1;
         let local = self.local_bindings();
-        let t = Tables::build_with(
-            self.generation,
-            sb,
-            &self.cfg.chassis,
-            &local,
-            &mut self.maglev,
-        );
+        let services = match &self.services {
+            Some(s) => s.clone(),
+            None => {
+                let ix = self.service_index.get_or_insert_with(|| {
+                    ServiceIndex::build(&sb.load_balancers, &mut self.maglev)
+                });
+                let s = Arc::new(ix.services.clone());
+                self.services = Some(s.clone());
+                s
+            }
+        };
+        let t = Tables::build_on(self.generation, sb, &self.cfg.chassis, &local, services);
         let mut t = t;
         if let Some(u) = &mut self.underlay {
             let info = u.info;
@@ -536,6 +548,34 @@ impl Agent {
         }
     }
 
+    /// Applies a load-balancer-only SB delta to the VIP index, in proportion
+    /// to the load balancers it names.
+    fn update_services(&mut self, d: &pb::SbDelta) {
+        let Agent {
+            service_index,
+            maglev,
+            services,
+            ..
+        } = self;
+        if let Some(ix) = service_index.as_mut() {
+            let upserts: Vec<pb::SbLoadBalancer> = d
+                .upserts
+                .iter()
+                .filter_map(|r| match &r.row {
+                    Some(pb::sb_row::Row::LoadBalancer(l)) => Some(l.clone()),
+                    _ => None,
+                })
+                .collect();
+            let deletes: Vec<&str> = d
+                .deletes
+                .iter()
+                .filter_map(|k| k.strip_prefix("lb/"))
+                .collect();
+            ix.update(&upserts, &deletes, maglev);
+        }
+        *services = None;
+    }
+
     /// Sends a command to the PMD thread and waits for its answer.
     async fn ask_pmd<T: Send + 'static>(
         &self,
@@ -770,7 +810,11 @@ async fn sb_session(agent: &Arc<Mutex<Agent>>) -> anyhow::Result<()> {
         let mut a = agent.lock().await;
         let t0 = std::time::Instant::now();
         match u.update {
-            Some(Update::Snapshot(s)) => a.sb = Some(s),
+            Some(Update::Snapshot(s)) => {
+                a.sb = Some(s);
+                a.service_index = None;
+                a.services = None;
+            }
             Some(Update::Delta(d)) => {
                 let Some(sb) = a.sb.as_mut() else {
                     anyhow::bail!("delta before snapshot");
@@ -782,8 +826,18 @@ async fn sb_session(agent: &Arc<Mutex<Agent>>) -> anyhow::Result<()> {
                         sb.version
                     );
                 }
-                if !switchyard_southbound::apply_lb_delta(sb, &d) {
+                if switchyard_southbound::apply_lb_delta(sb, &d) {
+                    a.update_services(&d);
+                } else {
                     switchyard_southbound::apply_delta(sb, &d);
+                    let lbs = d.deletes.iter().any(|k| k.starts_with("lb/"))
+                        || d.upserts
+                            .iter()
+                            .any(|r| matches!(r.row, Some(pb::sb_row::Row::LoadBalancer(_))));
+                    if lbs {
+                        a.service_index = None;
+                        a.services = None;
+                    }
                 }
             }
             None => continue,
