@@ -215,8 +215,13 @@ pub(crate) fn compile_router(nb: &Nb, lr: &pb::LogicalRouter, out: &mut Compiled
             M::any().outport(key, name),
             vec![output()],
         );
-        for n in &p.nets {
-            let me = host(n.addr());
+        // The port's own addresses, and the NAT external IPs behind it (those
+        // connections are translated on the chassis before the pipeline; what
+        // reaches the router here is new and untranslated): ARP and ping are
+        // answered, anything else to them is dropped.
+        let own = p.nets.iter().map(|n| n.addr());
+        for addr in own.chain(nb.nat_external_ips_on(p.lrp)) {
+            let me = host(addr);
             lf.add(
                 dp,
                 Stage::LrInIpInput,
@@ -245,6 +250,8 @@ pub(crate) fn compile_router(nb: &Nb, lr: &pb::LogicalRouter, out: &mut Compiled
                 ip4().ip4(Field::Ip4Dst, &me),
                 vec![drop(DropReason::RouterIpNoReply)],
             );
+        }
+        for n in &p.nets {
             // Connected network: the nexthop is the destination itself.
             lf.add(
                 dp,
@@ -252,40 +259,6 @@ pub(crate) fn compile_router(nb: &Nb, lr: &pb::LogicalRouter, out: &mut Compiled
                 2 * u32::from(n.prefix_len()) + 1,
                 ip4().ip4(Field::Ip4Dst, &v4(&n.trunc())),
                 vec![action(Kind::Route(route(p, 0, n)))],
-            );
-        }
-        // NAT external IPs behind this port: answered like the port's own
-        // addresses (connections to them are translated on the chassis before
-        // the pipeline; what reaches the router here is new and untranslated).
-        for ext in nb.nat_external_ips_on(p.lrp) {
-            let me = host(ext);
-            lf.add(
-                dp,
-                Stage::LrInIpInput,
-                90,
-                M::any()
-                    .inport(key, name)
-                    .eq(Field::EthType, ETH_ARP)
-                    .eq(Field::ArpOp, 1)
-                    .ip4(Field::ArpTpa, &me),
-                vec![arp_reply(p.mac)],
-            );
-            lf.add(
-                dp,
-                Stage::LrInIpInput,
-                90,
-                ip4()
-                    .ip4(Field::Ip4Dst, &me)
-                    .eq(Field::IpProto, ICMP_PROTO)
-                    .eq(Field::L4Src, ICMP_ECHO_REQUEST),
-                vec![action(Kind::IcmpEchoReply(pb::IcmpEchoReply {}))],
-            );
-            lf.add(
-                dp,
-                Stage::LrInIpInput,
-                60,
-                ip4().ip4(Field::Ip4Dst, &me),
-                vec![drop(DropReason::RouterIpNoReply)],
             );
         }
         // Neighbours known from NB: the addresses of every other port on the

@@ -118,14 +118,29 @@ fn translate(frame: &mut [u8], key: &mut FlowKey, from: &Tuple, to: &Tuple, stat
     }
 }
 
-/// Why a commit failed.
+/// Commits a new connection translated from `tu` to `to` and rewrites the
+/// packet; a refusal is a drop, counted as table full or invalid.
 #[inline]
-fn refused(ct: &Conntrack, full_before: u64) -> Edge {
-    if ct.stats.full_drops != full_before {
-        Edge::Drop(DropReason::CtFull)
-    } else {
-        Edge::Drop(DropReason::CtInvalid)
+fn open(
+    st: &mut EdgeState,
+    frame: &mut [u8],
+    key: &mut FlowKey,
+    tu: &Tuple,
+    tcp: Option<&TcpInfo>,
+    to: &Tuple,
+    stats: &PmdStats,
+) -> Edge {
+    let full = st.ct.stats.full_drops;
+    let r = st.ct.commit(tu, tcp, st.now_ms, Some(to), true);
+    if r.slot.is_none() || r.state & state::INV != 0 {
+        return Edge::Drop(if st.ct.stats.full_drops != full {
+            DropReason::CtFull
+        } else {
+            DropReason::CtInvalid
+        });
     }
+    translate(frame, key, tu, to, stats);
+    Edge::Pass
 }
 
 /// Tracks a packet of an existing connection and applies its translation;
@@ -235,19 +250,16 @@ pub fn ingress(
                 vip.ip
             };
         }
-        let full = st.ct.stats.full_drops;
-        let r = st.ct.commit(&tu, tcp.as_ref(), st.now_ms, Some(&to), true);
-        if r.slot.is_none() || r.state & state::INV != 0 {
-            return refused(&st.ct, full);
+        let e = open(st, frame, key, &tu, tcp.as_ref(), &to, stats);
+        if e == Edge::Pass {
+            stats.lb_new.add(1);
+            if lb.affinity_ms > 0
+                && (st.affinity.len() < AFFINITY_CAPACITY || st.affinity.contains_key(&akey))
+            {
+                st.affinity.insert(akey, (be, st.now_ms));
+            }
         }
-        stats.lb_new.add(1);
-        if lb.affinity_ms > 0
-            && (st.affinity.len() < AFFINITY_CAPACITY || st.affinity.contains_key(&akey))
-        {
-            st.affinity.insert(akey, (be, st.now_ms));
-        }
-        translate(frame, key, &tu, &to, stats);
-        return Edge::Pass;
+        return e;
     }
     if b.lb && key.ip_proto == TCP && !st.ct.is_empty() {
         // A new connection straight to an address (not a VIP) whose reply
@@ -284,12 +296,7 @@ pub fn ingress(
             dst: rule.logical,
             ..tu
         };
-        let full = st.ct.stats.full_drops;
-        let r = st.ct.commit(&tu, tcp.as_ref(), st.now_ms, Some(&to), true);
-        if r.slot.is_none() || r.state & state::INV != 0 {
-            return refused(&st.ct, full);
-        }
-        translate(frame, key, &tu, &to, stats);
+        return open(st, frame, key, &tu, tcp.as_ref(), &to, stats);
     }
     Edge::Pass
 }
@@ -362,13 +369,7 @@ pub fn egress(
     if !found {
         return Edge::Drop(DropReason::NatPortsExhausted);
     }
-    let full = st.ct.stats.full_drops;
-    let r = st.ct.commit(&tu, tcp.as_ref(), st.now_ms, Some(&to), true);
-    if r.slot.is_none() || r.state & state::INV != 0 {
-        return refused(&st.ct, full);
-    }
-    translate(frame, key, &tu, &to, stats);
-    Edge::Pass
+    open(st, frame, key, &tu, tcp.as_ref(), &to, stats)
 }
 
 /// What the edge would do with a packet, without changing any state: for the
