@@ -489,6 +489,21 @@ impl Sandbox {
         Background { child, out }
     }
 
+    /// Connects from `ns` to `ip:port` (one `svc.py connect` at a time) until
+    /// the answer satisfies `want`, for at most 10 s: a configuration change
+    /// reaching the datapath.
+    pub fn connect_until(
+        &self,
+        ns: &str,
+        ip: &str,
+        port: u16,
+        want: impl Fn(&str) -> bool,
+    ) -> bool {
+        wait_until(Duration::from_secs(10), || {
+            want(&self.svc_in(ns, "connect", ip, port, 1)[0])
+        })
+    }
+
     /// `svc.py connect|udp IP PORT N` in namespace `ns`: its output lines.
     pub fn svc_in(&self, ns: &str, mode: &str, ip: &str, port: u16, n: usize) -> Vec<String> {
         let (port_s, n_s) = (port.to_string(), n.to_string());

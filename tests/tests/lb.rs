@@ -57,9 +57,7 @@ fn service_vip_balances_keeps_connections_and_answers_from_the_vip() {
     ]);
     sb.syctl(&["ls-lb-add", "ls0", "web-dns"]);
     assert!(
-        wait_until(Duration::from_secs(10), || !sb
-            .svc_in(&ns[0], "connect", VIP, 80, 1)[0]
-            .starts_with("ERR")),
+        sb.connect_until(&ns[0], VIP, 80, |a| !a.starts_with("ERR")),
         "the VIP never answered"
     );
 
@@ -105,9 +103,7 @@ fn service_vip_balances_keeps_connections_and_answers_from_the_vip() {
         "60",
     ]);
     sb.syctl(&["ls-lb-add", "ls0", "sticky"]);
-    assert!(wait_until(Duration::from_secs(10), || !sb
-        .svc_in(&ns[0], "connect", VIP, 81, 1)[0]
-        .starts_with("ERR")));
+    assert!(sb.connect_until(&ns[0], VIP, 81, |a| !a.starts_with("ERR")));
     let s = spread(&sb.svc_in(&ns[0], "connect", VIP, 81, 12));
     assert_eq!(s.len(), 1, "affinity broken: {s:?}");
 
@@ -175,9 +171,7 @@ fn service_vip_balances_keeps_connections_and_answers_from_the_vip() {
     sb.syctl(&["lb-add", "empty-dns", &format!("{VIP}:91"), "", "udp"]);
     sb.syctl(&["ls-lb-add", "ls0", "empty"]);
     sb.syctl(&["ls-lb-add", "ls0", "empty-dns"]);
-    assert!(wait_until(Duration::from_secs(10), || sb
-        .svc_in(&ns[0], "connect", VIP, 90, 1)[0]
-        == "ERR ConnectionRefusedError"));
+    assert!(sb.connect_until(&ns[0], VIP, 90, |a| a == "ERR ConnectionRefusedError"));
     assert_eq!(
         sb.svc_in(&ns[0], "udp", VIP, 91, 1)[0],
         "ERR ConnectionRefusedError"
@@ -321,9 +315,7 @@ fn service_vip_across_chassis_through_a_router_attachment() {
     sb.syctl(&["lb-add", "web", &vip, &backends]);
     // Attached to the router: served to every switch on lr0.
     sb.syctl(&["lr-lb-add", "lr0", "web"]);
-    assert!(wait_until(Duration::from_secs(10), || !sb
-        .svc_in(&ns[0], "connect", VIP, 80, 1)[0]
-        .starts_with("ERR")));
+    assert!(sb.connect_until(&ns[0], VIP, 80, |a| !a.starts_with("ERR")));
     // Replies cross the tunnel back and are un-DNATed on the client's chassis.
     let lines = sb.svc_in(&ns[0], "connect", VIP, 80, 30);
     assert!(lines.iter().all(|l| !l.starts_with("ERR")), "{lines:?}");

@@ -2,8 +2,7 @@
 //! behind lr0 and an external host on 172.16.0.0/24 that has no route to them
 //! (`syctl sandbox up --subnets 2 --external`).
 
-use std::time::Duration;
-use switchyard_tests::sandbox::{can_run, wait_until, Sandbox};
+use switchyard_tests::sandbox::{can_run, Sandbox};
 
 const EXT_IP: &str = "172.16.0.10";
 const SNAT_IP: &str = "172.16.0.100";
@@ -27,8 +26,7 @@ fn snat_floating_ips_and_icmp_errors_between_pods_and_the_outside() {
     // SNAT: the outside sees only the external IP.
     sb.syctl(&["lr-nat-add", "lr0", "snat", SNAT_IP, "10.244.0.0/16"]);
     assert!(
-        wait_until(Duration::from_secs(10), || sb
-            .svc_in(&pod1, "connect", EXT_IP, 9000, 1)[0]
+        sb.connect_until(&pod1, EXT_IP, 9000, |a| a
             .starts_with(&format!("ext {SNAT_IP} "))),
         "SNAT never worked"
     );
@@ -49,14 +47,8 @@ fn snat_floating_ips_and_icmp_errors_between_pods_and_the_outside() {
     // pod2's own connections leave with it (longest prefix beats the SNAT).
     sb.syctl(&["lr-nat-add", "lr0", "dnat_and_snat", FLOATING_IP, &sb.ip(1)]);
     assert!(
-        wait_until(Duration::from_secs(10), || sb.svc_in(
-            &ext,
-            "connect",
-            FLOATING_IP,
-            8080,
-            1
-        )[0]
-        .starts_with(&format!("p2 {EXT_IP} "))),
+        sb.connect_until(&ext, FLOATING_IP, 8080, |a| a
+            .starts_with(&format!("p2 {EXT_IP} "))),
         "floating IP never reachable"
     );
     let l = sb.svc_in(&pod2, "connect", EXT_IP, 9000, 3);
@@ -96,14 +88,7 @@ fn snat_floating_ips_and_icmp_errors_between_pods_and_the_outside() {
     sb.syctl(&["lr-nat-del", "lr0", "dnat_and_snat", FLOATING_IP]);
     sb.syctl(&["vswitch", "ct-flush"]);
     assert!(
-        wait_until(Duration::from_secs(10), || sb.svc_in(
-            &ext,
-            "connect",
-            FLOATING_IP,
-            8080,
-            1
-        )[0]
-        .starts_with("ERR")),
+        sb.connect_until(&ext, FLOATING_IP, 8080, |a| a.starts_with("ERR")),
         "floating IP still reachable"
     );
 

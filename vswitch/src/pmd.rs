@@ -572,14 +572,9 @@ impl Pmd {
         };
         self.scratch[0..6].copy_from_slice(&frame[6..12]);
         self.scratch[6..12].copy_from_slice(&frame[0..6]);
-        let Some(p) = self.ports[s].as_mut() else {
-            return;
-        };
-        if p.io.tx_copy(&self.scratch[..n]).is_ok() {
-            p.stats.tx_packets.add(1);
+        if self.send_scratch(s, n) {
             self.stats.generated.add(1);
         }
-        self.mark_dirty(s as u16);
     }
 
     /// Transmits frame `i` of port `s` back out `s`, through the scratch frame
@@ -591,17 +586,29 @@ impl Pmd {
         let frame = &p.io.rx_frame(i)[off..];
         let n = frame.len().min(self.scratch.len());
         self.scratch[..n].copy_from_slice(&frame[..n]);
-        match p.io.tx_copy(&self.scratch[..n]) {
+        self.send_scratch(s, n);
+    }
+
+    /// Transmits the first `n` bytes of the scratch frame out port `s`
+    /// (generated answers and hairpinned packets), counted either way.
+    fn send_scratch(&mut self, s: usize, n: usize) -> bool {
+        let Some(p) = self.ports[s].as_mut() else {
+            return false;
+        };
+        let sent = match p.io.tx_copy(&self.scratch[..n]) {
             Ok(()) => {
                 p.stats.tx_packets.add(1);
                 p.stats.tx_bytes.add(n as u64);
+                true
             }
             Err(r) => {
                 p.stats.tx_dropped.add(1);
                 self.stats.count_drop(r);
+                false
             }
-        }
+        };
         self.mark_dirty(s as u16);
+        sent
     }
 
     /// Answers a packet to a VIP without backends as if nothing listened there:
@@ -624,14 +631,9 @@ impl Pmd {
         let Some(n) = n else {
             return;
         };
-        let Some(p) = self.ports[s].as_mut() else {
-            return;
-        };
-        if p.io.tx_copy(&self.scratch[..n]).is_ok() {
-            p.stats.tx_packets.add(1);
+        if self.send_scratch(s, n) {
             self.stats.generated.add(1);
         }
-        self.mark_dirty(s as u16);
     }
 
     /// The slow path for a packet that makes the router generate one (ICMP, ARP)
