@@ -222,6 +222,16 @@ pub fn overlay(
     underlay_frames: Vec<Vec<u8>>,
     count_only: bool,
 ) -> (Pmd, Arc<PmdStats>, pb::SbSnapshot) {
+    overlay_with(frames, underlay_frames, count_only, |_| {})
+}
+
+/// [`overlay`] with the southbound contents edited before the tables are built.
+pub fn overlay_with(
+    frames: Vec<Vec<u8>>,
+    underlay_frames: Vec<Vec<u8>>,
+    count_only: bool,
+    edit: impl FnOnce(&mut pb::SbSnapshot),
+) -> (Pmd, Arc<PmdStats>, pb::SbSnapshot) {
     let nb = switch_nb(3);
     let mut sb = Sb::default();
     sb.set_compiled(compile(&nb), 1);
@@ -242,7 +252,8 @@ pub fn overlay(
         sb.claims.insert(p.into(), c.into());
     }
     sb.rebuild();
-    let snap = sb.snapshot();
+    let mut snap = sb.snapshot();
+    edit(&mut snap);
     let local = vec![
         LocalBinding {
             slot: 0,
@@ -291,6 +302,11 @@ pub fn overlay(
 
 /// A 64-byte frame from p2 (remote) to p1 as chassis ch2 encapsulates it.
 pub fn encapsulated_to_p1(snap: &pb::SbSnapshot) -> Vec<u8> {
+    encapsulate_to_p1(snap, &frame64(2, 1))
+}
+
+/// `inner`, sent by p2 to p1, as chassis ch2 encapsulates it.
+pub fn encapsulate_to_p1(snap: &pb::SbSnapshot, inner: &[u8]) -> Vec<u8> {
     use switchyard_geneve::tunnel::{emit, source_port, Metadata, Outer, ENCAP_LEN};
     let key = |n: &str| {
         snap.port_bindings
@@ -301,7 +317,6 @@ pub fn encapsulated_to_p1(snap: &pb::SbSnapshot) -> Vec<u8> {
     };
     let (dp, p2) = key("p2");
     let (_, p1) = key("p1");
-    let inner = frame64(2, 1);
     let mut h = [0u8; ENCAP_LEN];
     emit(
         &mut h,
@@ -319,5 +334,5 @@ pub fn encapsulated_to_p1(snap: &pb::SbSnapshot) -> Vec<u8> {
         source_port(7),
         inner.len(),
     );
-    [&h[..], &inner[..]].concat()
+    [&h[..], inner].concat()
 }

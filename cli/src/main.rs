@@ -109,7 +109,7 @@ enum Cmd {
         /// One line per datapath.
         #[arg(long)]
         summary: bool,
-        /// Conntrack state to assume for the packet (load balancers, NAT).
+        /// Conntrack state to assume for the packet (load balancers, NAT, stateful flows).
         #[arg(long, value_enum, default_value = "new")]
         ct: switchyard_vswitch::trace::CtAssume,
     },
@@ -161,8 +161,8 @@ enum VswitchCmd {
     /// state, packets, idle time.
     CtList {
         /// Only this zone (a switch's datapath key for load balancing, a
-        /// router's for its NAT).
-        #[arg(long)]
+        /// router's for its NAT, 0x8000000N for stateful flows; decimal or 0x hex).
+        #[arg(long, value_parser = parse_zone)]
         zone: Option<u32>,
     },
     /// Forget every tracked connection.
@@ -538,4 +538,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Vswitch(_) | Cmd::Sandbox(_) => unreachable!("handled above"),
     }
     Ok(())
+}
+
+/// A conntrack zone, decimal or `0x` hex (stateful zones print in hex).
+fn parse_zone(s: &str) -> Result<u32, String> {
+    match s.strip_prefix("0x") {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => s.parse(),
+    }
+    .map_err(|e| format!("zone {s:?}: {e}"))
 }

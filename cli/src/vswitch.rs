@@ -33,7 +33,11 @@ pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
                 .iter()
                 .map(|c| {
                     vec![
-                        c.zone.to_string(),
+                        if c.zone >= switchyard_vswitch::tables::STATEFUL_ZONE {
+                            format!("0x{:x}", c.zone)
+                        } else {
+                            c.zone.to_string()
+                        },
                         c.proto.clone(),
                         c.orig.clone(),
                         c.reply.clone(),
@@ -41,12 +45,25 @@ pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
                         if c.nat { "yes" } else { "-" }.into(),
                         format!("{}/{}", c.packets_orig, c.packets_reply),
                         format!("{:.1}", c.idle_ms as f64 / 1000.0),
+                        match (c.mark, c.label) {
+                            (0, 0) => "-".into(),
+                            (m, 0) => format!("0x{m:x}"),
+                            (m, l) => format!("0x{m:x}/0x{l:x}"),
+                        },
                     ]
                 })
                 .collect();
             table::print(
                 &[
-                    "ZONE", "PROTO", "ORIGINAL", "REPLY", "STATE", "NAT", "PKTS O/R", "IDLE S",
+                    "ZONE",
+                    "PROTO",
+                    "ORIGINAL",
+                    "REPLY",
+                    "STATE",
+                    "NAT",
+                    "PKTS O/R",
+                    "IDLE S",
+                    "MARK/LABEL",
                 ],
                 &rows,
             );

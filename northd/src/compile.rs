@@ -213,6 +213,10 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
         M::any(),
         vec![drop(DropReason::NoFlow)],
     );
+    // The stateful stages: empty but for `next` until flows there match
+    // ct_state or commit (a datapath with such flows is tracked by vswitchd).
+    lf.add(dp, Stage::LsInAcl, 0, M::any(), vec![next()]);
+    lf.add(dp, Stage::LsOutAcl, 0, M::any(), vec![next()]);
     lf.add(dp, Stage::LsInArpRsp, 0, M::any(), vec![next()]);
     lf.add(
         dp,

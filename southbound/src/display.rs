@@ -36,6 +36,13 @@ pub fn match_text(m: &FieldMatch) -> String {
             }
         }
         Some(Field::EthType) => format!("0x{:04x}", m.value),
+        Some(Field::CtState) => {
+            return format!(
+                "ct_state == {}",
+                crate::field::ct::flags_text(m.value as u8, m.mask as u8)
+            )
+        }
+        Some(Field::CtMark | Field::CtLabel) => format!("0x{:x}", m.value),
         _ => m.value.to_string(),
     };
     if m.mask != full && !field.is_some_and(is_ip4) {
@@ -114,6 +121,16 @@ pub fn actions_text(acts: &[Action]) -> String {
                 "arp { eth.dst = ff:ff:ff:ff:ff:ff; arp.spa = reg1; arp.tpa = reg0; arp.op = 1; output; };",
             ),
             Some(Kind::PutArp(_)) => s.push_str("put_arp(inport, arp.spa, arp.sha);"),
+            Some(Kind::CtCommit(c)) => {
+                s.push_str("ct_commit {");
+                if c.mark_mask != 0 {
+                    let _ = write!(s, " ct_mark = 0x{:x}/0x{:x};", c.mark, c.mark_mask);
+                }
+                if c.label_mask != 0 {
+                    let _ = write!(s, " ct_label = 0x{:x}/0x{:x};", c.label, c.label_mask);
+                }
+                s.push_str(" };");
+            }
             None => s.push_str("/* empty */"),
         }
     }
@@ -174,5 +191,21 @@ mod tests {
             },
         ];
         assert_eq!(actions_text(&acts), "outport = \"pod2\"; output;");
+        let ct = FieldMatch {
+            field: "ct_state".into(),
+            value: u64::from(crate::field::ct::TRK | crate::field::ct::NEW),
+            mask: u64::from(crate::field::ct::TRK | crate::field::ct::NEW),
+            port: String::new(),
+        };
+        assert_eq!(match_text(&ct), "ct_state == +trk+new");
+        let commit = vec![pb::Action {
+            kind: Some(Kind::CtCommit(pb::CtCommit {
+                mark: 2,
+                mark_mask: 0xff,
+                label: 0,
+                label_mask: 0,
+            })),
+        }];
+        assert_eq!(actions_text(&commit), "ct_commit { ct_mark = 0x2/0xff; };");
     }
 }

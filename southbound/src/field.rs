@@ -51,6 +51,66 @@ named_enum! {
         L4Dst => "l4.dst",
         Reg0 => "reg0",
         Reg1 => "reg1",
+        CtState => "ct_state",
+        CtMark => "ct_mark",
+        CtLabel => "ct_label",
+    }
+}
+
+/// `ct_state` bits, as OVN's matches name them (`ct.new` is `ct_state & NEW`).
+/// A packet no connection tracker looked at has `ct_state == 0`.
+pub mod ct {
+    pub const NEW: u8 = 1;
+    pub const EST: u8 = 2;
+    pub const REL: u8 = 4;
+    pub const RPL: u8 = 8;
+    pub const INV: u8 = 16;
+    pub const TRK: u8 = 32;
+    /// (bit, name) in display order.
+    pub const NAMES: [(u8, &str); 6] = [
+        (TRK, "trk"),
+        (NEW, "new"),
+        (EST, "est"),
+        (REL, "rel"),
+        (RPL, "rpl"),
+        (INV, "inv"),
+    ];
+
+    /// `+trk+est-new`: the bits of `mask` set (+) or clear (-) in `value`.
+    pub fn flags_text(value: u8, mask: u8) -> String {
+        let mut s = String::new();
+        for (bit, name) in NAMES {
+            if mask & bit != 0 {
+                s.push(if value & bit != 0 { '+' } else { '-' });
+                s.push_str(name);
+            }
+        }
+        s
+    }
+
+    /// Parses [`flags_text`]'s form into (value, mask).
+    pub fn parse_flags(s: &str) -> Option<(u8, u8)> {
+        let (mut value, mut mask) = (0u8, 0u8);
+        let mut rest = s.trim();
+        if rest.is_empty() {
+            return None;
+        }
+        while !rest.is_empty() {
+            let set = match rest.as_bytes()[0] {
+                b'+' => true,
+                b'-' => false,
+                _ => return None,
+            };
+            rest = &rest[1..];
+            let end = rest.find(['+', '-']).unwrap_or(rest.len());
+            let bit = NAMES.iter().find(|(_, n)| *n == &rest[..end])?.0;
+            mask |= bit;
+            if set {
+                value |= bit;
+            }
+            rest = &rest[end..];
+        }
+        Some((value, mask))
     }
 }
 
@@ -62,8 +122,9 @@ impl Field {
             Field::EthSrc | Field::EthDst | Field::ArpSha => 48,
             Field::EthType | Field::ArpOp | Field::L4Src | Field::L4Dst => 16,
             Field::Ip4Src | Field::Ip4Dst | Field::ArpSpa | Field::ArpTpa => 32,
-            Field::Reg0 | Field::Reg1 => 32,
-            Field::IpProto | Field::IpTtl => 8,
+            Field::Reg0 | Field::Reg1 | Field::CtMark => 32,
+            Field::IpProto | Field::IpTtl | Field::CtState => 8,
+            Field::CtLabel => 64,
         }
     }
     /// The all-ones mask of this field.
@@ -129,5 +190,17 @@ mod tests {
         }
         assert_eq!(Field::parse("eth.nope"), None);
         assert_eq!(Field::EthSrc.full_mask(), 0xffff_ffff_ffff);
+        assert_eq!(Field::CtLabel.full_mask(), u64::MAX);
+    }
+
+    #[test]
+    fn ct_flags_round_trip() {
+        let (v, m) = ct::parse_flags("+trk+est-new").unwrap();
+        assert_eq!(v, ct::TRK | ct::EST);
+        assert_eq!(m, ct::TRK | ct::EST | ct::NEW);
+        assert_eq!(ct::flags_text(v, m), "+trk-new+est");
+        assert_eq!(ct::parse_flags("+trk+bogus"), None);
+        assert_eq!(ct::parse_flags("trk"), None);
+        assert_eq!(ct::parse_flags(""), None);
     }
 }

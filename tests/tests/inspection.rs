@@ -35,8 +35,10 @@ fn logical_trace_names_stages_and_verdicts() {
         stages(&r),
         [
             "ingress:ls_in_check_port_sec",
+            "ingress:ls_in_acl",
             "ingress:ls_in_arp_rsp",
             "ingress:ls_in_l2_lkup",
+            "egress:ls_out_acl",
             "egress:ls_out_apply_port_sec"
         ]
     );

@@ -61,15 +61,8 @@ impl Tuple {
     }
 }
 
-/// `ct_state` bits, as OVN's matches name them.
-pub mod state {
-    pub const NEW: u8 = 1;
-    pub const EST: u8 = 2;
-    pub const REL: u8 = 4;
-    pub const RPL: u8 = 8;
-    pub const INV: u8 = 16;
-    pub const TRK: u8 = 32;
-}
+/// `ct_state` bits, as OVN's matches name them (shared with the match language).
+pub use switchyard_southbound::field::ct as state;
 
 /// TCP flags the tracker looks at.
 pub mod tcp_flags {
@@ -166,7 +159,9 @@ pub struct Conn {
     pub state: ConnState,
     /// Last packet, ms on the caller's clock.
     pub last_ms: u64,
+    /// Set by `ct_commit`; matched as `ct_mark` / `ct_label`.
     pub mark: u32,
+    pub label: u64,
     pub packets: [u64; 2],
     seq: [Seq; 2],
     live: bool,
@@ -222,6 +217,7 @@ const EMPTY_CONN: Conn = Conn {
     state: ConnState::First,
     last_ms: 0,
     mark: 0,
+    label: 0,
     packets: [0; 2],
     seq: [Seq {
         end: 0,
@@ -328,6 +324,15 @@ impl Conntrack {
             return None;
         }
         Some(slot)
+    }
+
+    /// Sets the masked bits of a connection's mark and label (`ct_commit`).
+    #[inline]
+    pub fn set_mark_label(&mut self, slot: u32, mark: (u32, u32), label: (u64, u64)) {
+        if let Some(c) = self.conns.get_mut(slot as usize).filter(|c| c.live) {
+            c.mark = (c.mark & !mark.1) | (mark.0 & mark.1);
+            c.label = (c.label & !label.1) | (label.0 & label.1);
+        }
     }
 
     /// Forgets the connection in `slot` (a client reopened its tuple).

@@ -49,6 +49,11 @@ pub struct ConnInfo {
     pub packets_orig: u64,
     pub packets_reply: u64,
     pub idle_ms: u64,
+    /// Set by `ct_commit` (stateful flows).
+    #[serde(default)]
+    pub mark: u32,
+    #[serde(default)]
+    pub label: u64,
 }
 
 /// Conntrack counters, as `ct-stats` shows them.

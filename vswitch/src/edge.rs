@@ -16,7 +16,7 @@
 //!
 //! Nothing here allocates: conntrack and the affinity map are sized up front.
 
-use crate::conntrack::{state, Conntrack, TcpInfo, Tuple};
+use crate::conntrack::{state, tcp_flags, Conntrack, TcpInfo, Tuple};
 use crate::flow::FlowKey;
 use crate::lb::NatKind;
 use crate::nat::{icmp_error_tuple, is_icmp_error, rewrite, rewrite_icmp_error, tcp_info};
@@ -299,6 +299,130 @@ pub fn ingress(
         return open(st, frame, key, &tu, tcp.as_ref(), &to, stats);
     }
     Edge::Pass
+}
+
+/// A packet conntrack looked at before a stateful pipeline: what committing
+/// its connection afterwards needs.
+#[derive(Clone, Copy, Debug)]
+pub struct Tracked {
+    tuple: Tuple,
+    tcp: Option<TcpInfo>,
+    /// Its connection, when it has one.
+    slot: Option<u32>,
+    state: u8,
+}
+
+/// Tracks a packet entering a stateful part of the topology (from a local
+/// port or a tunnel) in `zone`, after any translation at the edge: sets the
+/// key's `ct_state`, `ct_mark` and `ct_label` for the pipeline to match.
+/// Packets conntrack does not follow (fragments, other protocols) keep
+/// `ct_state` 0; an ICMP error about a connection is `rel`, about none `inv`.
+/// Nothing is entered in the table here: that is `ct_commit`'s ([`commit`]).
+#[inline]
+pub fn track(st: &mut EdgeState, frame: &[u8], key: &mut FlowKey, zone: u32) -> Option<Tracked> {
+    let Some(tu) = tuple_of(key, frame, zone) else {
+        if is_icmp_error(key) {
+            key.ct_state = state::TRK | state::INV;
+            let t = icmp_error_tuple(frame, zone)?;
+            let slot = st.ct.lookup(&t, st.now_ms)?;
+            let c = st.ct.get(slot)?;
+            let reply = if c.orig == t { 0 } else { state::RPL };
+            key.ct_state = state::TRK | state::REL | reply;
+            key.ct_mark = c.mark;
+            key.ct_label = c.label;
+        }
+        return None;
+    };
+    let tcp = tcp_of(&tu, frame);
+    if let Some(slot) = st.ct.lookup(&tu, st.now_ms) {
+        if tcp.is_some_and(|s| is_syn(&s)) && st.ct.is_over(slot) {
+            st.ct.forget(slot); // the tuple is reused by a new connection
+        } else {
+            let r = st.ct.track(slot, &tu, tcp.as_ref(), st.now_ms);
+            if let Some(c) = st.ct.get(slot) {
+                key.ct_mark = c.mark;
+                key.ct_label = c.label;
+            }
+            key.ct_state = r.state;
+            return Some(Tracked {
+                tuple: tu,
+                tcp,
+                slot: Some(slot),
+                state: r.state,
+            });
+        }
+    }
+    // No connection. A SYN opens one; so does a mid-stream segment with ACK
+    // (picked up on commit, as Linux's nf_conntrack_tcp_loose: connections
+    // outlive a vswitchd restart); any other TCP segment is invalid.
+    let valid = tcp.is_none_or(|s| {
+        let f = s.flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST);
+        f == tcp_flags::SYN || f == tcp_flags::ACK
+    });
+    key.ct_state = state::TRK | if valid { state::NEW } else { state::INV };
+    Some(Tracked {
+        tuple: tu,
+        tcp,
+        slot: None,
+        state: key.ct_state,
+    })
+}
+
+/// `ct_commit` for a packet [`track`] looked at and the pipeline sent: enters
+/// its connection (if new) and sets its mark and label. A connection the table
+/// has no room for is refused: the packet is dropped, counted as `ct_full`.
+#[inline]
+pub fn commit(
+    st: &mut EdgeState,
+    tr: &Tracked,
+    c: crate::pipeline::Commit,
+) -> Result<(), DropReason> {
+    if tr.state & state::INV != 0 {
+        return Ok(()); // nothing valid to enter; the flows let it through
+    }
+    let slot = match tr.slot {
+        Some(s) => s,
+        None => {
+            let full = st.ct.stats.full_drops;
+            let r = st
+                .ct
+                .commit(&tr.tuple, tr.tcp.as_ref(), st.now_ms, Some(&tr.tuple), true);
+            match r.slot {
+                Some(s) => s,
+                None if st.ct.stats.full_drops != full => return Err(DropReason::CtFull),
+                None => return Ok(()),
+            }
+        }
+    };
+    st.ct
+        .set_mark_label(slot, (c.mark, u32::MAX), (c.label, u64::MAX));
+    Ok(())
+}
+
+/// The `ct_state` (and mark, label) [`track`] would give a packet, without
+/// changing anything: for the datapath trace (a key has no ICMP echo id, so
+/// pings show as new).
+pub fn peek_state(st: &EdgeState, key: &FlowKey, zone: u32) -> (u8, u32, u64) {
+    let (sport, dport) = match key.ip_proto {
+        TCP | crate::nat::UDP => (key.l4_src, key.l4_dst),
+        ICMP => return (state::TRK | state::NEW, 0, 0),
+        _ => return (0, 0, 0),
+    };
+    let tu = Tuple {
+        zone,
+        proto: key.ip_proto,
+        src: key.ip_src,
+        dst: key.ip_dst,
+        sport,
+        dport,
+    };
+    match st.ct.peek(&tu, st.now_ms).and_then(|s| st.ct.get(s)) {
+        Some(c) => {
+            let reply = if c.orig == tu { 0 } else { state::RPL };
+            (state::TRK | state::EST | reply, c.mark, c.label)
+        }
+        None => (state::TRK | state::NEW, 0, 0),
+    }
 }
 
 /// A packet leaving to the local port `out` (after the pipeline).

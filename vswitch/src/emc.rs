@@ -3,7 +3,7 @@
 //! were computed under, so a table swap invalidates them all at no cost.
 
 use crate::flow::FlowKey;
-use crate::pipeline::Verdict;
+use crate::pipeline::{Commit, Decision, Verdict};
 
 /// Most output slots an entry stores inline; larger fan-outs are not cached.
 pub const INLINE_OUTPUTS: usize = 6;
@@ -16,6 +16,8 @@ pub struct Entry {
     pub verdict: Verdict,
     /// Tunnel metadata for outputs to remote chassis (see [`crate::pipeline`]).
     pub tun_md: u64,
+    /// The connection commit that goes with the verdict (stateful datapaths).
+    pub commit: Option<Commit>,
     pub n_out: u8,
     pub out: [u16; INLINE_OUTPUTS],
     pub hits: u64,
@@ -42,8 +44,13 @@ const EMPTY: Entry = Entry {
         arp_op: 0,
         ip_frag: 0,
         tun: 0,
+        ct_state: 0,
+        ct_commit: 0,
+        ct_mark: 0,
+        ct_label: 0,
     },
     tun_md: 0,
+    commit: None,
     generation: 0,
     verdict: Verdict::Output,
     n_out: 0,
@@ -111,8 +118,7 @@ impl Emc {
         key: &FlowKey,
         hash: u32,
         generation: u64,
-        verdict: Verdict,
-        tun_md: u64,
+        d: &Decision,
         out: &[u16],
     ) -> bool {
         if out.len() > INLINE_OUTPUTS {
@@ -138,8 +144,9 @@ impl Emc {
         let mut e = Entry {
             key: *key,
             generation,
-            verdict,
-            tun_md,
+            verdict: d.verdict,
+            tun_md: d.tun_md,
+            commit: d.commit,
             n_out: out.len() as u8,
             out: [0; INLINE_OUTPUTS],
             hits: 0,
@@ -178,6 +185,14 @@ mod tests {
     use super::*;
     use switchyard_southbound::DropReason;
 
+    fn d(verdict: Verdict) -> Decision {
+        Decision {
+            verdict,
+            tun_md: 0,
+            commit: None,
+        }
+    }
+
     #[test]
     fn hit_miss_and_generation() {
         let mut c = Emc::new(64);
@@ -187,17 +202,23 @@ mod tests {
         };
         let h = k.hash32();
         assert!(c.lookup(&k, h, 1).is_none());
-        assert!(c.insert(&k, h, 1, Verdict::Output, 0, &[3, 4]));
+        assert!(c.insert(&k, h, 1, &d(Verdict::Output), &[3, 4]));
         let e = c.lookup(&k, h, 1).unwrap();
         assert_eq!(&e.out[..e.n_out as usize], &[3, 4]);
         assert!(c.lookup(&k, h, 2).is_none(), "a table swap invalidates");
         let k2 = FlowKey { eth_dst: 6, ..k };
         assert!(c.lookup(&k2, k2.hash32(), 1).is_none());
         assert!(
-            !c.insert(&k, h, 1, Verdict::Output, 0, &[1; 7]),
+            !c.insert(&k, h, 1, &d(Verdict::Output), &[1; 7]),
             "too wide to cache"
         );
-        assert!(c.insert(&k, h, 1, Verdict::Drop(DropReason::PortSecurityMac), 0, &[]));
+        assert!(c.insert(
+            &k,
+            h,
+            1,
+            &d(Verdict::Drop(DropReason::PortSecurityMac)),
+            &[]
+        ));
         assert_eq!(
             c.lookup(&k, h, 1).unwrap().verdict,
             Verdict::Drop(DropReason::PortSecurityMac)

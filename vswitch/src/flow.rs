@@ -26,6 +26,13 @@ pub struct FlowKey {
     pub ip_frag: u8,
     /// Tunnel metadata of a decapsulated packet ([`pack_tunnel`]); 0 otherwise.
     pub tun: u64,
+    /// Conntrack's verdict on the packet (`ct_state` bits; 0: not tracked) and
+    /// its connection's mark and label, on datapaths whose flows match them.
+    pub ct_state: u8,
+    /// Set in the pipeline's working copy by `ct_commit` (0 in a parsed key).
+    pub ct_commit: u8,
+    pub ct_mark: u32,
+    pub ct_label: u64,
 }
 
 /// Tunnel metadata as one word: datapath key, ingress and egress port keys.
@@ -70,6 +77,9 @@ impl FlowKey {
             Field::L4Dst => self.l4_dst.into(),
             Field::Reg0 => meta.reg0.into(),
             Field::Reg1 => meta.reg1.into(),
+            Field::CtState => self.ct_state.into(),
+            Field::CtMark => self.ct_mark.into(),
+            Field::CtLabel => self.ct_label,
         }
     }
 
@@ -94,6 +104,8 @@ impl FlowKey {
                 | u64::from(self.arp_op) << 8
                 | u64::from(self.ip_frag),
             self.tun,
+            u64::from(self.ct_mark) << 8 | u64::from(self.ct_state),
+            self.ct_label,
         ] {
             h = (h.rotate_left(5) ^ w).wrapping_mul(K);
         }

@@ -77,6 +77,8 @@ const FIELDS: &[&str] = &[
     "arp.sha",
     "arp.spa",
     "arp.tpa",
+    "ct_mark",
+    "ct_label",
 ];
 const PROTOCOLS: &[&str] = &["ip4", "tcp", "udp", "icmp4", "icmp", "arp", "eth"];
 
@@ -332,6 +334,8 @@ impl Microflow {
                 "tcp.dst" | "udp.dst" | "icmp4.code" => k.l4_dst = int(0xffff)? as u16,
                 "arp.op" => k.arp_op = int(255)? as u8,
                 "arp.sha" => k.arp_sha = mac()?,
+                "ct_mark" => k.ct_mark = int(u64::from(u32::MAX))? as u32,
+                "ct_label" => k.ct_label = int(u64::MAX)?,
                 _ => return Err(bad("no value here")),
             }
         }

@@ -10,6 +10,7 @@ use crate::flow::{FlowKey, Meta};
 use crate::tables::{
     Act, DpTables, GenKind, PortTarget, RouteHop, StageTable, Tables, TUNNEL_BASE,
 };
+use switchyard_southbound::field::ct;
 use switchyard_southbound::{DropReason, Stage, MC_FIRST_KEY};
 
 /// Most datapaths one packet may cross (a loop in the topology ends here).
@@ -79,33 +80,80 @@ enum Outcome {
 
 type Trace<'a> = Option<&'a mut Vec<TraceStep>>;
 
-/// Runs `key` through the pipeline. Output slots are appended to `out`.
-pub fn run(t: &Tables, key: &FlowKey, out: &mut Vec<u16>, trace: Trace) -> Verdict {
-    run_full(t, key, out, trace).0
+/// A connection the pipeline committed (`ct_commit`): the mark and label it
+/// leaves on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Commit {
+    pub mark: u32,
+    pub label: u64,
 }
 
-/// Like [`run`], also returning the tunnel metadata ([`pack_tunnel`]) that goes
-/// with the outputs at or above [`TUNNEL_BASE`] (remote chassis).
-pub fn run_full(t: &Tables, key: &FlowKey, out: &mut Vec<u16>, trace: Trace) -> (Verdict, u64) {
-    if key.tun != 0 {
-        return (run_tunnel(t, key, out, trace), 0);
+/// Everything the caches remember of one pipeline run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub verdict: Verdict,
+    /// Tunnel metadata ([`pack_tunnel`]) for outputs at or above [`TUNNEL_BASE`].
+    pub tun_md: u64,
+    /// Commit the packet's connection once it is sent.
+    pub commit: Option<Commit>,
+}
+
+impl Decision {
+    fn of(verdict: Verdict) -> Self {
+        Decision {
+            verdict,
+            tun_md: 0,
+            commit: None,
+        }
     }
+}
+
+/// Runs `key` through the pipeline. Output slots are appended to `out`.
+pub fn run(t: &Tables, key: &FlowKey, out: &mut Vec<u16>, trace: Trace) -> Verdict {
+    run_full(t, key, out, trace).verdict
+}
+
+/// Like [`run`], with the tunnel metadata and the conntrack commit.
+pub fn run_full(t: &Tables, key: &FlowKey, out: &mut Vec<u16>, trace: Trace) -> Decision {
     let mut work = *key;
     let mut tun = 0;
-    match run_from_slot(t, &mut work, out, &mut tun, trace) {
-        Outcome::Done(v) => (finish(v, key, &work), tun),
+    let outcome = if key.tun != 0 {
+        run_tunnel(t, &mut work, out, trace)
+    } else {
+        run_from_slot(t, &mut work, out, &mut tun, trace)
+    };
+    match outcome {
+        Outcome::Done(v) => {
+            let verdict = finish(v, key, &work);
+            // Only a tracked packet that is sent commits (a drop leaves no state).
+            let sent = matches!(verdict, Verdict::Output | Verdict::Routed(_));
+            let commit =
+                (work.ct_commit != 0 && sent && key.ct_state & ct::TRK != 0).then_some(Commit {
+                    mark: work.ct_mark,
+                    label: work.ct_label,
+                });
+            Decision {
+                verdict,
+                tun_md: tun,
+                commit,
+            }
+        }
         Outcome::Gen(_) => {
             out.clear();
-            (Verdict::Punt, 0)
+            Decision::of(if key.tun != 0 {
+                Verdict::Drop(DropReason::PipelineDrop)
+            } else {
+                Verdict::Punt
+            })
         }
     }
 }
 
 /// A packet that arrived through a tunnel: the sending chassis ran the ingress
 /// pipeline; here the egress pipeline runs for the port (or group) it names.
-fn run_tunnel(t: &Tables, key: &FlowKey, out: &mut Vec<u16>, trace: Trace) -> Verdict {
+fn run_tunnel(t: &Tables, work: &mut FlowKey, out: &mut Vec<u16>, trace: Trace) -> Outcome {
     out.clear();
-    let (dp, ingress, egress) = unpack_tunnel(key.tun);
+    let (dp, ingress, egress) = unpack_tunnel(work.tun);
     let (ingress, egress) = (u32::from(ingress), u32::from(egress));
     let known_port = if egress >= MC_FIRST_KEY {
         t.multicast.contains_key(&(dp, egress))
@@ -113,7 +161,7 @@ fn run_tunnel(t: &Tables, key: &FlowKey, out: &mut Vec<u16>, trace: Trace) -> Ve
         t.ports.contains_key(&(dp, egress))
     };
     if !t.datapaths.contains_key(&dp) || !known_port {
-        return Verdict::Drop(DropReason::UnknownTunnelKey);
+        return Outcome::Done(Verdict::Drop(DropReason::UnknownTunnelKey));
     }
     let start = Start {
         dp,
@@ -125,12 +173,8 @@ fn run_tunnel(t: &Tables, key: &FlowKey, out: &mut Vec<u16>, trace: Trace) -> Ve
         ingress_from: None,
         from_tunnel: true,
     };
-    let mut work = *key;
     let mut tun = 0;
-    match walk_datapaths(t, start, &mut work, out, &mut tun, trace) {
-        Outcome::Done(v) => finish(v, key, &work),
-        Outcome::Gen(_) => Verdict::Drop(DropReason::PipelineDrop),
-    }
+    walk_datapaths(t, start, work, out, &mut tun, trace)
 }
 
 fn run_from_slot(
@@ -372,6 +416,11 @@ fn walk(
                     break;
                 }
                 Act::Generate(g) => return Step::Gen(g),
+                Act::CtCommit { mark, label } => {
+                    key.ct_mark = (key.ct_mark & !mark.1) | (mark.0 & mark.1);
+                    key.ct_label = (key.ct_label & !label.1) | (label.0 & label.1);
+                    key.ct_commit = 1;
+                }
             }
         }
         if !next {

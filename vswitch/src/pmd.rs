@@ -340,7 +340,7 @@ impl Pmd {
         let underlay = self.tables.underlay.is_some_and(|u| u.slot == slot);
         let mut out = std::mem::take(&mut self.out);
         let generation = self.tables.generation;
-        let ct = self.tables.ct_active && !underlay;
+        let ct = self.tables.ct_active;
         if ct {
             self.edge.tick();
         }
@@ -359,45 +359,64 @@ impl Pmd {
                     continue;
                 }
             };
+            let mut tracked = None;
             if ct && key.eth_type == 0x0800 {
                 let t = &*self.tables;
                 let Some(p) = self.ports[s].as_mut() else {
                     break;
                 };
-                let frame = p.io.rx_frame_mut(i);
-                match crate::edge::ingress(t, &mut self.edge, &self.stats, frame, &mut key) {
-                    Edge::Pass => {}
-                    Edge::Drop(r) => {
-                        self.stats.count_drop(r);
-                        p.stats.rx_dropped.add(1);
-                        continue;
+                let frame = &mut p.io.rx_frame_mut(i)[off..];
+                let zone = if underlay {
+                    let dp = crate::flow::unpack_tunnel(key.tun).0;
+                    t.ct_zones.get(&dp).copied().unwrap_or(0)
+                } else {
+                    match crate::edge::ingress(t, &mut self.edge, &self.stats, frame, &mut key) {
+                        Edge::Pass => {}
+                        Edge::Drop(r) => {
+                            self.stats.count_drop(r);
+                            p.stats.rx_dropped.add(1);
+                            continue;
+                        }
+                        Edge::NoBackend { vip } => {
+                            self.stats.count_drop(DropReason::LbNoBackend);
+                            self.no_backend(s, i, &key, vip);
+                            continue;
+                        }
                     }
-                    Edge::NoBackend { vip } => {
-                        self.stats.count_drop(DropReason::LbNoBackend);
-                        self.no_backend(s, i, &key, vip);
-                        continue;
-                    }
+                    t.slot(slot).map_or(0, |b| b.ct_zone)
+                };
+                if zone != 0 {
+                    tracked = crate::edge::track(&mut self.edge, frame, &mut key, zone);
                 }
             }
             let hash = key.hash32();
             let mut inline = [0u16; crate::emc::INLINE_OUTPUTS];
-            let (verdict, tun_md, outs): (Verdict, u64, &[u16]) =
+            let (verdict, tun_md, commit, outs): (Verdict, u64, _, &[u16]) =
                 match self.emc.lookup(&key, hash, generation) {
                     Some(e) => {
                         self.stats.emc_hits.add(1);
                         let n = usize::from(e.n_out);
                         inline[..n].copy_from_slice(&e.out[..n]);
-                        (e.verdict, e.tun_md, &inline[..n])
+                        (e.verdict, e.tun_md, e.commit, &inline[..n])
                     }
                     None => {
                         self.stats.emc_misses.add(1);
-                        let (v, tun) = run_full(&self.tables, &key, &mut out, None);
-                        if !self.emc.insert(&key, hash, generation, v, tun, &out) {
+                        let d = run_full(&self.tables, &key, &mut out, None);
+                        if !self.emc.insert(&key, hash, generation, &d, &out) {
                             self.stats.uncacheable.add(1);
                         }
-                        (v, tun, &out[..])
+                        (d.verdict, d.tun_md, d.commit, &out[..])
                     }
                 };
+            if let (Some(c), Some(tr)) = (commit, tracked.as_ref()) {
+                if let Err(r) = crate::edge::commit(&mut self.edge, tr, c) {
+                    self.stats.count_drop(r);
+                    if let Some(p) = self.ports[s].as_ref() {
+                        p.stats.rx_dropped.add(1);
+                    }
+                    continue;
+                }
+            }
             let routed = matches!(verdict, Verdict::Routed(_));
             let verdict = match verdict {
                 Verdict::Routed(rw) => {
@@ -737,11 +756,22 @@ impl Pmd {
         let mut steps: Vec<TraceStep> = Vec::new();
         // Conntrack at the edge first (load balancer, NAT), read-only.
         let edge = crate::edge::preview(&self.tables, &self.edge, key);
-        let key = &edge.as_ref().map(|(_, k)| *k).unwrap_or(*key);
+        let mut key = edge.as_ref().map(|(_, k)| *k).unwrap_or(*key);
+        // Then stateful tracking, as the live conntrack would answer.
+        let zone = self.tables.slot(key.in_port).map_or(0, |b| b.ct_zone);
+        let tracked = (zone != 0 && key.eth_type == 0x0800).then(|| {
+            let (state, mark, label) = crate::edge::peek_state(&self.edge, &key, zone);
+            (key.ct_state, key.ct_mark, key.ct_label) = (state, mark, label);
+            format!(
+                "ct(zone=0x{zone:x}): ct_state={} (live conntrack)",
+                switchyard_southbound::field::ct::flags_text(state, state)
+            )
+        });
+        let key = &key;
         let v = run(&self.tables, key, &mut out, Some(&mut steps));
         let mut r =
             crate::trace::report(&self.tables, key, v, &out, steps, |_| chassis.to_string());
-        r.conntrack = edge.map(|(d, _)| d);
+        r.conntrack = crate::trace::join_ct(edge.map(|(d, _)| d), tracked);
         let cached = self.emc.peek(key, key.hash32(), self.tables.generation);
         r.cache = Some(match cached {
             Some(e) if e.verdict == v && e.out[..usize::from(e.n_out)] == out[..] => {

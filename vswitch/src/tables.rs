@@ -25,6 +25,12 @@ pub enum Act {
     SetEthDst(u64),
     /// The actions that make a new packet (the slow path builds it).
     Generate(GenKind),
+    /// Commit the packet's connection with these (value, mask) bits of mark
+    /// and label; the PMD does it once the packet's fate is known.
+    CtCommit {
+        mark: (u32, u32),
+        label: (u64, u64),
+    },
 }
 
 /// One routing decision.
@@ -76,6 +82,9 @@ pub struct DpTables {
     pub router: bool,
     pub ingress: Vec<StageTable>,
     pub egress: Vec<StageTable>,
+    /// Some flow matches conntrack fields or commits: packets entering this
+    /// datapath's part of the topology are tracked first.
+    pub stateful: bool,
 }
 
 /// Where a logical port lives, from this chassis's point of view.
@@ -103,6 +112,8 @@ pub struct SlotBinding {
     pub lb: bool,
     /// The port is on a router's external switch: its traffic is NATed.
     pub nat: bool,
+    /// Conntrack zone its packets are tracked in before the pipeline (0: none).
+    pub ct_zone: u32,
 }
 
 /// A local interface bound to a logical port (the agent's view).
@@ -141,9 +152,16 @@ pub struct Tables {
     pub services: std::sync::Arc<crate::lb::Services>,
     /// Router NAT rules.
     pub nats: crate::lb::Nats,
-    /// Some local port needs conntrack (load balancing or NAT).
+    /// Some local port needs conntrack (load balancing, NAT or stateful flows).
     pub ct_active: bool,
+    /// Datapath -> conntrack zone, for datapaths connected (through routers)
+    /// to one with stateful flows.
+    pub ct_zones: FxHashMap<u32, u32>,
 }
+
+/// Stateful zones are `STATEFUL_ZONE | the smallest datapath key of the
+/// connected topology`, apart from load balancer (switch) and NAT (router) zones.
+pub const STATEFUL_ZONE: u32 = 1 << 31;
 
 /// Output list entries at or above this are tunnels (`entry - TUNNEL_BASE`).
 pub const TUNNEL_BASE: u16 = 0x8000;
@@ -215,6 +233,10 @@ fn translate_flow(f: &LogicalFlow, ecmp: &mut Vec<Vec<RouteHop>>) -> Option<(Mat
             Kind::IcmpEchoReply(_) => Act::Generate(GenKind::EchoReply),
             Kind::ArpRequest(_) => Act::Generate(GenKind::ArpRequest),
             Kind::PutArp(_) => Act::Generate(GenKind::PutArp),
+            Kind::CtCommit(c) => Act::CtCommit {
+                mark: (c.mark, c.mark_mask),
+                label: (c.label, c.label_mask),
+            },
         });
     }
     Some((ms, acts))
@@ -308,6 +330,7 @@ impl Tables {
                 enabled,
                 lb,
                 nat,
+                ct_zone: 0,
             });
             t.ports.insert((dp, key), PortTarget::Local(b.slot));
         }
@@ -366,6 +389,10 @@ impl Tables {
                 t.untranslatable += 1;
                 continue;
             }
+            d.stateful |= ms
+                .iter()
+                .any(|(f, _, _)| matches!(f, Field::CtState | Field::CtMark | Field::CtLabel))
+                || acts.iter().any(|a| matches!(a, Act::CtCommit { .. }));
             st.flows.push(Flow {
                 priority: f.priority,
                 actions: acts,
@@ -377,6 +404,7 @@ impl Tables {
                 st.classifier.finish();
             }
         }
+        t.assign_ct_zones();
         let mut remote: Vec<(&str, u32)> = sb
             .chassis
             .iter()
@@ -431,6 +459,49 @@ impl Tables {
                     dst_ip: t.ip,
                 })
             });
+        }
+    }
+
+    /// Gives every datapath connected (through patch ports) to a stateful one
+    /// the zone of that connected topology. One zone for all of it: a packet
+    /// is tracked once per chassis, where it enters (from a local port or a
+    /// tunnel), and its reply enters elsewhere, perhaps on another switch
+    /// behind the same router; both must meet the same connection. Addresses
+    /// are unique within a routed topology, so the zone needs no finer grain.
+    fn assign_ct_zones(&mut self) {
+        if !self.datapaths.values().any(|d| d.stateful) {
+            return;
+        }
+        let mut root: FxHashMap<u32, u32> = self.datapaths.keys().map(|&k| (k, k)).collect();
+        let find = |root: &FxHashMap<u32, u32>, mut x: u32| {
+            while let Some(&r) = root.get(&x).filter(|&&r| r != x) {
+                x = r;
+            }
+            x
+        };
+        for (&(dp, _), target) in &self.ports {
+            if let PortTarget::Patch { dp: peer, .. } = *target {
+                let (a, b) = (find(&root, dp), find(&root, peer));
+                if a != b {
+                    root.insert(a.max(b), a.min(b));
+                }
+            }
+        }
+        let stateful: Vec<u32> = self
+            .datapaths
+            .iter()
+            .filter(|(_, d)| d.stateful)
+            .map(|(&k, _)| find(&root, k))
+            .collect();
+        for &dp in self.datapaths.keys() {
+            let r = find(&root, dp);
+            if stateful.contains(&r) {
+                self.ct_zones.insert(dp, STATEFUL_ZONE | r);
+            }
+        }
+        for b in self.slots.iter_mut().flatten() {
+            b.ct_zone = self.ct_zones.get(&b.datapath).copied().unwrap_or(0);
+            self.ct_active |= b.ct_zone != 0;
         }
     }
 

@@ -7,6 +7,7 @@ use crate::flow::FlowKey;
 use crate::microflow::{Microflow, MicroflowError};
 use crate::pipeline::{run, TraceStep, Verdict};
 use crate::tables::{LocalBinding, Tables};
+use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use switchyard_southbound::fmt_mac;
 use switchyard_southbound::pb::SbSnapshot;
@@ -104,6 +105,18 @@ pub fn key_text(k: &FlowKey) -> String {
         }
         _ => {}
     }
+    if k.ct_state != 0 {
+        s += &format!(
+            " ct_state={}",
+            switchyard_southbound::field::ct::flags_text(k.ct_state, k.ct_state)
+        );
+    }
+    if k.ct_mark != 0 {
+        s += &format!(" ct_mark=0x{:x}", k.ct_mark);
+    }
+    if k.ct_label != 0 {
+        s += &format!(" ct_label=0x{:x}", k.ct_label);
+    }
     s
 }
 
@@ -188,6 +201,24 @@ pub enum CtAssume {
     /// The packet belongs to a committed connection: translated as committed
     /// (the logical trace assumes the backend the hash picks).
     Est,
+    /// A reply of a committed connection (`ct_state` +est+rpl).
+    Rpl,
+    /// Conntrack found the packet invalid (`ct_state` +inv).
+    Inv,
+}
+
+impl CtAssume {
+    /// The `ct_state` bits assumed.
+    pub fn state(self) -> u8 {
+        use switchyard_southbound::field::ct;
+        ct::TRK
+            | match self {
+                CtAssume::New => ct::NEW,
+                CtAssume::Est => ct::EST,
+                CtAssume::Rpl => ct::EST | ct::RPL,
+                CtAssume::Inv => ct::INV,
+            }
+    }
 }
 
 /// The logical trace: the southbound pipeline as northd compiled it.
@@ -226,13 +257,25 @@ pub fn logical_ct(
     let edge = crate::edge::preview(&t, &crate::edge::EdgeState::new(16), &key).map(|(d, k)| {
         let d = match ct {
             CtAssume::New => d,
-            CtAssume::Est => d.replace("new connection", "established connection (--ct est)"),
+            _ => d.replace("new connection", "established connection (--ct est)"),
         };
         (d, k)
     });
     if let Some((_, k)) = &edge {
         key = *k;
     }
+    // Stateful flows on the way: the packet is tracked first, in the state assumed.
+    let zone = t.slot(key.in_port).map_or(0, |b| b.ct_zone);
+    let tracked = (zone != 0 && key.eth_type == 0x0800).then(|| {
+        key.ct_state = ct.state();
+        format!(
+            "ct(zone=0x{zone:x}): ct_state={} (assumed: --ct {})",
+            switchyard_southbound::field::ct::flags_text(key.ct_state, key.ct_state),
+            ct.to_possible_value()
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default()
+        )
+    });
     let mut out = Vec::new();
     let mut steps = Vec::new();
     let v = run(&t, &key, &mut out, Some(&mut steps));
@@ -244,6 +287,14 @@ pub fn logical_ct(
             .unwrap_or_default()
     };
     let mut r = report(&t, &key, v, &out, steps, chassis_of);
-    r.conntrack = edge.map(|(d, _)| d);
+    r.conntrack = join_ct(edge.map(|(d, _)| d), tracked);
     Ok(r)
+}
+
+/// The edge's translation and the stateful tracking, as one conntrack line.
+pub fn join_ct(edge: Option<String>, tracked: Option<String>) -> Option<String> {
+    match (edge, tracked) {
+        (Some(a), Some(b)) => Some(format!("{a}; then {b}")),
+        (a, b) => a.or(b),
+    }
 }

@@ -39,6 +39,8 @@ pub fn list(e: &EdgeState, zone: Option<u32>) -> Vec<ConnInfo> {
             packets_orig: c.packets[0],
             packets_reply: c.packets[1],
             idle_ms: e.now_ms.saturating_sub(c.last_ms),
+            mark: c.mark,
+            label: c.label,
         })
         .collect()
 }
