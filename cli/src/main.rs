@@ -1,6 +1,7 @@
 //! syctl: build and inspect a Switchyard topology, drive a vswitchd, run a sandbox.
 #![forbid(unsafe_code)]
 
+mod acl;
 mod cluster;
 mod demo;
 mod lb;
@@ -117,6 +118,8 @@ enum Cmd {
     Router(router::RouterCmd),
     #[command(flatten)]
     Lb(lb::LbCmd),
+    #[command(flatten)]
+    Acl(acl::AclCmd),
     /// Talk to the local switchyard-vswitchd.
     #[command(subcommand)]
     Vswitch(VswitchCmd),
@@ -535,6 +538,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Router(r) => router::run(r, &mut c, json).await?,
         Cmd::Lb(l) => lb::run(l, &mut c, json).await?,
+        Cmd::Acl(a) => acl::run(a, &mut c, json).await?,
         Cmd::Vswitch(_) | Cmd::Sandbox(_) => unreachable!("handled above"),
     }
     Ok(())

@@ -136,6 +136,7 @@ pub fn show(db: &pb::NbDatabase, sb: &pb::SbSnapshot, json: bool) -> anyhow::Res
                     "chassis": sb.port_bindings.iter().find(|b| b.logical_port == p.name).map(|b| b.chassis.clone()).unwrap_or_default(),
                 })).collect::<Vec<_>>(),
                 "load_balancers": db.load_balancers.iter().filter(|l| l.switches.contains(&s.name)).map(|l| &l.name).collect::<Vec<_>>(),
+                "acls": db.acls.iter().filter(|a| a.switch_name == s.name).count(),
             })).collect::<Vec<_>>(),
             "routers": crate::router::show_json(db),
             "chassis": sb.chassis,
@@ -173,6 +174,16 @@ pub fn show(db: &pb::NbDatabase, sb: &pb::SbSnapshot, json: bool) -> anyhow::Res
             }
         }
         crate::lb::show_attached(db, |l| l.switches.contains(&s.name));
+        let acls: Vec<&pb::Acl> = db.acls.iter().filter(|a| a.switch_name == s.name).collect();
+        if !acls.is_empty() {
+            let of = |d: &str| acls.iter().filter(|a| a.direction == d).count();
+            println!(
+                "    acls: {} from-lport, {} to-lport (syctl acl-list {})",
+                of("from-lport"),
+                of("to-lport"),
+                s.name
+            );
+        }
     }
     crate::router::show_text(db, sb);
     for c in &sb.chassis {

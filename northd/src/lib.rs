@@ -2,6 +2,7 @@
 //! the NB -> SB compiler, the SB state and the gRPC services.
 #![forbid(unsafe_code)]
 
+pub mod acl;
 pub mod compile;
 pub mod compile_router;
 pub mod lb;

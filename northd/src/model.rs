@@ -155,6 +155,8 @@ pub struct Nb {
     pub load_balancers: BTreeMap<String, LoadBalancer>,
     /// NAT rules by [`crate::lb::nat_key`].
     pub nats: BTreeMap<String, NatRule>,
+    /// ACLs by [`crate::acl::acl_key`].
+    pub acls: BTreeMap<String, pb::Acl>,
 }
 
 /// Row-level difference between two NB states: what the store persists.
@@ -185,6 +187,10 @@ pub struct Change {
     pub put_nats: Vec<NatRule>,
     #[serde(default)]
     pub del_nats: Vec<String>,
+    #[serde(default)]
+    pub put_acls: Vec<pb::Acl>,
+    #[serde(default)]
+    pub del_acls: Vec<String>,
 }
 
 impl Change {
@@ -203,6 +209,8 @@ impl Change {
             && self.del_lbs.is_empty()
             && self.put_nats.is_empty()
             && self.del_nats.is_empty()
+            && self.put_acls.is_empty()
+            && self.del_acls.is_empty()
     }
 }
 
@@ -233,6 +241,7 @@ impl Nb {
         let (put_routes, del_routes) = diff_map(&self.routes, &new.routes);
         let (put_lbs, del_lbs) = diff_map(&self.load_balancers, &new.load_balancers);
         let (put_nats, del_nats) = diff_map(&self.nats, &new.nats);
+        let (put_acls, del_acls) = diff_map(&self.acls, &new.acls);
         Change {
             version,
             put_switches,
@@ -249,6 +258,8 @@ impl Nb {
             del_lbs,
             put_nats,
             del_nats,
+            put_acls,
+            del_acls,
         }
     }
 
@@ -296,6 +307,12 @@ impl Nb {
         for n in &c.put_nats {
             self.nats.insert(crate::lb::nat_key(n), n.clone());
         }
+        for n in &c.del_acls {
+            self.acls.remove(n);
+        }
+        for a in &c.put_acls {
+            self.acls.insert(crate::acl::acl_key(a), a.clone());
+        }
     }
 
     /// The ports of one switch.
@@ -314,6 +331,7 @@ impl Nb {
             routes: self.routes.values().cloned().collect(),
             load_balancers: self.load_balancers.values().cloned().collect(),
             nats: self.nats.values().cloned().collect(),
+            acls: self.acls.values().cloned().collect(),
         }
     }
 
@@ -330,6 +348,7 @@ impl Nb {
                         }
                     } else {
                         self.ports.retain(|_, p| &p.switch_name != name);
+                        self.acls.retain(|_, a| &a.switch_name != name);
                     }
                 }
                 Op::LspAdd(lsp) => self.lsp_add(lsp, req.may_exist)?,
@@ -378,6 +397,8 @@ impl Nb {
                 Op::LbDetach(a) => self.lb_attach(a, false, req.if_exists)?,
                 Op::NatAdd(n) => self.nat_add(n, req.may_exist)?,
                 Op::NatDel(n) => self.nat_del(n, req.if_exists)?,
+                Op::AclAdd(a) => self.acl_add(a, req.may_exist)?,
+                Op::AclDel(d) => self.acl_del(d, req.if_exists)?,
             }
         }
         // A deleted switch or router takes its load balancer attachments and

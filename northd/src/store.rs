@@ -62,6 +62,8 @@ struct Snapshot {
     load_balancers: Vec<switchyard_southbound::pb::LoadBalancer>,
     #[serde(default)]
     nats: Vec<switchyard_southbound::pb::NatRule>,
+    #[serde(default)]
+    acls: Vec<switchyard_southbound::pb::Acl>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -105,6 +107,7 @@ impl FileStore {
             routes: nb.routes.values().cloned().collect(),
             load_balancers: nb.load_balancers.values().cloned().collect(),
             nats: nb.nats.values().cloned().collect(),
+            acls: nb.acls.values().cloned().collect(),
         };
         let tmp = self.dir.join("nb.snapshot.tmp");
         let body = serde_json::to_vec(&snap).expect("NB rows always serialize");
@@ -192,6 +195,11 @@ impl NbStore for FileStore {
                 .nats
                 .into_iter()
                 .map(|n| (crate::lb::nat_key(&n), n))
+                .collect();
+            loaded.nb.acls = snap
+                .acls
+                .into_iter()
+                .map(|a| (crate::acl::acl_key(&a), a))
                 .collect();
         }
         let log_path = self.log_path();

@@ -173,6 +173,7 @@ named_enum! {
         CtFull => "ct_full",
         CtInvalid => "ct_invalid",
         NatPortsExhausted => "nat_ports_exhausted",
+        AclDrop => "acl_drop",
     }
 }
 

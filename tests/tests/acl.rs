@@ -1,0 +1,131 @@
+//! ACLs (NetworkPolicy) with real daemons, real pods and AF_XDP: stateful
+//! rules compiled into `ls_in_acl` / `ls_out_acl`, enforced with the datapath's
+//! conntrack (`ct_state` matches, `ct_commit`).
+
+use switchyard_tests::sandbox::{can_run, wait_until, Sandbox};
+
+fn ok(a: &str) -> bool {
+    !a.starts_with("ERR")
+}
+
+#[test]
+fn acls_admit_one_client_keep_replies_flowing_and_survive_a_northd_restart() {
+    if !can_run("acls_admit_one_client_keep_replies_flowing_and_survive_a_northd_restart") {
+        return;
+    }
+    let mut sb = Sandbox::up(45, 3);
+    let ns: Vec<String> = (0..3).map(|i| sb.netns(i)).collect();
+    let (ip1, ip2, ip3) = (sb.ip(0), sb.ip(1), sb.ip(2));
+    let _b2 = sb.serve_in(&ns[1], "tcp", 8080, "b2");
+    let _b2u = sb.serve_in(&ns[1], "udp", 5353, "b2");
+    let _b1 = sb.serve_in(&ns[0], "tcp", 8080, "b1");
+    assert!(
+        sb.connect_until(&ns[2], &ip2, 8080, ok),
+        "no ACLs: pod3 reaches pod2"
+    );
+
+    // Only pod1 may open connections to pod2, and only to TCP 8080.
+    let allow = format!(r#"outport == "ls0-pod2" && ip4.src == {ip1} && tcp.dst == 8080"#);
+    sb.syctl(&["acl-add", "ls0", "to-lport", "100", &allow, "allow-related"]);
+    let deny = r#"outport == "ls0-pod2" && ip4"#;
+    sb.syctl(&[
+        "acl-add",
+        "ls0",
+        "to-lport",
+        "10",
+        deny,
+        "drop",
+        "--name",
+        "default-deny",
+    ]);
+    assert!(
+        sb.connect_until(&ns[2], &ip2, 8080, |a| !ok(a)),
+        "pod3 still reaches pod2 with the ACLs in place"
+    );
+    let check = |sb: &Sandbox| {
+        let a = sb.svc_in(&ns[0], "connect", &ip2, 8080, 3);
+        assert!(a.iter().all(|l| l.starts_with("b2")), "pod1 -> pod2: {a:?}");
+        assert!(!ok(&sb.svc_in(&ns[2], "connect", &ip2, 8080, 1)[0]));
+        assert!(
+            !ok(&sb.svc_in(&ns[0], "udp", &ip2, 5353, 1)[0]),
+            "UDP is not allowed"
+        );
+        assert!(!sb.ping(2, &ip2), "pod3 pings pod2");
+        // Replies to what pod2 opens pass its default deny: they are established.
+        assert!(sb.ping(1, &ip3), "pod2 cannot ping pod3");
+        let a = sb.svc_in(&ns[1], "connect", &ip1, 8080, 1);
+        assert!(a[0].starts_with("b1"), "pod2 -> pod1: {a:?}");
+    };
+    check(&sb);
+    assert!(sb.drops("acl_drop") > 0);
+
+    // The connections are in the switch's stateful zone, committed by the ACLs.
+    let conns = sb.syctl_json(&["vswitch", "ct-list"]);
+    let zones: Vec<u64> = conns
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["zone"].as_u64())
+        .collect();
+    assert!(zones.iter().any(|z| z & 0x8000_0000 != 0), "{conns}");
+
+    // The trace names the ACL that decides.
+    let t = sb.syctl_json(&[
+        "trace",
+        &format!(r#"inport == "ls0-pod3" && ip4.dst == {ip2} && tcp.dst == 8080"#),
+    ]);
+    assert_eq!(t["drop_reason"], "acl_drop", "{t}");
+    let t = sb.syctl_json(&[
+        "trace",
+        &format!(r#"inport == "ls0-pod1" && ip4.dst == {ip2} && tcp.dst == 8080"#),
+    ]);
+    assert_eq!(t["verdict"], "output", "{t}");
+    let t = sb.syctl_json(&[
+        "trace",
+        "--ct",
+        "rpl",
+        &format!(r#"inport == "ls0-pod3" && ip4.dst == {ip2} && tcp.dst == 8080"#),
+    ]);
+    assert_eq!(t["verdict"], "output", "a reply passes: {t}");
+
+    // Bad input: a clear error, nothing written.
+    let e = sb.syctl_err(&[
+        "acl-add",
+        "ls0",
+        "to-lport",
+        "5",
+        "tcp.dst == 80 || udp",
+        "drop",
+    ]);
+    assert!(e.contains("column 15") && e.contains("sets"), "{e}");
+    let e = sb.syctl_err(&[
+        "acl-add",
+        "ls0",
+        "to-lport",
+        "5",
+        r#"outport == "nope""#,
+        "drop",
+    ]);
+    assert!(e.contains("no port \"nope\""), "{e}");
+    let e = sb.syctl_err(&["acl-add", "ls0", "sideways", "5", "ip4", "drop"]);
+    assert!(e.contains("from-lport or to-lport"), "{e}");
+    let e = sb.syctl_err(&["acl-add", "ls0", "to-lport", "40000", "ip4", "drop"]);
+    assert!(e.contains("0 to 32767"), "{e}");
+    let list = sb.syctl_json(&["acl-list", "ls0"]);
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(list[1]["name"], "default-deny");
+
+    // northd comes back with its ACLs; the datapath still enforces them.
+    sb.kill_and_restart("northd");
+    let list = sb.syctl_json(&["acl-list", "ls0"]);
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    check(&sb);
+
+    // Removing them opens pod2 again.
+    sb.syctl(&["acl-del", "ls0"]);
+    assert!(
+        sb.connect_until(&ns[2], &ip2, 8080, ok),
+        "pod3 blocked after acl-del"
+    );
+    assert!(wait_until(std::time::Duration::from_secs(10), || sb.ping(2, &ip2)));
+}
