@@ -129,3 +129,52 @@ fn acls_admit_one_client_keep_replies_flowing_and_survive_a_northd_restart() {
     );
     assert!(wait_until(std::time::Duration::from_secs(10), || sb.ping(2, &ip2)));
 }
+
+#[test]
+fn acls_hold_across_chassis_where_each_side_tracks_what_arrives_by_tunnel() {
+    if !can_run("acls_hold_across_chassis_where_each_side_tracks_what_arrives_by_tunnel") {
+        return;
+    }
+    // pod1 and pod3 on chassis 1, pod2 on chassis 2.
+    let sb = Sandbox::up_with(46, 3, &["--chassis", "2"]);
+    assert_ne!(sb.pod(0)["chassis"], sb.pod(1)["chassis"]);
+    let ns: Vec<String> = (0..3).map(|i| sb.netns(i)).collect();
+    let (ip1, ip2) = (sb.ip(0), sb.ip(1));
+    let _b2 = sb.serve_in(&ns[1], "tcp", 8080, "b2");
+    let _b1 = sb.serve_in(&ns[0], "tcp", 8080, "b1");
+    assert!(sb.connect_until(&ns[0], &ip2, 8080, ok));
+
+    // pod2 is isolated but for pod1's connections to 8080. The SYN is
+    // committed on chassis 2 (egress pipeline, after the tunnel), the
+    // replies find it there and on chassis 1 (where they arrive by tunnel).
+    let allow = format!(r#"outport == "ls0-pod2" && ip4.src == {ip1} && tcp.dst == 8080"#);
+    sb.syctl(&["acl-add", "ls0", "to-lport", "100", &allow, "allow-related"]);
+    sb.syctl(&[
+        "acl-add",
+        "ls0",
+        "to-lport",
+        "10",
+        r#"outport == "ls0-pod2" && ip4"#,
+        "drop",
+    ]);
+    assert!(
+        sb.connect_until(&ns[2], &ip2, 8080, |a| !ok(a)),
+        "pod3 still reaches pod2"
+    );
+    let a = sb.svc_in(&ns[0], "connect", &ip2, 8080, 3);
+    assert!(
+        a.iter().all(|l| l.starts_with("b2")),
+        "pod1 -> pod2 across chassis: {a:?}"
+    );
+    // What pod2 opens comes back to it through the tunnel as a reply.
+    let a = sb.svc_in(&ns[1], "connect", &ip1, 8080, 2);
+    assert!(
+        a.iter().all(|l| l.starts_with("b1")),
+        "pod2 -> pod1 across chassis: {a:?}"
+    );
+    assert!(sb.ping(1, &ip1), "pod2 cannot ping pod1");
+    assert!(
+        !sb.ping(0, &ip2),
+        "pod1 pings pod2 (only TCP 8080 is allowed)"
+    );
+}
