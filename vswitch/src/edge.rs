@@ -214,52 +214,9 @@ pub fn ingress(
         return Edge::Pass;
     };
     if b.lb && t.services.is_vip_ip(key.ip_dst) {
-        let Some(tu) = tuple_of(key, frame, b.datapath) else {
-            return Edge::Pass;
-        };
-        let tcp = tcp_of(&tu, frame);
-        if existing(st, frame, key, &tu, tcp.as_ref(), stats) {
-            return Edge::Pass;
+        if let Some(e) = to_vip(t, st, stats, frame, key, b.datapath) {
+            return e;
         }
-        let Some(vip) = t.services.vip_for(tu.proto, tu.dst, tu.dport, b.datapath) else {
-            return Edge::Pass;
-        };
-        let lb = &*vip.lb;
-        let akey = (tu.proto, tu.dst, tu.dport, tu.src);
-        let sticky = (lb.affinity_ms > 0)
-            .then(|| st.affinity.get(&akey))
-            .flatten()
-            .filter(|(be, last)| {
-                st.now_ms.saturating_sub(*last) <= lb.affinity_ms && vip.backends.contains(be)
-            })
-            .map(|(be, _)| *be);
-        let Some(be) = sticky.or_else(|| vip.select(conn_hash(&tu))) else {
-            return Edge::NoBackend { vip: vip.ip };
-        };
-        let mut to = Tuple {
-            dst: be.0,
-            dport: be.1,
-            ..tu
-        };
-        if be.0 == tu.src {
-            // Hairpin: the backend would answer itself directly; make it
-            // answer the hairpin address, which comes back through here.
-            to.src = if lb.hairpin_ip != 0 {
-                lb.hairpin_ip
-            } else {
-                vip.ip
-            };
-        }
-        let e = open(st, frame, key, &tu, tcp.as_ref(), &to, stats);
-        if e == Edge::Pass {
-            stats.lb_new.add(1);
-            if lb.affinity_ms > 0
-                && (st.affinity.len() < AFFINITY_CAPACITY || st.affinity.contains_key(&akey))
-            {
-                st.affinity.insert(akey, (be, st.now_ms));
-            }
-        }
-        return e;
     }
     if b.lb && key.ip_proto == TCP && !st.ct.is_empty() {
         // A new connection straight to an address (not a VIP) whose reply
@@ -275,30 +232,101 @@ pub fn ingress(
         }
     }
     if b.nat {
-        let Some(&ri) = t.nats.by_external.get(&(b.datapath, key.ip_dst)) else {
-            return Edge::Pass;
-        };
-        let rule = &t.nats.rules[usize::from(ri)];
-        let Some(tu) = tuple_of(key, frame, rule.router) else {
-            // An ICMP error from the outside about a translated connection.
-            let before = key.ip_dst;
-            related(st, frame, key, rule.router, stats);
-            if let Some(d) = crate::nat::ipv4_dst(frame).filter(|d| *d != before) {
-                key.ip_dst = d;
-            }
-            return Edge::Pass;
-        };
-        let tcp = tcp_of(&tu, frame);
-        if existing(st, frame, key, &tu, tcp.as_ref(), stats) || rule.kind == NatKind::Snat {
-            return Edge::Pass;
-        }
-        let to = Tuple {
-            dst: rule.logical,
-            ..tu
-        };
-        return open(st, frame, key, &tu, tcp.as_ref(), &to, stats);
+        return from_outside(t, st, stats, frame, key, b.datapath);
     }
     Edge::Pass
+}
+
+/// A packet to a VIP or hairpin address on switch `dp`: an
+/// established service connection is translated, a new one load-balanced.
+/// `None`: not a service packet after all (a hairpin address, or a VIP of
+/// another port or protocol): the other edge rules apply.
+#[inline]
+fn to_vip(
+    t: &Tables,
+    st: &mut EdgeState,
+    stats: &PmdStats,
+    frame: &mut [u8],
+    key: &mut FlowKey,
+    dp: u32,
+) -> Option<Edge> {
+    let tu = tuple_of(key, frame, dp)?;
+    let tcp = tcp_of(&tu, frame);
+    if existing(st, frame, key, &tu, tcp.as_ref(), stats) {
+        return Some(Edge::Pass);
+    }
+    let vip = t.services.vip_for(tu.proto, tu.dst, tu.dport, dp)?;
+    let lb = &*vip.lb;
+    let akey = (tu.proto, tu.dst, tu.dport, tu.src);
+    let sticky = (lb.affinity_ms > 0)
+        .then(|| st.affinity.get(&akey))
+        .flatten()
+        .filter(|(be, last)| {
+            st.now_ms.saturating_sub(*last) <= lb.affinity_ms && vip.backends.contains(be)
+        })
+        .map(|(be, _)| *be);
+    let Some(be) = sticky.or_else(|| vip.select(conn_hash(&tu))) else {
+        return Some(Edge::NoBackend { vip: vip.ip });
+    };
+    let mut to = Tuple {
+        dst: be.0,
+        dport: be.1,
+        ..tu
+    };
+    if be.0 == tu.src {
+        // Hairpin: the backend would answer itself directly; make it
+        // answer the hairpin address, which comes back through here.
+        to.src = if lb.hairpin_ip != 0 {
+            lb.hairpin_ip
+        } else {
+            vip.ip
+        };
+    }
+    let e = open(st, frame, key, &tu, tcp.as_ref(), &to, stats);
+    if e == Edge::Pass {
+        stats.lb_new.add(1);
+        if lb.affinity_ms > 0
+            && (st.affinity.len() < AFFINITY_CAPACITY || st.affinity.contains_key(&akey))
+        {
+            st.affinity.insert(akey, (be, st.now_ms));
+        }
+    }
+    Some(e)
+}
+
+/// A packet from the external switch `dp` of a router with NAT: un-SNAT or
+/// DNAT to an external IP, and ICMP errors about translated connections.
+#[inline]
+fn from_outside(
+    t: &Tables,
+    st: &mut EdgeState,
+    stats: &PmdStats,
+    frame: &mut [u8],
+    key: &mut FlowKey,
+    dp: u32,
+) -> Edge {
+    let Some(&ri) = t.nats.by_external.get(&(dp, key.ip_dst)) else {
+        return Edge::Pass;
+    };
+    let rule = &t.nats.rules[usize::from(ri)];
+    let Some(tu) = tuple_of(key, frame, rule.router) else {
+        // An ICMP error from the outside about a translated connection.
+        let before = key.ip_dst;
+        related(st, frame, key, rule.router, stats);
+        if let Some(d) = crate::nat::ipv4_dst(frame).filter(|d| *d != before) {
+            key.ip_dst = d;
+        }
+        return Edge::Pass;
+    };
+    let tcp = tcp_of(&tu, frame);
+    if existing(st, frame, key, &tu, tcp.as_ref(), stats) || rule.kind == NatKind::Snat {
+        return Edge::Pass;
+    }
+    let to = Tuple {
+        dst: rule.logical,
+        ..tu
+    };
+    open(st, frame, key, &tu, tcp.as_ref(), &to, stats)
 }
 
 /// A packet conntrack looked at before a stateful pipeline: what committing
