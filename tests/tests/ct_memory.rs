@@ -480,3 +480,99 @@ fn a_connection_from_a_remote_chassis_is_tracked_where_it_arrives() {
     assert!(taken(&mut pmd, underlay).is_empty());
     assert_eq!(drops(&stats, DropReason::PipelineDrop), 1);
 }
+
+#[test]
+fn acls_see_a_service_connection_after_dnat_and_let_its_replies_back() {
+    use switchyard_southbound::pb::nb_op::Op;
+    // p1 on ls0 reaches VIP 10.96.0.10 (tcp 80 -> p2:8080, udp 53 -> p2:5353);
+    // p2 on ls1 is isolated but for TCP 8080: the ACL sees the backend port.
+    let mut nb = routed_nb(0);
+    let lb = |name: &str, proto: &str, vip: &str, be: &str| {
+        Op::LbAdd(pb::LoadBalancer {
+            name: name.into(),
+            protocol: proto.into(),
+            vips: [(vip.to_string(), be.to_string())].into(),
+            ..Default::default()
+        })
+    };
+    let attach = |name: &str| {
+        Op::LbAttach(pb::LbAttach {
+            lb: name.into(),
+            switch_name: "ls0".into(),
+            router_name: String::new(),
+        })
+    };
+    let acl = |prio: u32, m: &str, action: &str| {
+        Op::AclAdd(pb::Acl {
+            switch_name: "ls1".into(),
+            direction: "to-lport".into(),
+            priority: prio,
+            r#match: m.into(),
+            action: action.into(),
+            name: String::new(),
+        })
+    };
+    let ops = vec![
+        lb("web", "tcp", "10.96.0.10:80", "10.1.0.2:8080"),
+        lb("dns", "udp", "10.96.0.10:53", "10.1.0.2:5353"),
+        attach("web"),
+        attach("dns"),
+        acl(
+            100,
+            r#"outport == "p2" && tcp.dst == 8080"#,
+            "allow-related",
+        ),
+        acl(1, r#"outport == "p2" && ip4"#, "drop"),
+    ];
+    nb.apply_ops(&pb::TransactRequest {
+        ops: ops.into_iter().map(|o| pb::NbOp { op: Some(o) }).collect(),
+        ..Default::default()
+    })
+    .expect("valid");
+    let (mut pmd, stats, _) = pmd_on(&southbound(&nb), &["p1".into(), "p2".into()]);
+    let vip = Ipv4Address::new(10, 96, 0, 10);
+    let p2 = Ipv4Address::new(10, 1, 0, 2);
+
+    let syn = frames::tcp(
+        port_mac(1),
+        router_mac(0),
+        A,
+        vip,
+        40000,
+        80,
+        TcpControl::Syn,
+        None,
+    );
+    let out = send(&mut pmd, 0, syn, 2);
+    assert_eq!(
+        out[1].len(),
+        1,
+        "the SYN reaches p2:8080: {:?}",
+        stats.drops
+    );
+    let ip = Ipv4Packet::new_checked(&out[1][0][14..]).unwrap();
+    assert_eq!(ip.dst_addr(), p2);
+    // The backend's answer passes (established) and leaves from the VIP.
+    let ack = frames::tcp(
+        port_mac(2),
+        router_mac(1),
+        p2,
+        A,
+        8080,
+        40000,
+        TcpControl::Syn,
+        Some(1001),
+    );
+    let out = send(&mut pmd, 1, ack, 2);
+    assert_eq!(out[0].len(), 1, "the SYN-ACK reaches p1");
+    let ip = Ipv4Packet::new_checked(&out[0][0][14..]).unwrap();
+    assert_eq!(ip.src_addr(), vip);
+
+    // DNS to the VIP is DNATed to p2:5353, which no ACL allows.
+    let q = frames::udp(port_mac(1), router_mac(0), A, vip, 53, b"q");
+    assert!(
+        send(&mut pmd, 0, q, 2)[1].is_empty(),
+        "p2:5353 is not allowed"
+    );
+    assert_eq!(drops(&stats, DropReason::AclDrop), 1);
+}
