@@ -9,8 +9,8 @@ fn ok(a: &str) -> bool {
 }
 
 #[test]
-fn acls_admit_one_client_keep_replies_flowing_and_survive_a_northd_restart() {
-    if !can_run("acls_admit_one_client_keep_replies_flowing_and_survive_a_northd_restart") {
+fn acls_admit_one_client_keep_replies_flowing_and_survive_daemon_restarts() {
+    if !can_run("acls_admit_one_client_keep_replies_flowing_and_survive_daemon_restarts") {
         return;
     }
     let mut sb = Sandbox::up(45, 3);
@@ -116,9 +116,24 @@ fn acls_admit_one_client_keep_replies_flowing_and_survive_a_northd_restart() {
     assert_eq!(list[1]["name"], "default-deny");
 
     // northd comes back with its ACLs; the datapath still enforces them.
+    let mut held = sb.hold_in(&ns[0], &ip2, 8080);
+    assert!(held.line().starts_with("b2"));
     sb.kill_and_restart("northd");
     let list = sb.syctl_json(&["acl-list", "ls0"]);
     assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    check(&sb);
+
+    // A vswitchd restart forgets its conntrack: the held connection is picked
+    // up again (a mid-stream segment the ACLs allow), the policy still holds.
+    sb.kill_and_restart("vswitchd");
+    assert!(
+        wait_until(std::time::Duration::from_secs(10), || sb
+            .syctl_json(&["vswitch", "status"])["sb_connected"]
+            == true),
+        "vswitchd did not reconnect"
+    );
+    let a = held.ask();
+    assert!(a.starts_with("b2"), "the connection did not survive: {a}");
     check(&sb);
 
     // Removing them opens pod2 again.
