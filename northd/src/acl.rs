@@ -510,6 +510,144 @@ pub fn compile_acls(nb: &Nb, ls: &str, dp: u32, lf: &mut Lflows) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::tests_support::txn;
+    use switchyard_southbound::pb::nb_op::Op;
+
+    fn acl(dir: &str, prio: u32, m: &str, action: &str) -> Op {
+        Op::AclAdd(Acl {
+            switch_name: "ls1".into(),
+            direction: dir.into(),
+            priority: prio,
+            r#match: m.into(),
+            action: action.into(),
+            name: String::new(),
+        })
+    }
+
+    fn del(dir: &str, prio: u32, m: &str) -> Op {
+        Op::AclDel(AclDel {
+            switch_name: "ls1".into(),
+            direction: dir.into(),
+            priority: prio,
+            r#match: m.into(),
+        })
+    }
+
+    fn acl_flows(nb: &Nb) -> Vec<String> {
+        let c = crate::compile::compile(nb);
+        let mut v = crate::compile::tests::flows_of(&c, Stage::LsInAcl);
+        v.extend(crate::compile::tests::flows_of(&c, Stage::LsOutAcl));
+        v
+    }
+
+    #[test]
+    fn acls_are_keyed_replaced_deleted_and_go_with_their_switch() {
+        let mut nb = crate::compile::tests::topo();
+        let p2 = r#"outport == "p2" && ip4"#;
+        nb.apply_ops(&txn(vec![
+            acl("to-lport", 10, p2, "drop"),
+            acl("to-lport", 100, "tcp.dst == 80", "allow-related"),
+            acl("from-lport", 100, "udp", "drop"),
+        ]))
+        .unwrap();
+        assert_eq!(nb.acls.len(), 3);
+        // The same identity again: refused, or replaced with may_exist.
+        let again = txn(vec![acl("to-lport", 10, p2, "allow")]);
+        assert!(nb
+            .clone()
+            .apply_ops(&again)
+            .unwrap_err()
+            .to_string()
+            .contains("already exists"));
+        let mut replace = again.clone();
+        replace.may_exist = true;
+        nb.apply_ops(&replace).unwrap();
+        assert_eq!(
+            nb.acls_of("ls1").find(|a| a.priority == 10).unwrap().action,
+            "allow"
+        );
+        // Delete one, then a direction; a missing one is an error unless if_exists.
+        nb.apply_ops(&txn(vec![del("to-lport", 100, "tcp.dst == 80")]))
+            .unwrap();
+        let missing = txn(vec![del("to-lport", 100, "tcp.dst == 80")]);
+        assert!(nb.clone().apply_ops(&missing).is_err());
+        let mut quiet = missing.clone();
+        quiet.if_exists = true;
+        nb.apply_ops(&quiet).unwrap();
+        nb.apply_ops(&txn(vec![del("from-lport", 0, "")])).unwrap();
+        assert_eq!(nb.acls.len(), 1);
+        // Deleting the switch takes its ACLs along.
+        nb.apply_ops(&txn(vec![Op::LsDel("ls1".into())])).unwrap();
+        assert!(nb.acls.is_empty());
+    }
+
+    #[test]
+    fn bad_acls_are_refused_and_nothing_is_written() {
+        let mut nb = crate::compile::tests::topo();
+        let before = nb.clone();
+        for (op, why) in [
+            (acl("sideways", 1, "ip4", "drop"), "from-lport or to-lport"),
+            (acl("to-lport", 40_000, "ip4", "drop"), "0 to 32767"),
+            (
+                acl("to-lport", 1, "ip4", "reject"),
+                "allow-related, allow or drop",
+            ),
+            (
+                acl("to-lport", 1, r#"inport == "nope""#, "drop"),
+                "no port \"nope\"",
+            ),
+            (
+                acl("to-lport", 1, "tcp.dst == 80 || udp", "drop"),
+                "column 15",
+            ),
+        ] {
+            let e = nb.apply_ops(&txn(vec![op])).unwrap_err().to_string();
+            assert!(e.contains(why), "{e}");
+            assert_eq!(nb, before, "nothing written");
+        }
+        let mut orphan = acl("to-lport", 1, "ip4", "drop");
+        if let Op::AclAdd(a) = &mut orphan {
+            a.switch_name = "nope".into();
+        }
+        assert!(nb.apply_ops(&txn(vec![orphan])).is_err());
+    }
+
+    #[test]
+    fn a_switch_with_acls_gets_the_stateful_stages_and_one_flow_per_combination() {
+        let mut nb = crate::compile::tests::topo();
+        assert_eq!(
+            acl_flows(&nb),
+            ["0 1 => next;", "0 1 => next;"],
+            "no ACLs: nothing but the defaults, and no ct_state match"
+        );
+        nb.apply_ops(&txn(vec![
+            acl("to-lport", 10, r#"outport == "p2" && ip4"#, "drop"),
+            acl(
+                "to-lport",
+                100,
+                "ip4.src == 10.0.0.1 && tcp.dst == {80, 443}",
+                "allow",
+            ),
+        ]))
+        .unwrap();
+        let f = acl_flows(&nb);
+        let has = |s: &str| f.iter().any(|x| x == s);
+        assert!(
+            has("65535 ct_state == +trk+inv => drop /* ct_invalid */;"),
+            "{f:#?}"
+        );
+        assert!(has("65534 ct_state == +trk+est => next;"));
+        assert!(has("1 ct_state == -est-rel => ct_commit { }; next;"));
+        assert!(has(
+            "1010 ct_state == -est-rel && eth.type == 0x0800 && outport == \"p2\" => drop /* acl_drop */;"
+        ));
+        let allow: Vec<_> = f.iter().filter(|x| x.starts_with("1100 ")).collect();
+        assert_eq!(allow.len(), 2, "{{80, 443}}: two flows");
+        assert!(allow.iter().all(|x| x.ends_with("=> ct_commit { }; next;")));
+        // A port deleted since: its terms match nothing (no flow names it).
+        nb.apply_ops(&txn(vec![Op::LspDel("p2".into())])).unwrap();
+        assert!(!acl_flows(&nb).iter().any(|x| x.starts_with("1010 ")));
+    }
 
     fn conds(m: &str) -> Vec<Vec<Cond>> {
         parse_match(m).unwrap()

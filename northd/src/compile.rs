@@ -458,7 +458,7 @@ pub(crate) mod tests {
         v
     }
 
-    fn topo() -> Nb {
+    pub(crate) fn topo() -> Nb {
         let mut nb = Nb::default();
         nb.apply_ops(&txn(vec![
             ls("ls1", "10.0.0.0/24"),

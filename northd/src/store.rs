@@ -268,7 +268,17 @@ mod tests {
         st.load().unwrap();
         for i in 1..=5u64 {
             let mut next = nb.clone();
-            next.apply_ops(&txn(vec![ls(&format!("ls{i}"), "")]))
+            // ACLs ride along: in the snapshot (compaction every 3) and the log.
+            let acl =
+                switchyard_southbound::pb::nb_op::Op::AclAdd(switchyard_southbound::pb::Acl {
+                    switch_name: format!("ls{i}"),
+                    direction: "to-lport".into(),
+                    priority: i as u32,
+                    r#match: "tcp.dst == {22, 23}".into(),
+                    action: "drop".into(),
+                    name: format!("acl{i}"),
+                });
+            next.apply_ops(&txn(vec![ls(&format!("ls{i}"), ""), acl]))
                 .unwrap();
             st.commit(&nb.diff(&next, i), &next).unwrap();
             nb = next;
@@ -285,6 +295,7 @@ mod tests {
         let loaded = st.load().unwrap();
         assert_eq!(loaded.version, 5);
         assert_eq!(loaded.nb, nb);
+        assert_eq!(loaded.nb.acls.len(), 5);
         // The store keeps working after the torn tail was cut.
         let mut next = nb.clone();
         next.apply_ops(&txn(vec![ls("ls6", "")])).unwrap();
