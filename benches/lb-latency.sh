@@ -50,5 +50,5 @@ import sys, statistics
 v = [float(x) for x in open(sys.argv[1])]
 print("lb-add to first connection with %s services: median %.1f ms (min %.1f, max %.1f, %d trials)" % (sys.argv[2], statistics.median(v), min(v), max(v), len(v)))
 PY
-grep 'NB transaction committed' "$SBDIR/northd.log" | tail -3 | grep -o 'total_us=[0-9]*' | sed 's/^/  northd transaction /'
-grep -o 'apply_us=[0-9]* publish_us=[0-9]*' "$SBDIR/vswitchd.log" | tail -3 | sed 's/^/  vswitchd /'
+grep 'NB transaction committed' "$SBDIR/northd.log" | tail -n "$TRIALS" | grep -o 'total_us=[0-9]*' | sed 's/^/  northd transaction /'
+grep -o 'apply_us=[0-9]* publish_us=[0-9]*' "$SBDIR/vswitchd.log" | tail -n "$TRIALS" | sed 's/^/  vswitchd /'

@@ -159,6 +159,87 @@ fn unbump(m: &mut FxHashMap<u32, u32>, k: u32) {
     }
 }
 
+/// A load-balancer change as the SB delta carries it: rows to put, names to delete.
+pub type LbChange = (Vec<SbLoadBalancer>, Vec<String>);
+
+/// The VIP index in two copies, left-right: the PMD reads one through the
+/// live table set while a change is applied to the other, which then becomes
+/// the one published; the copy let go of catches up with the changes it
+/// missed when the next change comes. A service change so costs the agent
+/// the change (twice), not a copy of the index: at 100,000 services that copy
+/// was a few milliseconds. When the PMD still holds the spare copy (changes
+/// faster than it swaps tables), the change copies it, as before.
+#[derive(Debug, Default)]
+pub struct ServiceSets {
+    ix: [Option<ServiceIndex>; 2],
+    live: usize,
+    /// Changes made to the live copy that the spare one has not seen.
+    missed: Vec<LbChange>,
+}
+
+impl ServiceSets {
+    /// Forgets both copies (a full SB snapshot arrived): the next
+    /// [`Self::current`] builds from the rows.
+    pub fn reset(&mut self) {
+        *self = ServiceSets::default();
+    }
+
+    /// The services to publish, built from `rows` if there is no index yet.
+    pub fn current(&mut self, rows: &[SbLoadBalancer], cache: &mut MaglevCache) -> Arc<Services> {
+        self.ix[self.live]
+            .get_or_insert_with(|| ServiceIndex::build(rows, cache))
+            .services
+            .clone()
+    }
+
+    /// Brings the spare copy up to date off the path of a change: makes it
+    /// after a full build (the first change would copy the live one), and
+    /// applies the changes it missed (after a large change, such as 100,000
+    /// services in one transaction, the next small one would replay it).
+    pub fn prepare(&mut self, cache: &mut MaglevCache) {
+        let spare = 1 - self.live;
+        match &mut self.ix[spare] {
+            Some(ix) => {
+                for (upserts, deletes) in self.missed.drain(..) {
+                    let d: Vec<&str> = deletes.iter().map(String::as_str).collect();
+                    ix.update(&upserts, &d, cache);
+                }
+            }
+            None => {
+                if let Some(live) = &self.ix[self.live] {
+                    self.ix[spare] = Some(ServiceIndex {
+                        by_lb: live.by_lb.clone(),
+                        services: Arc::new((*live.services).clone()),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Applies a change to the spare copy, which becomes the live one.
+    pub fn update(&mut self, change: LbChange, cache: &mut MaglevCache) {
+        if self.ix[self.live].is_none() {
+            return; // nothing built yet: `current` builds from the new rows
+        }
+        let spare = 1 - self.live;
+        if self.ix[spare].is_none() {
+            // The first change: the copy shares the services until it changes them.
+            self.ix[spare] = self.ix[self.live].clone();
+        }
+        let Some(ix) = self.ix[spare].as_mut() else {
+            return;
+        };
+        for (upserts, deletes) in self.missed.drain(..) {
+            let d: Vec<&str> = deletes.iter().map(String::as_str).collect();
+            ix.update(&upserts, &d, cache);
+        }
+        let d: Vec<&str> = change.1.iter().map(String::as_str).collect();
+        ix.update(&change.0, &d, cache);
+        self.missed.push(change);
+        self.live = spare;
+    }
+}
+
 /// What one load balancer put into [`Services`], so it can be taken out again.
 #[derive(Debug, Default, Clone)]
 struct Added {
@@ -168,11 +249,13 @@ struct Added {
 }
 
 /// The agent's side of [`Services`]: which entries each load balancer made,
-/// so that a change to one is applied in proportion to it.
-#[derive(Debug, Default)]
+/// so that a change to one is applied in proportion to it. The services are
+/// shared with the table sets by `Arc` and changed in place when no table
+/// set holds them any more (else copied first).
+#[derive(Debug, Default, Clone)]
 pub struct ServiceIndex {
     by_lb: FxHashMap<String, Added>,
-    pub services: Services,
+    pub services: Arc<Services>,
 }
 
 impl ServiceIndex {
@@ -180,8 +263,9 @@ impl ServiceIndex {
     pub fn build(rows: &[SbLoadBalancer], cache: &mut MaglevCache) -> ServiceIndex {
         let mut ix = ServiceIndex::default();
         let n: usize = rows.iter().map(|r| r.vips.len()).sum();
-        ix.services.by_vip.reserve(n);
-        ix.services.vip_ips.reserve(n);
+        let s = Arc::make_mut(&mut ix.services);
+        s.by_vip.reserve(n);
+        s.vip_ips.reserve(n);
         ix.by_lb.reserve(rows.len());
         for row in rows {
             ix.add(row, cache);
@@ -213,7 +297,7 @@ impl ServiceIndex {
         let Some(a) = self.by_lb.remove(name) else {
             return;
         };
-        let s = &mut self.services;
+        let s = Arc::make_mut(&mut self.services);
         for k in &a.keys {
             s.by_vip.remove(k);
         }
@@ -236,7 +320,7 @@ impl ServiceIndex {
             affinity_ms: u64::from(row.affinity_timeout) * 1000,
             hairpin_ip: row.hairpin_snat_ip,
         });
-        let s = &mut self.services;
+        let s = Arc::make_mut(&mut self.services);
         s.max_affinity_ms = s.max_affinity_ms.max(lb.affinity_ms);
         let mut added = Added::default();
         if !row.datapaths.is_empty() {
@@ -283,7 +367,8 @@ impl ServiceIndex {
 impl Services {
     /// Builds the VIP index from the southbound load balancers.
     pub fn build(rows: &[SbLoadBalancer], cache: &mut MaglevCache) -> Services {
-        ServiceIndex::build(rows, cache).services
+        let ix = ServiceIndex::build(rows, cache);
+        Arc::try_unwrap(ix.services).unwrap_or_else(|s| (*s).clone())
     }
 
     /// The VIP a packet addresses, if the load balancer serves the switch `dp`.
@@ -484,5 +569,93 @@ mod tests {
         ix.update(&[], &["web", "dns"], &mut cache);
         assert!(ix.services.by_vip.is_empty() && ix.services.vip_ips.is_empty());
         assert!(ix.services.scoped.is_empty());
+    }
+
+    #[test]
+    fn two_copies_follow_every_change_and_change_in_place_when_free() {
+        use switchyard_southbound::pb::{SbBackend, SbVip};
+        let row = |name: &str, vip: u32| SbLoadBalancer {
+            name: name.into(),
+            protocol: 6,
+            vips: vec![SbVip {
+                ip: vip,
+                port: 80,
+                backends: vec![SbBackend {
+                    ip: 0x0af4_0005,
+                    port: 8080,
+                }],
+            }],
+            datapaths: vec![3],
+            affinity_timeout: 0,
+            hairpin_snat_ip: 0,
+        };
+        let keys = |s: &Services| {
+            let mut k: Vec<_> = s.by_vip.keys().copied().collect();
+            k.sort();
+            (k, s.vip_ips.clone(), s.scoped.clone())
+        };
+        let mut cache = MaglevCache::default();
+        let mut sets = ServiceSets::default();
+        let mut rows = vec![row("a", 1)];
+        let mut published = vec![sets.current(&rows, &mut cache)];
+        // After each change the published services equal a full build of the
+        // rows, whichever copy they come from and whether or not the other
+        // copy was still held (every earlier set is kept here: copies).
+        for (i, (name, vip, del)) in [
+            ("b", 2, None),
+            ("c", 3, Some("a")),
+            ("b", 4, None),
+            ("d", 5, Some("c")),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            rows.retain(|r| r.name != name && Some(r.name.as_str()) != del);
+            rows.push(row(name, vip));
+            let deletes = del.map(String::from).into_iter().collect();
+            sets.update((vec![row(name, vip)], deletes), &mut cache);
+            let s = sets.current(&rows, &mut cache);
+            assert_eq!(
+                keys(&s),
+                keys(&Services::build(&rows, &mut cache)),
+                "change {i}"
+            );
+            published.push(s);
+        }
+        // When the PMD has let go of the older set, the change is made in place.
+        let mut sets = ServiceSets::default();
+        let a = sets.current(&rows, &mut cache);
+        let pa = Arc::as_ptr(&a) as usize;
+        sets.update((vec![row("e", 6)], vec![]), &mut cache);
+        let b = sets.current(&rows, &mut cache);
+        drop(a);
+        sets.update((vec![row("f", 7)], vec![]), &mut cache);
+        let c = sets.current(&rows, &mut cache);
+        assert_eq!(Arc::as_ptr(&c) as usize, pa, "changed in place, not copied");
+        assert_eq!(c.by_vip.len(), b.by_vip.len() + 1);
+        assert_eq!(c.by_vip.len(), rows.len() + 2);
+        // A spare copy made ahead of the first change takes it in place.
+        sets.reset();
+        let a = sets.current(&rows, &mut cache);
+        sets.prepare(&mut cache);
+        sets.update((vec![row("g", 8)], vec![]), &mut cache);
+        let b = sets.current(&rows, &mut cache);
+        assert_ne!(Arc::as_ptr(&a), Arc::as_ptr(&b));
+        assert_eq!(b.by_vip.len(), rows.len() + 1);
+        assert_eq!(
+            a.by_vip.len(),
+            rows.len(),
+            "the published set is never changed"
+        );
+        // The changes the spare missed are caught up ahead of the next one.
+        drop(a);
+        sets.prepare(&mut cache);
+        assert!(sets.missed.is_empty());
+        sets.update((vec![row("h", 9)], vec![]), &mut cache);
+        let c = sets.current(&rows, &mut cache);
+        assert_eq!(c.by_vip.len(), rows.len() + 2);
+        // Reset: built again from the rows.
+        sets.reset();
+        assert_eq!(sets.current(&rows, &mut cache).by_vip.len(), rows.len());
     }
 }

@@ -4,7 +4,7 @@
 //! It keeps the last tables while northd is away.
 
 use crate::control::{ConnInfo, CtStatsInfo, DpFlow, PmdInfo, PortInfo, Request, Response, Status};
-use crate::lb::ServiceIndex;
+use crate::lb::ServiceSets;
 use crate::pmd::{Pmd, SharedTables};
 use crate::port::PortIo;
 use crate::stats::{PmdStats, PortStats};
@@ -94,10 +94,9 @@ pub struct Agent {
     /// Maglev tables kept across table builds (a change to one service does
     /// not recompute the others').
     maglev: crate::lb::MaglevCache,
-    /// The VIP index, updated per changed load balancer (None: rebuild it).
-    service_index: Option<ServiceIndex>,
-    /// What the last table set got from it (None: changed since).
-    services: Option<Arc<crate::lb::Services>>,
+    /// The VIP index, updated per changed load balancer (two copies: one is
+    /// published while the other changes).
+    services: ServiceSets,
     started: std::time::Instant,
     /// The last `ct-stats` sample, for its inserts-per-second figure.
     ct_rate: Option<(std::time::Instant, u64)>,
@@ -144,8 +143,7 @@ pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, std::thread::Joi
         underlay: None,
         underlay_stats: None,
         maglev: Default::default(),
-        service_index: None,
-        services: None,
+        services: ServiceSets::default(),
         started: std::time::Instant::now(),
         ct_rate: None,
     };
@@ -275,17 +273,7 @@ impl Agent {
         let Some(sb) = &self.sb else { return };
         self.generation += 1;
         let local = self.local_bindings();
-        let services = match &self.services {
-            Some(s) => s.clone(),
-            None => {
-                let ix = self.service_index.get_or_insert_with(|| {
-                    ServiceIndex::build(&sb.load_balancers, &mut self.maglev)
-                });
-                let s = Arc::new(ix.services.clone());
-                self.services = Some(s.clone());
-                s
-            }
-        };
+        let services = self.services.current(&sb.load_balancers, &mut self.maglev);
         let t = Tables::build_on(self.generation, sb, &self.cfg.chassis, &local, services);
         let mut t = t;
         if let Some(u) = &mut self.underlay {
@@ -551,29 +539,25 @@ impl Agent {
     /// Applies a load-balancer-only SB delta to the VIP index, in proportion
     /// to the load balancers it names.
     fn update_services(&mut self, d: &pb::SbDelta) {
-        let Agent {
-            service_index,
-            maglev,
-            services,
-            ..
-        } = self;
-        if let Some(ix) = service_index.as_mut() {
-            let upserts: Vec<pb::SbLoadBalancer> = d
-                .upserts
-                .iter()
-                .filter_map(|r| match &r.row {
-                    Some(pb::sb_row::Row::LoadBalancer(l)) => Some(l.clone()),
-                    _ => None,
-                })
-                .collect();
-            let deletes: Vec<&str> = d
-                .deletes
-                .iter()
-                .filter_map(|k| k.strip_prefix("lb/"))
-                .collect();
-            ix.update(&upserts, &deletes, maglev);
+        let upserts: Vec<pb::SbLoadBalancer> = d
+            .upserts
+            .iter()
+            .filter_map(|r| match &r.row {
+                Some(pb::sb_row::Row::LoadBalancer(l)) => Some(l.clone()),
+                _ => None,
+            })
+            .collect();
+        let deletes: Vec<String> = d
+            .deletes
+            .iter()
+            .filter_map(|k| k.strip_prefix("lb/").map(str::to_string))
+            .collect();
+        // Table sets the PMD let go of first: the spare copy is then free to
+        // change in place.
+        while let Some(old) = self.shared.retired.pop() {
+            drop(old);
         }
-        *services = None;
+        self.services.update((upserts, deletes), &mut self.maglev);
     }
 
     /// Sends a command to the PMD thread and waits for its answer.
@@ -730,7 +714,8 @@ pub async fn learn_loop(agent: Arc<Mutex<Agent>>) {
     }
 }
 
-/// Retries pending bindings and frees retired table sets every second.
+/// Retries pending bindings, frees retired table sets and readies the spare
+/// copy of the VIP index every second.
 pub async fn pending_loop(agent: Arc<Mutex<Agent>>) {
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -738,6 +723,10 @@ pub async fn pending_loop(agent: Arc<Mutex<Agent>>) {
         while let Some(old) = a.shared.retired.pop() {
             drop(old);
         }
+        let Agent {
+            services, maglev, ..
+        } = &mut *a;
+        services.prepare(maglev);
         if !a.pending.is_empty() {
             a.retry_pending().await;
         }
@@ -812,8 +801,7 @@ async fn sb_session(agent: &Arc<Mutex<Agent>>) -> anyhow::Result<()> {
         match u.update {
             Some(Update::Snapshot(s)) => {
                 a.sb = Some(s);
-                a.service_index = None;
-                a.services = None;
+                a.services.reset();
             }
             Some(Update::Delta(d)) => {
                 let Some(sb) = a.sb.as_mut() else {
@@ -835,8 +823,7 @@ async fn sb_session(agent: &Arc<Mutex<Agent>>) -> anyhow::Result<()> {
                             .iter()
                             .any(|r| matches!(r.row, Some(pb::sb_row::Row::LoadBalancer(_))));
                     if lbs {
-                        a.service_index = None;
-                        a.services = None;
+                        a.services.reset();
                     }
                 }
             }
