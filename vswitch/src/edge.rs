@@ -427,10 +427,25 @@ pub fn commit(
     Ok(())
 }
 
-/// The `ct_state` (and mark, label) [`track`] would give a packet, without
-/// changing anything: for the datapath trace (a key has no ICMP echo id, so
-/// pings show as new).
-pub fn peek_state(st: &EdgeState, key: &FlowKey, zone: u32) -> (u8, u32, u64) {
+/// For the datapath trace: the `ct_state`, mark and label [`track`] would
+/// give the packet (set in `key`), as a line; `None` when its datapath is
+/// not tracked. Changes nothing.
+pub fn peek_track(t: &Tables, st: &EdgeState, key: &mut FlowKey) -> Option<String> {
+    let zone = t.slot(key.in_port).map_or(0, |b| b.ct_zone);
+    if zone == 0 || key.eth_type != 0x0800 {
+        return None;
+    }
+    let (state, mark, label) = peek_state(st, key, zone);
+    (key.ct_state, key.ct_mark, key.ct_label) = (state, mark, label);
+    Some(format!(
+        "ct(zone=0x{zone:x}): ct_state={} (live conntrack)",
+        state::flags_text(state, state)
+    ))
+}
+
+/// The `ct_state` (and mark, label) [`track`] would give a packet (a key has
+/// no ICMP echo id, so pings show as new).
+fn peek_state(st: &EdgeState, key: &FlowKey, zone: u32) -> (u8, u32, u64) {
     let (sport, dport) = match key.ip_proto {
         TCP | crate::nat::UDP => (key.l4_src, key.l4_dst),
         ICMP => return (state::TRK | state::NEW, 0, 0),

@@ -757,16 +757,7 @@ impl Pmd {
         // Conntrack at the edge first (load balancer, NAT), read-only.
         let edge = crate::edge::preview(&self.tables, &self.edge, key);
         let mut key = edge.as_ref().map(|(_, k)| *k).unwrap_or(*key);
-        // Then stateful tracking, as the live conntrack would answer.
-        let zone = self.tables.slot(key.in_port).map_or(0, |b| b.ct_zone);
-        let tracked = (zone != 0 && key.eth_type == 0x0800).then(|| {
-            let (state, mark, label) = crate::edge::peek_state(&self.edge, &key, zone);
-            (key.ct_state, key.ct_mark, key.ct_label) = (state, mark, label);
-            format!(
-                "ct(zone=0x{zone:x}): ct_state={} (live conntrack)",
-                switchyard_southbound::field::ct::flags_text(state, state)
-            )
-        });
+        let tracked = crate::edge::peek_track(&self.tables, &self.edge, &mut key);
         let key = &key;
         let v = run(&self.tables, key, &mut out, Some(&mut steps));
         let mut r =

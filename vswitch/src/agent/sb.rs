@@ -1,0 +1,199 @@
+//! The agent's southbound side and its periodic work: following the SB stream
+//! (snapshots and deltas, in place for load balancer changes), reporting the
+//! neighbours the PMD learned, retrying pending bindings, refreshing tunnels.
+
+use super::*;
+
+impl Agent {
+    /// Moves what the PMD learned into `learned`; returns the bindings that are
+    /// new or changed (not yet in SB as they are).
+    fn take_learned(&mut self) -> Vec<pb::MacBinding> {
+        let t = self.shared.tables.load();
+        let mut fresh = Vec::new();
+        while let Some(l) = self.shared.learned.pop() {
+            let b = pb::MacBinding {
+                datapath: l.dp,
+                logical_port: t.port_name(l.dp, l.port).to_string(),
+                ip: l.ip,
+                mac: l.mac,
+            };
+            let in_sb = self
+                .sb
+                .as_ref()
+                .is_some_and(|sb| sb.mac_bindings.contains(&b));
+            let k = (b.datapath, b.logical_port.clone(), b.ip);
+            if self.learned.get(&k) != Some(&b) {
+                self.learned.insert(k, b.clone());
+                if !in_sb && !fresh.contains(&b) {
+                    fresh.push(b);
+                }
+            }
+        }
+        fresh
+    }
+
+    async fn report_learned(&mut self, list: Vec<pb::MacBinding>) {
+        if list.is_empty() {
+            return;
+        }
+        let Some(client) = self.client.as_mut() else {
+            return; // re-reported on reconnect
+        };
+        let req = pb::ReportMacBindingsRequest {
+            chassis: self.cfg.chassis.clone(),
+            bindings: list,
+        };
+        if let Err(e) = client.report_mac_bindings(req).await {
+            tracing::warn!(error = %e.message(), "MAC binding report failed; retried on reconnect");
+        }
+    }
+}
+
+/// Resolves the remote chassis' underlay MACs, every 200 ms while any is missing.
+pub async fn tunnel_loop(agent: Arc<Mutex<Agent>>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut a = agent.lock().await;
+        let t = a.shared.tables.load_full();
+        let changed = a.underlay.as_mut().is_some_and(|u| u.resolve(&t));
+        if changed {
+            a.publish();
+        }
+    }
+}
+
+/// Reports neighbours the PMD learned to northd, every 100 ms.
+pub async fn learn_loop(agent: Arc<Mutex<Agent>>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut a = agent.lock().await;
+        let fresh = a.take_learned();
+        a.report_learned(fresh).await;
+    }
+}
+
+/// Retries pending bindings, frees retired table sets and readies the spare
+/// copy of the VIP index every second.
+pub async fn pending_loop(agent: Arc<Mutex<Agent>>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut a = agent.lock().await;
+        while let Some(old) = a.shared.retired.pop() {
+            drop(old);
+        }
+        let Agent {
+            services, maglev, ..
+        } = &mut *a;
+        services.prepare(maglev);
+        if !a.pending.is_empty() {
+            a.retry_pending().await;
+        }
+    }
+}
+
+/// Follows the southbound database forever, reconnecting with backoff.
+pub async fn sb_loop(agent: Arc<Mutex<Agent>>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match sb_session(&agent).await {
+            Ok(()) => tracing::warn!("SB stream ended; reconnecting"),
+            Err(e) => tracing::warn!(error = %e, "SB session failed; keeping last tables"),
+        }
+        {
+            let mut a = agent.lock().await;
+            a.sb_connected = false;
+            a.client = None;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+async fn sb_session(agent: &Arc<Mutex<Agent>>) -> anyhow::Result<()> {
+    let (addr, chassis) = {
+        let a = agent.lock().await;
+        let c = pb::Chassis {
+            name: a.cfg.chassis.clone(),
+            hostname: a.cfg.hostname.clone(),
+            encaps: vec![pb::Encap {
+                r#type: "geneve".into(),
+                ip: a.cfg.encap_ip.clone(),
+            }],
+        };
+        (a.cfg.sb.clone(), c)
+    };
+    let channel = tonic::transport::Endpoint::from_shared(addr)?
+        .connect_timeout(Duration::from_secs(2))
+        .connect()
+        .await?;
+    let mut client = SouthboundClient::new(channel)
+        .max_decoding_message_size(switchyard_southbound::MAX_MESSAGE)
+        .max_encoding_message_size(switchyard_southbound::MAX_MESSAGE);
+    client
+        .register_chassis(pb::RegisterChassisRequest {
+            chassis: Some(chassis.clone()),
+        })
+        .await?;
+    let mut stream = client
+        .watch(pb::WatchSbRequest {
+            chassis: chassis.name.clone(),
+            from_version: 0,
+        })
+        .await?
+        .into_inner();
+    {
+        let mut a = agent.lock().await;
+        a.client = Some(client);
+        a.sb_connected = true;
+        let lports: Vec<String> = a.ports.values().map(|p| p.lport.clone()).collect();
+        for l in lports {
+            a.claim(&l, false).await;
+        }
+        let learned: Vec<pb::MacBinding> = a.learned.values().cloned().collect();
+        a.report_learned(learned).await;
+        tracing::info!(chassis = %chassis.name, "connected to SB");
+    }
+    while let Some(u) = stream.message().await? {
+        let mut a = agent.lock().await;
+        let t0 = std::time::Instant::now();
+        match u.update {
+            Some(Update::Snapshot(s)) => {
+                a.sb = Some(s);
+                a.services.reset();
+            }
+            Some(Update::Delta(d)) => {
+                let Some(sb) = a.sb.as_mut() else {
+                    anyhow::bail!("delta before snapshot");
+                };
+                if d.version != sb.version + 1 {
+                    anyhow::bail!(
+                        "SB delta {} after version {}: resync",
+                        d.version,
+                        sb.version
+                    );
+                }
+                if switchyard_southbound::apply_lb_delta(sb, &d) {
+                    a.update_services(&d);
+                } else {
+                    switchyard_southbound::apply_delta(sb, &d);
+                    let lbs = d.deletes.iter().any(|k| k.starts_with("lb/"))
+                        || d.upserts
+                            .iter()
+                            .any(|r| matches!(r.row, Some(pb::sb_row::Row::LoadBalancer(_))));
+                    if lbs {
+                        a.services.reset();
+                    }
+                }
+            }
+            None => continue,
+        }
+        let applied = t0.elapsed();
+        a.publish();
+        tracing::debug!(
+            apply_us = applied.as_micros() as u64,
+            publish_us = (t0.elapsed() - applied).as_micros() as u64,
+            "SB update applied"
+        );
+    }
+    Ok(())
+}
