@@ -41,6 +41,11 @@ struct Args {
     /// What an idle PMD does.
     #[arg(long, value_enum, default_value = "adaptive")]
     idle: IdlePolicy,
+    /// Adaptive idle: microseconds the PMD keeps polling after the last
+    /// packet before it blocks (latency of request-response traffic against
+    /// CPU when traffic is sparse; 0: block after a short streak of empty polls).
+    #[arg(long, env = "SWITCHYARD_IDLE_SPIN_US", default_value_t = 200)]
+    idle_spin_us: u64,
     /// XDP attach mode.
     #[arg(long, value_enum, default_value = "auto")]
     xdp_mode: XdpModeArg,
@@ -109,6 +114,7 @@ async fn main() -> anyhow::Result<()> {
         state_dir: args.state_dir.clone(),
         pmd_core: args.pmd_cores.as_deref().map(parse_cores).transpose()?,
         idle: args.idle,
+        idle_spin_us: args.idle_spin_us,
         xsk: XskOptions {
             frames_per_queue: args.umem_frames,
             ring_size: (args.umem_frames / 2).min(4096),

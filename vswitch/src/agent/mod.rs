@@ -27,7 +27,8 @@ pub use sb::{learn_loop, pending_loop, sb_loop, tunnel_loop};
 /// How a PMD thread waits when there is no traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum IdlePolicy {
-    /// Spin while busy; after a short idle streak block in poll() for 1 ms.
+    /// Spin while busy and for `idle_spin_us` after the last packet, then
+    /// block in poll() (woken by the next frame).
     Adaptive,
     /// Never block (a dedicated core).
     Spin,
@@ -43,6 +44,9 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub pmd_core: Option<usize>,
     pub idle: IdlePolicy,
+    /// Adaptive: how long the PMD keeps polling after the last packet before
+    /// it blocks.
+    pub idle_spin_us: u64,
     pub xsk: XskOptions,
     pub emc_entries: usize,
     /// Conntrack capacity of the PMD.
@@ -120,6 +124,7 @@ pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, std::thread::Joi
     let mut pmd = Pmd::new(shared.clone(), pmd_stats.clone(), cfg.emc_entries);
     pmd.set_ct_capacity(cfg.ct_capacity);
     let (core, idle) = (cfg.pmd_core, cfg.idle);
+    let spin = Duration::from_micros(cfg.idle_spin_us);
     let handle = std::thread::Builder::new()
         .name("pmd0".into())
         .spawn(move || {
@@ -128,7 +133,7 @@ pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, std::thread::Joi
                     tracing::warn!(core = c, "could not pin PMD thread");
                 }
             }
-            pmd_loop(&mut pmd, &rx, idle);
+            pmd_loop(&mut pmd, &rx, idle, spin);
         })?;
     let agent = Agent {
         cfg,
@@ -153,15 +158,24 @@ pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, std::thread::Joi
     Ok((Arc::new(Mutex::new(agent)), handle))
 }
 
-fn pmd_loop(pmd: &mut Pmd, rx: &crossbeam::channel::Receiver<PmdCmd>, idle: IdlePolicy) {
+fn pmd_loop(
+    pmd: &mut Pmd,
+    rx: &crossbeam::channel::Receiver<PmdCmd>,
+    idle: IdlePolicy,
+    spin: Duration,
+) {
     // Empty polls before the first sleep, and the sleep's bounds: frames wake the
     // thread at once (POLLIN on the sockets), so the timeout only bounds how late
-    // a control command or table swap is seen; it doubles while idle.
+    // a control command or table swap is seen; it doubles while idle. Besides
+    // the streak, the PMD polls for `spin` after the last packet: waking a
+    // blocked thread costs tens of microseconds on a VM (an IPI), and
+    // request-response traffic (a TCP handshake) comes back within that time.
     const IDLE_STREAK: u32 = 128;
     const MIN_SLEEP_MS: i32 = 1;
     const MAX_SLEEP_MS: i32 = 16;
     let mut empty = 0u32;
     let mut sleep_ms = MIN_SLEEP_MS;
+    let mut last_busy = std::time::Instant::now();
     let mut poller = crate::sys::Poller::default();
     let mut fds = Vec::new();
     loop {
@@ -225,7 +239,10 @@ fn pmd_loop(pmd: &mut Pmd, rx: &crossbeam::channel::Receiver<PmdCmd>, idle: Idle
             continue;
         }
         empty += 1;
-        if idle == IdlePolicy::Adaptive && empty >= IDLE_STREAK {
+        if empty == 1 {
+            last_busy = std::time::Instant::now();
+        }
+        if idle == IdlePolicy::Adaptive && empty >= IDLE_STREAK && last_busy.elapsed() >= spin {
             pmd.stats.idle_sleeps.add(1);
             poller.wait(sleep_ms);
             sleep_ms = (sleep_ms * 2).min(MAX_SLEEP_MS);
