@@ -122,9 +122,8 @@ impl Field {
             Field::EthSrc | Field::EthDst | Field::ArpSha => 48,
             Field::EthType | Field::ArpOp | Field::L4Src | Field::L4Dst => 16,
             Field::Ip4Src | Field::Ip4Dst | Field::ArpSpa | Field::ArpTpa => 32,
-            Field::Reg0 | Field::Reg1 | Field::CtMark => 32,
+            Field::Reg0 | Field::Reg1 | Field::CtMark | Field::CtLabel => 32,
             Field::IpProto | Field::IpTtl | Field::CtState => 8,
-            Field::CtLabel => 64,
         }
     }
     /// The all-ones mask of this field.
@@ -191,7 +190,7 @@ mod tests {
         }
         assert_eq!(Field::parse("eth.nope"), None);
         assert_eq!(Field::EthSrc.full_mask(), 0xffff_ffff_ffff);
-        assert_eq!(Field::CtLabel.full_mask(), u64::MAX);
+        assert_eq!(Field::CtLabel.full_mask(), 0xffff_ffff);
     }
 
     #[test]

@@ -93,7 +93,7 @@ fn one_way_policy(sb: &mut pb::SbSnapshot, ls: &str, from: &str) {
         mark: 0x2,
         mark_mask: 0xff,
         label: 0x77,
-        label_mask: u64::MAX,
+        label_mask: u32::MAX,
     }));
     let s = Stage::LsInAcl;
     sb.flows.extend([

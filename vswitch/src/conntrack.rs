@@ -161,7 +161,7 @@ pub struct Conn {
     pub last_ms: u64,
     /// Set by `ct_commit`; matched as `ct_mark` / `ct_label`.
     pub mark: u32,
-    pub label: u64,
+    pub label: u32,
     pub packets: [u64; 2],
     seq: [Seq; 2],
     live: bool,
@@ -328,7 +328,7 @@ impl Conntrack {
 
     /// Sets the masked bits of a connection's mark and label (`ct_commit`).
     #[inline]
-    pub fn set_mark_label(&mut self, slot: u32, mark: (u32, u32), label: (u64, u64)) {
+    pub fn set_mark_label(&mut self, slot: u32, mark: (u32, u32), label: (u32, u32)) {
         if let Some(c) = self.conns.get_mut(slot as usize).filter(|c| c.live) {
             c.mark = (c.mark & !mark.1) | (mark.0 & mark.1);
             c.label = (c.label & !label.1) | (label.0 & label.1);

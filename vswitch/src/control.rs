@@ -53,7 +53,7 @@ pub struct ConnInfo {
     #[serde(default)]
     pub mark: u32,
     #[serde(default)]
-    pub label: u64,
+    pub label: u32,
 }
 
 /// Conntrack counters, as `ct-stats` shows them.

@@ -423,7 +423,7 @@ pub fn commit(
         }
     };
     st.ct
-        .set_mark_label(slot, (c.mark, u32::MAX), (c.label, u64::MAX));
+        .set_mark_label(slot, (c.mark, u32::MAX), (c.label, u32::MAX));
     Ok(())
 }
 
@@ -445,7 +445,7 @@ pub fn peek_track(t: &Tables, st: &EdgeState, key: &mut FlowKey) -> Option<Strin
 
 /// The `ct_state` (and mark, label) [`track`] would give a packet (a key has
 /// no ICMP echo id, so pings show as new).
-fn peek_state(st: &EdgeState, key: &FlowKey, zone: u32) -> (u8, u32, u64) {
+fn peek_state(st: &EdgeState, key: &FlowKey, zone: u32) -> (u8, u32, u32) {
     let (sport, dport) = match key.ip_proto {
         TCP | crate::nat::UDP => (key.l4_src, key.l4_dst),
         ICMP => return (state::TRK | state::NEW, 0, 0),

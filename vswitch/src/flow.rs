@@ -24,15 +24,16 @@ pub struct FlowKey {
     pub arp_op: u8,
     /// 1 for a non-first IPv4 fragment (no L4 header).
     pub ip_frag: u8,
-    /// Tunnel metadata of a decapsulated packet ([`pack_tunnel`]); 0 otherwise.
-    pub tun: u64,
-    /// Conntrack's verdict on the packet (`ct_state` bits; 0: not tracked) and
-    /// its connection's mark and label, on datapaths whose flows match them.
+    /// Conntrack's verdict on the packet (`ct_state` bits; 0: not tracked);
+    /// with `ct_mark` and `ct_label`, on datapaths whose flows match them.
     pub ct_state: u8,
     /// Set in the pipeline's working copy by `ct_commit` (0 in a parsed key).
     pub ct_commit: u8,
+    /// Tunnel metadata of a decapsulated packet ([`pack_tunnel`]); 0 otherwise.
+    pub tun: u64,
+    /// The connection's mark and label.
     pub ct_mark: u32,
-    pub ct_label: u64,
+    pub ct_label: u32,
 }
 
 /// Tunnel metadata as one word: datapath key, ingress and egress port keys.
@@ -79,7 +80,7 @@ impl FlowKey {
             Field::Reg1 => meta.reg1.into(),
             Field::CtState => self.ct_state.into(),
             Field::CtMark => self.ct_mark.into(),
-            Field::CtLabel => self.ct_label,
+            Field::CtLabel => self.ct_label.into(),
         }
     }
 
@@ -98,17 +99,39 @@ impl FlowKey {
                 | u64::from(self.eth_type) << 32
                 | u64::from(self.vlan_tci) << 16
                 | u64::from(self.l4_src),
-            u64::from(self.l4_dst) << 32
+            u64::from(self.ct_state) << 48
+                | u64::from(self.l4_dst) << 32
                 | u64::from(self.ip_proto) << 24
                 | u64::from(self.ip_ttl) << 16
                 | u64::from(self.arp_op) << 8
                 | u64::from(self.ip_frag),
             self.tun,
-            u64::from(self.ct_mark) << 8 | u64::from(self.ct_state),
-            self.ct_label,
+            u64::from(self.ct_mark) << 32 | u64::from(self.ct_label),
         ] {
             h = (h.rotate_left(5) ^ w).wrapping_mul(K);
         }
         (h >> 32) as u32 ^ h as u32
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_one_cache_line() {
+        // The exact-match cache hashes and compares the whole key per packet.
+        assert_eq!(std::mem::size_of::<FlowKey>(), 64);
+        let k = FlowKey::default();
+        let with = |f: fn(&mut FlowKey)| {
+            let mut x = k;
+            f(&mut x);
+            x.hash32()
+        };
+        // Every field takes part in the hash.
+        assert_ne!(with(|x| x.ct_state = 1), k.hash32());
+        assert_ne!(with(|x| x.ct_mark = 1), k.hash32());
+        assert_ne!(with(|x| x.ct_label = 1), k.hash32());
+        assert_ne!(with(|x| x.l4_dst = 1), k.hash32());
     }
 }

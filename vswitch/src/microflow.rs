@@ -335,7 +335,7 @@ impl Microflow {
                 "arp.op" => k.arp_op = int(255)? as u8,
                 "arp.sha" => k.arp_sha = mac()?,
                 "ct_mark" => k.ct_mark = int(u64::from(u32::MAX))? as u32,
-                "ct_label" => k.ct_label = int(u64::MAX)?,
+                "ct_label" => k.ct_label = int(u64::from(u32::MAX))? as u32,
                 _ => return Err(bad("no value here")),
             }
         }

@@ -85,7 +85,7 @@ type Trace<'a> = Option<&'a mut Vec<TraceStep>>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Commit {
     pub mark: u32,
-    pub label: u64,
+    pub label: u32,
 }
 
 /// Everything the caches remember of one pipeline run.

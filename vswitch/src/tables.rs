@@ -29,7 +29,7 @@ pub enum Act {
     /// and label; the PMD does it once the packet's fate is known.
     CtCommit {
         mark: (u32, u32),
-        label: (u64, u64),
+        label: (u32, u32),
     },
 }
 
