@@ -164,9 +164,17 @@ fn northd_restart_keeps_topology_and_forwarding() {
     sb.syctl(&["lsp-add", "extra", "x1", "0a:00:00:00:09:01 10.9.0.1"]);
     let before = sb.syctl_json(&["show"]);
     sb.kill_and_restart("northd");
+    // The NB comes back from disk at once; the port claims come back when
+    // vswitchd has reconnected and claimed again.
     let after = sb.syctl_json(&["show"]);
-    assert_eq!(before["switches"], after["switches"]);
     assert_eq!(before["nb_version"], after["nb_version"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || sb.syctl_json(&["show"])
+            ["switches"]
+            == before["switches"]),
+        "topology or claims not back: {}",
+        sb.syctl_json(&["show"])["switches"]
+    );
     assert!(sb.ping(0, &sb.ip(1)));
     // While northd is down, the datapath keeps its last tables.
     let pid = sb.state["northd"]["pid"].as_u64().unwrap().to_string();
