@@ -143,7 +143,8 @@ enum EnabledArg {
 
 #[derive(Subcommand, Debug)]
 enum VswitchCmd {
-    /// Bind a local interface to a logical port.
+    /// Bind a local interface to a logical port (a port just added to the NB
+    /// is waited for, up to 5 s, while it reaches vswitchd).
     PortAdd { iface: String, lport: String },
     /// Unbind a local interface.
     PortDel { iface: String },

@@ -11,8 +11,28 @@ fn expect(resp: Response) -> anyhow::Result<Response> {
     }
 }
 
+/// How long `port-add` waits for a logical port that vswitchd's southbound
+/// copy does not have yet (`syctl lsp-add ...; syctl vswitch port-add ...`
+/// in a row: the new port is still on its way through northd).
+const PORT_ADD_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Sends `req`; a `PortAdd` for a logical port vswitchd has not seen yet is
+/// tried again until it appears or [`PORT_ADD_WAIT`] passes.
+fn call_waiting(sock: &Path, req: &Request) -> anyhow::Result<Response> {
+    let deadline = std::time::Instant::now() + PORT_ADD_WAIT;
+    loop {
+        let resp = call(sock, req)?;
+        let not_yet = matches!((&resp, req), (Response::Error(e), Request::PortAdd { .. })
+            if e.contains("does not exist in the southbound database"));
+        if !not_yet || std::time::Instant::now() >= deadline {
+            return Ok(resp);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
-    let resp = expect(call(sock, &req)?)?;
+    let resp = expect(call_waiting(sock, &req)?)?;
     if json {
         let v = match &resp {
             Response::Ports(p) => serde_json::to_value(p)?,
