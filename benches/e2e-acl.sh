@@ -24,6 +24,8 @@ RATE=target/release/sy-connrate
 SBDIR=/run/switchyard-e2e-acl
 RESULTS=$(mktemp)
 RULES=$(mktemp)
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 
 cleanup() {
   pkill -f "$RATE serve" 2>/dev/null || true
@@ -53,21 +55,7 @@ measure() { # name client-ns server-ns server-ip
 }
 
 iptables_setup() { # rules: 0 or 1
-  ip netns add e2a-h; ip netns add e2a-c; ip netns add e2a-b
-  ip link add eth0 netns e2a-c type veth peer name vc netns e2a-h
-  ip link add eth0 netns e2a-b type veth peer name vb netns e2a-h
-  ip -n e2a-h link add br0 type bridge; ip -n e2a-h link add br1 type bridge
-  ip -n e2a-h link set vc master br0; ip -n e2a-h link set vb master br1
-  ip -n e2a-h addr add 10.97.0.1/24 dev br0; ip -n e2a-h addr add 10.97.1.1/24 dev br1
-  for l in vc vb br0 br1 lo; do ip -n e2a-h link set $l up; done
-  ip netns exec e2a-h sysctl -qw net.ipv4.ip_forward=1
-  local ns ip gw
-  while read -r ns ip gw; do
-    ip -n "$ns" link set lo up; ip -n "$ns" addr add "$ip/24" dev eth0; ip -n "$ns" link set eth0 up
-    ip -n "$ns" route add default via "$gw"
-    ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null
-  done <<< "e2a-c 10.97.0.2 10.97.0.1
-e2a-b 10.97.1.2 10.97.1.1"
+  routed_pair e2a
   if [ "$1" = 1 ]; then
     {
       echo "*filter"

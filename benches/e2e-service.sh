@@ -60,21 +60,7 @@ measure() { # name client-ns backend-ns backend-ip
 }
 
 iptables_setup() { # services
-  ip netns add e2s-h; ip netns add e2s-c; ip netns add e2s-b
-  ip link add eth0 netns e2s-c type veth peer name vc netns e2s-h
-  ip link add eth0 netns e2s-b type veth peer name vb netns e2s-h
-  ip -n e2s-h link add br0 type bridge; ip -n e2s-h link add br1 type bridge
-  ip -n e2s-h link set vc master br0; ip -n e2s-h link set vb master br1
-  ip -n e2s-h addr add 10.97.0.1/24 dev br0; ip -n e2s-h addr add 10.97.1.1/24 dev br1
-  for l in vc vb br0 br1 lo; do ip -n e2s-h link set $l up; done
-  ip netns exec e2s-h sysctl -qw net.ipv4.ip_forward=1
-  local ns ip gw
-  while read -r ns ip gw; do
-    ip -n "$ns" link set lo up; ip -n "$ns" addr add "$ip/24" dev eth0; ip -n "$ns" link set eth0 up
-    ip -n "$ns" route add default via "$gw"
-    ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null
-  done <<< "e2s-c 10.97.0.2 10.97.0.1
-e2s-b 10.97.1.2 10.97.1.1"
+  routed_pair e2s
   client_tuning e2s-c
   # kube-proxy's nat layout, one KUBE-SVC/KUBE-SEP pair per service port.
   {

@@ -59,3 +59,25 @@ if sy:
             print("switchyard / %-20s TCP %.2fx  pps %.2fx" % (n, sy[0] / med[n][0], sy[1] / med[n][1]))
 PY
 }
+
+# The kernel baseline of the service and ACL benchmarks: namespaces $1-c
+# (client, 10.97.0.2) and $1-b (server, 10.97.1.2) on bridges br0/br1 of a
+# host namespace $1-h that routes between them (10.97.0.1, 10.97.1.1); pod TX
+# offload off, as in the Switchyard sandbox.
+routed_pair() {
+  ip netns add "$1-h"; ip netns add "$1-c"; ip netns add "$1-b"
+  ip link add eth0 netns "$1-c" type veth peer name vc netns "$1-h"
+  ip link add eth0 netns "$1-b" type veth peer name vb netns "$1-h"
+  ip -n "$1-h" link add br0 type bridge; ip -n "$1-h" link add br1 type bridge
+  ip -n "$1-h" link set vc master br0; ip -n "$1-h" link set vb master br1
+  ip -n "$1-h" addr add 10.97.0.1/24 dev br0; ip -n "$1-h" addr add 10.97.1.1/24 dev br1
+  for l in vc vb br0 br1 lo; do ip -n "$1-h" link set $l up; done
+  ip netns exec "$1-h" sysctl -qw net.ipv4.ip_forward=1
+  local ns ip gw
+  while read -r ns ip gw; do
+    ip -n "$ns" link set lo up; ip -n "$ns" addr add "$ip/24" dev eth0; ip -n "$ns" link set eth0 up
+    ip -n "$ns" route add default via "$gw"
+    ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null
+  done <<< "$1-c 10.97.0.2 10.97.0.1
+$1-b 10.97.1.2 10.97.1.1"
+}
