@@ -110,3 +110,22 @@ pub fn run_case(pmd: &mut Pmd, stats: &PmdStats, pods: usize, c: &Case) -> Resul
         e => Err(format!("{}: expected {e:?}, delivered to {got:?}", c.name)),
     }
 }
+
+/// NB op: load balancer `name` with one VIP ("IP:PORT") -> backends ("IP:PORT,...").
+pub fn lb_op(name: &str, proto: &str, vip: &str, backends: &str) -> Op {
+    Op::LbAdd(pb::LoadBalancer {
+        name: name.into(),
+        protocol: proto.into(),
+        vips: [(vip.to_string(), backends.to_string())].into(),
+        ..Default::default()
+    })
+}
+
+/// NB op: load balancer `name` served on switch `switch`.
+pub fn lb_attach_op(name: &str, switch: &str) -> Op {
+    Op::LbAttach(pb::LbAttach {
+        lb: name.into(),
+        switch_name: switch.into(),
+        router_name: String::new(),
+    })
+}

@@ -487,21 +487,8 @@ fn acls_see_a_service_connection_after_dnat_and_let_its_replies_back() {
     // p1 on ls0 reaches VIP 10.96.0.10 (tcp 80 -> p2:8080, udp 53 -> p2:5353);
     // p2 on ls1 is isolated but for TCP 8080: the ACL sees the backend port.
     let mut nb = routed_nb(0);
-    let lb = |name: &str, proto: &str, vip: &str, be: &str| {
-        Op::LbAdd(pb::LoadBalancer {
-            name: name.into(),
-            protocol: proto.into(),
-            vips: [(vip.to_string(), be.to_string())].into(),
-            ..Default::default()
-        })
-    };
-    let attach = |name: &str| {
-        Op::LbAttach(pb::LbAttach {
-            lb: name.into(),
-            switch_name: "ls0".into(),
-            router_name: String::new(),
-        })
-    };
+    let lb = switchyard_tests::memory::lb_op;
+    let attach = |name: &str| switchyard_tests::memory::lb_attach_op(name, "ls0");
     let acl = |prio: u32, m: &str, action: &str| {
         Op::AclAdd(pb::Acl {
             switch_name: "ls1".into(),

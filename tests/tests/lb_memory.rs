@@ -22,21 +22,8 @@ const P2: Ipv4Address = Ipv4Address::new(10, 1, 0, 2);
 /// udp VIP:53 -> p2:5353, tcp VIP:80 -> p2:8080, tcp VIP:90 -> no backends.
 fn topology() -> Nb {
     let mut nb = routed_nb(0);
-    let lb = |name: &str, proto: &str, vip: &str, backends: &str| {
-        Op::LbAdd(pb::LoadBalancer {
-            name: name.into(),
-            protocol: proto.into(),
-            vips: [(vip.to_string(), backends.to_string())].into(),
-            ..Default::default()
-        })
-    };
-    let attach = |name: &str| {
-        Op::LbAttach(pb::LbAttach {
-            lb: name.into(),
-            switch_name: "ls0".into(),
-            router_name: String::new(),
-        })
-    };
+    let lb = switchyard_tests::memory::lb_op;
+    let attach = |name: &str| switchyard_tests::memory::lb_attach_op(name, "ls0");
     let ops = vec![
         lb("dns", "udp", "10.96.0.10:53", "10.1.0.2:5353"),
         lb("web", "tcp", "10.96.0.10:80", "10.1.0.2:8080"),
