@@ -99,6 +99,8 @@ pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
             println!("expired:            {}", s.expired);
             println!("blind RSTs ignored: {}", s.rst_ignored);
             println!("NAT collisions:     {}", s.nat_collisions);
+            println!("evicted when full:  {}", s.early_drops);
+            println!("picked up (no SYN): {}", s.pickups);
             println!("by state:");
             for (k, v) in &s.by_state {
                 println!("  {k:<12} {v}");

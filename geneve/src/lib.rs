@@ -101,19 +101,25 @@ impl<T: AsRef<[u8]>> Header<T> {
             offset: 0,
         }
     }
-    /// The OVN metadata option: (ingress port key, egress port key).
+    /// The OVN metadata option: (ingress port key, egress port key). Every
+    /// option is looked at: a critical option (type bit 0x80) other than
+    /// OVN's metadata, wherever it stands, refuses the whole packet
+    /// (RFC 8926 section 3.5: a tunnel endpoint must drop what it cannot
+    /// interpret); non-critical unknown options are skipped.
     pub fn ovn_metadata(&self) -> Result<Option<(u16, u16)>, Error> {
+        let mut found = None;
         for opt in self.options() {
             let opt = opt?;
             if opt.class == OVN_OPTION_CLASS && opt.kind == OVN_OPTION_TYPE && opt.data.len() == 4 {
                 let v = u32::from_be_bytes([opt.data[0], opt.data[1], opt.data[2], opt.data[3]]);
-                return Ok(Some((((v >> 16) & 0x7fff) as u16, (v & 0xffff) as u16)));
+                found.get_or_insert((((v >> 16) & 0x7fff) as u16, (v & 0xffff) as u16));
+                continue;
             }
-            if opt.kind & 0x80 != 0 && opt.class != OVN_OPTION_CLASS {
+            if opt.kind & 0x80 != 0 {
                 return Err(Error::UnknownCritical(opt.class, opt.kind));
             }
         }
-        Ok(None)
+        Ok(found)
     }
 }
 
@@ -225,5 +231,30 @@ mod tests {
         v[8] = 0x77; // unknown class, critical type
         let h = Header::new_checked(&v[..]).unwrap();
         assert_eq!(h.ovn_metadata(), Err(Error::UnknownCritical(0x7702, 0x80)));
+    }
+
+    /// BYTES with a second 4-byte option of (class, type) after OVN's.
+    fn with_second_option(class: u16, kind: u8) -> Vec<u8> {
+        let mut v = BYTES.to_vec();
+        v[0] = 4; // 4 words of options
+        v.extend_from_slice(&class.to_be_bytes());
+        v.extend_from_slice(&[kind, 1, 0xde, 0xad, 0xbe, 0xef]);
+        v
+    }
+
+    #[test]
+    fn every_option_is_checked_for_the_critical_bit() {
+        // A critical option the OVN option does not hide, whatever its order.
+        let v = with_second_option(0x0103, 0x81);
+        let h = Header::new_checked(&v[..]).unwrap();
+        assert_eq!(h.ovn_metadata(), Err(Error::UnknownCritical(0x0103, 0x81)));
+        // OVN's own class with a type we do not know, critical: refused too.
+        let v = with_second_option(OVN_OPTION_CLASS, 0x81);
+        let h = Header::new_checked(&v[..]).unwrap();
+        assert!(h.ovn_metadata().is_err());
+        // A non-critical unknown option is skipped.
+        let v = with_second_option(0x0103, 0x01);
+        let h = Header::new_checked(&v[..]).unwrap();
+        assert_eq!(h.ovn_metadata(), Ok(Some((1, 3))));
     }
 }

@@ -141,6 +141,8 @@ fn emit_full(buf: &mut [u8; ENCAP_LEN], o: &Outer, md: &Metadata, udp_src: u16, 
 #[derive(Debug, PartialEq, Eq)]
 pub struct Decap<'a> {
     pub src_ip: u32,
+    /// The outer destination: a chassis takes only what is sent to its encap IP.
+    pub dst_ip: u32,
     pub metadata: Metadata,
     pub inner: &'a [u8],
 }
@@ -187,6 +189,7 @@ pub fn decap(frame: &[u8]) -> Result<Decap<'_>, DecapError> {
     let inner = &frame[gen_off + g.header_len()..end];
     Ok(Decap {
         src_ip: u32::from(ip.src_addr()),
+        dst_ip: u32::from(ip.dst_addr()),
         metadata: Metadata {
             datapath: g.vni(),
             ingress,

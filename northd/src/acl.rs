@@ -427,12 +427,30 @@ impl Nb {
     }
 }
 
-fn ct_commit() -> pb::Action {
-    crate::compile::action(Kind::CtCommit(pb::CtCommit::default()))
+/// `ct_mark` bit an ACL sets on a connection it cut (OVN's `ct_mark.blocked`):
+/// the connection's packets are dropped in both directions until an ACL
+/// allows its originator's packets again.
+pub const CT_MARK_BLOCKED: u32 = 1;
+
+/// `ct_commit { ct_mark.blocked = V; }`: committing a new connection (V = 0),
+/// re-admitting an established one (0), or cutting it (1).
+fn commit_blocked(blocked: bool) -> pb::Action {
+    crate::compile::action(Kind::CtCommit(pb::CtCommit {
+        mark: if blocked { CT_MARK_BLOCKED } else { 0 },
+        mark_mask: CT_MARK_BLOCKED,
+        ..Default::default()
+    }))
 }
 
 /// The stateful stages of switch `ls` (datapath `dp`) when it has ACLs; a
 /// switch without any keeps the stages' plain `next` and is not tracked.
+///
+/// The ACLs decide every packet of the originating direction, new or
+/// established (OVN re-checks established traffic the same way), so a policy
+/// change reaches connections already open: an established packet that an
+/// ACL now drops marks its connection blocked, and the replies of a blocked
+/// connection are dropped too. Replies and related packets of connections
+/// that are not blocked pass whatever the ACLs say.
 pub fn compile_acls(nb: &Nb, ls: &str, dp: u32, lf: &mut Lflows) {
     if nb.acls_of(ls).next().is_none() {
         return;
@@ -441,6 +459,15 @@ pub fn compile_acls(nb: &Nb, ls: &str, dp: u32, lf: &mut Lflows) {
     // Not established and not related: a new connection, or a packet
     // conntrack does not follow (ct_state 0: ARP, other protocols).
     let fresh = || state(0, ct::EST | ct::REL);
+    // A later packet of the direction that opened the connection.
+    let onward = || state(ct::TRK | ct::EST, ct::TRK | ct::EST | ct::RPL | ct::REL);
+    let blocked = |m: M| {
+        m.field(
+            Field::CtMark,
+            CT_MARK_BLOCKED.into(),
+            CT_MARK_BLOCKED.into(),
+        )
+    };
     for stage in [Stage::LsInAcl, Stage::LsOutAcl] {
         lf.add(
             dp,
@@ -449,13 +476,22 @@ pub fn compile_acls(nb: &Nb, ls: &str, dp: u32, lf: &mut Lflows) {
             state(ct::TRK | ct::INV, ct::TRK | ct::INV),
             vec![drop(DropReason::CtInvalid)],
         );
-        // Replies and later packets of allowed connections, and ICMP errors
-        // about them, pass whatever the ACLs say.
+        // Replies and ICMP errors of a connection an ACL cut stay cut.
+        for bit in [ct::RPL, ct::REL] {
+            lf.add(
+                dp,
+                stage,
+                65535,
+                blocked(state(ct::TRK | bit, ct::TRK | bit)),
+                vec![drop(DropReason::AclBlocked)],
+            );
+        }
+        // Replies and ICMP errors of allowed connections pass.
         lf.add(
             dp,
             stage,
             65534,
-            state(ct::TRK | ct::EST, ct::TRK | ct::EST),
+            state(ct::TRK | ct::EST | ct::RPL, ct::TRK | ct::EST | ct::RPL),
             vec![next()],
         );
         lf.add(
@@ -468,7 +504,8 @@ pub fn compile_acls(nb: &Nb, ls: &str, dp: u32, lf: &mut Lflows) {
         // What no ACL decides is allowed, and committed so its replies pass
         // the other direction's ACLs (as OVN: default allow; a default deny
         // is a low-priority drop ACL).
-        lf.add(dp, stage, 1, fresh(), vec![ct_commit(), next()]);
+        lf.add(dp, stage, 1, fresh(), vec![commit_blocked(false), next()]);
+        lf.add(dp, stage, 1, onward(), vec![commit_blocked(false), next()]);
     }
     for a in nb.acls_of(ls) {
         let stage = if a.direction == "from-lport" {
@@ -476,33 +513,37 @@ pub fn compile_acls(nb: &Nb, ls: &str, dp: u32, lf: &mut Lflows) {
         } else {
             Stage::LsOutAcl
         };
-        let actions = if a.action == "drop" {
-            vec![drop(DropReason::AclDrop)]
-        } else {
-            vec![ct_commit(), next()]
-        };
+        let drops = a.action == "drop";
         let Ok(alts) = parse_match(&a.r#match) else {
             continue; // validated on write
         };
         'conj: for conj in alts {
-            let mut m = fresh();
-            for (f, v) in conj {
-                m = match v {
-                    Val::Num(value, mask) => m.field(f, value, mask & f.full_mask()),
-                    Val::Port(name) => {
-                        // A port deleted since: this combination matches nothing.
-                        let Some(p) = nb.ports_of(ls).find(|p| p.name == name) else {
-                            continue 'conj;
-                        };
-                        if f == Field::Inport {
-                            m.inport(p.tunnel_key, &name)
-                        } else {
-                            m.outport(p.tunnel_key, &name)
+            for (start, established) in [(fresh(), false), (onward(), true)] {
+                let mut m = start;
+                for (f, v) in &conj {
+                    m = match v {
+                        Val::Num(value, mask) => m.field(*f, *value, mask & f.full_mask()),
+                        Val::Port(name) => {
+                            // A port deleted since: this combination matches nothing.
+                            let Some(p) = nb.ports_of(ls).find(|p| &p.name == name) else {
+                                continue 'conj;
+                            };
+                            if *f == Field::Inport {
+                                m.inport(p.tunnel_key, name)
+                            } else {
+                                m.outport(p.tunnel_key, name)
+                            }
                         }
-                    }
+                    };
+                }
+                let actions = match (drops, established) {
+                    (false, _) => vec![commit_blocked(false), next()],
+                    (true, false) => vec![drop(DropReason::AclDrop)],
+                    // An open connection the policy now denies: cut it.
+                    (true, true) => vec![commit_blocked(true), drop(DropReason::AclDrop)],
                 };
+                lf.add(dp, stage, BASE + a.priority, m, actions);
             }
-            lf.add(dp, stage, BASE + a.priority, m, actions.clone());
         }
     }
 }
@@ -693,14 +734,30 @@ mod tests {
             has("65535 ct_state == +trk+inv => drop /* ct_invalid */;"),
             "{f:#?}"
         );
-        assert!(has("65534 ct_state == +trk+est => next;"));
-        assert!(has("1 ct_state == -est-rel => ct_commit { }; next;"));
+        assert!(has("65534 ct_state == +trk+est+rpl => next;"), "{f:#?}");
+        assert!(has(
+            "65535 ct_state == +trk+rpl && ct_mark == 0x1/0x1 => drop /* acl_blocked */;"
+        ));
+        assert!(has(
+            "1 ct_state == -est-rel => ct_commit { ct_mark = 0x0/0x1; }; next;"
+        ));
         assert!(has(
             "1010 ct_state == -est-rel && eth.type == 0x0800 && outport == \"p2\" => drop /* acl_drop */;"
         ));
+        // The same ACL decides established packets of the opening direction,
+        // and cuts their connection when it drops them.
+        assert!(has(
+            "1010 ct_state == +trk+est-rel-rpl && eth.type == 0x0800 && outport == \"p2\" => ct_commit { ct_mark = 0x1/0x1; }; drop /* acl_drop */;"
+        ), "{f:#?}");
         let allow: Vec<_> = f.iter().filter(|x| x.starts_with("1100 ")).collect();
-        assert_eq!(allow.len(), 2, "{{80, 443}}: two flows");
-        assert!(allow.iter().all(|x| x.ends_with("=> ct_commit { }; next;")));
+        assert_eq!(
+            allow.len(),
+            4,
+            "{{80, 443}}, new and established: four flows"
+        );
+        assert!(allow
+            .iter()
+            .all(|x| x.ends_with("=> ct_commit { ct_mark = 0x0/0x1; }; next;")));
         // A port deleted since: its terms match nothing (no flow names it).
         nb.apply_ops(&txn(vec![Op::LspDel("p2".into())])).unwrap();
         assert!(!acl_flows(&nb).iter().any(|x| x.starts_with("1010 ")));

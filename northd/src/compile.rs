@@ -20,6 +20,7 @@ pub struct Compiled {
 
 pub(crate) const ETH_IPV4: u64 = 0x0800;
 pub(crate) const ETH_ARP: u64 = 0x0806;
+pub(crate) const ETH_IPV6: u64 = 0x86dd;
 pub(crate) const MCAST_BIT: u64 = 1 << 40;
 
 /// A match under construction: a conjunction of field comparisons.
@@ -343,15 +344,66 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
                         vec![drop(DropReason::PortSecurityIp)],
                     );
                 }
+                let has_v6 = e.ips.iter().any(|n| matches!(n, IpNet::V6(_)));
+                if !e.ips.is_empty() && !has_v6 {
+                    // Addresses listed, none of them IPv6: no IPv6 at all from
+                    // this port, link-local, ND and RA included (OVN's rule).
+                    lf.add(
+                        dp,
+                        Stage::LsInCheckPortSec,
+                        80,
+                        base().eq(Field::EthType, ETH_IPV6),
+                        vec![drop(DropReason::PortSecurityIpv6)],
+                    );
+                }
                 lf.add(dp, Stage::LsInCheckPortSec, 50, base(), vec![next()]);
-                // Egress: deliver only frames addressed to the port's MAC.
-                lf.add(
-                    dp,
-                    Stage::LsOutApplyPortSec,
-                    50,
-                    M::any().outport(key, name).eq(Field::EthDst, e.mac),
-                    vec![output()],
-                );
+                // Egress: deliver only frames addressed to the port's MAC and,
+                // when addresses are listed, to its IPs (or IPv4 broadcast and
+                // multicast), as OVN's ls_out_port_sec_ip.
+                let to_me = || M::any().outport(key, name).eq(Field::EthDst, e.mac);
+                if !v4.is_empty() {
+                    let ip4 = || to_me().eq(Field::EthType, ETH_IPV4);
+                    for net in &v4 {
+                        lf.add(
+                            dp,
+                            Stage::LsOutApplyPortSec,
+                            90,
+                            ip4().ip4(Field::Ip4Dst, net),
+                            vec![output()],
+                        );
+                    }
+                    lf.add(
+                        dp,
+                        Stage::LsOutApplyPortSec,
+                        90,
+                        ip4().eq(Field::Ip4Dst, 0xffff_ffff),
+                        vec![output()],
+                    );
+                    lf.add(
+                        dp,
+                        Stage::LsOutApplyPortSec,
+                        90,
+                        ip4().field(Field::Ip4Dst, 0xe000_0000, 0xf000_0000),
+                        vec![output()],
+                    );
+                    lf.add(
+                        dp,
+                        Stage::LsOutApplyPortSec,
+                        80,
+                        ip4(),
+                        vec![drop(DropReason::EgressPortSecurityIp)],
+                    );
+                }
+                if !e.ips.is_empty() && !has_v6 {
+                    lf.add(
+                        dp,
+                        Stage::LsOutApplyPortSec,
+                        80,
+                        to_me().eq(Field::EthType, ETH_IPV6),
+                        vec![drop(DropReason::EgressPortSecurityIp)],
+                    );
+                }
+                lf.add(dp, Stage::LsOutApplyPortSec, 50, to_me(), vec![output()]);
             }
             lf.add(
                 dp,
@@ -504,9 +556,18 @@ pub(crate) mod tests {
             assert!(ps.contains(&w.to_string()), "missing {w}\n{ps:#?}");
         }
         let out = flows_of(&c, Stage::LsOutApplyPortSec);
-        assert!(
-            out.contains(&"40 outport == \"p1\" => drop /* egress_port_security */;".to_string())
-        );
+        let want_out = [
+            "40 outport == \"p1\" => drop /* egress_port_security */;",
+            "90 outport == \"p1\" && eth.dst == 0a:00:00:00:00:01 && eth.type == 0x0800 && ip4.dst == 10.0.0.1 => output;",
+            "80 outport == \"p1\" && eth.dst == 0a:00:00:00:00:01 && eth.type == 0x0800 => drop /* egress_port_security_ip */;",
+            "80 outport == \"p1\" && eth.dst == 0a:00:00:00:00:01 && eth.type == 0x86dd => drop /* egress_port_security_ip */;",
+        ];
+        for w in want_out {
+            assert!(out.contains(&w.to_string()), "missing {w}\n{out:#?}");
+        }
+        // An IPv4-only port sends no IPv6 at all; p2 (no port security) may.
+        assert!(ps.contains(&"80 inport == \"p1\" && eth.src == 0a:00:00:00:00:01 && eth.type == 0x86dd => drop /* port_security_ipv6 */;".to_string()), "{ps:#?}");
+        assert!(!ps.iter().any(|f| f.contains("\"p2\" && eth.src")));
     }
 
     #[test]

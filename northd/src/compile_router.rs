@@ -19,6 +19,8 @@ use switchyard_southbound::{DropReason, Field, Stage};
 
 const ICMP_PROTO: u64 = 1;
 const ICMP_ECHO_REQUEST: u64 = 8;
+const TCP_PROTO: u64 = 6;
+const UDP_PROTO: u64 = 17;
 
 /// A router port with its parsed columns.
 struct Port<'a> {
@@ -242,6 +244,22 @@ pub(crate) fn compile_router(nb: &Nb, lr: &pb::LogicalRouter, out: &mut Compiled
                     .eq(Field::IpProto, ICMP_PROTO)
                     .eq(Field::L4Src, ICMP_ECHO_REQUEST),
                 vec![action(Kind::IcmpEchoReply(pb::IcmpEchoReply {}))],
+            );
+            // As RFC 1122 and OVN: nothing listens on the router, so TCP
+            // gets a RST and UDP a port unreachable, from the address asked.
+            lf.add(
+                dp,
+                Stage::LrInIpInput,
+                80,
+                ip4().ip4(Field::Ip4Dst, &me).eq(Field::IpProto, TCP_PROTO),
+                vec![action(Kind::TcpReset(pb::TcpReset {}))],
+            );
+            lf.add(
+                dp,
+                Stage::LrInIpInput,
+                80,
+                ip4().ip4(Field::Ip4Dst, &me).eq(Field::IpProto, UDP_PROTO),
+                vec![icmp_error(3, 3, &Ipv4Net::from(addr))],
             );
             lf.add(
                 dp,

@@ -121,6 +121,9 @@ pub fn actions_text(acts: &[Action]) -> String {
                 "arp { eth.dst = ff:ff:ff:ff:ff:ff; arp.spa = reg1; arp.tpa = reg0; arp.op = 1; output; };",
             ),
             Some(Kind::PutArp(_)) => s.push_str("put_arp(inport, arp.spa, arp.sha);"),
+            Some(Kind::TcpReset(_)) => s.push_str(
+                "tcp_reset { ip4.dst <-> ip4.src; tcp.dst <-> tcp.src; } /* routed back */;",
+            ),
             Some(Kind::CtCommit(c)) => {
                 s.push_str("ct_commit {");
                 if c.mark_mask != 0 {

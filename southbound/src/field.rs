@@ -173,6 +173,17 @@ named_enum! {
         CtInvalid => "ct_invalid",
         NatPortsExhausted => "nat_ports_exhausted",
         AclDrop => "acl_drop",
+        PortSecurityIpv6 => "port_security_ipv6",
+        EgressPortSecurityIp => "egress_port_security_ip",
+        AclBlocked => "acl_blocked",
+        TunnelUnknownSource => "tunnel_unknown_source",
+        TunnelWrongDestination => "tunnel_wrong_destination",
+        TunnelUnknownCritical => "tunnel_unknown_critical_option",
+        TunnelIngressNotBound => "tunnel_ingress_not_bound",
+        RouterTcpReset => "router_tcp_reset",
+        RouterPortUnreachable => "router_port_unreachable",
+        IcmpRateLimited => "icmp_rate_limited",
+        CtNoConnection => "ct_no_connection",
     }
 }
 

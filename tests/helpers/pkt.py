@@ -2,8 +2,8 @@
 """Raw-frame helper for Switchyard's integration tests, run inside a pod namespace.
 
   pkt.py send IFACE HEX [HEX...]        send each frame as-is on IFACE
-  pkt.py sniff IFACE TAG MARKER SECS    print 'GOT <hex>' for every UDP frame that
-                                        contains TAG, until a frame containing MARKER
+  pkt.py sniff IFACE TAG MARKER SECS    print 'GOT <hex>' for every UDP/IPv4 or
+                                        IPv6 frame that contains TAG, until a frame containing MARKER
                                         arrives (then print 'DONE') or SECS pass
 """
 import socket, sys, time
@@ -32,8 +32,11 @@ def sniff(iface, tag, marker, secs):
         if marker in data:
             print("DONE", flush=True)
             return
-        # Only UDP/IPv4 frames carry test tags; ICMP errors quoting them are ignored.
-        if len(data) > 23 and data[12:14] == b"\x08\x00" and data[23] == 17 and tag in data:
+        # Test tags travel in UDP/IPv4 frames (ICMP errors quoting them are
+        # ignored) and in any IPv6 frame.
+        udp4 = len(data) > 23 and data[12:14] == b"\x08\x00" and data[23] == 17
+        ip6 = data[12:14] == b"\x86\xdd"
+        if (udp4 or ip6) and tag in data:
             print("GOT " + data.hex(), flush=True)
     print("TIMEOUT", flush=True)
 

@@ -130,6 +130,52 @@ pub fn arp_request(sha: u64, spa: Ipv4Address, tpa: Ipv4Address) -> Vec<u8> {
     buf
 }
 
+/// An IPv6 packet in an Ethernet frame: link-local source (`fe80::src_id`),
+/// `dst` as given, next header `next`, and `payload` after the fixed header
+/// (for UDP, a header is prepended; checksums are not filled: the datapath
+/// must drop these before anyone would check).
+pub fn ipv6(
+    src_mac: u64,
+    dst_mac: u64,
+    src_id: u8,
+    dst: [u8; 16],
+    next: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut body = Vec::new();
+    if next == 17 {
+        body.extend_from_slice(&[0x9c, 0x40, 0x00, 0x09]);
+        body.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        body.extend_from_slice(&[0, 0]);
+    }
+    body.extend_from_slice(payload);
+    let mut f = Vec::new();
+    f.extend_from_slice(&mac(dst_mac).0);
+    f.extend_from_slice(&mac(src_mac).0);
+    f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
+    f.extend_from_slice(&(body.len() as u16).to_be_bytes());
+    f.extend_from_slice(&[next, 255]);
+    f.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, src_id]);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&body);
+    f
+}
+
+/// `fe80::id`, an IPv6 link-local address.
+pub fn link_local(id: u8) -> [u8; 16] {
+    [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, id]
+}
+
+/// `ff02::1`, all nodes.
+pub const ALL_NODES: [u8; 16] = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+
+/// A router advertisement (ICMPv6 134) carrying `tag` in a padding option.
+pub fn router_advertisement(src_mac: u64, tag: &[u8]) -> Vec<u8> {
+    let mut icmp = vec![134, 0, 0, 0, 64, 0, 0x07, 0x08, 0, 0, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(tag);
+    ipv6(src_mac, 0x3333_0000_0001, 0x66, ALL_NODES, 58, &icmp)
+}
+
 /// Malformed variants of a valid UDP frame: (name, bytes).
 pub fn malformed(
     src_mac: u64,

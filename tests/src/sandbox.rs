@@ -262,6 +262,17 @@ impl Sandbox {
         assert!(ok, "sending frames failed: {err}");
     }
 
+    /// Sends raw frames out of interface `iface` of the root namespace (a
+    /// host on the underlay bridge that is no chassis).
+    pub fn send_frames_root(&self, iface: &str, frames: &[Vec<u8>]) {
+        let helper = helper();
+        let hexes: Vec<String> = frames.iter().map(|f| hex(f)).collect();
+        let mut args = vec![helper.as_str(), "send", iface];
+        args.extend(hexes.iter().map(String::as_str));
+        let (ok, _, err) = run("python3", &args);
+        assert!(ok, "sending frames failed: {err}");
+    }
+
     /// Starts a sniffer in pod `i` and waits until it listens.
     pub fn sniff(&self, i: usize, tag: &str, marker: &str) -> Sniffer {
         let mut child = Command::new("ip")

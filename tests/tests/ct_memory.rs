@@ -293,16 +293,35 @@ fn a_full_table_drops_the_new_connections_flows_commit_and_keeps_the_old() {
     pmd.set_ct_capacity(1);
     let out = send(&mut pmd, 0, seg(1, 2, 40000, 80, TcpControl::Syn, None), 2);
     assert_eq!(out[1].len(), 1);
+    // A handshake is not assured yet: a newcomer evicts it (early drop).
     let out = send(&mut pmd, 0, seg(1, 2, 40001, 80, TcpControl::Syn, None), 2);
-    assert!(out[1].is_empty(), "no room: the second SYN is dropped");
+    assert_eq!(out[1].len(), 1, "the half-open entry made room");
+    assert_eq!(pmd.edge.ct.stats.early_drops, 1);
+    // Completed, the connection is established and stays.
+    let out = send(
+        &mut pmd,
+        1,
+        seg(2, 1, 80, 40001, TcpControl::Syn, Some(1001)),
+        2,
+    );
+    assert_eq!(out[0].len(), 1);
+    let out = send(
+        &mut pmd,
+        0,
+        seg(1, 2, 40001, 80, TcpControl::None, Some(1001)),
+        2,
+    );
+    assert_eq!(out[1].len(), 1);
+    let out = send(&mut pmd, 0, seg(1, 2, 40002, 80, TcpControl::Syn, None), 2);
+    assert!(out[1].is_empty(), "no room: the third SYN is dropped");
     assert_eq!(drops(&stats, DropReason::CtFull), 1);
     let out = send(
         &mut pmd,
         1,
-        seg(2, 1, 80, 40000, TcpControl::Syn, Some(1001)),
+        seg(2, 1, 80, 40001, TcpControl::None, Some(1001)),
         2,
     );
-    assert_eq!(out[0].len(), 1, "the first connection keeps working");
+    assert_eq!(out[0].len(), 1, "the established connection keeps working");
 }
 
 #[test]

@@ -90,3 +90,53 @@ fn unknown_keys_and_malformed_tunnel_frames_are_counted_and_dropped() {
         "the good frame still gets through"
     );
 }
+
+/// Outer IPv4 addresses and the ingress key in a frame from [`encapsulated_to_p1`].
+const OUTER_SRC: std::ops::Range<usize> = 14 + 12..14 + 16;
+const OUTER_DST: std::ops::Range<usize> = 14 + 16..14 + 20;
+const INGRESS_KEY: std::ops::Range<usize> = 14 + 20 + 8 + 12..14 + 20 + 8 + 14;
+
+#[test]
+fn only_known_chassis_may_tunnel_to_us_and_only_for_their_own_ports() {
+    let (mut pmd, stats, snap) = overlay(Vec::new(), Vec::new(), false);
+    let good = encapsulated_to_p1(&snap);
+    // A stranger on the underlay (no chassis has 172.31.0.99).
+    let mut stranger = good.clone();
+    stranger[OUTER_SRC].copy_from_slice(&[172, 31, 0, 99]);
+    // Sent to an address that is not our encap IP.
+    let mut elsewhere = good.clone();
+    elsewhere[OUTER_DST].copy_from_slice(&[172, 31, 0, 77]);
+    // ch2 speaking for p3, a port bound here: it would skip p3's port security.
+    let mut impostor = good.clone();
+    impostor[INGRESS_KEY].copy_from_slice(&key_of(&snap, "p3").to_be_bytes());
+    // A critical option nobody knows, after OVN's (options area grows by 8).
+    let mut critical = good.clone();
+    let opt_end = 14 + 20 + 8 + 16;
+    critical.splice(opt_end..opt_end, [0x01, 0x03, 0x81, 0x01, 0, 0, 0, 0]);
+    critical[14 + 20 + 8] = 4; // 4 words of options
+    let grow = |f: &mut Vec<u8>, at: usize| {
+        let v = u16::from_be_bytes([f[at], f[at + 1]]) + 8;
+        f[at..at + 2].copy_from_slice(&v.to_be_bytes());
+    };
+    grow(&mut critical, 14 + 2); // IP total length
+    grow(&mut critical, 14 + 20 + 4); // UDP length
+    for f in [stranger, elsewhere, impostor, critical] {
+        mem(&mut pmd, UNDERLAY_SLOT as usize).rx.push_back(f);
+    }
+    mem(&mut pmd, UNDERLAY_SLOT as usize).rx.push_back(good);
+    pmd.poll_once();
+    for r in [
+        DropReason::TunnelUnknownSource,
+        DropReason::TunnelWrongDestination,
+        DropReason::TunnelIngressNotBound,
+        DropReason::TunnelUnknownCritical,
+    ] {
+        assert_eq!(stats.drops[r as usize].get(), 1, "{r}: {:?}", stats.drops);
+    }
+    assert_eq!(
+        mem(&mut pmd, 0).tx.len(),
+        1,
+        "only ch2's own packet reaches p1"
+    );
+    assert!(mem(&mut pmd, 1).tx.is_empty());
+}

@@ -256,15 +256,29 @@ fn conntrack_full_drops_new_connections_and_keeps_established_ones() {
         ok
     }));
     let mut held = held.unwrap();
-    // Closed connections linger in TIME_WAIT: 15 more fill the table.
+    // Closed connections linger in TIME_WAIT: 15 more fill the table, and
+    // newcomers evict them (they are over) rather than being refused.
     let lines = sb.svc_in(&ns[0], "connect", VIP, 80, 15);
     assert!(lines.iter().all(|l| l.starts_with("b ")), "{lines:?}");
+    let more = sb.svc_in(&ns[0], "connect", VIP, 80, 2);
+    assert!(more.iter().all(|l| l.starts_with("b ")), "{more:?}");
+    let stats = sb.syctl_json(&["vswitch", "ct-stats"]);
+    assert!(stats["early_drops"].as_u64().unwrap_or(0) >= 2, "{stats}");
+    // Fifteen more held open: sixteen established connections, nothing
+    // left to evict, and the next connection is refused.
+    let mut open = Vec::new();
+    for _ in 0..15 {
+        let mut h = sb.hold_in(&ns[0], VIP, 80);
+        assert!(h.line().starts_with("b "));
+        open.push(h);
+    }
     let refused = sb.svc_in(&ns[0], "connect", VIP, 80, 2);
     assert!(refused.iter().all(|l| l.starts_with("ERR")), "{refused:?}");
     assert!(sb.drops("ct_full") >= 1);
     let stats = sb.syctl_json(&["vswitch", "ct-stats"]);
     assert_eq!(stats["capacity"], 16, "{stats}");
     assert!(stats["full_drops"].as_u64().unwrap_or(0) >= 1, "{stats}");
+    drop(open);
     // The established connection is not affected.
     for _ in 0..5 {
         assert!(held.ask().starts_with("b "));

@@ -13,12 +13,21 @@
 //! Expiry is incremental ([`Conntrack::expire`], a bounded number of slots per
 //! call from the PMD's housekeeping), never on the per-packet path.
 //!
+//! Against floods: a TCP segment that is not a SYN opens at most an
+//! *unconfirmed* entry (picked up mid-stream, so connections survive a
+//! vswitchd restart) that lives seconds, not a day, until the other direction
+//! answers; RST, FIN and SYN-ACK segments open nothing. A full table first
+//! evicts an unconfirmed or not yet assured entry near a rotating cursor
+//! (Linux's `early_drop`), and only then refuses. The index is hashed with a
+//! per-process random key, so nobody can aim packets at one bucket.
+//!
 //! NAT bindings live with the entry: a connection knows the tuple its reply
 //! direction carries after translation ([`Conn::reply`]), and both that tuple
 //! and the original are keys of the index, so a packet of either direction
 //! finds its connection and [`Conntrack::target`] says what to rewrite it to.
 
-use rustc_hash::FxHashMap;
+/// Hash maps keyed by packet fields: keyed with a per-process random seed.
+pub type KeyedMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// One direction of a connection: zone, protocol, addresses and ports (for ICMP
 /// echo, the identifier as source port and 0 as destination).
@@ -89,6 +98,9 @@ pub enum ConnState {
     TcpSynSent,
     TcpSynRecv,
     TcpEstablished,
+    /// Picked up from a mid-stream segment, waiting for the other side to
+    /// answer (then ESTABLISHED); short-lived, the first to be evicted.
+    TcpUnconfirmed,
     /// One side sent FIN.
     TcpClosing,
     /// Both sides sent FIN, or a valid RST: lingers briefly for late segments.
@@ -105,6 +117,7 @@ impl ConnState {
             ConnState::TcpSynSent => "SYN_SENT",
             ConnState::TcpSynRecv => "SYN_RECV",
             ConnState::TcpEstablished => "ESTABLISHED",
+            ConnState::TcpUnconfirmed => "UNCONFIRMED",
             ConnState::TcpClosing => "CLOSING",
             ConnState::TcpTimeWait => "TIME_WAIT",
             ConnState::First => "FIRST",
@@ -118,6 +131,7 @@ impl ConnState {
 pub struct Timeouts {
     pub tcp_syn: u64,
     pub tcp_established: u64,
+    pub tcp_unconfirmed: u64,
     pub tcp_closing: u64,
     pub tcp_time_wait: u64,
     pub udp_first: u64,
@@ -130,6 +144,7 @@ impl Default for Timeouts {
         Timeouts {
             tcp_syn: 30_000,
             tcp_established: 24 * 3600 * 1000,
+            tcp_unconfirmed: 10_000,
             tcp_closing: 30_000,
             tcp_time_wait: 30_000,
             udp_first: 30_000,
@@ -177,6 +192,10 @@ pub struct CtStats {
     pub rst_ignored: u64,
     /// New connections refused because their translated reply tuple was taken.
     pub nat_collisions: u64,
+    /// Entries evicted to make room for a new connection in a full table.
+    pub early_drops: u64,
+    /// Connections picked up mid-stream (unconfirmed until answered).
+    pub pickups: u64,
 }
 
 /// The verdict for one packet.
@@ -193,13 +212,15 @@ pub struct CtResult {
 pub struct Conntrack {
     conns: Vec<Conn>,
     /// Both directions' tuples -> slot (direction: orig when tuple == conn.orig).
-    index: FxHashMap<Tuple, u32>,
+    index: KeyedMap<Tuple, u32>,
     free: Vec<u32>,
     capacity: usize,
     pub timeouts: Timeouts,
     pub stats: CtStats,
     /// Next slot the incremental expiry looks at.
     sweep: usize,
+    /// Next slot early drop looks at.
+    evict: usize,
 }
 
 const EMPTY_TUPLE: Tuple = Tuple {
@@ -229,6 +250,8 @@ const EMPTY_CONN: Conn = Conn {
 
 const TCP: u8 = 6;
 const UDP: u8 = 17;
+/// Slots a full table looks at for an entry to evict.
+pub const EARLY_DROP_SCAN: usize = 64;
 
 /// `a` comes after `b` in sequence space (RFC 1982).
 fn after(a: u32, b: u32) -> bool {
@@ -238,7 +261,7 @@ fn after(a: u32, b: u32) -> bool {
 impl Conntrack {
     /// A table for at most `capacity` connections (all memory reserved now).
     pub fn new(capacity: usize) -> Self {
-        let mut index = FxHashMap::default();
+        let mut index = KeyedMap::default();
         index.reserve(capacity * 2);
         Conntrack {
             conns: Vec::with_capacity(capacity),
@@ -248,6 +271,7 @@ impl Conntrack {
             timeouts: Timeouts::default(),
             stats: CtStats::default(),
             sweep: 0,
+            evict: 0,
         }
     }
 
@@ -280,6 +304,7 @@ impl Conntrack {
         match (c.orig.proto, c.state) {
             (_, ConnState::TcpSynSent | ConnState::TcpSynRecv) => t.tcp_syn,
             (_, ConnState::TcpEstablished) => t.tcp_established,
+            (_, ConnState::TcpUnconfirmed) => t.tcp_unconfirmed,
             (_, ConnState::TcpClosing) => t.tcp_closing,
             (_, ConnState::TcpTimeWait) => t.tcp_time_wait,
             (UDP, ConnState::First) => t.udp_first,
@@ -394,16 +419,15 @@ impl Conntrack {
         xlate: Option<&Tuple>,
         pickup: bool,
     ) -> CtResult {
-        // A new connection: TCP must open with a SYN (no ACK), unless picked up.
-        if t.proto == TCP && !pickup {
-            let Some(seg) = tcp else {
-                self.stats.invalid += 1;
-                return CtResult {
-                    state: state::TRK | state::INV,
-                    slot: None,
-                };
-            };
-            if seg.flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST) != tcp_flags::SYN {
+        // A new connection: TCP must open with a SYN (no ACK), or, picked
+        // up, with a plain ACK (no SYN, RST or FIN: those open nothing).
+        if t.proto == TCP {
+            let opens = tcp.is_some_and(|seg| {
+                let f =
+                    seg.flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST | tcp_flags::FIN);
+                f == tcp_flags::SYN || pickup && f == tcp_flags::ACK
+            });
+            if !opens {
                 self.stats.invalid += 1;
                 return CtResult {
                     state: state::TRK | state::INV,
@@ -425,7 +449,7 @@ impl Conntrack {
                 slot: None,
             };
         }
-        if self.len() >= self.capacity {
+        if self.len() >= self.capacity && !self.early_drop() {
             self.stats.full_drops += 1;
             return CtResult {
                 state: state::TRK | state::INV,
@@ -444,7 +468,7 @@ impl Conntrack {
             orig: *t,
             reply,
             state: if picked_up {
-                ConnState::TcpEstablished
+                ConnState::TcpUnconfirmed
             } else if t.proto == TCP {
                 ConnState::TcpSynSent
             } else {
@@ -469,6 +493,7 @@ impl Conntrack {
         self.index.insert(*t, slot);
         self.index.insert(reply, slot);
         self.stats.inserts += 1;
+        self.stats.pickups += u64::from(picked_up);
         CtResult {
             state: state::TRK | if picked_up { state::EST } else { state::NEW },
             slot: Some(slot),
@@ -520,6 +545,8 @@ impl Conntrack {
                     {
                         ConnState::TcpEstablished
                     }
+                    // The other side answers a picked-up connection.
+                    (ConnState::TcpUnconfirmed, 1, _) => ConnState::TcpEstablished,
                     (ConnState::TcpEstablished, _, f) if f & tcp_flags::FIN != 0 => {
                         ConnState::TcpClosing
                     }
@@ -571,14 +598,66 @@ impl Conntrack {
         gone
     }
 
+    /// Makes room in a full table: looks at up to [`EARLY_DROP_SCAN`] slots
+    /// from a rotating cursor and evicts the first unconfirmed entry, else the
+    /// oldest one not yet assured (a handshake, one-way UDP/ICMP, a closed
+    /// TCP connection lingering). Established connections are never evicted.
+    fn early_drop(&mut self) -> bool {
+        let n = self.conns.len();
+        if n == 0 {
+            return false;
+        }
+        let mut best: Option<(u32, u64)> = None;
+        for _ in 0..EARLY_DROP_SCAN.min(n) {
+            self.evict = (self.evict + 1) % n;
+            let c = &self.conns[self.evict];
+            if !c.live {
+                continue;
+            }
+            let slot = self.evict as u32;
+            match c.state {
+                ConnState::TcpUnconfirmed => {
+                    best = Some((slot, 0));
+                    break;
+                }
+                ConnState::TcpSynSent
+                | ConnState::TcpSynRecv
+                | ConnState::TcpTimeWait
+                | ConnState::First
+                    if best.is_none_or(|(_, t)| c.last_ms < t) =>
+                {
+                    best = Some((slot, c.last_ms));
+                }
+                _ => {}
+            }
+        }
+        let Some((slot, _)) = best else {
+            return false;
+        };
+        self.remove(slot);
+        self.stats.early_drops += 1;
+        true
+    }
+
     /// Forgets every connection.
     pub fn flush(&mut self) {
-        let live: Vec<u32> = (0..self.conns.len() as u32)
-            .filter(|s| self.conns[*s as usize].live)
+        self.flush_if(|_| true);
+    }
+
+    /// Forgets the connections (and their NAT bindings) of the zones `dead`
+    /// says are gone: a deleted datapath's key, reused later, starts clean.
+    /// Returns how many went.
+    pub fn flush_if(&mut self, dead: impl Fn(u32) -> bool) -> usize {
+        let gone: Vec<u32> = (0..self.conns.len() as u32)
+            .filter(|s| {
+                let c = &self.conns[*s as usize];
+                c.live && dead(c.orig.zone)
+            })
             .collect();
-        for s in live {
+        for &s in &gone {
             self.remove(s);
         }
+        gone.len()
     }
 }
 
@@ -717,10 +796,14 @@ mod tests {
             sport: port,
             ..C
         };
-        ct.process(&t(1), None, 0, true);
-        ct.process(&t(2), None, 0, true);
+        // Both answered: assured, so nothing can be evicted for a newcomer.
+        for port in [1, 2] {
+            ct.process(&t(port), None, 0, true);
+            ct.process(&t(port).reverse(), None, 0, true);
+        }
         assert_eq!(ct.process(&t(3), None, 0, true).state, TRK | INV);
         assert_eq!(ct.stats.full_drops, 1);
+        assert_eq!(ct.stats.early_drops, 0);
         assert_eq!(
             ct.process(&t(1).reverse(), None, 1, true).state,
             TRK | EST | RPL
@@ -792,13 +875,107 @@ mod tests {
     }
 
     #[test]
-    fn a_picked_up_tcp_flow_is_established_and_a_plain_one_is_not() {
+    fn a_picked_up_tcp_flow_is_unconfirmed_until_answered() {
         let mut ct = Conntrack::new(16);
         let mid = seg(ACK, 7000, 9000, 100);
         let r = ct.commit(&C, Some(&mid), 0, Some(&C), false);
         assert_eq!(r.state, TRK | INV, "no SYN, no pickup: invalid");
         let r = ct.commit(&C, Some(&mid), 0, Some(&C), true);
         assert_eq!(r.state, TRK | EST);
+        assert_eq!(ct.iter().next().unwrap().state, ConnState::TcpUnconfirmed);
+        assert_eq!(ct.stats.pickups, 1);
+        // The other side answers: a real connection.
+        ct.process(&C.reverse(), Some(&seg(ACK, 9000, 7100, 0)), 5, true);
         assert_eq!(ct.iter().next().unwrap().state, ConnState::TcpEstablished);
+        assert_eq!(ct.expire(3_600_000, 16), 0, "established lives a day");
+        // Unanswered, a pickup is gone in seconds.
+        let mut ct = Conntrack::new(16);
+        ct.commit(&C, Some(&mid), 0, Some(&C), true);
+        assert_eq!(ct.expire(10_000, 16), 0);
+        assert_eq!(ct.expire(10_001, 16), 1);
+    }
+
+    #[test]
+    fn rst_fin_and_syn_ack_without_a_connection_open_nothing() {
+        let mut ct = Conntrack::new(16);
+        for flags in [RST, RST | ACK, FIN | ACK, FIN, SYN | ACK, SYN | FIN, 0] {
+            let r = ct.commit(&C, Some(&seg(flags, 1, 1, 0)), 0, Some(&C), true);
+            assert_eq!(
+                r,
+                CtResult {
+                    state: TRK | INV,
+                    slot: None
+                },
+                "flags {flags:#x}"
+            );
+        }
+        assert!(ct.is_empty());
+        assert_eq!(ct.stats.invalid, 7);
+    }
+
+    #[test]
+    fn a_full_table_evicts_pickups_and_handshakes_never_established_connections() {
+        let mut ct = Conntrack::new(4);
+        let t = |port| Tuple { sport: port, ..C };
+        // Two real clients: established.
+        for port in [1, 2] {
+            ct.process(&t(port), Some(&seg(SYN, 10, 0, 0)), 0, true);
+            ct.process(
+                &t(port).reverse(),
+                Some(&seg(SYN | ACK, 50, 11, 0)),
+                0,
+                true,
+            );
+            ct.process(&t(port), Some(&seg(ACK, 11, 51, 0)), 0, true);
+        }
+        // A flood of blind ACKs: each evicts the last one's unconfirmed entry.
+        for port in 100..1100 {
+            let r = ct.commit(&t(port), Some(&seg(ACK, 7, 7, 10)), 1, Some(&t(port)), true);
+            assert!(r.slot.is_some(), "pickup {port} refused");
+        }
+        assert_eq!(ct.len(), 4);
+        assert!(ct.stats.early_drops >= 998, "{:?}", ct.stats);
+        assert_eq!(
+            ct.iter()
+                .filter(|c| c.state == ConnState::TcpEstablished)
+                .count(),
+            2,
+            "the real clients' connections stay"
+        );
+        // A real client still gets in (it evicts a pickup), and its
+        // connection is established in turn.
+        let r = ct.process(&t(3), Some(&seg(SYN, 10, 0, 0)), 2, true);
+        assert_eq!(r.state, TRK | NEW);
+        ct.process(&t(3).reverse(), Some(&seg(SYN | ACK, 50, 11, 0)), 2, true);
+        ct.process(&t(3), Some(&seg(ACK, 11, 51, 0)), 2, true);
+        // Only established connections left to evict: the next is refused.
+        let r = ct.commit(&t(4), Some(&seg(ACK, 7, 7, 10)), 3, Some(&t(4)), true);
+        assert!(r.slot.is_some(), "the last pickup goes for this one");
+        let r = ct.commit(&t(5), Some(&seg(SYN, 7, 0, 0)), 3, Some(&t(5)), false);
+        assert!(r.slot.is_some());
+        ct.process(&t(5).reverse(), Some(&seg(SYN | ACK, 50, 8, 0)), 3, true);
+        ct.process(&t(5), Some(&seg(ACK, 8, 51, 0)), 3, true);
+        let before = ct.stats.full_drops;
+        let r = ct.commit(&t(6), Some(&seg(SYN, 7, 0, 0)), 4, Some(&t(6)), false);
+        assert_eq!(r.slot, None);
+        assert_eq!(ct.stats.full_drops, before + 1);
+        assert_eq!(ct.len(), 4);
+    }
+
+    #[test]
+    fn flushing_a_zone_takes_its_entries_and_nat_bindings_only() {
+        let mut ct = Conntrack::new(16);
+        let u = Tuple { proto: UDP, ..C };
+        let other = Tuple { zone: 2, ..u };
+        let xlate = Tuple {
+            dst: 0x0a00_0099,
+            ..other
+        };
+        ct.process(&u, None, 0, true);
+        ct.commit(&other, None, 0, Some(&xlate), false);
+        assert_eq!(ct.flush_if(|z| z == 2), 1);
+        assert_eq!(ct.len(), 1);
+        assert_eq!(ct.lookup(&xlate.reverse(), 1), None, "the binding is gone");
+        assert!(ct.lookup(&u, 1).is_some());
     }
 }

@@ -69,6 +69,12 @@ pub struct CtStatsInfo {
     pub expired: u64,
     pub rst_ignored: u64,
     pub nat_collisions: u64,
+    /// Entries evicted to make room in a full table (unconfirmed first).
+    #[serde(default)]
+    pub early_drops: u64,
+    /// Connections picked up mid-stream (unconfirmed until answered).
+    #[serde(default)]
+    pub pickups: u64,
     pub by_state: std::collections::BTreeMap<String, u64>,
 }
 

@@ -23,7 +23,6 @@ use crate::nat::{icmp_error_tuple, is_icmp_error, rewrite, rewrite_icmp_error, t
 use crate::nat::{tuple_of, ICMP, TCP};
 use crate::stats::PmdStats;
 use crate::tables::Tables;
-use rustc_hash::FxHashMap;
 use switchyard_southbound::DropReason;
 
 /// ClientIP affinity entries kept per PMD.
@@ -44,7 +43,7 @@ pub enum Edge {
 }
 
 /// (protocol, VIP, VIP port, client IP) -> (backend, last use in ms).
-type Affinity = FxHashMap<(u8, u32, u16, u32), ((u32, u16), u64)>;
+type Affinity = crate::conntrack::KeyedMap<(u8, u32, u16, u32), ((u32, u16), u64)>;
 
 /// The per-PMD state behind the edge.
 #[derive(Debug)]
@@ -88,6 +87,7 @@ impl EdgeState {
         stats.ct_inserts.set(self.ct.stats.inserts);
         stats.ct_full.set(self.ct.stats.full_drops);
         stats.ct_expired.set(self.ct.stats.expired);
+        stats.ct_early_drops.set(self.ct.stats.early_drops);
     }
 }
 
@@ -192,6 +192,15 @@ fn is_syn(s: &TcpInfo) -> bool {
     s.flags & 0x12 == 0x02
 }
 
+/// A segment that may open a connection with no entry: a SYN, or a plain
+/// ACK (picked up mid-stream, unconfirmed until answered). RST, FIN and
+/// SYN-ACK open nothing.
+#[inline]
+fn opens(s: &TcpInfo) -> bool {
+    let f = s.flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST | tcp_flags::FIN);
+    f == tcp_flags::SYN || f == tcp_flags::ACK
+}
+
 #[inline]
 fn tcp_of(tu: &Tuple, frame: &[u8]) -> Option<TcpInfo> {
     if tu.proto == TCP {
@@ -256,6 +265,11 @@ fn to_vip(
         return Some(Edge::Pass);
     }
     let vip = t.services.vip_for(tu.proto, tu.dst, tu.dport, dp)?;
+    if tcp.is_some_and(|s| !opens(&s)) {
+        // A RST, FIN or SYN-ACK for a connection the VIP does not have:
+        // nothing to translate and nothing to open.
+        return Some(Edge::Drop(DropReason::CtNoConnection));
+    }
     let lb = &*vip.lb;
     let akey = (tu.proto, tu.dst, tu.dport, tu.src);
     let sticky = (lb.affinity_ms > 0)
@@ -382,11 +396,9 @@ pub fn track(st: &mut EdgeState, frame: &[u8], key: &mut FlowKey, zone: u32) -> 
     }
     // No connection. A SYN opens one; so does a mid-stream segment with ACK
     // (picked up on commit, as Linux's nf_conntrack_tcp_loose: connections
-    // outlive a vswitchd restart); any other TCP segment is invalid.
-    let valid = tcp.is_none_or(|s| {
-        let f = s.flags & (tcp_flags::SYN | tcp_flags::ACK | tcp_flags::RST);
-        f == tcp_flags::SYN || f == tcp_flags::ACK
-    });
+    // outlive a vswitchd restart; unconfirmed until the other side answers);
+    // any other TCP segment is invalid.
+    let valid = tcp.is_none_or(|s| opens(&s));
     key.ct_state = state::TRK | if valid { state::NEW } else { state::INV };
     Some(Tracked {
         tuple: tu,

@@ -84,12 +84,19 @@ impl FlowKey {
         }
     }
 
-    /// A fast hash of the key for the exact-match cache (FxHash-style multiply-mix
-    /// over the key's words; the key is plain data with no padding bytes read).
+    /// A fast hash of the key (FxHash-style multiply-mix over the key's words;
+    /// the key is plain data with no padding bytes read), unkeyed.
     #[inline]
     pub fn hash32(&self) -> u32 {
+        self.hash32_seeded(0)
+    }
+
+    /// [`Self::hash32`] started from `seed`: the exact-match cache uses a
+    /// per-process random seed, so a sender cannot choose keys that collide.
+    #[inline]
+    pub fn hash32_seeded(&self, seed: u64) -> u32 {
         const K: u64 = 0x517c_c1b7_2722_0a95;
-        let mut h = 0u64;
+        let mut h = seed;
         for w in [
             self.eth_src,
             self.eth_dst,
@@ -133,5 +140,6 @@ mod tests {
         assert_ne!(with(|x| x.ct_mark = 1), k.hash32());
         assert_ne!(with(|x| x.ct_label = 1), k.hash32());
         assert_ne!(with(|x| x.l4_dst = 1), k.hash32());
+        assert_ne!(k.hash32_seeded(1), k.hash32_seeded(2), "the seed counts");
     }
 }

@@ -62,6 +62,14 @@ struct Args {
     /// dropped and counted (ct_full) while established ones keep flowing.
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(16..=50_000_000))]
     ct_capacity: u64,
+    /// Answers the datapath generates (ICMP errors and echo replies, TCP
+    /// RSTs) per second per PMD; past it they are not sent and counted
+    /// (icmp_rate_limited). 0: unlimited.
+    #[arg(long, default_value_t = switchyard_vswitch::pmd::ICMP_RATE)]
+    icmp_rate: u32,
+    /// The burst of answers allowed above the rate.
+    #[arg(long, default_value_t = switchyard_vswitch::pmd::ICMP_BURST)]
+    icmp_burst: u32,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -128,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
         },
         emc_entries: args.emc_entries,
         ct_capacity: args.ct_capacity as usize,
+        icmp_rate: (args.icmp_rate, args.icmp_burst),
         underlay: args.underlay.clone(),
     };
     let (agent, pmd_thread) = agent::start(cfg)?;

@@ -125,10 +125,15 @@ pub fn run_full(t: &Tables, key: &FlowKey, out: &mut Vec<u16>, trace: Trace) -> 
     match outcome {
         Outcome::Done(v) => {
             let verdict = finish(v, key, &work);
-            // Only a tracked packet that is sent commits (a drop leaves no state).
+            // Only a tracked packet that is sent commits (a dropped new
+            // connection leaves no state); a dropped packet of an established
+            // one does, so that an ACL can mark the connection it cuts.
             let sent = matches!(verdict, Verdict::Output | Verdict::Routed(_));
-            let commit =
-                (work.ct_commit != 0 && sent && key.ct_state & ct::TRK != 0).then_some(Commit {
+            let existing = key.ct_state & ct::EST != 0;
+            let commit = (work.ct_commit != 0
+                && (sent || existing && matches!(verdict, Verdict::Drop(_)))
+                && key.ct_state & ct::TRK != 0)
+                .then_some(Commit {
                     mark: work.ct_mark,
                     label: work.ct_label,
                 });
@@ -502,16 +507,21 @@ pub fn punt(t: &Tables, key: &FlowKey, frame: &[u8], buf: &mut [u8], out: &mut V
             src_ip,
             mtu,
         } => {
-            p.consumed = Some(if ty == 11 {
-                DropReason::TtlExceeded
-            } else {
-                DropReason::NoRoute
+            p.consumed = Some(match (ty, code) {
+                (11, _) => DropReason::TtlExceeded,
+                (3, 3) => DropReason::RouterPortUnreachable,
+                _ => DropReason::NoRoute,
             });
             let len = crate::generate::icmp_error(frame, buf, src_ip, ty, code, mtu);
             (len, routing.map(|i| (i, g.meta.inport)))
         }
         GenKind::EchoReply => {
             let len = crate::generate::icmp_echo_reply(frame, buf);
+            (len, routing.map(|i| (i, g.meta.inport)))
+        }
+        GenKind::TcpReset => {
+            p.consumed = Some(DropReason::RouterTcpReset);
+            let len = crate::nat::tcp_rst(frame, buf);
             (len, routing.map(|i| (i, g.meta.inport)))
         }
         GenKind::ArpRequest => {

@@ -10,11 +10,13 @@ use crate::packet::{apply_rewrite, arp_reply_in_place, extract};
 use crate::pipeline::{punt, run, run_full, Learned, TraceStep, Verdict};
 use crate::port::PortIo;
 use crate::stats::{PmdStats, PortStats};
+use crate::tables::PortTarget;
 use crate::tables::Tables;
 use crate::tables::{Tunnel, Underlay, TUNNEL_BASE};
 use arc_swap::ArcSwap;
 use std::sync::Arc;
-use switchyard_geneve::tunnel::{decap, Metadata, ENCAP_LEN};
+use switchyard_geneve::tunnel::{decap, DecapError, Metadata, ENCAP_LEN};
+use switchyard_geneve::Error as GeneveError;
 use switchyard_southbound::DropReason;
 
 /// Where PMDs pick up new tables.
@@ -65,6 +67,55 @@ impl ArpLimiter {
     }
 }
 
+/// Answers (ICMP errors and echo replies, TCP RSTs) a PMD generates per
+/// second by default, and the burst it allows: Linux's `icmp_msgs_per_sec`
+/// and `icmp_msgs_burst`.
+pub const ICMP_RATE: u32 = 1000;
+pub const ICMP_BURST: u32 = 50;
+
+/// A token bucket for generated answers (as Linux's `icmp_ratelimit`): a
+/// flood of pings or TTL-1 packets at a gateway costs the PMD a bounded
+/// number of answers, not its forwarding time. Time comes from the caller.
+#[derive(Clone, Copy, Debug)]
+pub struct RateLimiter {
+    /// Tokens per millisecond, times 1000 (fixed point).
+    per_ms_x1000: u64,
+    /// Most tokens, times 1000.
+    burst_x1000: u64,
+    tokens_x1000: u64,
+    last_ms: u64,
+}
+
+impl RateLimiter {
+    /// `rate` answers per second, bursts of `burst`; a rate of 0 disables it.
+    pub fn new(rate: u32, burst: u32) -> Self {
+        let burst_x1000 = u64::from(burst.max(1)) * 1000;
+        RateLimiter {
+            per_ms_x1000: u64::from(rate),
+            burst_x1000,
+            tokens_x1000: burst_x1000,
+            last_ms: 0,
+        }
+    }
+
+    /// Takes a token at `now_ms`, if there is one.
+    pub fn allow(&mut self, now_ms: u64) -> bool {
+        if self.per_ms_x1000 == 0 {
+            return true;
+        }
+        let dt = now_ms.saturating_sub(self.last_ms);
+        self.last_ms = self.last_ms.max(now_ms);
+        self.tokens_x1000 =
+            (self.tokens_x1000 + dt.saturating_mul(self.per_ms_x1000)).min(self.burst_x1000);
+        if self.tokens_x1000 >= 1000 {
+            self.tokens_x1000 -= 1000;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// Default exact-match cache size (entries) per PMD.
 pub const EMC_ENTRIES: usize = 16384;
 /// Conntrack capacity of a PMD made with [`Pmd::new`] (vswitchd sets its own).
@@ -94,6 +145,10 @@ pub struct Pmd {
     /// Conntrack, load-balancer affinity and NAT state ([`crate::edge`]).
     pub edge: EdgeState,
     pub stats: Arc<PmdStats>,
+    /// The exact-match cache's hash key, random per process.
+    seed: u64,
+    /// Generated answers (ICMP, RST), per PMD.
+    answers: RateLimiter,
 }
 
 impl std::fmt::Debug for Pmd {
@@ -133,6 +188,14 @@ fn encap_send(
     io.tx_copy2(&hdr, frame)
 }
 
+/// A random 64-bit value (std's per-process random hash keys).
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(0x5377_6974_6368_7964);
+    h.finish()
+}
+
 /// Borrows element `a` shared and element `b` mutably (`a != b`).
 fn pair<T>(v: &mut [T], a: usize, b: usize) -> (&T, &mut T) {
     debug_assert_ne!(a, b);
@@ -163,7 +226,24 @@ impl Pmd {
             }),
             edge: EdgeState::new(CT_DEFAULT),
             stats,
+            seed: random_seed(),
+            answers: RateLimiter::new(ICMP_RATE, ICMP_BURST),
         }
+    }
+
+    /// Sets the rate of generated answers (per second; 0: unlimited).
+    pub fn set_answer_rate(&mut self, rate: u32, burst: u32) {
+        self.answers = RateLimiter::new(rate, burst);
+    }
+
+    /// Whether another generated answer may go out now; counts it when not.
+    fn answer_allowed(&mut self) -> bool {
+        let now = self.arp_limiter.born.elapsed().as_millis() as u64;
+        if self.answers.allow(now) {
+            return true;
+        }
+        self.stats.count_drop(DropReason::IcmpRateLimited);
+        false
     }
 
     /// Replaces the conntrack table with an empty one of `capacity` connections.
@@ -210,12 +290,20 @@ impl Pmd {
             .map(|p| &mut *p.io)
     }
 
-    /// Picks up a newer table set if one was published.
+    /// Picks up a newer table set if one was published. Conntrack zones the
+    /// new set no longer has (a deleted switch or router, a topology whose
+    /// stateful zone changed) are flushed, NAT bindings included, so a
+    /// datapath key reused later starts clean.
     #[inline]
     pub fn refresh_tables(&mut self) {
         let cur = self.shared.tables.load();
         if cur.generation != self.tables.generation {
             let old = std::mem::replace(&mut self.tables, arc_swap::Guard::into_inner(cur));
+            if !self.edge.ct.is_empty() && self.tables.lost_zones(&old) {
+                // Rare (a datapath went away): one pass over the table.
+                let t = &self.tables;
+                self.edge.ct.flush_if(|z| !t.has_zone(z));
+            }
             // Full queue: the agent is behind; freeing here is the fallback.
             let _ = self.shared.retired.push(old);
         }
@@ -314,17 +402,40 @@ impl Pmd {
         if !underlay {
             return extract(frame, slot).map(|k| (k, 0));
         }
-        let d = decap(frame).map_err(|_| DropReason::MalformedTunnel)?;
+        let d = decap(frame).map_err(|e| match e {
+            DecapError::Geneve(GeneveError::UnknownCritical(..)) => {
+                DropReason::TunnelUnknownCritical
+            }
+            _ => DropReason::MalformedTunnel,
+        })?;
+        // Only chassis of the southbound database may send here, and only to
+        // this chassis's encap IP: anyone else on the underlay is a stranger.
+        let Some(&t) = self.tables.tunnel_by_ip.get(&d.src_ip) else {
+            return Err(DropReason::TunnelUnknownSource);
+        };
+        if self.tables.underlay.is_none_or(|u| u.ip != d.dst_ip) {
+            return Err(DropReason::TunnelWrongDestination);
+        }
+        let tunnel = &self.tables.tunnels[usize::from(t)];
+        let md = d.metadata;
+        // The logical ingress port must live on the sending chassis (or be a
+        // router's patch port, which lives everywhere): a chassis cannot
+        // speak for another's pods and skip their port security.
+        if !self.tables.datapaths.contains_key(&md.datapath) {
+            return Err(DropReason::UnknownTunnelKey);
+        }
+        let from = (md.datapath, u32::from(md.ingress));
+        match self.tables.ports.get(&from) {
+            Some(PortTarget::Remote(c)) if *c == tunnel.chassis => {}
+            Some(PortTarget::Patch { .. }) => {}
+            _ => return Err(DropReason::TunnelIngressNotBound),
+        }
         // The inner frame is a subslice of `frame`; its offset from the addresses.
         let off = d.inner.as_ptr() as usize - frame.as_ptr() as usize;
         let mut key = extract(d.inner, slot)?;
-        let md = d.metadata;
         key.tun = pack_tunnel(md.datapath, md.ingress, md.egress);
-        if let Some(&t) = self.tables.tunnel_by_ip.get(&d.src_ip) {
-            let st = &self.tables.tunnels[usize::from(t)].stats;
-            st.rx_packets.add(1);
-            st.rx_bytes.add(d.inner.len() as u64);
-        }
+        tunnel.stats.rx_packets.add(1);
+        tunnel.stats.rx_bytes.add(d.inner.len() as u64);
         Ok((key, off))
     }
 
@@ -389,7 +500,7 @@ impl Pmd {
                     tracked = crate::edge::track(&mut self.edge, frame, &mut key, zone);
                 }
             }
-            let hash = key.hash32();
+            let hash = key.hash32_seeded(self.seed);
             let mut inline = [0u16; crate::emc::INLINE_OUTPUTS];
             let (verdict, tun_md, commit, outs): (Verdict, u64, _, &[u16]) =
                 match self.emc.lookup(&key, hash, generation) {
@@ -585,6 +696,13 @@ impl Pmd {
         }
         let dst_ip = u32::from_be_bytes([frame[30], frame[31], frame[32], frame[33]]);
         let mtu = u16::try_from(mtu).unwrap_or(u16::MAX);
+        if !self.answer_allowed() {
+            return;
+        }
+        let Some(src) = self.ports[s].as_ref() else {
+            return;
+        };
+        let frame = src.io.rx_frame(i);
         let Some(n) = crate::generate::icmp_error(frame, &mut self.scratch[..], dst_ip, 3, 4, mtu)
         else {
             return;
@@ -633,6 +751,9 @@ impl Pmd {
     /// Answers a packet to a VIP without backends as if nothing listened there:
     /// a TCP RST, or ICMP port unreachable, from the VIP, back out its port.
     fn no_backend(&mut self, s: usize, i: usize, key: &FlowKey, vip: u32) {
+        if !self.answer_allowed() {
+            return;
+        }
         let Some(src) = self.ports[s].as_ref() else {
             return;
         };
@@ -678,8 +799,10 @@ impl Pmd {
             let _ = self.shared.learned.push(l);
         }
         let send = p.len > 0
-            && p.arp_for
-                .is_none_or(|(dp, ip)| self.arp_limiter.allow(dp, ip));
+            && match p.arp_for {
+                Some((dp, ip)) => self.arp_limiter.allow(dp, ip),
+                None => self.answer_allowed(),
+            };
         if send {
             let frame = &mut self.scratch[..p.len];
             let ok = match p.verdict {
@@ -763,7 +886,9 @@ impl Pmd {
         let mut r =
             crate::trace::report(&self.tables, key, v, &out, steps, |_| chassis.to_string());
         r.conntrack = crate::trace::join_ct(edge.map(|(d, _)| d), tracked);
-        let cached = self.emc.peek(key, key.hash32(), self.tables.generation);
+        let cached = self
+            .emc
+            .peek(key, key.hash32_seeded(self.seed), self.tables.generation);
         r.cache = Some(match cached {
             Some(e) if e.verdict == v && e.out[..usize::from(e.n_out)] == out[..] => {
                 format!("exact-match cache hit ({} hits)", e.hits)
@@ -790,5 +915,25 @@ impl Pmd {
             .iter(self.tables.generation)
             .map(|e| (*e, self.emc.age_ms(e)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RateLimiter;
+
+    #[test]
+    fn the_answer_budget_refills_at_its_rate_and_caps_at_its_burst() {
+        let mut r = RateLimiter::new(1000, 50);
+        let burst = (0..200).filter(|_| r.allow(0)).count();
+        assert_eq!(burst, 50, "a burst, then nothing in the same millisecond");
+        assert!(r.allow(1), "one token a millisecond at 1000/s");
+        assert!(!r.allow(1));
+        // A quiet second refills the burst, never more.
+        assert_eq!((0..200).filter(|_| r.allow(1_001)).count(), 50);
+        // Time that goes backwards (a reset clock) grants nothing.
+        assert!(!r.allow(500));
+        let mut off = RateLimiter::new(0, 0);
+        assert!((0..10_000).all(|_| off.allow(0)), "rate 0: unlimited");
     }
 }

@@ -53,6 +53,7 @@ pub struct PmdStats {
     pub ct_inserts: Counter,
     pub ct_full: Counter,
     pub ct_expired: Counter,
+    pub ct_early_drops: Counter,
     pub drops: [Counter; DropReason::COUNT],
 }
 
@@ -74,6 +75,7 @@ impl Default for PmdStats {
             ct_inserts: Default::default(),
             ct_full: Default::default(),
             ct_expired: Default::default(),
+            ct_early_drops: Default::default(),
             drops: std::array::from_fn(|_| Counter::default()),
         }
     }

@@ -53,6 +53,8 @@ pub enum GenKind {
         mtu: u16,
     },
     EchoReply,
+    /// A TCP RST answering a segment to the router's own address.
+    TcpReset,
     ArpRequest,
     PutArp,
 }
@@ -159,6 +161,28 @@ pub struct Tables {
     pub ct_zones: FxHashMap<u32, u32>,
 }
 
+impl Tables {
+    /// Whether conntrack entries in `zone` belong to this table set: a load
+    /// balancer's (switch) or NAT's (router) datapath key, or a stateful zone
+    /// (named after its topology's smallest datapath key, which maps to it).
+    #[inline]
+    pub fn has_zone(&self, zone: u32) -> bool {
+        if zone & STATEFUL_ZONE != 0 {
+            self.ct_zones.get(&(zone & !STATEFUL_ZONE)) == Some(&zone)
+        } else {
+            self.datapaths.contains_key(&zone)
+        }
+    }
+
+    /// Whether `old` had a datapath or a stateful zone that this set lacks.
+    pub fn lost_zones(&self, old: &Tables) -> bool {
+        old.datapaths
+            .keys()
+            .any(|k| !self.datapaths.contains_key(k))
+            || old.ct_zones.values().any(|z| !self.has_zone(*z))
+    }
+}
+
 /// Stateful zones are `STATEFUL_ZONE | the smallest datapath key of the
 /// connected topology`, apart from load balancer (switch) and NAT (router) zones.
 pub const STATEFUL_ZONE: u32 = 1 << 31;
@@ -233,6 +257,7 @@ fn translate_flow(f: &LogicalFlow, ecmp: &mut Vec<Vec<RouteHop>>) -> Option<(Mat
             Kind::IcmpEchoReply(_) => Act::Generate(GenKind::EchoReply),
             Kind::ArpRequest(_) => Act::Generate(GenKind::ArpRequest),
             Kind::PutArp(_) => Act::Generate(GenKind::PutArp),
+            Kind::TcpReset(_) => Act::Generate(GenKind::TcpReset),
             Kind::CtCommit(c) => Act::CtCommit {
                 mark: (c.mark, c.mark_mask),
                 label: (c.label, c.label_mask),

@@ -52,6 +52,7 @@ pub fn stats(e: &EdgeState) -> CtStatsInfo {
         ConnState::TcpSynSent,
         ConnState::TcpSynRecv,
         ConnState::TcpEstablished,
+        ConnState::TcpUnconfirmed,
         ConnState::TcpClosing,
         ConnState::TcpTimeWait,
         ConnState::First,
@@ -73,6 +74,8 @@ pub fn stats(e: &EdgeState) -> CtStatsInfo {
         expired: s.expired,
         rst_ignored: s.rst_ignored,
         nat_collisions: s.nat_collisions,
+        early_drops: s.early_drops,
+        pickups: s.pickups,
         by_state,
     }
 }

@@ -72,6 +72,11 @@ impl Agent {
                 "Connections removed by timeout.",
                 s.ct_expired.get(),
             ),
+            (
+                "switchyard_conntrack_early_drops_total",
+                "Entries evicted (unconfirmed or not yet assured) to make room in a full table.",
+                s.ct_early_drops.get(),
+            ),
         ] {
             p.family(name, "counter", help).sample(name, &pmd, v as f64);
         }

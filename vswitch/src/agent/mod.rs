@@ -51,6 +51,8 @@ pub struct Config {
     pub emc_entries: usize,
     /// Conntrack capacity of the PMD.
     pub ct_capacity: usize,
+    /// Generated answers per second per PMD, and their burst.
+    pub icmp_rate: (u32, u32),
     /// The underlay interface Geneve tunnels use (none: a single-chassis switch).
     pub underlay: Option<String>,
 }
@@ -68,6 +70,9 @@ pub enum PmdCmd {
     CtList(Option<u32>, std::sync::mpsc::Sender<Vec<ConnInfo>>),
     CtStats(std::sync::mpsc::Sender<CtStatsInfo>),
     CtFlush(std::sync::mpsc::Sender<usize>),
+    /// Zero the PMD's counters: done by the PMD itself, their only writer,
+    /// so that no increment racing a reset from outside is lost.
+    ClearStats(std::sync::mpsc::Sender<()>),
     Stop,
 }
 
@@ -123,6 +128,7 @@ pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, std::thread::Joi
     let (tx, rx) = crossbeam::channel::unbounded::<PmdCmd>();
     let mut pmd = Pmd::new(shared.clone(), pmd_stats.clone(), cfg.emc_entries);
     pmd.set_ct_capacity(cfg.ct_capacity);
+    pmd.set_answer_rate(cfg.icmp_rate.0, cfg.icmp_rate.1);
     let (core, idle) = (cfg.pmd_core, cfg.idle);
     let spin = Duration::from_micros(cfg.idle_spin_us);
     let handle = std::thread::Builder::new()
@@ -221,6 +227,10 @@ fn pmd_loop(
                 }
                 PmdCmd::CtStats(reply) => {
                     let _ = reply.send(crate::agent::ct::stats(&pmd.edge));
+                }
+                PmdCmd::ClearStats(reply) => {
+                    pmd.stats.reset();
+                    let _ = reply.send(());
                 }
                 PmdCmd::CtFlush(reply) => {
                     let n = pmd.edge.ct.len();
@@ -508,7 +518,9 @@ impl Agent {
                         .collect(),
                 };
                 if clear {
-                    s.reset();
+                    if let Err(e) = self.ask_pmd(PmdCmd::ClearStats).await {
+                        return e;
+                    }
                 }
                 Response::Pmds(vec![info])
             }

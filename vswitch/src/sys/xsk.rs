@@ -15,6 +15,9 @@ use xsk_rs::config::{
 };
 use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
 
+/// Frames a queue holds for transmission that the TX ring had no room for yet.
+const PENDING_MAX: usize = BATCH * 2;
+
 /// Frames kept out of the fill ring so that transmission never starves.
 const TX_RESERVE_DIV: usize = 4;
 
@@ -223,6 +226,16 @@ impl XskPort {
         }
     }
 
+    /// Whether queue `qi` can take one more frame to transmit: its pending
+    /// list is bounded (no allocation), and a full one is flushed first.
+    fn make_room(&mut self, qi: usize) -> bool {
+        if self.queues[qi].pending.len() < PENDING_MAX {
+            return true;
+        }
+        self.flush_queue(qi);
+        self.queues[qi].pending.len() < PENDING_MAX
+    }
+
     fn flush_queue(&mut self, qi: usize) {
         let q = &mut self.queues[qi];
         if !q.pending.is_empty() {
@@ -232,11 +245,9 @@ impl XskPort {
             // after produce the kernel owns them until they come back on the CQ.
             let sent = unsafe { q.tx.produce(&q.pending[..room]) };
             q.outstanding += sent;
-            // What did not fit is dropped (counted by the caller via tx_copy
-            // errors next time; here we recycle the frames).
-            for d in q.pending.drain(..).skip(sent) {
-                q.free.push(d);
-            }
+            // What did not fit waits for the next flush; a full pending list
+            // refuses the next frame, which the caller counts (tx_ring_full).
+            q.pending.drain(..sent);
         }
         if q.outstanding > 0 {
             // Copy mode only transmits inside sendto(): kick while the kernel has
@@ -285,15 +296,22 @@ impl PortIo for XskPort {
     }
 
     fn rx_frame(&self, i: usize) -> &[u8] {
-        // SAFETY: descriptor i of the batch was received on queue `cur`, so it
-        // belongs to that UMEM, and the kernel does not touch it until we return it.
+        if i >= self.n {
+            return &[]; // not a frame of this batch: its descriptor is not ours
+        }
+        // SAFETY: i < n, so descriptor i was received in this batch on queue
+        // `cur`: it belongs to that UMEM, and the kernel does not touch it
+        // until we return it.
         unsafe { self.queues[self.cur].umem.data(&self.rx_descs[i]) }.contents()
     }
 
     fn rx_frame_mut(&mut self, i: usize) -> &mut [u8] {
+        if i >= self.n {
+            return &mut [];
+        }
         let q = &self.queues[self.cur];
-        // SAFETY: as in rx_frame; we hold `&mut self`, so no other reference to
-        // this frame's data exists.
+        // SAFETY: as in rx_frame (i < n); we hold `&mut self`, so no other
+        // reference to this frame's data exists.
         let mut d = unsafe { q.umem.data_mut(&mut self.rx_descs[i]) };
         let len = d.contents().len();
         let ptr = d.contents_mut().as_mut_ptr();
@@ -303,6 +321,13 @@ impl PortIo for XskPort {
     }
 
     fn tx_rx_frame(&mut self, i: usize) -> Result<(), DropReason> {
+        if i >= self.n || self.rx_sent[i] {
+            return Err(DropReason::TxNoFrame);
+        }
+        let c = self.cur;
+        if !self.make_room(c) {
+            return Err(DropReason::TxRingFull);
+        }
         self.rx_sent[i] = true;
         let q = &mut self.queues[self.cur];
         q.pending.push(self.rx_descs[i]);
@@ -322,6 +347,9 @@ impl PortIo for XskPort {
             return Err(DropReason::OversizeFrame);
         }
         let qi = 0;
+        if !self.make_room(qi) {
+            return Err(DropReason::TxRingFull);
+        }
         let q = &mut self.queues[qi];
         let Some(mut d) = q.free.pop() else {
             return Err(DropReason::TxNoFrame);

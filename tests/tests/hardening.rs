@@ -1,0 +1,316 @@
+//! Hostile input with real daemons, real pods and AF_XDP: a pod that spoofs
+//! or sends IPv6 it does not own, frames to a pod that are not addressed to
+//! it, a policy change against an open connection, a blind-ACK flood against
+//! a small conntrack table, a stranger on the underlay, packets to the
+//! router's own address and a ping flood at the gateway. Every case checks
+//! the named counter and that legitimate traffic keeps flowing.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use switchyard_tests::frames;
+use switchyard_tests::metrics::{scrape, value};
+use switchyard_tests::sandbox::{can_run, run, wait_until, Sandbox};
+
+fn ipv4(s: &str) -> smoltcp::wire::Ipv4Address {
+    s.parse().expect("IPv4 address")
+}
+
+fn mac_of(s: &str) -> u64 {
+    s.split(':')
+        .fold(0, |a, b| a << 8 | u64::from_str_radix(b, 16).expect("hex"))
+}
+
+fn pod_mac(sb: &Sandbox, i: usize) -> u64 {
+    mac_of(sb.pod(i)["mac"].as_str().expect("mac"))
+}
+
+#[test]
+fn spoofed_and_misaddressed_frames_are_dropped_and_counted() {
+    if !can_run("spoofed_and_misaddressed_frames_are_dropped_and_counted") {
+        return;
+    }
+    let sb = Sandbox::up(50, 2);
+    let (m1, m2) = (pod_mac(&sb, 0), pod_mac(&sb, 1));
+    let (ip1, ip2) = (ipv4(&sb.ip(0)), ipv4(&sb.ip(1)));
+    assert!(sb.ping(0, &sb.ip(1)), "the sandbox forwards");
+
+    let sniff = sb.sniff(1, "HOSTILE", "MARKER");
+    let v6_before = sb.drops("port_security_ipv6");
+    let egress_before = sb.drops("egress_port_security_ip");
+    sb.send_frames(
+        0,
+        &[
+            // IPv6 from a port whose port security lists only IPv4.
+            frames::ipv6(m1, m2, 0x66, frames::link_local(2), 17, b"HOSTILE v6"),
+            frames::router_advertisement(m1, b"HOSTILE ra"),
+            // To pod2's MAC, but an address pod2 does not own.
+            frames::udp(m1, m2, ip1, ipv4("10.244.0.99"), 9, b"HOSTILE ip"),
+            // Then a legitimate frame that ends the capture.
+            frames::udp(m1, m2, ip1, ip2, 9, b"MARKER"),
+        ],
+    );
+    let lines = sniff.finish();
+    assert_eq!(lines.last().map(String::as_str), Some("DONE"), "{lines:?}");
+    assert!(
+        !lines.iter().any(|l| l.starts_with("GOT")),
+        "hostile frames reached pod2: {lines:?}"
+    );
+    assert!(sb.drops("port_security_ipv6") >= v6_before + 2);
+    assert!(sb.drops("egress_port_security_ip") > egress_before);
+    // The same counters on the Prometheus page.
+    let page = scrape(sb.state["vswitchd_metrics"].as_str().unwrap());
+    for r in ["port_security_ipv6", "egress_port_security_ip"] {
+        let v = value(
+            &page,
+            "switchyard_datapath_drops_total",
+            Some(("reason", r)),
+        );
+        assert_eq!(v as u64, sb.drops(r), "{r}");
+    }
+    assert!(sb.ping(0, &sb.ip(1)), "legitimate traffic still flows");
+}
+
+#[test]
+fn a_new_deny_cuts_an_open_connection_while_other_replies_keep_flowing() {
+    if !can_run("a_new_deny_cuts_an_open_connection_while_other_replies_keep_flowing") {
+        return;
+    }
+    let sb = Sandbox::up(51, 3);
+    let ns: Vec<String> = (0..3).map(|i| sb.netns(i)).collect();
+    let (ip1, ip2, ip3) = (sb.ip(0), sb.ip(1), sb.ip(2));
+    let _b2 = sb.serve_in(&ns[1], "tcp", 8080, "b2");
+    let _b3 = sb.serve_in(&ns[2], "tcp", 8080, "b3");
+    let allow = format!(r#"outport == "ls0-pod2" && ip4.src == {ip1} && tcp.dst == 8080"#);
+    sb.syctl(&["acl-add", "ls0", "to-lport", "100", &allow, "allow-related"]);
+    sb.syctl(&[
+        "acl-add",
+        "ls0",
+        "to-lport",
+        "10",
+        r#"outport == "ls0-pod2" && ip4"#,
+        "drop",
+    ]);
+    assert!(sb.connect_until(&ns[2], &ip2, 8080, |a| a.starts_with("ERR")));
+
+    let mut admitted = sb.hold_in(&ns[0], &ip2, 8080);
+    assert!(admitted.line().starts_with("b2"), "pod1 -> pod2 is allowed");
+    let mut own = sb.hold_in(&ns[1], &ip3, 8080);
+    assert!(own.line().starts_with("b3"), "pod2's own connection");
+
+    // The policy changes under the open connection: pod1 is denied.
+    let deny = format!(r#"outport == "ls0-pod2" && ip4.src == {ip1}"#);
+    sb.syctl(&["acl-add", "ls0", "to-lport", "200", &deny, "drop"]);
+    assert!(
+        wait_until(Duration::from_secs(15), || admitted
+            .ask()
+            .starts_with("ERR")),
+        "the admitted connection was not cut"
+    );
+    assert!(sb.drops("acl_drop") > 0);
+    // conntrack remembers the cut (ct_mark.blocked).
+    let conns = sb.syctl_json(&["vswitch", "ct-list"]);
+    let cut = conns
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            let o = c["orig"].as_str().unwrap_or("");
+            o.starts_with(&format!("{ip1}:")) && o.ends_with(&format!("{ip2}:8080"))
+        })
+        .unwrap_or_else(|| panic!("no entry for the cut connection: {conns}"));
+    assert_eq!(cut["mark"].as_u64().unwrap_or(0) & 1, 1, "{cut}");
+    // pod2's own connection and its replies are not affected.
+    for _ in 0..3 {
+        assert!(own.ask().starts_with("b3"));
+    }
+    assert!(sb.ping(1, &ip3), "pod2 still reaches pod3");
+}
+
+#[test]
+fn blind_acks_to_a_vip_leave_real_clients_connections_working() {
+    if !can_run("blind_acks_to_a_vip_leave_real_clients_connections_working") {
+        return;
+    }
+    const VIP: &str = "10.96.0.10";
+    let sb = Sandbox::up_with(52, 2, &["--subnets", "2", "--ct-capacity", "64"]);
+    let ns = [sb.netns(0), sb.netns(1)];
+    let _srv = sb.serve_in(&ns[1], "tcp", 8080, "b");
+    sb.syctl(&[
+        "lb-add",
+        "web",
+        &format!("{VIP}:80"),
+        &format!("{}:8080", sb.ip(1)),
+    ]);
+    sb.syctl(&["ls-lb-add", "ls0", "web"]);
+    assert!(sb.connect_until(&ns[0], VIP, 80, |a| a.starts_with("b ")));
+    let mut held = sb.hold_in(&ns[0], VIP, 80);
+    assert!(held.line().starts_with("b "));
+
+    // 3,000 ACKs for connections that never existed, from ever new ports.
+    let gw_mac = mac_of(sb.state["switches"][0]["gateway_mac"].as_str().unwrap());
+    let (m1, ip1) = (pod_mac(&sb, 0), ipv4(&sb.ip(0)));
+    let flood: Vec<Vec<u8>> = (0..3000u16)
+        .map(|k| {
+            frames::tcp(
+                m1,
+                gw_mac,
+                ip1,
+                ipv4(VIP),
+                20000 + k,
+                80,
+                smoltcp::wire::TcpControl::None,
+                Some(12345),
+            )
+        })
+        .collect();
+    for chunk in flood.chunks(500) {
+        sb.send_frames(0, chunk);
+    }
+    let stats = sb.syctl_json(&["vswitch", "ct-stats"]);
+    assert!(
+        stats["early_drops"].as_u64().unwrap_or(0) >= 1000,
+        "the flood did not reach conntrack: {stats}"
+    );
+    assert!(stats["entries"].as_u64().unwrap() <= 64, "{stats}");
+    // The real client's connection and new ones work.
+    for _ in 0..3 {
+        assert!(held.ask().starts_with("b "));
+    }
+    let lines = sb.svc_in(&ns[0], "connect", VIP, 80, 5);
+    assert!(lines.iter().all(|l| l.starts_with("b ")), "{lines:?}");
+    assert_eq!(sb.drops("ct_full"), 0);
+}
+
+#[test]
+fn a_stranger_on_the_underlay_cannot_tunnel_into_a_pod() {
+    if !can_run("a_stranger_on_the_underlay_cannot_tunnel_into_a_pod") {
+        return;
+    }
+    let sb = Sandbox::up_with(53, 2, &["--chassis", "2", "--pods-per-chassis", "1"]);
+    let chassis1 = sb.state["nodes"][0]["name"].as_str().unwrap().to_string();
+    let here = (0..2)
+        .find(|&i| sb.pod(i)["chassis"] == chassis1.as_str())
+        .expect("a pod on chassis 1");
+    let there = 1 - here;
+    assert!(sb.ping(there, &sb.ip(here)), "the overlay works");
+
+    // What chassis 2 would send to pod `here`, sent by the root namespace:
+    // an underlay host that is no chassis.
+    let show = sb.syctl_json(&["show"]);
+    let sw = &show["switches"][0];
+    let key = |i: usize| {
+        let lport = sb.pod(i)["lport"].as_str().unwrap();
+        sw["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == lport)
+            .and_then(|p| p["tunnel_key"].as_u64())
+            .expect("port key") as u16
+    };
+    let inner = frames::udp(
+        pod_mac(&sb, there),
+        pod_mac(&sb, here),
+        ipv4(&sb.ip(there)),
+        ipv4(&sb.ip(here)),
+        9,
+        b"HOSTILE tunnel",
+    );
+    let bridge = format!("{}-ul", sb.prefix);
+    let encap_ip = ipv4(sb.state["nodes"][0]["encap_ip"].as_str().unwrap());
+    let ch1_ns = sb.state["nodes"][0]["netns"].as_str().unwrap().to_string();
+    let read_mac = |args: &[&str]| mac_of(run(args[0], &args[1..]).1.trim());
+    let ul_mac = read_mac(&[
+        "ip",
+        "netns",
+        "exec",
+        &ch1_ns,
+        "cat",
+        "/sys/class/net/ul0/address",
+    ]);
+    let br_mac = read_mac(&["cat", &format!("/sys/class/net/{bridge}/address")]);
+    let stranger_ip = {
+        let net = encap_ip.octets();
+        smoltcp::wire::Ipv4Address::new(net[0], net[1], net[2], 1)
+    };
+    use switchyard_geneve::tunnel::{emit, source_port, Metadata, Outer, ENCAP_LEN};
+    let mut outer = [0u8; ENCAP_LEN];
+    emit(
+        &mut outer,
+        &Outer {
+            src_mac: br_mac,
+            dst_mac: ul_mac,
+            src_ip: u32::from(stranger_ip),
+            dst_ip: u32::from(encap_ip),
+        },
+        &Metadata {
+            datapath: sw["tunnel_key"].as_u64().unwrap() as u32,
+            ingress: key(there),
+            egress: key(here),
+        },
+        source_port(1),
+        inner.len(),
+    );
+    let sniff = sb.sniff(here, "HOSTILE", "MARKER");
+    let before = sb.drops("tunnel_unknown_source");
+    sb.send_frames_root(&bridge, &[[&outer[..], &inner[..]].concat()]);
+    // The real chassis 2 then delivers a frame that ends the capture.
+    sb.send_frames(
+        there,
+        &[frames::udp(
+            pod_mac(&sb, there),
+            pod_mac(&sb, here),
+            ipv4(&sb.ip(there)),
+            ipv4(&sb.ip(here)),
+            9,
+            b"MARKER",
+        )],
+    );
+    let lines = sniff.finish();
+    assert_eq!(lines.last().map(String::as_str), Some("DONE"), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.starts_with("GOT")), "{lines:?}");
+    assert!(
+        wait_until(Duration::from_secs(5), || sb.drops("tunnel_unknown_source")
+            > before),
+        "the stranger's frame was not counted"
+    );
+}
+
+#[test]
+fn the_router_answers_its_own_address_and_a_ping_flood_leaves_forwarding_working() {
+    if !can_run("the_router_answers_its_own_address_and_a_ping_flood_leaves_forwarding_working") {
+        return;
+    }
+    let sb = Sandbox::up_with(54, 3, &["--subnets", "2"]);
+    let ns = sb.netns(0);
+    let gw = sb.pod(0)["gateway"].as_str().unwrap().to_string();
+    // Nothing listens on the router: TCP is reset, UDP is unreachable.
+    assert_eq!(
+        sb.svc_in(&ns, "connect", &gw, 22, 1)[0],
+        "ERR ConnectionRefusedError"
+    );
+    assert_eq!(
+        sb.svc_in(&ns, "udp", &gw, 53, 1)[0],
+        "ERR ConnectionRefusedError"
+    );
+    assert!(sb.drops("router_tcp_reset") >= 1);
+    assert!(sb.drops("router_port_unreachable") >= 1);
+
+    // A ping flood at the gateway while two other pods run TCP.
+    let mut flood = Command::new("ip")
+        .args([
+            "netns", "exec", &ns, "ping", "-f", "-l", "64", "-w", "4", "-q", &gw,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ping -f");
+    let bps = sb.iperf3_bps(1, 2, false);
+    let _ = flood.wait();
+    assert!(bps > 0.0, "no TCP throughput during the flood");
+    assert!(
+        sb.drops("icmp_rate_limited") > 0,
+        "the flood was answered without limit"
+    );
+    assert!(sb.ping(0, &gw), "the gateway still answers a single ping");
+}

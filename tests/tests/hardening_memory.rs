@@ -1,0 +1,391 @@
+//! Hostile input over in-memory ports, with the real compiler output executed
+//! by the real PMD: spoofed and misaddressed frames against port security, a
+//! policy change against connections already open, a blind-ACK flood against
+//! a small conntrack table, packets to the router's own addresses, and a
+//! flood of packets that make the router answer.
+
+use smoltcp::wire::{EthernetFrame, IpProtocol, Ipv4Address, Ipv4Packet, TcpControl, TcpPacket};
+use std::sync::Arc;
+use switchyard_benches::{port_mac, routed_nb, router_mac, switch_nb};
+use switchyard_northd::model::Nb;
+use switchyard_southbound::pb::{self, nb_op::Op};
+use switchyard_southbound::DropReason;
+use switchyard_tests::frames;
+use switchyard_tests::memory::{bindings, mem, pmd_on, southbound};
+use switchyard_vswitch::pmd::Pmd;
+use switchyard_vswitch::stats::PmdStats;
+use switchyard_vswitch::tables::Tables;
+
+fn ip(i: u8) -> Ipv4Address {
+    Ipv4Address::new(10, 0, 0, i)
+}
+
+fn apply(nb: &mut Nb, ops: Vec<Op>) {
+    nb.apply_ops(&pb::TransactRequest {
+        ops: ops.into_iter().map(|o| pb::NbOp { op: Some(o) }).collect(),
+        ..Default::default()
+    })
+    .expect("valid ops");
+}
+
+fn drops(stats: &PmdStats, r: DropReason) -> u64 {
+    stats.drops[r as usize].get()
+}
+
+/// Sends `f` in on slot `i`; returns what each of `ports` slots sent.
+fn send(pmd: &mut Pmd, i: usize, f: Vec<u8>, ports: usize) -> Vec<Vec<Vec<u8>>> {
+    mem(pmd, i).rx.push_back(f);
+    pmd.poll_once();
+    (0..ports)
+        .map(|p| std::mem::take(&mut mem(pmd, p).tx))
+        .collect()
+}
+
+/// An IPv6/UDP frame (link-local source and destination) from `src_mac`.
+fn ipv6_frame(src_mac: u64, dst_mac: u64) -> Vec<u8> {
+    frames::ipv6(src_mac, dst_mac, 0x66, frames::link_local(2), 17, b"v6!!")
+}
+
+#[test]
+fn port_security_holds_for_every_family_and_both_directions() {
+    // p1 and p2 list a MAC and an IPv4 address; p3 lists nothing.
+    let mut nb = switch_nb(2);
+    apply(
+        &mut nb,
+        vec![Op::LspAdd(pb::LogicalSwitchPort {
+            name: "p3".into(),
+            switch_name: "ls0".into(),
+            addresses: vec!["unknown".into()],
+            enabled: true,
+            ..Default::default()
+        })],
+    );
+    let lports: Vec<String> = ["p1", "p2", "p3"].map(String::from).to_vec();
+    let (mut pmd, stats, _) = pmd_on(&southbound(&nb), &lports);
+
+    // IPv6 from an IPv4-only port: none at all, link-local included.
+    let out = send(&mut pmd, 0, ipv6_frame(port_mac(1), port_mac(2)), 3);
+    assert!(out.iter().all(Vec::is_empty), "IPv6 from p1 got through");
+    assert_eq!(drops(&stats, DropReason::PortSecurityIpv6), 1);
+
+    // p3 (no port security) may send IPv6, but p2 takes none: it lists IPv4 only.
+    let out = send(&mut pmd, 2, ipv6_frame(0x0a00_0000_0063, port_mac(2)), 3);
+    assert!(out[1].is_empty());
+    assert_eq!(drops(&stats, DropReason::EgressPortSecurityIp), 1);
+
+    // To p2's MAC but an address p2 does not own: not delivered.
+    let foreign = frames::udp(0x0a00_0000_0063, port_mac(2), ip(99), ip(77), 9, b"x");
+    let out = send(&mut pmd, 2, foreign.clone(), 3);
+    assert!(out[1].is_empty(), "p2 got a frame for 10.0.0.77");
+    assert_eq!(drops(&stats, DropReason::EgressPortSecurityIp), 2);
+    // Sent twice: the cached verdict holds too.
+    assert!(send(&mut pmd, 2, foreign, 3)[1].is_empty());
+    assert_eq!(drops(&stats, DropReason::EgressPortSecurityIp), 3);
+
+    // Its own address, IPv4 broadcast and multicast reach it.
+    for dst in [
+        ip(2),
+        Ipv4Address::BROADCAST,
+        Ipv4Address::new(239, 1, 2, 3),
+    ] {
+        let f = frames::udp(0x0a00_0000_0063, port_mac(2), ip(99), dst, 9, b"ok");
+        assert_eq!(send(&mut pmd, 2, f, 3)[1].len(), 1, "to {dst}");
+    }
+    // And p1's own traffic still flows, twice (miss, then cache hit).
+    for _ in 0..2 {
+        let f = frames::udp(port_mac(1), port_mac(2), ip(1), ip(2), 9, b"ok");
+        assert_eq!(send(&mut pmd, 0, f, 3)[1].len(), 1);
+    }
+    assert!(stats.emc_hits.get() > 0);
+}
+
+fn acl(prio: u32, m: &str, action: &str) -> Op {
+    Op::AclAdd(pb::Acl {
+        switch_name: "ls0".into(),
+        direction: "to-lport".into(),
+        priority: prio,
+        r#match: m.into(),
+        action: action.into(),
+        name: String::new(),
+    })
+}
+
+fn tcp(from: usize, to: usize, sport: u16, dport: u16, c: TcpControl, ack: Option<u32>) -> Vec<u8> {
+    frames::tcp(
+        port_mac(from),
+        port_mac(to),
+        ip(from as u8),
+        ip(to as u8),
+        sport,
+        dport,
+        c,
+        ack,
+    )
+}
+
+/// Opens a TCP connection from port `a` to `b` (slots a-1, b-1); panics if
+/// any segment of the handshake is not delivered.
+fn handshake(pmd: &mut Pmd, a: usize, b: usize, sport: u16, dport: u16) {
+    let out = send(
+        pmd,
+        a - 1,
+        tcp(a, b, sport, dport, TcpControl::Syn, None),
+        3,
+    );
+    assert_eq!(out[b - 1].len(), 1, "SYN {a}->{b}");
+    let out = send(
+        pmd,
+        b - 1,
+        tcp(b, a, dport, sport, TcpControl::Syn, Some(1001)),
+        3,
+    );
+    assert_eq!(out[a - 1].len(), 1, "SYN-ACK {b}->{a}");
+    let out = send(
+        pmd,
+        a - 1,
+        tcp(a, b, sport, dport, TcpControl::None, Some(1001)),
+        3,
+    );
+    assert_eq!(out[b - 1].len(), 1, "ACK {a}->{b}");
+}
+
+#[test]
+fn a_new_deny_cuts_open_connections_and_keeps_them_cut_while_others_flow() {
+    let mut nb = switch_nb(3);
+    apply(
+        &mut nb,
+        vec![
+            acl(
+                100,
+                r#"outport == "p2" && ip4.src == 10.0.0.1 && tcp.dst == 80"#,
+                "allow-related",
+            ),
+            acl(10, r#"outport == "p2" && ip4"#, "drop"),
+        ],
+    );
+    let lports: Vec<String> = ["p1", "p2", "p3"].map(String::from).to_vec();
+    let (mut pmd, stats, shared) = pmd_on(&southbound(&nb), &lports);
+    handshake(&mut pmd, 1, 2, 40000, 80); // admitted by the ACL
+    handshake(&mut pmd, 2, 3, 41000, 22); // p2's own connection
+
+    // The policy changes: p1 may no longer reach p2 at all.
+    apply(
+        &mut nb,
+        vec![acl(
+            200,
+            r#"outport == "p2" && ip4.src == 10.0.0.1"#,
+            "drop",
+        )],
+    );
+    let local = bindings(&lports);
+    shared
+        .tables
+        .store(Arc::new(Tables::build(7, &southbound(&nb), "", &local)));
+    pmd.refresh_tables();
+
+    let data = || tcp(1, 2, 40000, 80, TcpControl::Psh, Some(1001));
+    assert!(
+        send(&mut pmd, 0, data(), 3)[1].is_empty(),
+        "p1's next segment"
+    );
+    assert_eq!(drops(&stats, DropReason::AclDrop), 1);
+    let conn = pmd
+        .edge
+        .ct
+        .iter()
+        .find(|c| c.orig.sport == 40000)
+        .expect("the connection is still tracked");
+    assert_eq!(conn.mark & 1, 1, "marked blocked");
+    // Its replies are cut too, from the cache as well as the slow path.
+    for n in 1..=2 {
+        let r = tcp(2, 1, 80, 40000, TcpControl::None, Some(1001));
+        assert!(send(&mut pmd, 1, r, 3)[0].is_empty());
+        assert_eq!(drops(&stats, DropReason::AclBlocked), n);
+    }
+    // p2's own connection to p3 is untouched: its replies still pass.
+    for _ in 0..2 {
+        let r = tcp(3, 2, 22, 41000, TcpControl::None, Some(1001));
+        assert_eq!(send(&mut pmd, 2, r, 3)[1].len(), 1);
+    }
+    // A new connection from p1 is refused as before.
+    let syn = tcp(1, 2, 40001, 80, TcpControl::Syn, None);
+    assert!(send(&mut pmd, 0, syn, 3)[1].is_empty());
+
+    // The deny goes again: the connection's next segment re-admits it.
+    nb.apply_ops(&pb::TransactRequest {
+        ops: vec![pb::NbOp {
+            op: Some(Op::AclDel(pb::AclDel {
+                switch_name: "ls0".into(),
+                direction: "to-lport".into(),
+                priority: 200,
+                r#match: r#"outport == "p2" && ip4.src == 10.0.0.1"#.into(),
+            })),
+        }],
+        ..Default::default()
+    })
+    .unwrap();
+    shared
+        .tables
+        .store(Arc::new(Tables::build(8, &southbound(&nb), "", &local)));
+    pmd.refresh_tables();
+    assert_eq!(send(&mut pmd, 0, data(), 3)[1].len(), 1);
+    let r = tcp(2, 1, 80, 40000, TcpControl::None, Some(1001));
+    assert_eq!(send(&mut pmd, 1, r, 3)[0].len(), 1);
+}
+
+const VIP: Ipv4Address = Ipv4Address::new(10, 96, 0, 10);
+
+/// routed_nb with a TCP VIP 10.96.0.10:80 -> p2 (10.1.0.2):8080 on ls0.
+fn service_nb() -> Nb {
+    let mut nb = routed_nb(0);
+    apply(
+        &mut nb,
+        vec![
+            switchyard_tests::memory::lb_op("web", "tcp", "10.96.0.10:80", "10.1.0.2:8080"),
+            switchyard_tests::memory::lb_attach_op("web", "ls0"),
+        ],
+    );
+    nb
+}
+
+fn to_vip(sport: u16, c: TcpControl, ack: Option<u32>) -> Vec<u8> {
+    frames::tcp(port_mac(1), router_mac(0), ip(1), VIP, sport, 80, c, ack)
+}
+
+#[test]
+fn blind_acks_to_a_vip_cannot_fill_conntrack_for_real_clients() {
+    let lports: Vec<String> = ["p1", "p2"].map(String::from).to_vec();
+    let (mut pmd, stats, _) = pmd_on(&southbound(&service_nb()), &lports);
+    pmd.set_ct_capacity(64);
+    // A real client's connection, established (the backend answered).
+    let out = send(&mut pmd, 0, to_vip(30000, TcpControl::Syn, None), 2);
+    assert_eq!(out[1].len(), 1);
+    let back = |sport: u16, c| {
+        frames::tcp(
+            port_mac(2),
+            router_mac(1),
+            Ipv4Address::new(10, 1, 0, 2),
+            ip(1),
+            8080,
+            sport,
+            c,
+            Some(1001),
+        )
+    };
+    assert_eq!(
+        send(&mut pmd, 1, back(30000, TcpControl::Syn), 2)[0].len(),
+        1
+    );
+    assert_eq!(
+        send(&mut pmd, 0, to_vip(30000, TcpControl::None, Some(1001)), 2)[1].len(),
+        1
+    );
+
+    // Thousands of blind ACKs from ever new ports.
+    for sport in 0..3000u16 {
+        mem(&mut pmd, 0)
+            .rx
+            .push_back(to_vip(1024 + sport, TcpControl::None, Some(77)));
+    }
+    while pmd.poll_once() > 0 {}
+    let _ = std::mem::take(&mut mem(&mut pmd, 1).tx);
+    assert!(pmd.edge.ct.len() <= 64);
+    assert!(
+        pmd.edge.ct.stats.early_drops > 2900,
+        "{:?}",
+        pmd.edge.ct.stats
+    );
+
+    // The real client's connection still works, and a new one gets in.
+    assert_eq!(
+        send(&mut pmd, 0, to_vip(30000, TcpControl::Psh, Some(1001)), 2)[1].len(),
+        1
+    );
+    assert_eq!(
+        send(&mut pmd, 0, to_vip(30001, TcpControl::Syn, None), 2)[1].len(),
+        1
+    );
+    assert_eq!(drops(&stats, DropReason::CtFull), 0);
+
+    // A RST or FIN with no connection opens nothing: dropped and counted.
+    let before = pmd.edge.ct.stats.inserts;
+    for c in [TcpControl::Rst, TcpControl::Fin] {
+        let out = send(&mut pmd, 0, to_vip(50000, c, Some(5)), 2);
+        assert!(out[1].is_empty(), "{c:?} reached the backend");
+    }
+    assert_eq!(drops(&stats, DropReason::CtNoConnection), 2);
+    assert_eq!(pmd.edge.ct.stats.inserts, before);
+}
+
+/// A frame from p1 (10.0.0.1) to the router's address 10.0.0.254 on ls0.
+fn to_router(proto: IpProtocol) -> Vec<u8> {
+    let gw = Ipv4Address::new(10, 0, 0, 254);
+    match proto {
+        IpProtocol::Tcp => frames::tcp(
+            port_mac(1),
+            router_mac(0),
+            ip(1),
+            gw,
+            40000,
+            22,
+            TcpControl::Syn,
+            None,
+        ),
+        _ => frames::udp(port_mac(1), router_mac(0), ip(1), gw, 53, b"hello?"),
+    }
+}
+
+#[test]
+fn the_router_answers_tcp_with_a_reset_and_udp_with_port_unreachable() {
+    let lports: Vec<String> = ["p1", "p2"].map(String::from).to_vec();
+    let (mut pmd, stats, _) = pmd_on(&southbound(&routed_nb(0)), &lports);
+    let out = send(&mut pmd, 0, to_router(IpProtocol::Tcp), 2);
+    assert_eq!(out[0].len(), 1, "one RST back; drops {:?}", stats.drops);
+    let eth = EthernetFrame::new_checked(&out[0][0][..]).unwrap();
+    assert_eq!(eth.dst_addr(), frames::mac(port_mac(1)));
+    let ipp = Ipv4Packet::new_checked(eth.payload()).unwrap();
+    assert!(ipp.verify_checksum());
+    assert_eq!(ipp.src_addr(), Ipv4Address::new(10, 0, 0, 254));
+    let t = TcpPacket::new_checked(ipp.payload()).unwrap();
+    assert!(t.rst() && t.ack(), "RST+ACK to a SYN");
+    assert_eq!((t.src_port(), t.dst_port()), (22, 40000));
+    assert_eq!(t.ack_number().0, 1001);
+    assert!(t.verify_checksum(&ipp.src_addr().into(), &ipp.dst_addr().into()));
+    assert_eq!(drops(&stats, DropReason::RouterTcpReset), 1);
+
+    let out = send(&mut pmd, 0, to_router(IpProtocol::Udp), 2);
+    assert_eq!(out[0].len(), 1);
+    let ipp = Ipv4Packet::new_checked(&out[0][0][14..]).unwrap();
+    assert_eq!(ipp.src_addr(), Ipv4Address::new(10, 0, 0, 254));
+    assert_eq!(&ipp.payload()[..2], &[3, 3], "ICMP port unreachable");
+    assert_eq!(drops(&stats, DropReason::RouterPortUnreachable), 1);
+    assert!(out[1].is_empty());
+}
+
+#[test]
+fn a_flood_that_makes_the_router_answer_gets_a_bounded_number_of_answers() {
+    let lports: Vec<String> = ["p1", "p2"].map(String::from).to_vec();
+    let (mut pmd, stats, _) = pmd_on(&southbound(&routed_nb(0)), &lports);
+    pmd.set_answer_rate(1000, 50);
+    // 500 UDP probes to the router in one go (well under a millisecond).
+    for _ in 0..500 {
+        mem(&mut pmd, 0).rx.push_back(to_router(IpProtocol::Udp));
+    }
+    while pmd.poll_once() > 0 {}
+    let answers = std::mem::take(&mut mem(&mut pmd, 0).tx).len();
+    assert!((50..=60).contains(&answers), "{answers} answers");
+    assert_eq!(
+        drops(&stats, DropReason::IcmpRateLimited) as usize,
+        500 - answers
+    );
+    // Forwarding is not affected: p1 -> p2 across the router.
+    let f = frames::udp(
+        port_mac(1),
+        router_mac(0),
+        ip(1),
+        Ipv4Address::new(10, 1, 0, 2),
+        9,
+        b"through",
+    );
+    assert_eq!(send(&mut pmd, 0, f, 2)[1].len(), 1);
+}
