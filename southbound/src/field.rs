@@ -184,6 +184,9 @@ named_enum! {
         RouterPortUnreachable => "router_port_unreachable",
         IcmpRateLimited => "icmp_rate_limited",
         CtNoConnection => "ct_no_connection",
+        FragNoFirst => "frag_no_first",
+        FragTableFull => "frag_table_full",
+        FragTiny => "frag_tiny",
     }
 }
 

@@ -10,6 +10,10 @@
                                    (or "ERR <why>"); ends at EOF
   svc.py udp IP PORT N             N datagrams from fresh sockets; prints
                                    "FROM <ip>:<port> <answer>" or "ERR <why>"
+  svc.py udpbig IP PORT SIZE       one SIZE-byte datagram (fragmented past the
+                                   MTU); the server answers as large, with
+                                   "got=<bytes it received>"; prints the answer's
+                                   first line and "len=<bytes of the answer>"
 """
 import socket, sys, threading
 
@@ -21,8 +25,15 @@ def serve(proto, port, name):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.bind(("0.0.0.0", port))
         while True:
-            _, peer = s.recvfrom(2048)
-            s.sendto(f"{name} {peer[0]} {peer[1]}\n".encode(), peer)
+            data, peer = s.recvfrom(65535)
+            answer = f"{name} {peer[0]} {peer[1]}"
+            if len(data) > 1000:
+                # A large datagram gets as large an answer (both fragmented),
+                # saying how much arrived.
+                answer = (answer + f" got={len(data)}\n").encode().ljust(len(data), b".")
+            else:
+                answer = (answer + "\n").encode()
+            s.sendto(answer, peer)
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("0.0.0.0", port))
@@ -71,15 +82,17 @@ def hold(ip, port):
             print(f"ERR {type(e).__name__}", flush=True)
 
 
-def udp(ip, port, n):
+def udp(ip, port, n, size=5):
     for _ in range(n):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         s.settimeout(TIMEOUT)
         try:
             s.connect((ip, port))
-            s.send(b"hello")
-            data, peer = s.recvfrom(2048)
-            print(f"FROM {peer[0]}:{peer[1]} {data.decode().strip()}", flush=True)
+            s.send(b"hello".ljust(size, b"."))
+            data, peer = s.recvfrom(65535)
+            line = data.split(b"\n")[0].decode()
+            extra = f" len={len(data)}" if size > 1000 else ""
+            print(f"FROM {peer[0]}:{peer[1]} {line}{extra}", flush=True)
         except OSError as e:
             print(f"ERR {type(e).__name__}", flush=True)
         finally:
@@ -96,5 +109,7 @@ if __name__ == "__main__":
         hold(args[0], int(args[1]))
     elif cmd == "udp":
         udp(args[0], int(args[1]), int(args[2]))
+    elif cmd == "udpbig":
+        udp(args[0], int(args[1]), 1, int(args[2]))
     else:
         sys.exit(__doc__)

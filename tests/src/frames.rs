@@ -176,6 +176,61 @@ pub fn router_advertisement(src_mac: u64, tag: &[u8]) -> Vec<u8> {
     ipv6(src_mac, 0x3333_0000_0001, 0x66, ALL_NODES, 58, &icmp)
 }
 
+/// Splits an untagged IPv4 frame (20-byte header) into fragments whose IP
+/// packets fit `mtu`, as a sender's kernel does: identifier `id`, offsets,
+/// more-fragments flags, lengths and header checksums filled in.
+pub fn fragments(frame: &[u8], mtu: usize, id: u16) -> Vec<Vec<u8>> {
+    let (eth, ip) = frame.split_at(14);
+    let (hdr, payload) = ip.split_at(20);
+    let chunk = (mtu - 20) / 8 * 8;
+    let n = payload.len().div_ceil(chunk);
+    (0..n)
+        .map(|i| {
+            let part = &payload[i * chunk..((i + 1) * chunk).min(payload.len())];
+            let mut f = [eth, hdr, part].concat();
+            let mut p = Ipv4Packet::new_unchecked(&mut f[14..]);
+            p.set_total_len((20 + part.len()) as u16);
+            p.set_ident(id);
+            p.set_dont_frag(false);
+            p.set_more_frags(i + 1 < n);
+            p.set_frag_offset((i * chunk) as u16);
+            p.fill_checksum();
+            f
+        })
+        .collect()
+}
+
+/// The IPv4 payload of a datagram put back together from its fragments
+/// (any order), with the first fragment's addresses; panics on a gap or an
+/// invalid header checksum.
+pub fn reassemble(frags: &[Vec<u8>]) -> (Ipv4Address, Ipv4Address, Vec<u8>) {
+    let mut parts: Vec<(usize, bool, Vec<u8>, Ipv4Address, Ipv4Address)> = frags
+        .iter()
+        .map(|f| {
+            let p = Ipv4Packet::new_checked(&f[14..]).expect("IPv4");
+            assert!(p.verify_checksum(), "fragment header checksum");
+            (
+                usize::from(p.frag_offset()),
+                p.more_frags(),
+                p.payload().to_vec(),
+                p.src_addr(),
+                p.dst_addr(),
+            )
+        })
+        .collect();
+    parts.sort_by_key(|p| p.0);
+    let mut data = Vec::new();
+    for (off, _, part, _, _) in &parts {
+        assert_eq!(*off, data.len(), "a fragment is missing");
+        data.extend_from_slice(part);
+    }
+    assert!(
+        !parts.last().expect("fragments").1,
+        "the last fragment is missing"
+    );
+    (parts[0].3, parts[0].4, data)
+}
+
 /// Malformed variants of a valid UDP frame: (name, bytes).
 pub fn malformed(
     src_mac: u64,

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod frames;
+pub mod fuzz;
 pub mod memory;
 pub mod metrics;
 pub mod sandbox;

@@ -54,6 +54,35 @@ pub fn southbound(nb: &Nb) -> pb::SbSnapshot {
     sb.snapshot()
 }
 
+/// [`southbound`] with chassis registered (name, Geneve encap IP) and ports
+/// claimed (port, chassis), as northd serves them to a multi-chassis cluster.
+pub fn southbound_with_chassis(
+    nb: &Nb,
+    chassis: &[(&str, u32)],
+    claims: &[(&str, &str)],
+) -> pb::SbSnapshot {
+    let mut sb = Sb::default();
+    sb.set_compiled(compile(nb), 1);
+    for (name, ip) in chassis {
+        sb.chassis.insert(
+            (*name).into(),
+            pb::Chassis {
+                name: (*name).into(),
+                hostname: (*name).into(),
+                encaps: vec![pb::Encap {
+                    r#type: "geneve".into(),
+                    ip: std::net::Ipv4Addr::from(*ip).to_string(),
+                }],
+            },
+        );
+    }
+    for (p, c) in claims {
+        sb.claims.insert((*p).into(), (*c).into());
+    }
+    sb.rebuild();
+    sb.snapshot()
+}
+
 /// The local bindings of `lports`, slot i for the i-th.
 pub fn bindings(lports: &[String]) -> Vec<LocalBinding> {
     lports

@@ -314,3 +314,63 @@ fn the_router_answers_its_own_address_and_a_ping_flood_leaves_forwarding_working
     );
     assert!(sb.ping(0, &gw), "the gateway still answers a single ping");
 }
+
+#[test]
+fn fragmented_datagrams_cross_a_vip_and_snat_whole() {
+    if !can_run("fragmented_datagrams_cross_a_vip_and_snat_whole") {
+        return;
+    }
+    const VIP: &str = "10.96.0.10";
+    let sb = Sandbox::up_with(55, 2, &["--subnets", "2", "--external"]);
+    let (pod1, pod2, ext) = (sb.netns(0), sb.netns(1), sb.ext_netns());
+    let _dns = sb.serve_in(&pod2, "udp", 5353, "b");
+    let _far = sb.serve_in(&ext, "udp", 7000, "ext");
+    sb.syctl(&[
+        "lb-add",
+        "dns",
+        &format!("{VIP}:53"),
+        &format!("{}:5353", sb.ip(1)),
+        "udp",
+    ]);
+    sb.syctl(&["ls-lb-add", "ls0", "dns"]);
+    sb.syctl(&["lr-nat-add", "lr0", "snat", "172.16.0.100", "10.244.0.0/16"]);
+    let big = |ns: &str, ip: &str, port: u16| {
+        let (_, out, err) = sb.exec_ns(
+            ns,
+            &[
+                "python3",
+                &switchyard_tests::sandbox::svc_helper(),
+                "udpbig",
+                ip,
+                &port.to_string(),
+                "3000",
+            ],
+        );
+        format!("{}{err}", out.trim())
+    };
+    // 3,000 bytes at MTU 1500: three fragments each way. The backend gets
+    // the whole datagram, and its answer (as large) comes from the VIP.
+    let want = format!("FROM {VIP}:53 b {} ", sb.ip(0));
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let a = big(&pod1, VIP, 53);
+            a.starts_with(&want) && a.contains("got=3000") && a.ends_with("len=3000")
+        }),
+        "the fragmented datagram did not make it through the VIP: {}",
+        big(&pod1, VIP, 53)
+    );
+    // Through SNAT: the outside sees the external IP and the whole datagram.
+    let through_snat = || {
+        let a = big(&pod1, "172.16.0.10", 7000);
+        a.starts_with("FROM 172.16.0.10:7000 ext 172.16.0.100 ")
+            && a.contains("got=3000")
+            && a.ends_with("len=3000")
+    };
+    // (The first datagram toward a new neighbour may go while lr0 ARPs.)
+    assert!(
+        wait_until(Duration::from_secs(10), through_snat),
+        "through SNAT: {}",
+        big(&pod1, "172.16.0.10", 7000)
+    );
+    assert_eq!(sb.drops("frag_no_first"), 0);
+}

@@ -389,3 +389,144 @@ fn a_flood_that_makes_the_router_answer_gets_a_bounded_number_of_answers() {
     );
     assert_eq!(send(&mut pmd, 0, f, 2)[1].len(), 1);
 }
+
+/// service_nb plus a UDP VIP 10.96.0.10:53 -> p2 (10.1.0.2):5353.
+fn udp_service_nb() -> Nb {
+    let mut nb = service_nb();
+    apply(
+        &mut nb,
+        vec![
+            switchyard_tests::memory::lb_op("dns", "udp", "10.96.0.10:53", "10.1.0.2:5353"),
+            switchyard_tests::memory::lb_attach_op("dns", "ls0"),
+        ],
+    );
+    nb
+}
+
+/// Checks a reassembled UDP datagram: addresses, ports, checksum, size.
+fn check_udp(frags: &[Vec<u8>], src: Ipv4Address, dst: Ipv4Address, ports: (u16, u16), len: usize) {
+    let (s, d, data) = frames::reassemble(frags);
+    assert_eq!((s, d), (src, dst));
+    let u = smoltcp::wire::UdpPacket::new_checked(&data[..]).unwrap();
+    assert_eq!((u.src_port(), u.dst_port()), ports);
+    assert_eq!(u.payload().len(), len);
+    assert!(
+        u.verify_checksum(&src.into(), &dst.into()),
+        "UDP checksum of the whole datagram"
+    );
+}
+
+#[test]
+fn fragmented_datagrams_are_load_balanced_whole_and_answered_from_the_vip() {
+    let lports: Vec<String> = ["p1", "p2"].map(String::from).to_vec();
+    let (mut pmd, stats, _) = pmd_on(&southbound(&udp_service_nb()), &lports);
+    let backend = Ipv4Address::new(10, 1, 0, 2);
+    let big: Vec<u8> = (0..3000u32).map(|i| (i % 251) as u8).collect();
+    let q = frames::udp(port_mac(1), router_mac(0), ip(1), VIP, 53, &big);
+    let frags = frames::fragments(&q, 1500, 0x1234);
+    assert_eq!(frags.len(), 3);
+    for f in &frags {
+        mem(&mut pmd, 0).rx.push_back(f.clone());
+    }
+    pmd.poll_once();
+    let got = std::mem::take(&mut mem(&mut pmd, 1).tx);
+    assert_eq!(
+        got.len(),
+        3,
+        "every fragment reaches the backend; drops {:?}",
+        stats.drops
+    );
+    check_udp(&got, ip(1), backend, (40000, 5353), 3000);
+
+    // The backend's fragmented answer leaves as coming from the VIP.
+    let mut r = frames::udp(port_mac(2), router_mac(1), backend, ip(1), 40000, &big);
+    r[34..36].copy_from_slice(&5353u16.to_be_bytes());
+    {
+        let mut p = Ipv4Packet::new_unchecked(&mut r[14..]);
+        let mut u = smoltcp::wire::UdpPacket::new_unchecked(p.payload_mut());
+        u.fill_checksum(&backend.into(), &ip(1).into());
+    }
+    for f in frames::fragments(&r, 1500, 0x9999) {
+        mem(&mut pmd, 1).rx.push_back(f);
+    }
+    pmd.poll_once();
+    let back = std::mem::take(&mut mem(&mut pmd, 0).tx);
+    assert_eq!(back.len(), 3, "drops {:?}", stats.drops);
+    check_udp(&back, VIP, ip(1), (53, 40000), 3000);
+
+    // A later fragment whose first never came: it cannot be translated.
+    let orphan = frames::fragments(&q, 1500, 0x5555).pop().unwrap();
+    assert!(send(&mut pmd, 0, orphan, 2)[1].is_empty());
+    assert_eq!(drops(&stats, DropReason::FragNoFirst), 1);
+
+    // A tiny TCP fragment (offset 8) that would rewrite the TCP flags.
+    let mut tiny = frames::fragments(&q, 1500, 0x6666).pop().unwrap();
+    {
+        let mut p = Ipv4Packet::new_unchecked(&mut tiny[14..]);
+        p.set_next_header(IpProtocol::Tcp);
+        p.set_frag_offset(8);
+        p.fill_checksum();
+    }
+    assert!(send(&mut pmd, 0, tiny, 2)[1].is_empty());
+    assert_eq!(drops(&stats, DropReason::FragTiny), 1);
+}
+
+#[test]
+fn stateful_acls_decide_later_fragments_like_their_first() {
+    // p2 admits UDP 5000 from p1 only; everything else to p2 is dropped.
+    let mut nb = switch_nb(3);
+    apply(
+        &mut nb,
+        vec![
+            acl(
+                100,
+                r#"outport == "p2" && udp.dst == 5000"#,
+                "allow-related",
+            ),
+            acl(10, r#"outport == "p2" && ip4"#, "drop"),
+        ],
+    );
+    let lports: Vec<String> = ["p1", "p2", "p3"].map(String::from).to_vec();
+    let (mut pmd, stats, _) = pmd_on(&southbound(&nb), &lports);
+    let big = vec![7u8; 2500];
+    let ok = frames::udp(port_mac(1), port_mac(2), ip(1), ip(2), 5000, &big);
+    for f in frames::fragments(&ok, 1500, 0x0101) {
+        mem(&mut pmd, 0).rx.push_back(f);
+    }
+    pmd.poll_once();
+    let got = std::mem::take(&mut mem(&mut pmd, 1).tx);
+    assert_eq!(
+        got.len(),
+        2,
+        "both fragments admitted; drops {:?}",
+        stats.drops
+    );
+    check_udp(&got, ip(1), ip(2), (40000, 5000), 2500);
+    // To another port: the first fragment is refused, and so is the rest.
+    let no = frames::udp(port_mac(1), port_mac(2), ip(1), ip(2), 6000, &big);
+    for f in frames::fragments(&no, 1500, 0x0202) {
+        mem(&mut pmd, 0).rx.push_back(f);
+    }
+    pmd.poll_once();
+    assert!(mem(&mut pmd, 1).tx.is_empty());
+    assert_eq!(drops(&stats, DropReason::AclDrop), 2);
+}
+
+#[test]
+fn fragments_cross_a_floating_ip_on_a_switch_with_load_balancers_and_acls() {
+    // The edge translates a datagram twice over (in from p1's port, out to
+    // p4's): each side keeps its own record of the first fragment.
+    let mut pmd = switchyard_tests::fuzz::everything_pmd();
+    let (p1, p4) = (ip(1), Ipv4Address::new(10, 1, 0, 4));
+    let fip = Ipv4Address::new(10, 1, 0, 50);
+    let big = vec![3u8; 3000];
+    let q = frames::udp(port_mac(1), router_mac(0), p1, p4, 7000, &big);
+    for f in frames::fragments(&q, 1500, 0x77) {
+        mem(&mut pmd, 0).rx.push_back(f);
+    }
+    pmd.poll_once();
+    let got = switchyard_tests::fuzz::sent(&mut pmd, 2);
+    assert_eq!(got.len(), 3, "drops {:?}", pmd.stats.drops);
+    check_udp(&got, fip, p4, (40000, 7000), 3000);
+    assert_eq!(drops(&pmd.stats, DropReason::FragNoFirst), 0);
+}

@@ -18,6 +18,7 @@
 
 use crate::conntrack::{state, tcp_flags, Conntrack, TcpInfo, Tuple};
 use crate::flow::FlowKey;
+use crate::frag::{fragment_of, FragEntry, FragKey, FragTable, Fragment};
 use crate::lb::NatKind;
 use crate::nat::{icmp_error_tuple, is_icmp_error, rewrite, rewrite_icmp_error, tcp_info};
 use crate::nat::{tuple_of, ICMP, TCP};
@@ -49,6 +50,8 @@ type Affinity = crate::conntrack::KeyedMap<(u8, u32, u16, u32), ((u32, u16), u64
 #[derive(Debug)]
 pub struct EdgeState {
     pub ct: Conntrack,
+    /// Datagrams whose first fragment was seen ([`crate::frag`]).
+    pub frags: FragTable,
     affinity: Affinity,
     /// Milliseconds on this PMD's clock, refreshed once per batch.
     pub now_ms: u64,
@@ -61,6 +64,7 @@ impl EdgeState {
         affinity.reserve(AFFINITY_CAPACITY);
         EdgeState {
             ct: Conntrack::new(ct_capacity),
+            frags: FragTable::new(crate::frag::FRAG_CAPACITY),
             affinity,
             now_ms: 0,
             born: std::time::Instant::now(),
@@ -77,6 +81,7 @@ impl EdgeState {
     pub fn housekeep(&mut self, t: &Tables, stats: &PmdStats, budget: usize) {
         self.tick();
         self.ct.expire(self.now_ms, budget);
+        self.frags.housekeep(self.now_ms);
         if self.affinity.len() >= AFFINITY_CAPACITY / 2 {
             let now = self.now_ms;
             let longest = t.services.max_affinity_ms;
@@ -210,6 +215,82 @@ fn tcp_of(tu: &Tuple, frame: &[u8]) -> Option<TcpInfo> {
     }
 }
 
+/// The IPv4 source and destination in a frame.
+#[inline]
+fn addresses(frame: &[u8], f: &Fragment) -> (u32, u32) {
+    let a = |at: usize| {
+        frame
+            .get(at..at + 4)
+            .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    (a(f.ip + 12), a(f.ip + 16))
+}
+
+/// Where the edge translates: on the way in from a port, or out to one.
+/// Their records are kept apart (a datagram crosses both, and the
+/// addresses it carries into the one are those it carried into the other).
+#[derive(Clone, Copy)]
+enum Side {
+    In = 0,
+    Out = 1,
+}
+
+/// The record of a datagram at the edge: under the addresses its
+/// fragments carry when they reach that side of the edge.
+#[inline]
+fn edge_frag_key(side: Side, f: &Fragment, key: &FlowKey, (src, dst): (u32, u32)) -> FragKey {
+    FragKey {
+        zone: side as u32,
+        src,
+        dst,
+        id: f.id,
+        proto: key.ip_proto,
+    }
+}
+
+/// Runs `whole` (the edge for an unfragmented packet or a first fragment);
+/// a first fragment whose addresses it translated is remembered, and a
+/// later fragment gets what its first one got. `needs_first`: whether a
+/// later fragment with no record must be dropped (it would need a
+/// translation nobody can give it without its ports).
+#[inline]
+fn with_fragments(
+    side: Side,
+    st: &mut EdgeState,
+    frame: &mut [u8],
+    key: &mut FlowKey,
+    needs_first: impl FnOnce(&FlowKey) -> bool,
+    whole: impl FnOnce(&mut EdgeState, &mut [u8], &mut FlowKey) -> Edge,
+) -> Edge {
+    let Some(f) = fragment_of(frame) else {
+        return whole(st, frame, key);
+    };
+    let before = addresses(frame, &f);
+    let k = edge_frag_key(side, &f, key, before);
+    if !f.is_first() {
+        return match st.frags.lookup(&k, st.now_ms) {
+            Some(e) => {
+                crate::frag::rewrite_addresses(frame, &f, e.src, e.dst);
+                key.ip_dst = e.dst;
+                Edge::Pass
+            }
+            None if needs_first(key) => Edge::Drop(DropReason::FragNoFirst),
+            None => Edge::Pass,
+        };
+    }
+    let e = whole(st, frame, key);
+    let after = addresses(frame, &f);
+    if e == Edge::Pass
+        && after != before
+        && !st
+            .frags
+            .record(k, FragEntry::new(after.0, after.1), st.now_ms)
+    {
+        return Edge::Drop(DropReason::FragTableFull);
+    }
+    e
+}
+
 /// A packet entering from a local port (before the pipeline).
 #[inline]
 pub fn ingress(
@@ -222,6 +303,27 @@ pub fn ingress(
     let Some(b) = t.slot(key.in_port) else {
         return Edge::Pass;
     };
+    if !b.lb && !b.nat {
+        return Edge::Pass;
+    }
+    let needs_first = |k: &FlowKey| {
+        b.lb && t.services.is_vip_ip(k.ip_dst)
+            || b.nat && t.nats.by_external.contains_key(&(b.datapath, k.ip_dst))
+    };
+    with_fragments(Side::In, st, frame, key, needs_first, |st, frame, key| {
+        ingress_whole(t, st, stats, frame, key, b)
+    })
+}
+
+#[inline]
+fn ingress_whole(
+    t: &Tables,
+    st: &mut EdgeState,
+    stats: &PmdStats,
+    frame: &mut [u8],
+    key: &mut FlowKey,
+    b: &crate::tables::SlotBinding,
+) -> Edge {
     if b.lb && t.services.is_vip_ip(key.ip_dst) {
         if let Some(e) = to_vip(t, st, stats, frame, key, b.datapath) {
             return e;
@@ -360,8 +462,46 @@ pub struct Tracked {
 /// Packets conntrack does not follow (fragments, other protocols) keep
 /// `ct_state` 0; an ICMP error about a connection is `rel`, about none `inv`.
 /// Nothing is entered in the table here: that is `ct_commit`'s ([`commit`]).
+///
+/// A later fragment gets the `ct_state`, mark, label and ports of its
+/// datagram's first fragment, so the stateful flows decide it the same way.
 #[inline]
 pub fn track(st: &mut EdgeState, frame: &[u8], key: &mut FlowKey, zone: u32) -> Option<Tracked> {
+    let Some(f) = fragment_of(frame) else {
+        return track_whole(st, frame, key, zone);
+    };
+    let k = FragKey {
+        zone, // stateful zones have bit 31 set; the edge's records use 0 and 1
+        src: key.ip_src,
+        dst: key.ip_dst,
+        id: f.id,
+        proto: key.ip_proto,
+    };
+    if !f.is_first() {
+        if let Some(e) = st.frags.lookup(&k, st.now_ms) {
+            (key.ct_state, key.ct_mark, key.ct_label) = (e.ct_state, e.ct_mark, e.ct_label);
+            (key.l4_src, key.l4_dst) = (e.sport, e.dport);
+        }
+        return None;
+    }
+    let r = track_whole(st, frame, key, zone);
+    if key.ct_state != 0 {
+        let e = FragEntry {
+            ct_state: key.ct_state,
+            ct_mark: key.ct_mark,
+            ct_label: key.ct_label,
+            sport: key.l4_src,
+            dport: key.l4_dst,
+            ..FragEntry::new(key.ip_src, key.ip_dst)
+        };
+        // Full: the later fragments go untracked, as fragments did before.
+        let _ = st.frags.record(k, e, st.now_ms);
+    }
+    r
+}
+
+#[inline]
+fn track_whole(st: &mut EdgeState, frame: &[u8], key: &mut FlowKey, zone: u32) -> Option<Tracked> {
     let Some(tu) = tuple_of(key, frame, zone) else {
         if is_icmp_error(key) {
             key.ct_state = state::TRK | state::INV;
@@ -493,6 +633,32 @@ pub fn egress(
     let Some(b) = t.slot(out) else {
         return Edge::Pass;
     };
+    if !b.lb && !b.nat {
+        return Edge::Pass;
+    }
+    // A later fragment of a datagram that SNAT would translate.
+    let needs_first = |k: &FlowKey| {
+        b.nat
+            && t.nats.by_switch.get(&b.datapath).is_some_and(|rules| {
+                rules
+                    .iter()
+                    .any(|&i| t.nats.rules[usize::from(i)].matches_logical(k.ip_src))
+            })
+    };
+    with_fragments(Side::Out, st, frame, key, needs_first, |st, frame, key| {
+        egress_whole(t, st, stats, frame, key, b)
+    })
+}
+
+#[inline]
+fn egress_whole(
+    t: &Tables,
+    st: &mut EdgeState,
+    stats: &PmdStats,
+    frame: &mut [u8],
+    key: &mut FlowKey,
+    b: &crate::tables::SlotBinding,
+) -> Edge {
     if b.lb && !st.ct.is_empty() {
         // Replies of load-balanced connections to this client.
         match tuple_of(key, frame, b.datapath) {

@@ -10,6 +10,7 @@ pub mod control;
 pub mod edge;
 pub mod emc;
 pub mod flow;
+pub mod frag;
 pub mod generate;
 pub mod lb;
 pub mod microflow;

@@ -100,8 +100,9 @@ fn csum16(hc: u16, old: u16, new: u16) -> u16 {
     !(sum as u16)
 }
 
+/// [`csum16`] for a 32-bit word (an IPv4 address).
 #[inline]
-fn csum32(hc: u16, old: u32, new: u32) -> u16 {
+pub(crate) fn csum32(hc: u16, old: u32, new: u32) -> u16 {
     let hc = csum16(hc, (old >> 16) as u16, (new >> 16) as u16);
     csum16(hc, old as u16, new as u16)
 }

@@ -94,6 +94,11 @@ fn parse_ipv4(payload: &[u8], key: &mut FlowKey) -> Result<(), DropReason> {
     let proto = ip.next_header();
     key.ip_proto = u8::from(proto);
     if ip.frag_offset() != 0 {
+        if proto == IpProtocol::Tcp && ip.frag_offset() == 8 {
+            // RFC 1858: a fragment at offset 8 can only be there to rewrite
+            // the TCP header (flags) of the first one.
+            return Err(DropReason::FragTiny);
+        }
         key.ip_frag = 1;
         return Ok(());
     }
@@ -103,6 +108,15 @@ fn parse_ipv4(payload: &[u8], key: &mut FlowKey) -> Result<(), DropReason> {
             let t = TcpPacket::new_checked(l4).map_err(|_| DropReason::MalformedL4)?;
             key.l4_src = t.src_port();
             key.l4_dst = t.dst_port();
+        }
+        IpProtocol::Udp if ip.more_frags() => {
+            // A first fragment: its UDP length covers the whole datagram,
+            // not this packet; only the header must be here.
+            if l4.len() < 8 {
+                return Err(DropReason::MalformedL4);
+            }
+            key.l4_src = u16::from_be_bytes([l4[0], l4[1]]);
+            key.l4_dst = u16::from_be_bytes([l4[2], l4[3]]);
         }
         IpProtocol::Udp => {
             let u = UdpPacket::new_checked(l4).map_err(|_| DropReason::MalformedL4)?;
@@ -269,6 +283,24 @@ pub(crate) mod tests {
             let _ = extract(&good[..n], 0);
             let _ = extract(&ARP_REQUEST[..n.min(42)], 0);
         }
+    }
+
+    #[test]
+    fn fragments_first_with_ports_later_without_tiny_tcp_refused() {
+        let mut f = udp_frame(1, 2, [10, 0, 0, 1], [10, 0, 0, 2]);
+        // A first fragment: the UDP length says more than this packet holds.
+        f[14 + 6] = 0x20; // MF
+        f[14 + 20 + 4..14 + 20 + 6].copy_from_slice(&3008u16.to_be_bytes());
+        let k = extract(&f, 0).unwrap();
+        assert_eq!((k.l4_src, k.l4_dst, k.ip_frag), (1234, 5678, 0));
+        // A later one: no ports.
+        f[14 + 6..14 + 8].copy_from_slice(&185u16.to_be_bytes());
+        let k = extract(&f, 0).unwrap();
+        assert_eq!((k.l4_src, k.l4_dst, k.ip_frag), (0, 0, 1));
+        // RFC 1858: TCP at offset 8 bytes.
+        f[14 + 9] = 6;
+        f[14 + 6..14 + 8].copy_from_slice(&1u16.to_be_bytes());
+        assert_eq!(extract(&f, 0), Err(DropReason::FragTiny));
     }
 
     #[test]
