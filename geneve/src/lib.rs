@@ -107,6 +107,19 @@ impl<T: AsRef<[u8]>> Header<T> {
     /// (RFC 8926 section 3.5: a tunnel endpoint must drop what it cannot
     /// interpret); non-critical unknown options are skipped.
     pub fn ovn_metadata(&self) -> Result<Option<(u16, u16)>, Error> {
+        // What every OVN-style chassis sends: the one option and nothing
+        // else (new_checked guaranteed the header length is in the buffer).
+        let b = self.buffer.as_ref();
+        if self.options_len() == 8 {
+            let o = &b[field::HEADER_LEN..field::HEADER_LEN + 8];
+            if o[0..2] == OVN_OPTION_CLASS.to_be_bytes()
+                && o[2] == OVN_OPTION_TYPE
+                && o[3] & 0x1f == 1
+            {
+                let v = u32::from_be_bytes([o[4], o[5], o[6], o[7]]);
+                return Ok(Some((((v >> 16) & 0x7fff) as u16, (v & 0xffff) as u16)));
+            }
+        }
         let mut found = None;
         for opt in self.options() {
             let opt = opt?;

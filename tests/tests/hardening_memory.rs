@@ -110,6 +110,28 @@ fn acl(prio: u32, m: &str, action: &str) -> Op {
     })
 }
 
+type Fixture = (
+    Pmd,
+    Arc<PmdStats>,
+    Arc<switchyard_vswitch::pmd::SharedTables>,
+);
+
+/// switch_nb(3) where p2 admits only what `allow` matches (priority 100,
+/// allow-related) over a default deny (priority 10); a PMD on it.
+fn isolated_p2(allow: &str) -> (Nb, Vec<String>, Fixture) {
+    let mut nb = switch_nb(3);
+    apply(
+        &mut nb,
+        vec![
+            acl(100, allow, "allow-related"),
+            acl(10, r#"outport == "p2" && ip4"#, "drop"),
+        ],
+    );
+    let lports: Vec<String> = ["p1", "p2", "p3"].map(String::from).to_vec();
+    let f = pmd_on(&southbound(&nb), &lports);
+    (nb, lports, f)
+}
+
 fn tcp(from: usize, to: usize, sport: u16, dport: u16, c: TcpControl, ack: Option<u32>) -> Vec<u8> {
     frames::tcp(
         port_mac(from),
@@ -151,20 +173,8 @@ fn handshake(pmd: &mut Pmd, a: usize, b: usize, sport: u16, dport: u16) {
 
 #[test]
 fn a_new_deny_cuts_open_connections_and_keeps_them_cut_while_others_flow() {
-    let mut nb = switch_nb(3);
-    apply(
-        &mut nb,
-        vec![
-            acl(
-                100,
-                r#"outport == "p2" && ip4.src == 10.0.0.1 && tcp.dst == 80"#,
-                "allow-related",
-            ),
-            acl(10, r#"outport == "p2" && ip4"#, "drop"),
-        ],
-    );
-    let lports: Vec<String> = ["p1", "p2", "p3"].map(String::from).to_vec();
-    let (mut pmd, stats, shared) = pmd_on(&southbound(&nb), &lports);
+    let allow = r#"outport == "p2" && ip4.src == 10.0.0.1 && tcp.dst == 80"#;
+    let (mut nb, lports, (mut pmd, stats, shared)) = isolated_p2(allow);
     handshake(&mut pmd, 1, 2, 40000, 80); // admitted by the ACL
     handshake(&mut pmd, 2, 3, 41000, 22); // p2's own connection
 
@@ -473,21 +483,8 @@ fn fragmented_datagrams_are_load_balanced_whole_and_answered_from_the_vip() {
 
 #[test]
 fn stateful_acls_decide_later_fragments_like_their_first() {
-    // p2 admits UDP 5000 from p1 only; everything else to p2 is dropped.
-    let mut nb = switch_nb(3);
-    apply(
-        &mut nb,
-        vec![
-            acl(
-                100,
-                r#"outport == "p2" && udp.dst == 5000"#,
-                "allow-related",
-            ),
-            acl(10, r#"outport == "p2" && ip4"#, "drop"),
-        ],
-    );
-    let lports: Vec<String> = ["p1", "p2", "p3"].map(String::from).to_vec();
-    let (mut pmd, stats, _) = pmd_on(&southbound(&nb), &lports);
+    // p2 admits UDP 5000 only; everything else to p2 is dropped.
+    let (_, _, (mut pmd, stats, _)) = isolated_p2(r#"outport == "p2" && udp.dst == 5000"#);
     let big = vec![7u8; 2500];
     let ok = frames::udp(port_mac(1), port_mac(2), ip(1), ip(2), 5000, &big);
     for f in frames::fragments(&ok, 1500, 0x0101) {

@@ -262,6 +262,9 @@ fn with_fragments(
     needs_first: impl FnOnce(&FlowKey) -> bool,
     whole: impl FnOnce(&mut EdgeState, &mut [u8], &mut FlowKey) -> Edge,
 ) -> Edge {
+    if key.ip_frag == crate::flow::FRAG_NONE {
+        return whole(st, frame, key);
+    }
     let Some(f) = fragment_of(frame) else {
         return whole(st, frame, key);
     };
@@ -467,6 +470,9 @@ pub struct Tracked {
 /// datagram's first fragment, so the stateful flows decide it the same way.
 #[inline]
 pub fn track(st: &mut EdgeState, frame: &[u8], key: &mut FlowKey, zone: u32) -> Option<Tracked> {
+    if key.ip_frag == crate::flow::FRAG_NONE {
+        return track_whole(st, frame, key, zone);
+    }
     let Some(f) = fragment_of(frame) else {
         return track_whole(st, frame, key, zone);
     };

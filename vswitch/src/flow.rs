@@ -22,7 +22,8 @@ pub struct FlowKey {
     pub ip_proto: u8,
     pub ip_ttl: u8,
     pub arp_op: u8,
-    /// 1 for a non-first IPv4 fragment (no L4 header).
+    /// [`FRAG_NONE`], [`FRAG_FIRST`] (L4 header here, more to come) or
+    /// [`FRAG_LATER`] (no L4 header).
     pub ip_frag: u8,
     /// Conntrack's verdict on the packet (`ct_state` bits; 0: not tracked);
     /// with `ct_mark` and `ct_label`, on datapaths whose flows match them.
@@ -35,6 +36,13 @@ pub struct FlowKey {
     pub ct_mark: u32,
     pub ct_label: u32,
 }
+
+/// `ip_frag` of a packet that is not a fragment.
+pub const FRAG_NONE: u8 = 0;
+/// `ip_frag` of a later IPv4 fragment (offset > 0: no L4 header).
+pub const FRAG_LATER: u8 = 1;
+/// `ip_frag` of a first fragment (offset 0, more fragments: ports are here).
+pub const FRAG_FIRST: u8 = 2;
 
 /// Tunnel metadata as one word: datapath key, ingress and egress port keys.
 #[inline]

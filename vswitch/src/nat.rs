@@ -46,7 +46,7 @@ fn be32(b: &[u8], at: usize) -> u32 {
 /// conntrack does not follow (other protocols, ICMP errors, fragments).
 #[inline]
 pub fn tuple_of(key: &FlowKey, frame: &[u8], zone: u32) -> Option<Tuple> {
-    if key.eth_type != 0x0800 || key.ip_frag != 0 {
+    if key.eth_type != 0x0800 || key.ip_frag == crate::flow::FRAG_LATER {
         return None;
     }
     let (sport, dport) = match key.ip_proto {

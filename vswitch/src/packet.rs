@@ -99,8 +99,11 @@ fn parse_ipv4(payload: &[u8], key: &mut FlowKey) -> Result<(), DropReason> {
             // the TCP header (flags) of the first one.
             return Err(DropReason::FragTiny);
         }
-        key.ip_frag = 1;
+        key.ip_frag = crate::flow::FRAG_LATER;
         return Ok(());
+    }
+    if ip.more_frags() {
+        key.ip_frag = crate::flow::FRAG_FIRST;
     }
     let l4 = ip.payload();
     match proto {
@@ -292,7 +295,7 @@ pub(crate) mod tests {
         f[14 + 6] = 0x20; // MF
         f[14 + 20 + 4..14 + 20 + 6].copy_from_slice(&3008u16.to_be_bytes());
         let k = extract(&f, 0).unwrap();
-        assert_eq!((k.l4_src, k.l4_dst, k.ip_frag), (1234, 5678, 0));
+        assert_eq!((k.l4_src, k.l4_dst, k.ip_frag), (1234, 5678, 2));
         // A later one: no ports.
         f[14 + 6..14 + 8].copy_from_slice(&185u16.to_be_bytes());
         let k = extract(&f, 0).unwrap();

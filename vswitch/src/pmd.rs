@@ -10,8 +10,8 @@ use crate::packet::{apply_rewrite, arp_reply_in_place, extract};
 use crate::pipeline::{punt, run, run_full, Learned, TraceStep, Verdict};
 use crate::port::PortIo;
 use crate::stats::{PmdStats, PortStats};
-use crate::tables::PortTarget;
 use crate::tables::Tables;
+use crate::tables::ANY_TUNNEL;
 use crate::tables::{Tunnel, Underlay, TUNNEL_BASE};
 use arc_swap::ArcSwap;
 use std::sync::Arc;
@@ -149,6 +149,10 @@ pub struct Pmd {
     seed: u64,
     /// Generated answers (ICMP, RST), per PMD.
     answers: RateLimiter,
+    /// The last (generation, tunnel, datapath, ingress port) a received
+    /// Geneve packet was allowed to name: a stream of packets from one pod
+    /// checks its binding once, not per packet.
+    ingress_ok: std::cell::Cell<(u64, u16, u32, u16)>,
 }
 
 impl std::fmt::Debug for Pmd {
@@ -228,6 +232,7 @@ impl Pmd {
             stats,
             seed: random_seed(),
             answers: RateLimiter::new(ICMP_RATE, ICMP_BURST),
+            ingress_ok: std::cell::Cell::new((u64::MAX, 0, 0, 0)),
         }
     }
 
@@ -421,14 +426,16 @@ impl Pmd {
         // The logical ingress port must live on the sending chassis (or be a
         // router's patch port, which lives everywhere): a chassis cannot
         // speak for another's pods and skip their port security.
-        if !self.tables.datapaths.contains_key(&md.datapath) {
-            return Err(DropReason::UnknownTunnelKey);
-        }
-        let from = (md.datapath, u32::from(md.ingress));
-        match self.tables.ports.get(&from) {
-            Some(PortTarget::Remote(c)) if *c == tunnel.chassis => {}
-            Some(PortTarget::Patch { .. }) => {}
-            _ => return Err(DropReason::TunnelIngressNotBound),
+        let memo = (self.tables.generation, t, md.datapath, md.ingress);
+        if self.ingress_ok.get() != memo {
+            let from = (md.datapath, u32::from(md.ingress));
+            match self.tables.tunnel_ingress.get(&from) {
+                Some(&w) if w == t || w == ANY_TUNNEL => self.ingress_ok.set(memo),
+                _ if !self.tables.datapaths.contains_key(&md.datapath) => {
+                    return Err(DropReason::UnknownTunnelKey);
+                }
+                _ => return Err(DropReason::TunnelIngressNotBound),
+            }
         }
         // The inner frame is a subslice of `frame`; its offset from the addresses.
         let off = d.inner.as_ptr() as usize - frame.as_ptr() as usize;

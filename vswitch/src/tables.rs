@@ -150,6 +150,11 @@ pub struct Tables {
     pub tunnel_of: FxHashMap<String, u16>,
     /// Remote encap IP -> index into `tunnels` (received traffic).
     pub tunnel_by_ip: FxHashMap<u32, u16>,
+    /// (datapath, port) -> the tunnel that may name it as a received packet's
+    /// logical ingress: the one to the chassis it is bound to, or
+    /// [`ANY_TUNNEL`] for a router's patch port. Ports not here (local,
+    /// unbound) are no tunnel's to name.
+    pub tunnel_ingress: FxHashMap<(u32, u32), u16>,
     /// Load balancer VIPs (shared with the agent's incremental index).
     pub services: std::sync::Arc<crate::lb::Services>,
     /// Router NAT rules.
@@ -186,6 +191,9 @@ impl Tables {
 /// Stateful zones are `STATEFUL_ZONE | the smallest datapath key of the
 /// connected topology`, apart from load balancer (switch) and NAT (router) zones.
 pub const STATEFUL_ZONE: u32 = 1 << 31;
+
+/// [`Tables::tunnel_ingress`] of a patch port: any chassis may name it.
+pub const ANY_TUNNEL: u16 = u16::MAX;
 
 /// Output list entries at or above this are tunnels (`entry - TUNNEL_BASE`).
 pub const TUNNEL_BASE: u16 = 0x8000;
@@ -454,6 +462,16 @@ impl Tables {
                 template: None,
             });
         }
+        let tunnel_ingress = t
+            .ports
+            .iter()
+            .filter_map(|(k, target)| match target {
+                PortTarget::Remote(c) => Some((*k, *t.tunnel_of.get(c)?)),
+                PortTarget::Patch { .. } => Some((*k, ANY_TUNNEL)),
+                _ => None,
+            })
+            .collect();
+        t.tunnel_ingress = tunnel_ingress;
         for m in &sb.mac_bindings {
             if let Some(&(dp, port, _)) = by_name.get(m.logical_port.as_str()) {
                 if dp == m.datapath {
