@@ -44,8 +44,30 @@ pub fn can_run(test: &str) -> bool {
         None => true,
         Some(w) if std::env::var_os("CI").is_some() => panic!("{test}: cannot run in CI: {w}"),
         Some(w) => {
-            eprintln!("SKIPPED {test}: {w}");
+            record_skip(test, w);
             false
+        }
+    }
+}
+
+/// Makes a skipped test visible: a line on the terminal (written past the
+/// harness's capture) and one in `$SWITCHYARD_SKIP_LOG`, which `scripts/test`
+/// counts into its closing line ("N passed, M failed, K skipped") and which
+/// fails the run when it was root and something still skipped.
+fn record_skip(test: &str, why: &str) {
+    use std::io::Write;
+    let line = format!("SKIPPED {test}: {why}");
+    if let Ok(mut tty) = std::fs::OpenOptions::new().write(true).open("/dev/tty") {
+        let _ = writeln!(tty, "{line}");
+    }
+    eprintln!("{line}");
+    if let Some(path) = std::env::var_os("SWITCHYARD_SKIP_LOG") {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{test}: {why}");
         }
     }
 }

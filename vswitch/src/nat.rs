@@ -416,12 +416,28 @@ mod tests {
 
     #[test]
     fn malformed_frames_are_left_alone() {
-        let t = Tuple::default();
+        let from = Tuple {
+            proto: TCP,
+            src: 0x0a00_0001,
+            dst: 0x0a00_0002,
+            sport: 1,
+            dport: 2,
+            ..Tuple::default()
+        };
+        let to = Tuple {
+            dst: 0x0a00_0099,
+            dport: 99,
+            ..from
+        };
+        // Too short for an IPv4 header plus the L4 bytes the rewrite touches:
+        // refused, and not one byte changed.
         for len in [0, 13, 20, 33, 40] {
-            let mut f = vec![0x45u8; len];
-            let _ = rewrite(&mut f, &t, &t);
-            let _ = tcp_rst(&f, &mut [0u8; 64]);
-            let _ = tcp_info(&f);
+            let orig = vec![0x45u8; len];
+            let mut f = orig.clone();
+            assert!(!rewrite(&mut f, &from, &to), "len {len}");
+            assert_eq!(f, orig, "len {len}: the frame was touched");
+            assert_eq!(tcp_rst(&f, &mut [0u8; 64]), None, "len {len}");
+            assert_eq!(tcp_info(&f), None, "len {len}");
         }
     }
 }
