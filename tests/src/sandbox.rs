@@ -297,15 +297,23 @@ impl Sandbox {
 
     /// Starts a sniffer in pod `i` and waits until it listens.
     pub fn sniff(&self, i: usize, tag: &str, marker: &str) -> Sniffer {
+        sniff_in(&self.netns(i), "eth0", tag, marker)
+    }
+}
+
+/// Starts a sniffer on `iface` in namespace `ns` (`pkt.py sniff`: frames
+/// with `tag` until one with `marker`) and waits until it listens.
+pub fn sniff_in(ns: &str, iface: &str, tag: &str, marker: &str) -> Sniffer {
+    {
         let mut child = Command::new("ip")
             .args([
                 "netns",
                 "exec",
-                &self.netns(i),
+                ns,
                 "python3",
                 &helper(),
                 "sniff",
-                "eth0",
+                iface,
                 tag,
                 marker,
                 "15",
@@ -321,7 +329,9 @@ impl Sandbox {
         assert_eq!(line.trim(), "READY", "sniffer did not start");
         Sniffer { child, out }
     }
+}
 
+impl Sandbox {
     /// Restarts a daemon the way an operator would after a crash (SIGKILL).
     pub fn kill_and_restart(&mut self, daemon: &str) {
         let args = self.common_args();

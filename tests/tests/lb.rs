@@ -108,19 +108,33 @@ fn service_vip_balances_keeps_connections_and_answers_from_the_vip() {
     assert_eq!(s.len(), 1, "affinity broken: {s:?}");
 
     // Hairpin: a backend reaching its own service; when it lands on itself it
-    // sees the VIP as the peer (hairpin SNAT), else its own address.
+    // sees the VIP as the peer (hairpin SNAT), else its own address; every
+    // connection is checked, not a sample.
     let lines = sb.svc_in(&ns[2], "connect", VIP, 80, 30);
     assert!(lines.iter().all(|l| !l.starts_with("ERR")), "{lines:?}");
-    let own: Vec<&String> = lines.iter().filter(|l| l.starts_with("b3 ")).collect();
-    assert!(!own.is_empty(), "never hairpinned in 30 tries: {lines:?}");
+    for l in &lines {
+        let peer = l.split_whitespace().nth(1).unwrap_or("");
+        let want = if l.starts_with("b3 ") {
+            VIP.to_string()
+        } else {
+            sb.ip(2)
+        };
+        assert_eq!(peer, want, "{l}");
+    }
+    // A service whose only backend is the client: every connection hairpins.
+    sb.syctl(&[
+        "lb-add",
+        "self",
+        &format!("{VIP}:83"),
+        &format!("{}:8080", sb.ip(2)),
+    ]);
+    sb.syctl(&["ls-lb-add", "ls0", "self"]);
+    assert!(sb.connect_until(&ns[2], VIP, 83, |a| !a.starts_with("ERR")));
+    let lines = sb.svc_in(&ns[2], "connect", VIP, 83, 10);
     assert!(
-        own.iter().all(|l| l.contains(&format!(" {VIP} "))),
-        "{own:?}"
+        lines.iter().all(|l| l.starts_with(&format!("b3 {VIP} "))),
+        "every hairpinned connection comes from the VIP: {lines:?}"
     );
-    assert!(lines
-        .iter()
-        .filter(|l| !l.starts_with("b3 "))
-        .all(|l| l.contains(&sb.ip(2))));
 
     // Removing a backend leaves the others' established connections intact.
     let mut holds: BTreeMap<String, switchyard_tests::sandbox::Background> = BTreeMap::new();

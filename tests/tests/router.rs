@@ -2,7 +2,7 @@
 //! pods on two subnets joined by router lr0 (`syctl sandbox up --subnets 2`).
 
 use std::time::Duration;
-use switchyard_tests::sandbox::{can_run, run, wait_until, Sandbox};
+use switchyard_tests::sandbox::{can_run, run, sniff_in, wait_until, Sandbox};
 
 #[test]
 fn pods_on_two_subnets_ping_trace_and_carry_tcp_through_the_router() {
@@ -110,18 +110,6 @@ fn external_host(ns: &str, mac: &str, ip: &str) {
     }
 }
 
-/// UDP datagrams that reached namespace `ns` for a closed port (our probes go to
-/// port 9, where nothing listens): counts exactly the probes, not ARP or ICMP.
-fn rx_packets(ns: &str) -> u64 {
-    let (_, out, _) = run("ip", &["netns", "exec", ns, "cat", "/proc/net/snmp"]);
-    out.lines()
-        .filter(|l| l.starts_with("Udp:"))
-        .nth(1)
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn ecmp_spreads_flows_over_both_nexthops_and_keeps_each_flow_on_one() {
     if !can_run("ecmp_spreads_flows_over_both_nexthops_and_keeps_each_flow_on_one") {
@@ -152,32 +140,64 @@ fn ecmp_spreads_flows_over_both_nexthops_and_keeps_each_flow_on_one() {
         }),
         "both nexthops never got resolved"
     );
-    // 64 UDP flows (one packet each, distinct source ports): both gateways get some.
-    let (a0, b0) = (rx_packets(gw1.0), rx_packets(gw2.0));
-    let (ok, _, err) = sb.exec(0, &["python3", "-c", UDP_BURST, "64"]);
-    assert!(ok, "{err}");
+    // 64 UDP flows (one packet each, distinct source ports): each arrives
+    // at exactly one gateway, and both gateways get some. Each gateway's
+    // capture counts only this test's datagrams (their payload and source
+    // ports), ended by a marker sent to that gateway's own address.
+    let flows = |tag: &str, script: &str, n: &str| {
+        let sniffers = [
+            sniff_in(gw1.0, "eth0", tag, "MARK"),
+            sniff_in(gw2.0, "eth0", tag, "MARK"),
+        ];
+        let (ok, _, err) = sb.exec(0, &["python3", "-c", script, n]);
+        assert!(ok, "{err}");
+        for gw in ["10.244.1.253", "10.244.1.254"] {
+            let (ok, _, err) = sb.exec(0, &["python3", "-c", MARK, gw]);
+            assert!(ok, "{err}");
+        }
+        // The gateways' ports have "unknown" addresses, so the switch floods
+        // frames for either to both: a gateway's own are those to its MAC.
+        let macs = ["0a580af401fd", "0a580af401fe"];
+        let mut k = 0;
+        sniffers.map(|s| {
+            let mac = macs[k];
+            k += 1;
+            let lines = s.finish();
+            assert_eq!(lines.last().map(String::as_str), Some("DONE"), "{lines:?}");
+            // (source port, count) of the tagged datagrams this gateway got.
+            let mut ports = std::collections::BTreeMap::<u16, usize>::new();
+            for l in lines
+                .iter()
+                .filter_map(|l| l.strip_prefix("GOT "))
+                .filter(|l| l.starts_with(mac))
+            {
+                let port = u16::from_str_radix(&l[68..72], 16).expect("hex");
+                *ports.entry(port).or_default() += 1;
+            }
+            ports
+        })
+    };
+    let [a, b] = flows("ecmp", UDP_BURST, "64");
     assert!(
-        wait_until(Duration::from_secs(5), || rx_packets(gw1.0)
-            + rx_packets(gw2.0)
-            >= a0 + b0 + 64),
-        "not every flow arrived"
+        !a.is_empty() && !b.is_empty(),
+        "ECMP used one path only: {a:?} / {b:?}"
     );
-    let (a, b) = (rx_packets(gw1.0) - a0, rx_packets(gw2.0) - b0);
-    assert!(a > 0 && b > 0, "ECMP used one path only: {a} / {b}");
+    assert!(a.keys().all(|p| !b.contains_key(p)), "a flow on both paths");
+    let all: Vec<u16> = a.keys().chain(b.keys()).copied().collect();
+    assert_eq!(all.len(), 64, "every flow arrives once: {a:?} {b:?}");
+    assert!(a.values().chain(b.values()).all(|&n| n == 1));
     // One flow, many packets: all on one path.
-    let (a0, b0) = (rx_packets(gw1.0), rx_packets(gw2.0));
-    let (ok, _, err) = sb.exec(0, &["python3", "-c", UDP_ONE_FLOW, "40"]);
-    assert!(ok, "{err}");
-    assert!(wait_until(Duration::from_secs(5), || rx_packets(gw1.0)
-        + rx_packets(gw2.0)
-        >= a0 + b0 + 40));
-    let (a, b) = (rx_packets(gw1.0) - a0, rx_packets(gw2.0) - b0);
+    let [a, b] = flows("flow", UDP_ONE_FLOW, "40");
+    let (na, nb): (usize, usize) = (a.values().sum(), b.values().sum());
+    assert_eq!(na + nb, 40, "{a:?} {b:?}");
     assert!(
-        a == 0 || b == 0,
-        "one flow was split over both paths: {a} / {b}"
+        na == 0 || nb == 0,
+        "one flow was split over both paths: {na} / {nb}"
     );
 }
 
+/// A marker datagram to one gateway's own address (no ECMP on the way).
+const MARK: &str = "import socket,sys\nsocket.socket(socket.AF_INET,socket.SOCK_DGRAM).sendto(b'MARK',(sys.argv[1],9))";
 /// UDP to 10.99.0.1:9, one packet from each of N source ports.
 const UDP_BURST: &str = "import socket,sys\nfor i in range(int(sys.argv[1])):\n s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('',20000+i)); s.sendto(b'ecmp',('10.99.0.1',9)); s.close()";
 /// UDP to 10.99.0.1:9, N packets from one source port.
