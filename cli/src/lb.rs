@@ -37,9 +37,7 @@ pub enum LbCmd {
         if_exists: bool,
     },
     /// Load balancers with their VIPs, backends and attachments.
-    LbList {
-        lb: Option<String>,
-    },
+    LbList { lb: Option<String> },
     /// Serve load balancer LB to the ports of SWITCH.
     LsLbAdd {
         switch: String,
@@ -47,6 +45,7 @@ pub enum LbCmd {
         #[arg(long)]
         may_exist: bool,
     },
+    /// Stop serving load balancer LB to the ports of SWITCH.
     LsLbDel {
         switch: String,
         lb: String,
@@ -54,9 +53,7 @@ pub enum LbCmd {
         if_exists: bool,
     },
     /// Load balancers attached to SWITCH.
-    LsLbList {
-        switch: String,
-    },
+    LsLbList { switch: String },
     /// Serve load balancer LB to every switch on ROUTER.
     LrLbAdd {
         router: String,
@@ -64,6 +61,7 @@ pub enum LbCmd {
         #[arg(long)]
         may_exist: bool,
     },
+    /// Stop serving load balancer LB to the switches on ROUTER.
     LrLbDel {
         router: String,
         lb: String,
@@ -91,9 +89,8 @@ pub enum LbCmd {
         #[arg(long)]
         if_exists: bool,
     },
-    LrNatList {
-        router: String,
-    },
+    /// ROUTER's NAT rules: type, external IP, logical IP or network.
+    LrNatList { router: String },
     /// Many VIPs in one transaction: FILE has lines "LB VIP BACKENDS [PROTOCOL]"
     /// ("-" for no backends; # comments); existing VIPs are replaced.
     LbImport {

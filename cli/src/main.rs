@@ -297,17 +297,33 @@ fn sandbox_state() -> Option<sandbox::State> {
 }
 
 impl Cli {
+    /// The NB address: `--nb`/`SYCTL_NB`, else the running sandbox's (said
+    /// on stderr, so that nobody writes into a sandbox believing it is the
+    /// real deployment), else the default.
     fn nb_addr(&self) -> String {
-        self.nb
-            .clone()
-            .or_else(|| sandbox_state().map(|s| s.nb))
-            .unwrap_or_else(|| "http://127.0.0.1:6641".into())
+        self.nb.clone().unwrap_or_else(|| match sandbox_state() {
+            Some(s) => {
+                eprintln!(
+                    "syctl: using the sandbox's NB at {} (--nb or SYCTL_NB to choose)",
+                    s.nb
+                );
+                s.nb
+            }
+            None => "http://127.0.0.1:6641".into(),
+        })
     }
+    /// The vswitchd control socket, chosen the same way.
     fn vswitchd_sock(&self) -> PathBuf {
-        self.vswitchd
-            .clone()
-            .or_else(|| sandbox_state().map(|s| s.control_sock))
-            .unwrap_or_else(|| "/run/switchyard/vswitchd.sock".into())
+        self.vswitchd.clone().unwrap_or_else(|| match sandbox_state() {
+            Some(s) => {
+                eprintln!(
+                    "syctl: using the sandbox's vswitchd at {} (--vswitchd or SYCTL_VSWITCHD to choose)",
+                    s.control_sock.display()
+                );
+                s.control_sock
+            }
+            None => "/run/switchyard/vswitchd.sock".into(),
+        })
     }
 }
 

@@ -115,7 +115,7 @@ pub fn actions_text(acts: &[Action]) -> String {
                 );
             }
             Some(Kind::IcmpEchoReply(_)) => s.push_str(
-                "icmp4 { ip4.dst <-> ip4.src; icmp4.type = 0; ip.ttl = 64; } /* routed back */;",
+                "icmp4 { ip4.dst <-> ip4.src; icmp4.type = 0; ip.ttl = 255; } /* routed back */;",
             ),
             Some(Kind::ArpRequest(_)) => s.push_str(
                 "arp { eth.dst = ff:ff:ff:ff:ff:ff; arp.spa = reg1; arp.tpa = reg0; arp.op = 1; output; };",

@@ -187,9 +187,21 @@ fn router_answers_echo_requests_to_its_own_addresses() {
         icmp[..8].copy_from_slice(&[8, 0, 0, 0, 0, 7, 0, 1]);
         Icmpv4Packet::new_unchecked(icmp).fill_checksum();
     }
-    mem(&mut pmd, 0).rx.push_back(f);
+    mem(&mut pmd, 0).rx.push_back(f.clone());
     pmd.poll_once();
     assert_eq!(icmp_back(&mut pmd), (0, 0, ip(10, 244, 1, 1)));
+    // As OVN: the reply leaves the router with TTL 255, less its own hop.
+    mem(&mut pmd, 0).rx.push_back(f);
+    pmd.poll_once();
+    let tx = std::mem::take(&mut mem(&mut pmd, 0).tx);
+    let ipp = Ipv4Packet::new_checked(&tx[0][14..]).unwrap();
+    assert_eq!(ipp.hop_limit(), 254);
+    // ICMP errors leave with 254 (then 253 past the hop), as OVN's.
+    let ttl1 = udp_with_ttl(POD1_MAC, GW0_MAC, ip(10, 244, 0, 11), ip(10, 244, 1, 12), 1);
+    mem(&mut pmd, 0).rx.push_back(ttl1);
+    pmd.poll_once();
+    let tx = std::mem::take(&mut mem(&mut pmd, 0).tx);
+    assert_eq!(Ipv4Packet::new_checked(&tx[0][14..]).unwrap().hop_limit(), 253);
 }
 
 #[test]

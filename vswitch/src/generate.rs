@@ -37,7 +37,12 @@ fn write_eth(buf: &mut [u8], src: u64, dst: u64, ty: EthernetProtocol) {
     e.set_ethertype(ty);
 }
 
-fn write_ipv4(buf: &mut [u8], total: usize, src: u32, dst: u32) {
+/// TTLs of generated packets, as OVN's: echo replies leave with 255, ICMP
+/// errors with 254 (the router's own hop comes off when they are routed).
+const TTL_ECHO_REPLY: u8 = 255;
+const TTL_ICMP_ERROR: u8 = 254;
+
+fn write_ipv4(buf: &mut [u8], total: usize, src: u32, dst: u32, ttl: u8) {
     let mut ip = Ipv4Packet::new_unchecked(&mut buf[..IP]);
     ip.set_version(4);
     ip.set_header_len(IP as u8);
@@ -47,7 +52,7 @@ fn write_ipv4(buf: &mut [u8], total: usize, src: u32, dst: u32) {
     ip.set_ident(0);
     ip.clear_flags();
     ip.set_frag_offset(0);
-    ip.set_hop_limit(64);
+    ip.set_hop_limit(ttl);
     ip.set_next_header(IpProtocol::Icmp);
     ip.set_src_addr(src.into());
     ip.set_dst_addr(dst.into());
@@ -85,7 +90,7 @@ pub fn icmp_error(
         return None;
     }
     write_eth(buf, 0, 0, EthernetProtocol::Ipv4);
-    write_ipv4(&mut buf[ETH..], total, src_ip, src);
+    write_ipv4(&mut buf[ETH..], total, src_ip, src, TTL_ICMP_ERROR);
     let icmp = &mut buf[ETH + IP..ETH + total];
     icmp[0] = ty;
     icmp[1] = code;
@@ -119,6 +124,7 @@ pub fn icmp_echo_reply(frame: &[u8], buf: &mut [u8]) -> Option<usize> {
         total,
         u32::from(ip.dst_addr()),
         u32::from(ip.src_addr()),
+        TTL_ECHO_REPLY,
     );
     let icmp = &mut buf[ETH + IP..ETH + total];
     icmp.copy_from_slice(payload);
