@@ -218,7 +218,7 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
     // ct_state or commit (a datapath with such flows is tracked by vswitchd).
     lf.add(dp, Stage::LsInAcl, 0, M::any(), vec![next()]);
     lf.add(dp, Stage::LsOutAcl, 0, M::any(), vec![next()]);
-    crate::acl::compile_acls(nb, &ls.name, dp, lf);
+    crate::compile_acl::compile_acls(nb, &ls.name, dp, lf);
     lf.add(dp, Stage::LsInArpRsp, 0, M::any(), vec![next()]);
     lf.add(
         dp,

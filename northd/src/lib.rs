@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod compile;
+pub mod compile_acl;
 pub mod compile_router;
 pub mod lb;
 pub mod model;

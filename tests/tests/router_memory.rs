@@ -201,7 +201,10 @@ fn router_answers_echo_requests_to_its_own_addresses() {
     mem(&mut pmd, 0).rx.push_back(ttl1);
     pmd.poll_once();
     let tx = std::mem::take(&mut mem(&mut pmd, 0).tx);
-    assert_eq!(Ipv4Packet::new_checked(&tx[0][14..]).unwrap().hop_limit(), 253);
+    assert_eq!(
+        Ipv4Packet::new_checked(&tx[0][14..]).unwrap().hop_limit(),
+        253
+    );
 }
 
 #[test]

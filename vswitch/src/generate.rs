@@ -197,7 +197,7 @@ mod tests {
         assert_eq!((ip.payload()[0], ip.payload()[1]), (11, 0));
         assert_eq!(&ip.payload()[8..], &f[ETH..]);
         let k = extract(&buf[..n], 0).unwrap();
-        assert_eq!((k.ip_proto, k.l4_src, k.ip_ttl), (1, 11, 64));
+        assert_eq!((k.ip_proto, k.l4_src, k.ip_ttl), (1, 11, 254));
     }
 
     #[test]

@@ -1,0 +1,321 @@
+//! What a PMD generates in answer to the packets it receives: ICMP errors
+//! and echo replies, TCP RSTs, ARP requests (built by the slow path into the
+//! PMD's one scratch frame), hairpinned frames, and the rate limits that keep
+//! a flood of packets asking for answers from costing forwarding time.
+
+use super::{encap_send, Pmd};
+use crate::flow::FlowKey;
+use crate::packet::apply_rewrite;
+use crate::pipeline::{punt, Verdict};
+use crate::tables::TUNNEL_BASE;
+use switchyard_southbound::DropReason;
+
+/// Generated ARP requests per nexthop are limited to one per this interval.
+const ARP_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+const ARP_LIMITER_SLOTS: usize = 256;
+
+/// Remembers when an ARP request for a nexthop was last sent (fixed size: a
+/// hash slot per nexthop, a collision only lets one extra request through).
+pub(super) struct ArpLimiter {
+    pub(super) born: std::time::Instant,
+    last: [(u64, u64); ARP_LIMITER_SLOTS],
+}
+
+impl ArpLimiter {
+    pub(super) fn new() -> Box<Self> {
+        Box::new(ArpLimiter {
+            born: std::time::Instant::now(),
+            last: [(0, 0); ARP_LIMITER_SLOTS],
+        })
+    }
+
+    pub(super) fn allow(&mut self, dp: u32, ip: u32) -> bool {
+        let id = u64::from(dp) << 32 | u64::from(ip);
+        let slot = (id.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize % ARP_LIMITER_SLOTS;
+        let now = self.born.elapsed().as_millis() as u64 + 1;
+        let (who, when) = self.last[slot];
+        if who == id && now.saturating_sub(when) < ARP_INTERVAL.as_millis() as u64 {
+            return false;
+        }
+        self.last[slot] = (id, now);
+        true
+    }
+}
+
+/// Answers (ICMP errors and echo replies, TCP RSTs) a PMD generates per
+/// second by default, and the burst it allows: Linux's `icmp_msgs_per_sec`
+/// and `icmp_msgs_burst`.
+pub const ICMP_RATE: u32 = 1000;
+pub const ICMP_BURST: u32 = 50;
+
+/// A token bucket for generated answers (as Linux's `icmp_ratelimit`): a
+/// flood of pings or TTL-1 packets at a gateway costs the PMD a bounded
+/// number of answers, not its forwarding time. Time comes from the caller.
+#[derive(Clone, Copy, Debug)]
+pub struct RateLimiter {
+    /// Tokens per millisecond, times 1000 (fixed point).
+    per_ms_x1000: u64,
+    /// Most tokens, times 1000.
+    burst_x1000: u64,
+    tokens_x1000: u64,
+    last_ms: u64,
+}
+
+impl RateLimiter {
+    /// `rate` answers per second, bursts of `burst`; a rate of 0 disables it.
+    pub fn new(rate: u32, burst: u32) -> Self {
+        let burst_x1000 = u64::from(burst.max(1)) * 1000;
+        RateLimiter {
+            per_ms_x1000: u64::from(rate),
+            burst_x1000,
+            tokens_x1000: burst_x1000,
+            last_ms: 0,
+        }
+    }
+
+    /// Takes a token at `now_ms`, if there is one.
+    pub fn allow(&mut self, now_ms: u64) -> bool {
+        if self.per_ms_x1000 == 0 {
+            return true;
+        }
+        let dt = now_ms.saturating_sub(self.last_ms);
+        self.last_ms = self.last_ms.max(now_ms);
+        self.tokens_x1000 =
+            (self.tokens_x1000 + dt.saturating_mul(self.per_ms_x1000)).min(self.burst_x1000);
+        if self.tokens_x1000 >= 1000 {
+            self.tokens_x1000 -= 1000;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl Pmd {
+    /// Sets the rate of generated answers (per second; 0: unlimited).
+    pub fn set_answer_rate(&mut self, rate: u32, burst: u32) {
+        self.answers = RateLimiter::new(rate, burst);
+    }
+
+    /// Whether another generated answer may go out now; counts it when not.
+    pub(super) fn answer_allowed(&mut self) -> bool {
+        let now = self.arp_limiter.born.elapsed().as_millis() as u64;
+        if self.answers.allow(now) {
+            return true;
+        }
+        self.stats.count_drop(DropReason::IcmpRateLimited);
+        false
+    }
+
+    /// Answers an IPv4 packet with DF set that would not fit the underlay once
+    /// encapsulated with ICMP fragmentation-needed carrying the MTU that does
+    /// fit, so the sender's path-MTU discovery shrinks its packets. The answer
+    /// comes from the destination's address (the sender checks the quoted
+    /// header, not the source) and goes back out the port it came in on.
+    pub(super) fn frag_needed(&mut self, s: usize, i: usize, mtu: usize) {
+        let Some(src) = self.ports[s].as_ref() else {
+            return;
+        };
+        let frame = src.io.rx_frame(i);
+        // IPv4 with DF, untagged (the fast path's key had eth_type 0x0800).
+        if frame.len() < 34 || frame[12..14] != [0x08, 0x00] || frame[20] & 0x40 == 0 {
+            return;
+        }
+        let dst_ip = u32::from_be_bytes([frame[30], frame[31], frame[32], frame[33]]);
+        let mtu = u16::try_from(mtu).unwrap_or(u16::MAX);
+        if !self.answer_allowed() {
+            return;
+        }
+        let Some(src) = self.ports[s].as_ref() else {
+            return;
+        };
+        let frame = src.io.rx_frame(i);
+        let Some(n) = crate::generate::icmp_error(frame, &mut self.scratch[..], dst_ip, 3, 4, mtu)
+        else {
+            return;
+        };
+        self.scratch[0..6].copy_from_slice(&frame[6..12]);
+        self.scratch[6..12].copy_from_slice(&frame[0..6]);
+        if self.send_scratch(s, n) {
+            self.stats.generated.add(1);
+        }
+    }
+
+    /// Transmits frame `i` of port `s` back out `s`, through the scratch frame
+    /// (the receive frame cannot be borrowed while the port transmits).
+    pub(super) fn hairpin(&mut self, s: usize, i: usize, off: usize) {
+        let Some(p) = self.ports[s].as_mut() else {
+            return;
+        };
+        let frame = &p.io.rx_frame(i)[off..];
+        let n = frame.len().min(self.scratch.len());
+        self.scratch[..n].copy_from_slice(&frame[..n]);
+        self.send_scratch(s, n);
+    }
+
+    /// Transmits the first `n` bytes of the scratch frame out port `s`
+    /// (generated answers and hairpinned packets), counted either way.
+    pub(super) fn send_scratch(&mut self, s: usize, n: usize) -> bool {
+        let Some(p) = self.ports[s].as_mut() else {
+            return false;
+        };
+        let sent = match p.io.tx_copy(&self.scratch[..n]) {
+            Ok(()) => {
+                p.stats.tx_packets.add(1);
+                p.stats.tx_bytes.add(n as u64);
+                true
+            }
+            Err(r) => {
+                p.stats.tx_dropped.add(1);
+                self.stats.count_drop(r);
+                false
+            }
+        };
+        self.mark_dirty(s as u16);
+        sent
+    }
+
+    /// Answers a packet to a VIP without backends as if nothing listened there:
+    /// a TCP RST, or ICMP port unreachable, from the VIP, back out its port.
+    pub(super) fn no_backend(&mut self, s: usize, i: usize, key: &FlowKey, vip: u32) {
+        if !self.answer_allowed() {
+            return;
+        }
+        let Some(src) = self.ports[s].as_ref() else {
+            return;
+        };
+        let frame = src.io.rx_frame(i);
+        let n = if key.ip_proto == crate::nat::TCP {
+            crate::nat::tcp_rst(frame, &mut self.scratch[..])
+        } else {
+            let n = crate::generate::icmp_error(frame, &mut self.scratch[..], vip, 3, 3, 0);
+            if n.is_some() {
+                self.scratch[0..6].copy_from_slice(&frame[6..12]);
+                self.scratch[6..12].copy_from_slice(&frame[0..6]);
+            }
+            n
+        };
+        let Some(n) = n else {
+            return;
+        };
+        if self.send_scratch(s, n) {
+            self.stats.generated.add(1);
+        }
+    }
+
+    /// The slow path for a packet that makes the router generate one (ICMP, ARP)
+    /// or learn a neighbour: rare by nature, and each one rate-limited or bounded.
+    pub(super) fn punt(&mut self, slot: u16, i: usize, key: &crate::flow::FlowKey) {
+        let s = usize::from(slot);
+        let Some(src) = self.ports[s].as_ref() else {
+            return;
+        };
+        let mut out = std::mem::take(&mut self.out);
+        let p = punt(
+            &self.tables,
+            key,
+            src.io.rx_frame(i),
+            &mut self.scratch[..],
+            &mut out,
+        );
+        self.stats.punted.add(1);
+        if let Some(r) = p.consumed {
+            self.stats.count_drop(r);
+        }
+        if let Some(l) = p.learned {
+            let _ = self.shared.learned.push(l);
+        }
+        let send = p.len > 0
+            && match p.arp_for {
+                Some((dp, ip)) => self.arp_limiter.allow(dp, ip),
+                None => self.answer_allowed(),
+            };
+        if send {
+            let frame = &mut self.scratch[..p.len];
+            let ok = match p.verdict {
+                Verdict::Routed(rw) => {
+                    apply_rewrite(frame, &rw);
+                    true
+                }
+                Verdict::Output => true,
+                Verdict::Drop(r) => {
+                    self.stats.count_drop(r);
+                    false
+                }
+                _ => false,
+            };
+            if ok {
+                self.stats.generated.add(1);
+                for &dst in &out {
+                    if dst >= TUNNEL_BASE {
+                        self.punt_encap(dst - TUNNEL_BASE, p.tun, key.hash32(), p.len);
+                        continue;
+                    }
+                    let Some(d) = self
+                        .ports
+                        .get_mut(usize::from(dst))
+                        .and_then(|p| p.as_mut())
+                    else {
+                        continue;
+                    };
+                    match d.io.tx_copy(&self.scratch[..p.len]) {
+                        Ok(()) => {
+                            d.stats.tx_packets.add(1);
+                            d.stats.tx_bytes.add(p.len as u64);
+                        }
+                        Err(r) => {
+                            d.stats.tx_dropped.add(1);
+                            self.stats.count_drop(r);
+                        }
+                    }
+                    self.mark_dirty(dst);
+                }
+            }
+        }
+        self.out = out;
+    }
+
+    /// Sends the generated packet in the scratch frame through a tunnel.
+    pub(super) fn punt_encap(&mut self, tunnel: u16, tun_md: u64, hash: u32, len: usize) {
+        let tables = self.tables.clone();
+        let (Some(u), Some(tun)) = (tables.underlay, tables.tunnels.get(usize::from(tunnel)))
+        else {
+            return;
+        };
+        let Some(d) = self
+            .ports
+            .get_mut(usize::from(u.slot))
+            .and_then(|p| p.as_mut())
+        else {
+            return;
+        };
+        match encap_send(&mut *d.io, &u, tun, tun_md, hash, &self.scratch[..len]) {
+            Ok(()) => tun.stats.tx_packets.add(1),
+            Err(r) => {
+                tun.stats.tx_errors.add(1);
+                self.stats.count_drop(r);
+            }
+        }
+        self.mark_dirty(u.slot);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RateLimiter;
+
+    #[test]
+    fn the_answer_budget_refills_at_its_rate_and_caps_at_its_burst() {
+        let mut r = RateLimiter::new(1000, 50);
+        let burst = (0..200).filter(|_| r.allow(0)).count();
+        assert_eq!(burst, 50, "a burst, then nothing in the same millisecond");
+        assert!(r.allow(1), "one token a millisecond at 1000/s");
+        assert!(!r.allow(1));
+        // A quiet second refills the burst, never more.
+        assert_eq!((0..200).filter(|_| r.allow(1_001)).count(), 50);
+        // Time that goes backwards (a reset clock) grants nothing.
+        assert!(!r.allow(500));
+        let mut off = RateLimiter::new(0, 0);
+        assert!((0..10_000).all(|_| off.allow(0)), "rate 0: unlimited");
+    }
+}
