@@ -184,7 +184,7 @@ pub fn compile(nb: &Nb) -> Compiled {
     for lr in nb.routers.values() {
         crate::compile_router::compile_router(nb, lr, &mut out, &mut lf);
     }
-    crate::lb::compile_lb_nat(nb, &mut out);
+    crate::compile_lb::compile_lb_nat(nb, &mut out);
     out.flows = lf.flows;
     out
 }

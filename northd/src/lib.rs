@@ -5,6 +5,7 @@
 pub mod acl;
 pub mod compile;
 pub mod compile_acl;
+pub mod compile_lb;
 pub mod compile_router;
 pub mod lb;
 pub mod model;

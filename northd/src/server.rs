@@ -132,7 +132,7 @@ impl Northd {
         let rows: Vec<pb::SbLoadBalancer> = change
             .put_lbs
             .iter()
-            .map(|l| crate::lb::compile_lb(&st.nb, l))
+            .map(|l| crate::compile_lb::compile_lb(&st.nb, l))
             .collect();
         let v = st.version;
         st.sb.update_lbs(rows, &change.del_lbs, v);

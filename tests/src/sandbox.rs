@@ -461,6 +461,18 @@ pub fn svc_helper() -> String {
 }
 
 impl Sandbox {
+    /// Load balancer `name` with VIP `vip:port` -> pod `pod`'s IP at
+    /// `backend_port`, served on switch ls0.
+    pub fn service_on_ls0(&self, name: &str, vip: &str, port: u16, pod: usize, backend_port: u16) {
+        self.syctl(&[
+            "lb-add",
+            name,
+            &format!("{vip}:{port}"),
+            &format!("{}:{backend_port}", self.ip(pod)),
+        ]);
+        self.syctl(&["ls-lb-add", "ls0", name]);
+    }
+
     /// The external host's namespace (`--external`).
     pub fn ext_netns(&self) -> String {
         self.state["external"]["netns"]

@@ -135,13 +135,7 @@ fn blind_acks_to_a_vip_leave_real_clients_connections_working() {
     let sb = Sandbox::up_with(52, 2, &["--subnets", "2", "--ct-capacity", "64"]);
     let ns = [sb.netns(0), sb.netns(1)];
     let _srv = sb.serve_in(&ns[1], "tcp", 8080, "b");
-    sb.syctl(&[
-        "lb-add",
-        "web",
-        &format!("{VIP}:80"),
-        &format!("{}:8080", sb.ip(1)),
-    ]);
-    sb.syctl(&["ls-lb-add", "ls0", "web"]);
+    sb.service_on_ls0("web", VIP, 80, 1, 8080);
     assert!(sb.connect_until(&ns[0], VIP, 80, |a| a.starts_with("b ")));
     let mut held = sb.hold_in(&ns[0], VIP, 80);
     assert!(held.line().starts_with("b "));

@@ -253,13 +253,7 @@ fn conntrack_full_drops_new_connections_and_keeps_established_ones() {
     let sb = Sandbox::up_with(41, 2, &["--subnets", "2", "--ct-capacity", "16"]);
     let ns = [sb.netns(0), sb.netns(1)];
     let _srv = sb.serve_in(&ns[1], "tcp", 8080, "b");
-    sb.syctl(&[
-        "lb-add",
-        "web",
-        &format!("{VIP}:80"),
-        &format!("{}:8080", sb.ip(1)),
-    ]);
-    sb.syctl(&["ls-lb-add", "ls0", "web"]);
+    sb.service_on_ls0("web", VIP, 80, 1, 8080);
     let mut held = None;
     assert!(wait_until(Duration::from_secs(10), || {
         let mut h = sb.hold_in(&ns[0], VIP, 80);
