@@ -5,6 +5,8 @@
   pkt.py sniff IFACE TAG MARKER SECS    print 'GOT <hex>' for every UDP/IPv4 or
                                         IPv6 frame that contains TAG, until a frame containing MARKER
                                         arrives (then print 'DONE') or SECS pass
+  pkt.py capture IFACE SECS             print 'GOT <hex>' for every frame IFACE
+                                        receives, until killed or SECS pass
 """
 import socket, sys, time
 
@@ -40,9 +42,25 @@ def sniff(iface, tag, marker, secs):
             print("GOT " + data.hex(), flush=True)
     print("TIMEOUT", flush=True)
 
+def capture(iface, secs):
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    s.bind((iface, 0))
+    s.settimeout(0.5)
+    print("READY", flush=True)
+    deadline = time.time() + secs
+    while time.time() < deadline:
+        try:
+            data, addr = s.recvfrom(65535)
+        except socket.timeout:
+            continue
+        if addr[2] != socket.PACKET_OUTGOING:
+            print("GOT " + data.hex(), flush=True)
+
 if __name__ == "__main__":
     if sys.argv[1] == "send":
         send(sys.argv[2], sys.argv[3:])
+    elif sys.argv[1] == "capture":
+        capture(sys.argv[2], float(sys.argv[3]))
     elif sys.argv[1] == "sniff":
         sniff(sys.argv[2], sys.argv[3].encode(), sys.argv[4].encode(), float(sys.argv[5]))
     else:

@@ -13,7 +13,7 @@ pub fn mac(v: u64) -> EthernetAddress {
     EthernetAddress([b[2], b[3], b[4], b[5], b[6], b[7]])
 }
 
-/// A UDP/IPv4 frame carrying `payload`.
+/// A UDP/IPv4 frame carrying `payload`, from port 40000.
 pub fn udp(
     src_mac: u64,
     dst_mac: u64,
@@ -22,8 +22,21 @@ pub fn udp(
     dport: u16,
     payload: &[u8],
 ) -> Vec<u8> {
+    udp_ports(src_mac, dst_mac, src, dst, 40000, dport, payload)
+}
+
+/// A UDP/IPv4 frame carrying `payload`, between the given ports.
+pub fn udp_ports(
+    src_mac: u64,
+    dst_mac: u64,
+    src: Ipv4Address,
+    dst: Ipv4Address,
+    sport: u16,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
     let udp = UdpRepr {
-        src_port: 40000,
+        src_port: sport,
         dst_port: dport,
     };
     let ip = Ipv4Repr {
@@ -107,6 +120,67 @@ pub fn tcp(
         &ChecksumCapabilities::default(),
     );
     buf
+}
+
+/// An ICMP echo request (identifier 7, sequence 1) carrying `payload`.
+pub fn icmp_echo(
+    src_mac: u64,
+    dst_mac: u64,
+    src: Ipv4Address,
+    dst: Ipv4Address,
+    payload: &[u8],
+) -> Vec<u8> {
+    use smoltcp::wire::{Icmpv4Packet, Icmpv4Repr};
+    let icmp = Icmpv4Repr::EchoRequest {
+        ident: 7,
+        seq_no: 1,
+        data: payload,
+    };
+    let ip = Ipv4Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: IpProtocol::Icmp,
+        payload_len: icmp.buffer_len(),
+        hop_limit: 64,
+    };
+    let eth = EthernetRepr {
+        src_addr: mac(src_mac),
+        dst_addr: mac(dst_mac),
+        ethertype: EthernetProtocol::Ipv4,
+    };
+    let mut buf = vec![0u8; eth.buffer_len() + ip.buffer_len() + ip.payload_len];
+    let mut f = EthernetFrame::new_unchecked(&mut buf[..]);
+    eth.emit(&mut f);
+    let mut p = Ipv4Packet::new_unchecked(f.payload_mut());
+    ip.emit(&mut p, &ChecksumCapabilities::default());
+    icmp.emit(
+        &mut Icmpv4Packet::new_unchecked(p.payload_mut()),
+        &ChecksumCapabilities::default(),
+    );
+    buf
+}
+
+/// An ICMP error (`icmp_type`, `code`) quoting the first 28 bytes of the IPv4
+/// packet in frame `quoted`, valid checksums.
+pub fn icmp_error(
+    src_mac: u64,
+    dst_mac: u64,
+    src: Ipv4Address,
+    dst: Ipv4Address,
+    icmp_type: u8,
+    code: u8,
+    quoted: &[u8],
+) -> Vec<u8> {
+    let q = &quoted[14..14 + 28];
+    let mut f = udp(src_mac, dst_mac, src, dst, 9, &[0u8; 28]);
+    let mut ip = Ipv4Packet::new_unchecked(&mut f[14..]);
+    ip.set_next_header(IpProtocol::Icmp);
+    ip.fill_checksum();
+    let icmp = ip.payload_mut();
+    icmp[..8].copy_from_slice(&[icmp_type, code, 0, 0, 0, 0, 0, 0]);
+    icmp[8..36].copy_from_slice(q);
+    smoltcp::wire::Icmpv4Packet::new_unchecked(icmp).fill_checksum();
+    f
 }
 
 /// An ARP request from (`sha`, `spa`) for `tpa`, broadcast.

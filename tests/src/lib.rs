@@ -3,6 +3,7 @@
 //! sandbox wrapper that drives the real `syctl` and daemons.
 #![forbid(unsafe_code)]
 
+pub mod afxdp;
 pub mod frames;
 pub mod fuzz;
 pub mod memory;

@@ -2,7 +2,6 @@
 //! directory and ports per test; removed on drop, also when the test fails.
 
 use crate::frames::hex;
-use crate::scenario::{Case, Expect};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -157,17 +156,20 @@ impl Sandbox {
     }
 
     fn syctl_raw(&self, args: &[&str]) -> (bool, String, String) {
+        // Chassis 1's socket (a multi-chassis sandbox names it per chassis).
+        let sock = self.state["control_sock"]
+            .as_str()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.dir.join("vswitchd.sock"));
+        self.syctl_at(&sock, args)
+    }
+
+    /// Runs syctl with `sock` as the vswitchd it talks to.
+    pub fn syctl_at(&self, sock: &Path, args: &[&str]) -> (bool, String, String) {
         let out = Command::new(bin_dir().join("syctl"))
             .args(args)
             .env("SYCTL_NB", format!("http://127.0.0.1:{}", self.port_base))
-            .env(
-                "SYCTL_VSWITCHD",
-                // Chassis 1's socket (a multi-chassis sandbox names it per chassis).
-                self.state["control_sock"]
-                    .as_str()
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| self.dir.join("vswitchd.sock")),
-            )
+            .env("SYCTL_VSWITCHD", sock)
             .stdin(Stdio::null())
             .output()
             .expect("run syctl");
@@ -339,57 +341,6 @@ impl Sandbox {
         a.extend(args.iter().map(String::as_str));
         self.syctl(&a);
         self.reload();
-    }
-
-    /// Runs one scenario case over the real datapath.
-    pub fn run_case(
-        &self,
-        c: &Case,
-        n_pods: usize,
-        marker_frame: &[u8],
-        marker: &str,
-        tag: &str,
-    ) -> Result<(), String> {
-        let sniffers: Vec<(usize, Sniffer)> = (0..n_pods)
-            .filter(|i| *i != c.from)
-            .map(|i| (i, self.sniff(i, tag, marker)))
-            .collect();
-        let reason = match &c.expect {
-            Expect::Dropped(r) => Some(r.as_str()),
-            _ => None,
-        };
-        let before = reason.map(|r| self.drops(r));
-        self.send_frames(c.from, &[c.frame.clone(), marker_frame.to_vec()]);
-        let mut got = Vec::new();
-        for (i, s) in sniffers {
-            let lines = s.finish();
-            if !lines.iter().any(|l| l == "DONE") {
-                return Err(format!(
-                    "{}: pod {i} never saw the marker: {lines:?}",
-                    c.name
-                ));
-            }
-            if lines
-                .iter()
-                .any(|l| l.starts_with("GOT ") && l[4..] == hex(&c.frame))
-            {
-                got.push(i);
-            }
-        }
-        match &c.expect {
-            Expect::Delivered(want) if &got == want => Ok(()),
-            Expect::Dropped(r) if got.is_empty() => {
-                let counted = wait_until(Duration::from_secs(5), || {
-                    self.drops(r.as_str()) > before.unwrap_or(0)
-                });
-                if counted {
-                    Ok(())
-                } else {
-                    Err(format!("{}: not counted as {r}", c.name))
-                }
-            }
-            e => Err(format!("{}: expected {e:?}, delivered to {got:?}", c.name)),
-        }
     }
 }
 
@@ -569,7 +520,7 @@ impl Sandbox {
     }
 }
 
-fn helper() -> String {
+pub(crate) fn helper() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("helpers/pkt.py")
         .display()

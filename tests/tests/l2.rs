@@ -3,7 +3,7 @@
 use std::time::Duration;
 use switchyard_tests::frames;
 use switchyard_tests::sandbox::{can_run, run, wait_until, Sandbox};
-use switchyard_tests::scenario::pod_addr;
+use switchyard_tests::scenario::Topo;
 
 #[test]
 fn ping_and_tcp_both_ways() {
@@ -30,7 +30,8 @@ fn arp_is_answered_by_the_switch_not_flooded() {
         return;
     }
     let sb = Sandbox::up(3, 2);
-    let (p1, p2) = (pod_addr(1), pod_addr(2));
+    let p = Topo::switch(2).endpoints();
+    let (p1, p2) = (&p[0], &p[1]);
     let s = sb.sniff(1, "arp-test", "ARP-MARKER");
     // An ARP request for pod2's address (answered by the switch), then a marker.
     let req = frames::arp_request(p1.mac, p1.ip, p2.ip);
@@ -229,7 +230,8 @@ fn malformed_frames_are_counted_and_dropped_while_traffic_flows() {
         return;
     }
     let sb = Sandbox::up(7, 2);
-    let (p1, p2) = (pod_addr(1), pod_addr(2));
+    let p = Topo::switch(2).endpoints();
+    let (p1, p2) = (&p[0], &p[1]);
     let before = sb.drops("malformed_ip");
     let bad: Vec<Vec<u8>> = frames::malformed(p1.mac, p2.mac, p1.ip, p2.ip)
         .into_iter()

@@ -1,45 +1,50 @@
-//! The L2 traffic scenario, run over the in-memory port and over AF_XDP between
-//! real pods: the same cases must give the same outcome on both.
+//! Every traffic scenario, run over the in-memory port and over AF_XDP between
+//! real pods: the same cases, written once, must give the same outcome on both.
 
-use switchyard_tests::frames;
 use switchyard_tests::memory;
 use switchyard_tests::sandbox::{can_run, Sandbox};
-use switchyard_tests::scenario::{l2_cases, pod_addr, L2_PODS};
+use switchyard_tests::scenario::{self, Scenario};
 
-#[test]
-fn l2_scenario_over_memory_ports() {
-    let nb = memory::sandbox_nb(L2_PODS);
-    let (mut pmd, stats, _shared) = memory::pmd_for(&nb, L2_PODS);
-    let failures: Vec<String> = l2_cases("mem")
-        .iter()
-        .filter_map(|c| memory::run_case(&mut pmd, &stats, L2_PODS, c).err())
-        .collect();
+fn over_memory(s: Scenario) {
+    let (failures, emc_hits) = memory::run_scenario(&s);
+    assert!(failures.is_empty(), "{failures:#?}");
+    // Each case ran twice: the second time of a cacheable one is a cache hit.
+    assert!(
+        emc_hits > 0,
+        "{}: no exact-match cache hit in {} cases",
+        s.name,
+        s.cases.len()
+    );
+}
+
+fn over_afxdp(test: &str, id: u16, s: Scenario) {
+    if !can_run(test) {
+        return;
+    }
+    let sb = Sandbox::for_scenario(id, &s);
+    let failures = sb.run_scenario(&s);
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
-#[test]
-fn l2_scenario_over_afxdp() {
-    if !can_run("l2_scenario_over_afxdp") {
-        return;
-    }
-    let sb = Sandbox::up(1, L2_PODS);
-    let mut failures = Vec::new();
-    for (n, c) in l2_cases("afxdp").iter().enumerate() {
-        // A broadcast from the same sender after the case's frame: once every other
-        // pod has seen it, the case's frame has been delivered or dropped.
-        let marker = format!("MARKER-{n}");
-        let src = pod_addr(c.from + 1);
-        let marker_frame = frames::udp(
-            src.mac,
-            0xffff_ffff_ffff,
-            src.ip,
-            smoltcp::wire::Ipv4Address::BROADCAST,
-            9,
-            marker.as_bytes(),
-        );
-        if let Err(e) = sb.run_case(c, L2_PODS, &marker_frame, &marker, "afxdp") {
-            failures.push(e);
+macro_rules! scenario_tests {
+    ($($name:ident, $mem:ident, $xdp:ident, $id:expr, $make:expr;)*) => {$(
+        #[test]
+        fn $mem() {
+            over_memory($make);
         }
-    }
-    assert!(failures.is_empty(), "{failures:#?}");
+
+        #[test]
+        fn $xdp() {
+            over_afxdp(stringify!($xdp), $id, $make);
+        }
+    )*};
+}
+
+scenario_tests! {
+    l2, l2_over_memory, l2_over_afxdp, 60, scenario::l2::scenario();
+    routed, routed_over_memory, routed_over_afxdp, 61, scenario::routed::scenario();
+    lb, lb_over_memory, lb_over_afxdp, 62, scenario::service::lb();
+    nat, nat_over_memory, nat_over_afxdp, 63, scenario::service::nat();
+    acl, acl_over_memory, acl_over_afxdp, 64, scenario::acl::scenario();
+    overlay, overlay_over_memory, overlay_over_afxdp, 65, scenario::overlay::scenario();
 }

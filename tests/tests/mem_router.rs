@@ -1,9 +1,9 @@
-//! The routed pipeline over in-memory ports: the real compiler output for two
-//! subnets joined by a router, executed by the real PMD. Checks what each frame
-//! looks like when it leaves: rewritten MACs, TTL and checksum, generated ICMP
-//! and ARP, and neighbour learning.
+//! In-memory only: neighbour learning for a next hop no NB port names (the
+//! sandbox's pods all have known addresses). The routed hop, ICMP errors, echo
+//! and ARP answers are the `routed` scenario (tests/scenarios.rs), run over
+//! both datapaths.
 
-use smoltcp::wire::{EthernetFrame, Icmpv4Packet, Ipv4Address, Ipv4Packet};
+use smoltcp::wire::{EthernetFrame, Ipv4Address, Ipv4Packet};
 use switchyard_northd::model::Nb;
 use switchyard_southbound::pb::{self, nb_op::Op};
 use switchyard_southbound::DropReason;
@@ -12,7 +12,6 @@ use switchyard_tests::memory::{mem, pmd_on, southbound};
 use switchyard_vswitch::tables::Tables;
 
 const POD1_MAC: u64 = 0x0a58_0af4_000b;
-const POD2_MAC: u64 = 0x0a58_0af4_010c;
 const EXT_MAC: u64 = 0x0a58_0af4_01fe;
 const GW0_MAC: u64 = 0x0a58_0af4_0001;
 const GW1_MAC: u64 = 0x0a58_0af4_0101;
@@ -108,103 +107,6 @@ fn udp_with_ttl(
     p.set_hop_limit(ttl);
     p.fill_checksum();
     f
-}
-
-#[test]
-fn routed_unicast_is_rewritten_and_keeps_a_valid_checksum() {
-    let (mut pmd, stats, _) = pmd_on(&southbound(&topology()), &lports());
-    let f = udp_with_ttl(
-        POD1_MAC,
-        GW0_MAC,
-        ip(10, 244, 0, 11),
-        ip(10, 244, 1, 12),
-        64,
-    );
-    mem(&mut pmd, 0).rx.push_back(f.clone());
-    pmd.poll_once();
-    let tx = std::mem::take(&mut mem(&mut pmd, 1).tx);
-    assert_eq!(
-        tx.len(),
-        1,
-        "delivered to pod2 once; drops {:?}",
-        stats.drops
-    );
-    let eth = EthernetFrame::new_checked(&tx[0][..]).unwrap();
-    assert_eq!(eth.src_addr(), frames::mac(GW1_MAC));
-    assert_eq!(eth.dst_addr(), frames::mac(POD2_MAC));
-    let ipp = Ipv4Packet::new_checked(eth.payload()).unwrap();
-    assert_eq!(ipp.hop_limit(), 63);
-    assert!(ipp.verify_checksum());
-    assert_eq!(&tx[0][34..], &f[34..], "L4 untouched");
-    assert!(mem(&mut pmd, 2).tx.is_empty(), "not flooded");
-    // The second packet of the flow is answered by the cache, the same way.
-    mem(&mut pmd, 0).rx.push_back(f);
-    pmd.poll_once();
-    assert_eq!(mem(&mut pmd, 1).tx.len(), 1);
-    assert_eq!(stats.emc_hits.get(), 1);
-}
-
-/// The ICMP message pod1 receives, as (type, code, source).
-fn icmp_back(pmd: &mut switchyard_vswitch::pmd::Pmd) -> (u8, u8, Ipv4Address) {
-    let tx = std::mem::take(&mut mem(pmd, 0).tx);
-    assert_eq!(tx.len(), 1, "one ICMP message back to pod1");
-    let eth = EthernetFrame::new_checked(&tx[0][..]).unwrap();
-    assert_eq!(eth.dst_addr(), frames::mac(POD1_MAC));
-    assert_eq!(eth.src_addr(), frames::mac(GW0_MAC));
-    let ipp = Ipv4Packet::new_checked(eth.payload()).unwrap();
-    assert!(ipp.verify_checksum());
-    let icmp = Icmpv4Packet::new_checked(ipp.payload()).unwrap();
-    assert!(icmp.verify_checksum());
-    (ipp.payload()[0], ipp.payload()[1], ipp.src_addr())
-}
-
-#[test]
-fn ttl_expiry_and_no_route_answer_with_icmp_from_the_router() {
-    let (mut pmd, stats, _) = pmd_on(&southbound(&topology()), &lports());
-    let f = udp_with_ttl(POD1_MAC, GW0_MAC, ip(10, 244, 0, 11), ip(10, 244, 1, 12), 1);
-    mem(&mut pmd, 0).rx.push_back(f);
-    pmd.poll_once();
-    assert_eq!(icmp_back(&mut pmd), (11, 0, ip(10, 244, 0, 1)));
-    assert!(mem(&mut pmd, 1).tx.is_empty());
-    assert_eq!(stats.drops[DropReason::TtlExceeded as usize].get(), 1);
-
-    let f = udp_with_ttl(POD1_MAC, GW0_MAC, ip(10, 244, 0, 11), ip(192, 0, 2, 1), 64);
-    mem(&mut pmd, 0).rx.push_back(f);
-    pmd.poll_once();
-    assert_eq!(icmp_back(&mut pmd), (3, 0, ip(10, 244, 0, 1)));
-    assert_eq!(stats.drops[DropReason::NoRoute as usize].get(), 1);
-}
-
-#[test]
-fn router_answers_echo_requests_to_its_own_addresses() {
-    let (mut pmd, _, _) = pmd_on(&southbound(&topology()), &lports());
-    let mut f = udp_with_ttl(POD1_MAC, GW0_MAC, ip(10, 244, 0, 11), ip(10, 244, 1, 1), 64);
-    {
-        let mut p = Ipv4Packet::new_unchecked(&mut f[14..]);
-        p.set_next_header(smoltcp::wire::IpProtocol::Icmp);
-        p.fill_checksum();
-        let icmp = p.payload_mut();
-        icmp[..8].copy_from_slice(&[8, 0, 0, 0, 0, 7, 0, 1]);
-        Icmpv4Packet::new_unchecked(icmp).fill_checksum();
-    }
-    mem(&mut pmd, 0).rx.push_back(f.clone());
-    pmd.poll_once();
-    assert_eq!(icmp_back(&mut pmd), (0, 0, ip(10, 244, 1, 1)));
-    // As OVN: the reply leaves the router with TTL 255, less its own hop.
-    mem(&mut pmd, 0).rx.push_back(f);
-    pmd.poll_once();
-    let tx = std::mem::take(&mut mem(&mut pmd, 0).tx);
-    let ipp = Ipv4Packet::new_checked(&tx[0][14..]).unwrap();
-    assert_eq!(ipp.hop_limit(), 254);
-    // ICMP errors leave with 254 (then 253 past the hop), as OVN's.
-    let ttl1 = udp_with_ttl(POD1_MAC, GW0_MAC, ip(10, 244, 0, 11), ip(10, 244, 1, 12), 1);
-    mem(&mut pmd, 0).rx.push_back(ttl1);
-    pmd.poll_once();
-    let tx = std::mem::take(&mut mem(&mut pmd, 0).tx);
-    assert_eq!(
-        Ipv4Packet::new_checked(&tx[0][14..]).unwrap().hop_limit(),
-        253
-    );
 }
 
 #[test]

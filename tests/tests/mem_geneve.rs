@@ -1,4 +1,4 @@
-//! The overlay datapath over in-memory ports: what leaves toward a remote chassis
+//! In-memory only: the overlay's wire format, what leaves toward a remote chassis
 //! (outer headers, metadata, one copy per chassis for a flood) and what a
 //! received Geneve frame becomes (delivered, or counted and dropped).
 

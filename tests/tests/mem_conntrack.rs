@@ -69,7 +69,7 @@ fn flow(
         priority: prio,
         matches: m,
         actions: a,
-        source: "tests/ct_memory.rs".into(),
+        source: "tests/mem_conntrack.rs".into(),
     }
 }
 

@@ -1,10 +1,12 @@
-//! Hostile input over in-memory ports, with the real compiler output executed
-//! by the real PMD: spoofed and misaddressed frames against port security, a
-//! policy change against connections already open, a blind-ACK flood against
-//! a small conntrack table, packets to the router's own addresses, and a
-//! flood of packets that make the router answer.
+//! In-memory only: hostile input the sandbox's pods cannot send or that takes
+//! thousands of frames: IPv6 from a port without port security toward an
+//! IPv4-only one, a policy change against connections already open, a
+//! blind-ACK flood against a small conntrack table, a flood that makes the
+//! router answer, and fragments. Spoofing and misaddressing from a pod and
+//! the router's answers to its own addresses are the `l2` and `routed`
+//! scenarios (tests/scenarios.rs), run over both datapaths.
 
-use smoltcp::wire::{EthernetFrame, IpProtocol, Ipv4Address, Ipv4Packet, TcpControl, TcpPacket};
+use smoltcp::wire::{IpProtocol, Ipv4Address, Ipv4Packet, TcpControl};
 use std::sync::Arc;
 use switchyard_benches::{port_mac, routed_nb, router_mac, switch_nb};
 use switchyard_northd::model::Nb;
@@ -47,8 +49,9 @@ fn ipv6_frame(src_mac: u64, dst_mac: u64) -> Vec<u8> {
 }
 
 #[test]
-fn port_security_holds_for_every_family_and_both_directions() {
-    // p1 and p2 list a MAC and an IPv4 address; p3 lists nothing.
+fn egress_port_security_takes_only_its_own_family_and_addresses_from_an_open_port() {
+    // p1 and p2 list a MAC and an IPv4 address; p3 lists nothing (a sender
+    // the sandbox's pods cannot play: the l2 scenario has the rest).
     let mut nb = switch_nb(2);
     apply(
         &mut nb,
@@ -63,24 +66,19 @@ fn port_security_holds_for_every_family_and_both_directions() {
     let lports: Vec<String> = ["p1", "p2", "p3"].map(String::from).to_vec();
     let (mut pmd, stats, _) = pmd_on(&southbound(&nb), &lports);
 
-    // IPv6 from an IPv4-only port: none at all, link-local included.
-    let out = send(&mut pmd, 0, ipv6_frame(port_mac(1), port_mac(2)), 3);
-    assert!(out.iter().all(Vec::is_empty), "IPv6 from p1 got through");
-    assert_eq!(drops(&stats, DropReason::PortSecurityIpv6), 1);
-
     // p3 (no port security) may send IPv6, but p2 takes none: it lists IPv4 only.
     let out = send(&mut pmd, 2, ipv6_frame(0x0a00_0000_0063, port_mac(2)), 3);
     assert!(out[1].is_empty());
     assert_eq!(drops(&stats, DropReason::EgressPortSecurityIp), 1);
-
-    // To p2's MAC but an address p2 does not own: not delivered.
-    let foreign = frames::udp(0x0a00_0000_0063, port_mac(2), ip(99), ip(77), 9, b"x");
-    let out = send(&mut pmd, 2, foreign.clone(), 3);
-    assert!(out[1].is_empty(), "p2 got a frame for 10.0.0.77");
-    assert_eq!(drops(&stats, DropReason::EgressPortSecurityIp), 2);
-    // Sent twice: the cached verdict holds too.
-    assert!(send(&mut pmd, 2, foreign, 3)[1].is_empty());
-    assert_eq!(drops(&stats, DropReason::EgressPortSecurityIp), 3);
+    // To p2's MAC but an address p2 does not own, twice (the cached verdict too).
+    for n in [2, 3] {
+        let foreign = frames::udp(0x0a00_0000_0063, port_mac(2), ip(99), ip(77), 9, b"x");
+        assert!(
+            send(&mut pmd, 2, foreign, 3)[1].is_empty(),
+            "p2 got a frame for 10.0.0.77"
+        );
+        assert_eq!(drops(&stats, DropReason::EgressPortSecurityIp), n);
+    }
 
     // Its own address, IPv4 broadcast and multicast reach it.
     for dst in [
@@ -346,44 +344,21 @@ fn to_router(proto: IpProtocol) -> Vec<u8> {
 }
 
 #[test]
-fn the_router_answers_tcp_with_a_reset_and_udp_with_port_unreachable() {
-    let lports: Vec<String> = ["p1", "p2"].map(String::from).to_vec();
-    let (mut pmd, stats, _) = pmd_on(&southbound(&routed_nb(0)), &lports);
-    let out = send(&mut pmd, 0, to_router(IpProtocol::Tcp), 2);
-    assert_eq!(out[0].len(), 1, "one RST back; drops {:?}", stats.drops);
-    let eth = EthernetFrame::new_checked(&out[0][0][..]).unwrap();
-    assert_eq!(eth.dst_addr(), frames::mac(port_mac(1)));
-    let ipp = Ipv4Packet::new_checked(eth.payload()).unwrap();
-    assert!(ipp.verify_checksum());
-    assert_eq!(ipp.src_addr(), Ipv4Address::new(10, 0, 0, 254));
-    let t = TcpPacket::new_checked(ipp.payload()).unwrap();
-    assert!(t.rst() && t.ack(), "RST+ACK to a SYN");
-    assert_eq!((t.src_port(), t.dst_port()), (22, 40000));
-    assert_eq!(t.ack_number().0, 1001);
-    assert!(t.verify_checksum(&ipp.src_addr().into(), &ipp.dst_addr().into()));
-    assert_eq!(drops(&stats, DropReason::RouterTcpReset), 1);
-
-    let out = send(&mut pmd, 0, to_router(IpProtocol::Udp), 2);
-    assert_eq!(out[0].len(), 1);
-    let ipp = Ipv4Packet::new_checked(&out[0][0][14..]).unwrap();
-    assert_eq!(ipp.src_addr(), Ipv4Address::new(10, 0, 0, 254));
-    assert_eq!(&ipp.payload()[..2], &[3, 3], "ICMP port unreachable");
-    assert_eq!(drops(&stats, DropReason::RouterPortUnreachable), 1);
-    assert!(out[1].is_empty());
-}
-
-#[test]
 fn a_flood_that_makes_the_router_answer_gets_a_bounded_number_of_answers() {
     let lports: Vec<String> = ["p1", "p2"].map(String::from).to_vec();
     let (mut pmd, stats, _) = pmd_on(&southbound(&routed_nb(0)), &lports);
-    pmd.set_answer_rate(1000, 50);
-    // 500 UDP probes to the router in one go (well under a millisecond).
+    // One answer a second after a burst of 50: the bound below allows for
+    // however long the flood takes (the limiter reads the PMD's clock), so a
+    // slow build or a busy machine changes nothing.
+    pmd.set_answer_rate(1, 50);
+    let t0 = std::time::Instant::now();
     for _ in 0..500 {
         mem(&mut pmd, 0).rx.push_back(to_router(IpProtocol::Udp));
     }
     while pmd.poll_once() > 0 {}
+    let refill = t0.elapsed().as_secs() as usize + 1;
     let answers = std::mem::take(&mut mem(&mut pmd, 0).tx).len();
-    assert!((50..=60).contains(&answers), "{answers} answers");
+    assert!((50..=50 + refill).contains(&answers), "{answers} answers");
     assert_eq!(
         drops(&stats, DropReason::IcmpRateLimited) as usize,
         500 - answers
