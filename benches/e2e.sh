@@ -3,7 +3,10 @@
 #   TCP Gbit/s (iperf3) and 64-byte packets/s delivered (trafgen flood) between two
 #   namespaces, through: a direct veth pair, a Linux bridge (offloads on, and pod TX
 #   offload off), Switchyard (AF_XDP), and Open vSwitch's userspace datapath with
-#   AF_XDP ports when ovs-vswitchd is installed. Prints medians and ratios.
+#   AF_XDP ports when ovs-vswitchd is installed. Switchyard and OVS each run
+#   twice: in their default XDP mode (Switchyard generic on veth, OVS
+#   best-effort, i.e. native on veth) and in the other side's, so one ratio
+#   compares the same mode. Prints medians, ratios and each row's XDP mode.
 # Usage: benches/e2e.sh [SECONDS] [RUNS]   (root; build with cargo build --release --bins)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +62,9 @@ ns_pair_host() { # two namespaces, each with eth0 <-> e2e-h{a,b} in the root nam
   setup_pod e2e-b 0a:00:00:00:00:02 10.99.0.2
   ip link set e2e-ha up; ip link set e2e-hb up
 }
+xdp_attach() { # IFACE -> how its XDP program is attached (xdpgeneric, xdp = native, xdpoffload)
+  ip -o link show dev "$1" | grep -o 'xdp[a-z]*' | head -1 || echo none
+}
 pods_tx_off() { for n in e2e-a e2e-b; do ip netns exec $n ethtool -K eth0 tx off >/dev/null; done; }
 
 pps() { # src-ns dst-ns src-mac dst-mac -> "delivered offered"
@@ -79,14 +85,21 @@ run_bridge()     { ns_pair_host; ip link add e2e-br type bridge; ip link set e2e
                    ip link set e2e-ha master e2e-br; ip link set e2e-hb master e2e-br
                    [ "$1" = txoff ] && pods_tx_off
                    measure "bridge-$1" e2e-a e2e-b 0a:00:00:00:00:01 0a:00:00:00:00:02 10.99.0.1 10.99.0.2; cleanup; }
-run_switchyard() { "$SYCTL" sandbox up --pods 2 --dir "$SBDIR" --prefix e2e --port-base 18641 --pmd-core 1 >/dev/null
+run_switchyard() { # MODE: auto (generic XDP on veth) or native
+                   SWITCHYARD_XDP_MODE=$1 "$SYCTL" sandbox up --pods 2 --dir "$SBDIR" --prefix e2e --port-base 18641 --pmd-core 1 >/dev/null
+                   local mode name=switchyard
+                   mode=$("$SYCTL" vswitch port-list --vswitchd "$SBDIR/vswitchd.sock" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["mode"])')
+                   [ "$1" = native ] && name=switchyard-native
+                   echo "# $name: XDP mode $mode; $(xdp_attach "$(python3 -c "import json; print(json.load(open('$SBDIR/state.json'))['pods'][0]['host_iface'])")") (the kernel's view: ip link)" | tee -a "$RESULTS"
                    # shellcheck disable=SC2046
-                   measure switchyard $(python3 -c "import json; p=json.load(open('$SBDIR/state.json'))['pods']; print(p[0]['netns'], p[1]['netns'], p[0]['mac'], p[1]['mac'], p[0]['ip'], p[1]['ip'])")
+                   measure $name $(python3 -c "import json; p=json.load(open('$SBDIR/state.json'))['pods']; print(p[0]['netns'], p[1]['netns'], p[0]['mac'], p[1]['mac'], p[0]['ip'], p[1]['ip'])")
                    "$SYCTL" vswitch pmd-stats --vswitchd "$SBDIR/vswitchd.sock" | sed 's/^/    /'
                    cleanup; }
 
-run_ovs() {
+run_ovs() { # MODE: best-effort (OVS's default: native on veth) or generic
   command -v ovs-vswitchd >/dev/null || { echo "ovs-afxdp n/a n/a n/a (openvswitch-switch not installed)"; return; }
+  local name=ovs-afxdp
+  [ "$1" = generic ] && name=ovs-afxdp-generic
   ns_pair_host; pods_tx_off
   mkdir -p "$OVSDIR"
   ovsdb-tool create "$OVSDIR/conf.db" /usr/share/openvswitch/vswitch.ovsschema
@@ -97,17 +110,22 @@ run_ovs() {
   local V="ovs-vsctl --db=unix:$OVSDIR/db.sock"
   $V set Open_vSwitch . other_config:pmd-cpu-mask=0x2
   $V add-br e2e-ovs -- set bridge e2e-ovs datapath_type=netdev
-  $V add-port e2e-ovs e2e-ha -- set interface e2e-ha type=afxdp
-  $V add-port e2e-ovs e2e-hb -- set interface e2e-hb type=afxdp
+  $V add-port e2e-ovs e2e-ha -- set interface e2e-ha type=afxdp options:xdp-mode="$1"
+  $V add-port e2e-ovs e2e-hb -- set interface e2e-hb type=afxdp options:xdp-mode="$1"
   for _ in $(seq 100); do ip netns exec e2e-a ping -c1 -W1 10.99.0.2 >/dev/null 2>&1 && break; done
-  measure ovs-afxdp e2e-a e2e-b 0a:00:00:00:00:01 0a:00:00:00:00:02 10.99.0.1 10.99.0.2
+  echo "# $name: XDP mode $(xdp_attach e2e-ha) (the kernel's view: ip link)" | tee -a "$RESULTS"
+  measure $name e2e-a e2e-b 0a:00:00:00:00:01 0a:00:00:00:00:02 10.99.0.1 10.99.0.2
   cleanup
 }
 
 echo "setup tcp_gbps pps_delivered pps_offered   (DUR=${DUR}s, RUNS=$RUNS)"
 for r in $(seq "$RUNS"); do
-  run_veth; run_bridge on; run_bridge txoff; run_switchyard; run_ovs
+  run_veth; run_bridge on; run_bridge txoff
+  run_switchyard auto; run_switchyard native; run_ovs best-effort; run_ovs generic
 done
 
-report "$RESULTS" bridge-txoff bridge-on ovs-afxdp veth
+report "$RESULTS" bridge-txoff bridge-on ovs-afxdp ovs-afxdp-generic veth
+# The same XDP mode on both sides: generic against generic, native against native.
+SY=switchyard-native report "$RESULTS" ovs-afxdp | sed -n '/^ratios:/,$p' | sed 's/^switchyard /switchyard-native /'
+grep '^# ' "$RESULTS" | sort -u
 rm -f "$RESULTS"

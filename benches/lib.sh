@@ -44,14 +44,15 @@ import sys, statistics
 rows = {}
 for line in open(sys.argv[1]):
     f = line.split()
-    if len(f) < 4 or f[1] == "n/a": continue
+    if len(f) < 4 or f[0] == "#" or f[1] == "n/a": continue
     rows.setdefault(f[0], []).append((float(f[1]), int(f[2]), int(f[3])))
 med = {k: tuple(statistics.median(x[i] for x in v) for i in range(3)) for k, v in rows.items()}
 print("\nmedians:")
 print("%-22s %8s %12s %12s" % ("setup", "TCP Gbps", "pps deliv.", "pps offered"))
 for k, (g, p, o) in med.items():
     print("%-22s %8.2f %12d %12d" % (k, g, p, o))
-sy = med.get("switchyard")
+import os
+sy = med.get(os.environ.get("SY", "switchyard"))
 if sy:
     print("\nratios:")
     for n in sys.argv[2:]:
