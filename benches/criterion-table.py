@@ -23,8 +23,10 @@ print("| bench | median time / iteration | elements | rate |")
 print("|---|---|---|---|")
 for k in sorted(res):
     ns, n = res[k]
-    t = "%.1f ns" % ns if ns < 1e4 else ("%.2f µs" % (ns / 1e3) if ns < 1e7 else "%.1f ms" % (ns / 1e6))
-    print("| `%s` | %s | %d | %.2f M/s |" % (k, t, n, rate(k)))
+    t = "%.1f ns" % ns if ns < 1e3 else ("%.2f µs" % (ns / 1e3) if ns < 1e6 else "%.1f ms" % (ns / 1e6))
+    r = rate(k)
+    rs = "%.2f M/s" % r if r >= 0.01 else "%.1f /s" % (r * 1e6)
+    print("| `%s` | %s | %d | %s |" % (k, t, n, rs))
 
 RATIOS = [
     ("L2, 10,000 MACs / 1 MAC", "l2_pipeline_64B/10000_macs", "l2_pipeline_64B/1_macs"),

@@ -51,7 +51,7 @@ section() { # NAME COMMAND...: runs it, logs it, prints its tables
   echo; echo "## $name: \`$*\`"
   local t0=$SECONDS
   if "$@" >"$OUT/$name.log" 2>&1; then
-    sed -n '/^medians:/,$p; /^setup /p; /^scenario /,$p; /^| /p; /^services present/,$p' "$OUT/$name.log" | awk '!seen[$0]++'
+    sed -n '/^medians:/,$p; /^setup /p; /^scenario /,$p; /^| /p; /^lb-add to first/,$p; /^ports: /,$p' "$OUT/$name.log" | awk '!seen[$0]++'
   else
     echo "FAILED (see $OUT/$name.log):"; tail -5 "$OUT/$name.log"
   fi
