@@ -43,7 +43,13 @@ fn service_nb(vips: usize) -> Nb {
         }),
     ];
     nb.apply_ops(&pb::TransactRequest {
-        ops: ops.into_iter().map(|o| pb::NbOp { op: Some(o) }).collect(),
+        ops: ops
+            .into_iter()
+            .map(|o| pb::NbOp {
+                op: Some(o),
+                ..Default::default()
+            })
+            .collect(),
         ..Default::default()
     })
     .expect("valid load balancer");
@@ -185,7 +191,13 @@ fn acl_nb(n: usize) -> Nb {
         ));
     }
     nb.apply_ops(&pb::TransactRequest {
-        ops: ops.into_iter().map(|o| pb::NbOp { op: Some(o) }).collect(),
+        ops: ops
+            .into_iter()
+            .map(|o| pb::NbOp {
+                op: Some(o),
+                ..Default::default()
+            })
+            .collect(),
         ..Default::default()
     })
     .expect("valid ACLs");

@@ -2,7 +2,7 @@
 //! MATCH ACTION`, `acl-del`, `acl-list`. northd parses and validates the match;
 //! its errors (with the column) come back as they are.
 
-use crate::nb::{get, transact};
+use crate::nb::{get, transact, Write};
 use crate::table;
 use switchyard_southbound::pb::{self, nb_op::Op, northbound_client::NorthboundClient};
 use tonic::transport::Channel;
@@ -47,6 +47,19 @@ pub enum AclCmd {
 }
 
 pub async fn run(cmd: AclCmd, c: &mut NorthboundClient<Channel>, json: bool) -> anyhow::Result<()> {
+    match write(cmd)? {
+        Ok(w) => {
+            let v = transact(c, w.ops, w.may_exist, w.if_exists).await?;
+            println!("ok (NB version {v})");
+            Ok(())
+        }
+        Err(AclCmd::AclList { switch }) => list(&get(c).await?, &switch, json),
+        Err(other) => unreachable!("write() hands back only reads, not {other:?}"),
+    }
+}
+
+/// The NB write a command makes, or the command back when it only reads.
+pub fn write(cmd: AclCmd) -> anyhow::Result<Result<Write, AclCmd>> {
     let (op, may_exist, if_exists) = match cmd {
         AclCmd::AclAdd {
             switch,
@@ -89,11 +102,9 @@ pub async fn run(cmd: AclCmd, c: &mut NorthboundClient<Channel>, json: bool) -> 
                 if_exists,
             )
         }
-        AclCmd::AclList { switch } => return list(&get(c).await?, &switch, json),
+        read @ AclCmd::AclList { .. } => return Ok(Err(read)),
     };
-    let v = transact(c, vec![op], may_exist, if_exists).await?;
-    println!("ok (NB version {v})");
-    Ok(())
+    Ok(Ok(Write::new(vec![op], may_exist, if_exists)))
 }
 
 fn list(db: &pb::NbDatabase, switch: &str, json: bool) -> anyhow::Result<()> {

@@ -2,7 +2,7 @@
 //! BACKENDS [PROTOCOL]`, attachments to switches and routers, and router NAT
 //! rules. northd validates everything; errors come back as they are.
 
-use crate::nb::{get, transact};
+use crate::nb::{get, transact, Write};
 use crate::table;
 use switchyard_southbound::pb::{self, nb_op::Op, northbound_client::NorthboundClient};
 use tonic::transport::Channel;
@@ -110,6 +110,45 @@ fn attach(lb: String, switch: Option<String>, router: Option<String>) -> pb::LbA
 }
 
 pub async fn run(cmd: LbCmd, c: &mut NorthboundClient<Channel>, json: bool) -> anyhow::Result<()> {
+    match write(cmd)? {
+        Ok(w) => {
+            let v = transact(c, w.ops, w.may_exist, w.if_exists).await?;
+            println!("ok (NB version {v})");
+            Ok(())
+        }
+        Err(LbCmd::LbList { lb }) => {
+            let db = get(c).await?;
+            let lbs: Vec<&pb::LoadBalancer> = db
+                .load_balancers
+                .iter()
+                .filter(|l| lb.as_ref().is_none_or(|n| *n == l.name))
+                .collect();
+            if let Some(n) = &lb {
+                if lbs.is_empty() {
+                    anyhow::bail!("load balancer {n:?} does not exist");
+                }
+            }
+            list_lbs(&lbs, json)
+        }
+        Err(LbCmd::LsLbList { switch }) => {
+            let db = get(c).await?;
+            if !db.switches.iter().any(|s| s.name == switch) {
+                anyhow::bail!("logical switch {switch:?} does not exist");
+            }
+            let lbs: Vec<&pb::LoadBalancer> = db
+                .load_balancers
+                .iter()
+                .filter(|l| l.switches.contains(&switch))
+                .collect();
+            list_lbs(&lbs, json)
+        }
+        Err(LbCmd::LrNatList { router }) => list_nats(&get(c).await?, &router, json),
+        Err(other) => unreachable!("write() hands back only reads, not {other:?}"),
+    }
+}
+
+/// The NB write a command makes, or the command back when it only reads.
+pub fn write(cmd: LbCmd) -> anyhow::Result<Result<Write, LbCmd>> {
     let (ops, may_exist, if_exists) = match cmd {
         LbCmd::LbAdd {
             lb,
@@ -214,33 +253,9 @@ pub async fn run(cmd: LbCmd, c: &mut NorthboundClient<Channel>, json: bool) -> a
             false,
             if_exists,
         ),
-        LbCmd::LbList { lb } => {
-            let db = get(c).await?;
-            let lbs: Vec<&pb::LoadBalancer> = db
-                .load_balancers
-                .iter()
-                .filter(|l| lb.as_ref().is_none_or(|n| *n == l.name))
-                .collect();
-            if let Some(n) = &lb {
-                if lbs.is_empty() {
-                    anyhow::bail!("load balancer {n:?} does not exist");
-                }
-            }
-            return list_lbs(&lbs, json);
+        read @ (LbCmd::LbList { .. } | LbCmd::LsLbList { .. } | LbCmd::LrNatList { .. }) => {
+            return Ok(Err(read))
         }
-        LbCmd::LsLbList { switch } => {
-            let db = get(c).await?;
-            if !db.switches.iter().any(|s| s.name == switch) {
-                anyhow::bail!("logical switch {switch:?} does not exist");
-            }
-            let lbs: Vec<&pb::LoadBalancer> = db
-                .load_balancers
-                .iter()
-                .filter(|l| l.switches.contains(&switch))
-                .collect();
-            return list_lbs(&lbs, json);
-        }
-        LbCmd::LrNatList { router } => return list_nats(&get(c).await?, &router, json),
         LbCmd::LbImport { file, ls } => {
             let mut ops = import(&file)?;
             if let Some(sw) = ls {
@@ -260,9 +275,7 @@ pub async fn run(cmd: LbCmd, c: &mut NorthboundClient<Channel>, json: bool) -> a
             (ops, true, false)
         }
     };
-    let v = transact(c, ops, may_exist, if_exists).await?;
-    println!("ok (NB version {v})");
-    Ok(())
+    Ok(Ok(Write::new(ops, may_exist, if_exists)))
 }
 
 /// `syctl show` lines for the load balancers `attached` selects (a few VIPs

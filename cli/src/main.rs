@@ -23,7 +23,9 @@ const DEFAULT_SANDBOX_DIR: &str = "/run/switchyard-sandbox";
 #[command(
     name = "syctl",
     version,
-    about = "Operate a Switchyard virtual network"
+    about = "Operate a Switchyard virtual network",
+    after_help = "Several NB writes run as one transaction, all or nothing, when chained with `--` \
+                  as with ovn-nbctl: syctl lsp-add ls0 x1 -- lsp-set-type x1 router -- lsp-set-addresses x1 router"
 )]
 struct Cli {
     /// NB API of switchyard-northd (default: the running sandbox's, else 127.0.0.1:6641).
@@ -57,7 +59,9 @@ enum Cmd {
     },
     /// List logical switches.
     LsList,
-    /// Add a port to a switch, optionally with addresses ("MAC IP..." or "unknown").
+    /// Add a port to a switch. ovn-nbctl's third argument (PARENT TAG) does not
+    /// exist here; this one is a short form of lsp-set-addresses ("MAC IP...",
+    /// unknown, router), taken only when it reads as addresses.
     LspAdd {
         switch: String,
         port: String,
@@ -110,9 +114,13 @@ enum Cmd {
         /// One line per datapath.
         #[arg(long)]
         summary: bool,
-        /// Conntrack state to assume for the packet (load balancers, NAT, stateful flows).
-        #[arg(long, value_enum, default_value = "new")]
-        ct: switchyard_vswitch::trace::CtAssume,
+        /// The ct_state to assume at each conntrack step, in order, as
+        /// ovn-trace: FLAGS is a list of trk, new, est, rel, rpl, inv
+        /// (`--ct new` for a new connection; `--ct new --ct est` for a new
+        /// connection to a VIP that stateful flows then see established).
+        /// Steps beyond the list take the last; default trk,est.
+        #[arg(long, value_name = "FLAGS")]
+        ct: Vec<String>,
     },
     #[command(flatten)]
     Router(router::RouterCmd),
@@ -126,6 +134,15 @@ enum Cmd {
     /// A whole deployment on this machine (namespaces as pods).
     #[command(subcommand)]
     Sandbox(SandboxCmd),
+    /// Shell completions on stdout, e.g. `syctl completions bash >
+    /// /usr/share/bash-completion/completions/syctl`.
+    Completions { shell: clap_complete::Shell },
+    /// Man pages of syctl and every command (syctl.1, syctl-lsp-add.1, ...)
+    /// written into DIR.
+    Man {
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -331,7 +348,20 @@ fn main() {
     // `syctl ... | head` ends quietly, as a Unix tool should, instead of
     // panicking on the closed pipe.
     sigpipe::reset();
-    let cli = Cli::parse();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let chain = split_chain(&args);
+    let parse = |seg: &[String]| {
+        Cli::try_parse_from(std::iter::once("syctl".to_string()).chain(seg.iter().cloned()))
+            .unwrap_or_else(|e| e.exit())
+    };
+    if chain.iter().any(Vec::is_empty) {
+        eprintln!("syctl: an empty command in a `--` chain (syctl CMD ARGS -- CMD ARGS ...)");
+        std::process::exit(2);
+    }
+    let clis: Vec<(String, Cli)> = chain
+        .iter()
+        .map(|seg| (command_name(seg), parse(seg)))
+        .collect();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -342,7 +372,13 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = rt.block_on(run(cli)) {
+    let result = if clis.len() == 1 {
+        let (_, cli) = clis.into_iter().next().expect("one command");
+        rt.block_on(run(cli))
+    } else {
+        rt.block_on(run_chain(clis))
+    };
+    if let Err(e) = result {
         eprintln!("syctl: {e:#}");
         std::process::exit(1);
     }
@@ -351,6 +387,18 @@ fn main() {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
     match &cli.cmd {
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(*shell, &mut Cli::command(), "syctl", &mut std::io::stdout());
+            return Ok(());
+        }
+        Cmd::Man { dir } => {
+            use clap::CommandFactory;
+            std::fs::create_dir_all(dir)?;
+            clap_mangen::generate_to(Cli::command(), dir)?;
+            println!("man pages written to {}", dir.display());
+            return Ok(());
+        }
         Cmd::Vswitch(VswitchCmd::Trace { microflow, summary }) => {
             let req = Request::Trace {
                 microflow: microflow.clone(),
@@ -429,73 +477,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let mut c = nb::connect(&cli.nb_addr()).await?;
     let write = |v: u64| println!("ok (NB version {v})");
-    match cli.cmd {
-        Cmd::LsAdd {
-            name,
-            subnet,
-            may_exist,
-        } => {
-            let op = Op::LsAdd(pb::LogicalSwitch {
-                name,
-                subnet: subnet.unwrap_or_default(),
-                ..Default::default()
-            });
-            write(nb::transact(&mut c, vec![op], may_exist, false).await?);
+    let cmd = match nb_write(cli.cmd)? {
+        Ok(w) => {
+            write(nb::transact(&mut c, w.ops, w.may_exist, w.if_exists).await?);
+            return Ok(());
         }
-        Cmd::LsDel { name, if_exists } => {
-            write(nb::transact(&mut c, vec![Op::LsDel(name)], false, if_exists).await?)
-        }
+        Err(read) => read,
+    };
+    match cmd {
         Cmd::LsList => nb::print_switches(&nb::get(&mut c).await?, json)?,
-        Cmd::LspAdd {
-            switch,
-            port,
-            addresses,
-            may_exist,
-        } => {
-            let op = Op::LspAdd(pb::LogicalSwitchPort {
-                name: port,
-                switch_name: switch,
-                addresses,
-                enabled: true,
-                ..Default::default()
-            });
-            write(nb::transact(&mut c, vec![op], may_exist, false).await?);
-        }
-        Cmd::LspDel { port, if_exists } => {
-            write(nb::transact(&mut c, vec![Op::LspDel(port)], false, if_exists).await?)
-        }
         Cmd::LspList { switch } => {
             nb::print_ports(&nb::get(&mut c).await?, switch.as_deref(), json)?
-        }
-        Cmd::LspSetAddresses { port, addresses } => write(
-            nb::transact(
-                &mut c,
-                vec![Op::LspSetAddresses(pb::SetAddresses { port, addresses })],
-                false,
-                false,
-            )
-            .await?,
-        ),
-        Cmd::LspSetPortSecurity { port, addresses } => write(
-            nb::transact(
-                &mut c,
-                vec![Op::LspSetPortSecurity(pb::SetAddresses { port, addresses })],
-                false,
-                false,
-            )
-            .await?,
-        ),
-        Cmd::LspSetEnabled { port, state } => {
-            let enabled = matches!(state, EnabledArg::Enabled);
-            write(
-                nb::transact(
-                    &mut c,
-                    vec![Op::LspSetEnabled(pb::SetEnabled { port, enabled })],
-                    false,
-                    false,
-                )
-                .await?,
-            )
         }
         Cmd::Show { format } => {
             let db = nb::get(&mut c).await?;
@@ -540,7 +532,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => anyhow::bail!("usage: syctl trace [SWITCH] MICROFLOW"),
             };
             let sb = nb::southbound(&mut c).await?;
-            let r = switchyard_vswitch::trace::logical_ct(&sb, expr, ct)
+            let ct =
+                switchyard_vswitch::trace::CtAssume::parse(&ct).map_err(|e| anyhow::anyhow!(e))?;
+            let r = switchyard_vswitch::trace::logical_ct(&sb, expr, &ct)
                 .map_err(|e| anyhow::anyhow!("{}", e.render(expr)))?;
             if let Some(s) = switch {
                 if r.datapath != s {
@@ -556,9 +550,171 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Router(r) => router::run(r, &mut c, json).await?,
         Cmd::Lb(l) => lb::run(l, &mut c, json).await?,
         Cmd::Acl(a) => acl::run(a, &mut c, json).await?,
-        Cmd::Vswitch(_) | Cmd::Sandbox(_) => unreachable!("handled above"),
+        other => unreachable!("nb_write() took the writes, run() the rest: {other:?}"),
     }
     Ok(())
+}
+
+/// The NB write a command makes, or the command back when it does not write.
+// The command handed back is the parsed command line, moved once per run:
+// boxing it would buy nothing.
+#[allow(clippy::result_large_err)]
+fn nb_write(cmd: Cmd) -> anyhow::Result<Result<nb::Write, Cmd>> {
+    let w = |ops: Vec<Op>, may_exist: bool, if_exists: bool| {
+        Ok(Ok(nb::Write::new(ops, may_exist, if_exists)))
+    };
+    match cmd {
+        Cmd::LsAdd {
+            name,
+            subnet,
+            may_exist,
+        } => w(
+            vec![Op::LsAdd(pb::LogicalSwitch {
+                name,
+                subnet: subnet.unwrap_or_default(),
+                ..Default::default()
+            })],
+            may_exist,
+            false,
+        ),
+        Cmd::LsDel { name, if_exists } => w(vec![Op::LsDel(name)], false, if_exists),
+        Cmd::LspAdd {
+            switch,
+            port,
+            addresses,
+            may_exist,
+        } => {
+            check_short_addresses(&addresses)?;
+            w(
+                vec![Op::LspAdd(pb::LogicalSwitchPort {
+                    name: port,
+                    switch_name: switch,
+                    addresses,
+                    enabled: true,
+                    ..Default::default()
+                })],
+                may_exist,
+                false,
+            )
+        }
+        Cmd::LspDel { port, if_exists } => w(vec![Op::LspDel(port)], false, if_exists),
+        Cmd::LspSetAddresses { port, addresses } => w(
+            vec![Op::LspSetAddresses(pb::SetAddresses { port, addresses })],
+            false,
+            false,
+        ),
+        Cmd::LspSetPortSecurity { port, addresses } => w(
+            vec![Op::LspSetPortSecurity(pb::SetAddresses { port, addresses })],
+            false,
+            false,
+        ),
+        Cmd::LspSetEnabled { port, state } => {
+            let enabled = matches!(state, EnabledArg::Enabled);
+            w(
+                vec![Op::LspSetEnabled(pb::SetEnabled { port, enabled })],
+                false,
+                false,
+            )
+        }
+        Cmd::Router(r) => router::write(r).map(|x| x.map_err(Cmd::Router)),
+        Cmd::Lb(l) => lb::write(l).map(|x| x.map_err(Cmd::Lb)),
+        Cmd::Acl(a) => acl::write(a).map(|x| x.map_err(Cmd::Acl)),
+        other => Ok(Err(other)),
+    }
+}
+
+/// `lsp-add SWITCH PORT [ADDRESS...]`: the short form of addresses, taken only
+/// when every argument reads as one, since ovn-nbctl puts PARENT TAG there.
+fn check_short_addresses(addresses: &[String]) -> anyhow::Result<()> {
+    for a in addresses {
+        let first = a.split_whitespace().next().unwrap_or("");
+        // MAC-shaped is enough here: northd says what is wrong with a bad one.
+        let is_mac = first.split(':').count() == 6 && first.split(':').all(|h| h.len() == 2);
+        if !(is_mac || matches!(first, "unknown" | "router" | "dynamic")) {
+            anyhow::bail!(
+                "lsp-add: {a:?} is not an address (\"MAC IP...\", unknown, router); \
+                 ovn-nbctl's PARENT TAG (container ports) do not exist in Switchyard: \
+                 add the port, then `-- lsp-set-addresses PORT ADDRESS...`"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Runs a `--` chain: every command must be an NB write; all of them go in one
+/// transaction, applied whole or not at all.
+async fn run_chain(clis: Vec<(String, Cli)>) -> anyhow::Result<()> {
+    let addr = clis[0].1.nb_addr();
+    let mut writes = Vec::new();
+    for (i, (name, cli)) in clis.into_iter().enumerate() {
+        match nb_write(cli.cmd)? {
+            Ok(w) => writes.push(w),
+            Err(_) => anyhow::bail!(
+                "command {} of the chain, {name:?}, does not write the NB: only NB writes chain with `--` (run it on its own)",
+                i + 1
+            ),
+        }
+    }
+    let mut c = nb::connect(&addr).await?;
+    let v = nb::transact_all(&mut c, writes).await?;
+    println!("ok (NB version {v})");
+    Ok(())
+}
+
+/// Global options that take a value (they come before the command's name).
+const VALUED_GLOBALS: [&str; 2] = ["--nb", "--vswitchd"];
+
+/// Splits `syctl CMD ARGS -- CMD ARGS ...` into its commands (ovn-nbctl's `--`)
+/// and moves the `--may-exist` / `--if-exists` written before a command's name
+/// (`-- --may-exist ls-add ls1`, as ovn-nbctl has them) after it, where clap
+/// reads them.
+fn split_chain(args: &[String]) -> Vec<Vec<String>> {
+    args.split(|a| a == "--")
+        .map(|seg| {
+            let mut out = Vec::new();
+            let mut early = Vec::new();
+            let mut named = false;
+            let mut i = 0;
+            while i < seg.len() {
+                let t = &seg[i];
+                if named {
+                    out.push(t.clone());
+                } else if t == "--may-exist" || t == "--if-exists" {
+                    early.push(t.clone());
+                } else if VALUED_GLOBALS.contains(&t.as_str()) {
+                    out.push(t.clone());
+                    if let Some(v) = seg.get(i + 1) {
+                        out.push(v.clone());
+                    }
+                    i += 1;
+                } else if t.starts_with('-') {
+                    out.push(t.clone());
+                } else {
+                    out.push(t.clone());
+                    out.append(&mut early);
+                    named = true;
+                }
+                i += 1;
+            }
+            out.append(&mut early);
+            out
+        })
+        .collect()
+}
+
+/// The command's name in a chain segment (for messages).
+fn command_name(seg: &[String]) -> String {
+    let mut i = 0;
+    while i < seg.len() {
+        if VALUED_GLOBALS.contains(&seg[i].as_str()) {
+            i += 2;
+        } else if seg[i].starts_with('-') {
+            i += 1;
+        } else {
+            return seg[i].clone();
+        }
+    }
+    String::new()
 }
 
 /// A conntrack zone, decimal or `0x` hex (stateful zones print in hex).
@@ -568,4 +724,60 @@ fn parse_zone(s: &str) -> Result<u32, String> {
         None => s.parse(),
     }
     .map_err(|e| format!("zone {s:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn a_chain_splits_on_double_dashes_and_flags_move_after_the_name() {
+        let c = split_chain(&v(
+            "--nb http://x lsp-add ls0 x1 -- --may-exist ls-add ls1 -- lsp-set-type x1 router",
+        ));
+        assert_eq!(
+            c,
+            vec![
+                v("--nb http://x lsp-add ls0 x1"),
+                v("ls-add --may-exist ls1"),
+                v("lsp-set-type x1 router"),
+            ]
+        );
+        assert_eq!(command_name(&c[0]), "lsp-add");
+        assert_eq!(split_chain(&v("ls-list")), vec![v("ls-list")]);
+        assert!(split_chain(&v("ls-add a --")).iter().any(Vec::is_empty));
+        // Every part of a chain parses as a command of its own.
+        for seg in &c {
+            Cli::try_parse_from(std::iter::once("syctl".to_string()).chain(seg.iter().cloned()))
+                .unwrap_or_else(|e| panic!("{seg:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn lsp_add_takes_addresses_only_where_they_cannot_be_a_parent_name() {
+        for ok in [
+            "0a:00:00:00:00:01 10.0.0.1",
+            "zz:00:00:00:00:01",
+            "unknown",
+            "router",
+            "dynamic",
+        ] {
+            assert!(check_short_addresses(&[ok.to_string()]).is_ok(), "{ok}");
+        }
+        for bad in [
+            "lsp-set-type",
+            "parent1",
+            "0a:00:00:00:01 10.0.0.1",
+            "10.0.0.1",
+        ] {
+            let e = check_short_addresses(&[bad.to_string()])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("lsp-set-addresses"), "{e}");
+        }
+    }
 }

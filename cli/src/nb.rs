@@ -19,6 +19,51 @@ pub async fn connect(addr: &str) -> anyhow::Result<NorthboundClient<Channel>> {
         .max_encoding_message_size(switchyard_southbound::MAX_MESSAGE))
 }
 
+/// One command's NB write: its ops and its `--may-exist` / `--if-exists`.
+#[derive(Debug, Default)]
+pub struct Write {
+    pub ops: Vec<Op>,
+    pub may_exist: bool,
+    pub if_exists: bool,
+}
+
+impl Write {
+    pub fn new(ops: Vec<Op>, may_exist: bool, if_exists: bool) -> Write {
+        Write {
+            ops,
+            may_exist,
+            if_exists,
+        }
+    }
+}
+
+/// Runs the writes of several commands as one transaction (each op keeps its
+/// own command's flags): all of them, or none.
+pub async fn transact_all(
+    c: &mut NorthboundClient<Channel>,
+    writes: Vec<Write>,
+) -> anyhow::Result<u64> {
+    let ops = writes
+        .into_iter()
+        .flat_map(|w| {
+            let (m, i) = (w.may_exist, w.if_exists);
+            w.ops.into_iter().map(move |o| pb::NbOp {
+                op: Some(o),
+                may_exist: m,
+                if_exists: i,
+            })
+        })
+        .collect();
+    let req = pb::TransactRequest {
+        ops,
+        ..Default::default()
+    };
+    match c.transact(req).await {
+        Ok(r) => Ok(r.into_inner().version),
+        Err(s) => anyhow::bail!("{}", s.message()),
+    }
+}
+
 /// Runs one transaction; a refused write surfaces northd's message.
 pub async fn transact(
     c: &mut NorthboundClient<Channel>,
@@ -27,7 +72,13 @@ pub async fn transact(
     if_exists: bool,
 ) -> anyhow::Result<u64> {
     let req = pb::TransactRequest {
-        ops: ops.into_iter().map(|o| pb::NbOp { op: Some(o) }).collect(),
+        ops: ops
+            .into_iter()
+            .map(|o| pb::NbOp {
+                op: Some(o),
+                ..Default::default()
+            })
+            .collect(),
         may_exist,
         if_exists,
     };

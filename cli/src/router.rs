@@ -2,7 +2,7 @@
 //! of type router, static routes, and `lr-connect` that attaches a switch to a
 //! router in one transaction. Also the router part of `syctl show`.
 
-use crate::nb::{get, transact};
+use crate::nb::{get, transact, Write};
 use crate::table;
 use std::collections::BTreeMap;
 use switchyard_southbound::pb::{self, nb_op::Op, northbound_client::NorthboundClient};
@@ -97,6 +97,20 @@ pub async fn run(
     c: &mut NorthboundClient<Channel>,
     json: bool,
 ) -> anyhow::Result<()> {
+    match write(cmd)? {
+        Ok(w) => {
+            let v = transact(c, w.ops, w.may_exist, w.if_exists).await?;
+            println!("ok (NB version {v})");
+            Ok(())
+        }
+        Err(RouterCmd::LrList) => list_routers(&get(c).await?, json),
+        Err(RouterCmd::LrRouteList { router }) => list_routes(&get(c).await?, &router, json),
+        Err(other) => unreachable!("write() hands back only reads, not {other:?}"),
+    }
+}
+
+/// The NB write a command makes, or the command back when it only reads.
+pub fn write(cmd: RouterCmd) -> anyhow::Result<Result<Write, RouterCmd>> {
     let (ops, may_exist, if_exists) = match cmd {
         RouterCmd::LrAdd { name, may_exist } => (
             vec![Op::LrAdd(pb::LogicalRouter {
@@ -212,12 +226,9 @@ pub async fn run(
             false,
             if_exists,
         ),
-        RouterCmd::LrList => return list_routers(&get(c).await?, json),
-        RouterCmd::LrRouteList { router } => return list_routes(&get(c).await?, &router, json),
+        read @ (RouterCmd::LrList | RouterCmd::LrRouteList { .. }) => return Ok(Err(read)),
     };
-    let v = transact(c, ops, may_exist, if_exists).await?;
-    println!("ok (NB version {v})");
-    Ok(())
+    Ok(Ok(Write::new(ops, may_exist, if_exists)))
 }
 
 fn list_routers(db: &pb::NbDatabase, json: bool) -> anyhow::Result<()> {

@@ -529,11 +529,12 @@ pub fn lb_transaction(
         }
     }
     for o in &req.ops {
+        let (may_exist, if_exists) = (req.may_exist || o.may_exist, req.if_exists || o.if_exists);
         match o.op.as_ref().ok_or(NbError::EmptyOp)? {
-            Op::LbAdd(lb) => scratch.lb_add(lb, req.may_exist)?,
-            Op::LbDel(d) => scratch.lb_del(d, req.if_exists)?,
-            Op::LbAttach(a) => scratch.lb_attach(a, true, req.may_exist)?,
-            Op::LbDetach(a) => scratch.lb_attach(a, false, req.if_exists)?,
+            Op::LbAdd(lb) => scratch.lb_add(lb, may_exist)?,
+            Op::LbDel(d) => scratch.lb_del(d, if_exists)?,
+            Op::LbAttach(a) => scratch.lb_attach(a, true, may_exist)?,
+            Op::LbDetach(a) => scratch.lb_attach(a, false, if_exists)?,
             _ => return Err(NbError::EmptyOp),
         }
     }

@@ -16,6 +16,10 @@ use switchyard_southbound::pb::{
     about = "Switchyard's northbound store and compiler"
 )]
 struct Args {
+    /// Configuration file: every flag is also a key (`nb-listen = "..."`),
+    /// the command line wins; a missing file at the default path is fine.
+    #[arg(long, default_value = "/etc/switchyard/northd.toml")]
+    config: PathBuf,
     /// Directory of the embedded NB database.
     #[arg(long, default_value = "/var/lib/switchyard/northd")]
     db: PathBuf,
@@ -38,7 +42,15 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_ansi(false)
         .init();
-    let args = Args::parse();
+    let argv = switchyard_southbound::config::args_with_config(
+        std::env::args_os(),
+        std::path::Path::new("/etc/switchyard/northd.toml"),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let args = Args::parse_from(argv);
+    if args.config.exists() {
+        tracing::info!(config = %args.config.display(), "read configuration file");
+    }
     let store = FileStore::open(&args.db)?;
     let northd = Northd::new(Box::new(store))?;
     if let Some(addr) = args.metrics_listen {

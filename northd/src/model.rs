@@ -339,11 +339,13 @@ impl Nb {
     /// changed: callers apply to a clone and keep it only on success.
     pub fn apply_ops(&mut self, req: &pb::TransactRequest) -> Result<(), NbError> {
         for op in &req.ops {
+            let may_exist = req.may_exist || op.may_exist;
+            let if_exists = req.if_exists || op.if_exists;
             match op.op.as_ref().ok_or(NbError::EmptyOp)? {
-                Op::LsAdd(ls) => self.ls_add(ls, req.may_exist)?,
+                Op::LsAdd(ls) => self.ls_add(ls, may_exist)?,
                 Op::LsDel(name) => {
                     if self.switches.remove(name).is_none() {
-                        if !req.if_exists {
+                        if !if_exists {
                             return Err(NbError::NoSuchSwitch(name.clone()));
                         }
                     } else {
@@ -351,9 +353,9 @@ impl Nb {
                         self.acls.retain(|_, a| &a.switch_name != name);
                     }
                 }
-                Op::LspAdd(lsp) => self.lsp_add(lsp, req.may_exist)?,
+                Op::LspAdd(lsp) => self.lsp_add(lsp, may_exist)?,
                 Op::LspDel(name) => {
-                    if self.ports.remove(name).is_none() && !req.if_exists {
+                    if self.ports.remove(name).is_none() && !if_exists {
                         return Err(NbError::NoSuchPort(name.clone()));
                     }
                 }
@@ -385,20 +387,20 @@ impl Nb {
                     p.options = s.options.clone();
                     self.ports.insert(p.name.clone(), p);
                 }
-                Op::LrAdd(lr) => self.lr_add(lr, req.may_exist)?,
-                Op::LrDel(name) => self.lr_del(name, req.if_exists)?,
-                Op::LrpAdd(lrp) => self.lrp_add(lrp, req.may_exist)?,
-                Op::LrpDel(name) => self.lrp_del(name, req.if_exists)?,
-                Op::RouteAdd(r) => self.route_add(r, req.may_exist)?,
-                Op::RouteDel(r) => self.route_del(r, req.if_exists)?,
-                Op::LbAdd(lb) => self.lb_add(lb, req.may_exist)?,
-                Op::LbDel(d) => self.lb_del(d, req.if_exists)?,
-                Op::LbAttach(a) => self.lb_attach(a, true, req.may_exist)?,
-                Op::LbDetach(a) => self.lb_attach(a, false, req.if_exists)?,
-                Op::NatAdd(n) => self.nat_add(n, req.may_exist)?,
-                Op::NatDel(n) => self.nat_del(n, req.if_exists)?,
-                Op::AclAdd(a) => self.acl_add(a, req.may_exist)?,
-                Op::AclDel(d) => self.acl_del(d, req.if_exists)?,
+                Op::LrAdd(lr) => self.lr_add(lr, may_exist)?,
+                Op::LrDel(name) => self.lr_del(name, if_exists)?,
+                Op::LrpAdd(lrp) => self.lrp_add(lrp, may_exist)?,
+                Op::LrpDel(name) => self.lrp_del(name, if_exists)?,
+                Op::RouteAdd(r) => self.route_add(r, may_exist)?,
+                Op::RouteDel(r) => self.route_del(r, if_exists)?,
+                Op::LbAdd(lb) => self.lb_add(lb, may_exist)?,
+                Op::LbDel(d) => self.lb_del(d, if_exists)?,
+                Op::LbAttach(a) => self.lb_attach(a, true, may_exist)?,
+                Op::LbDetach(a) => self.lb_attach(a, false, if_exists)?,
+                Op::NatAdd(n) => self.nat_add(n, may_exist)?,
+                Op::NatDel(n) => self.nat_del(n, if_exists)?,
+                Op::AclAdd(a) => self.acl_add(a, may_exist)?,
+                Op::AclDel(d) => self.acl_del(d, if_exists)?,
             }
         }
         // A deleted switch or router takes its load balancer attachments and
@@ -547,7 +549,10 @@ pub(crate) mod tests_support {
     use super::*;
 
     pub(crate) fn op(o: Op) -> pb::NbOp {
-        pb::NbOp { op: Some(o) }
+        pb::NbOp {
+            op: Some(o),
+            ..Default::default()
+        }
     }
     pub(crate) fn txn(ops: Vec<Op>) -> pb::TransactRequest {
         pb::TransactRequest {

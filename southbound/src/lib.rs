@@ -3,6 +3,7 @@
 //! match fields, drop reasons) that both sides must agree on.
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod display;
 pub mod field;
 pub mod metrics;

@@ -27,7 +27,13 @@ const CT_CAPACITY: usize = 256;
 
 fn ops(nb: &mut Nb, ops: Vec<Op>) -> Result<(), String> {
     nb.apply_ops(&pb::TransactRequest {
-        ops: ops.into_iter().map(|o| pb::NbOp { op: Some(o) }).collect(),
+        ops: ops
+            .into_iter()
+            .map(|o| pb::NbOp {
+                op: Some(o),
+                ..Default::default()
+            })
+            .collect(),
         ..Default::default()
     })
     .map(|_| ())

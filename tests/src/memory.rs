@@ -25,6 +25,7 @@ pub fn nb_of(ops: &[Op]) -> Nb {
             .iter()
             .map(|o| pb::NbOp {
                 op: Some(o.clone()),
+                ..Default::default()
             })
             .collect(),
         ..Default::default()

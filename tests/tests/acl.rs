@@ -72,11 +72,15 @@ fn acls_admit_one_client_keep_replies_flowing_and_survive_daemon_restarts() {
     // The trace names the ACL that decides.
     let t = sb.syctl_json(&[
         "trace",
+        "--ct",
+        "new",
         &format!(r#"inport == "ls0-pod3" && ip4.dst == {ip2} && tcp.dst == 8080"#),
     ]);
     assert_eq!(t["drop_reason"], "acl_drop", "{t}");
     let t = sb.syctl_json(&[
         "trace",
+        "--ct",
+        "new",
         &format!(r#"inport == "ls0-pod1" && ip4.dst == {ip2} && tcp.dst == 8080"#),
     ]);
     assert_eq!(t["verdict"], "output", "{t}");

@@ -226,12 +226,20 @@ fn service_vip_balances_keeps_connections_and_answers_from_the_vip() {
     );
     let expr =
         format!("inport == \"ls0-pod1\" && ip4.dst == {VIP} && tcp.dst == 80 && tcp.src == 40000");
-    let t = sb.syctl_json(&["trace", &expr]);
+    let t = sb.syctl_json(&["trace", &expr, "--ct", "new"]);
     let ct = t["conntrack"].as_str().unwrap_or("");
     assert!(ct.starts_with("ct_lb(web): new connection"), "{t}");
     assert_eq!(t["verdict"], "output", "{t}");
     let est = sb.syctl(&["trace", &expr, "--ct", "est"]);
     assert!(est.contains("established connection"), "{est}");
+    // ovn-trace's default (trk,est), and one state per conntrack step.
+    let dflt = sb.syctl(&["trace", &expr]);
+    assert!(
+        dflt.contains("established connection (--ct trk,est)"),
+        "{dflt}"
+    );
+    let steps = sb.syctl(&["trace", &expr, "--ct", "new", "--ct", "est"]);
+    assert!(steps.contains("new connection"), "{steps}");
     let live = sb.syctl_json(&["vswitch", "trace", &expr]);
     assert!(
         live["conntrack"]

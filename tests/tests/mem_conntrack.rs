@@ -270,19 +270,29 @@ fn the_datapath_trace_shows_the_state_the_flows_match() {
     assert_eq!(acl.matched.as_deref(), Some("ct_state == +trk+new"));
 
     // The logical trace assumes the state it is told.
-    let t = |ct| {
+    let t = |ct: &[&str]| {
         switchyard_vswitch::trace::logical_ct(
             &sb,
             "inport == \"p2\" && ip4.dst == 10.0.0.1 && tcp.dst == 22",
-            ct,
+            &switchyard_vswitch::trace::CtAssume::parse(ct).unwrap(),
         )
         .unwrap()
     };
-    use switchyard_vswitch::trace::CtAssume;
-    assert_eq!(t(CtAssume::New).verdict, "drop");
-    assert_eq!(t(CtAssume::Rpl).verdict, "output");
-    let inv = t(CtAssume::Inv);
+    assert_eq!(t(&["new"]).verdict, "drop");
+    assert_eq!(t(&["rpl"]).verdict, "output");
+    assert_eq!(t(&["trk,est,rpl"]).verdict, "output");
+    let inv = t(&["inv"]);
     assert_eq!(inv.drop_reason.as_deref(), Some("ct_invalid"));
+    // ovn-trace's default is an established packet, which the policy's
+    // established flow lets through.
+    assert_eq!(t(&[]).verdict, "output");
+    assert!(t(&[])
+        .conntrack
+        .unwrap_or_default()
+        .contains("--ct trk,est"));
+    let e = switchyard_vswitch::trace::CtAssume::parse(&["trk,bogus"]).unwrap_err();
+    assert!(e.contains("bogus") && e.contains("rpl"), "{e}");
+    assert!(switchyard_vswitch::trace::CtAssume::parse(&["new,est"]).is_err());
 }
 
 #[test]
@@ -531,7 +541,13 @@ fn acls_see_a_service_connection_after_dnat_and_let_its_replies_back() {
         acl(1, r#"outport == "p2" && ip4"#, "drop"),
     ];
     nb.apply_ops(&pb::TransactRequest {
-        ops: ops.into_iter().map(|o| pb::NbOp { op: Some(o) }).collect(),
+        ops: ops
+            .into_iter()
+            .map(|o| pb::NbOp {
+                op: Some(o),
+                ..Default::default()
+            })
+            .collect(),
         ..Default::default()
     })
     .expect("valid");

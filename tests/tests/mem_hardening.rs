@@ -24,7 +24,13 @@ fn ip(i: u8) -> Ipv4Address {
 
 fn apply(nb: &mut Nb, ops: Vec<Op>) {
     nb.apply_ops(&pb::TransactRequest {
-        ops: ops.into_iter().map(|o| pb::NbOp { op: Some(o) }).collect(),
+        ops: ops
+            .into_iter()
+            .map(|o| pb::NbOp {
+                op: Some(o),
+                ..Default::default()
+            })
+            .collect(),
         ..Default::default()
     })
     .expect("valid ops");
@@ -228,6 +234,7 @@ fn a_new_deny_cuts_open_connections_and_keeps_them_cut_while_others_flow() {
                 priority: 200,
                 r#match: r#"outport == "p2" && ip4.src == 10.0.0.1"#.into(),
             })),
+            ..Default::default()
         }],
         ..Default::default()
     })

@@ -30,7 +30,13 @@ fn topology() -> Nb {
         attach("none"),
     ];
     nb.apply_ops(&pb::TransactRequest {
-        ops: ops.into_iter().map(|o| pb::NbOp { op: Some(o) }).collect(),
+        ops: ops
+            .into_iter()
+            .map(|o| pb::NbOp {
+                op: Some(o),
+                ..Default::default()
+            })
+            .collect(),
         ..Default::default()
     })
     .expect("valid load balancers");
@@ -186,6 +192,7 @@ fn icmp_errors_about_snat_connections_are_translated_and_mutations_never_panic()
                 external_ip: "10.1.0.100".into(),
                 logical_ip: "10.0.0.0/24".into(),
             })),
+            ..Default::default()
         }],
         ..Default::default()
     })

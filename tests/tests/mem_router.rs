@@ -84,7 +84,13 @@ fn topology() -> Nb {
     }));
     let mut nb = Nb::default();
     nb.apply_ops(&pb::TransactRequest {
-        ops: ops.into_iter().map(|o| pb::NbOp { op: Some(o) }).collect(),
+        ops: ops
+            .into_iter()
+            .map(|o| pb::NbOp {
+                op: Some(o),
+                ..Default::default()
+            })
+            .collect(),
         ..Default::default()
     })
     .expect("valid topology");

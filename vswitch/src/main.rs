@@ -16,6 +16,10 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
     about = "Switchyard's chassis agent and AF_XDP datapath"
 )]
 struct Args {
+    /// Configuration file: every flag is also a key (`nb-listen = "..."`),
+    /// the command line wins; a missing file at the default path is fine.
+    #[arg(long, default_value = "/etc/switchyard/vswitchd.toml")]
+    config: PathBuf,
     /// Chassis name (default: the hostname).
     #[arg(long)]
     chassis: Option<String>,
@@ -105,7 +109,15 @@ async fn main() -> anyhow::Result<()> {
         )
         .with_ansi(false)
         .init();
-    let args = Args::parse();
+    let argv = switchyard_southbound::config::args_with_config(
+        std::env::args_os(),
+        std::path::Path::new("/etc/switchyard/vswitchd.toml"),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let args = Args::parse_from(argv);
+    if args.config.exists() {
+        tracing::info!(config = %args.config.display(), "read configuration file");
+    }
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "localhost".into());

@@ -7,7 +7,6 @@ use crate::flow::FlowKey;
 use crate::microflow::{Microflow, MicroflowError};
 use crate::pipeline::{run, TraceStep, Verdict};
 use crate::tables::{LocalBinding, Tables};
-use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use switchyard_southbound::fmt_mac;
 use switchyard_southbound::pb::SbSnapshot;
@@ -192,45 +191,82 @@ pub fn report(
     }
 }
 
-/// Conntrack states a logical trace may assume for the packet (`--ct`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum CtAssume {
-    /// The packet opens a connection: a VIP picks a backend by Maglev hash.
-    #[default]
-    New,
-    /// The packet belongs to a committed connection: translated as committed
-    /// (the logical trace assumes the backend the hash picks).
-    Est,
-    /// A reply of a committed connection (`ct_state` +est+rpl).
-    Rpl,
-    /// Conntrack found the packet invalid (`ct_state` +inv).
-    Inv,
+/// The `ct_state` a logical trace assumes at each conntrack step it meets, in
+/// order (`syctl trace --ct FLAGS`, repeatable, as ovn-trace's): the edge's load
+/// balancing or NAT first, when the packet has one, then the tracking of
+/// stateful flows. Steps beyond the list take its last entry; with no `--ct`
+/// at all, `trk,est` (ovn-trace's default).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CtAssume(Vec<u8>);
+
+impl Default for CtAssume {
+    fn default() -> Self {
+        use switchyard_southbound::field::ct;
+        CtAssume(vec![ct::TRK | ct::EST])
+    }
 }
 
 impl CtAssume {
-    /// The `ct_state` bits assumed.
-    pub fn state(self) -> u8 {
+    /// Parses `--ct` values: each a comma- or space-separated list of `trk`,
+    /// `new`, `est`, `rel`, `rpl`, `inv` (`trk` is implied; `rpl` alone means
+    /// an established connection's reply, `est,rpl`).
+    pub fn parse<S: AsRef<str>>(values: &[S]) -> Result<CtAssume, String> {
         use switchyard_southbound::field::ct;
-        ct::TRK
-            | match self {
-                CtAssume::New => ct::NEW,
-                CtAssume::Est => ct::EST,
-                CtAssume::Rpl => ct::EST | ct::RPL,
-                CtAssume::Inv => ct::INV,
+        if values.is_empty() {
+            return Ok(CtAssume::default());
+        }
+        let mut states = Vec::new();
+        for v in values {
+            let mut bits = ct::TRK;
+            for f in v.as_ref().split([',', ' ']).filter(|f| !f.is_empty()) {
+                let Some((bit, _)) = ct::NAMES.iter().find(|(_, n)| *n == f) else {
+                    return Err(format!(
+                        "--ct {:?}: {f:?} is not a ct_state flag (trk, new, est, rel, rpl, inv)",
+                        v.as_ref()
+                    ));
+                };
+                bits |= bit;
             }
+            if bits & ct::RPL != 0 && bits & (ct::EST | ct::REL) == 0 {
+                bits |= ct::EST;
+            }
+            if bits & ct::NEW != 0 && bits & (ct::EST | ct::INV) != 0 {
+                return Err(format!(
+                    "--ct {:?}: a packet is not new and established or invalid at once",
+                    v.as_ref()
+                ));
+            }
+            states.push(bits);
+        }
+        Ok(CtAssume(states))
+    }
+
+    /// The state assumed at conntrack step `i` (0 first).
+    pub fn at(&self, i: usize) -> u8 {
+        self.0.get(i).or(self.0.last()).copied().unwrap_or_default()
+    }
+
+    /// `trk,est`, as `--ct` writes it.
+    pub fn text(state: u8) -> String {
+        switchyard_southbound::field::ct::NAMES
+            .iter()
+            .filter(|(b, _)| state & b != 0)
+            .map(|(_, n)| *n)
+            .collect::<Vec<_>>()
+            .join(",")
     }
 }
 
 /// The logical trace: the southbound pipeline as northd compiled it.
 pub fn logical(sb: &SbSnapshot, expr: &str) -> Result<TraceReport, MicroflowError> {
-    logical_ct(sb, expr, CtAssume::New)
+    logical_ct(sb, expr, &CtAssume::default())
 }
 
 /// [`logical`] assuming conntrack state `ct` for the packet.
 pub fn logical_ct(
     sb: &SbSnapshot,
     expr: &str,
-    ct: CtAssume,
+    ct: &CtAssume,
 ) -> Result<TraceReport, MicroflowError> {
     let mf = Microflow::parse(expr)?;
     let mut key = mf.resolve(sb)?;
@@ -255,25 +291,30 @@ pub fn logical_ct(
     // Conntrack at the edge (load balancers, NAT) on an empty table: what a
     // new connection gets; `--ct est` describes it as committed.
     let edge = crate::edge::preview(&t, &crate::edge::EdgeState::new(16), &key).map(|(d, k)| {
-        let d = match ct {
-            CtAssume::New => d,
-            _ => d.replace("new connection", "established connection (--ct est)"),
+        let st = ct.at(0);
+        let d = if st & switchyard_southbound::field::ct::NEW != 0 {
+            d
+        } else {
+            d.replace(
+                "new connection",
+                &format!("established connection (--ct {})", CtAssume::text(st)),
+            )
         };
         (d, k)
     });
+    let mut step = 0;
     if let Some((_, k)) = &edge {
         key = *k;
+        step = 1;
     }
     // Stateful flows on the way: the packet is tracked first, in the state assumed.
     let zone = t.slot(key.in_port).map_or(0, |b| b.ct_zone);
     let tracked = (zone != 0 && key.eth_type == 0x0800).then(|| {
-        key.ct_state = ct.state();
+        key.ct_state = ct.at(step);
         format!(
             "ct(zone=0x{zone:x}): ct_state={} (assumed: --ct {})",
             switchyard_southbound::field::ct::flags_text(key.ct_state, key.ct_state),
-            ct.to_possible_value()
-                .map(|v| v.get_name().to_string())
-                .unwrap_or_default()
+            CtAssume::text(key.ct_state)
         )
     });
     let mut out = Vec::new();

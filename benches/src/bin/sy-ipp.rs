@@ -47,7 +47,13 @@ fn service() -> Pmd {
         }),
     ];
     nb.apply_ops(&pb::TransactRequest {
-        ops: ops.into_iter().map(|o| pb::NbOp { op: Some(o) }).collect(),
+        ops: ops
+            .into_iter()
+            .map(|o| pb::NbOp {
+                op: Some(o),
+                ..Default::default()
+            })
+            .collect(),
         ..Default::default()
     })
     .expect("valid load balancer");

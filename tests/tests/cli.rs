@@ -1,0 +1,192 @@
+//! syctl against a real switchyard-northd (no root needed): `--` chains run as
+//! one transaction, all or nothing, with each command's own --may-exist /
+//! --if-exists; reads do not chain; lsp-add's third argument is addresses only
+//! when it cannot be ovn-nbctl's PARENT.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use switchyard_tests::sandbox::{bin_dir, wait_until};
+
+struct Northd {
+    child: Child,
+    nb: String,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl Drop for Northd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Northd {
+    fn start(port: u16) -> Northd {
+        let dir = TempDir(
+            std::env::temp_dir().join(format!("switchyard-cli-test-{}-{port}", std::process::id())),
+        );
+        std::fs::create_dir_all(&dir.0).expect("temp dir");
+        let child = Command::new(bin_dir().join("switchyard-northd"))
+            .args([
+                "--db",
+                &dir.0.join("db").display().to_string(),
+                "--nb-listen",
+                &format!("127.0.0.1:{port}"),
+                "--sb-listen",
+                &format!("127.0.0.1:{}", port + 1),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start switchyard-northd (cargo build --release --bins first)");
+        let n = Northd {
+            child,
+            nb: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        };
+        assert!(
+            wait_until(Duration::from_secs(10), || n.syctl(&["ls-list"]).0),
+            "northd never answered"
+        );
+        n
+    }
+
+    /// (success, stdout, stderr) of `syctl ARGS` against this northd.
+    fn syctl(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(bin_dir().join("syctl"))
+            .args(args)
+            .env("SYCTL_NB", &self.nb)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run syctl");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn ok(&self, line: &str) -> String {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        let (ok, out, err) = self.syctl(&args);
+        assert!(ok, "syctl {line}: {err}");
+        out
+    }
+
+    fn fails(&self, line: &str) -> String {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        let (ok, out, err) = self.syctl(&args);
+        assert!(!ok, "syctl {line} should fail, printed {out}");
+        err
+    }
+
+    fn switches(&self) -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(&self.ok("ls-list --json")).expect("json");
+        v.as_array()
+            .expect("a list")
+            .iter()
+            .map(|s| s["name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+#[test]
+fn chained_commands_are_one_transaction_all_or_nothing() {
+    let n = Northd::start(17960);
+    // ovn-nbctl's own example shape: a router port wired in one go.
+    let out = n.ok(
+        "lr-add lr0 -- lrp-add lr0 lr0-ls0 0a:00:00:00:00:01 10.0.0.1/24 -- ls-add ls0 \
+         -- lsp-add ls0 x1 -- lsp-set-type x1 router --router-port lr0-ls0 -- lsp-set-addresses x1 router",
+    );
+    assert!(out.starts_with("ok (NB version"), "{out}");
+    let ports: serde_json::Value =
+        serde_json::from_str(&n.ok("lsp-list ls0 --json")).expect("json");
+    let x1 = &ports.as_array().expect("ports")[0];
+    assert_eq!(x1["name"], "x1");
+    assert_eq!(x1["type"], "router", "{x1}");
+    assert_eq!(x1["addresses"][0], "router", "{x1}");
+
+    // One command fails: nothing of the chain is written.
+    let e = n.fails("ls-add ls9 -- lsp-add ls9 p9 -- lsp-add nosuch p10");
+    assert!(e.contains("nosuch"), "{e}");
+    assert!(!n.switches().contains(&"ls9".to_string()));
+
+    // Each command keeps its own flags: ls0 exists.
+    n.fails("ls-add ls0 -- ls-add ls7");
+    assert!(!n.switches().contains(&"ls7".to_string()));
+    n.ok("--may-exist ls-add ls0 -- ls-add ls8");
+    n.ok("ls-add ls6 -- ls-del ls5 --if-exists");
+    let sw = n.switches();
+    assert!(
+        sw.contains(&"ls8".to_string()) && sw.contains(&"ls6".to_string()),
+        "{sw:?}"
+    );
+
+    // Reads do not chain, and refusing them writes nothing.
+    let e = n.fails("ls-add ls4 -- ls-list");
+    assert!(
+        e.contains("\"ls-list\"") && e.contains("only NB writes chain"),
+        "{e}"
+    );
+    assert!(!n.switches().contains(&"ls4".to_string()));
+    let e = n.fails("ls-add ls4 --");
+    assert!(e.contains("empty command"), "{e}");
+}
+
+#[test]
+fn lsp_add_refuses_a_parent_name_where_addresses_go() {
+    let n = Northd::start(17964);
+    n.ok("ls-add ls0");
+    let e = n.fails("lsp-add ls0 x2 parent1 7");
+    assert!(
+        e.contains("PARENT TAG") && e.contains("lsp-set-addresses"),
+        "{e}"
+    );
+    let (ok, _, err) = n.syctl(&["lsp-add", "ls0", "x3", "0a:00:00:00:00:03 10.0.0.3"]);
+    assert!(ok, "{err}");
+    let ports = n.ok("lsp-list ls0");
+    assert!(ports.contains("x3") && !ports.contains("x2"), "{ports}");
+}
+
+#[test]
+fn completions_and_man_pages_come_from_the_command_definitions() {
+    let run = |args: &[&str]| {
+        let out = Command::new(bin_dir().join("syctl"))
+            .args(args)
+            .output()
+            .expect("run syctl");
+        assert!(
+            out.status.success(),
+            "syctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for shell in ["bash", "zsh", "fish"] {
+        let c = run(&["completions", shell]);
+        assert!(
+            c.contains("lsp-add") && c.contains("lr-nat-add"),
+            "{shell}: no commands in {c:.200}"
+        );
+    }
+    let dir = TempDir(std::env::temp_dir().join(format!("switchyard-man-{}", std::process::id())));
+    run(&["man", "--dir", &dir.0.display().to_string()]);
+    let page = std::fs::read_to_string(dir.0.join("syctl.1")).expect("syctl.1");
+    assert!(
+        page.contains(".TH syctl") && page.contains("lsp\\-add"),
+        "{page:.300}"
+    );
+    let sub = std::fs::read_to_string(dir.0.join("syctl-lsp-add.1")).expect("syctl-lsp-add.1");
+    assert!(
+        sub.contains("PARENT"),
+        "the page carries the command's help: {sub:.300}"
+    );
+}
