@@ -11,7 +11,7 @@
 
 use crate::frames::hex;
 use crate::sandbox::{helper, run, wait_until, Sandbox};
-use crate::scenario::{syctl_args, Expect, Scenario, ROUNDS};
+use crate::scenario::{syctl_args, Expect, Scenario, Tally, ROUNDS};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::BufRead;
@@ -239,24 +239,23 @@ impl Sandbox {
             .iter()
             .map(|l| Capture::start(&l.netns, "eth0"))
             .collect();
+        let mut tally = Tally::default();
         for case in &s.cases {
             for round in 0..ROUNDS {
-                if let Err(e) = self.run_case(s, case, &live, &caps, &nodes) {
-                    failures.push(format!("{} (round {}): {e}", s.name, round + 1));
-                }
+                tally.record(s, case, round, self.run_case(case, &live, &caps, &nodes));
             }
         }
+        failures.extend(tally.finish(s));
         failures
     }
 
     fn run_case(
         &self,
-        s: &Scenario,
         case: &crate::scenario::Case,
         live: &[Live],
         caps: &[Capture],
         nodes: &[(String, PathBuf)],
-    ) -> Result<(), String> {
+    ) -> Result<Option<usize>, String> {
         let before: Vec<Counters> = nodes.iter().map(|(_, n)| self.counters(n)).collect();
         let marks: Vec<usize> = caps.iter().map(Capture::len).collect();
         let from = &live[case.from];
@@ -320,9 +319,8 @@ impl Sandbox {
                 };
                 total(&after) > total(&before)
             }
-            Expect::Delivered(_) => false,
+            _ => false,
         };
-        let _ = s;
         case.judge(&got, counted)
     }
 }

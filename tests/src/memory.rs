@@ -1,7 +1,7 @@
 //! The in-memory runner: the real compiler output, translated into real tables,
 //! executed by a real PMD over in-memory ports. No kernel involved.
 
-use crate::scenario::{Expect, Scenario, Topo, ROUNDS};
+use crate::scenario::{Expect, Scenario, Tally, Topo, ROUNDS};
 use std::sync::Arc;
 use switchyard_northd::compile::compile;
 use switchyard_northd::model::Nb;
@@ -278,20 +278,18 @@ impl Cluster {
 /// order. Returns the mismatches (empty when all is well) and the EMC hits.
 pub fn run_scenario(s: &Scenario) -> (Vec<String>, u64) {
     let mut c = Cluster::new(s);
-    let mut failures = Vec::new();
+    let mut tally = Tally::default();
     for case in &s.cases {
         for round in 0..ROUNDS {
             let reason = match &case.expect {
                 Expect::Dropped(r) => Some(*r),
-                Expect::Delivered(_) => None,
+                _ => None,
             };
             let before = reason.map(|r| c.drops(r)).unwrap_or(0);
             let got = c.send(case.from, &case.frame);
             let counted = reason.is_some_and(|r| c.drops(r) > before);
-            if let Err(e) = case.judge(&got, counted) {
-                failures.push(format!("{} (round {}): {e}", s.name, round + 1));
-            }
+            tally.record(s, case, round, case.judge(&got, counted));
         }
     }
-    (failures, c.emc_hits())
+    (tally.finish(s), c.emc_hits())
 }

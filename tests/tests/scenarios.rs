@@ -47,4 +47,5 @@ scenario_tests! {
     nat, nat_over_memory, nat_over_afxdp, 63, scenario::service::nat();
     acl, acl_over_memory, acl_over_afxdp, 64, scenario::acl::scenario();
     overlay, overlay_over_memory, overlay_over_afxdp, 65, scenario::overlay::scenario();
+    ecmp, ecmp_over_memory, ecmp_over_afxdp, 66, scenario::ecmp::scenario();
 }

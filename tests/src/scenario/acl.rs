@@ -61,5 +61,6 @@ pub fn scenario() -> Scenario {
             acl(10, &format!("outport == \"{pod2}\" && ip4"), "drop"),
         ],
         cases,
+        spread: Vec::new(),
     }
 }

@@ -123,6 +123,7 @@ pub fn scenario() -> Scenario {
         topo,
         config: Vec::new(),
         cases,
+        spread: Vec::new(),
     }
 }
 

@@ -12,6 +12,7 @@
 //! hit path is checked as well as the miss that fills it.
 
 pub mod acl;
+pub mod ecmp;
 pub mod l2;
 pub mod overlay;
 pub mod routed;
@@ -242,6 +243,10 @@ pub enum Expect {
     Delivered(Vec<(usize, Want)>),
     /// Nobody receives anything of the case's, and the drop is counted.
     Dropped(DropReason),
+    /// Exactly one of these alternatives happens (ECMP: one next hop of
+    /// several), the same one in every round, and nobody else receives
+    /// anything of the case's.
+    OneOf(Vec<(usize, Want)>),
 }
 
 /// One case: endpoint `from` sends `frame`.
@@ -262,10 +267,14 @@ impl Case {
     /// Judges what each endpoint received (`got[e]`, every frame, noise
     /// included) against the expectation; `counted` says whether the drop
     /// reason's counter rose.
-    pub fn judge(&self, got: &[Vec<Vec<u8>>], counted: bool) -> Result<(), String> {
+    /// For [`Expect::OneOf`], returns the endpoint that received it.
+    pub fn judge(&self, got: &[Vec<Vec<u8>>], counted: bool) -> Result<Option<usize>, String> {
+        if let Expect::OneOf(alts) = &self.expect {
+            return self.judge_one_of(got, alts);
+        }
         let wants: Vec<&(usize, Want)> = match &self.expect {
             Expect::Delivered(w) => w.iter().collect(),
-            Expect::Dropped(_) => Vec::new(),
+            _ => Vec::new(),
         };
         let ours = |f: &[u8]| {
             f == self.frame.as_slice()
@@ -298,8 +307,103 @@ impl Case {
         }
         match &self.expect {
             Expect::Dropped(r) if !counted => Err(format!("{}: not counted as {r}", self.name)),
-            _ => Ok(()),
+            _ => Ok(None),
         }
+    }
+
+    fn judge_one_of(
+        &self,
+        got: &[Vec<Vec<u8>>],
+        alts: &[(usize, Want)],
+    ) -> Result<Option<usize>, String> {
+        let ours = |f: &[u8]| {
+            f == self.frame.as_slice()
+                || carries_tag(f, self.tag())
+                || alts.iter().any(|(_, w)| (w.test)(f))
+        };
+        let mine: Vec<(usize, Vec<&Vec<u8>>)> = got
+            .iter()
+            .enumerate()
+            .map(|(e, frames)| (e, frames.iter().filter(|f| ours(f)).collect::<Vec<_>>()))
+            .filter(|(_, m)| !m.is_empty())
+            .collect();
+        let [(e, frames)] = mine.as_slice() else {
+            let who: Vec<usize> = mine.iter().map(|(e, _)| *e).collect();
+            return Err(format!(
+                "{}: exactly one of {:?} should receive it; endpoints {who:?} received something of it",
+                self.name,
+                alts.iter().map(|(e, _)| *e).collect::<Vec<_>>()
+            ));
+        };
+        match alts.iter().find(|(to, _)| to == e) {
+            Some((_, w)) if frames.len() == 1 && (w.test)(frames[0]) => Ok(Some(*e)),
+            Some((_, w)) => Err(format!(
+                "{}: endpoint {e} should receive {w:?} once; it got {}",
+                self.name,
+                describe(&frames.iter().map(|f| f.to_vec()).collect::<Vec<_>>())
+            )),
+            None => Err(format!(
+                "{}: endpoint {e} is none of the alternatives",
+                self.name
+            )),
+        }
+    }
+}
+
+/// What a runner learns over a scenario's cases and rounds: the mismatches,
+/// and for [`Expect::OneOf`] cases which alternative each took.
+#[derive(Default)]
+pub struct Tally {
+    chosen: std::collections::BTreeMap<&'static str, usize>,
+    pub failures: Vec<String>,
+}
+
+impl Tally {
+    /// Records one round of one case.
+    pub fn record(
+        &mut self,
+        s: &Scenario,
+        case: &Case,
+        round: usize,
+        r: Result<Option<usize>, String>,
+    ) {
+        match r {
+            Err(e) => self
+                .failures
+                .push(format!("{} (round {}): {e}", s.name, round + 1)),
+            Ok(Some(e)) => {
+                if let Some(first) = self.chosen.insert(case.name, e) {
+                    if first != e {
+                        self.failures.push(format!(
+                            "{} (round {}): {}: went to endpoint {e}, endpoint {first} before",
+                            s.name,
+                            round + 1,
+                            case.name
+                        ));
+                    }
+                }
+            }
+            Ok(None) => {}
+        }
+    }
+
+    /// The failures, with the scenario's spread checked: its OneOf cases
+    /// together must have reached every endpoint in `s.spread`.
+    pub fn finish(mut self, s: &Scenario) -> Vec<String> {
+        let reached: std::collections::BTreeSet<usize> = self.chosen.values().copied().collect();
+        let missed: Vec<usize> = s
+            .spread
+            .iter()
+            .filter(|e| !reached.contains(e))
+            .copied()
+            .collect();
+        if !missed.is_empty() {
+            self.failures.push(format!(
+                "{}: no case went to endpoints {missed:?} (reached {reached:?})",
+                s.name
+            ));
+        }
+        self.failures
     }
 }
 
@@ -328,6 +432,9 @@ pub struct Scenario {
     pub topo: Topo,
     pub config: Vec<Op>,
     pub cases: Vec<Case>,
+    /// Endpoints the [`Expect::OneOf`] cases must reach between them (empty:
+    /// no such check).
+    pub spread: Vec<usize>,
 }
 
 /// The `syctl` arguments that make `op` (the configuration a scenario may use).
@@ -356,6 +463,11 @@ pub fn syctl_args(op: &Op) -> Vec<String> {
             &a.action,
         ]),
         Op::RouteAdd(r) => s(&["lr-route-add", &r.router_name, &r.prefix, &r.nexthop]),
+        Op::LspSetPortSecurity(p) => {
+            let mut a = s(&["lsp-set-port-security", &p.port]);
+            a.extend(p.addresses.iter().cloned());
+            a
+        }
         other => panic!("no syctl form for {other:?} in the scenario API"),
     }
 }

@@ -76,5 +76,6 @@ pub fn scenario() -> Scenario {
         topo,
         config: Vec::new(),
         cases,
+        spread: Vec::new(),
     }
 }

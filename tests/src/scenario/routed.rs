@@ -157,6 +157,7 @@ pub fn scenario() -> Scenario {
         topo,
         config: Vec::new(),
         cases,
+        spread: Vec::new(),
     }
 }
 

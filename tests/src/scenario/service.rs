@@ -102,6 +102,7 @@ pub fn lb() -> Scenario {
             lb_attach_op("none", "ls0"),
         ],
         cases,
+        spread: Vec::new(),
     }
 }
 
@@ -236,5 +237,6 @@ pub fn nat() -> Scenario {
             nat_op("snat", SNAT_IP, "10.244.0.0/24"),
         ],
         cases,
+        spread: Vec::new(),
     }
 }
