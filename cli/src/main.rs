@@ -112,8 +112,14 @@ enum Cmd {
         #[arg(num_args = 1..=2, required = true)]
         args: Vec<String>,
         /// One line per datapath.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["minimal", "detailed"])]
         summary: bool,
+        /// Only what happens to the packet: its translation and where it goes.
+        #[arg(long, conflicts_with = "detailed")]
+        minimal: bool,
+        /// Every stage with its flow and northd source (the default).
+        #[arg(long)]
+        detailed: bool,
         /// The ct_state to assume at each conntrack step, in order, as
         /// ovn-trace: FLAGS is a list of trk, new, est, rel, rpl, inv
         /// (`--ct new` for a new connection; `--ct new --ct est` for a new
@@ -121,6 +127,10 @@ enum Cmd {
         /// Steps beyond the list take the last; default trk,est.
         #[arg(long, value_name = "FLAGS")]
         ct: Vec<String>,
+        /// A new connection to a VIP goes to this backend instead of the one
+        /// the Maglev hash picks (ovn-trace's --lb-dst).
+        #[arg(long, value_name = "IP[:PORT]", value_parser = parse_lb_dst)]
+        lb_dst: Option<(u32, Option<u16>)>,
     },
     #[command(flatten)]
     Router(router::RouterCmd),
@@ -193,8 +203,12 @@ enum VswitchCmd {
     /// Trace a microflow through this vswitchd's live tables and cache (nothing is sent).
     Trace {
         microflow: String,
-        #[arg(long)]
+        /// One line per datapath.
+        #[arg(long, conflicts_with = "minimal")]
         summary: bool,
+        /// Only what happens to the packet.
+        #[arg(long)]
+        minimal: bool,
     },
 }
 
@@ -399,12 +413,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("man pages written to {}", dir.display());
             return Ok(());
         }
-        Cmd::Vswitch(VswitchCmd::Trace { microflow, summary }) => {
+        Cmd::Vswitch(VswitchCmd::Trace {
+            microflow,
+            summary,
+            minimal,
+        }) => {
             let req = Request::Trace {
                 microflow: microflow.clone(),
             };
             return match switchyard_vswitch::control::call(&cli.vswitchd_sock(), &req)? {
-                switchyard_vswitch::control::Response::Trace(r) => trace::print(&r, *summary, json),
+                switchyard_vswitch::control::Response::Trace(r) => {
+                    trace::print(&r, trace::Level::of(*summary, *minimal), json)
+                }
                 switchyard_vswitch::control::Response::Error(e) => anyhow::bail!("{e}"),
                 other => anyhow::bail!("unexpected answer {other:?}"),
             };
@@ -525,7 +545,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|s| anyhow::anyhow!("{}", s.message()))?;
             write(r.into_inner().version);
         }
-        Cmd::Trace { args, summary, ct } => {
+        Cmd::Trace {
+            args,
+            summary,
+            minimal,
+            detailed: _,
+            ct,
+            lb_dst,
+        } => {
             let (switch, expr) = match args.as_slice() {
                 [e] => (None, e.as_str()),
                 [s, e] => (Some(s.as_str()), e.as_str()),
@@ -534,8 +561,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let sb = nb::southbound(&mut c).await?;
             let ct =
                 switchyard_vswitch::trace::CtAssume::parse(&ct).map_err(|e| anyhow::anyhow!(e))?;
-            let r = switchyard_vswitch::trace::logical_ct(&sb, expr, &ct)
-                .map_err(|e| anyhow::anyhow!("{}", e.render(expr)))?;
+            let r = switchyard_vswitch::trace::logical_lb_dst(&sb, expr, &ct, lb_dst)
+                .map_err(|e| anyhow::anyhow!("{}", e.render(expr)))?
+                .map_err(|e| anyhow::anyhow!(e))?;
             if let Some(s) = switch {
                 if r.datapath != s {
                     anyhow::bail!(
@@ -545,7 +573,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
             }
-            trace::print(&r, summary, json)?;
+            trace::print(&r, trace::Level::of(summary, minimal), json)?;
         }
         Cmd::Router(r) => router::run(r, &mut c, json).await?,
         Cmd::Lb(l) => lb::run(l, &mut c, json).await?,
@@ -715,6 +743,21 @@ fn command_name(seg: &[String]) -> String {
         }
     }
     String::new()
+}
+
+/// `--lb-dst IP[:PORT]`.
+fn parse_lb_dst(s: &str) -> Result<(u32, Option<u16>), String> {
+    let (ip, port) = match s.split_once(':') {
+        Some((i, p)) => (
+            i,
+            Some(p.parse::<u16>().map_err(|e| format!("port {p:?}: {e}"))?),
+        ),
+        None => (s, None),
+    };
+    let ip: std::net::Ipv4Addr = ip
+        .parse()
+        .map_err(|e| format!("{ip:?} is not an IPv4 address: {e}"))?;
+    Ok((u32::from(ip), port))
 }
 
 /// A conntrack zone, decimal or `0x` hex (stateful zones print in hex).

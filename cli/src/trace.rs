@@ -3,7 +3,28 @@
 
 use switchyard_vswitch::trace::TraceReport;
 
-pub fn print(r: &TraceReport, summary: bool, json: bool) -> anyhow::Result<()> {
+/// How much of a trace to print (ovn-trace's levels).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// Every stage with the flow that matched and its northd source.
+    Detailed,
+    /// One line per datapath crossed, then the verdict.
+    Summary,
+    /// What happens to the packet only: the translation, then where it goes.
+    Minimal,
+}
+
+impl Level {
+    pub fn of(summary: bool, minimal: bool) -> Level {
+        match (summary, minimal) {
+            (_, true) => Level::Minimal,
+            (true, _) => Level::Summary,
+            _ => Level::Detailed,
+        }
+    }
+}
+
+pub fn print(r: &TraceReport, level: Level, json: bool) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(r)?);
         return Ok(());
@@ -34,7 +55,14 @@ pub fn print(r: &TraceReport, summary: bool, json: bool) -> anyhow::Result<()> {
         Some(rw) => format!("{verdict} (routed: {rw})"),
         None => verdict,
     };
-    if summary {
+    if level == Level::Minimal {
+        if let Some(ct) = &r.conntrack {
+            println!("{ct}");
+        }
+        println!("{verdict}");
+        return Ok(());
+    }
+    if level == Level::Summary {
         let mut path: Vec<&str> = Vec::new();
         for s in &r.steps {
             if path.last() != Some(&s.datapath.as_str()) {

@@ -190,3 +190,45 @@ fn completions_and_man_pages_come_from_the_command_definitions() {
         "the page carries the command's help: {sub:.300}"
     );
 }
+
+#[test]
+fn trace_levels_ct_flags_and_lb_dst_as_ovn_trace_has_them() {
+    let n = Northd::start(17968);
+    let (ok, _, err) = n.syctl(&[
+        "ls-add",
+        "ls0",
+        "--",
+        "lsp-add",
+        "ls0",
+        "p1",
+        "0a:00:00:00:00:01 10.0.0.1",
+        "--",
+        "lsp-add",
+        "ls0",
+        "p2",
+        "0a:00:00:00:00:02 10.0.0.2",
+    ]);
+    assert!(ok, "{err}");
+    let flow =
+        r#"inport == "p1" && eth.dst == 0a:00:00:00:00:02 && ip4.dst == 10.0.0.2 && udp.dst == 53"#;
+    let (ok, out, err) = n.syctl(&["trace", "--minimal", flow]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.trim(),
+        "output to \"p2\"",
+        "minimal: where it goes, nothing else"
+    );
+    let (_, detailed, _) = n.syctl(&["trace", "--detailed", flow]);
+    assert!(
+        detailed.contains("ls_in_l2_lkup") && detailed.contains("verdict: output"),
+        "{detailed}"
+    );
+    let (ok, _, err) = n.syctl(&["trace", "--summary", "--minimal", flow]);
+    assert!(!ok && err.contains("cannot be used with"), "{err}");
+    let (ok, _, err) = n.syctl(&["trace", "--ct", "trk,bogus", flow]);
+    assert!(!ok && err.contains("bogus"), "{err}");
+    let (ok, _, err) = n.syctl(&["trace", "--lb-dst", "10.0.0.2:53", flow]);
+    assert!(!ok && err.contains("meets no load balancer VIP"), "{err}");
+    let (ok, _, err) = n.syctl(&["trace", "--lb-dst", "10.0.0.300", flow]);
+    assert!(!ok && err.contains("not an IPv4 address"), "{err}");
+}

@@ -240,6 +240,15 @@ fn service_vip_balances_keeps_connections_and_answers_from_the_vip() {
     );
     let steps = sb.syctl(&["trace", &expr, "--ct", "new", "--ct", "est"]);
     assert!(steps.contains("new connection"), "{steps}");
+    // --lb-dst: the backend the operator names, not the hash's; a pod that is
+    // no backend of the VIP is refused with the list of those that are.
+    let to = format!("{}:8080", sb.ip(3));
+    let pinned = sb.syctl_json(&["trace", &expr, "--ct", "new", "--lb-dst", &to]);
+    let ct = pinned["conntrack"].as_str().unwrap_or("");
+    assert!(ct.contains(&format!("backend {to} (--lb-dst")), "{pinned}");
+    assert_eq!(pinned["outputs"][0]["port"], sb.pod(3)["lport"], "{pinned}");
+    let e = sb.syctl_err(&["trace", &expr, "--lb-dst", &sb.ip(2)]);
+    assert!(e.contains("is not a backend") && e.contains(&to), "{e}");
     let live = sb.syctl_json(&["vswitch", "trace", &expr]);
     assert!(
         live["conntrack"]

@@ -268,6 +268,22 @@ pub fn logical_ct(
     expr: &str,
     ct: &CtAssume,
 ) -> Result<TraceReport, MicroflowError> {
+    match logical_lb_dst(sb, expr, ct, None)? {
+        Ok(r) => Ok(r),
+        Err(e) => unreachable!("no --lb-dst, no --lb-dst error: {e}"),
+    }
+}
+
+/// [`logical_ct`] with ovn-trace's `--lb-dst IP[:PORT]`: a new connection to a
+/// VIP goes to that backend instead of the one the Maglev hash picks. The
+/// inner error says what is wrong with `lb_dst` (not a VIP's backend, or no
+/// VIP on the packet's way).
+pub fn logical_lb_dst(
+    sb: &SbSnapshot,
+    expr: &str,
+    ct: &CtAssume,
+    lb_dst: Option<(u32, Option<u16>)>,
+) -> Result<Result<TraceReport, String>, MicroflowError> {
     let mf = Microflow::parse(expr)?;
     let mut key = mf.resolve(sb)?;
     let inport = mf.inport()?.to_string();
@@ -302,6 +318,61 @@ pub fn logical_ct(
         };
         (d, k)
     });
+    let mut edge = edge;
+    if let Some((want_ip, want_port)) = lb_dst {
+        let ip = |v: u32| std::net::Ipv4Addr::from(v);
+        let shown = match want_port {
+            Some(p) => format!("{}:{p}", ip(want_ip)),
+            None => ip(want_ip).to_string(),
+        };
+        let dp = t.slot(key.in_port).map_or(0, |b| b.datapath);
+        let Some(vip) = t.services.vip_for(key.ip_proto, key.ip_dst, key.l4_dst, dp) else {
+            return Ok(Err(format!(
+                "--lb-dst {shown}: the packet meets no load balancer VIP ({}:{} is none on {inport:?}'s switch)",
+                ip(key.ip_dst),
+                key.l4_dst
+            )));
+        };
+        let Some(be) = vip
+            .backends
+            .iter()
+            .find(|(b, p)| *b == want_ip && want_port.is_none_or(|w| w == *p))
+        else {
+            let list: Vec<String> = vip
+                .backends
+                .iter()
+                .map(|(b, p)| format!("{}:{p}", ip(*b)))
+                .collect();
+            return Ok(Err(format!(
+                "--lb-dst {shown} is not a backend of VIP {}:{} (backends: {})",
+                ip(vip.ip),
+                vip.port,
+                if list.is_empty() {
+                    "none".to_string()
+                } else {
+                    list.join(", ")
+                }
+            )));
+        };
+        let mut k = key;
+        (k.ip_dst, k.l4_dst) = *be;
+        edge = Some((
+            format!(
+                "ct_lb({}): {} to VIP {}:{}, backend {}:{} (--lb-dst; committed in zone {dp})",
+                vip.lb.name,
+                if ct.at(0) & switchyard_southbound::field::ct::NEW != 0 {
+                    "new connection".to_string()
+                } else {
+                    format!("established connection (--ct {})", CtAssume::text(ct.at(0)))
+                },
+                ip(vip.ip),
+                vip.port,
+                ip(be.0),
+                be.1
+            ),
+            k,
+        ));
+    }
     let mut step = 0;
     if let Some((_, k)) = &edge {
         key = *k;
@@ -329,7 +400,7 @@ pub fn logical_ct(
     };
     let mut r = report(&t, &key, v, &out, steps, chassis_of);
     r.conntrack = join_ct(edge.map(|(d, _)| d), tracked);
-    Ok(r)
+    Ok(Ok(r))
 }
 
 /// The edge's translation and the stateful tracking, as one conntrack line.
