@@ -2,7 +2,9 @@
 #![forbid(unsafe_code)]
 
 mod acl;
+mod chain;
 mod cluster;
+mod db;
 mod demo;
 mod lb;
 mod nb;
@@ -138,6 +140,8 @@ enum Cmd {
     Lb(lb::LbCmd),
     #[command(flatten)]
     Acl(acl::AclCmd),
+    #[command(flatten)]
+    Db(db::DbCmd),
     /// Talk to the local switchyard-vswitchd.
     #[command(subcommand)]
     Vswitch(VswitchCmd),
@@ -363,7 +367,7 @@ fn main() {
     // panicking on the closed pipe.
     sigpipe::reset();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let chain = split_chain(&args);
+    let chain = chain::split_chain(&args);
     let parse = |seg: &[String]| {
         Cli::try_parse_from(std::iter::once("syctl".to_string()).chain(seg.iter().cloned()))
             .unwrap_or_else(|e| e.exit())
@@ -374,7 +378,7 @@ fn main() {
     }
     let clis: Vec<(String, Cli)> = chain
         .iter()
-        .map(|seg| (command_name(seg), parse(seg)))
+        .map(|seg| (chain::command_name(seg), parse(seg)))
         .collect();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -578,6 +582,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Router(r) => router::run(r, &mut c, json).await?,
         Cmd::Lb(l) => lb::run(l, &mut c, json).await?,
         Cmd::Acl(a) => acl::run(a, &mut c, json).await?,
+        Cmd::Db(d) => db::run(d, &mut c).await?,
         other => unreachable!("nb_write() took the writes, run() the rest: {other:?}"),
     }
     Ok(())
@@ -647,6 +652,7 @@ fn nb_write(cmd: Cmd) -> anyhow::Result<Result<nb::Write, Cmd>> {
         Cmd::Router(r) => router::write(r).map(|x| x.map_err(Cmd::Router)),
         Cmd::Lb(l) => lb::write(l).map(|x| x.map_err(Cmd::Lb)),
         Cmd::Acl(a) => acl::write(a).map(|x| x.map_err(Cmd::Acl)),
+        Cmd::Db(d) => db::write(d).map(|x| x.map_err(Cmd::Db)),
         other => Ok(Err(other)),
     }
 }
@@ -689,62 +695,6 @@ async fn run_chain(clis: Vec<(String, Cli)>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Global options that take a value (they come before the command's name).
-const VALUED_GLOBALS: [&str; 2] = ["--nb", "--vswitchd"];
-
-/// Splits `syctl CMD ARGS -- CMD ARGS ...` into its commands (ovn-nbctl's `--`)
-/// and moves the `--may-exist` / `--if-exists` written before a command's name
-/// (`-- --may-exist ls-add ls1`, as ovn-nbctl has them) after it, where clap
-/// reads them.
-fn split_chain(args: &[String]) -> Vec<Vec<String>> {
-    args.split(|a| a == "--")
-        .map(|seg| {
-            let mut out = Vec::new();
-            let mut early = Vec::new();
-            let mut named = false;
-            let mut i = 0;
-            while i < seg.len() {
-                let t = &seg[i];
-                if named {
-                    out.push(t.clone());
-                } else if t == "--may-exist" || t == "--if-exists" {
-                    early.push(t.clone());
-                } else if VALUED_GLOBALS.contains(&t.as_str()) {
-                    out.push(t.clone());
-                    if let Some(v) = seg.get(i + 1) {
-                        out.push(v.clone());
-                    }
-                    i += 1;
-                } else if t.starts_with('-') {
-                    out.push(t.clone());
-                } else {
-                    out.push(t.clone());
-                    out.append(&mut early);
-                    named = true;
-                }
-                i += 1;
-            }
-            out.append(&mut early);
-            out
-        })
-        .collect()
-}
-
-/// The command's name in a chain segment (for messages).
-fn command_name(seg: &[String]) -> String {
-    let mut i = 0;
-    while i < seg.len() {
-        if VALUED_GLOBALS.contains(&seg[i].as_str()) {
-            i += 2;
-        } else if seg[i].starts_with('-') {
-            i += 1;
-        } else {
-            return seg[i].clone();
-        }
-    }
-    String::new()
-}
-
 /// `--lb-dst IP[:PORT]`.
 fn parse_lb_dst(s: &str) -> Result<(u32, Option<u16>), String> {
     let (ip, port) = match s.split_once(':') {
@@ -772,33 +722,6 @@ fn parse_zone(s: &str) -> Result<u32, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn v(s: &str) -> Vec<String> {
-        s.split_whitespace().map(String::from).collect()
-    }
-
-    #[test]
-    fn a_chain_splits_on_double_dashes_and_flags_move_after_the_name() {
-        let c = split_chain(&v(
-            "--nb http://x lsp-add ls0 x1 -- --may-exist ls-add ls1 -- lsp-set-type x1 router",
-        ));
-        assert_eq!(
-            c,
-            vec![
-                v("--nb http://x lsp-add ls0 x1"),
-                v("ls-add --may-exist ls1"),
-                v("lsp-set-type x1 router"),
-            ]
-        );
-        assert_eq!(command_name(&c[0]), "lsp-add");
-        assert_eq!(split_chain(&v("ls-list")), vec![v("ls-list")]);
-        assert!(split_chain(&v("ls-add a --")).iter().any(Vec::is_empty));
-        // Every part of a chain parses as a command of its own.
-        for seg in &c {
-            Cli::try_parse_from(std::iter::once("syctl".to_string()).chain(seg.iter().cloned()))
-                .unwrap_or_else(|e| panic!("{seg:?}: {e}"));
-        }
-    }
 
     #[test]
     fn lsp_add_takes_addresses_only_where_they_cannot_be_a_parent_name() {

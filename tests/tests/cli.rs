@@ -232,3 +232,238 @@ fn trace_levels_ct_flags_and_lb_dst_as_ovn_trace_has_them() {
     let (ok, _, err) = n.syctl(&["trace", "--lb-dst", "10.0.0.300", flow]);
     assert!(!ok && err.contains("not an IPv4 address"), "{err}");
 }
+
+/// `syctl ARGS` (explicit argument list) must succeed; its stdout.
+fn must(n: &Northd, args: &[&str]) -> String {
+    let (ok, out, err) = n.syctl(args);
+    assert!(ok, "syctl {args:?}: {err}");
+    out
+}
+
+#[test]
+fn database_commands_round_trip_every_nb_table() {
+    let n = Northd::start(17972);
+    must(
+        &n,
+        &[
+            "lr-add",
+            "lr0",
+            "--",
+            "lrp-add",
+            "lr0",
+            "lr0-ls0",
+            "0a:00:00:00:00:01",
+            "10.0.0.1/24",
+            "--",
+            "lrp-add",
+            "lr0",
+            "lr0-ext",
+            "0a:00:00:00:00:02",
+            "172.16.0.1/24",
+            "--",
+            "ls-add",
+            "ls0",
+            "--subnet",
+            "10.0.0.0/24",
+            "--",
+            "lsp-add",
+            "ls0",
+            "p1",
+            "0a:00:00:00:00:0b 10.0.0.11",
+            "--",
+            "lr-route-add",
+            "lr0",
+            "10.9.0.0/16",
+            "10.0.0.254",
+            "--",
+            "lr-nat-add",
+            "lr0",
+            "snat",
+            "172.16.0.100",
+            "10.0.0.0/24",
+            "--",
+            "lb-add",
+            "web",
+            "10.96.0.10:80",
+            "10.0.0.11:8080",
+            "--",
+            "acl-add",
+            "ls0",
+            "to-lport",
+            "100",
+            "ip4.src == 10.0.0.11 && tcp.dst == {80, 443}",
+            "allow-related",
+        ],
+    );
+    // Every table lists, as JSON, with its records named by _id.
+    let ids = |t: &str| -> Vec<String> {
+        let v: serde_json::Value =
+            serde_json::from_str(&must(&n, &["list", t, "--format", "json"])).expect("json");
+        v.as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| r["_id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(ids("Logical_Switch"), ["ls0"]);
+    assert_eq!(ids("Logical_Switch_Port"), ["p1"]);
+    assert_eq!(ids("Logical_Router"), ["lr0"]);
+    assert_eq!(ids("Logical_Router_Port"), ["lr0-ext", "lr0-ls0"]);
+    assert_eq!(
+        ids("Logical_Router_Static_Route"),
+        ["lr0,10.9.0.0/16,10.0.0.254"]
+    );
+    assert_eq!(ids("NAT"), ["lr0,snat,172.16.0.100"]);
+    assert_eq!(ids("Load_Balancer"), ["web"]);
+    let acl = "ls0,to-lport,100,ip4.src == 10.0.0.11 && tcp.dst == {80, 443}";
+    assert_eq!(ids("ACL"), [acl]);
+
+    // get: a column, a map key; find: by a set element and by a map key.
+    assert_eq!(
+        must(&n, &["get", "Logical_Switch", "ls0", "subnet"]).trim(),
+        "\"10.0.0.0/24\""
+    );
+    assert_eq!(
+        must(&n, &["get", "Load_Balancer", "web", "vips:10.96.0.10:80"]).trim(),
+        "\"10.0.0.11:8080\""
+    );
+    let found = must(
+        &n,
+        &[
+            "find",
+            "Logical_Switch_Port",
+            "addresses=0a:00:00:00:00:0b 10.0.0.11",
+            "--columns",
+            "name,enabled",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_eq!(found.trim(), "name,enabled\np1,true");
+    let found = must(
+        &n,
+        &[
+            "find",
+            "Load_Balancer",
+            "vips:10.96.0.10:80=10.0.0.11:8080",
+            "--columns",
+            "_id",
+        ],
+    );
+    assert_eq!(found.trim(), "_id : web");
+    assert!(must(&n, &["find", "ACL", "priority=7"]).trim().is_empty());
+    let table = must(
+        &n,
+        &[
+            "list",
+            "NAT",
+            "--columns",
+            "type,external_ip",
+            "--format",
+            "table",
+        ],
+    );
+    assert!(
+        table.contains("TYPE") && table.contains("172.16.0.100"),
+        "{table}"
+    );
+
+    // set on a port, chained; a column it cannot set is refused, nothing written.
+    must(
+        &n,
+        &[
+            "set",
+            "Logical_Switch_Port",
+            "p1",
+            "enabled=false",
+            "port_security=[\"0a:00:00:00:00:0b 10.0.0.11\"]",
+        ],
+    );
+    assert_eq!(
+        must(&n, &["get", "Logical_Switch_Port", "p1", "enabled"]).trim(),
+        "false"
+    );
+    assert_eq!(
+        must(&n, &["get", "Logical_Switch_Port", "p1", "port_security"]).trim(),
+        "[\"0a:00:00:00:00:0b 10.0.0.11\"]"
+    );
+    let (ok, _, e) = n.syctl(&[
+        "set",
+        "Logical_Switch_Port",
+        "p1",
+        "enabled=true",
+        "--",
+        "set",
+        "Logical_Switch_Port",
+        "p1",
+        "tunnel_key=9",
+    ]);
+    assert!(!ok && e.contains("cannot be set"), "{e}");
+    assert_eq!(
+        must(&n, &["get", "Logical_Switch_Port", "p1", "enabled"]).trim(),
+        "false"
+    );
+
+    // Bad names say what exists.
+    let (ok, _, e) = n.syctl(&["list", "Logical_Flow"]);
+    assert!(!ok && e.contains("Logical_Switch_Port"), "{e}");
+    let (ok, _, e) = n.syctl(&["get", "Logical_Switch", "ls0", "colour"]);
+    assert!(!ok && e.contains("subnet"), "{e}");
+    let (ok, _, e) = n.syctl(&["get", "Logical_Switch", "ls9", "name"]);
+    assert!(!ok && e.contains("no Logical_Switch record"), "{e}");
+    assert!(must(&n, &["get", "--if-exists", "Logical_Switch", "ls9", "name"]).is_empty());
+
+    // destroy every table's record in one chain; then each table is empty.
+    must(
+        &n,
+        &[
+            "destroy",
+            "ACL",
+            acl,
+            "--",
+            "destroy",
+            "NAT",
+            "lr0,snat,172.16.0.100",
+            "--",
+            "destroy",
+            "Logical_Router_Static_Route",
+            "lr0,10.9.0.0/16,10.0.0.254",
+            "--",
+            "destroy",
+            "Load_Balancer",
+            "web",
+            "--",
+            "destroy",
+            "Logical_Switch_Port",
+            "p1",
+            "--",
+            "destroy",
+            "Logical_Router_Port",
+            "lr0-ls0",
+            "lr0-ext",
+            "--",
+            "destroy",
+            "Logical_Router",
+            "lr0",
+            "--",
+            "destroy",
+            "Logical_Switch",
+            "ls0",
+        ],
+    );
+    for t in [
+        "Logical_Switch",
+        "Logical_Switch_Port",
+        "Logical_Router",
+        "Logical_Router_Port",
+        "Logical_Router_Static_Route",
+        "NAT",
+        "Load_Balancer",
+        "ACL",
+    ] {
+        assert!(ids(t).is_empty(), "{t} still has {:?}", ids(t));
+    }
+    must(&n, &["destroy", "--if-exists", "Logical_Switch", "ls0"]);
+    let (ok, _, e) = n.syctl(&["destroy", "NAT", "lr0"]);
+    assert!(!ok && e.contains("--columns _id"), "{e}");
+}
