@@ -10,13 +10,13 @@
 //! transmitted to the endpoint's port since the case began.
 
 use crate::frames::hex;
-use crate::sandbox::{helper, run, wait_until, Sandbox};
+use crate::sandbox::{helper, run, start_helper, wait_until, Sandbox};
 use crate::scenario::{syctl_args, Expect, Scenario, Tally, ROUNDS};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,25 +30,7 @@ struct Capture {
 
 impl Capture {
     fn start(ns: &str, iface: &str) -> Capture {
-        let mut child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                ns,
-                "python3",
-                &helper(),
-                "capture",
-                iface,
-                "600",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("capture");
-        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        out.read_line(&mut line).expect("capture output");
-        assert_eq!(line.trim(), "READY", "capture in {ns} did not start");
+        let (child, out) = start_helper(ns, &["capture", iface, "600"]);
         let frames = Arc::new(Mutex::new(Vec::new()));
         let sink = frames.clone();
         std::thread::spawn(move || {

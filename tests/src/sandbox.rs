@@ -306,31 +306,34 @@ impl Sandbox {
 /// Starts a sniffer on `iface` in namespace `ns` (`pkt.py sniff`: frames
 /// with `tag` until one with `marker`) and waits until it listens.
 pub fn sniff_in(ns: &str, iface: &str, tag: &str, marker: &str) -> Sniffer {
-    {
-        let mut child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                ns,
-                "python3",
-                &helper(),
-                "sniff",
-                iface,
-                tag,
-                marker,
-                "15",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sniffer");
-        let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-        let mut line = String::new();
-        use std::io::BufRead;
-        out.read_line(&mut line).expect("sniffer output");
-        assert_eq!(line.trim(), "READY", "sniffer did not start");
-        Sniffer { child, out }
-    }
+    let (child, out) = start_helper(ns, &["sniff", iface, tag, marker, "15"]);
+    Sniffer { child, out }
+}
+
+/// Runs `pkt.py ARGS` in namespace `ns` and waits for its READY line.
+pub(crate) fn start_helper(
+    ns: &str,
+    args: &[&str],
+) -> (Child, std::io::BufReader<std::process::ChildStdout>) {
+    use std::io::BufRead;
+    let helper = helper();
+    let mut a = vec!["netns", "exec", ns, "python3", helper.as_str()];
+    a.extend_from_slice(args);
+    let mut child = Command::new("ip")
+        .args(&a)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start pkt.py");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("pkt.py output");
+    assert_eq!(
+        line.trim(),
+        "READY",
+        "pkt.py {args:?} in {ns} did not start"
+    );
+    (child, out)
 }
 
 impl Sandbox {

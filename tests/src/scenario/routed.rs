@@ -131,26 +131,7 @@ pub fn scenario() -> Scenario {
                 icmp_from_gw("port unreachable from the gateway", 3, Some(gw0)),
             )]),
         },
-        Case {
-            name: "routed TCP to the gateway",
-            from: 0,
-            frame: frames::tcp(
-                p[0].mac,
-                gw0_mac,
-                pod1,
-                gw0,
-                40001,
-                22,
-                TcpControl::Syn,
-                None,
-            ),
-            expect: Expect::Delivered(vec![(
-                0,
-                Want::like("a TCP reset from the gateway", move |f| {
-                    is_tcp_rst(f, gw0, pod1)
-                }),
-            )]),
-        },
+        syn_gets_reset(&topo, "routed TCP to the gateway", gw0, 22),
     ];
     Scenario {
         name: "routed",
@@ -158,6 +139,34 @@ pub fn scenario() -> Scenario {
         config: Vec::new(),
         cases,
         spread: Vec::new(),
+    }
+}
+
+/// A case: pod1 sends a TCP SYN to `dst:dport` through its gateway, and gets a
+/// TCP reset from `dst` (a router's own address, a VIP without backends).
+pub fn syn_gets_reset(topo: &Topo, name: &'static str, dst: Ipv4Address, dport: u16) -> Case {
+    let p = topo.endpoints();
+    let (gw_mac, _) = p[0].gateway.expect("routed");
+    let pod1 = p[0].ip;
+    Case {
+        name,
+        from: 0,
+        frame: frames::tcp(
+            p[0].mac,
+            gw_mac,
+            pod1,
+            dst,
+            40001,
+            dport,
+            TcpControl::Syn,
+            None,
+        ),
+        expect: Expect::Delivered(vec![(
+            0,
+            Want::like(&format!("a TCP reset from {dst}"), move |f| {
+                is_tcp_rst(f, dst, pod1)
+            }),
+        )]),
     }
 }
 

@@ -1,13 +1,13 @@
 //! Load balancing and NAT: a VIP on a switch, a floating IP and SNAT on the
 //! router, each checked in both directions of a connection.
 
-use super::routed::is_tcp_rst;
+use super::routed::syn_gets_reset;
 use super::{
     is_icmp, routed, translated, udp_between, Case, Expect, Scenario, Topo, Want, EXT_NET,
 };
 use crate::frames;
 use crate::memory::{lb_attach_op, lb_op};
-use smoltcp::wire::{Ipv4Address, Ipv4Packet, TcpControl};
+use smoltcp::wire::{Ipv4Address, Ipv4Packet};
 use switchyard_southbound::pb::{self, nb_op::Op};
 
 pub const VIP: Ipv4Address = Ipv4Address::new(10, 96, 0, 10);
@@ -71,26 +71,7 @@ pub fn lb() -> Scenario {
                 )),
             )]),
         },
-        Case {
-            name: "lb VIP without backends",
-            from: 0,
-            frame: frames::tcp(
-                p[0].mac,
-                gw0_mac,
-                pod1,
-                VIP,
-                40001,
-                90,
-                TcpControl::Syn,
-                None,
-            ),
-            expect: Expect::Delivered(vec![(
-                0,
-                Want::like("a TCP reset from the VIP", move |f| {
-                    is_tcp_rst(f, VIP, pod1)
-                }),
-            )]),
-        },
+        syn_gets_reset(&topo, "lb VIP without backends", VIP, 90),
     ];
     Scenario {
         name: "lb",
