@@ -50,17 +50,7 @@ pub fn switch_nb(n: usize) -> Nb {
         }));
     }
     let mut nb = Nb::default();
-    nb.apply_ops(&pb::TransactRequest {
-        ops: ops
-            .into_iter()
-            .map(|o| pb::NbOp {
-                op: Some(o),
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    })
-    .expect("valid topology");
+    nb.apply_all(ops).expect("valid topology");
     nb
 }
 
@@ -136,17 +126,7 @@ pub fn routed_nb(routes: usize) -> Nb {
         }));
     }
     let mut nb = Nb::default();
-    nb.apply_ops(&pb::TransactRequest {
-        ops: ops
-            .into_iter()
-            .map(|o| pb::NbOp {
-                op: Some(o),
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    })
-    .expect("valid routed topology");
+    nb.apply_all(ops).expect("valid routed topology");
     nb
 }
 

@@ -42,17 +42,7 @@ fn service_nb(vips: usize) -> Nb {
             router_name: String::new(),
         }),
     ];
-    nb.apply_ops(&pb::TransactRequest {
-        ops: ops
-            .into_iter()
-            .map(|o| pb::NbOp {
-                op: Some(o),
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    })
-    .expect("valid load balancer");
+    nb.apply_all(ops).expect("valid load balancer");
     nb
 }
 
@@ -190,17 +180,7 @@ fn acl_nb(n: usize) -> Nb {
             "drop",
         ));
     }
-    nb.apply_ops(&pb::TransactRequest {
-        ops: ops
-            .into_iter()
-            .map(|o| pb::NbOp {
-                op: Some(o),
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    })
-    .expect("valid ACLs");
+    nb.apply_all(ops).expect("valid ACLs");
     nb
 }
 

@@ -335,6 +335,21 @@ impl Nb {
         }
     }
 
+    /// [`Nb::apply_ops`] of a transaction made of `ops` alone (no flags): how
+    /// tests, benches and fixtures build a database.
+    pub fn apply_all(&mut self, ops: Vec<Op>) -> Result<(), NbError> {
+        self.apply_ops(&pb::TransactRequest {
+            ops: ops
+                .into_iter()
+                .map(|o| pb::NbOp {
+                    op: Some(o),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })
+    }
+
     /// Applies a transaction, validating each op. On error `self` may be partly
     /// changed: callers apply to a clone and keep it only on success.
     pub fn apply_ops(&mut self, req: &pb::TransactRequest) -> Result<(), NbError> {

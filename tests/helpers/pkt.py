@@ -12,15 +12,18 @@ import socket, sys, time
 
 ETH_P_ALL = 0x0003
 
-def send(iface, frames):
+def raw(iface):
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
     s.bind((iface, 0))
+    return s
+
+def send(iface, frames):
+    s = raw(iface)
     for h in frames:
         s.send(bytes.fromhex(h))
 
 def sniff(iface, tag, marker, secs):
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-    s.bind((iface, 0))
+    s = raw(iface)
     s.settimeout(0.2)
     print("READY", flush=True)
     deadline = time.time() + secs
@@ -43,8 +46,7 @@ def sniff(iface, tag, marker, secs):
     print("TIMEOUT", flush=True)
 
 def capture(iface, secs):
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-    s.bind((iface, 0))
+    s = raw(iface)
     s.settimeout(0.5)
     print("READY", flush=True)
     deadline = time.time() + secs

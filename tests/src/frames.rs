@@ -39,11 +39,36 @@ pub fn udp_ports(
         src_port: sport,
         dst_port: dport,
     };
+    let len = udp.header_len() + payload.len();
+    ipv4(src_mac, dst_mac, src, dst, IpProtocol::Udp, len, |l4| {
+        udp.emit(
+            &mut UdpPacket::new_unchecked(l4),
+            &src.into(),
+            &dst.into(),
+            payload.len(),
+            |b| b.copy_from_slice(payload),
+            &ChecksumCapabilities::default(),
+        )
+    })
+}
+
+/// An Ethernet frame with an IPv4 header (TTL 64, valid checksum) from
+/// `src_mac`/`src` to `dst_mac`/`dst` and `len` bytes of `proto` payload that
+/// `fill` writes.
+fn ipv4(
+    src_mac: u64,
+    dst_mac: u64,
+    src: Ipv4Address,
+    dst: Ipv4Address,
+    proto: IpProtocol,
+    len: usize,
+    fill: impl FnOnce(&mut [u8]),
+) -> Vec<u8> {
     let ip = Ipv4Repr {
         src_addr: src,
         dst_addr: dst,
-        next_header: IpProtocol::Udp,
-        payload_len: udp.header_len() + payload.len(),
+        next_header: proto,
+        payload_len: len,
         hop_limit: 64,
     };
     let eth = EthernetRepr {
@@ -56,15 +81,7 @@ pub fn udp_ports(
     eth.emit(&mut f);
     let mut p = Ipv4Packet::new_unchecked(f.payload_mut());
     ip.emit(&mut p, &ChecksumCapabilities::default());
-    let mut u = UdpPacket::new_unchecked(p.payload_mut());
-    udp.emit(
-        &mut u,
-        &src.into(),
-        &dst.into(),
-        payload.len(),
-        |b| b.copy_from_slice(payload),
-        &ChecksumCapabilities::default(),
-    );
+    fill(p.payload_mut());
     buf
 }
 
@@ -96,30 +113,22 @@ pub fn tcp(
         timestamp: None,
         payload: &[],
     };
-    let ip = Ipv4Repr {
-        src_addr: src,
-        dst_addr: dst,
-        next_header: IpProtocol::Tcp,
-        payload_len: t.buffer_len(),
-        hop_limit: 64,
-    };
-    let eth = EthernetRepr {
-        src_addr: mac(src_mac),
-        dst_addr: mac(dst_mac),
-        ethertype: EthernetProtocol::Ipv4,
-    };
-    let mut buf = vec![0u8; eth.buffer_len() + ip.buffer_len() + ip.payload_len];
-    let mut f = EthernetFrame::new_unchecked(&mut buf[..]);
-    eth.emit(&mut f);
-    let mut p = Ipv4Packet::new_unchecked(f.payload_mut());
-    ip.emit(&mut p, &ChecksumCapabilities::default());
-    t.emit(
-        &mut TcpPacket::new_unchecked(p.payload_mut()),
-        &src.into(),
-        &dst.into(),
-        &ChecksumCapabilities::default(),
-    );
-    buf
+    ipv4(
+        src_mac,
+        dst_mac,
+        src,
+        dst,
+        IpProtocol::Tcp,
+        t.buffer_len(),
+        |l4| {
+            t.emit(
+                &mut TcpPacket::new_unchecked(l4),
+                &src.into(),
+                &dst.into(),
+                &ChecksumCapabilities::default(),
+            )
+        },
+    )
 }
 
 /// An ICMP echo request (identifier 7, sequence 1) carrying `payload`.
@@ -136,28 +145,20 @@ pub fn icmp_echo(
         seq_no: 1,
         data: payload,
     };
-    let ip = Ipv4Repr {
-        src_addr: src,
-        dst_addr: dst,
-        next_header: IpProtocol::Icmp,
-        payload_len: icmp.buffer_len(),
-        hop_limit: 64,
-    };
-    let eth = EthernetRepr {
-        src_addr: mac(src_mac),
-        dst_addr: mac(dst_mac),
-        ethertype: EthernetProtocol::Ipv4,
-    };
-    let mut buf = vec![0u8; eth.buffer_len() + ip.buffer_len() + ip.payload_len];
-    let mut f = EthernetFrame::new_unchecked(&mut buf[..]);
-    eth.emit(&mut f);
-    let mut p = Ipv4Packet::new_unchecked(f.payload_mut());
-    ip.emit(&mut p, &ChecksumCapabilities::default());
-    icmp.emit(
-        &mut Icmpv4Packet::new_unchecked(p.payload_mut()),
-        &ChecksumCapabilities::default(),
-    );
-    buf
+    ipv4(
+        src_mac,
+        dst_mac,
+        src,
+        dst,
+        IpProtocol::Icmp,
+        icmp.buffer_len(),
+        |l4| {
+            icmp.emit(
+                &mut Icmpv4Packet::new_unchecked(l4),
+                &ChecksumCapabilities::default(),
+            )
+        },
+    )
 }
 
 /// An ICMP error (`icmp_type`, `code`) quoting the first 28 bytes of the IPv4

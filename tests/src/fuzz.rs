@@ -26,18 +26,7 @@ pub const REMOTE_IP: u32 = 0xac1f_000c;
 const CT_CAPACITY: usize = 256;
 
 fn ops(nb: &mut Nb, ops: Vec<Op>) -> Result<(), String> {
-    nb.apply_ops(&pb::TransactRequest {
-        ops: ops
-            .into_iter()
-            .map(|o| pb::NbOp {
-                op: Some(o),
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    })
-    .map(|_| ())
-    .map_err(|e| e.to_string())
+    nb.apply_all(ops).map(|_| ()).map_err(|e| e.to_string())
 }
 
 fn lsp(name: &str, sw: &str, addr: &str) -> Op {

@@ -20,17 +20,8 @@ pub fn sandbox_nb(pods: usize) -> Nb {
 /// An NB database made of `ops`, validated as northd validates them.
 pub fn nb_of(ops: &[Op]) -> Nb {
     let mut nb = Nb::default();
-    nb.apply_ops(&pb::TransactRequest {
-        ops: ops
-            .iter()
-            .map(|o| pb::NbOp {
-                op: Some(o.clone()),
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    })
-    .expect("the scenario's NB is valid");
+    nb.apply_all(ops.to_vec())
+        .expect("the scenario's NB is valid");
     nb
 }
 

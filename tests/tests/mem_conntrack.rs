@@ -540,17 +540,7 @@ fn acls_see_a_service_connection_after_dnat_and_let_its_replies_back() {
         ),
         acl(1, r#"outport == "p2" && ip4"#, "drop"),
     ];
-    nb.apply_ops(&pb::TransactRequest {
-        ops: ops
-            .into_iter()
-            .map(|o| pb::NbOp {
-                op: Some(o),
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    })
-    .expect("valid");
+    nb.apply_all(ops).expect("valid");
     let (mut pmd, stats, _) = pmd_on(&southbound(&nb), &["p1".into(), "p2".into()]);
     let vip = Ipv4Address::new(10, 96, 0, 10);
     let p2 = Ipv4Address::new(10, 1, 0, 2);

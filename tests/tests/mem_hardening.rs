@@ -23,17 +23,7 @@ fn ip(i: u8) -> Ipv4Address {
 }
 
 fn apply(nb: &mut Nb, ops: Vec<Op>) {
-    nb.apply_ops(&pb::TransactRequest {
-        ops: ops
-            .into_iter()
-            .map(|o| pb::NbOp {
-                op: Some(o),
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    })
-    .expect("valid ops");
+    nb.apply_all(ops).expect("valid ops");
 }
 
 fn drops(stats: &PmdStats, r: DropReason) -> u64 {
@@ -226,18 +216,12 @@ fn a_new_deny_cuts_open_connections_and_keeps_them_cut_while_others_flow() {
     assert!(send(&mut pmd, 0, syn, 3)[1].is_empty());
 
     // The deny goes again: the connection's next segment re-admits it.
-    nb.apply_ops(&pb::TransactRequest {
-        ops: vec![pb::NbOp {
-            op: Some(Op::AclDel(pb::AclDel {
-                switch_name: "ls0".into(),
-                direction: "to-lport".into(),
-                priority: 200,
-                r#match: r#"outport == "p2" && ip4.src == 10.0.0.1"#.into(),
-            })),
-            ..Default::default()
-        }],
-        ..Default::default()
-    })
+    nb.apply_all(vec![Op::AclDel(pb::AclDel {
+        switch_name: "ls0".into(),
+        direction: "to-lport".into(),
+        priority: 200,
+        r#match: r#"outport == "p2" && ip4.src == 10.0.0.1"#.into(),
+    })])
     .unwrap();
     shared
         .tables

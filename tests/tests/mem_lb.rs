@@ -29,17 +29,7 @@ fn topology() -> Nb {
         attach("web"),
         attach("none"),
     ];
-    nb.apply_ops(&pb::TransactRequest {
-        ops: ops
-            .into_iter()
-            .map(|o| pb::NbOp {
-                op: Some(o),
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    })
-    .expect("valid load balancers");
+    nb.apply_all(ops).expect("valid load balancers");
     nb
 }
 
@@ -184,18 +174,12 @@ fn port_unreachable(quoted: &[u8], to: Ipv4Address) -> Vec<u8> {
 #[test]
 fn icmp_errors_about_snat_connections_are_translated_and_mutations_never_panic() {
     let mut nb = routed_nb(0);
-    nb.apply_ops(&pb::TransactRequest {
-        ops: vec![pb::NbOp {
-            op: Some(Op::NatAdd(pb::NatRule {
-                router_name: "lr0".into(),
-                r#type: "snat".into(),
-                external_ip: "10.1.0.100".into(),
-                logical_ip: "10.0.0.0/24".into(),
-            })),
-            ..Default::default()
-        }],
-        ..Default::default()
-    })
+    nb.apply_all(vec![Op::NatAdd(pb::NatRule {
+        router_name: "lr0".into(),
+        r#type: "snat".into(),
+        external_ip: "10.1.0.100".into(),
+        logical_ip: "10.0.0.0/24".into(),
+    })])
     .expect("valid NAT rule");
     let (mut pmd, stats, _) = pmd_on(&southbound(&nb), &lports());
     // p1 -> p2 leaves ls1 SNATed to 10.1.0.100.

@@ -83,17 +83,7 @@ fn topology() -> Nb {
         output_port: String::new(),
     }));
     let mut nb = Nb::default();
-    nb.apply_ops(&pb::TransactRequest {
-        ops: ops
-            .into_iter()
-            .map(|o| pb::NbOp {
-                op: Some(o),
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    })
-    .expect("valid topology");
+    nb.apply_all(ops).expect("valid topology");
     nb
 }
 

@@ -46,6 +46,8 @@ fn service() -> Pmd {
             router_name: String::new(),
         }),
     ];
+    // Spelled out, not Nb::apply_all: ipp.sh copies this driver into older
+    // commits for A/B runs, which may not have that helper.
     nb.apply_ops(&pb::TransactRequest {
         ops: ops
             .into_iter()

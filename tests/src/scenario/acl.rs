@@ -1,7 +1,7 @@
 //! Stateful ACLs: pod2 takes connections from pod1 only; its replies and its
 //! own connections pass, everyone else to pod2 is dropped.
 
-use super::{udp_between, Case, Expect, Scenario, Topo, Want};
+use super::{forwarded, udp_between, Case, Expect, Scenario, Topo};
 use switchyard_southbound::pb::{self, nb_op::Op};
 use switchyard_southbound::DropReason;
 
@@ -20,32 +20,24 @@ fn acl(priority: u32, m: &str, action: &str) -> Op {
 pub fn scenario() -> Scenario {
     let topo = Topo::switch(3);
     let p = topo.endpoints();
-    let exact = |a: usize, b: usize, sport: u16, dport: u16, tag: &'static str| {
-        let f = udp_between(&topo, a, b, sport, dport, tag);
-        Case {
-            name: tag,
-            from: a,
-            frame: f.clone(),
-            expect: Expect::Delivered(vec![(b, Want::exact(f))]),
-        }
-    };
     let cases = vec![
-        exact(0, 1, 40000, 7000, "acl admitted client"),
-        exact(1, 0, 7000, 40000, "acl reply to the admitted client"),
+        forwarded(&topo, "acl admitted client", 0, 1, 40000, 7000),
+        forwarded(&topo, "acl reply to the admitted client", 1, 0, 7000, 40000),
         Case {
             name: "acl refused client",
             from: 2,
             frame: udp_between(&topo, 2, 1, 40000, 7000, "acl refused client"),
             expect: Expect::Dropped(DropReason::AclDrop),
         },
-        exact(2, 0, 40000, 7000, "acl others are not filtered"),
-        exact(1, 2, 41000, 7000, "acl the server's own connection"),
-        exact(
+        forwarded(&topo, "acl others are not filtered", 2, 0, 40000, 7000),
+        forwarded(&topo, "acl the server's own connection", 1, 2, 41000, 7000),
+        forwarded(
+            &topo,
+            "acl the reply to the server's connection",
             2,
             1,
             7000,
             41000,
-            "acl the reply to the server's connection",
         ),
     ];
     let pod2 = &p[1].lport;

@@ -548,6 +548,25 @@ pub fn udp_between(t: &Topo, a: usize, b: usize, sport: u16, dport: u16, tag: &s
     )
 }
 
+/// A case: endpoint `a` sends UDP to endpoint `b` (tagged with the case's
+/// name), and `b` receives it as the network delivers it: unchanged on one
+/// switch, rewritten by the router hop (MACs, TTL) across switches.
+pub fn forwarded(t: &Topo, name: &'static str, a: usize, b: usize, sport: u16, dport: u16) -> Case {
+    let e = t.endpoints();
+    let f = udp_between(t, a, b, sport, dport, name);
+    let seen = if e[a].switch == e[b].switch {
+        f.clone()
+    } else {
+        routed(&f, e[b].gateway.expect("a routed endpoint").0, e[b].mac)
+    };
+    Case {
+        name,
+        from: a,
+        frame: f,
+        expect: Expect::Delivered(vec![(b, Want::exact(seen))]),
+    }
+}
+
 /// The IPv4 header of `f` when it is an ICMP message of `icmp_type` from `src`
 /// to `dst`, quoting a datagram to `quoted_dst`.
 pub fn is_icmp(

@@ -2,7 +2,7 @@
 //! first, pod2 on the second.
 
 use super::l2::is_arp_reply;
-use super::{udp_between, Case, Expect, Scenario, Topo, Want};
+use super::{forwarded, Case, Expect, Scenario, Topo, Want};
 use crate::frames;
 use smoltcp::wire::Ipv4Address;
 use switchyard_southbound::DropReason;
@@ -15,15 +15,6 @@ pub fn scenario() -> Scenario {
         external: false,
     };
     let p = topo.endpoints();
-    let exact = |a: usize, b: usize, tag: &'static str| {
-        let f = udp_between(&topo, a, b, 40000, 9, tag);
-        Case {
-            name: tag,
-            from: a,
-            frame: f.clone(),
-            expect: Expect::Delivered(vec![(b, Want::exact(f))]),
-        }
-    };
     let bcast = frames::udp(
         p[0].mac,
         0xffff_ffff_ffff,
@@ -34,9 +25,9 @@ pub fn scenario() -> Scenario {
     );
     let (pod2_mac, pod2_ip) = (p[1].mac, p[1].ip);
     let cases = vec![
-        exact(0, 1, "overlay to the other chassis"),
-        exact(1, 0, "overlay back from the other chassis"),
-        exact(0, 2, "overlay on one chassis"),
+        forwarded(&topo, "overlay to the other chassis", 0, 1, 40000, 9),
+        forwarded(&topo, "overlay back from the other chassis", 1, 0, 40000, 9),
+        forwarded(&topo, "overlay on one chassis", 0, 2, 40000, 9),
         Case {
             name: "overlay broadcast",
             from: 0,

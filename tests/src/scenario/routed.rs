@@ -2,7 +2,7 @@
 //! router answers itself (ICMP errors, echo, ARP, its own ports).
 
 use super::l2::is_arp_reply;
-use super::{is_icmp, routed, udp_between, Case, Expect, Scenario, Topo, Want};
+use super::{forwarded, is_icmp, udp_between, Case, Expect, Scenario, Topo, Want};
 use crate::frames;
 use smoltcp::wire::{Ipv4Address, Ipv4Packet, TcpControl};
 
@@ -16,10 +16,8 @@ pub fn scenario() -> Scenario {
     };
     let p = topo.endpoints();
     let (gw0_mac, gw0) = p[0].gateway.expect("routed");
-    let (gw1_mac, _) = p[1].gateway.expect("routed");
     let pod1 = p[0].ip;
     let pod2 = p[1].ip;
-    let hop = udp_between(&topo, 0, 1, 40000, 9, "routed unicast");
     let mut ttl1 = udp_between(&topo, 0, 1, 40000, 9, "routed ttl 1");
     {
         let mut ip = Ipv4Packet::new_unchecked(&mut ttl1[14..]);
@@ -34,25 +32,8 @@ pub fn scenario() -> Scenario {
         })
     };
     let cases = vec![
-        Case {
-            name: "routed unicast",
-            from: 0,
-            expect: Expect::Delivered(vec![(1, Want::exact(routed(&hop, gw1_mac, p[1].mac)))]),
-            frame: hop,
-        },
-        Case {
-            name: "routed back",
-            from: 1,
-            frame: udp_between(&topo, 1, 0, 9, 40000, "routed back"),
-            expect: Expect::Delivered(vec![(
-                0,
-                Want::exact(routed(
-                    &udp_between(&topo, 1, 0, 9, 40000, "routed back"),
-                    gw0_mac,
-                    p[0].mac,
-                )),
-            )]),
-        },
+        forwarded(&topo, "routed unicast", 0, 1, 40000, 9),
+        forwarded(&topo, "routed back", 1, 0, 9, 40000),
         Case {
             name: "routed ttl 1",
             from: 0,

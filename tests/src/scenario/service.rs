@@ -3,7 +3,8 @@
 
 use super::routed::syn_gets_reset;
 use super::{
-    is_icmp, routed, translated, udp_between, Case, Expect, Scenario, Topo, Want, EXT_NET,
+    forwarded, is_icmp, routed, translated, udp_between, Case, Expect, Scenario, Topo, Want,
+    EXT_NET,
 };
 use crate::frames;
 use crate::memory::{lb_attach_op, lb_op};
@@ -58,19 +59,7 @@ pub fn lb() -> Scenario {
             frame: answer,
             expect: Expect::Delivered(vec![(0, Want::exact(at_client))]),
         },
-        Case {
-            name: "lb direct to the backend",
-            from: 0,
-            frame: udp_between(&topo, 0, 1, 40002, 5353, "lb direct to the backend"),
-            expect: Expect::Delivered(vec![(
-                1,
-                Want::exact(routed(
-                    &udp_between(&topo, 0, 1, 40002, 5353, "lb direct to the backend"),
-                    gw1_mac,
-                    p[1].mac,
-                )),
-            )]),
-        },
+        forwarded(&topo, "lb direct to the backend", 0, 1, 40002, 5353),
         syn_gets_reset(&topo, "lb VIP without backends", VIP, 90),
     ];
     Scenario {
