@@ -181,26 +181,46 @@ fn a_stranger_on_the_underlay_cannot_tunnel_into_a_pod() {
         smoltcp::wire::Ipv4Address::new(net[0], net[1], net[2], 1)
     };
     use switchyard_geneve::tunnel::{emit, source_port, Metadata, Outer, ENCAP_LEN};
-    let mut outer = [0u8; ENCAP_LEN];
-    emit(
-        &mut outer,
-        &Outer {
-            src_mac: br_mac,
-            dst_mac: ul_mac,
-            src_ip: u32::from(stranger_ip),
-            dst_ip: u32::from(encap_ip),
-        },
-        &Metadata {
-            datapath: sw["tunnel_key"].as_u64().unwrap() as u32,
-            ingress: key(there),
-            egress: key(here),
-        },
-        source_port(1),
-        inner.len(),
-    );
+    let geneve = |src: smoltcp::wire::Ipv4Address, dst: smoltcp::wire::Ipv4Address| {
+        let mut outer = [0u8; ENCAP_LEN];
+        emit(
+            &mut outer,
+            &Outer {
+                src_mac: br_mac,
+                dst_mac: ul_mac,
+                src_ip: u32::from(src),
+                dst_ip: u32::from(dst),
+            },
+            &Metadata {
+                datapath: sw["tunnel_key"].as_u64().unwrap() as u32,
+                ingress: key(there),
+                egress: key(here),
+            },
+            source_port(1),
+            inner.len(),
+        );
+        [&outer[..], &inner[..]].concat()
+    };
+    // A stranger to our encap IP, and chassis 2's address to an IP that is
+    // not ours (both reach ul0: the bridge delivers by MAC).
+    let chassis2_ip = ipv4(sb.state["nodes"][1]["encap_ip"].as_str().unwrap());
+    let not_ours = {
+        let net = encap_ip.octets();
+        smoltcp::wire::Ipv4Address::new(net[0], net[1], net[2], 250)
+    };
+    let hostile = [geneve(stranger_ip, encap_ip), geneve(chassis2_ip, not_ours)];
     let sniff = sb.sniff(here, "HOSTILE", "MARKER");
-    let before = sb.drops("tunnel_unknown_source");
-    sb.send_frames_root(&bridge, &[[&outer[..], &inner[..]].concat()]);
+    let counters = || {
+        [
+            "xdp_tunnel_unknown_source",
+            "xdp_tunnel_wrong_destination",
+            "tunnel_unknown_source",
+            "tunnel_wrong_destination",
+        ]
+        .map(|r| sb.drops(r))
+    };
+    let before = counters();
+    sb.send_frames_root(&bridge, &hostile);
     // The real chassis 2 then delivers a frame that ends the capture.
     sb.send_frames(
         there,
@@ -216,10 +236,13 @@ fn a_stranger_on_the_underlay_cannot_tunnel_into_a_pod() {
     let lines = sniff.finish();
     assert_eq!(lines.last().map(String::as_str), Some("DONE"), "{lines:?}");
     assert!(!lines.iter().any(|l| l.starts_with("GOT")), "{lines:?}");
+    // Both are dropped by the underlay's XDP program, before the PMD.
+    let want = [before[0] + 1, before[1] + 1, before[2], before[3]];
     assert!(
-        wait_until(Duration::from_secs(5), || sb.drops("tunnel_unknown_source")
-            > before),
-        "the stranger's frame was not counted"
+        wait_until(Duration::from_secs(5), || counters() == want),
+        "the hostile frames were not counted at XDP: {:?} -> {:?}",
+        before,
+        counters()
     );
 }
 

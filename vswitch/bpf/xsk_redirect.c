@@ -23,8 +23,45 @@ int switchyard_xsk(struct xdp_md *ctx)
     return bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
 }
 
+// Underlay trust, enforced before a frame costs the PMD anything: the encap
+// IPs of the chassis in the southbound database (vswitchd keeps this map in
+// step with it) and this chassis's own encap IP.
+struct {
+    __uint(type, BPF_MAP_TYPE_HASH);
+    __uint(max_entries, 65536);
+    __type(key, __u32);   // IPv4 address, network byte order
+    __type(value, __u8);
+} geneve_peers SEC(".maps");
+
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, __u32); // local encap IP, network byte order; 0: not set yet
+} geneve_local SEC(".maps");
+
+#define DROP_UNKNOWN_SOURCE 0
+#define DROP_WRONG_DESTINATION 1
+struct {
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+    __uint(max_entries, 2);
+    __type(key, __u32);
+    __type(value, __u64);
+} geneve_drops SEC(".maps");
+
+static __always_inline int count_drop(__u32 reason)
+{
+    __u64 *n = bpf_map_lookup_elem(&geneve_drops, &reason);
+    if (n)
+        *n += 1;
+    return XDP_DROP;
+}
+
 // The underlay's program: only Geneve (IPv4 UDP to port 6081) goes to the
 // socket; ARP, the control plane and everything else stay with the kernel.
+// Geneve from an address that is no known chassis, or to an address that is
+// not ours, is dropped here and counted (the kernel has no Geneve socket: it
+// would answer a stranger with ICMP port unreachable).
 SEC("xdp")
 int switchyard_xsk_geneve(struct xdp_md *ctx)
 {
@@ -39,6 +76,15 @@ int switchyard_xsk_geneve(struct xdp_md *ctx)
     struct udphdr *udp = (void *)ip + ip->ihl * 4;
     if ((void *)(udp + 1) > end || udp->dest != bpf_htons(GENEVE_PORT))
         return XDP_PASS;
+    __u32 zero = 0;
+    __u32 *local = bpf_map_lookup_elem(&geneve_local, &zero);
+    if (local && *local) {
+        if (ip->daddr != *local)
+            return count_drop(DROP_WRONG_DESTINATION);
+        __u32 saddr = ip->saddr;
+        if (!bpf_map_lookup_elem(&geneve_peers, &saddr))
+            return count_drop(DROP_UNKNOWN_SOURCE);
+    }
     return bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
 }
 

@@ -19,7 +19,15 @@ pub struct UnderlayState {
     /// Remote encap IP -> MAC to send to (the remote's, or the gateway's).
     pub macs: HashMap<u32, u64>,
     pub tunnel_stats: BTreeMap<String, Arc<TunnelStats>>,
+    /// The XDP program's trust maps (none over the in-memory port).
+    pub filter: Option<crate::sys::xdp::UnderlayFilter>,
+    /// XDP drop counts at the last `pmd-stats --clear`.
+    xdp_cleared: (u64, u64),
 }
+
+/// Names of the XDP program's drop counters, as `pmd-stats` and Prometheus
+/// show them beside the PMD's reasons.
+pub const XDP_DROPS: [&str; 2] = ["xdp_tunnel_unknown_source", "xdp_tunnel_wrong_destination"];
 
 fn read_sys(iface: &str, what: &str) -> anyhow::Result<String> {
     let p = format!("/sys/class/net/{iface}/{what}");
@@ -49,7 +57,43 @@ impl UnderlayState {
             },
             macs: HashMap::new(),
             tunnel_stats: BTreeMap::new(),
+            filter: None,
+            xdp_cleared: (0, 0),
         })
+    }
+
+    /// Gives the XDP program this chassis's encap IP and takes over its maps.
+    pub fn set_filter(&mut self, mut f: crate::sys::xdp::UnderlayFilter) -> anyhow::Result<()> {
+        f.set_local(self.info.ip)?;
+        self.filter = Some(f);
+        Ok(())
+    }
+
+    /// Lets Geneve in at XDP from exactly the chassis `t` has tunnels to.
+    pub fn sync_filter(&mut self, t: &Tables) {
+        let Some(f) = &mut self.filter else { return };
+        let peers = t.tunnels.iter().map(|x| x.ip).collect();
+        if let Err(e) = f.set_peers(&peers) {
+            // The PMD still checks every source: a failed update costs cycles,
+            // not trust.
+            tracing::warn!(error = %e, "cannot update the underlay XDP filter");
+        }
+    }
+
+    /// The XDP program's drops since the last clear, named as [`XDP_DROPS`].
+    pub fn xdp_drops(&self) -> [(&'static str, u64); 2] {
+        let (a, b) = self.filter.as_ref().map(|f| f.drops()).unwrap_or((0, 0));
+        [
+            (XDP_DROPS[0], a.saturating_sub(self.xdp_cleared.0)),
+            (XDP_DROPS[1], b.saturating_sub(self.xdp_cleared.1)),
+        ]
+    }
+
+    /// Starts the XDP drop counts from zero (`pmd-stats --clear`).
+    pub fn clear_xdp_drops(&mut self) {
+        if let Some(f) = &self.filter {
+            self.xdp_cleared = f.drops();
+        }
     }
 
     /// Looks up the MACs of tunnels that have none yet, asking the kernel to

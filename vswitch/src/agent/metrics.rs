@@ -92,6 +92,10 @@ impl Agent {
                 s.drops[*r as usize].get() as f64,
             );
         }
+        // Dropped by the underlay's XDP program, before any PMD saw them.
+        for (reason, v) in self.underlay.iter().flat_map(|u| u.xdp_drops()) {
+            p.sample(n, &[("pmd", "xdp"), ("reason", reason)], v as f64);
+        }
         type Get = fn(&PortStats) -> u64;
         let port_families: [(&str, &str, Get); 6] = [
             (

@@ -310,6 +310,7 @@ impl Agent {
             let info = u.info;
             let (macs, stats) = (&u.macs, &mut u.tunnel_stats);
             t.set_underlay(info, macs, stats);
+            u.sync_filter(&t);
         }
         self.untranslatable = t.untranslatable;
         self.shared.tables.store(Arc::new(t));
@@ -333,13 +334,14 @@ impl Agent {
             return Ok(());
         };
         let slot = self.free_slot();
-        let state = crate::underlay::UnderlayState::new(&iface, &self.cfg.encap_ip, slot)?;
+        let mut state = crate::underlay::UnderlayState::new(&iface, &self.cfg.encap_ip, slot)?;
         let opts = XskOptions {
             geneve_only: true,
             ..self.cfg.xsk
         };
         let name = iface.clone();
-        let port = tokio::task::spawn_blocking(move || XskPort::open(&name, &opts)).await??;
+        let mut port = tokio::task::spawn_blocking(move || XskPort::open(&name, &opts)).await??;
+        state.set_filter(port.take_underlay_filter()?)?;
         let stats = Arc::new(PortStats::default());
         self.pmd_tx
             .send(PmdCmd::Add(slot, Box::new(port), stats.clone()))
@@ -515,9 +517,17 @@ impl Agent {
                     drops: DropReason::ALL
                         .iter()
                         .map(|r| (r.as_str().to_string(), s.drops[*r as usize].get()))
+                        .chain(
+                            self.underlay
+                                .iter()
+                                .flat_map(|u| u.xdp_drops().map(|(name, n)| (name.to_string(), n))),
+                        )
                         .collect(),
                 };
                 if clear {
+                    if let Some(u) = &mut self.underlay {
+                        u.clear_xdp_drops();
+                    }
                     if let Err(e) = self.ask_pmd(PmdCmd::ClearStats).await {
                         return e;
                     }

@@ -2,7 +2,7 @@
 //! kernel detaches it when vswitchd dies, even on SIGKILL) and registering AF_XDP
 //! sockets in its XSKMAP.
 
-use aya::maps::XskMap;
+use aya::maps::{Array, HashMap, MapData, PerCpuArray, XskMap};
 use aya::programs::{Xdp, XdpMode};
 use aya::Ebpf;
 use std::os::fd::AsRawFd;
@@ -84,5 +84,77 @@ impl XdpAttachment {
         let mut xsks: XskMap<&mut aya::maps::MapData> = XskMap::try_from(map)?;
         xsks.set(queue, fd.as_raw_fd(), 0)?;
         Ok(())
+    }
+}
+
+impl XdpAttachment {
+    /// Takes the underlay program's trust maps (see `bpf/xsk_redirect.c`), for
+    /// the agent to keep in step with the southbound database.
+    pub fn take_underlay_filter(&mut self) -> anyhow::Result<UnderlayFilter> {
+        let mut take = |name: &str| {
+            self.ebpf
+                .take_map(name)
+                .ok_or_else(|| anyhow::anyhow!("XDP object lacks {name}"))
+        };
+        Ok(UnderlayFilter {
+            peers: HashMap::try_from(take("geneve_peers")?)?,
+            local: Array::try_from(take("geneve_local")?)?,
+            drops: PerCpuArray::try_from(take("geneve_drops")?)?,
+            known: std::collections::BTreeSet::new(),
+        })
+    }
+}
+
+/// The underlay XDP program's view of who may send Geneve to whom. Updated
+/// by the control thread when the southbound database changes, never per packet.
+pub struct UnderlayFilter {
+    peers: HashMap<MapData, u32, u8>,
+    local: Array<MapData, u32>,
+    drops: PerCpuArray<MapData, u64>,
+    known: std::collections::BTreeSet<u32>,
+}
+
+impl std::fmt::Debug for UnderlayFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "UnderlayFilter({} peers)", self.known.len())
+    }
+}
+
+/// An IPv4 address (host order, as the tables keep it) as the XDP program
+/// reads it from the packet: the header's bytes in memory order.
+fn wire(ip: u32) -> u32 {
+    u32::from_ne_bytes(ip.to_be_bytes())
+}
+
+impl UnderlayFilter {
+    /// Accept Geneve only to `ip` (host order) from now on.
+    pub fn set_local(&mut self, ip: u32) -> anyhow::Result<()> {
+        self.local.set(0, wire(ip), 0)?;
+        Ok(())
+    }
+
+    /// Makes `peers` (host order) the set of addresses Geneve is accepted from.
+    pub fn set_peers(&mut self, peers: &std::collections::BTreeSet<u32>) -> anyhow::Result<()> {
+        for &ip in peers.difference(&self.known) {
+            self.peers.insert(wire(ip), 1, 0)?;
+        }
+        for &ip in self.known.difference(peers) {
+            // Already gone is as good as removed.
+            let _ = self.peers.remove(&wire(ip));
+        }
+        self.known = peers.clone();
+        Ok(())
+    }
+
+    /// Frames the program dropped: (unknown source, wrong destination),
+    /// summed over CPUs.
+    pub fn drops(&self) -> (u64, u64) {
+        let sum = |i: u32| {
+            self.drops
+                .get(&i, 0)
+                .map(|v| v.iter().sum::<u64>())
+                .unwrap_or(0)
+        };
+        (sum(0), sum(1))
     }
 }

@@ -204,6 +204,11 @@ impl XskPort {
         Ok(p)
     }
 
+    /// The underlay program's trust maps (only for a port opened `geneve_only`).
+    pub fn take_underlay_filter(&mut self) -> anyhow::Result<super::xdp::UnderlayFilter> {
+        self.xdp.take_underlay_filter()
+    }
+
     fn refill(&mut self, qi: usize) {
         let q = &mut self.queues[qi];
         let keep = q.frames / TX_RESERVE_DIV;
