@@ -51,14 +51,23 @@ pub enum DbCmd {
         #[arg(long)]
         if_exists: bool,
     },
-    /// Set columns of one Logical_Switch_Port: addresses, port_security
-    /// (JSON lists or one entry), enabled, type (other columns and tables
-    /// have their own commands, named in the error).
+    /// Set columns of one record: of a Logical_Switch_Port addresses,
+    /// port_security (JSON lists or one entry), enabled, type; of a
+    /// Logical_Switch other_config:KEY=VALUE (other columns and tables have
+    /// their own commands, named in the error).
     Set {
         table: String,
         record: String,
         #[arg(required = true)]
         assignments: Vec<String>,
+    },
+    /// Remove keys from a map column (a Logical_Switch's other_config).
+    Remove {
+        table: String,
+        record: String,
+        column: String,
+        #[arg(required = true)]
+        keys: Vec<String>,
     },
 }
 
@@ -389,9 +398,32 @@ pub fn write(cmd: DbCmd) -> anyhow::Result<Result<Write, DbCmd>> {
             assignments,
         } => {
             let (t, _, _) = table(&t)?;
+            if t == "Logical_Switch" {
+                let mut config = std::collections::HashMap::new();
+                for a in assignments {
+                    let kv = a.strip_prefix("other_config:").ok_or_else(|| {
+                        anyhow::anyhow!("set {t} {a:?}: only other_config:KEY=VALUE can be set")
+                    })?;
+                    let (k, v) = kv
+                        .split_once('=')
+                        .filter(|(k, v)| !k.is_empty() && !v.is_empty())
+                        .ok_or_else(|| {
+                            anyhow::anyhow!("set {t} {a:?}: write other_config:KEY=VALUE")
+                        })?;
+                    config.insert(k.to_string(), v.to_string());
+                }
+                return Ok(Ok(Write::new(
+                    vec![Op::LsSetOtherConfig(pb::SetConfig {
+                        record: port,
+                        config,
+                    })],
+                    false,
+                    false,
+                )));
+            }
             if t != "Logical_Switch_Port" {
                 anyhow::bail!(
-                    "set {t}: not supported yet; only Logical_Switch_Port columns are (use the {} commands)",
+                    "set {t}: not supported yet; only Logical_Switch_Port and Logical_Switch other_config are (use the {} commands)",
                     t.to_lowercase().replace('_', "-")
                 );
             }
@@ -428,6 +460,26 @@ pub fn write(cmd: DbCmd) -> anyhow::Result<Result<Write, DbCmd>> {
                 });
             }
             Ok(Ok(Write::new(ops, false, false)))
+        }
+        DbCmd::Remove {
+            table: t,
+            record,
+            column,
+            keys,
+        } => {
+            let (t, _, _) = table(&t)?;
+            if (t, column.as_str()) != ("Logical_Switch", "other_config") {
+                anyhow::bail!(
+                    "remove {t} {column}: only Logical_Switch other_config keys can be removed"
+                );
+            }
+            // An empty value removes the key (SetConfig's convention).
+            let config = keys.into_iter().map(|k| (k, String::new())).collect();
+            Ok(Ok(Write::new(
+                vec![Op::LsSetOtherConfig(pb::SetConfig { record, config })],
+                false,
+                false,
+            )))
         }
         read => Ok(Err(read)),
     }

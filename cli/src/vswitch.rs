@@ -101,6 +101,10 @@ pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
             println!("NAT collisions:     {}", s.nat_collisions);
             println!("evicted when full:  {}", s.early_drops);
             println!("picked up (no SYN): {}", s.pickups);
+            println!("zone at its limit:  {}", s.zone_limit_drops);
+            for z in &s.zone_limits {
+                println!("  zone {:#x}: {} of {}", z.zone, z.count, z.limit);
+            }
             println!("by state:");
             for (k, v) in &s.by_state {
                 println!("  {k:<12} {v}");

@@ -195,6 +195,7 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
         tunnel_key: dp,
         name: ls.name.clone(),
         kind: "switch".into(),
+        ct_zone_limit: crate::model::ct_zone_limit(ls),
     });
     let mut flood = Vec::new();
     let mut unknown = Vec::new();

@@ -62,6 +62,7 @@ pub(crate) fn compile_router(nb: &Nb, lr: &pb::LogicalRouter, out: &mut Compiled
         tunnel_key: dp,
         name: lr.name.clone(),
         kind: "router".into(),
+        ct_zone_limit: 0,
     });
     // Rows were validated on write; a port that fails to parse here gets no flows.
     let ports: Vec<Port> = nb

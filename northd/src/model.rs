@@ -51,6 +51,43 @@ pub enum NbError {
     KeysExhausted(&'static str),
 }
 
+/// The Logical_Switch other_config keys Switchyard knows. Others are refused,
+/// not kept: a misspelt key would otherwise be silently ignored.
+pub const SWITCH_CONFIG_KEYS: [&str; 1] = ["ct-zone-limit"];
+
+fn check_other_config(c: &std::collections::HashMap<String, String>) -> Result<(), NbError> {
+    for (k, v) in c {
+        match k.as_str() {
+            "ct-zone-limit" => {
+                v.parse::<u32>().map_err(|_| NbError::BadValue {
+                    field: "other_config:ct-zone-limit",
+                    value: v.clone(),
+                    why: "not a number of connections (0: no limit)".into(),
+                })?;
+            }
+            _ => {
+                return Err(NbError::BadValue {
+                    field: "other_config key",
+                    value: k.clone(),
+                    why: format!(
+                        "not one Switchyard knows ({})",
+                        SWITCH_CONFIG_KEYS.join(", ")
+                    ),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A switch's conntrack limit (other_config:ct-zone-limit; 0: none).
+pub fn ct_zone_limit(ls: &pb::LogicalSwitch) -> u32 {
+    ls.other_config
+        .get("ct-zone-limit")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// Largest datapath tunnel key (24-bit VNI).
 pub const MAX_DP_KEY: u32 = 0x00ff_ffff;
 /// Largest unicast port key (15 bits, as in OVN's Geneve option).
@@ -402,6 +439,22 @@ impl Nb {
                     p.options = s.options.clone();
                     self.ports.insert(p.name.clone(), p);
                 }
+                Op::LsSetOtherConfig(c) => {
+                    let mut ls = self
+                        .switches
+                        .get(&c.record)
+                        .ok_or_else(|| NbError::NoSuchSwitch(c.record.clone()))?
+                        .clone();
+                    for (k, v) in &c.config {
+                        if v.is_empty() {
+                            ls.other_config.remove(k);
+                        } else {
+                            ls.other_config.insert(k.clone(), v.clone());
+                        }
+                    }
+                    check_other_config(&ls.other_config)?;
+                    self.switches.insert(ls.name.clone(), ls);
+                }
                 Op::LrAdd(lr) => self.lr_add(lr, may_exist)?,
                 Op::LrDel(name) => self.lr_del(name, if_exists)?,
                 Op::LrpAdd(lrp) => self.lrp_add(lrp, may_exist)?,
@@ -451,6 +504,7 @@ impl Nb {
                 });
             }
         }
+        check_other_config(&ls.other_config)?;
         if let Some(old) = self.switches.get(&ls.name) {
             let same = old.subnet == ls.subnet && old.other_config == ls.other_config;
             if may_exist && same {

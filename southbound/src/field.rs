@@ -170,6 +170,7 @@ named_enum! {
         TunnelTooBig => "tunnel_too_big",
         LbNoBackend => "lb_no_backend",
         CtFull => "ct_full",
+        CtZoneLimit => "ct_zone_limit",
         CtInvalid => "ct_invalid",
         NatPortsExhausted => "nat_ports_exhausted",
         AclDrop => "acl_drop",

@@ -404,6 +404,40 @@ fn database_commands_round_trip_every_nb_table() {
         "false"
     );
 
+    // A switch's other_config: set merges keys, remove takes them out; an
+    // unknown key or a bad value is refused and nothing is written.
+    must(
+        &n,
+        &[
+            "set",
+            "Logical_Switch",
+            "ls0",
+            "other_config:ct-zone-limit=500",
+        ],
+    );
+    let zl = || must(&n, &["get", "Logical_Switch", "ls0", "other_config"]);
+    assert_eq!(zl().trim(), r#"{"ct-zone-limit":"500"}"#);
+    for (bad, why) in [
+        ("other_config:ct-zone-limt=5", "not one Switchyard knows"),
+        ("other_config:ct-zone-limit=many", "not a number"),
+        ("subnet=10.1.0.0/24", "only other_config"),
+    ] {
+        let (ok, _, e) = n.syctl(&["set", "Logical_Switch", "ls0", bad]);
+        assert!(!ok && e.contains(why), "{bad}: {e}");
+    }
+    assert_eq!(zl().trim(), r#"{"ct-zone-limit":"500"}"#);
+    must(
+        &n,
+        &[
+            "remove",
+            "Logical_Switch",
+            "ls0",
+            "other_config",
+            "ct-zone-limit",
+        ],
+    );
+    assert_eq!(zl().trim(), "{}");
+
     // Bad names say what exists.
     let (ok, _, e) = n.syctl(&["list", "Logical_Flow"]);
     assert!(!ok && e.contains("Logical_Switch_Port"), "{e}");

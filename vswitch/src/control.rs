@@ -75,7 +75,22 @@ pub struct CtStatsInfo {
     /// Connections picked up mid-stream (unconfirmed until answered).
     #[serde(default)]
     pub pickups: u64,
+    /// New connections refused because their zone was at its limit.
+    #[serde(default)]
+    pub zone_limit_drops: u64,
+    /// Zones with a limit (a switch's other_config:ct-zone-limit), as OVS
+    /// `dpctl/ct-get-limits` shows them.
+    #[serde(default)]
+    pub zone_limits: Vec<ZoneLimitInfo>,
     pub by_state: std::collections::BTreeMap<String, u64>,
+}
+
+/// One limited conntrack zone.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ZoneLimitInfo {
+    pub zone: u32,
+    pub limit: u32,
+    pub count: u32,
 }
 
 /// One tunnel, as `tunnel-list` shows it.

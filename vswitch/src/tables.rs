@@ -164,6 +164,10 @@ pub struct Tables {
     /// Datapath -> conntrack zone, for datapaths connected (through routers)
     /// to one with stateful flows.
     pub ct_zones: FxHashMap<u32, u32>,
+    /// Conntrack zone -> most connections it may hold (other_config:ct-zone-limit
+    /// of a switch: its load balancer zone and its topology's stateful zone,
+    /// the smallest limit of the topology's switches winning).
+    pub ct_zone_limits: FxHashMap<u32, u32>,
 }
 
 impl Tables {
@@ -438,6 +442,13 @@ impl Tables {
             }
         }
         t.assign_ct_zones();
+        for dp in sb.datapaths.iter().filter(|d| d.ct_zone_limit > 0) {
+            let zones = [Some(dp.tunnel_key), t.ct_zones.get(&dp.tunnel_key).copied()];
+            for z in zones.into_iter().flatten() {
+                let l = t.ct_zone_limits.entry(z).or_insert(dp.ct_zone_limit);
+                *l = (*l).min(dp.ct_zone_limit);
+            }
+        }
         let mut remote: Vec<(&str, u32)> = sb
             .chassis
             .iter()

@@ -468,6 +468,13 @@ pub fn syctl_args(op: &Op) -> Vec<String> {
             a.extend(p.addresses.iter().cloned());
             a
         }
+        Op::LsSetOtherConfig(c) => {
+            let mut a = s(&["set", "Logical_Switch", &c.record]);
+            let mut kv: Vec<_> = c.config.iter().collect();
+            kv.sort();
+            a.extend(kv.iter().map(|(k, v)| format!("other_config:{k}={v}")));
+            a
+        }
         other => panic!("no syctl form for {other:?} in the scenario API"),
     }
 }

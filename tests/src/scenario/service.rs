@@ -10,11 +10,15 @@ use crate::frames;
 use crate::memory::{lb_attach_op, lb_op};
 use smoltcp::wire::{Ipv4Address, Ipv4Packet};
 use switchyard_southbound::pb::{self, nb_op::Op};
+use switchyard_southbound::DropReason;
 
 pub const VIP: Ipv4Address = Ipv4Address::new(10, 96, 0, 10);
+/// ls0's other_config:ct-zone-limit in the `lb` scenario.
+pub const ZONE_LIMIT: u32 = 2;
 
 /// A client pod on ls0, its backend on ls1; UDP VIP:53 -> pod2:5353 and TCP
-/// VIP:90 with no backends, both served on ls0.
+/// VIP:90 with no backends, both served on ls0, whose conntrack zone is
+/// limited to [`ZONE_LIMIT`] connections.
 pub fn lb() -> Scenario {
     let topo = Topo {
         subnets: 2,
@@ -26,20 +30,13 @@ pub fn lb() -> Scenario {
     let (gw0_mac, _) = p[0].gateway.expect("routed");
     let (gw1_mac, _) = p[1].gateway.expect("routed");
     let (pod1, pod2) = (p[0].ip, p[1].ip);
-    let query = frames::udp_ports(
-        p[0].mac,
-        gw0_mac,
-        pod1,
-        VIP,
-        40000,
-        53,
-        b"lb query to the VIP",
-    );
-    let at_backend = routed(
-        &translated(&query, None, Some((pod2, 5353))),
-        gw1_mac,
-        p[1].mac,
-    );
+    // A query from client port `sport` to the VIP, and how the backend sees it.
+    let vip_query = |sport: u16, text: &'static str| {
+        let q = frames::udp_ports(p[0].mac, gw0_mac, pod1, VIP, sport, 53, text.as_bytes());
+        let seen = routed(&translated(&q, None, Some((pod2, 5353))), gw1_mac, p[1].mac);
+        (q, seen)
+    };
+    let (query, at_backend) = vip_query(40000, "lb query to the VIP");
     let answer = udp_between(&topo, 1, 0, 5353, 40000, "lb answer from the backend");
     let at_client = routed(
         &translated(&answer, Some((VIP, 53)), None),
@@ -61,6 +58,23 @@ pub fn lb() -> Scenario {
         },
         forwarded(&topo, "lb direct to the backend", 0, 1, 40002, 5353),
         syn_gets_reset(&topo, "lb VIP without backends", VIP, 90),
+        // ls0's conntrack zone holds at most ZONE_LIMIT connections: the
+        // first query's and this one's; a third client port is refused.
+        {
+            let (q, seen) = vip_query(40010, "lb second client connection");
+            Case {
+                name: "lb second client connection",
+                from: 0,
+                frame: q,
+                expect: Expect::Delivered(vec![(1, Want::exact(seen))]),
+            }
+        },
+        Case {
+            name: "lb connection over the zone limit",
+            from: 0,
+            frame: vip_query(40011, "lb connection over the zone limit").0,
+            expect: Expect::Dropped(DropReason::CtZoneLimit),
+        },
     ];
     Scenario {
         name: "lb",
@@ -70,6 +84,10 @@ pub fn lb() -> Scenario {
             lb_op("none", "tcp", "10.96.0.10:90", ""),
             lb_attach_op("dns", "ls0"),
             lb_attach_op("none", "ls0"),
+            Op::LsSetOtherConfig(pb::SetConfig {
+                record: "ls0".into(),
+                config: [("ct-zone-limit".into(), ZONE_LIMIT.to_string())].into(),
+            }),
         ],
         cases,
         spread: Vec::new(),

@@ -76,6 +76,19 @@ pub fn stats(e: &EdgeState) -> CtStatsInfo {
         nat_collisions: s.nat_collisions,
         early_drops: s.early_drops,
         pickups: s.pickups,
+        zone_limit_drops: s.zone_limit_drops,
+        zone_limits: {
+            let mut z: Vec<_> =
+                e.ct.zone_limits()
+                    .map(|(zone, l)| crate::control::ZoneLimitInfo {
+                        zone,
+                        limit: l.limit,
+                        count: l.count,
+                    })
+                    .collect();
+            z.sort_by_key(|z| z.zone);
+            z
+        },
         by_state,
     }
 }

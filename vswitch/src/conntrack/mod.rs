@@ -196,6 +196,15 @@ pub struct CtStats {
     pub early_drops: u64,
     /// Connections picked up mid-stream (unconfirmed until answered).
     pub pickups: u64,
+    /// New connections refused because their zone was at its limit.
+    pub zone_limit_drops: u64,
+}
+
+/// A zone's limit and the connections it holds now (OVS `ct-set-limits`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ZoneLimit {
+    pub limit: u32,
+    pub count: u32,
 }
 
 /// The verdict for one packet.
@@ -221,6 +230,9 @@ pub struct Conntrack {
     sweep: usize,
     /// Next slot early drop looks at.
     evict: usize,
+    /// Zones with a limit; their keys change only in [`Conntrack::set_zone_limits`],
+    /// so counting in commit and remove never allocates.
+    zone_limits: rustc_hash::FxHashMap<u32, ZoneLimit>,
 }
 
 const EMPTY_TUPLE: Tuple = Tuple {
@@ -272,7 +284,28 @@ impl Conntrack {
             stats: CtStats::default(),
             sweep: 0,
             evict: 0,
+            zone_limits: Default::default(),
         }
+    }
+
+    /// Makes `limits` (zone -> connections) the zone limits and counts what
+    /// each limited zone holds now. Connections over a lowered limit stay;
+    /// new ones wait until the zone is under it (as OVS).
+    pub fn set_zone_limits(&mut self, limits: &rustc_hash::FxHashMap<u32, u32>) {
+        self.zone_limits = limits
+            .iter()
+            .map(|(&z, &limit)| (z, ZoneLimit { limit, count: 0 }))
+            .collect();
+        for c in self.conns.iter().filter(|c| c.live) {
+            if let Some(z) = self.zone_limits.get_mut(&c.orig.zone) {
+                z.count += 1;
+            }
+        }
+    }
+
+    /// Every limited zone, with what it holds now (for `ct-stats`).
+    pub fn zone_limits(&self) -> impl Iterator<Item = (u32, ZoneLimit)> + '_ {
+        self.zone_limits.iter().map(|(&z, &l)| (z, l))
     }
 
     /// The most connections the table holds.
@@ -319,6 +352,9 @@ impl Conntrack {
         self.index.remove(&c.reply);
         self.conns[slot as usize].live = false;
         self.free.push(slot);
+        if let Some(z) = self.zone_limits.get_mut(&c.orig.zone) {
+            z.count = z.count.saturating_sub(1);
+        }
     }
 
     /// Tracks one packet with tuple `t` at time `now_ms`; `tcp` for TCP segments.
@@ -449,6 +485,17 @@ impl Conntrack {
                 slot: None,
             };
         }
+        if self
+            .zone_limits
+            .get(&t.zone)
+            .is_some_and(|z| z.count >= z.limit)
+        {
+            self.stats.zone_limit_drops += 1;
+            return CtResult {
+                state: state::TRK | state::INV,
+                slot: None,
+            };
+        }
         if self.len() >= self.capacity && !self.early_drop() {
             self.stats.full_drops += 1;
             return CtResult {
@@ -494,6 +541,9 @@ impl Conntrack {
         self.index.insert(reply, slot);
         self.stats.inserts += 1;
         self.stats.pickups += u64::from(picked_up);
+        if let Some(z) = self.zone_limits.get_mut(&t.zone) {
+            z.count += 1;
+        }
         CtResult {
             state: state::TRK | if picked_up { state::EST } else { state::NEW },
             slot: Some(slot),

@@ -316,3 +316,50 @@ fn flushing_a_zone_takes_its_entries_and_nat_bindings_only() {
     assert_eq!(ct.lookup(&xlate.reverse(), 1), None, "the binding is gone");
     assert!(ct.lookup(&u, 1).is_some());
 }
+
+#[test]
+fn a_zone_at_its_limit_refuses_new_connections_and_leaves_other_zones_alone() {
+    let mut ct = Conntrack::new(16);
+    let udp = |zone: u32, sport: u16| Tuple {
+        zone,
+        proto: UDP,
+        sport,
+        ..C
+    };
+    // Two connections in zone 1 before any limit.
+    for p in [1, 2] {
+        assert!(ct.process(&udp(1, p), None, 0, true).slot.is_some());
+    }
+    // A limit lower than what the zone holds: the two stay, nothing new enters.
+    let limits = [(1u32, 2u32)].into_iter().collect();
+    ct.set_zone_limits(&limits);
+    assert_eq!(
+        ct.zone_limits().collect::<Vec<_>>(),
+        vec![(1, ZoneLimit { limit: 2, count: 2 })]
+    );
+    let r = ct.process(&udp(1, 3), None, 1, true);
+    assert_eq!((r.slot, r.state), (None, TRK | INV));
+    assert_eq!(ct.stats.zone_limit_drops, 1);
+    assert_eq!(ct.stats.full_drops, 0);
+    // The zone's own connections keep being tracked: udp(1,1) is answered
+    // (and so outlives udp(1,2) below).
+    assert_eq!(
+        ct.process(&udp(1, 1).reverse(), None, 2, true).state,
+        TRK | EST | RPL
+    );
+    // Zone 2 has no limit.
+    for p in 1..=4 {
+        assert!(ct.process(&udp(2, p), None, 3, true).slot.is_some());
+    }
+    // One of zone 1's connections expires: room for exactly one more.
+    ct.timeouts.udp_first = 10;
+    ct.timeouts.udp_multiple = 10_000;
+    assert_eq!(ct.expire(100, 16), 5); // udp(1,2) and zone 2's four
+    assert!(ct.process(&udp(1, 3), None, 101, true).slot.is_some());
+    assert!(ct.process(&udp(1, 4), None, 102, true).slot.is_none());
+    assert_eq!(ct.stats.zone_limit_drops, 2);
+    // No limit any more.
+    ct.set_zone_limits(&Default::default());
+    assert!(ct.process(&udp(1, 4), None, 103, true).slot.is_some());
+    assert_eq!(ct.zone_limits().count(), 0);
+}

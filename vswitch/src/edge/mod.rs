@@ -20,7 +20,7 @@
 mod preview;
 pub use preview::{peek_track, preview};
 
-use crate::conntrack::{state, tcp_flags, Conntrack, TcpInfo, Tuple};
+use crate::conntrack::{state, tcp_flags, Conntrack, CtStats, TcpInfo, Tuple};
 use crate::flow::FlowKey;
 use crate::frag::{fragment_of, FragEntry, FragKey, FragTable, Fragment};
 use crate::lb::NatKind;
@@ -127,6 +127,19 @@ fn translate(frame: &mut [u8], key: &mut FlowKey, from: &Tuple, to: &Tuple, stat
     }
 }
 
+/// Why a commit that entered nothing was refused for lack of room: the
+/// table full, or the connection's zone at its limit (`None`: for neither).
+#[inline]
+fn refusal(before: &CtStats, after: &CtStats) -> Option<DropReason> {
+    if after.zone_limit_drops != before.zone_limit_drops {
+        Some(DropReason::CtZoneLimit)
+    } else if after.full_drops != before.full_drops {
+        Some(DropReason::CtFull)
+    } else {
+        None
+    }
+}
+
 /// Commits a new connection translated from `tu` to `to` and rewrites the
 /// packet; a refusal is a drop, counted as table full or invalid.
 #[inline]
@@ -139,14 +152,10 @@ fn open(
     to: &Tuple,
     stats: &PmdStats,
 ) -> Edge {
-    let full = st.ct.stats.full_drops;
+    let before = st.ct.stats;
     let r = st.ct.commit(tu, tcp, st.now_ms, Some(to), true);
     if r.slot.is_none() || r.state & state::INV != 0 {
-        return Edge::Drop(if st.ct.stats.full_drops != full {
-            DropReason::CtFull
-        } else {
-            DropReason::CtInvalid
-        });
+        return Edge::Drop(refusal(&before, &st.ct.stats).unwrap_or(DropReason::CtInvalid));
     }
     translate(frame, key, tu, to, stats);
     Edge::Pass
@@ -573,14 +582,13 @@ pub fn commit(
     let slot = match tr.slot {
         Some(s) => s,
         None => {
-            let full = st.ct.stats.full_drops;
+            let before = st.ct.stats;
             let r = st
                 .ct
                 .commit(&tr.tuple, tr.tcp.as_ref(), st.now_ms, Some(&tr.tuple), true);
             match r.slot {
                 Some(s) => s,
-                None if st.ct.stats.full_drops != full => return Err(DropReason::CtFull),
-                None => return Ok(()),
+                None => return refusal(&before, &st.ct.stats).map_or(Ok(()), Err),
             }
         }
     };

@@ -146,7 +146,7 @@ fn pair<T>(v: &mut [T], a: usize, b: usize) -> (&T, &mut T) {
 
 impl Pmd {
     pub fn new(shared: Arc<SharedTables>, stats: Arc<PmdStats>, emc_entries: usize) -> Self {
-        Pmd {
+        let mut pmd = Pmd {
             ports: Vec::new(),
             active: Vec::new(),
             dirty: Vec::with_capacity(1024),
@@ -162,12 +162,15 @@ impl Pmd {
             seed: random_seed(),
             answers: RateLimiter::new(ICMP_RATE, ICMP_BURST),
             ingress_ok: std::cell::Cell::new((u64::MAX, 0, 0, 0)),
-        }
+        };
+        pmd.edge.ct.set_zone_limits(&pmd.tables.ct_zone_limits);
+        pmd
     }
 
     /// Replaces the conntrack table with an empty one of `capacity` connections.
     pub fn set_ct_capacity(&mut self, capacity: usize) {
         self.edge = EdgeState::new(capacity);
+        self.edge.ct.set_zone_limits(&self.tables.ct_zone_limits);
     }
 
     /// Expires connections and mirrors conntrack counters (between batches).
@@ -222,6 +225,10 @@ impl Pmd {
                 // Rare (a datapath went away): one pass over the table.
                 let t = &self.tables;
                 self.edge.ct.flush_if(|z| !t.has_zone(z));
+            }
+            if self.tables.ct_zone_limits != old.ct_zone_limits {
+                // Rare (an operator changed a limit): counts a pass over the table.
+                self.edge.ct.set_zone_limits(&self.tables.ct_zone_limits);
             }
             // Full queue: the agent is behind; freeing here is the fallback.
             let _ = self.shared.retired.push(old);
