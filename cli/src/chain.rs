@@ -1,7 +1,7 @@
 //! ovn-nbctl's `--`: one invocation, several commands, one transaction.
 
 /// Global options that take a value (they come before the command's name).
-const VALUED_GLOBALS: [&str; 2] = ["--nb", "--vswitchd"];
+const VALUED_GLOBALS: [&str; 4] = ["--nb", "--vswitchd", "--wait", "--timeout"];
 
 /// Splits `syctl CMD ARGS -- CMD ARGS ...` into its commands (ovn-nbctl's `--`)
 /// and moves the `--may-exist` / `--if-exists` written before a command's name

@@ -39,6 +39,14 @@ struct Cli {
     /// Machine-readable output.
     #[arg(long, global = true)]
     json: bool,
+    /// After an NB write, return once northd compiled it into the SB (sb) or
+    /// once every chassis runs it in its datapath (hv), as ovn-nbctl --wait.
+    #[arg(long, global = true, value_enum, default_value = "none")]
+    wait: nb::WaitLevel,
+    /// With --wait: give up after this many seconds, naming the chassis that
+    /// lag (0: wait as long as it takes).
+    #[arg(long, global = true, default_value_t = 30, value_name = "SECS")]
+    timeout: u64,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -500,11 +508,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         _ => {}
     }
     let mut c = nb::connect(&cli.nb_addr()).await?;
-    let write = |v: u64| println!("ok (NB version {v})");
+    let (wait, timeout) = (cli.wait, cli.timeout);
     let cmd = match nb_write(cli.cmd)? {
         Ok(w) => {
-            write(nb::transact(&mut c, w.ops, w.may_exist, w.if_exists).await?);
-            return Ok(());
+            let v = nb::transact(&mut c, w.ops, w.may_exist, w.if_exists).await?;
+            return nb::committed(&mut c, v, wait, timeout).await;
         }
         Err(read) => read,
     };
@@ -517,7 +525,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = nb::get(&mut c).await?;
             let sb = nb::southbound(&mut c).await?;
             match format {
-                ShowFormat::Text => nb::show(&db, &sb, json)?,
+                ShowFormat::Text => {
+                    let applied = nb::applied(&mut c, db.version, "", 0).await?;
+                    nb::show(&db, &sb, &applied, json)?
+                }
                 ShowFormat::Dot => print!("{}", nb::show_dot(&db, &sb)),
                 ShowFormat::Svg => {
                     use std::io::Write;
@@ -547,7 +558,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .delete_chassis(pb::DeleteChassisRequest { name, if_exists })
                 .await
                 .map_err(|s| anyhow::anyhow!("{}", s.message()))?;
-            write(r.into_inner().version);
+            println!("ok (SB version {})", r.into_inner().version);
         }
         Cmd::Trace {
             args,
@@ -679,6 +690,9 @@ fn check_short_addresses(addresses: &[String]) -> anyhow::Result<()> {
 /// transaction, applied whole or not at all.
 async fn run_chain(clis: Vec<(String, Cli)>) -> anyhow::Result<()> {
     let addr = clis[0].1.nb_addr();
+    // --wait and --timeout apply to the whole chain (written on any command).
+    let wait = clis.iter().map(|(_, c)| c.wait).max().unwrap_or_default();
+    let timeout = clis[0].1.timeout;
     let mut writes = Vec::new();
     for (i, (name, cli)) in clis.into_iter().enumerate() {
         match nb_write(cli.cmd)? {
@@ -691,8 +705,7 @@ async fn run_chain(clis: Vec<(String, Cli)>) -> anyhow::Result<()> {
     }
     let mut c = nb::connect(&addr).await?;
     let v = nb::transact_all(&mut c, writes).await?;
-    println!("ok (NB version {v})");
-    Ok(())
+    nb::committed(&mut c, v, wait, timeout).await
 }
 
 /// `--lb-dst IP[:PORT]`.

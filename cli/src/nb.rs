@@ -88,6 +88,96 @@ pub async fn transact(
     }
 }
 
+/// `--wait`: how far a committed write must have got before syctl returns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum WaitLevel {
+    #[default]
+    None,
+    /// northd compiled it into the southbound database.
+    Sb,
+    /// Every chassis runs it in its datapath.
+    Hv,
+}
+
+/// What every chassis runs against NB version `v` (`level` "" only reports).
+pub async fn applied(
+    c: &mut NorthboundClient<Channel>,
+    v: u64,
+    level: &str,
+    timeout_ms: u32,
+) -> anyhow::Result<pb::WaitReply> {
+    let req = pb::WaitRequest {
+        nb_version: v,
+        level: level.into(),
+        timeout_ms,
+    };
+    Ok(c.wait(req)
+        .await
+        .map_err(|s| anyhow::anyhow!("{}", s.message()))?
+        .into_inner())
+}
+
+/// Says a write committed at NB version `v`, after waiting as `--wait` asks;
+/// a timeout is an error naming the chassis that lag.
+pub async fn committed(
+    c: &mut NorthboundClient<Channel>,
+    v: u64,
+    wait: WaitLevel,
+    timeout_s: u64,
+) -> anyhow::Result<()> {
+    let level = match wait {
+        WaitLevel::None => {
+            println!("ok (NB version {v})");
+            return Ok(());
+        }
+        WaitLevel::Sb => "sb",
+        WaitLevel::Hv => "hv",
+    };
+    let ms = if timeout_s == 0 {
+        u32::MAX
+    } else {
+        u32::try_from(timeout_s.saturating_mul(1000)).unwrap_or(u32::MAX)
+    };
+    let r = applied(c, v, level, ms).await?;
+    if r.done {
+        println!(
+            "ok (NB version {v}, {})",
+            match wait {
+                WaitLevel::Hv => format!("running on {} chassis", r.chassis.len()),
+                _ => format!("in SB version {}", r.sb_version),
+            }
+        );
+        return Ok(());
+    }
+    if r.sb_nb_version < v {
+        anyhow::bail!(
+            "NB version {v} committed, but northd has not compiled it after {timeout_s} s (SB has NB version {})",
+            r.sb_nb_version
+        );
+    }
+    let lag: Vec<String> = r
+        .chassis
+        .iter()
+        .filter(|ch| !ch.reported || ch.nb_version < v || ch.sb_version < r.hv_sb_version)
+        .map(|ch| {
+            if !ch.reported {
+                format!("{} has reported nothing since it registered", ch.name)
+            } else if ch.nb_version < v {
+                format!("{} runs NB version {}", ch.name, ch.nb_version)
+            } else {
+                format!(
+                    "{} runs NB version {} but has not seen SB version {} (a port claim) yet",
+                    ch.name, ch.nb_version, r.hv_sb_version
+                )
+            }
+        })
+        .collect();
+    anyhow::bail!(
+        "NB version {v} committed, but not on every chassis after {timeout_s} s: {}",
+        lag.join("; ")
+    )
+}
+
 pub async fn get(c: &mut NorthboundClient<Channel>) -> anyhow::Result<pb::NbDatabase> {
     Ok(c.get(pb::GetRequest {})
         .await
@@ -174,11 +264,26 @@ pub fn print_ports(db: &pb::NbDatabase, switch: Option<&str>, json: bool) -> any
 }
 
 /// `syctl show`: switches, their ports and where each port is bound.
-pub fn show(db: &pb::NbDatabase, sb: &pb::SbSnapshot, json: bool) -> anyhow::Result<()> {
+/// `syctl show`; `applied` says what each chassis runs (OVN's nb_cfg per chassis).
+pub fn show(
+    db: &pb::NbDatabase,
+    sb: &pb::SbSnapshot,
+    applied: &pb::WaitReply,
+    json: bool,
+) -> anyhow::Result<()> {
+    let runs = |name: &str| {
+        applied
+            .chassis
+            .iter()
+            .find(|c| c.name == name && c.reported)
+            .map(|c| c.nb_version)
+    };
     if json {
         let v = serde_json::json!({
             "nb_version": db.version,
             "sb_version": sb.version,
+            "sb_nb_version": applied.sb_nb_version,
+            "chassis_nb_version": sb.chassis.iter().map(|c| (c.name.clone(), runs(&c.name))).collect::<std::collections::BTreeMap<_, _>>(),
             "switches": db.switches.iter().map(|s| serde_json::json!({
                 "name": s.name, "subnet": s.subnet, "tunnel_key": s.tunnel_key,
                 "ports": db.ports.iter().filter(|p| p.switch_name == s.name).map(|p| serde_json::json!({
@@ -243,8 +348,12 @@ pub fn show(db: &pb::NbDatabase, sb: &pb::SbSnapshot, json: bool) -> anyhow::Res
             .iter()
             .map(|e| format!("{} {}", e.r#type, e.ip))
             .collect();
+        let at = match runs(&c.name) {
+            Some(v) => format!("runs NB version {v}"),
+            None => "has reported nothing".to_string(),
+        };
         println!(
-            "chassis {} ({}) encap: {}",
+            "chassis {} ({}) encap: {}; {at}",
             c.name,
             c.hostname,
             encaps.join(", ")

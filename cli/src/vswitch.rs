@@ -209,8 +209,8 @@ pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
             }
         }
         Response::Status(s) => {
-            println!("chassis {}: SB {} (version {}), table generation {}, {} ports, {} untranslatable flows",
-                s.chassis, if s.sb_connected { "connected" } else { "DISCONNECTED" }, s.sb_version, s.table_generation, s.ports, s.untranslatable_flows);
+            println!("chassis {}: SB {} (version {}), runs NB version {}, table generation {}, {} ports, {} untranslatable flows",
+                s.chassis, if s.sb_connected { "connected" } else { "DISCONNECTED" }, s.sb_version, s.nb_cfg, s.table_generation, s.ports, s.untranslatable_flows);
         }
         _ => {}
     }

@@ -13,3 +13,4 @@ pub mod router;
 pub mod sb;
 pub mod server;
 pub mod store;
+pub mod wait;

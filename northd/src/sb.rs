@@ -22,6 +22,9 @@ pub struct Sb {
     pub mac_bindings: BTreeMap<(u32, String, u32), pb::MacBinding>,
     rows: BTreeMap<String, SbRow>,
     history: VecDeque<SbDelta>,
+    /// The NB version the last delta carried: a new one makes a delta even
+    /// when no row changed, so every chassis learns it (for `--wait=hv`).
+    sent_nb: u64,
 }
 
 fn row(r: Row) -> SbRow {
@@ -94,20 +97,26 @@ impl Sb {
             .filter(|k| !rows.contains_key(*k))
             .cloned()
             .collect();
-        if upserts.is_empty() && deletes.is_empty() {
+        if upserts.is_empty() && deletes.is_empty() && self.nb_version == self.sent_nb {
             return false;
         }
-        self.version += 1;
         self.rows = rows;
+        self.record(upserts, deletes);
+        true
+    }
+
+    fn record(&mut self, upserts: Vec<SbRow>, deletes: Vec<String>) {
+        self.version += 1;
+        self.sent_nb = self.nb_version;
         self.history.push_back(SbDelta {
             version: self.version,
             upserts,
             deletes,
+            nb_version: self.nb_version,
         });
         if self.history.len() > HISTORY {
             self.history.pop_front();
         }
-        true
     }
 
     /// Replaces or deletes load balancer rows without recomputing the rest
@@ -143,18 +152,10 @@ impl Sb {
                 gone.push(k);
             }
         }
-        if rows.is_empty() && gone.is_empty() {
+        if rows.is_empty() && gone.is_empty() && self.nb_version == self.sent_nb {
             return false;
         }
-        self.version += 1;
-        self.history.push_back(SbDelta {
-            version: self.version,
-            upserts: rows,
-            deletes: gone,
-        });
-        if self.history.len() > HISTORY {
-            self.history.pop_front();
-        }
+        self.record(rows, gone);
         true
     }
 
@@ -224,9 +225,16 @@ mod tests {
         for d in &deltas {
             apply_delta(&mut chassis_view, d);
         }
-        let mut want = sb.snapshot();
-        want.nb_version = chassis_view.nb_version;
-        assert_eq!(chassis_view, want);
+        assert_eq!(chassis_view, sb.snapshot());
+        assert_eq!(chassis_view.nb_version, 2);
         assert_eq!(sb.deltas_since(sb.version + 5), None);
+
+        // An NB version that changes no row still reaches every chassis.
+        let v = sb.version;
+        assert!(sb.set_compiled(compile(&nb), 3));
+        let d = sb.deltas_since(v).unwrap();
+        assert_eq!((d.len(), d[0].upserts.len(), d[0].nb_version), (1, 0, 3));
+        apply_delta(&mut chassis_view, &d[0]);
+        assert_eq!(chassis_view.nb_version, 3);
     }
 }

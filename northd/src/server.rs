@@ -29,6 +29,8 @@ pub struct State {
     pub sent: std::collections::BTreeMap<String, u64>,
     /// Who owns each VIP (for load-balancer-only transactions).
     pub vips: crate::lb::VipIndex,
+    /// What each chassis last reported running (`--wait=hv`).
+    pub applied: std::collections::BTreeMap<String, crate::wait::Applied>,
 }
 
 /// The shared service state.
@@ -37,6 +39,8 @@ pub struct Northd {
     state: Arc<Mutex<State>>,
     nb_tx: Arc<watch::Sender<u64>>,
     sb_tx: Arc<watch::Sender<u64>>,
+    /// Bumped on every applied report (wakes `--wait` callers).
+    applied_tx: Arc<watch::Sender<u64>>,
 }
 
 impl Northd {
@@ -65,9 +69,11 @@ impl Northd {
                 last_compile_seconds: 0.0,
                 sent: Default::default(),
                 vips,
+                applied: Default::default(),
             })),
             nb_tx: Arc::new(nb_tx),
             sb_tx: Arc::new(sb_tx),
+            applied_tx: Arc::new(watch::channel(0).0),
         })
     }
 
@@ -335,12 +341,45 @@ impl Northbound for Northd {
             )));
         }
         st.sb.claims.retain(|_, c| *c != req.name);
+        st.applied.remove(&req.name);
+        self.applied_tx.send_modify(|n| *n += 1);
         tracing::info!(chassis = %req.name, "chassis deleted");
         st.sb.rebuild();
         self.publish_sb(&st);
         Ok(Response::new(pb::TransactReply {
             version: st.sb.version,
         }))
+    }
+
+    async fn wait(&self, req: Request<pb::WaitRequest>) -> Result<Response<pb::WaitReply>, Status> {
+        let req = req.into_inner();
+        let level = crate::wait::Level::parse(&req.level).map_err(Status::invalid_argument)?;
+        let deadline = tokio::time::Instant::now()
+            + std::time::Duration::from_millis(u64::from(req.timeout_ms));
+        let mut sb_rx = self.sb_tx.subscribe();
+        let mut applied_rx = self.applied_tx.subscribe();
+        loop {
+            {
+                let st = self.state.lock().await;
+                if req.nb_version > st.version {
+                    return Err(Status::invalid_argument(format!(
+                        "NB version {} is not committed (the latest is {})",
+                        req.nb_version, st.version
+                    )));
+                }
+                let r = crate::wait::status(level, req.nb_version, st.version, &st.sb, &st.applied);
+                if r.done || tokio::time::Instant::now() >= deadline {
+                    return Ok(Response::new(r));
+                }
+            }
+            sb_rx.borrow_and_update();
+            applied_rx.borrow_and_update();
+            tokio::select! {
+                _ = sb_rx.changed() => {}
+                _ = applied_rx.changed() => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
     }
 }
 
@@ -378,6 +417,8 @@ impl Southbound for Northd {
         }
         let mut st = self.state.lock().await;
         tracing::info!(chassis = %c.name, "chassis registered");
+        // A (re)started chassis runs nothing until it says so.
+        st.applied.remove(&c.name);
         st.sb.chassis.insert(c.name.clone(), c);
         st.sb.rebuild();
         self.publish_sb(&st);
@@ -458,6 +499,34 @@ impl Southbound for Northd {
         }
         st.sb.rebuild();
         self.publish_sb(&st);
+        Ok(Response::new(pb::ClaimReply {
+            version: st.sb.version,
+        }))
+    }
+
+    async fn report_applied(
+        &self,
+        req: Request<pb::ReportAppliedRequest>,
+    ) -> Result<Response<pb::ClaimReply>, Status> {
+        let req = req.into_inner();
+        let mut st = self.state.lock().await;
+        require_chassis(&st.sb, &req.chassis)?;
+        if req.sb_version > st.sb.version || req.claimed_sb > st.sb.version {
+            return Err(Status::invalid_argument(format!(
+                "SB version {} is in the future (the latest is {})",
+                req.sb_version.max(req.claimed_sb),
+                st.sb.version
+            )));
+        }
+        st.applied.insert(
+            req.chassis,
+            crate::wait::Applied {
+                nb_version: req.nb_version,
+                sb_version: req.sb_version,
+                claimed_sb: req.claimed_sb,
+            },
+        );
+        self.applied_tx.send_modify(|n| *n += 1);
         Ok(Response::new(pb::ClaimReply {
             version: st.sb.version,
         }))

@@ -103,7 +103,7 @@ pub fn apply_delta(snap: &mut SbSnapshot, d: &SbDelta) {
     }
     let mut out = SbSnapshot {
         version: d.version,
-        nb_version,
+        nb_version: nb_version.max(d.nb_version),
         ..Default::default()
     };
     for r in rows.into_values() {
@@ -139,6 +139,7 @@ pub fn apply_lb_delta(snap: &mut SbSnapshot, d: &SbDelta) -> bool {
         }
     }
     snap.version = d.version;
+    snap.nb_version = snap.nb_version.max(d.nb_version);
     true
 }
 
@@ -210,6 +211,7 @@ mod tests {
             version: 7,
             upserts: vec![lb("b", 20), lb("d", 4)],
             deletes: vec!["lb/a".into()],
+            nb_version: 3,
         };
         let mut fast = base.clone();
         assert!(apply_lb_delta(&mut fast, &d));
@@ -217,11 +219,13 @@ mod tests {
         apply_delta(&mut slow, &d);
         fast.load_balancers.sort_by(|x, y| x.name.cmp(&y.name));
         assert_eq!(fast, slow);
+        assert_eq!(fast.nb_version, 3, "both paths take the delta's NB version");
         // Anything else is left to the general path.
         let other = SbDelta {
             version: 8,
             upserts: vec![lb("e", 5)],
             deletes: vec!["chassis/ch1".into()],
+            nb_version: 4,
         };
         assert!(!apply_lb_delta(&mut fast, &other));
         assert_eq!(fast.version, 7);

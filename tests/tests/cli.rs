@@ -139,6 +139,17 @@ fn chained_commands_are_one_transaction_all_or_nothing() {
     assert!(!n.switches().contains(&"ls4".to_string()));
     let e = n.fails("ls-add ls4 --");
     assert!(e.contains("empty command"), "{e}");
+
+    // --wait on a chain (written before any command): no chassis is
+    // registered, so every chassis runs it at once; a bad level is refused
+    // before anything is written.
+    let out = n.ok("--wait=hv ls-add ls3 -- ls-add ls2");
+    assert!(out.contains("running on 0 chassis"), "{out}");
+    let out = n.ok("ls-add ls1 --wait sb");
+    assert!(out.contains("in SB version"), "{out}");
+    let e = n.fails("--wait=everywhere ls-add ls4");
+    assert!(e.contains("none, sb, hv"), "{e}");
+    assert!(!n.switches().contains(&"ls4".to_string()));
 }
 
 #[test]

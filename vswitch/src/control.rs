@@ -152,6 +152,9 @@ pub struct Status {
     pub chassis: String,
     pub sb_connected: bool,
     pub sb_version: u64,
+    /// The NB version this chassis last told northd its datapath runs.
+    #[serde(default)]
+    pub nb_cfg: u64,
     pub table_generation: u64,
     pub ports: usize,
     pub untranslatable_flows: usize,

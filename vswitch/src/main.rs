@@ -166,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(agent::sb_loop(agent.clone()));
     tokio::spawn(agent::pending_loop(agent.clone()));
     tokio::spawn(agent::learn_loop(agent.clone()));
+    tokio::spawn(agent::applied_loop(agent.clone()));
     tokio::spawn(agent::tunnel_loop(agent.clone()));
 
     if let Some(addr) = args.metrics_listen {

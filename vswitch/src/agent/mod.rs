@@ -22,7 +22,7 @@ pub(crate) mod ct;
 mod metrics;
 mod sb;
 
-pub use sb::{learn_loop, pending_loop, sb_loop, tunnel_loop};
+pub use sb::{applied_loop, learn_loop, pending_loop, sb_loop, tunnel_loop};
 
 /// How a PMD thread waits when there is no traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -112,6 +112,15 @@ pub struct Agent {
     started: std::time::Instant,
     /// The last `ct-stats` sample, for its inserts-per-second figure.
     ct_rate: Option<(std::time::Instant, u64)>,
+    /// What the last SB update made of the datapath: (NB version, SB version,
+    /// table generation); reported to northd once the PMD runs that generation.
+    applied: (u64, u64, u64),
+    /// SB version of this chassis's latest port claim (this SB session).
+    claimed_sb: u64,
+    /// The last (NB, SB, claimed) report sent.
+    reported: Option<(u64, u64, u64)>,
+    /// The NB version northd last acknowledged as running here.
+    nb_cfg: u64,
 }
 
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
@@ -160,6 +169,10 @@ pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, std::thread::Joi
         services: ServiceSets::default(),
         started: std::time::Instant::now(),
         ct_rate: None,
+        applied: (0, 0, 0),
+        claimed_sb: 0,
+        reported: None,
+        nb_cfg: 0,
     };
     Ok((Arc::new(Mutex::new(agent)), handle))
 }
@@ -366,8 +379,11 @@ impl Agent {
             logical_port: lport.to_string(),
             release,
         };
-        if let Err(e) = client.claim_port(req).await {
-            tracing::warn!(port = lport, error = %e.message(), "claim failed; retried on reconnect");
+        match client.claim_port(req).await {
+            Ok(r) => self.claimed_sb = self.claimed_sb.max(r.into_inner().version),
+            Err(e) => {
+                tracing::warn!(port = lport, error = %e.message(), "claim failed; retried on reconnect")
+            }
         }
     }
 
@@ -571,6 +587,7 @@ impl Agent {
                 chassis: self.cfg.chassis.clone(),
                 sb_connected: self.sb_connected,
                 sb_version: self.sb.as_ref().map(|s| s.version).unwrap_or(0),
+                nb_cfg: self.nb_cfg,
                 table_generation: self.generation,
                 ports: self.ports.len(),
                 untranslatable_flows: self.untranslatable,

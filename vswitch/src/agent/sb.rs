@@ -49,6 +49,50 @@ impl Agent {
     }
 }
 
+impl Agent {
+    /// Tells northd what the datapath runs, once the PMD runs the tables the
+    /// last SB update made (and only when that changed).
+    async fn report_applied(&mut self) {
+        let (nb, sb, generation) = self.applied;
+        let now = (nb, sb, self.claimed_sb);
+        if sb == 0 || self.reported == Some(now) {
+            return;
+        }
+        if self
+            .shared
+            .adopted
+            .load(std::sync::atomic::Ordering::Acquire)
+            < generation
+        {
+            return;
+        }
+        let Some(client) = self.client.as_mut() else {
+            return;
+        };
+        let req = pb::ReportAppliedRequest {
+            chassis: self.cfg.chassis.clone(),
+            nb_version: nb,
+            sb_version: sb,
+            claimed_sb: self.claimed_sb,
+        };
+        match client.report_applied(req).await {
+            Ok(_) => self.nb_cfg = nb,
+            // Not retried until something changes: a broken session reconnects
+            // and reports afresh.
+            Err(e) => tracing::warn!(error = %e.message(), "applied report refused"),
+        }
+        self.reported = Some(now);
+    }
+}
+
+/// Reports what the datapath runs to northd, every 10 ms when it changed.
+pub async fn applied_loop(agent: Arc<Mutex<Agent>>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        agent.lock().await.report_applied().await;
+    }
+}
+
 /// Resolves the remote chassis' underlay MACs, every 200 ms while any is missing.
 pub async fn tunnel_loop(agent: Arc<Mutex<Agent>>) {
     loop {
@@ -145,6 +189,11 @@ async fn sb_session(agent: &Arc<Mutex<Agent>>) -> anyhow::Result<()> {
         let mut a = agent.lock().await;
         a.client = Some(client);
         a.sb_connected = true;
+        // This northd may be a new one: its SB versions start afresh, and it
+        // knows nothing of what we run until we say it again.
+        a.claimed_sb = 0;
+        a.reported = None;
+        a.applied = (0, 0, 0);
         let lports: Vec<String> = a.ports.values().map(|p| p.lport.clone()).collect();
         for l in lports {
             a.claim(&l, false).await;
@@ -189,6 +238,14 @@ async fn sb_session(agent: &Arc<Mutex<Agent>>) -> anyhow::Result<()> {
         }
         let applied = t0.elapsed();
         a.publish();
+        // A port whose binding waited for this update is claimed now, before
+        // the update counts as applied (`--wait=hv` then means it forwards).
+        if !a.pending.is_empty() {
+            a.retry_pending().await;
+        }
+        if let Some(sb) = &a.sb {
+            a.applied = (sb.nb_version, sb.version, a.generation);
+        }
         tracing::debug!(
             apply_us = applied.as_micros() as u64,
             publish_us = (t0.elapsed() - applied).as_micros() as u64,

@@ -36,6 +36,9 @@ pub struct SharedTables {
     /// 100,000 services takes milliseconds to free, which the PMD must not
     /// spend between two batches.
     pub retired: crossbeam::queue::ArrayQueue<Arc<Tables>>,
+    /// The table generation the PMD runs (written once per new set), for the
+    /// agent to tell northd what is in the datapath (`--wait=hv`).
+    pub adopted: std::sync::atomic::AtomicU64,
 }
 
 impl SharedTables {
@@ -44,6 +47,7 @@ impl SharedTables {
             tables: ArcSwap::from_pointee(t),
             learned: crossbeam::queue::ArrayQueue::new(1024),
             retired: crossbeam::queue::ArrayQueue::new(64),
+            adopted: std::sync::atomic::AtomicU64::new(0),
         })
     }
 }
@@ -232,6 +236,9 @@ impl Pmd {
             }
             // Full queue: the agent is behind; freeing here is the fallback.
             let _ = self.shared.retired.push(old);
+            self.shared
+                .adopted
+                .store(self.tables.generation, std::sync::atomic::Ordering::Release);
         }
     }
 
