@@ -13,4 +13,5 @@ pub mod router;
 pub mod sb;
 pub mod server;
 pub mod store;
+pub mod store_etcd;
 pub mod wait;

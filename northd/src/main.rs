@@ -4,7 +4,9 @@
 use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use switchyard_northd::{server::Northd, store::FileStore};
+use switchyard_northd::server::Northd;
+use switchyard_northd::store::{FileStore, NbStore};
+use switchyard_northd::store_etcd::EtcdStore;
 use switchyard_southbound::pb::{
     northbound_server::NorthboundServer, southbound_server::SouthboundServer,
 };
@@ -20,9 +22,16 @@ struct Args {
     /// the command line wins; a missing file at the default path is fine.
     #[arg(long, default_value = "/etc/switchyard/northd.toml")]
     config: PathBuf,
-    /// Directory of the embedded NB database.
+    /// Directory of the embedded NB database (unused with --nb-etcd).
     #[arg(long, default_value = "/var/lib/switchyard/northd")]
     db: PathBuf,
+    /// Keep the NB on this etcd cluster instead (client URLs, comma-separated:
+    /// http://10.0.0.1:2379,http://10.0.0.2:2379,...).
+    #[arg(long, value_delimiter = ',')]
+    nb_etcd: Vec<String>,
+    /// Key prefix of the NB in etcd.
+    #[arg(long, default_value = "/switchyard/nb")]
+    nb_etcd_prefix: String,
     /// Address of the NB API (syctl).
     #[arg(long, default_value = "127.0.0.1:6641")]
     nb_listen: SocketAddr,
@@ -51,8 +60,19 @@ async fn main() -> anyhow::Result<()> {
     if args.config.exists() {
         tracing::info!(config = %args.config.display(), "read configuration file");
     }
-    let store = FileStore::open(&args.db)?;
-    let northd = Northd::new(Box::new(store))?;
+    let (store, db): (Box<dyn NbStore>, String) = if args.nb_etcd.is_empty() {
+        (
+            Box::new(FileStore::open(&args.db)?),
+            args.db.display().to_string(),
+        )
+    } else {
+        let store = EtcdStore::connect(&args.nb_etcd, &args.nb_etcd_prefix)?;
+        (
+            Box::new(store),
+            format!("etcd {} {}", args.nb_etcd.join(","), args.nb_etcd_prefix),
+        )
+    };
+    let northd = Northd::new(store)?;
     if let Some(addr) = args.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let northd = northd.clone();
@@ -98,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
                 .max_encoding_message_size(switchyard_southbound::MAX_MESSAGE),
         )
         .serve_with_shutdown(args.sb_listen, shutdown());
-    tracing::info!(nb = %args.nb_listen, sb = %args.sb_listen, db = %args.db.display(), "northd serving");
+    tracing::info!(nb = %args.nb_listen, sb = %args.sb_listen, db, "northd serving");
     tokio::try_join!(nb, sb)?;
     tracing::info!("northd stopped");
     Ok(())

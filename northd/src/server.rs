@@ -77,6 +77,30 @@ impl Northd {
         })
     }
 
+    /// A commit the store refused. When another writer got there first, the
+    /// state is read back from the store (and compiled) so the next
+    /// transaction starts from what is really committed.
+    fn refused(&self, st: &mut State, e: crate::store::StoreError) -> Status {
+        if matches!(e, crate::store::StoreError::Conflict(_)) {
+            match st.store.load() {
+                Ok(l) => {
+                    tracing::warn!(
+                        version = l.version,
+                        "another writer committed first; NB reloaded"
+                    );
+                    st.version = l.version;
+                    st.nb = l.nb;
+                    st.vips = crate::lb::vip_index(&st.nb);
+                    st.sb.set_compiled(compile(&st.nb), st.version);
+                    self.nb_tx.send_replace(st.version);
+                    self.publish_sb(st);
+                }
+                Err(e) => tracing::error!(error = %e, "cannot reload the NB after a conflict"),
+            }
+        }
+        Status::unavailable(format!("not committed: {e}"))
+    }
+
     fn publish_sb(&self, st: &State) {
         self.sb_tx.send_replace(st.sb.version);
     }
@@ -120,7 +144,7 @@ impl Northd {
                     None => st.nb.load_balancers.remove(&n),
                 };
             }
-            return Err(Status::unavailable(format!("not committed: {e}")));
+            return Err(self.refused(st, e));
         }
         st.version += 1;
         for (n, old) in &undo {
@@ -254,9 +278,9 @@ impl Northbound for Northd {
                 version: st.version,
             }));
         }
-        st.store
-            .commit(&change, &next)
-            .map_err(|e| Status::unavailable(format!("not committed: {e}")))?;
+        if let Err(e) = st.store.commit(&change, &next) {
+            return Err(self.refused(&mut st, e));
+        }
         st.version += 1;
         st.nb = next;
         st.vips = crate::lb::vip_index(&st.nb);

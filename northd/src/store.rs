@@ -1,8 +1,8 @@
 //! NB storage. The [`NbStore`] trait is all callers see: load the state at start,
 //! commit one change per transaction. [`FileStore`] is the embedded backend: an
 //! append-only log of checksummed records, each `fdatasync`ed before the write is
-//! acknowledged, compacted into a snapshot now and then. A clustered backend
-//! (etcd) implements the same two methods.
+//! acknowledged, compacted into a snapshot now and then. The clustered backend,
+//! [`crate::store_etcd::EtcdStore`], implements the same two methods on etcd.
 
 use crate::model::{Change, Nb};
 use std::fs::{File, OpenOptions};
@@ -20,6 +20,10 @@ pub enum StoreError {
     },
     #[error("NB store snapshot {path} is corrupt: {why}")]
     Corrupt { path: PathBuf, why: String },
+    #[error("etcd: {0}")]
+    Etcd(String),
+    #[error("another writer committed NB version {0} first; this northd must reload")]
+    Conflict(String),
 }
 
 /// What a store holds: the contents and the version of the last transaction.

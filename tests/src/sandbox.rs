@@ -39,7 +39,13 @@ pub fn can_run(test: &str) -> bool {
     } else if !bin_dir().join("syctl").exists() {
         why = Some("syctl is not built (scripts/test builds it first)");
     }
-    match why {
+    runs_unless(test, why)
+}
+
+/// Whether a test that needs something (`why_not` says what is missing, or
+/// None) runs: skipped loudly without it, a failure under CI.
+pub fn runs_unless(test: &str, why_not: Option<&str>) -> bool {
+    match why_not {
         None => true,
         Some(w) if std::env::var_os("CI").is_some() => panic!("{test}: cannot run in CI: {w}"),
         Some(w) => {
