@@ -266,6 +266,10 @@ struct SandboxOpts {
     /// Conntrack capacity of each vswitchd (default: vswitchd's, 1,000,000).
     #[arg(long)]
     ct_capacity: Option<u64>,
+    /// Keep the NB on an etcd cluster of this many members (1-5; Debian's
+    /// etcd, client ports from 2 x port base - 4000), not northd's file store.
+    #[arg(long, default_value_t = 0)]
+    etcd: usize,
 }
 
 impl SandboxOpts {
@@ -280,6 +284,7 @@ impl SandboxOpts {
             pods_per_chassis: self.pods_per_chassis,
             external: self.external,
             ct_capacity: self.ct_capacity,
+            etcd: self.etcd,
             pmd_core: if self.no_pin {
                 None
             } else {

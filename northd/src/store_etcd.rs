@@ -232,10 +232,13 @@ async fn load(
     version_key: &str,
 ) -> Result<(Loaded, Option<String>), StoreError> {
     // One range read: every key at one revision, so rows and version agree.
-    let resp = client
-        .get(format!("{prefix}/"), Some(GetOptions::new().with_prefix()))
-        .await
-        .map_err(etcd)?;
+    let resp = get(
+        client,
+        &format!("{prefix}/"),
+        Some(GetOptions::new().with_prefix()),
+        tokio::time::Instant::now() + COMMIT_DEADLINE,
+    )
+    .await?;
     let mut loaded = Loaded::default();
     let mut seen = None;
     let rows = format!("{prefix}/rows/");
@@ -278,6 +281,23 @@ async fn load(
     Ok((loaded, seen))
 }
 
+/// A read, tried again until `deadline`: a request the client sent to a dead
+/// member fails at once, and the next goes to another.
+async fn get(
+    client: &mut Client,
+    key: &str,
+    opts: Option<GetOptions>,
+    deadline: tokio::time::Instant,
+) -> Result<etcd_client::GetResponse, StoreError> {
+    loop {
+        match client.get(key, opts.clone()).await {
+            Ok(r) => return Ok(r),
+            Err(e) if tokio::time::Instant::now() >= deadline => return Err(etcd(e)),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
 fn row<T: serde::de::DeserializeOwned>(key: &str, value: &str) -> Result<T, StoreError> {
     serde_json::from_str(value).map_err(|e| StoreError::Etcd(format!("key {key:?}: {e}")))
 }
@@ -302,7 +322,7 @@ async fn commit(
             Ok(r) if r.succeeded() => return Ok(()),
             Ok(_) => {
                 // The guard failed: someone wrote, perhaps our own lost attempt.
-                let now = client.get(version_key, None).await.map_err(etcd)?;
+                let now = get(client, version_key, None, deadline).await?;
                 let current = now
                     .kvs()
                     .first()

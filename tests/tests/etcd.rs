@@ -9,7 +9,7 @@ use switchyard_northd::store::{FileStore, NbStore, StoreError};
 use switchyard_northd::store_etcd::EtcdStore;
 use switchyard_southbound::pb::{self, nb_op::Op};
 use switchyard_tests::etcd::{missing, EtcdCluster};
-use switchyard_tests::sandbox::{bin_dir, runs_unless, wait_until};
+use switchyard_tests::sandbox::{bin_dir, run, runs_unless, wait_until, Sandbox};
 
 fn switch(name: &str) -> Op {
     Op::LsAdd(pb::LogicalSwitch {
@@ -262,4 +262,42 @@ fn northd_on_three_etcd_members_loses_no_acknowledged_write_through_kill_9() {
     }
     // Nothing appears that nobody wrote (a write cut off mid-way may land).
     assert!(names.len() <= tried as usize, "{names:?}");
+}
+
+#[test]
+fn the_sandbox_runs_on_three_etcd_members_through_losing_northd_and_one_member() {
+    use switchyard_tests::sandbox::can_run;
+    let name = "the_sandbox_runs_on_three_etcd_members_through_losing_northd_and_one_member";
+    if !can_run(name) || !runs_unless(name, missing()) {
+        return;
+    }
+    let mut sb = Sandbox::up_with(57, 2, &["--etcd", "3"]);
+    let eps: Vec<String> = sb.state["etcd_endpoints"]
+        .as_array()
+        .expect("etcd endpoints in state.json")
+        .iter()
+        .map(|e| e.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(eps.len(), 3);
+    assert!(sb.ping(0, &sb.ip(1)), "pods talk with the NB on etcd");
+    // The NB is in etcd, not in a file: what etcd holds is what northd serves.
+    let mut store = EtcdStore::connect(&eps, "/switchyard/nb").unwrap();
+    let in_etcd = store.load().unwrap();
+    let listed = sb.syctl_json(&["ls-list"]);
+    assert_eq!(listed.as_array().unwrap().len(), in_etcd.nb.switches.len());
+    assert!(in_etcd.nb.ports.len() >= 2, "{:?}", in_etcd.nb.ports.keys());
+    // kill -9 one member and northd: the next write still lands and reaches
+    // the datapath, and the pods keep talking.
+    let pid = sb.state["etcd"][1]["pid"].as_u64().unwrap().to_string();
+    assert!(run("kill", &["-9", &pid]).0);
+    sb.kill_and_restart("northd");
+    let out = sb.syctl(&["--wait=hv", "--timeout", "20", "ls-add", "after-failures"]);
+    assert!(out.contains("running on"), "{out}");
+    assert!(sb.ping(0, &sb.ip(1)));
+    let again = EtcdStore::connect(&eps, "/switchyard/nb")
+        .unwrap()
+        .load()
+        .unwrap();
+    assert!(again.nb.switches.contains_key("after-failures"));
+    assert_eq!(again.nb.ports, in_etcd.nb.ports);
 }

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use switchyard_southbound::pb::{self, nb_op::Op};
 use switchyard_vswitch::control::{call, Request, Response};
 
+pub mod etcd;
 mod status;
 pub use status::status;
 
@@ -35,6 +36,8 @@ pub struct Opts {
     pub external: bool,
     /// vswitchd's `--ct-capacity`.
     pub ct_capacity: Option<u64>,
+    /// Members of an etcd cluster for the NB (0: northd's file store).
+    pub etcd: usize,
 }
 
 /// The external network of `--external`: a switch behind lr0 and one host.
@@ -106,6 +109,11 @@ pub struct State {
     /// The external host (`--external`): no route to the pods.
     #[serde(default)]
     pub external: Option<Pod>,
+    /// The etcd members holding the NB (`--etcd N`), and their client URLs.
+    #[serde(default)]
+    pub etcd: Vec<Daemon>,
+    #[serde(default)]
+    pub etcd_endpoints: Vec<String>,
 }
 
 impl State {
@@ -256,6 +264,7 @@ pub fn down(o: &Opts) -> anyhow::Result<()> {
         if let Some(d) = &st.northd {
             stop_daemon(d, "switchyard-northd");
         }
+        etcd::stop(&st.etcd);
         for p in st.pods.iter().chain(&st.external) {
             let _ = sh("ip", &["netns", "del", &p.netns]);
             let _ = sh("ip", &["link", "del", &p.host_iface]);
@@ -557,11 +566,19 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
         st.external = Some(p);
         st.save()?;
     }
+    let store: Vec<String> = if o.etcd > 0 {
+        st.etcd = etcd::start(o)?;
+        st.etcd_endpoints = etcd::endpoints(o);
+        st.save()?;
+        vec!["--nb-etcd".into(), st.etcd_endpoints.join(",")]
+    } else {
+        vec!["--db".into(), o.dir.join("northd-db").display().to_string()]
+    };
     st.northd = Some(spawn(
         "switchyard-northd",
         &[
-            "--db".into(),
-            o.dir.join("northd-db").display().to_string(),
+            store[0].clone(),
+            store[1].clone(),
             "--nb-listen".into(),
             format!("127.0.0.1:{}", o.port_base),
             "--sb-listen".into(),

@@ -13,6 +13,12 @@ pub fn status(o: &Opts, json: bool) -> anyhow::Result<()> {
         let mut v = serde_json::to_value(&st)?;
         v["northd_alive"] = alive(&st.northd, "switchyard-northd").into();
         v["vswitchd_alive"] = alive(&st.vswitchd, "switchyard-vswitchd").into();
+        v["etcd_alive"] = st
+            .etcd
+            .iter()
+            .map(|d| pid_alive(d.pid, "etcd"))
+            .collect::<Vec<_>>()
+            .into();
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
@@ -50,6 +56,14 @@ pub fn status(o: &Opts, json: bool) -> anyhow::Result<()> {
                 n.control_sock.display()
             );
         }
+    }
+    for (d, url) in st.etcd.iter().zip(&st.etcd_endpoints) {
+        let state = if pid_alive(d.pid, "etcd") {
+            "running"
+        } else {
+            "DEAD"
+        };
+        println!("etcd {url}: pid {} {state} log {}", d.pid, d.log.display());
     }
     println!(
         "NB {}  SB {}  control socket {}",
