@@ -7,16 +7,30 @@ use switchyard_southbound::display::{actions_text, matches_text};
 use switchyard_southbound::pb::{self, nb_op::Op, northbound_client::NorthboundClient};
 use tonic::transport::Channel;
 
-pub async fn connect(addr: &str) -> anyhow::Result<NorthboundClient<Channel>> {
-    let ep = tonic::transport::Endpoint::from_shared(addr.to_string())
-        .with_context(|| format!("bad NB address {addr:?}"))?
-        .connect_timeout(std::time::Duration::from_secs(3));
-    let ch = ep.connect().await.with_context(|| {
-        format!("cannot reach switchyard-northd at {addr} (is it running? see --nb)")
-    })?;
-    Ok(NorthboundClient::new(ch)
+/// Connects to the NB; `addrs` may list several northds, comma-separated (one
+/// active, standbys refusing connections): the first that answers is used.
+pub async fn connect(addrs: &str) -> anyhow::Result<NorthboundClient<Channel>> {
+    let mut last = None;
+    for addr in addrs.split(',').map(str::trim) {
+        let ep = tonic::transport::Endpoint::from_shared(addr.to_string())
+            .with_context(|| format!("bad NB address {addr:?}"))?
+            .connect_timeout(std::time::Duration::from_secs(3));
+        match ep.connect().await {
+            Ok(ch) => return Ok(client(ch)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(
+        anyhow::Error::from(last.expect("at least one address")).context(format!(
+            "cannot reach switchyard-northd at {addrs} (is it running? see --nb)"
+        )),
+    )
+}
+
+fn client(ch: Channel) -> NorthboundClient<Channel> {
+    NorthboundClient::new(ch)
         .max_decoding_message_size(switchyard_southbound::MAX_MESSAGE)
-        .max_encoding_message_size(switchyard_southbound::MAX_MESSAGE))
+        .max_encoding_message_size(switchyard_southbound::MAX_MESSAGE)
 }
 
 /// One command's NB write: its ops and its `--may-exist` / `--if-exists`.

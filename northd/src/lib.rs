@@ -7,6 +7,7 @@ pub mod compile;
 pub mod compile_acl;
 pub mod compile_lb;
 pub mod compile_router;
+pub mod ha;
 pub mod lb;
 pub mod model;
 pub mod router;

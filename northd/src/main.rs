@@ -10,6 +10,7 @@ use switchyard_northd::store_etcd::EtcdStore;
 use switchyard_southbound::pb::{
     northbound_server::NorthboundServer, southbound_server::SouthboundServer,
 };
+use tokio_stream::wrappers::TcpListenerStream;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -32,6 +33,16 @@ struct Args {
     /// Key prefix of the NB in etcd.
     #[arg(long, default_value = "/switchyard/nb")]
     nb_etcd_prefix: String,
+    /// With --nb-etcd: this northd's name in the active/standby lock
+    /// (default: host name and NB address). Several northds on one etcd
+    /// elect one active; the others wait, serving nothing, and take over
+    /// when it dies.
+    #[arg(long)]
+    id: Option<String>,
+    /// With --nb-etcd: seconds the active northd's lock outlives it (etcd's
+    /// lease TTL; failover takes about this long).
+    #[arg(long, default_value_t = 2)]
+    lease_ttl: u64,
     /// Address of the NB API (syctl).
     #[arg(long, default_value = "127.0.0.1:6641")]
     nb_listen: SocketAddr,
@@ -60,6 +71,31 @@ async fn main() -> anyhow::Result<()> {
     if args.config.exists() {
         tracing::info!(config = %args.config.display(), "read configuration file");
     }
+    let mut lost = None;
+    if !args.nb_etcd.is_empty() {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let id = args
+            .id
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", host.trim(), args.nb_listen));
+        let nb = format!("http://{}", args.nb_listen);
+        let ttl = std::time::Duration::from_secs(args.lease_ttl.max(1));
+        let acquire =
+            switchyard_northd::ha::acquire(&args.nb_etcd, &args.nb_etcd_prefix, &id, &nb, ttl);
+        // A standby stops on SIGTERM like an active one.
+        let held = tokio::select! {
+            h = acquire => h?,
+            _ = shutdown() => {
+                tracing::info!("northd stopped (standby)");
+                return Ok(());
+            }
+        };
+        lost = Some(held.lost);
+    }
+    // Listen before loading: a standby probing an active northd's port takes
+    // a refusal for death, and loading a large NB takes a while.
+    let nb_listener = tokio::net::TcpListener::bind(args.nb_listen).await?;
+    let sb_listener = tokio::net::TcpListener::bind(args.sb_listen).await?;
     let (store, db): (Box<dyn NbStore>, String) = if args.nb_etcd.is_empty() {
         (
             Box::new(FileStore::open(&args.db)?),
@@ -110,16 +146,31 @@ async fn main() -> anyhow::Result<()> {
                 .max_decoding_message_size(switchyard_southbound::MAX_MESSAGE)
                 .max_encoding_message_size(switchyard_southbound::MAX_MESSAGE),
         )
-        .serve_with_shutdown(args.nb_listen, shutdown());
+        .serve_with_incoming_shutdown(TcpListenerStream::new(nb_listener), shutdown());
+    // The active northd that loses its lock stops at once: another may be
+    // active already (fail-stop; its supervisor starts it again as standby).
+    let fenced = async move {
+        match lost {
+            Some(rx) => {
+                let why = rx.await.unwrap_or_else(|_| "lock keeper ended".into());
+                tracing::error!(%why, "lost the northd lock; stopping");
+                Err::<(), anyhow::Error>(anyhow::anyhow!("lost the northd lock: {why}"))
+            }
+            None => std::future::pending().await,
+        }
+    };
     let sb = tonic::transport::Server::builder()
         .add_service(
             SouthboundServer::new(northd)
                 .max_decoding_message_size(switchyard_southbound::MAX_MESSAGE)
                 .max_encoding_message_size(switchyard_southbound::MAX_MESSAGE),
         )
-        .serve_with_shutdown(args.sb_listen, shutdown());
+        .serve_with_incoming_shutdown(TcpListenerStream::new(sb_listener), shutdown());
     tracing::info!(nb = %args.nb_listen, sb = %args.sb_listen, db, "northd serving");
-    tokio::try_join!(nb, sb)?;
+    tokio::select! {
+        r = async { tokio::try_join!(nb, sb) } => { r?; }
+        r = fenced => r?,
+    }
     tracing::info!("northd stopped");
     Ok(())
 }

@@ -301,3 +301,85 @@ fn the_sandbox_runs_on_three_etcd_members_through_losing_northd_and_one_member()
     assert!(again.nb.switches.contains_key("after-failures"));
     assert_eq!(again.nb.ports, in_etcd.nb.ports);
 }
+
+#[test]
+fn two_northds_one_active_the_standby_takes_over_from_kill_9_with_every_write_kept() {
+    let name = "two_northds_one_active_the_standby_takes_over_from_kill_9_with_every_write_kept";
+    let not_built = (!bin_dir().join("syctl").exists()).then_some("syctl is not built");
+    if !runs_unless(name, missing().or(not_built)) {
+        return;
+    }
+    let etcd = EtcdCluster::start(3, 17350);
+    let (pa, pb) = (17370, 17374);
+    let mut a = Northd::start(&etcd.endpoints, pa);
+    let answers = |p: u16| syctl(p, &["ls-list"]).0;
+    assert!(
+        wait_until(Duration::from_secs(15), || answers(pa)),
+        "a never became active"
+    );
+    let b = Northd::start(&etcd.endpoints, pb);
+    // b is a standby: it serves nothing while a lives.
+    assert!(
+        !wait_until(Duration::from_secs(1), || answers(pb)),
+        "two active northds"
+    );
+    let both = format!("http://127.0.0.1:{pa},http://127.0.0.1:{pb}");
+    let write = |sw: &str| {
+        let out = Command::new(bin_dir().join("syctl"))
+            .args(["--nb", &both, "ls-add", sw])
+            .stdin(Stdio::null())
+            .output()
+            .expect("syctl");
+        out.status.success()
+    };
+    let mut acked = Vec::new();
+    for i in 0..10 {
+        let sw = format!("before{i}");
+        assert!(write(&sw), "write {sw} through the active northd");
+        acked.push(sw);
+    }
+    // kill -9 the active one; time until the next write is acknowledged.
+    let _ = a.child.kill();
+    let _ = a.child.wait();
+    let killed = std::time::Instant::now();
+    let mut n = 0;
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            n += 1;
+            let sw = format!("after{n}");
+            let ok = write(&sw);
+            if ok {
+                acked.push(sw);
+            }
+            ok
+        }),
+        "the standby never took over"
+    );
+    let failover = killed.elapsed();
+    eprintln!(
+        "failover: kill -9 of the active northd to the next acknowledged write: {failover:?}"
+    );
+    assert!(answers(pb), "b is active now");
+    // a comes back as a standby of b.
+    a.kill9_and_restart();
+    assert!(
+        !wait_until(Duration::from_secs(1), || answers(pa)),
+        "a and b both active"
+    );
+    let (ok, out) = syctl(pb, &["ls-list", "--json"]);
+    assert!(ok, "{out}");
+    let listed: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    for sw in &acked {
+        assert!(
+            names.contains(&sw.as_str()),
+            "{sw} acknowledged and gone: {names:?}"
+        );
+    }
+    drop(b);
+}

@@ -136,25 +136,45 @@ pub async fn pending_loop(agent: Arc<Mutex<Agent>>) {
 }
 
 /// Follows the southbound database forever, reconnecting with backoff.
+/// `--sb` may list several northds (comma-separated): one is active, the
+/// others standbys that refuse connections, so a failed session moves on to
+/// the next address.
 pub async fn sb_loop(agent: Arc<Mutex<Agent>>) {
     let mut backoff = Duration::from_millis(100);
+    let addrs: Vec<String> = {
+        let a = agent.lock().await;
+        a.cfg.sb.split(',').map(|s| s.trim().to_string()).collect()
+    };
+    let mut next = 0;
     loop {
-        match sb_session(&agent).await {
-            Ok(()) => tracing::warn!("SB stream ended; reconnecting"),
-            Err(e) => tracing::warn!(error = %e, "SB session failed; keeping last tables"),
+        let addr = addrs[next % addrs.len()].clone();
+        next += 1;
+        let t0 = std::time::Instant::now();
+        match sb_session(&agent, &addr).await {
+            Ok(()) => tracing::warn!(sb = %addr, "SB stream ended; reconnecting"),
+            Err(e) => {
+                tracing::warn!(sb = %addr, error = %e, "SB session failed; keeping last tables")
+            }
+        }
+        // A session that lived a while was healthy: start the backoff over.
+        if t0.elapsed() > Duration::from_secs(5) {
+            backoff = Duration::from_millis(100);
         }
         {
             let mut a = agent.lock().await;
             a.sb_connected = false;
             a.client = None;
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
+        // Try every address once before backing off.
+        if next % addrs.len() == 0 {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
     }
 }
 
-async fn sb_session(agent: &Arc<Mutex<Agent>>) -> anyhow::Result<()> {
-    let (addr, chassis) = {
+async fn sb_session(agent: &Arc<Mutex<Agent>>, addr: &str) -> anyhow::Result<()> {
+    let chassis = {
         let a = agent.lock().await;
         let c = pb::Chassis {
             name: a.cfg.chassis.clone(),
@@ -164,9 +184,9 @@ async fn sb_session(agent: &Arc<Mutex<Agent>>) -> anyhow::Result<()> {
                 ip: a.cfg.encap_ip.clone(),
             }],
         };
-        (a.cfg.sb.clone(), c)
+        c
     };
-    let channel = tonic::transport::Endpoint::from_shared(addr)?
+    let channel = tonic::transport::Endpoint::from_shared(addr.to_string())?
         .connect_timeout(Duration::from_secs(2))
         .connect()
         .await?;
