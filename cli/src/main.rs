@@ -270,6 +270,10 @@ struct SandboxOpts {
     /// etcd, client ports from 2 x port base - 4000), not northd's file store.
     #[arg(long, default_value_t = 0)]
     etcd: usize,
+    /// Run this many northds on the etcd cluster (needs --etcd): one active,
+    /// the others standbys that take over when it dies.
+    #[arg(long, default_value_t = 1, requires = "etcd")]
+    northd: usize,
 }
 
 impl SandboxOpts {
@@ -285,6 +289,7 @@ impl SandboxOpts {
             external: self.external,
             ct_capacity: self.ct_capacity,
             etcd: self.etcd,
+            northds: self.northd,
             pmd_core: if self.no_pin {
                 None
             } else {

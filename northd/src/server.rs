@@ -48,6 +48,12 @@ impl Northd {
     pub fn new(mut store: Box<dyn NbStore>) -> anyhow::Result<Self> {
         let loaded = store.load()?;
         let mut sb = Sb::default();
+        // Chassis registered before (with another northd, or before a
+        // restart) are known until they say otherwise: `--wait=hv` waits for
+        // them to report again.
+        for c in &loaded.chassis {
+            sb.chassis.insert(c.name.clone(), c.clone());
+        }
         sb.set_compiled(compile(&loaded.nb), loaded.version);
         tracing::info!(
             version = loaded.version,
@@ -366,6 +372,7 @@ impl Northbound for Northd {
         }
         st.sb.claims.retain(|_, c| *c != req.name);
         st.applied.remove(&req.name);
+        save_chassis(&mut st)?;
         self.applied_tx.send_modify(|n| *n += 1);
         tracing::info!(chassis = %req.name, "chassis deleted");
         st.sb.rebuild();
@@ -407,6 +414,14 @@ impl Northbound for Northd {
     }
 }
 
+/// Stores the chassis list (a registration or a deletion).
+fn save_chassis(st: &mut State) -> Result<(), Status> {
+    let list: Vec<pb::Chassis> = st.sb.chassis.values().cloned().collect();
+    st.store
+        .save_chassis(&list)
+        .map_err(|e| Status::unavailable(format!("chassis not recorded: {e}")))
+}
+
 /// Chassis must register before they claim ports or report neighbours.
 fn require_chassis(sb: &crate::sb::Sb, chassis: &str) -> Result<(), Status> {
     if sb.chassis.contains_key(chassis) {
@@ -443,7 +458,11 @@ impl Southbound for Northd {
         tracing::info!(chassis = %c.name, "chassis registered");
         // A (re)started chassis runs nothing until it says so.
         st.applied.remove(&c.name);
+        let changed = st.sb.chassis.get(&c.name) != Some(&c);
         st.sb.chassis.insert(c.name.clone(), c);
+        if changed {
+            save_chassis(&mut st)?;
+        }
         st.sb.rebuild();
         self.publish_sb(&st);
         Ok(Response::new(pb::RegisterChassisReply {

@@ -31,6 +31,10 @@ pub enum StoreError {
 pub struct Loaded {
     pub version: u64,
     pub nb: Nb,
+    /// Registered chassis (the SB's Chassis table), so that a northd that
+    /// restarts or takes over knows whom `--wait=hv` waits for before they
+    /// reconnect.
+    pub chassis: Vec<switchyard_southbound::pb::Chassis>,
 }
 
 /// A durable home for the northbound database.
@@ -39,6 +43,11 @@ pub trait NbStore: Send {
     fn load(&mut self) -> Result<Loaded, StoreError>;
     /// Makes one transaction durable; returns only once it is.
     fn commit(&mut self, change: &Change, after: &Nb) -> Result<(), StoreError>;
+    /// Records every registered chassis (after a registration or deletion).
+    fn save_chassis(
+        &mut self,
+        chassis: &[switchyard_southbound::pb::Chassis],
+    ) -> Result<(), StoreError>;
 }
 
 /// The embedded, crash-safe file database.
@@ -241,7 +250,30 @@ impl NbStore for FileStore {
                 .map_err(io(&log_path))?,
         );
         self.records_since_snapshot = records;
+        let cpath = self.dir.join("chassis.json");
+        if cpath.exists() {
+            let body = std::fs::read(&cpath).map_err(io(&cpath))?;
+            loaded.chassis = serde_json::from_slice(&body).map_err(|e| StoreError::Corrupt {
+                path: cpath.clone(),
+                why: e.to_string(),
+            })?;
+        }
         Ok(loaded)
+    }
+
+    fn save_chassis(
+        &mut self,
+        chassis: &[switchyard_southbound::pb::Chassis],
+    ) -> Result<(), StoreError> {
+        let tmp = self.dir.join("chassis.json.tmp");
+        let body = serde_json::to_vec(chassis).expect("chassis rows always serialize");
+        let mut f = File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(&body)
+            .and_then(|_| f.sync_all())
+            .map_err(io(&tmp))?;
+        let path = self.dir.join("chassis.json");
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        sync_dir(&self.dir)
     }
 
     fn commit(&mut self, change: &Change, after: &Nb) -> Result<(), StoreError> {

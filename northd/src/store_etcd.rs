@@ -21,6 +21,7 @@ use crate::store::{Loaded, NbStore, StoreError};
 use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, Txn, TxnOp};
 use std::sync::mpsc;
 use std::time::Duration;
+use switchyard_southbound::pb;
 
 /// Per request: a member that does not answer in this time is given up on.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -29,6 +30,8 @@ const COMMIT_DEADLINE: Duration = Duration::from_secs(15);
 
 enum Req {
     Load(mpsc::Sender<Result<Loaded, StoreError>>),
+    /// Replace the chassis list (all chassis keys) with these (name, JSON).
+    Chassis(Vec<(String, String)>, mpsc::Sender<Result<(), StoreError>>),
     Commit(Vec<TxnOp>, u64, mpsc::Sender<Result<(), StoreError>>),
 }
 
@@ -161,6 +164,19 @@ impl NbStore for EtcdStore {
             .map_err(|_| StoreError::Etcd("etcd thread died".into()))?
     }
 
+    fn save_chassis(&mut self, chassis: &[pb::Chassis]) -> Result<(), StoreError> {
+        let rows = chassis
+            .iter()
+            .map(|c| (c.name.clone(), erased::Json::json(c)))
+            .collect();
+        let (tx, rx) = mpsc::channel();
+        self.tx
+            .send(Req::Chassis(rows, tx))
+            .map_err(|_| StoreError::Etcd("etcd thread died".into()))?;
+        rx.recv()
+            .map_err(|_| StoreError::Etcd("etcd thread died".into()))?
+    }
+
     fn commit(&mut self, change: &Change, _after: &Nb) -> Result<(), StoreError> {
         let (tx, rx) = mpsc::channel();
         self.tx
@@ -214,6 +230,44 @@ async fn serve(
                 }
                 let _ = reply.send(r.map(|(l, _)| l));
             }
+            Req::Chassis(rows, reply) => {
+                // One transaction: put the list, delete the keys of chassis
+                // not in it (etcd refuses a delete and a put of one key in one
+                // transaction, so the stale keys are read first).
+                let dir = format!("{prefix}/chassis/");
+                let keep: std::collections::HashSet<String> =
+                    rows.iter().map(|(n, _)| format!("{dir}{n}")).collect();
+                let deadline = tokio::time::Instant::now() + COMMIT_DEADLINE;
+                let existing = get(
+                    &mut client,
+                    &dir,
+                    Some(GetOptions::new().with_prefix().with_keys_only()),
+                    deadline,
+                )
+                .await;
+                let mut ops = Vec::new();
+                if let Ok(existing) = &existing {
+                    for kv in existing.kvs() {
+                        if let Ok(k) = kv.key_str() {
+                            if !keep.contains(k) {
+                                ops.push(TxnOp::delete(k, None));
+                            }
+                        }
+                    }
+                }
+                for (name, json) in rows {
+                    ops.push(TxnOp::put(format!("{dir}{name}"), json, None));
+                }
+                let r = match existing {
+                    Err(e) => Err(e),
+                    Ok(_) => client
+                        .txn(Txn::new().and_then(ops))
+                        .await
+                        .map(|_| ())
+                        .map_err(etcd),
+                };
+                let _ = reply.send(r);
+            }
             Req::Commit(ops, version, reply) => {
                 let next = format!("{version} {writer}");
                 let r = commit(&mut client, &version_key, seen.as_deref(), &next, ops).await;
@@ -253,6 +307,13 @@ async fn load(
                 .and_then(|v| v.parse().ok())
                 .ok_or_else(|| bad(format!("not a version: {value:?}")))?;
             seen = Some(value.to_string());
+            continue;
+        }
+        if let Some(name) = key.strip_prefix(&format!("{prefix}/chassis/")) {
+            let c: pb::Chassis = row(key, value)?;
+            if c.name == name {
+                loaded.chassis.push(c);
+            }
             continue;
         }
         let Some(rest) = key.strip_prefix(&rows) else {

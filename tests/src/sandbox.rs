@@ -174,7 +174,14 @@ impl Sandbox {
     pub fn syctl_at(&self, sock: &Path, args: &[&str]) -> (bool, String, String) {
         let out = Command::new(bin_dir().join("syctl"))
             .args(args)
-            .env("SYCTL_NB", format!("http://127.0.0.1:{}", self.port_base))
+            // Every northd of the sandbox (one, or the active and standbys).
+            .env(
+                "SYCTL_NB",
+                self.state["nb"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("http://127.0.0.1:{}", self.port_base)),
+            )
             .env("SYCTL_VSWITCHD", sock)
             .stdin(Stdio::null())
             .output()

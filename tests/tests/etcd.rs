@@ -383,3 +383,97 @@ fn two_northds_one_active_the_standby_takes_over_from_kill_9_with_every_write_ke
     }
     drop(b);
 }
+
+#[test]
+fn chassis_follow_the_standby_northd_when_the_active_dies_and_keep_forwarding() {
+    use switchyard_tests::sandbox::can_run;
+    let name = "chassis_follow_the_standby_northd_when_the_active_dies_and_keep_forwarding";
+    if !can_run(name) || !runs_unless(name, missing()) {
+        return;
+    }
+    let sb = Sandbox::up_with(
+        58,
+        2,
+        &[
+            "--chassis",
+            "2",
+            "--pods-per-chassis",
+            "1",
+            "--etcd",
+            "3",
+            "--northd",
+            "2",
+        ],
+    );
+    let status = sb.syctl_json(&[
+        "sandbox",
+        "status",
+        "--dir",
+        "/run/switchyard-test-58",
+        "--prefix",
+        "t58",
+    ]);
+    let roles: Vec<&str> = status["northds"]
+        .as_array()
+        .expect("northds in status")
+        .iter()
+        .filter_map(|n| n["role"].as_str())
+        .collect();
+    assert_eq!(roles, ["active", "standby"], "{status}");
+    assert!(sb.ping(0, &sb.ip(1)), "the overlay works");
+    // A ping stream across chassis while the active northd is killed: the
+    // datapaths keep their tables, so it loses nothing to the failover.
+    let ns = sb.netns(0);
+    let ip = sb.ip(1);
+    let pinger = std::thread::spawn(move || {
+        run(
+            "ip",
+            &[
+                "netns", "exec", &ns, "ping", "-c", "30", "-i", "0.1", "-W", "1", &ip,
+            ],
+        )
+        .1
+    });
+    std::thread::sleep(Duration::from_millis(500)); // (traffic before the kill, not a sync)
+    let pid = sb.state["northd"]["pid"].as_u64().unwrap().to_string();
+    assert!(run("kill", &["-9", &pid]).0);
+    let killed = std::time::Instant::now();
+    // The next change reaches every chassis through the standby (refused
+    // until it has taken over: nothing listens meanwhile).
+    let mut out = String::new();
+    let args = [
+        "--wait=hv",
+        "--timeout",
+        "20",
+        "--may-exist",
+        "ls-add",
+        "after-failover",
+    ];
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            let (ok, o, _) = sb.syctl_at(
+                &std::path::PathBuf::from(sb.state["control_sock"].as_str().unwrap()),
+                &args,
+            );
+            out = o;
+            ok
+        }),
+        "no northd took over"
+    );
+    let took = killed.elapsed();
+    eprintln!(
+        "failover: kill -9 of the active northd to a change applied on every chassis: {took:?}"
+    );
+    assert!(out.contains("running on 2 chassis"), "{out}");
+    let pings = pinger.join().unwrap();
+    let received: u32 = pings
+        .split(", ")
+        .find_map(|p| p.strip_suffix(" received"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        received >= 29,
+        "forwarding stopped during the failover: {pings}"
+    );
+    assert!(sb.ping(0, &sb.ip(1)));
+}

@@ -117,3 +117,76 @@ pub fn stop(members: &[Daemon]) {
         stop_daemon(d, "etcd");
     }
 }
+
+/// `--northd N` with `--etcd`: the NB and SB addresses of standby northd `j`
+/// (0-based among the extra ones), after the etcd members' ports.
+pub fn standby_ports(o: &Opts, j: usize) -> (u16, u16) {
+    let nb = client_port(o, o.etcd) + 2 * j as u16;
+    (nb, nb + 1)
+}
+
+/// The `--nb-listen` address a northd was started with.
+pub fn nb_listen(d: &Daemon) -> Option<&str> {
+    let i = d.args.iter().position(|a| a == "--nb-listen")?;
+    d.args.get(i + 1).map(String::as_str)
+}
+
+/// Whether a northd is the active one: only the active binds its ports.
+pub fn role(d: &Daemon) -> &'static str {
+    if !super::pid_alive(d.pid, "switchyard-northd") {
+        return "dead";
+    }
+    match nb_listen(d).map(std::net::TcpStream::connect) {
+        Some(Ok(_)) => "active",
+        _ => "standby",
+    }
+}
+
+/// Starts `--northd N`'s standbys on the same store, with ports of their own,
+/// and gives clients every northd's address (`st.nb`, `st.sb` become lists).
+pub fn start_standbys(o: &Opts, st: &mut super::State, store: &[String]) -> anyhow::Result<()> {
+    // Standbys: the same store, ports of their own; clients get every address.
+    let sb_host = st
+        .sb
+        .trim_start_matches("http://")
+        .rsplit_once(':')
+        .map(|(h, _)| h.to_string());
+    let (mut nbs, mut sbs) = (vec![st.nb.clone()], vec![st.sb.clone()]);
+    for j in 0..o.northds.saturating_sub(1) {
+        let (nbp, sbp) = standby_ports(o, j);
+        let host = sb_host.clone().unwrap_or_else(|| "127.0.0.1".into());
+        st.standbys.push(super::spawn(
+            "switchyard-northd",
+            &[
+                store[0].clone(),
+                store[1].clone(),
+                "--nb-listen".into(),
+                format!("127.0.0.1:{nbp}"),
+                "--sb-listen".into(),
+                format!("{host}:{sbp}"),
+            ],
+            &o.dir.join(format!("northd-{}.log", j + 2)),
+        )?);
+        nbs.push(format!("http://127.0.0.1:{nbp}"));
+        sbs.push(format!("http://{host}:{sbp}"));
+    }
+    st.nb = nbs.join(",");
+    st.sb = sbs.join(",");
+    st.save()?;
+    Ok(())
+}
+
+/// northd's store flags: the etcd cluster it starts first (`--etcd N`), or
+/// the file database in the sandbox's directory.
+pub fn store_args(o: &Opts, st: &mut super::State) -> anyhow::Result<Vec<String>> {
+    if o.etcd == 0 {
+        return Ok(vec![
+            "--db".into(),
+            o.dir.join("northd-db").display().to_string(),
+        ]);
+    }
+    st.etcd = start(o)?;
+    st.etcd_endpoints = endpoints(o);
+    st.save()?;
+    Ok(vec!["--nb-etcd".into(), st.etcd_endpoints.join(",")])
+}

@@ -38,6 +38,8 @@ pub struct Opts {
     pub ct_capacity: Option<u64>,
     /// Members of an etcd cluster for the NB (0: northd's file store).
     pub etcd: usize,
+    /// northd instances (more than one needs `etcd`): one active, standbys.
+    pub northds: usize,
 }
 
 /// The external network of `--external`: a switch behind lr0 and one host.
@@ -114,6 +116,9 @@ pub struct State {
     pub etcd: Vec<Daemon>,
     #[serde(default)]
     pub etcd_endpoints: Vec<String>,
+    /// Standby northds (`--northd N`), besides `northd`.
+    #[serde(default)]
+    pub standbys: Vec<Daemon>,
 }
 
 impl State {
@@ -262,6 +267,9 @@ pub fn down(o: &Opts) -> anyhow::Result<()> {
             stop_daemon(d, "switchyard-vswitchd");
         }
         if let Some(d) = &st.northd {
+            stop_daemon(d, "switchyard-northd");
+        }
+        for d in &st.standbys {
             stop_daemon(d, "switchyard-northd");
         }
         etcd::stop(&st.etcd);
@@ -566,14 +574,7 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
         st.external = Some(p);
         st.save()?;
     }
-    let store: Vec<String> = if o.etcd > 0 {
-        st.etcd = etcd::start(o)?;
-        st.etcd_endpoints = etcd::endpoints(o);
-        st.save()?;
-        vec!["--nb-etcd".into(), st.etcd_endpoints.join(",")]
-    } else {
-        vec!["--db".into(), o.dir.join("northd-db").display().to_string()]
-    };
+    let store = etcd::store_args(o, st)?;
     st.northd = Some(spawn(
         "switchyard-northd",
         &[
@@ -590,6 +591,7 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
     )?);
     st.save()?;
     wait_northd(st).await?;
+    etcd::start_standbys(o, st, &store)?;
     let mut client = nb::connect(&st.nb).await?;
     let mut ops: Vec<Op> = st
         .switches

@@ -13,6 +13,19 @@ pub fn status(o: &Opts, json: bool) -> anyhow::Result<()> {
         let mut v = serde_json::to_value(&st)?;
         v["northd_alive"] = alive(&st.northd, "switchyard-northd").into();
         v["vswitchd_alive"] = alive(&st.vswitchd, "switchyard-vswitchd").into();
+        v["northds"] = st
+            .northd
+            .iter()
+            .chain(&st.standbys)
+            .map(|d| {
+                serde_json::json!({
+                    "pid": d.pid,
+                    "nb": super::etcd::nb_listen(d),
+                    "role": super::etcd::role(d),
+                })
+            })
+            .collect::<Vec<_>>()
+            .into();
         v["etcd_alive"] = st
             .etcd
             .iter()
@@ -56,6 +69,14 @@ pub fn status(o: &Opts, json: bool) -> anyhow::Result<()> {
                 n.control_sock.display()
             );
         }
+    }
+    for d in &st.standbys {
+        println!(
+            "switchyard-northd: pid {} {} NB {}",
+            d.pid,
+            super::etcd::role(d),
+            super::etcd::nb_listen(d).unwrap_or("?")
+        );
     }
     for (d, url) in st.etcd.iter().zip(&st.etcd_endpoints) {
         let state = if pid_alive(d.pid, "etcd") {

@@ -176,15 +176,14 @@ pub async fn sb_loop(agent: Arc<Mutex<Agent>>) {
 async fn sb_session(agent: &Arc<Mutex<Agent>>, addr: &str) -> anyhow::Result<()> {
     let chassis = {
         let a = agent.lock().await;
-        let c = pb::Chassis {
+        pb::Chassis {
             name: a.cfg.chassis.clone(),
             hostname: a.cfg.hostname.clone(),
             encaps: vec![pb::Encap {
                 r#type: "geneve".into(),
                 ip: a.cfg.encap_ip.clone(),
             }],
-        };
-        c
+        }
     };
     let channel = tonic::transport::Endpoint::from_shared(addr.to_string())?
         .connect_timeout(Duration::from_secs(2))
