@@ -52,6 +52,9 @@ struct Args {
     /// Prometheus metrics address (GET /metrics); off when omitted.
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
+    /// Print this manual page (roff, section 8) and exit (the package's man page).
+    #[arg(long, hide = true)]
+    man_page: bool,
 }
 
 #[tokio::main]
@@ -68,6 +71,15 @@ async fn main() -> anyhow::Result<()> {
     )
     .map_err(|e| anyhow::anyhow!(e))?;
     let args = Args::parse_from(argv);
+    if args.man_page {
+        use clap::CommandFactory;
+        let mut page = Vec::new();
+        clap_mangen::Man::new(Args::command())
+            .section("8")
+            .render(&mut page)?;
+        std::io::Write::write_all(&mut std::io::stdout(), &page)?;
+        return Ok(());
+    }
     if args.config.exists() {
         tracing::info!(config = %args.config.display(), "read configuration file");
     }

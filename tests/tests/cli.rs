@@ -200,6 +200,23 @@ fn completions_and_man_pages_come_from_the_command_definitions() {
         sub.contains("PARENT"),
         "the page carries the command's help: {sub:.300}"
     );
+    // The daemons' pages (section 8), from their own flag definitions.
+    for (daemon, flag) in [
+        ("switchyard-northd", "nb\\-etcd"),
+        ("switchyard-vswitchd", "encap\\-ip"),
+    ] {
+        let out = Command::new(bin_dir().join(daemon))
+            .arg("--man-page")
+            .output()
+            .expect("run the daemon");
+        let page = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success()
+                && page.contains(&format!(".TH {daemon} 8"))
+                && page.contains(flag),
+            "{daemon}: {page:.300}"
+        );
+    }
 }
 
 #[test]

@@ -75,6 +75,9 @@ struct Args {
     /// The burst of answers allowed above the rate.
     #[arg(long, default_value_t = switchyard_vswitch::pmd::ICMP_BURST)]
     icmp_burst: u32,
+    /// Print this manual page (roff, section 8) and exit (the package's man page).
+    #[arg(long, hide = true)]
+    man_page: bool,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -115,6 +118,15 @@ async fn main() -> anyhow::Result<()> {
     )
     .map_err(|e| anyhow::anyhow!(e))?;
     let args = Args::parse_from(argv);
+    if args.man_page {
+        use clap::CommandFactory;
+        let mut page = Vec::new();
+        clap_mangen::Man::new(Args::command())
+            .section("8")
+            .render(&mut page)?;
+        std::io::Write::write_all(&mut std::io::stdout(), &page)?;
+        return Ok(());
+    }
     if args.config.exists() {
         tracing::info!(config = %args.config.display(), "read configuration file");
     }
