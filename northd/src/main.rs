@@ -73,12 +73,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse_from(argv);
     if args.man_page {
         use clap::CommandFactory;
-        let mut page = Vec::new();
-        clap_mangen::Man::new(Args::command())
-            .section("8")
-            .render(&mut page)?;
-        std::io::Write::write_all(&mut std::io::stdout(), &page)?;
-        return Ok(());
+        return Ok(switchyard_southbound::config::print_man_page(
+            Args::command(),
+        )?);
     }
     if args.config.exists() {
         tracing::info!(config = %args.config.display(), "read configuration file");

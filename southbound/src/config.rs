@@ -76,6 +76,14 @@ pub fn args_with_config(
     Ok(out)
 }
 
+/// Prints a daemon's manual page (roff, section 8) from its flag definitions
+/// (its hidden `--man-page`; the package installs the output).
+pub fn print_man_page(cmd: clap::Command) -> std::io::Result<()> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd).section("8").render(&mut page)?;
+    std::io::Write::write_all(&mut std::io::stdout(), &page)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

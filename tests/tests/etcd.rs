@@ -182,6 +182,27 @@ fn syctl(port: u16, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// The switches northd at `port` serves, after checking every acknowledged
+/// one is among them.
+fn kept(port: u16, acked: &[String]) -> Vec<String> {
+    let (ok, out) = syctl(port, &["ls-list", "--json"]);
+    assert!(ok, "{out}");
+    let listed: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let names: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str().map(str::to_string))
+        .collect();
+    for sw in acked {
+        assert!(
+            names.contains(sw),
+            "{sw} was acknowledged and is gone: {names:?}"
+        );
+    }
+    names
+}
+
 #[test]
 fn northd_on_three_etcd_members_loses_no_acknowledged_write_through_kill_9() {
     let name = "northd_on_three_etcd_members_loses_no_acknowledged_write_through_kill_9";
@@ -245,21 +266,7 @@ fn northd_on_three_etcd_members_loses_no_acknowledged_write_through_kill_9() {
     // Everything acknowledged is there, after one more kill -9 of northd.
     northd.kill9_and_restart();
     assert!(up());
-    let (ok, out) = syctl(port, &["ls-list", "--json"]);
-    assert!(ok, "{out}");
-    let listed: serde_json::Value = serde_json::from_str(&out).expect("json");
-    let names: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s["name"].as_str())
-        .collect();
-    for sw in &acked {
-        assert!(
-            names.contains(&sw.as_str()),
-            "{sw} was acknowledged and is gone: {names:?}"
-        );
-    }
+    let names = kept(port, &acked);
     // Nothing appears that nobody wrote (a write cut off mid-way may land).
     assert!(names.len() <= tried as usize, "{names:?}");
 }
@@ -366,21 +373,7 @@ fn two_northds_one_active_the_standby_takes_over_from_kill_9_with_every_write_ke
         !wait_until(Duration::from_secs(1), || answers(pa)),
         "a and b both active"
     );
-    let (ok, out) = syctl(pb, &["ls-list", "--json"]);
-    assert!(ok, "{out}");
-    let listed: serde_json::Value = serde_json::from_str(&out).expect("json");
-    let names: Vec<&str> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s["name"].as_str())
-        .collect();
-    for sw in &acked {
-        assert!(
-            names.contains(&sw.as_str()),
-            "{sw} acknowledged and gone: {names:?}"
-        );
-    }
+    kept(pb, &acked);
     drop(b);
 }
 
