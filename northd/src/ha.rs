@@ -6,7 +6,7 @@
 //! and syctl, which take lists of endpoints, connect to the active one. The
 //! active northd keeps the lease alive at a third of its TTL; when it dies,
 //! etcd drops the key at the lease's expiry and a standby takes it within
-//! one poll. An active northd that cannot renew its lease stops (fail-stop:
+//! one poll. An active northd told its lease expired stops (fail-stop:
 //! another may already be active); and every NB write is a compare-and-swap
 //! on the store's version, so even two that briefly both believed themselves
 //! active could not interleave writes.
@@ -136,43 +136,56 @@ async fn refuses(url: &str) -> bool {
 }
 
 /// Renews the lease at a third of its TTL; reports on `lost` when it cannot.
+/// Each renewal opens a keep-alive stream of its own and is tried again
+/// (the client may send it to a dead member first) until the lease would run
+/// out.
 async fn keep(
     mut client: Client,
     lease: i64,
     ttl: Duration,
 ) -> anyhow::Result<tokio::sync::oneshot::Receiver<String>> {
-    let (mut keeper, mut stream) = client.lease_keep_alive(lease).await?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let every = ttl / 3;
-        let deadline_of = |t: tokio::time::Instant| t + ttl;
-        let mut valid_until = deadline_of(tokio::time::Instant::now());
+        let mut valid_until = tokio::time::Instant::now() + ttl;
         loop {
             tokio::time::sleep(every).await;
-            let sent = tokio::time::Instant::now();
-            let renewed = match keeper.keep_alive().await {
-                Ok(()) => match tokio::time::timeout(every, stream.message()).await {
-                    Ok(Ok(Some(r))) if r.ttl() > 0 => true,
-                    Ok(Ok(Some(_))) => {
+            loop {
+                let sent = tokio::time::Instant::now();
+                match renew(&mut client, lease, every).await {
+                    Some(0) => {
                         let _ = tx.send("the lease expired".into());
                         return;
                     }
-                    _ => false,
-                },
-                Err(_) => false,
-            };
-            if renewed {
-                valid_until = deadline_of(sent);
-            } else if let Ok((k, s)) = client.lease_keep_alive(lease).await {
-                // The stream's member went away: renew through another.
-                (keeper, stream) = (k, s);
-            }
-            if !renewed && tokio::time::Instant::now() + every >= valid_until {
-                // Not renewed in time: another northd may take over now.
-                let _ = tx.send("cannot renew the lease".into());
-                return;
+                    Some(_) => {
+                        valid_until = sent + ttl;
+                        break;
+                    }
+                    // etcd cannot renew leases while it elects a new raft
+                    // leader (a member died), and it extends every lease
+                    // when the new leader takes over: so not being able to
+                    // renew is not yet having lost the lock. Only an answer
+                    // that the lease expired is, or being cut off far longer
+                    // than any election (then another northd surely took
+                    // over; our writes would fail their compare anyway).
+                    None if tokio::time::Instant::now() >= valid_until + 2 * ttl => {
+                        let _ = tx.send("cannot reach etcd to renew the lease".into());
+                        return;
+                    }
+                    None => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
             }
         }
     });
     Ok(rx)
+}
+
+/// One renewal: the lease's remaining TTL (0: expired), None when it failed.
+async fn renew(client: &mut Client, lease: i64, within: Duration) -> Option<i64> {
+    let attempt = async {
+        let (mut keeper, mut stream) = client.lease_keep_alive(lease).await.ok()?;
+        keeper.keep_alive().await.ok()?;
+        stream.message().await.ok()?.map(|r| r.ttl())
+    };
+    tokio::time::timeout(within, attempt).await.ok().flatten()
 }

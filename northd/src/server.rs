@@ -54,6 +54,7 @@ impl Northd {
         for c in &loaded.chassis {
             sb.chassis.insert(c.name.clone(), c.clone());
         }
+        sb.claims = loaded.claims.clone();
         sb.set_compiled(compile(&loaded.nb), loaded.version);
         tracing::info!(
             version = loaded.version,
@@ -370,7 +371,20 @@ impl Northbound for Northd {
                 req.name
             )));
         }
+        let gone: Vec<String> = st
+            .sb
+            .claims
+            .iter()
+            .filter(|(_, c)| **c == req.name)
+            .map(|(p, _)| p.clone())
+            .collect();
         st.sb.claims.retain(|_, c| *c != req.name);
+        for p in &gone {
+            let State { store, sb, .. } = &mut *st;
+            store
+                .save_claim(p, None, &sb.claims)
+                .map_err(|e| Status::unavailable(format!("claim not recorded: {e}")))?;
+        }
         st.applied.remove(&req.name);
         save_chassis(&mut st)?;
         self.applied_tx.send_modify(|n| *n += 1);
@@ -519,6 +533,7 @@ impl Southbound for Northd {
         let req = req.into_inner();
         let mut st = self.state.lock().await;
         require_chassis(&st.sb, &req.chassis)?;
+        let before = st.sb.claims.get(&req.logical_port).cloned();
         if req.release {
             if st.sb.claims.get(&req.logical_port) == Some(&req.chassis) {
                 st.sb.claims.remove(&req.logical_port);
@@ -539,6 +554,13 @@ impl Southbound for Northd {
                     tracing::warn!(port = %req.logical_port, from = %prev, to = %req.chassis, "port binding moved");
                 }
             }
+        }
+        let after = st.sb.claims.get(&req.logical_port).cloned();
+        if after != before {
+            let State { store, sb, .. } = &mut *st;
+            store
+                .save_claim(&req.logical_port, after.as_deref(), &sb.claims)
+                .map_err(|e| Status::unavailable(format!("claim not recorded: {e}")))?;
         }
         st.sb.rebuild();
         self.publish_sb(&st);

@@ -35,6 +35,9 @@ pub struct Loaded {
     /// restarts or takes over knows whom `--wait=hv` waits for before they
     /// reconnect.
     pub chassis: Vec<switchyard_southbound::pb::Chassis>,
+    /// Port claims (logical port -> chassis), for the same reason and so that
+    /// a new active northd's SB still binds every port while chassis reconnect.
+    pub claims: std::collections::BTreeMap<String, String>,
 }
 
 /// A durable home for the northbound database.
@@ -47,6 +50,14 @@ pub trait NbStore: Send {
     fn save_chassis(
         &mut self,
         chassis: &[switchyard_southbound::pb::Chassis],
+    ) -> Result<(), StoreError>;
+    /// Records that `port` is claimed by `chassis` (None: released); `all` is
+    /// every claim after the change.
+    fn save_claim(
+        &mut self,
+        port: &str,
+        chassis: Option<&str>,
+        all: &std::collections::BTreeMap<String, String>,
     ) -> Result<(), StoreError>;
 }
 
@@ -144,6 +155,39 @@ impl FileStore {
         );
         self.records_since_snapshot = 0;
         Ok(())
+    }
+}
+
+impl FileStore {
+    /// A small JSON file of SB registrations, if there is one.
+    fn read_json<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let path = self.dir.join(name);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let body = std::fs::read(&path).map_err(io(&path))?;
+        serde_json::from_slice(&body)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                why: e.to_string(),
+            })
+    }
+
+    /// Replaces such a file whole (written aside, synced, renamed into place).
+    fn write_json(&self, name: &str, v: &impl serde::Serialize) -> Result<(), StoreError> {
+        let tmp = self.dir.join(format!("{name}.tmp"));
+        let body = serde_json::to_vec(v).expect("SB rows always serialize");
+        let mut f = File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(&body)
+            .and_then(|_| f.sync_all())
+            .map_err(io(&tmp))?;
+        let path = self.dir.join(name);
+        std::fs::rename(&tmp, &path).map_err(io(&path))?;
+        sync_dir(&self.dir)
     }
 }
 
@@ -250,14 +294,8 @@ impl NbStore for FileStore {
                 .map_err(io(&log_path))?,
         );
         self.records_since_snapshot = records;
-        let cpath = self.dir.join("chassis.json");
-        if cpath.exists() {
-            let body = std::fs::read(&cpath).map_err(io(&cpath))?;
-            loaded.chassis = serde_json::from_slice(&body).map_err(|e| StoreError::Corrupt {
-                path: cpath.clone(),
-                why: e.to_string(),
-            })?;
-        }
+        loaded.chassis = self.read_json("chassis.json")?.unwrap_or_default();
+        loaded.claims = self.read_json("claims.json")?.unwrap_or_default();
         Ok(loaded)
     }
 
@@ -265,15 +303,16 @@ impl NbStore for FileStore {
         &mut self,
         chassis: &[switchyard_southbound::pb::Chassis],
     ) -> Result<(), StoreError> {
-        let tmp = self.dir.join("chassis.json.tmp");
-        let body = serde_json::to_vec(chassis).expect("chassis rows always serialize");
-        let mut f = File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(&body)
-            .and_then(|_| f.sync_all())
-            .map_err(io(&tmp))?;
-        let path = self.dir.join("chassis.json");
-        std::fs::rename(&tmp, &path).map_err(io(&path))?;
-        sync_dir(&self.dir)
+        self.write_json("chassis.json", &chassis)
+    }
+
+    fn save_claim(
+        &mut self,
+        _port: &str,
+        _chassis: Option<&str>,
+        all: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), StoreError> {
+        self.write_json("claims.json", all)
     }
 
     fn commit(&mut self, change: &Change, after: &Nb) -> Result<(), StoreError> {

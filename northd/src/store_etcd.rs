@@ -32,6 +32,8 @@ enum Req {
     Load(mpsc::Sender<Result<Loaded, StoreError>>),
     /// Replace the chassis list (all chassis keys) with these (name, JSON).
     Chassis(Vec<(String, String)>, mpsc::Sender<Result<(), StoreError>>),
+    /// Put (Some chassis) or delete one claim.
+    Claim(String, Option<String>, mpsc::Sender<Result<(), StoreError>>),
     Commit(Vec<TxnOp>, u64, mpsc::Sender<Result<(), StoreError>>),
 }
 
@@ -177,6 +179,20 @@ impl NbStore for EtcdStore {
             .map_err(|_| StoreError::Etcd("etcd thread died".into()))?
     }
 
+    fn save_claim(
+        &mut self,
+        port: &str,
+        chassis: Option<&str>,
+        _all: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), StoreError> {
+        let (tx, rx) = mpsc::channel();
+        self.tx
+            .send(Req::Claim(port.into(), chassis.map(str::to_string), tx))
+            .map_err(|_| StoreError::Etcd("etcd thread died".into()))?;
+        rx.recv()
+            .map_err(|_| StoreError::Etcd("etcd thread died".into()))?
+    }
+
     fn commit(&mut self, change: &Change, _after: &Nb) -> Result<(), StoreError> {
         let (tx, rx) = mpsc::channel();
         self.tx
@@ -268,6 +284,14 @@ async fn serve(
                 };
                 let _ = reply.send(r);
             }
+            Req::Claim(port, chassis, reply) => {
+                let key = format!("{prefix}/claims/{port}");
+                let r = match chassis {
+                    Some(c) => client.put(key, c, None).await.map(|_| ()),
+                    None => client.delete(key, None).await.map(|_| ()),
+                };
+                let _ = reply.send(r.map_err(etcd));
+            }
             Req::Commit(ops, version, reply) => {
                 let next = format!("{version} {writer}");
                 let r = commit(&mut client, &version_key, seen.as_deref(), &next, ops).await;
@@ -307,6 +331,10 @@ async fn load(
                 .and_then(|v| v.parse().ok())
                 .ok_or_else(|| bad(format!("not a version: {value:?}")))?;
             seen = Some(value.to_string());
+            continue;
+        }
+        if let Some(port) = key.strip_prefix(&format!("{prefix}/claims/")) {
+            loaded.claims.insert(port.to_string(), value.to_string());
             continue;
         }
         if let Some(name) = key.strip_prefix(&format!("{prefix}/chassis/")) {
