@@ -380,10 +380,7 @@ impl Northbound for Northd {
             .collect();
         st.sb.claims.retain(|_, c| *c != req.name);
         for p in &gone {
-            let State { store, sb, .. } = &mut *st;
-            store
-                .save_claim(p, None, &sb.claims)
-                .map_err(|e| Status::unavailable(format!("claim not recorded: {e}")))?;
+            record_claim(&mut st, p, None)?;
         }
         st.applied.remove(&req.name);
         save_chassis(&mut st)?;
@@ -434,6 +431,14 @@ fn save_chassis(st: &mut State) -> Result<(), Status> {
     st.store
         .save_chassis(&list)
         .map_err(|e| Status::unavailable(format!("chassis not recorded: {e}")))
+}
+
+/// Stores one claim (None: released) after `st.sb.claims` changed.
+fn record_claim(st: &mut State, port: &str, chassis: Option<&str>) -> Result<(), Status> {
+    let State { store, sb, .. } = st;
+    store
+        .save_claim(port, chassis, &sb.claims)
+        .map_err(|e| Status::unavailable(format!("claim not recorded: {e}")))
 }
 
 /// Chassis must register before they claim ports or report neighbours.
@@ -557,10 +562,7 @@ impl Southbound for Northd {
         }
         let after = st.sb.claims.get(&req.logical_port).cloned();
         if after != before {
-            let State { store, sb, .. } = &mut *st;
-            store
-                .save_claim(&req.logical_port, after.as_deref(), &sb.claims)
-                .map_err(|e| Status::unavailable(format!("claim not recorded: {e}")))?;
+            record_claim(&mut st, &req.logical_port, after.as_deref())?;
         }
         st.sb.rebuild();
         self.publish_sb(&st);
