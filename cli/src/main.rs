@@ -47,6 +47,16 @@ struct Cli {
     /// lag (0: wait as long as it takes).
     #[arg(long, global = true, default_value_t = 30, value_name = "SECS")]
     timeout: u64,
+    /// While no northd accepts the connection, keep trying this long: rides
+    /// through a northd restart or a standby taking over (0: try once).
+    #[arg(
+        long,
+        global = true,
+        default_value_t = 5.0,
+        value_name = "SECS",
+        allow_negative_numbers = true
+    )]
+    connect_timeout: f64,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -353,6 +363,15 @@ impl Cli {
     /// The NB address: `--nb`/`SYCTL_NB`, else the running sandbox's (said
     /// on stderr, so that nobody writes into a sandbox believing it is the
     /// real deployment), else the default.
+    /// --connect-timeout, checked.
+    fn connect_within(&self) -> anyhow::Result<std::time::Duration> {
+        std::time::Duration::try_from_secs_f64(self.connect_timeout).map_err(|_| {
+            anyhow::anyhow!(
+                "--connect-timeout {}: give a number of seconds, 0 or more",
+                self.connect_timeout
+            )
+        })
+    }
     fn nb_addr(&self) -> String {
         self.nb.clone().unwrap_or_else(|| match sandbox_state() {
             Some(s) => {
@@ -517,7 +536,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         _ => {}
     }
-    let mut c = nb::connect(&cli.nb_addr()).await?;
+    let mut c = nb::connect(&cli.nb_addr(), cli.connect_within()?).await?;
     let (wait, timeout) = (cli.wait, cli.timeout);
     let cmd = match nb_write(cli.cmd)? {
         Ok(w) => {
@@ -700,6 +719,7 @@ fn check_short_addresses(addresses: &[String]) -> anyhow::Result<()> {
 /// transaction, applied whole or not at all.
 async fn run_chain(clis: Vec<(String, Cli)>) -> anyhow::Result<()> {
     let addr = clis[0].1.nb_addr();
+    let within = clis[0].1.connect_within()?;
     // --wait and --timeout apply to the whole chain (written on any command).
     let wait = clis.iter().map(|(_, c)| c.wait).max().unwrap_or_default();
     let timeout = clis[0].1.timeout;
@@ -713,7 +733,7 @@ async fn run_chain(clis: Vec<(String, Cli)>) -> anyhow::Result<()> {
             ),
         }
     }
-    let mut c = nb::connect(&addr).await?;
+    let mut c = nb::connect(&addr, within).await?;
     let v = nb::transact_all(&mut c, writes).await?;
     nb::committed(&mut c, v, wait, timeout).await
 }

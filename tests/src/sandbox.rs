@@ -196,8 +196,30 @@ impl Sandbox {
     /// Runs syctl against this sandbox; panics with its stderr on failure.
     pub fn syctl(&self, args: &[&str]) -> String {
         let (ok, out, err) = self.syctl_raw(args);
-        assert!(ok, "syctl {args:?} failed: {err}");
+        assert!(ok, "syctl {args:?} failed: {err}\n{}", self.log_tails());
         out
+    }
+
+    /// The last lines of every daemon log of the sandbox, for a failure's message.
+    pub fn log_tails(&self) -> String {
+        let mut logs: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        logs.sort();
+        let mut s = String::new();
+        for p in logs {
+            let body = std::fs::read_to_string(&p).unwrap_or_default();
+            let lines: Vec<&str> = body.lines().collect();
+            s.push_str(&format!("--- {} (last lines)\n", p.display()));
+            for l in &lines[lines.len().saturating_sub(12)..] {
+                s.push_str(l);
+                s.push('\n');
+            }
+        }
+        s
     }
 
     /// Runs syctl expecting failure; returns stderr.

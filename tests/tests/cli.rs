@@ -529,3 +529,51 @@ fn database_commands_round_trip_every_nb_table() {
     let (ok, _, e) = n.syctl(&["destroy", "NAT", "lr0"]);
     assert!(!ok && e.contains("--columns _id"), "{e}");
 }
+
+#[test]
+fn syctl_rides_through_a_northd_that_is_not_up_yet_and_says_when_it_gave_up() {
+    let nb = "http://127.0.0.1:17976";
+    let syctl = |args: &[&str]| {
+        Command::new(bin_dir().join("syctl"))
+            .args(args)
+            .env("SYCTL_NB", nb)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run syctl")
+    };
+    // Nothing listens: --connect-timeout 0 tries once and says so.
+    let out = syctl(&["--connect-timeout", "0", "ls-list"])
+        .wait_with_output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("cannot reach switchyard-northd at http://127.0.0.1:17976"),
+        "{err}"
+    );
+    let out = syctl(&["--connect-timeout", "0.3", "ls-list"])
+        .wait_with_output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("within 0.3 s (--connect-timeout)"), "{err}");
+    let out = syctl(&["--connect-timeout", "-1", "ls-list"])
+        .wait_with_output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--connect-timeout -1"), "{err}");
+    // A write issued before northd binds (a restart, a standby taking over)
+    // lands once it does, by default.
+    let early = syctl(&["ls-add", "early"]);
+    // The stimulus, not a synchronisation: northd starts half a second late.
+    std::thread::sleep(Duration::from_millis(500));
+    let n = Northd::start(17976);
+    let out = early.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(must(&n, &["ls-list"]).contains("early"));
+}

@@ -298,7 +298,17 @@ fn the_sandbox_runs_on_three_etcd_members_through_losing_northd_and_one_member()
     let pid = sb.state["etcd"][1]["pid"].as_u64().unwrap().to_string();
     assert!(run("kill", &["-9", &pid]).0);
     sb.kill_and_restart("northd");
-    let out = sb.syctl(&["--wait=hv", "--timeout", "20", "ls-add", "after-failures"]);
+    // The restarted northd binds once it holds the lock, which with a member
+    // gone can take an etcd client failover: the write waits for it.
+    let out = sb.syctl(&[
+        "--connect-timeout",
+        "20",
+        "--wait=hv",
+        "--timeout",
+        "20",
+        "ls-add",
+        "after-failures",
+    ]);
     assert!(out.contains("running on"), "{out}");
     assert!(sb.ping(0, &sb.ip(1)));
     let again = EtcdStore::connect(&eps, "/switchyard/nb")

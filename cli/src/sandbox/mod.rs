@@ -592,7 +592,7 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
     st.save()?;
     wait_northd(st).await?;
     etcd::start_standbys(o, st, &store)?;
-    let mut client = nb::connect(&st.nb).await?;
+    let mut client = nb::connect(&st.nb, Duration::from_secs(5)).await?;
     let mut ops: Vec<Op> = st
         .switches
         .iter()
@@ -731,7 +731,7 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
 async fn wait_northd(st: &State) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match nb::connect(&st.nb).await {
+        match nb::connect(&st.nb, Duration::ZERO).await {
             Ok(_) => return Ok(()),
             Err(e) if Instant::now() > deadline => {
                 return Err(e.context("northd did not come up; see northd.log"))
