@@ -706,7 +706,7 @@ fn check_short_addresses(addresses: &[String]) -> anyhow::Result<()> {
         let is_mac = first.split(':').count() == 6 && first.split(':').all(|h| h.len() == 2);
         if !(is_mac || matches!(first, "unknown" | "router" | "dynamic")) {
             anyhow::bail!(
-                "lsp-add: {a:?} is not an address (\"MAC IP...\", unknown, router); \
+                "lsp-add: {a:?} is not an address (\"MAC IP...\", unknown, router, dynamic); \
                  ovn-nbctl's PARENT TAG (container ports) do not exist in Switchyard: \
                  add the port, then `-- lsp-set-addresses PORT ADDRESS...`"
             );

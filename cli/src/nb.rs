@@ -48,6 +48,21 @@ pub async fn connect(
     }
 }
 
+/// A port's addresses for a table: a dynamic entry with what northd assigned.
+fn shown_addresses(p: &pb::LogicalSwitchPort) -> String {
+    p.addresses
+        .iter()
+        .map(|a| {
+            if a.split_whitespace().last() == Some("dynamic") && !p.dynamic_addresses.is_empty() {
+                format!("{a} ({})", p.dynamic_addresses)
+            } else {
+                a.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn client(ch: Channel) -> NorthboundClient<Channel> {
     NorthboundClient::new(ch)
         .max_decoding_message_size(switchyard_southbound::MAX_MESSAGE)
@@ -278,7 +293,7 @@ pub fn print_ports(db: &pb::NbDatabase, switch: Option<&str>, json: bool) -> any
                 p.name.clone(),
                 p.switch_name.clone(),
                 p.tunnel_key.to_string(),
-                p.addresses.join(", "),
+                shown_addresses(p),
                 p.port_security.join(", "),
                 if p.enabled { "yes" } else { "no" }.into(),
             ]
@@ -322,7 +337,7 @@ pub fn show(
             "switches": db.switches.iter().map(|s| serde_json::json!({
                 "name": s.name, "subnet": s.subnet, "tunnel_key": s.tunnel_key,
                 "ports": db.ports.iter().filter(|p| p.switch_name == s.name).map(|p| serde_json::json!({
-                    "name": p.name, "addresses": p.addresses, "port_security": p.port_security,
+                    "name": p.name, "addresses": p.addresses, "dynamic_addresses": p.dynamic_addresses, "port_security": p.port_security,
                     "enabled": p.enabled, "tunnel_key": p.tunnel_key,
                     "chassis": sb.port_bindings.iter().find(|b| b.logical_port == p.name).map(|b| b.chassis.clone()).unwrap_or_default(),
                 })).collect::<Vec<_>>(),
@@ -359,6 +374,9 @@ pub fn show(
             );
             for a in &p.addresses {
                 println!("        addresses: {a}");
+            }
+            if !p.dynamic_addresses.is_empty() {
+                println!("        dynamic_addresses: {}", p.dynamic_addresses);
             }
             for a in &p.port_security {
                 println!("        port_security: {a}");

@@ -171,7 +171,7 @@ pub(crate) fn effective_addresses(nb: &Nb, p: &pb::LogicalSwitchPort) -> crate::
             ..Default::default()
         };
     }
-    parse_addresses("addresses", &p.addresses, false).unwrap_or_default()
+    parse_addresses("addresses", &crate::ipam::resolved(p), false).unwrap_or_default()
 }
 
 /// Compiles the whole NB database.
@@ -250,7 +250,7 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
             tunnel_key: key,
             mac: match peer {
                 Some(lrp) => vec![lrp_address_text(lrp)],
-                None => p.addresses.clone(),
+                None => crate::ipam::resolved(p),
             },
             chassis: String::new(),
             r#type: if peer.is_some() {

@@ -53,7 +53,7 @@ pub enum NbError {
 
 /// The Logical_Switch other_config keys Switchyard knows. Others are refused,
 /// not kept: a misspelt key would otherwise be silently ignored.
-pub const SWITCH_CONFIG_KEYS: [&str; 1] = ["ct-zone-limit"];
+pub const SWITCH_CONFIG_KEYS: [&str; 2] = ["ct-zone-limit", "exclude_ips"];
 
 fn check_other_config(c: &std::collections::HashMap<String, String>) -> Result<(), NbError> {
     for (k, v) in c {
@@ -64,6 +64,9 @@ fn check_other_config(c: &std::collections::HashMap<String, String>) -> Result<(
                     value: v.clone(),
                     why: "not a number of connections (0: no limit)".into(),
                 })?;
+            }
+            "exclude_ips" => {
+                crate::ipam::parse_exclude_ips(v)?;
             }
             _ => {
                 return Err(NbError::BadValue {
@@ -125,6 +128,10 @@ pub fn parse_addresses(
         }
         if item == "router" && !allow_prefix {
             out.router = true;
+            continue;
+        }
+        if !allow_prefix && crate::ipam::request(item).is_some() {
+            // Assigned by northd; what it assigned is in dynamic_addresses.
             continue;
         }
         let mut words = item.split_whitespace();
@@ -474,6 +481,7 @@ impl Nb {
         // A deleted switch or router takes its load balancer attachments and
         // NAT rules with it.
         self.lb_forget();
+        crate::ipam::assign(self)?;
         self.check_references()?;
         self.check_lb_nat_references()
     }
@@ -551,6 +559,8 @@ impl Nb {
             .ok_or(NbError::KeysExhausted("ports of a switch"))?;
         let mut lsp = lsp.clone();
         lsp.tunnel_key = key;
+        // northd's to assign (ipam), never the client's to set.
+        lsp.dynamic_addresses.clear();
         self.check_port(&lsp)?;
         self.ports.insert(lsp.name.clone(), lsp);
         Ok(())
@@ -560,6 +570,18 @@ impl Nb {
     fn check_port(&self, p: &LogicalSwitchPort) -> Result<(), NbError> {
         let addrs = parse_addresses("addresses", &p.addresses, false)?;
         parse_addresses("port_security", &p.port_security, true)?;
+        if p.addresses
+            .iter()
+            .filter(|a| crate::ipam::request(a).is_some())
+            .count()
+            > 1
+        {
+            return Err(NbError::BadValue {
+                field: "addresses",
+                value: p.addresses.join(", "),
+                why: "one \"dynamic\" entry per port".into(),
+            });
+        }
         if addrs.router && p.r#type != crate::router::LSP_TYPE_ROUTER {
             return Err(NbError::BadValue {
                 field: "addresses",
@@ -590,7 +612,7 @@ impl Nb {
             }
         }
         for other in self.ports_of(&p.switch_name).filter(|o| o.name != p.name) {
-            let theirs = parse_addresses("addresses", &other.addresses, false)?;
+            let theirs = parse_addresses("addresses", &crate::ipam::resolved(other), false)?;
             for mine in &addrs.entries {
                 for t in &theirs.entries {
                     let in_use = |field: &'static str, value: String| NbError::AddressInUse {

@@ -10,6 +10,7 @@ use switchyard_tests::sandbox::{bin_dir, wait_until};
 struct Northd {
     child: Child,
     nb: String,
+    port: u16,
     _dir: TempDir,
 }
 
@@ -34,10 +35,21 @@ impl Northd {
             std::env::temp_dir().join(format!("switchyard-cli-test-{}-{port}", std::process::id())),
         );
         std::fs::create_dir_all(&dir.0).expect("temp dir");
-        let child = Command::new(bin_dir().join("switchyard-northd"))
+        let n = Northd {
+            child: Northd::spawn(&dir.0, port),
+            nb: format!("http://127.0.0.1:{port}"),
+            port,
+            _dir: dir,
+        };
+        n.wait_up();
+        n
+    }
+
+    fn spawn(dir: &std::path::Path, port: u16) -> Child {
+        Command::new(bin_dir().join("switchyard-northd"))
             .args([
                 "--db",
-                &dir.0.join("db").display().to_string(),
+                &dir.join("db").display().to_string(),
                 "--nb-listen",
                 &format!("127.0.0.1:{port}"),
                 "--sb-listen",
@@ -46,17 +58,22 @@ impl Northd {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("start switchyard-northd (cargo build --release --bins first)");
-        let n = Northd {
-            child,
-            nb: format!("http://127.0.0.1:{port}"),
-            _dir: dir,
-        };
+            .expect("start switchyard-northd (cargo build --release --bins first)")
+    }
+
+    fn wait_up(&self) {
         assert!(
-            wait_until(Duration::from_secs(10), || n.syctl(&["ls-list"]).0),
+            wait_until(Duration::from_secs(10), || self.syctl(&["ls-list"]).0),
             "northd never answered"
         );
-        n
+    }
+
+    /// kill -9 and start again on the same database.
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Northd::spawn(&self._dir.0, self.port);
+        self.wait_up();
     }
 
     /// (success, stdout, stderr) of `syctl ARGS` against this northd.
@@ -576,4 +593,66 @@ fn syctl_rides_through_a_northd_that_is_not_up_yet_and_says_when_it_gave_up() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(must(&n, &["ls-list"]).contains("early"));
+}
+
+#[test]
+fn twenty_concurrent_dynamic_ports_get_twenty_addresses_that_survive_a_restart() {
+    let mut n = Northd::start(17980);
+    must(&n, &["ls-add", "ls0", "--subnet", "10.7.0.0/24"]);
+    must(
+        &n,
+        &[
+            "set",
+            "Logical_Switch",
+            "ls0",
+            "other_config:exclude_ips=10.7.0.2..10.7.0.4",
+        ],
+    );
+    let children: Vec<_> = (0..20)
+        .map(|i| {
+            Command::new(bin_dir().join("syctl"))
+                .args(["lsp-add", "ls0", &format!("d{i}"), "dynamic"])
+                .env("SYCTL_NB", &n.nb)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run syctl")
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let assigned = |n: &Northd| -> Vec<String> {
+        let v: serde_json::Value =
+            serde_json::from_str(&must(n, &["lsp-list", "--json"])).expect("json");
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                p["dynamic_addresses"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    };
+    let before = assigned(&n);
+    let mut ips: Vec<&str> = before.iter().filter_map(|a| a.split(' ').nth(1)).collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 20, "{before:?}");
+    for ip in &ips {
+        let last: u8 = ip.rsplit('.').next().unwrap().parse().unwrap();
+        assert!(
+            (5..=24).contains(&last),
+            "{ip}: gateway or excluded handed out"
+        );
+    }
+    n.restart();
+    assert_eq!(assigned(&n), before, "a restart changes no assignment");
 }
