@@ -332,6 +332,22 @@ enum SandboxCmd {
         #[command(flatten)]
         o: SandboxOpts,
     },
+    /// Let a container runtime use the sandbox: write a conflist for
+    /// switchyard-cni and copy the plugin where containerd and kubelet look.
+    CniInstall {
+        #[arg(long, default_value = "/etc/cni/net.d")]
+        conf_dir: PathBuf,
+        #[arg(long, default_value = "/opt/cni/bin")]
+        bin_dir: PathBuf,
+        /// The conflist's cniVersion (containerd 1.6's libcni reads up to 1.0.0).
+        #[arg(long, default_value = "1.0.0")]
+        cni_version: String,
+        /// Plugins chained after ours (e.g. tuning), by type.
+        #[arg(long, value_delimiter = ',')]
+        chain: Vec<String>,
+        #[command(flatten)]
+        o: SandboxOpts,
+    },
     /// Remove everything the sandbox made.
     Down {
         #[command(flatten)]
@@ -516,6 +532,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 SandboxCmd::Restart { daemon, kill, o } => {
                     sandbox::restart(&o.opts(), daemon, *kill).await?;
                     println!("{daemon} restarted");
+                    Ok(())
+                }
+                SandboxCmd::CniInstall {
+                    conf_dir,
+                    bin_dir,
+                    cni_version,
+                    chain,
+                    o,
+                } => {
+                    let o = o.opts();
+                    let mut st = sandbox::State::load(&o.dir).ok_or_else(|| {
+                        anyhow::anyhow!("no sandbox at {}: syctl sandbox up first", o.dir.display())
+                    })?;
+                    for f in sandbox::cni::install(&mut st, conf_dir, bin_dir, cni_version, chain)?
+                    {
+                        println!("wrote {}", f.display());
+                    }
                     Ok(())
                 }
                 SandboxCmd::Down { o } => {

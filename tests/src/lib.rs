@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod afxdp;
+pub mod containerd;
 pub mod etcd;
 pub mod frames;
 pub mod fuzz;

@@ -373,6 +373,15 @@ pub(crate) fn start_helper(
 
 impl Sandbox {
     /// Restarts a daemon the way an operator would after a crash (SIGKILL).
+    /// Runs `syctl sandbox SUB...` on this sandbox.
+    pub fn sandbox(&self, sub: &[&str]) -> String {
+        let args = self.common_args();
+        let mut a = vec!["sandbox"];
+        a.extend_from_slice(sub);
+        a.extend(args.iter().map(String::as_str));
+        self.syctl(&a)
+    }
+
     pub fn kill_and_restart(&mut self, daemon: &str) {
         let args = self.common_args();
         let mut a = vec!["sandbox", "restart", daemon, "--kill"];

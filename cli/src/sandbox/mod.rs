@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use switchyard_southbound::pb::{self, nb_op::Op};
 use switchyard_vswitch::control::{call, Request, Response};
 
+pub mod cni;
 pub mod etcd;
 mod status;
 pub use status::status;
@@ -119,6 +120,9 @@ pub struct State {
     /// Standby northds (`--northd N`), besides `northd`.
     #[serde(default)]
     pub standbys: Vec<Daemon>,
+    /// What `sandbox cni-install` wrote (removed on `down`).
+    #[serde(default)]
+    pub cni_files: Vec<PathBuf>,
 }
 
 impl State {
@@ -273,6 +277,7 @@ pub fn down(o: &Opts) -> anyhow::Result<()> {
             stop_daemon(d, "switchyard-northd");
         }
         etcd::stop(&st.etcd);
+        cni::uninstall(&st);
         for p in st.pods.iter().chain(&st.external) {
             let _ = sh("ip", &["netns", "del", &p.netns]);
             let _ = sh("ip", &["link", "del", &p.host_iface]);
@@ -476,8 +481,8 @@ pub fn ping_once(ns: &str, ip: &str) -> bool {
 /// Builds a sandbox with `pods` pods on one switch.
 pub async fn up(o: &Opts, pods: usize) -> anyhow::Result<State> {
     let pods = o.pods_per_chassis.map_or(pods, |m| m * o.chassis);
-    if pods < 1 {
-        bail!("--pods must be at least 1");
+    if pods < 1 && o.chassis > 1 {
+        bail!("--pods 0 (daemons and switches only, for containers to join) needs --chassis 1");
     }
     if o.subnets < 1 || o.subnets > 16 {
         bail!("--subnets takes 1 to 16");
@@ -714,7 +719,9 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
         }
     }
     // Ready when every pod reaches the first one (and the first reaches the second).
-    let first = st.pods[0].clone();
+    let Some(first) = st.pods.first().cloned() else {
+        return Ok(());
+    };
     for p in st.pods.iter().skip(1) {
         if !wait_until(Duration::from_secs(15), || ping_once(&p.netns, &first.ip)) {
             bail!(
