@@ -4,8 +4,7 @@
 
 use crate::nb::{get, transact, Write};
 use crate::table;
-use switchyard_southbound::pb::{self, nb_op::Op, northbound_client::NorthboundClient};
-use tonic::transport::Channel;
+use switchyard_southbound::pb::{self, nb_op::Op};
 
 // The variants are the command names (acl-add, acl-del, acl-list), as ovn-nbctl's.
 #[allow(clippy::enum_variant_names)]
@@ -46,7 +45,11 @@ pub enum AclCmd {
     AclList { switch: String },
 }
 
-pub async fn run(cmd: AclCmd, c: &mut NorthboundClient<Channel>, json: bool) -> anyhow::Result<()> {
+pub async fn run(
+    cmd: AclCmd,
+    c: &mut switchyard_cli::nb_client::Nb,
+    json: bool,
+) -> anyhow::Result<()> {
     match write(cmd)? {
         Ok(w) => {
             let v = transact(c, w.ops, w.may_exist, w.if_exists).await?;

@@ -7,8 +7,7 @@
 
 use crate::nb::{get, transact, Write};
 use serde_json::{Map, Value};
-use switchyard_southbound::pb::{self, nb_op::Op, northbound_client::NorthboundClient};
-use tonic::transport::Channel;
+use switchyard_southbound::pb::{self, nb_op::Op};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum DbCmd {
@@ -52,7 +51,8 @@ pub enum DbCmd {
         if_exists: bool,
     },
     /// Set columns of one record: of a Logical_Switch_Port addresses,
-    /// port_security (JSON lists or one entry), enabled, type; of a
+    /// port_security (JSON lists or one entry), enabled, type,
+    /// external_ids:KEY=VALUE; of a
     /// Logical_Switch other_config:KEY=VALUE (other columns and tables have
     /// their own commands, named in the error).
     Set {
@@ -61,7 +61,8 @@ pub enum DbCmd {
         #[arg(required = true)]
         assignments: Vec<String>,
     },
-    /// Remove keys from a map column (a Logical_Switch's other_config).
+    /// Remove keys from a map column (a Logical_Switch's other_config, a
+    /// Logical_Switch_Port's external_ids).
     Remove {
         table: String,
         record: String,
@@ -246,7 +247,7 @@ fn print_rows(
     Ok(())
 }
 
-pub async fn run(cmd: DbCmd, c: &mut NorthboundClient<Channel>) -> anyhow::Result<()> {
+pub async fn run(cmd: DbCmd, c: &mut switchyard_cli::nb_client::Nb) -> anyhow::Result<()> {
     match write(cmd)? {
         Ok(w) => {
             let v = transact(c, w.ops, w.may_exist, w.if_exists).await?;
@@ -451,11 +452,21 @@ pub fn write(cmd: DbCmd) -> anyhow::Result<Result<Write, DbCmd>> {
                         port: port.clone(),
                         r#type: v.into(),
                     }),
+                    other if other.starts_with("external_ids:") => {
+                        let k = &other["external_ids:".len()..];
+                        if k.is_empty() || v.is_empty() {
+                            anyhow::bail!("set {t} {a:?}: write external_ids:KEY=VALUE");
+                        }
+                        Op::LspSetExternalIds(pb::SetConfig {
+                            record: port.clone(),
+                            config: [(k.to_string(), v.to_string())].into(),
+                        })
+                    }
                     other if other.starts_with("options") => {
                         anyhow::bail!("set {t} {other}: use `syctl lsp-set-options PORT KEY=VALUE...` (it sets the whole map)")
                     }
                     other => anyhow::bail!(
-                        "set {t}: column {other:?} cannot be set (addresses, port_security, enabled, type can)"
+                        "set {t}: column {other:?} cannot be set (addresses, port_security, enabled, type, external_ids:KEY can)"
                     ),
                 });
             }
@@ -468,18 +479,20 @@ pub fn write(cmd: DbCmd) -> anyhow::Result<Result<Write, DbCmd>> {
             keys,
         } => {
             let (t, _, _) = table(&t)?;
-            if (t, column.as_str()) != ("Logical_Switch", "other_config") {
-                anyhow::bail!(
-                    "remove {t} {column}: only Logical_Switch other_config keys can be removed"
-                );
-            }
             // An empty value removes the key (SetConfig's convention).
             let config = keys.into_iter().map(|k| (k, String::new())).collect();
-            Ok(Ok(Write::new(
-                vec![Op::LsSetOtherConfig(pb::SetConfig { record, config })],
-                false,
-                false,
-            )))
+            let op = match (t, column.as_str()) {
+                ("Logical_Switch", "other_config") => {
+                    Op::LsSetOtherConfig(pb::SetConfig { record, config })
+                }
+                ("Logical_Switch_Port", "external_ids") => {
+                    Op::LspSetExternalIds(pb::SetConfig { record, config })
+                }
+                _ => anyhow::bail!(
+                    "remove {t} {column}: only Logical_Switch other_config and Logical_Switch_Port external_ids keys can be removed"
+                ),
+            };
+            Ok(Ok(Write::new(vec![op], false, false)))
         }
         read => Ok(Err(read)),
     }

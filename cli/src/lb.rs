@@ -4,8 +4,7 @@
 
 use crate::nb::{get, transact, Write};
 use crate::table;
-use switchyard_southbound::pb::{self, nb_op::Op, northbound_client::NorthboundClient};
-use tonic::transport::Channel;
+use switchyard_southbound::pb::{self, nb_op::Op};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum LbCmd {
@@ -109,7 +108,11 @@ fn attach(lb: String, switch: Option<String>, router: Option<String>) -> pb::LbA
     }
 }
 
-pub async fn run(cmd: LbCmd, c: &mut NorthboundClient<Channel>, json: bool) -> anyhow::Result<()> {
+pub async fn run(
+    cmd: LbCmd,
+    c: &mut switchyard_cli::nb_client::Nb,
+    json: bool,
+) -> anyhow::Result<()> {
     match write(cmd)? {
         Ok(w) => {
             let v = transact(c, w.ops, w.may_exist, w.if_exists).await?;

@@ -4,6 +4,7 @@
 mod acl;
 mod chain;
 mod cluster;
+mod conn;
 mod db;
 mod demo;
 mod lb;
@@ -47,6 +48,18 @@ struct Cli {
     /// lag (0: wait as long as it takes).
     #[arg(long, global = true, default_value_t = 30, value_name = "SECS")]
     timeout: u64,
+    /// CA certificate (PEM) for a TLS northd (https://); with --tls-cert and
+    /// --tls-key, syctl presents an operator certificate (default: the
+    /// sandbox's, when talking to it).
+    #[arg(long, env = "SYCTL_TLS_CA", global = true)]
+    tls_ca: Option<PathBuf>,
+    #[arg(long, env = "SYCTL_TLS_CERT", global = true)]
+    tls_cert: Option<PathBuf>,
+    #[arg(long, env = "SYCTL_TLS_KEY", global = true)]
+    tls_key: Option<PathBuf>,
+    /// An NB token (northd --nb-token-file) instead of an operator certificate.
+    #[arg(long, env = "SYCTL_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
     /// While no northd accepts the connection, keep trying this long: rides
     /// through a northd restart or a standby taking over (0: try once).
     #[arg(
@@ -284,6 +297,11 @@ struct SandboxOpts {
     /// the others standbys that take over when it dies.
     #[arg(long, default_value_t = 1, requires = "etcd")]
     northd: usize,
+    /// Mutual TLS everywhere: a CA of the sandbox's own signs northd's, every
+    /// chassis's and the operator's certificates (DIR/pki); chassis may act
+    /// only as themselves, the NB needs the operator certificate.
+    #[arg(long)]
+    tls: bool,
 }
 
 impl SandboxOpts {
@@ -300,6 +318,7 @@ impl SandboxOpts {
             ct_capacity: self.ct_capacity,
             etcd: self.etcd,
             northds: self.northd,
+            tls: self.tls,
             pmd_core: if self.no_pin {
                 None
             } else {
@@ -368,53 +387,6 @@ enum SandboxCmd {
     },
 }
 
-fn sandbox_state() -> Option<sandbox::State> {
-    let dir = std::env::var_os("SWITCHYARD_SANDBOX_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| DEFAULT_SANDBOX_DIR.into());
-    sandbox::State::load(&dir)
-}
-
-impl Cli {
-    /// The NB address: `--nb`/`SYCTL_NB`, else the running sandbox's (said
-    /// on stderr, so that nobody writes into a sandbox believing it is the
-    /// real deployment), else the default.
-    /// --connect-timeout, checked.
-    fn connect_within(&self) -> anyhow::Result<std::time::Duration> {
-        std::time::Duration::try_from_secs_f64(self.connect_timeout).map_err(|_| {
-            anyhow::anyhow!(
-                "--connect-timeout {}: give a number of seconds, 0 or more",
-                self.connect_timeout
-            )
-        })
-    }
-    fn nb_addr(&self) -> String {
-        self.nb.clone().unwrap_or_else(|| match sandbox_state() {
-            Some(s) => {
-                eprintln!(
-                    "syctl: using the sandbox's NB at {} (--nb or SYCTL_NB to choose)",
-                    s.nb
-                );
-                s.nb
-            }
-            None => "http://127.0.0.1:6641".into(),
-        })
-    }
-    /// The vswitchd control socket, chosen the same way.
-    fn vswitchd_sock(&self) -> PathBuf {
-        self.vswitchd.clone().unwrap_or_else(|| match sandbox_state() {
-            Some(s) => {
-                eprintln!(
-                    "syctl: using the sandbox's vswitchd at {} (--vswitchd or SYCTL_VSWITCHD to choose)",
-                    s.control_sock.display()
-                );
-                s.control_sock
-            }
-            None => "/run/switchyard/vswitchd.sock".into(),
-        })
-    }
-}
-
 fn main() {
     // `syctl ... | head` ends quietly, as a Unix tool should, instead of
     // panicking on the closed pipe.
@@ -451,6 +423,9 @@ fn main() {
     };
     if let Err(e) = result {
         eprintln!("syctl: {e:#}");
+        if format!("{e:#}").contains("h2 protocol error") {
+            eprintln!("syctl: (is northd serving TLS? then use https:// and --tls-ca)");
+        }
         std::process::exit(1);
     }
 }
@@ -569,7 +544,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         _ => {}
     }
-    let mut c = nb::connect(&cli.nb_addr(), cli.connect_within()?).await?;
+    let mut c = nb::connect(&cli.nb_addr(), cli.connect_within()?, &cli.creds()?).await?;
     let (wait, timeout) = (cli.wait, cli.timeout);
     let cmd = match nb_write(cli.cmd)? {
         Ok(w) => {
@@ -753,6 +728,7 @@ fn check_short_addresses(addresses: &[String]) -> anyhow::Result<()> {
 async fn run_chain(clis: Vec<(String, Cli)>) -> anyhow::Result<()> {
     let addr = clis[0].1.nb_addr();
     let within = clis[0].1.connect_within()?;
+    let creds = clis[0].1.creds()?;
     // --wait and --timeout apply to the whole chain (written on any command).
     let wait = clis.iter().map(|(_, c)| c.wait).max().unwrap_or_default();
     let timeout = clis[0].1.timeout;
@@ -766,7 +742,7 @@ async fn run_chain(clis: Vec<(String, Cli)>) -> anyhow::Result<()> {
             ),
         }
     }
-    let mut c = nb::connect(&addr, within).await?;
+    let mut c = nb::connect(&addr, within, &creds).await?;
     let v = nb::transact_all(&mut c, writes).await?;
     nb::committed(&mut c, v, wait, timeout).await
 }

@@ -3,8 +3,7 @@
 
 use crate::table;
 use switchyard_southbound::display::{actions_text, matches_text};
-use switchyard_southbound::pb::{self, nb_op::Op, northbound_client::NorthboundClient};
-use tonic::transport::Channel;
+use switchyard_southbound::pb::{self, nb_op::Op};
 
 pub use switchyard_cli::nb_client::connect;
 
@@ -44,7 +43,7 @@ impl Write {
 /// Runs the writes of several commands as one transaction (each op keeps its
 /// own command's flags): all of them, or none.
 pub async fn transact_all(
-    c: &mut NorthboundClient<Channel>,
+    c: &mut switchyard_cli::nb_client::Nb,
     writes: Vec<Write>,
 ) -> anyhow::Result<u64> {
     let ops = writes
@@ -70,7 +69,7 @@ pub async fn transact_all(
 
 /// Runs one transaction; a refused write surfaces northd's message.
 pub async fn transact(
-    c: &mut NorthboundClient<Channel>,
+    c: &mut switchyard_cli::nb_client::Nb,
     ops: Vec<Op>,
     may_exist: bool,
     if_exists: bool,
@@ -105,7 +104,7 @@ pub enum WaitLevel {
 
 /// What every chassis runs against NB version `v` (`level` "" only reports).
 pub async fn applied(
-    c: &mut NorthboundClient<Channel>,
+    c: &mut switchyard_cli::nb_client::Nb,
     v: u64,
     level: &str,
     timeout_ms: u32,
@@ -124,7 +123,7 @@ pub async fn applied(
 /// Says a write committed at NB version `v`, after waiting as `--wait` asks;
 /// a timeout is an error naming the chassis that lag.
 pub async fn committed(
-    c: &mut NorthboundClient<Channel>,
+    c: &mut switchyard_cli::nb_client::Nb,
     v: u64,
     wait: WaitLevel,
     timeout_s: u64,
@@ -182,14 +181,14 @@ pub async fn committed(
     )
 }
 
-pub async fn get(c: &mut NorthboundClient<Channel>) -> anyhow::Result<pb::NbDatabase> {
+pub async fn get(c: &mut switchyard_cli::nb_client::Nb) -> anyhow::Result<pb::NbDatabase> {
     Ok(c.get(pb::GetRequest {})
         .await
         .map_err(|s| anyhow::anyhow!("{}", s.message()))?
         .into_inner())
 }
 
-pub async fn southbound(c: &mut NorthboundClient<Channel>) -> anyhow::Result<pb::SbSnapshot> {
+pub async fn southbound(c: &mut switchyard_cli::nb_client::Nb) -> anyhow::Result<pb::SbSnapshot> {
     Ok(c.get_southbound(pb::GetRequest {})
         .await
         .map_err(|s| anyhow::anyhow!("{}", s.message()))?

@@ -1,8 +1,18 @@
 //! The NB connection syctl and switchyard-cni share.
 
-use anyhow::Context;
 use switchyard_southbound::pb::northbound_client::NorthboundClient;
+use switchyard_southbound::tls::{AuthChannel, TlsFiles, Token};
 use tonic::transport::Channel;
+
+/// An NB client (its calls carry the token, if any).
+pub type Nb = NorthboundClient<AuthChannel>;
+
+/// How a client proves who it is: a certificate (TLS), a token, both or neither.
+#[derive(Debug, Clone, Default)]
+pub struct Creds {
+    pub tls: Option<TlsFiles>,
+    pub token: Token,
+}
 
 /// Connects to the NB; `addrs` may list several northds, comma-separated (one
 /// active, standbys refusing connections): the first that answers is used.
@@ -11,13 +21,14 @@ use tonic::transport::Channel;
 pub async fn connect(
     addrs: &str,
     within: std::time::Duration,
-) -> anyhow::Result<NorthboundClient<Channel>> {
+    creds: &Creds,
+) -> anyhow::Result<Nb> {
     let deadline = std::time::Instant::now() + within;
     let mut eps = Vec::new();
     for addr in addrs.split(',').map(str::trim) {
         eps.push(
-            tonic::transport::Endpoint::from_shared(addr.to_string())
-                .with_context(|| format!("bad NB address {addr:?}"))?
+            switchyard_southbound::tls::endpoint(addr, creds.tls.as_ref())
+                .map_err(|e| anyhow::anyhow!("NB address {addr:?}: {e}"))?
                 .connect_timeout(std::time::Duration::from_secs(3)),
         );
     }
@@ -25,7 +36,7 @@ pub async fn connect(
         let mut last = None;
         for ep in &eps {
             match ep.connect().await {
-                Ok(ch) => return Ok(client(ch)),
+                Ok(ch) => return Ok(client(ch, creds.token.clone())),
                 Err(e) => last = Some(e),
             }
         }
@@ -45,8 +56,8 @@ pub async fn connect(
     }
 }
 
-pub fn client(ch: Channel) -> NorthboundClient<Channel> {
-    NorthboundClient::new(ch)
+pub fn client(ch: Channel, token: Token) -> Nb {
+    NorthboundClient::with_interceptor(ch, token)
         .max_decoding_message_size(switchyard_southbound::MAX_MESSAGE)
         .max_encoding_message_size(switchyard_southbound::MAX_MESSAGE)
 }

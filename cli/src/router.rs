@@ -5,8 +5,7 @@
 use crate::nb::{get, transact, Write};
 use crate::table;
 use std::collections::BTreeMap;
-use switchyard_southbound::pb::{self, nb_op::Op, northbound_client::NorthboundClient};
-use tonic::transport::Channel;
+use switchyard_southbound::pb::{self, nb_op::Op};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum RouterCmd {
@@ -94,7 +93,7 @@ fn parse_options(list: &[String]) -> anyhow::Result<std::collections::HashMap<St
 
 pub async fn run(
     cmd: RouterCmd,
-    c: &mut NorthboundClient<Channel>,
+    c: &mut switchyard_cli::nb_client::Nb,
     json: bool,
 ) -> anyhow::Result<()> {
     match write(cmd)? {

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod acl;
+pub mod auth;
 pub mod compile;
 pub mod compile_acl;
 pub mod compile_lb;

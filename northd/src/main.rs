@@ -52,6 +52,26 @@ struct Args {
     /// Prometheus metrics address (GET /metrics); off when omitted.
     #[arg(long)]
     metrics_listen: Option<SocketAddr>,
+    /// CA certificate (PEM) that signs every party's certificate. With
+    /// --tls-cert and --tls-key, both APIs speak TLS and check who calls:
+    /// chassis act only as themselves (their certificate's CN, OU=chassis),
+    /// the NB needs an operator certificate (OU=operator) or a token.
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// northd's certificate (PEM), with the addresses clients dial in its SAN.
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// northd's private key (PEM).
+    #[arg(long)]
+    tls_key: Option<PathBuf>,
+    /// Tokens that may use the NB API without an operator certificate, one
+    /// per line (scripts send `authorization: Bearer TOKEN`; syctl --token).
+    #[arg(long)]
+    nb_token_file: Option<PathBuf>,
+    /// Serve plaintext on addresses other than loopback (refused unless
+    /// given: anyone on that network could drive the cluster).
+    #[arg(long)]
+    allow_plaintext: bool,
     /// Print this manual page (roff, section 8) and exit (the package's man page).
     #[arg(long, hide = true)]
     man_page: bool,
@@ -80,6 +100,37 @@ async fn main() -> anyhow::Result<()> {
     if args.config.exists() {
         tracing::info!(config = %args.config.display(), "read configuration file");
     }
+    let tls = switchyard_southbound::tls::TlsFiles::from_flags(
+        args.tls_ca.as_deref(),
+        args.tls_cert.as_deref(),
+        args.tls_key.as_deref(),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    if tls.is_none() && !args.allow_plaintext {
+        for a in [args.nb_listen, args.sb_listen] {
+            if !switchyard_southbound::tls::is_loopback(&a) {
+                anyhow::bail!(
+                    "{a} is not a loopback address: serve it with TLS (--tls-ca, --tls-cert, --tls-key) \
+                     or say --allow-plaintext"
+                );
+            }
+        }
+    }
+    let tokens = match &args.nb_token_file {
+        Some(p) => switchyard_northd::auth::Auth::load_tokens(p)?,
+        None => Vec::new(),
+    };
+    let server_tls = match &tls {
+        Some(t) => Some(t.server().map_err(|e| anyhow::anyhow!(e))?),
+        None => None,
+    };
+    let builder = || -> anyhow::Result<tonic::transport::Server> {
+        let b = tonic::transport::Server::builder();
+        Ok(match &server_tls {
+            Some(c) => b.tls_config(c.clone())?,
+            None => b,
+        })
+    };
     let mut lost = None;
     if !args.nb_etcd.is_empty() {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
@@ -87,7 +138,8 @@ async fn main() -> anyhow::Result<()> {
             .id
             .clone()
             .unwrap_or_else(|| format!("{}-{}", host.trim(), args.nb_listen));
-        let nb = format!("http://{}", args.nb_listen);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let nb = format!("{scheme}://{}", args.nb_listen);
         let ttl = std::time::Duration::from_secs(args.lease_ttl.max(1));
         let acquire =
             switchyard_northd::ha::acquire(&args.nb_etcd, &args.nb_etcd_prefix, &id, &nb, ttl);
@@ -117,7 +169,8 @@ async fn main() -> anyhow::Result<()> {
             format!("etcd {} {}", args.nb_etcd.join(","), args.nb_etcd_prefix),
         )
     };
-    let northd = Northd::new(store)?;
+    let northd =
+        Northd::new(store)?.with_auth(switchyard_northd::auth::Auth::new(tls.is_some(), tokens));
     if let Some(addr) = args.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let northd = northd.clone();
@@ -149,7 +202,7 @@ async fn main() -> anyhow::Result<()> {
         });
         tracing::info!(%addr, "metrics at GET /metrics");
     }
-    let nb = tonic::transport::Server::builder()
+    let nb = builder()?
         .add_service(
             NorthboundServer::new(northd.clone())
                 .max_decoding_message_size(switchyard_southbound::MAX_MESSAGE)
@@ -168,14 +221,14 @@ async fn main() -> anyhow::Result<()> {
             None => std::future::pending().await,
         }
     };
-    let sb = tonic::transport::Server::builder()
+    let sb = builder()?
         .add_service(
             SouthboundServer::new(northd)
                 .max_decoding_message_size(switchyard_southbound::MAX_MESSAGE)
                 .max_encoding_message_size(switchyard_southbound::MAX_MESSAGE),
         )
         .serve_with_incoming_shutdown(TcpListenerStream::new(sb_listener), shutdown());
-    tracing::info!(nb = %args.nb_listen, sb = %args.sb_listen, db, "northd serving");
+    tracing::info!(nb = %args.nb_listen, sb = %args.sb_listen, db, tls = tls.is_some(), "northd serving");
     tokio::select! {
         r = async { tokio::try_join!(nb, sb) } => { r?; }
         r = fenced => r?,

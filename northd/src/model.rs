@@ -462,6 +462,24 @@ impl Nb {
                     check_other_config(&ls.other_config)?;
                     self.switches.insert(ls.name.clone(), ls);
                 }
+                Op::LspSetExternalIds(c) => {
+                    let mut p = self.port(&c.record)?.clone();
+                    for (k, v) in &c.config {
+                        if k.is_empty() || k.len() > 255 || v.len() > 4096 {
+                            return Err(NbError::BadValue {
+                                field: "external_ids",
+                                value: k.clone(),
+                                why: "keys of 1-255 bytes, values up to 4096".into(),
+                            });
+                        }
+                        if v.is_empty() {
+                            p.external_ids.remove(k);
+                        } else {
+                            p.external_ids.insert(k.clone(), v.clone());
+                        }
+                    }
+                    self.ports.insert(p.name.clone(), p);
+                }
                 Op::LrAdd(lr) => self.lr_add(lr, may_exist)?,
                 Op::LrDel(name) => self.lr_del(name, if_exists)?,
                 Op::LrpAdd(lrp) => self.lrp_add(lrp, may_exist)?,

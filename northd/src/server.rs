@@ -41,6 +41,8 @@ pub struct Northd {
     sb_tx: Arc<watch::Sender<u64>>,
     /// Bumped on every applied report (wakes `--wait` callers).
     applied_tx: Arc<watch::Sender<u64>>,
+    /// Who may call what (everyone, without TLS or tokens).
+    auth: Arc<crate::auth::Auth>,
 }
 
 impl Northd {
@@ -81,7 +83,14 @@ impl Northd {
             nb_tx: Arc::new(nb_tx),
             sb_tx: Arc::new(sb_tx),
             applied_tx: Arc::new(watch::channel(0).0),
+            auth: Arc::default(),
         })
+    }
+
+    /// Checks callers as `auth` says (TLS identities, tokens).
+    pub fn with_auth(mut self, auth: crate::auth::Auth) -> Self {
+        self.auth = Arc::new(auth);
+        self
     }
 
     /// A commit the store refused. When another writer got there first, the
@@ -206,6 +215,12 @@ impl Northd {
             st.sb.version as f64,
         )
         .single(
+            "switchyard_northd_auth_refused_total",
+            "counter",
+            "Calls refused for the caller's identity (certificate or token).",
+            self.auth.refused() as f64,
+        )
+        .single(
             "switchyard_northd_compiles_total",
             "counter",
             "NB -> SB compilations.",
@@ -267,6 +282,7 @@ impl Northbound for Northd {
         &self,
         req: Request<pb::TransactRequest>,
     ) -> Result<Response<pb::TransactReply>, Status> {
+        self.auth.operator(&req, "Transact")?;
         let req = req.into_inner();
         let mut st = self.state.lock().await;
         if crate::lb::lb_only(&req) {
@@ -316,7 +332,8 @@ impl Northbound for Northd {
         Ok(Response::new(pb::TransactReply { version: v }))
     }
 
-    async fn get(&self, _: Request<pb::GetRequest>) -> Result<Response<pb::NbDatabase>, Status> {
+    async fn get(&self, req: Request<pb::GetRequest>) -> Result<Response<pb::NbDatabase>, Status> {
+        self.auth.operator(&req, "Get")?;
         let st = self.state.lock().await;
         Ok(Response::new(st.nb.to_pb(st.version)))
     }
@@ -326,6 +343,7 @@ impl Northbound for Northd {
         &self,
         req: Request<pb::WatchNbRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        self.auth.operator(&req, "Watch")?;
         let from = req.into_inner().from_version;
         let mut rx = self.nb_tx.subscribe();
         let (tx, out) = mpsc::channel(16);
@@ -349,8 +367,9 @@ impl Northbound for Northd {
 
     async fn get_southbound(
         &self,
-        _: Request<pb::GetRequest>,
+        req: Request<pb::GetRequest>,
     ) -> Result<Response<pb::SbSnapshot>, Status> {
+        self.auth.operator(&req, "GetSouthbound")?;
         Ok(Response::new(self.state.lock().await.sb.snapshot()))
     }
 
@@ -358,6 +377,7 @@ impl Northbound for Northd {
         &self,
         req: Request<pb::DeleteChassisRequest>,
     ) -> Result<Response<pb::TransactReply>, Status> {
+        self.auth.operator(&req, "DeleteChassis")?;
         let req = req.into_inner();
         let mut st = self.state.lock().await;
         if st.sb.chassis.remove(&req.name).is_none() {
@@ -394,6 +414,7 @@ impl Northbound for Northd {
     }
 
     async fn wait(&self, req: Request<pb::WaitRequest>) -> Result<Response<pb::WaitReply>, Status> {
+        self.auth.operator(&req, "Wait")?;
         let req = req.into_inner();
         let level = crate::wait::Level::parse(&req.level).map_err(Status::invalid_argument)?;
         let deadline = tokio::time::Instant::now()
@@ -458,6 +479,9 @@ impl Southbound for Northd {
         &self,
         req: Request<pb::RegisterChassisRequest>,
     ) -> Result<Response<pb::RegisterChassisReply>, Status> {
+        let name = req.get_ref().chassis.as_ref().map(|c| c.name.clone());
+        self.auth
+            .chassis(&req, "RegisterChassis", name.as_deref().unwrap_or(""))?;
         let c = req
             .into_inner()
             .chassis
@@ -494,6 +518,8 @@ impl Southbound for Northd {
         &self,
         req: Request<pb::WatchSbRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
+        self.auth
+            .chassis(&req, "Watch", &req.get_ref().chassis.clone())?;
         let req = req.into_inner();
         let state = self.state.clone();
         let mut rx = self.sb_tx.subscribe();
@@ -535,10 +561,18 @@ impl Southbound for Northd {
         &self,
         req: Request<pb::ClaimRequest>,
     ) -> Result<Response<pb::ClaimReply>, Status> {
+        self.auth
+            .chassis(&req, "ClaimPort", &req.get_ref().chassis.clone())?;
         let req = req.into_inner();
         let mut st = self.state.lock().await;
         require_chassis(&st.sb, &req.chassis)?;
         let before = st.sb.claims.get(&req.logical_port).cloned();
+        if let Some(holder) = before.as_deref().filter(|_| !req.release) {
+            if st.sb.chassis.contains_key(holder) {
+                self.auth
+                    .take_over(&req.chassis, &req.logical_port, holder)?;
+            }
+        }
         if req.release {
             if st.sb.claims.get(&req.logical_port) == Some(&req.chassis) {
                 st.sb.claims.remove(&req.logical_port);
@@ -575,6 +609,8 @@ impl Southbound for Northd {
         &self,
         req: Request<pb::ReportAppliedRequest>,
     ) -> Result<Response<pb::ClaimReply>, Status> {
+        self.auth
+            .chassis(&req, "ReportApplied", &req.get_ref().chassis.clone())?;
         let req = req.into_inner();
         let mut st = self.state.lock().await;
         require_chassis(&st.sb, &req.chassis)?;
@@ -603,6 +639,8 @@ impl Southbound for Northd {
         &self,
         req: Request<pb::ReportMacBindingsRequest>,
     ) -> Result<Response<pb::ClaimReply>, Status> {
+        self.auth
+            .chassis(&req, "ReportMacBindings", &req.get_ref().chassis.clone())?;
         let req = req.into_inner();
         let mut st = self.state.lock().await;
         require_chassis(&st.sb, &req.chassis)?;

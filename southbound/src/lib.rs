@@ -8,6 +8,7 @@ pub mod display;
 pub mod field;
 pub mod metrics;
 pub mod stage;
+pub mod tls;
 
 pub mod pb {
     //! Generated from `proto/switchyard.proto`.

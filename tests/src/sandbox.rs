@@ -183,6 +183,7 @@ impl Sandbox {
                     .unwrap_or_else(|| format!("http://127.0.0.1:{}", self.port_base)),
             )
             .env("SYCTL_VSWITCHD", sock)
+            .envs(self.tls_env())
             .stdin(Stdio::null())
             .output()
             .expect("run syctl");
@@ -191,6 +192,19 @@ impl Sandbox {
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
+    }
+
+    /// With `--tls`: the operator's certificate for syctl (SYCTL_TLS_*).
+    pub fn tls_env(&self) -> Vec<(String, PathBuf)> {
+        if self.state["tls"] != true {
+            return Vec::new();
+        }
+        let pki = self.dir.join("pki");
+        vec![
+            ("SYCTL_TLS_CA".into(), pki.join("ca.pem")),
+            ("SYCTL_TLS_CERT".into(), pki.join("operator.pem")),
+            ("SYCTL_TLS_KEY".into(), pki.join("operator.key")),
+        ]
     }
 
     /// Runs syctl against this sandbox; panics with its stderr on failure.

@@ -656,3 +656,46 @@ fn twenty_concurrent_dynamic_ports_get_twenty_addresses_that_survive_a_restart()
     n.restart();
     assert_eq!(assigned(&n), before, "a restart changes no assignment");
 }
+
+#[test]
+fn a_port_s_external_ids_are_set_merged_and_removed_as_ovn_nbctl_does() {
+    let n = Northd::start(17990);
+    must(&n, &["ls-add", "ls0"]);
+    must(&n, &["lsp-add", "ls0", "p1"]);
+    must(
+        &n,
+        &[
+            "set",
+            "Logical_Switch_Port",
+            "p1",
+            "external_ids:k8s/pod=web",
+            "external_ids:owner=me",
+        ],
+    );
+    must(
+        &n,
+        &["set", "Logical_Switch_Port", "p1", "external_ids:owner=you"],
+    );
+    assert_eq!(
+        must(&n, &["get", "Logical_Switch_Port", "p1", "external_ids"]).trim(),
+        r#"{"k8s/pod":"web","owner":"you"}"#
+    );
+    must(
+        &n,
+        &[
+            "remove",
+            "Logical_Switch_Port",
+            "p1",
+            "external_ids",
+            "owner",
+        ],
+    );
+    assert_eq!(
+        must(&n, &["get", "Logical_Switch_Port", "p1", "external_ids"]).trim(),
+        r#"{"k8s/pod":"web"}"#
+    );
+    let (ok, _, err) = n.syctl(&["set", "Logical_Switch_Port", "p1", "external_ids:=x"]);
+    assert!(!ok && err.contains("external_ids:KEY=VALUE"), "{err}");
+    let (ok, _, err) = n.syctl(&["set", "Logical_Switch_Port", "nope", "external_ids:a=b"]);
+    assert!(!ok && err.contains("does not exist"), "{err}");
+}

@@ -26,6 +26,17 @@ struct Args {
     /// Southbound API of northd.
     #[arg(long, default_value = "http://127.0.0.1:6642")]
     sb: String,
+    /// CA certificate (PEM) northd's certificate is checked against; with
+    /// --tls-cert and --tls-key the SB connection is mutual TLS, the chassis
+    /// known by its certificate (CN = --chassis, OU = chassis).
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
+    /// This chassis's certificate (PEM).
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// This chassis's private key (PEM).
+    #[arg(long)]
+    tls_key: Option<PathBuf>,
     /// Tunnel endpoint IP this chassis announces.
     #[arg(long, default_value = "127.0.0.1")]
     encap_ip: String,
@@ -141,6 +152,12 @@ async fn main() -> anyhow::Result<()> {
         hostname,
         encap_ip: args.encap_ip.clone(),
         sb: args.sb.clone(),
+        tls: switchyard_southbound::tls::TlsFiles::from_flags(
+            args.tls_ca.as_deref(),
+            args.tls_cert.as_deref(),
+            args.tls_key.as_deref(),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?,
         state_dir: args.state_dir.clone(),
         pmd_core: args.pmd_cores.as_deref().map(parse_cores).transpose()?,
         idle: args.idle,

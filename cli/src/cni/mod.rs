@@ -17,9 +17,8 @@ pub mod wire;
 use spec::{code, Attachment, CniError, Env, NetConf, Wired};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use switchyard_southbound::pb::{self, nb_op::Op, northbound_client::NorthboundClient};
+use switchyard_southbound::pb::{self, nb_op::Op};
 use switchyard_vswitch::control::{call, Request, Response};
-use tonic::transport::Channel;
 
 /// external_ids keys of the ports the plugin makes.
 pub const OWNER: &str = "switchyard-cni/network";
@@ -128,13 +127,40 @@ fn later(what: &str, e: impl std::fmt::Display) -> CniError {
     CniError::new(code::TRY_AGAIN_LATER, what, e.to_string())
 }
 
-async fn nb(conf: &NetConf) -> Result<NorthboundClient<Channel>, CniError> {
-    crate::nb_client::connect(&conf.nb, Duration::from_secs(5))
+/// The plugin's NB credentials from its configuration.
+fn creds(conf: &NetConf) -> Result<crate::nb_client::Creds, CniError> {
+    let bad = |e: String| CniError::new(code::INVALID_CONFIG, "invalid network configuration", e);
+    let tls = switchyard_southbound::tls::TlsFiles::from_flags(
+        conf.tls_ca.as_deref(),
+        conf.tls_cert.as_deref(),
+        conf.tls_key.as_deref(),
+    )
+    .map_err(|e| {
+        bad(e.replace(
+            "--tls-ca, --tls-cert and --tls-key",
+            "tlsCa, tlsCert and tlsKey",
+        ))
+    })?;
+    let token = match &conf.token_file {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| bad(format!("tokenFile {}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    Ok(crate::nb_client::Creds {
+        tls,
+        token: switchyard_southbound::tls::Token::new(token.as_deref()).map_err(bad)?,
+    })
+}
+
+async fn nb(conf: &NetConf) -> Result<crate::nb_client::Nb, CniError> {
+    crate::nb_client::connect(&conf.nb, Duration::from_secs(5), &creds(conf)?)
         .await
         .map_err(|e| later("switchyard-northd does not answer", format!("{e:#}")))
 }
 
-async fn transact(c: &mut NorthboundClient<Channel>, ops: Vec<Op>) -> Result<(), CniError> {
+async fn transact(c: &mut crate::nb_client::Nb, ops: Vec<Op>) -> Result<(), CniError> {
     let req = pb::TransactRequest {
         ops: ops
             .into_iter()
@@ -154,7 +180,7 @@ async fn transact(c: &mut NorthboundClient<Channel>, ops: Vec<Op>) -> Result<(),
     })
 }
 
-async fn nb_get(c: &mut NorthboundClient<Channel>) -> Result<pb::NbDatabase, CniError> {
+async fn nb_get(c: &mut crate::nb_client::Nb) -> Result<pb::NbDatabase, CniError> {
     c.get(pb::GetRequest {})
         .await
         .map(|r| r.into_inner())
@@ -537,7 +563,7 @@ async fn status(conf: &NetConf) -> Result<(), CniError> {
             st.chassis,
         ));
     }
-    let mut c = crate::nb_client::connect(&conf.nb, Duration::from_secs(2))
+    let mut c = crate::nb_client::connect(&conf.nb, Duration::from_secs(2), &creds(conf)?)
         .await
         .map_err(|e| down("switchyard-northd does not answer", format!("{e:#}")))?;
     let db = c

@@ -87,6 +87,17 @@ pub struct NetConf {
     /// How long ADD waits for the datapath to run the new port.
     #[serde(rename = "readyTimeoutSeconds", default = "default_ready")]
     pub ready_timeout: u64,
+    /// With a TLS control plane: the CA, and the certificate and key the
+    /// plugin writes the NB with (an operator certificate).
+    #[serde(rename = "tlsCa", default)]
+    pub tls_ca: Option<PathBuf>,
+    #[serde(rename = "tlsCert", default)]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(rename = "tlsKey", default)]
+    pub tls_key: Option<PathBuf>,
+    /// Or a file holding an NB token (northd --nb-token-file).
+    #[serde(rename = "tokenFile", default)]
+    pub token_file: Option<PathBuf>,
     /// Handed through into the result.
     #[serde(default)]
     pub dns: Option<Value>,

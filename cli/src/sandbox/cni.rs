@@ -29,14 +29,21 @@ pub fn conflist(
              from the host's network namespace"
         );
     }
-    let mut plugins = vec![serde_json::json!({
+    let mut ours = serde_json::json!({
         "type": "switchyard-cni",
         "nb": st.nb,
         "vswitchd": st.control_sock,
         "switch": st.switch,
         "mtu": 1500,
         "stateDir": state_dir(st),
-    })];
+    });
+    // A TLS sandbox: the plugin writes the NB as the operator.
+    if let Some(t) = super::pki::operator_creds(st).tls {
+        ours["tlsCa"] = serde_json::json!(t.ca);
+        ours["tlsCert"] = serde_json::json!(t.cert);
+        ours["tlsKey"] = serde_json::json!(t.key);
+    }
+    let mut plugins = vec![ours];
     plugins.extend(chain.iter().map(|t| serde_json::json!({ "type": t })));
     Ok(serde_json::json!({
         "cniVersion": cni_version,

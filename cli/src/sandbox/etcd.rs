@@ -146,29 +146,31 @@ pub fn role(d: &Daemon) -> &'static str {
 /// and gives clients every northd's address (`st.nb`, `st.sb` become lists).
 pub fn start_standbys(o: &Opts, st: &mut super::State, store: &[String]) -> anyhow::Result<()> {
     // Standbys: the same store, ports of their own; clients get every address.
+    let scheme = super::scheme(st.tls);
     let sb_host = st
         .sb
-        .trim_start_matches("http://")
+        .rsplit_once("://")
+        .map_or(st.sb.as_str(), |(_, h)| h)
         .rsplit_once(':')
         .map(|(h, _)| h.to_string());
     let (mut nbs, mut sbs) = (vec![st.nb.clone()], vec![st.sb.clone()]);
     for j in 0..o.northds.saturating_sub(1) {
         let (nbp, sbp) = standby_ports(o, j);
         let host = sb_host.clone().unwrap_or_else(|| "127.0.0.1".into());
+        let mut args = store.to_vec();
+        args.extend([
+            "--nb-listen".into(),
+            format!("127.0.0.1:{nbp}"),
+            "--sb-listen".into(),
+            format!("{host}:{sbp}"),
+        ]);
         st.standbys.push(super::spawn(
             "switchyard-northd",
-            &[
-                store[0].clone(),
-                store[1].clone(),
-                "--nb-listen".into(),
-                format!("127.0.0.1:{nbp}"),
-                "--sb-listen".into(),
-                format!("{host}:{sbp}"),
-            ],
+            &args,
             &o.dir.join(format!("northd-{}.log", j + 2)),
         )?);
-        nbs.push(format!("http://127.0.0.1:{nbp}"));
-        sbs.push(format!("http://{host}:{sbp}"));
+        nbs.push(format!("{scheme}://127.0.0.1:{nbp}"));
+        sbs.push(format!("{scheme}://{host}:{sbp}"));
     }
     st.nb = nbs.join(",");
     st.sb = sbs.join(",");

@@ -16,6 +16,7 @@ use switchyard_vswitch::control::{call, Request, Response};
 
 pub mod cni;
 pub mod etcd;
+pub mod pki;
 mod status;
 pub use status::status;
 
@@ -41,6 +42,8 @@ pub struct Opts {
     pub etcd: usize,
     /// northd instances (more than one needs `etcd`): one active, standbys.
     pub northds: usize,
+    /// Mutual TLS between every daemon and client, with a CA of its own.
+    pub tls: bool,
 }
 
 /// The external network of `--external`: a switch behind lr0 and one host.
@@ -103,7 +106,7 @@ pub struct State {
     pub pods: Vec<Pod>,
     #[serde(default)]
     pub switches: Vec<SwitchInfo>,
-    /// The router joining the switches (two or more subnets).
+    /// The router joining the switches, and every pod's gateway.
     #[serde(default)]
     pub router: Option<String>,
     /// Every chassis with its vswitchd (the first is also `chassis`/`vswitchd`).
@@ -123,6 +126,9 @@ pub struct State {
     /// What `sandbox cni-install` wrote (removed on `down`).
     #[serde(default)]
     pub cni_files: Vec<PathBuf>,
+    /// `--tls`: certificates in DIR/pki, https everywhere.
+    #[serde(default)]
+    pub tls: bool,
 }
 
 impl State {
@@ -312,6 +318,15 @@ pub fn down(o: &Opts) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The URL scheme of the sandbox's gRPC services.
+pub fn scheme(tls: bool) -> &'static str {
+    if tls {
+        "https"
+    } else {
+        "http"
+    }
+}
+
 /// The /24 of switch `j`: the base subnet with its third octet plus `j`.
 fn nth_subnet(base: &str, j: usize) -> anyhow::Result<String> {
     let net: std::net::Ipv4Addr = base
@@ -495,8 +510,9 @@ pub async fn up(o: &Opts, pods: usize) -> anyhow::Result<State> {
     let mut st = State {
         dir: o.dir.clone(),
         prefix: o.prefix.clone(),
-        nb: format!("http://127.0.0.1:{}", o.port_base),
-        sb: format!("http://127.0.0.1:{}", o.port_base + 1),
+        nb: format!("{}://127.0.0.1:{}", scheme(o.tls), o.port_base),
+        sb: format!("{}://127.0.0.1:{}", scheme(o.tls), o.port_base + 1),
+        tls: o.tls,
         switch: "ls0".into(),
         subnet: o.subnet.clone(),
         chassis: format!("{}-chassis1", o.prefix),
@@ -504,7 +520,9 @@ pub async fn up(o: &Opts, pods: usize) -> anyhow::Result<State> {
         pmd_core: o.pmd_core,
         northd_metrics: format!("http://127.0.0.1:{}/metrics", o.port_base + 2),
         vswitchd_metrics: format!("http://127.0.0.1:{}/metrics", o.port_base + 3),
-        router: (o.subnets > 1 || o.external).then(|| "lr0".to_string()),
+        // Always a router, so every pod has a way out (a default route to
+        // the router port on its subnet) and a Service VIP works with one subnet.
+        router: Some("lr0".to_string()),
         ..Default::default()
     };
     st.nodes.push(crate::cluster::ChassisNode {
@@ -548,7 +566,7 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
         // listens on the bridge, chassis 1's control socket stays the default.
         let net = crate::cluster::underlay_prefix(o.port_base);
         let gw = crate::cluster::create_underlay(&o.prefix, &net)?;
-        st.sb = format!("http://{gw}:{}", o.port_base + 1);
+        st.sb = format!("{}://{gw}:{}", scheme(o.tls), o.port_base + 1);
         st.nodes.clear();
         for k in 1..=o.chassis {
             let node = crate::cluster::create_chassis(&o.prefix, k, &net, &o.dir)?;
@@ -579,25 +597,30 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
         st.external = Some(p);
         st.save()?;
     }
-    let store = etcd::store_args(o, st)?;
+    // Store and security flags: every northd (standbys too) gets them.
+    let mut store = etcd::store_args(o, st)?;
+    store.extend(pki::northd_args(o, st)?);
+    let mut args = store.clone();
+    args.extend([
+        "--nb-listen".into(),
+        format!("127.0.0.1:{}", o.port_base),
+        "--sb-listen".into(),
+        st.sb
+            .rsplit_once("://")
+            .map_or(st.sb.as_str(), |(_, h)| h)
+            .to_string(),
+        "--metrics-listen".into(),
+        format!("127.0.0.1:{}", o.port_base + 2),
+    ]);
     st.northd = Some(spawn(
         "switchyard-northd",
-        &[
-            store[0].clone(),
-            store[1].clone(),
-            "--nb-listen".into(),
-            format!("127.0.0.1:{}", o.port_base),
-            "--sb-listen".into(),
-            st.sb.trim_start_matches("http://").to_string(),
-            "--metrics-listen".into(),
-            format!("127.0.0.1:{}", o.port_base + 2),
-        ],
+        &args,
         &o.dir.join("northd.log"),
     )?);
     st.save()?;
     wait_northd(st).await?;
     etcd::start_standbys(o, st, &store)?;
-    let mut client = nb::connect(&st.nb, Duration::from_secs(5)).await?;
+    let mut client = nb::connect(&st.nb, Duration::from_secs(5), &pki::operator_creds(st)).await?;
     let mut ops: Vec<Op> = st
         .switches
         .iter()
@@ -688,6 +711,7 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
             args.push("--ct-capacity".into());
             args.push(n.to_string());
         }
+        args.extend(pki::vswitchd_args(st, &node.name));
         let d = spawn_in(
             node.netns.as_deref(),
             "switchyard-vswitchd",
@@ -738,7 +762,7 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
 async fn wait_northd(st: &State) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match nb::connect(&st.nb, Duration::ZERO).await {
+        match nb::connect(&st.nb, Duration::ZERO, &pki::operator_creds(st)).await {
             Ok(_) => return Ok(()),
             Err(e) if Instant::now() > deadline => {
                 return Err(e.context("northd did not come up; see northd.log"))

@@ -41,6 +41,8 @@ pub struct Config {
     pub hostname: String,
     pub encap_ip: String,
     pub sb: String,
+    /// Mutual TLS to northd (none: plaintext).
+    pub tls: Option<switchyard_southbound::tls::TlsFiles>,
     pub state_dir: PathBuf,
     pub pmd_core: Option<usize>,
     pub idle: IdlePolicy,

@@ -174,18 +174,21 @@ pub async fn sb_loop(agent: Arc<Mutex<Agent>>) {
 }
 
 async fn sb_session(agent: &Arc<Mutex<Agent>>, addr: &str) -> anyhow::Result<()> {
-    let chassis = {
+    let (chassis, tls) = {
         let a = agent.lock().await;
-        pb::Chassis {
+        let tls = a.cfg.tls.clone();
+        let c = pb::Chassis {
             name: a.cfg.chassis.clone(),
             hostname: a.cfg.hostname.clone(),
             encaps: vec![pb::Encap {
                 r#type: "geneve".into(),
                 ip: a.cfg.encap_ip.clone(),
             }],
-        }
+        };
+        (c, tls)
     };
-    let channel = tonic::transport::Endpoint::from_shared(addr.to_string())?
+    let channel = switchyard_southbound::tls::endpoint(addr, tls.as_ref())
+        .map_err(|e| anyhow::anyhow!(e))?
         .connect_timeout(Duration::from_secs(2))
         .connect()
         .await?;
