@@ -423,7 +423,9 @@ fn main() {
     };
     if let Err(e) = result {
         eprintln!("syctl: {e:#}");
-        if format!("{e:#}").contains("h2 protocol error") {
+        let text = format!("{e:#}");
+        if text.contains("h2 protocol error") || text.trim_end() == "transport error" {
+            // What a plaintext client gets from a TLS port.
             eprintln!("syctl: (is northd serving TLS? then use https:// and --tls-ca)");
         }
         std::process::exit(1);

@@ -74,18 +74,12 @@ pub async fn transact(
     may_exist: bool,
     if_exists: bool,
 ) -> anyhow::Result<u64> {
-    let req = pb::TransactRequest {
-        ops: ops
-            .into_iter()
-            .map(|o| pb::NbOp {
-                op: Some(o),
-                ..Default::default()
-            })
-            .collect(),
-        may_exist,
-        if_exists,
-    };
-    match c.transact(req).await {
+    match c
+        .transact(switchyard_cli::nb_client::request(
+            ops, may_exist, if_exists,
+        ))
+        .await
+    {
         Ok(r) => Ok(r.into_inner().version),
         Err(s) => anyhow::bail!("{}", s.message()),
     }

@@ -61,3 +61,22 @@ pub fn client(ch: Channel, token: Token) -> Nb {
         .max_decoding_message_size(switchyard_southbound::MAX_MESSAGE)
         .max_encoding_message_size(switchyard_southbound::MAX_MESSAGE)
 }
+
+/// A transaction of `ops`, each under the request's flags.
+pub fn request(
+    ops: Vec<switchyard_southbound::pb::nb_op::Op>,
+    may_exist: bool,
+    if_exists: bool,
+) -> switchyard_southbound::pb::TransactRequest {
+    switchyard_southbound::pb::TransactRequest {
+        ops: ops
+            .into_iter()
+            .map(|o| switchyard_southbound::pb::NbOp {
+                op: Some(o),
+                ..Default::default()
+            })
+            .collect(),
+        may_exist,
+        if_exists,
+    }
+}

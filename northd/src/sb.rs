@@ -105,6 +105,67 @@ impl Sb {
         true
     }
 
+    /// What `rebuild` would make of the rows under `keys`, for the rows
+    /// that do not depend on the compiled contents' other rows: a chassis
+    /// (`chassis/NAME`), a port binding with its claim (`pb/PORT`), a learned
+    /// binding (`mb/DP/PORT/IP`). Applies the difference and records a delta
+    /// without recomputing the rest (a chassis registering, a port claimed,
+    /// a neighbour learned cost the row, not the database); returns whether
+    /// anything changed.
+    pub fn refresh(&mut self, keys: &[String]) -> bool {
+        let (mut upserts, mut deletes) = (Vec::new(), Vec::new());
+        for key in keys {
+            let now = self.row_now(key);
+            match (now, self.rows.get(key)) {
+                (Some(r), Some(old)) if &r == old => {}
+                (Some(r), _) => {
+                    self.rows.insert(key.clone(), r.clone());
+                    upserts.push(r);
+                }
+                (None, Some(_)) => {
+                    self.rows.remove(key);
+                    deletes.push(key.clone());
+                }
+                (None, None) => {}
+            }
+        }
+        if upserts.is_empty() && deletes.is_empty() {
+            return false;
+        }
+        self.record(upserts, deletes);
+        true
+    }
+
+    fn row_now(&self, key: &str) -> Option<SbRow> {
+        if let Some(name) = key.strip_prefix("chassis/") {
+            return self.chassis.get(name).map(|c| row(Row::Chassis(c.clone())));
+        }
+        if let Some(port) = key.strip_prefix("pb/") {
+            let mut p = self
+                .compiled
+                .port_bindings
+                .iter()
+                .find(|p| p.logical_port == port)?
+                .clone();
+            p.chassis = self.claims.get(port).cloned().unwrap_or_default();
+            return Some(row(Row::PortBinding(p)));
+        }
+        if key.starts_with("mb/") {
+            let m = self
+                .mac_bindings
+                .values()
+                .find(|m| format!("mb/{}/{}/{}", m.datapath, m.logical_port, m.ip) == key)?;
+            let live = self
+                .compiled
+                .port_bindings
+                .iter()
+                .any(|p| p.datapath == m.datapath && p.logical_port == m.logical_port);
+            return live.then(|| row(Row::MacBinding(m.clone())));
+        }
+        debug_assert!(false, "refresh of {key:?}: not a row refresh knows");
+        None
+    }
+
     fn record(&mut self, upserts: Vec<SbRow>, deletes: Vec<String>) {
         self.version += 1;
         self.sent_nb = self.nb_version;
@@ -197,6 +258,58 @@ mod tests {
     use crate::compile::compile;
     use crate::model::{tests_support::*, Nb};
     use switchyard_southbound::apply_delta;
+
+    #[test]
+    fn refreshing_a_chassis_a_claim_or_a_neighbour_equals_a_full_rebuild() {
+        let mut nb = Nb::default();
+        nb.apply_ops(&txn(vec![
+            ls("a", ""),
+            lsp("p1", "a", "0a:00:00:00:00:01 10.0.0.1"),
+            lsp("p2", "a", "0a:00:00:00:00:02 10.0.0.2"),
+        ]))
+        .unwrap();
+        let mut sb = Sb::default();
+        sb.set_compiled(compile(&nb), 1);
+        let mut view = sb.snapshot();
+        let v0 = sb.version;
+        let ch = |n: &str| pb::Chassis {
+            name: n.into(),
+            hostname: n.into(),
+            encaps: vec![],
+        };
+        sb.chassis.insert("ch1".into(), ch("ch1"));
+        assert!(sb.refresh(&["chassis/ch1".into()]));
+        sb.claims.insert("p1".into(), "ch1".into());
+        assert!(sb.refresh(&["pb/p1".into()]));
+        assert!(
+            !sb.refresh(&["pb/p1".into()]),
+            "nothing changed, no version"
+        );
+        let dp = sb.compiled.port_bindings[0].datapath;
+        sb.mac_bindings.insert(
+            (dp, "p2".into(), 7),
+            pb::MacBinding {
+                datapath: dp,
+                logical_port: "p2".into(),
+                ip: 7,
+                mac: 0x0a00_0000_0009,
+            },
+        );
+        assert!(sb.refresh(&[format!("mb/{dp}/p2/7")]));
+        // A port released, a chassis gone.
+        sb.claims.remove("p1");
+        sb.chassis.remove("ch1");
+        assert!(sb.refresh(&["pb/p1".into(), "chassis/ch1".into()]));
+        // Exactly what recomputing everything gives: rebuild finds nothing to do.
+        assert!(
+            !sb.rebuild(),
+            "refresh left the rows as a full rebuild makes them"
+        );
+        for d in sb.deltas_since(v0).unwrap() {
+            apply_delta(&mut view, &d);
+        }
+        assert_eq!(view, sb.snapshot());
+    }
 
     #[test]
     fn deltas_replayed_on_a_snapshot_equal_the_new_snapshot() {

@@ -502,11 +502,13 @@ impl Southbound for Northd {
         // A (re)started chassis runs nothing until it says so.
         st.applied.remove(&c.name);
         let changed = st.sb.chassis.get(&c.name) != Some(&c);
+        let c_name = c.name.clone();
         st.sb.chassis.insert(c.name.clone(), c);
         if changed {
             save_chassis(&mut st)?;
         }
-        st.sb.rebuild();
+        let key = format!("chassis/{}", c_name);
+        st.sb.refresh(&[key]);
         self.publish_sb(&st);
         Ok(Response::new(pb::RegisterChassisReply {
             version: st.sb.version,
@@ -598,7 +600,7 @@ impl Southbound for Northd {
         if after != before {
             record_claim(&mut st, &req.logical_port, after.as_deref())?;
         }
-        st.sb.rebuild();
+        st.sb.refresh(&[format!("pb/{}", req.logical_port)]);
         self.publish_sb(&st);
         Ok(Response::new(pb::ClaimReply {
             version: st.sb.version,
@@ -644,6 +646,7 @@ impl Southbound for Northd {
         let req = req.into_inner();
         let mut st = self.state.lock().await;
         require_chassis(&st.sb, &req.chassis)?;
+        let mut keys = Vec::new();
         for b in req.bindings {
             let known = st.nb.router_ports.get(&b.logical_port).and_then(|p| {
                 st.nb
@@ -663,11 +666,12 @@ impl Southbound for Northd {
                     b.mac
                 )));
             }
+            keys.push(format!("mb/{}/{}/{}", b.datapath, b.logical_port, b.ip));
             st.sb
                 .mac_bindings
                 .insert((b.datapath, b.logical_port.clone(), b.ip), b);
         }
-        st.sb.rebuild();
+        st.sb.refresh(&keys);
         self.publish_sb(&st);
         Ok(Response::new(pb::ClaimReply {
             version: st.sb.version,

@@ -161,23 +161,16 @@ async fn nb(conf: &NetConf) -> Result<crate::nb_client::Nb, CniError> {
 }
 
 async fn transact(c: &mut crate::nb_client::Nb, ops: Vec<Op>) -> Result<(), CniError> {
-    let req = pb::TransactRequest {
-        ops: ops
-            .into_iter()
-            .map(|o| pb::NbOp {
-                op: Some(o),
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    };
-    c.transact(req).await.map(|_| ()).map_err(|s| {
-        CniError::new(
-            code::INVALID_CONFIG,
-            "the NB refused the change",
-            s.message().to_string(),
-        )
-    })
+    c.transact(crate::nb_client::request(ops, false, false))
+        .await
+        .map(|_| ())
+        .map_err(|s| {
+            CniError::new(
+                code::INVALID_CONFIG,
+                "the NB refused the change",
+                s.message().to_string(),
+            )
+        })
 }
 
 async fn nb_get(c: &mut crate::nb_client::Nb) -> Result<pb::NbDatabase, CniError> {
@@ -483,17 +476,13 @@ async fn del(conf: &NetConf, container_id: &str, ifname: &str) -> Result<(), Cni
         &rec.host_iface[2.min(rec.host_iface.len())..]
     ))?;
     let mut c = nb(conf).await?;
-    let req = pb::TransactRequest {
-        ops: vec![pb::NbOp {
-            op: Some(Op::LspDel(rec.lport.clone())),
-            if_exists: true,
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    c.transact(req)
-        .await
-        .map_err(|s| later("the NB refused to delete the port", s.message()))?;
+    c.transact(crate::nb_client::request(
+        vec![Op::LspDel(rec.lport.clone())],
+        false,
+        true,
+    ))
+    .await
+    .map_err(|s| later("the NB refused to delete the port", s.message()))?;
     let _ = std::fs::remove_file(record_path(conf, container_id, ifname));
     Ok(())
 }
@@ -580,6 +569,12 @@ async fn status(conf: &NetConf) -> Result<(), CniError> {
     Ok(())
 }
 
+/// The (container ID, interface) a port the plugin made belongs to.
+fn attachment_of(p: &pb::LogicalSwitchPort) -> (&str, &str) {
+    let get = |k: &str| p.external_ids.get(k).map(String::as_str).unwrap_or("");
+    (get(CONTAINER), get(IFNAME))
+}
+
 /// Removes every attachment of this network on this chassis that is not in
 /// `cni.dev/valid-attachments`: those with a record, and logical ports the
 /// plugin made here whose record is gone.
@@ -620,22 +615,12 @@ async fn gc(conf: &NetConf) -> Result<(), CniError> {
                 && p.external_ids.get(CHASSIS) == Some(&chassis)
         })
         .filter(|p| {
-            let id = p
-                .external_ids
-                .get(CONTAINER)
-                .map(String::as_str)
-                .unwrap_or("");
-            let ifn = p.external_ids.get(IFNAME).map(String::as_str).unwrap_or("");
+            let (id, ifn) = attachment_of(p);
             !keep(id, ifn) && load(conf, id, ifn).is_none()
         })
         .map(|p| {
             // Its host end and binding, by the names ADD gave them.
-            let id = p
-                .external_ids
-                .get(CONTAINER)
-                .map(String::as_str)
-                .unwrap_or("");
-            let ifn = p.external_ids.get(IFNAME).map(String::as_str).unwrap_or("");
+            let (id, ifn) = attachment_of(p);
             let (_, host, peer) = names(&chassis, id, ifn);
             let _ = vswitchd(
                 conf,

@@ -102,15 +102,24 @@ pub fn northd_args(o: &Opts, st: &State) -> anyhow::Result<Vec<String>> {
     }
     let chassis: Vec<String> = st.nodes.iter().map(|n| n.name.clone()).collect();
     make(&dir(st), &addrs, &chassis)?;
-    let f = files(&dir(st), "northd");
-    Ok(vec![
+    Ok(flags(&files(&dir(st), "northd")))
+}
+
+/// `--tls-ca CA --tls-cert CERT --tls-key KEY` for a daemon.
+fn flags(f: &TlsFiles) -> Vec<String> {
+    let path = |p: &Option<PathBuf>| {
+        p.as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    };
+    vec![
         "--tls-ca".into(),
         f.ca.display().to_string(),
         "--tls-cert".into(),
-        pki_path(&f.cert),
+        path(&f.cert),
         "--tls-key".into(),
-        pki_path(&f.key),
-    ])
+        path(&f.key),
+    ]
 }
 
 /// A chassis's vswitchd flags under `--tls`.
@@ -118,21 +127,7 @@ pub fn vswitchd_args(st: &State, chassis: &str) -> Vec<String> {
     if !st.tls {
         return Vec::new();
     }
-    let f = files(&dir(st), chassis);
-    vec![
-        "--tls-ca".into(),
-        f.ca.display().to_string(),
-        "--tls-cert".into(),
-        pki_path(&f.cert),
-        "--tls-key".into(),
-        pki_path(&f.key),
-    ]
-}
-
-fn pki_path(p: &Option<PathBuf>) -> String {
-    p.as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default()
+    flags(&files(&dir(st), chassis))
 }
 
 /// What the sandbox's own NB calls (and syctl against it) present.
