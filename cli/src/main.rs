@@ -388,9 +388,27 @@ enum SandboxCmd {
 }
 
 fn main() {
-    // `syctl ... | head` ends quietly, as a Unix tool should, instead of
-    // panicking on the closed pipe.
-    sigpipe::reset();
+    // `syctl ... | head` ends quietly, as a Unix tool should. Not by giving
+    // SIGPIPE back its default action: that also killed syctl, silently, when
+    // a peer closed a gRPC connection under hyper's writev (a plaintext
+    // client on a TLS port). A write to a closed stdout panics in println!;
+    // this makes that panic (and clap_complete's) a quiet exit with the
+    // shell's SIGPIPE status.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let p = info.payload();
+        let msg = p
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| p.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        // println! says "failed printing to stdout: Broken pipe", clap_complete
+        // "failed to write completion file: ... BrokenPipe ...".
+        if msg.contains("Broken pipe") || msg.contains("BrokenPipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
     let args: Vec<String> = std::env::args().skip(1).collect();
     let chain = chain::split_chain(&args);
     let parse = |seg: &[String]| {

@@ -63,20 +63,4 @@ pub fn client(ch: Channel, token: Token) -> Nb {
 }
 
 /// A transaction of `ops`, each under the request's flags.
-pub fn request(
-    ops: Vec<switchyard_southbound::pb::nb_op::Op>,
-    may_exist: bool,
-    if_exists: bool,
-) -> switchyard_southbound::pb::TransactRequest {
-    switchyard_southbound::pb::TransactRequest {
-        ops: ops
-            .into_iter()
-            .map(|o| switchyard_southbound::pb::NbOp {
-                op: Some(o),
-                ..Default::default()
-            })
-            .collect(),
-        may_exist,
-        if_exists,
-    }
-}
+pub use switchyard_southbound::transaction as request;

@@ -382,16 +382,7 @@ impl Nb {
     /// [`Nb::apply_ops`] of a transaction made of `ops` alone (no flags): how
     /// tests, benches and fixtures build a database.
     pub fn apply_all(&mut self, ops: Vec<Op>) -> Result<(), NbError> {
-        self.apply_ops(&pb::TransactRequest {
-            ops: ops
-                .into_iter()
-                .map(|o| pb::NbOp {
-                    op: Some(o),
-                    ..Default::default()
-                })
-                .collect(),
-            ..Default::default()
-        })
+        self.apply_ops(&switchyard_southbound::transaction(ops, false, false))
     }
 
     /// Applies a transaction, validating each op. On error `self` may be partly

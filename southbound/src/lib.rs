@@ -17,6 +17,25 @@ pub mod pb {
 }
 
 pub use field::{DropReason, Field};
+
+/// A transaction of `ops`, each under the request's `may_exist` / `if_exists`.
+pub fn transaction(
+    ops: Vec<pb::nb_op::Op>,
+    may_exist: bool,
+    if_exists: bool,
+) -> pb::TransactRequest {
+    pb::TransactRequest {
+        ops: ops
+            .into_iter()
+            .map(|o| pb::NbOp {
+                op: Some(o),
+                ..Default::default()
+            })
+            .collect(),
+        may_exist,
+        if_exists,
+    }
+}
 pub use stage::{Pipeline, Stage};
 
 use pb::{sb_row::Row, SbDelta, SbRow, SbSnapshot};

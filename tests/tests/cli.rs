@@ -699,3 +699,30 @@ fn a_port_s_external_ids_are_set_merged_and_removed_as_ovn_nbctl_does() {
     let (ok, _, err) = n.syctl(&["set", "Logical_Switch_Port", "nope", "external_ids:a=b"]);
     assert!(!ok && err.contains("does not exist"), "{err}");
 }
+
+#[test]
+fn a_closed_stdout_ends_syctl_quietly() {
+    use std::io::Read;
+    // More than a pipe holds, read a little, then the reader goes away.
+    let mut child = Command::new(bin_dir().join("syctl"))
+        .args(["completions", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run syctl");
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 16];
+    out.read_exact(&mut first).unwrap();
+    drop(out);
+    let done = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert!(
+        err.is_empty(),
+        "a closed stdout is no error to report: {err}"
+    );
+    assert!(
+        matches!(done.status.code(), Some(0 | 141)),
+        "{:?}",
+        done.status
+    );
+}

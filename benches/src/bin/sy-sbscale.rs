@@ -125,16 +125,7 @@ async fn run(
     let mut nb = NorthboundClient::new(ch)
         .max_decoding_message_size(switchyard_southbound::MAX_MESSAGE)
         .max_encoding_message_size(switchyard_southbound::MAX_MESSAGE);
-    let tx = |ops: Vec<Op>| pb::TransactRequest {
-        ops: ops
-            .into_iter()
-            .map(|o| pb::NbOp {
-                op: Some(o),
-                ..Default::default()
-            })
-            .collect(),
-        ..Default::default()
-    };
+    let tx = |ops: Vec<Op>| switchyard_southbound::transaction(ops, false, false);
     // Load in batches of 100 switches (one transaction each).
     let switches = ports.div_ceil(per);
     let t = Instant::now();
