@@ -17,4 +17,5 @@ pub mod sb;
 pub mod server;
 pub mod store;
 pub mod store_etcd;
+pub mod switch_config;
 pub mod wait;

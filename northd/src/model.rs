@@ -51,45 +51,8 @@ pub enum NbError {
     KeysExhausted(&'static str),
 }
 
-/// The Logical_Switch other_config keys Switchyard knows. Others are refused,
-/// not kept: a misspelt key would otherwise be silently ignored.
-pub const SWITCH_CONFIG_KEYS: [&str; 2] = ["ct-zone-limit", "exclude_ips"];
-
-fn check_other_config(c: &std::collections::HashMap<String, String>) -> Result<(), NbError> {
-    for (k, v) in c {
-        match k.as_str() {
-            "ct-zone-limit" => {
-                v.parse::<u32>().map_err(|_| NbError::BadValue {
-                    field: "other_config:ct-zone-limit",
-                    value: v.clone(),
-                    why: "not a number of connections (0: no limit)".into(),
-                })?;
-            }
-            "exclude_ips" => {
-                crate::ipam::parse_exclude_ips(v)?;
-            }
-            _ => {
-                return Err(NbError::BadValue {
-                    field: "other_config key",
-                    value: k.clone(),
-                    why: format!(
-                        "not one Switchyard knows ({})",
-                        SWITCH_CONFIG_KEYS.join(", ")
-                    ),
-                })
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A switch's conntrack limit (other_config:ct-zone-limit; 0: none).
-pub fn ct_zone_limit(ls: &pb::LogicalSwitch) -> u32 {
-    ls.other_config
-        .get("ct-zone-limit")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
+use crate::switch_config::check_other_config;
+pub use crate::switch_config::{ct_zone_limit, SWITCH_CONFIG_KEYS};
 
 /// Largest datapath tunnel key (24-bit VNI).
 pub const MAX_DP_KEY: u32 = 0x00ff_ffff;
