@@ -7,6 +7,7 @@ mod cluster;
 mod conn;
 mod db;
 mod demo;
+mod dns;
 mod lb;
 mod nb;
 mod router;
@@ -173,6 +174,8 @@ enum Cmd {
     Lb(lb::LbCmd),
     #[command(flatten)]
     Acl(acl::AclCmd),
+    #[command(flatten)]
+    Dns(dns::DnsCmd),
     #[command(flatten)]
     Db(db::DbCmd),
     /// Talk to the local switchyard-vswitchd.
@@ -512,6 +515,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Router(r) => router::run(r, &mut c, json).await?,
         Cmd::Lb(l) => lb::run(l, &mut c, json).await?,
         Cmd::Acl(a) => acl::run(a, &mut c, json).await?,
+        Cmd::Dns(d) => dns::run(d, &mut c, json).await?,
         Cmd::Db(d) => db::run(d, &mut c).await?,
         other => unreachable!("nb_write() took the writes, run() the rest: {other:?}"),
     }
@@ -582,6 +586,7 @@ fn nb_write(cmd: Cmd) -> anyhow::Result<Result<nb::Write, Cmd>> {
         Cmd::Router(r) => router::write(r).map(|x| x.map_err(Cmd::Router)),
         Cmd::Lb(l) => lb::write(l).map(|x| x.map_err(Cmd::Lb)),
         Cmd::Acl(a) => acl::write(a).map(|x| x.map_err(Cmd::Acl)),
+        Cmd::Dns(d) => dns::write(d).map(|x| x.map_err(Cmd::Dns)),
         Cmd::Db(d) => db::write(d).map(|x| x.map_err(Cmd::Db)),
         other => Ok(Err(other)),
     }

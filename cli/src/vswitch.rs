@@ -185,6 +185,12 @@ pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
                     "  poll iterations:        {} (idle sleeps {})",
                     p.iterations, p.idle_sleeps
                 );
+                let [ans, nx, passed, bad] = p.dns;
+                if ans + nx + passed + bad > 0 {
+                    println!(
+                        "  dns queries:            {ans} answered, {nx} nxdomain, {passed} passed on, {bad} malformed"
+                    );
+                }
                 let drops: Vec<(String, u64)> =
                     p.drops.into_iter().filter(|(_, v)| *v > 0).collect();
                 if drops.is_empty() {

@@ -16,6 +16,7 @@ pub struct Compiled {
     pub flows: Vec<LogicalFlow>,
     pub load_balancers: Vec<pb::SbLoadBalancer>,
     pub nats: Vec<pb::SbNat>,
+    pub dns: Vec<pb::SbDns>,
 }
 
 pub(crate) const ETH_IPV4: u64 = 0x0800;
@@ -196,6 +197,7 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
         name: ls.name.clone(),
         kind: "switch".into(),
         ct_zone_limit: crate::model::ct_zone_limit(ls),
+        dns_domain: crate::dns::dns_domain(ls),
     });
     let mut flood = Vec::new();
     let mut unknown = Vec::new();
@@ -221,6 +223,7 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
     lf.add(dp, Stage::LsOutAcl, 0, M::any(), vec![next()]);
     crate::compile_acl::compile_acls(nb, &ls.name, dp, lf);
     lf.add(dp, Stage::LsInArpRsp, 0, M::any(), vec![next()]);
+    crate::dns::compile_dns(nb, ls, out, lf);
     lf.add(
         dp,
         Stage::LsInL2Lkup,
@@ -577,6 +580,7 @@ pub(crate) mod tests {
         assert!(c
             .flows
             .iter()
-            .all(|f| f.source.starts_with("northd/src/compile.rs:")));
+            .all(|f| f.source.starts_with("northd/src/compile.rs:")
+                || f.source.starts_with("northd/src/dns.rs:")));
     }
 }

@@ -63,6 +63,7 @@ pub(crate) fn compile_router(nb: &Nb, lr: &pb::LogicalRouter, out: &mut Compiled
         name: lr.name.clone(),
         kind: "router".into(),
         ct_zone_limit: 0,
+        dns_domain: String::new(),
     });
     // Rows were validated on write; a port that fails to parse here gets no flows.
     let ports: Vec<Port> = nb

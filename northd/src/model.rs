@@ -164,6 +164,8 @@ pub struct Nb {
     pub nats: BTreeMap<String, NatRule>,
     /// ACLs by [`crate::acl::acl_key`].
     pub acls: BTreeMap<String, pb::Acl>,
+    /// DNS records by [`crate::dns::dns_key`].
+    pub dns: BTreeMap<String, pb::DnsRecord>,
 }
 
 /// Row-level difference between two NB states: what the store persists.
@@ -198,6 +200,10 @@ pub struct Change {
     pub put_acls: Vec<pb::Acl>,
     #[serde(default)]
     pub del_acls: Vec<String>,
+    #[serde(default)]
+    pub put_dns: Vec<pb::DnsRecord>,
+    #[serde(default)]
+    pub del_dns: Vec<String>,
 }
 
 impl Change {
@@ -218,6 +224,8 @@ impl Change {
             && self.del_nats.is_empty()
             && self.put_acls.is_empty()
             && self.del_acls.is_empty()
+            && self.put_dns.is_empty()
+            && self.del_dns.is_empty()
     }
 }
 
@@ -249,6 +257,7 @@ impl Nb {
         let (put_lbs, del_lbs) = diff_map(&self.load_balancers, &new.load_balancers);
         let (put_nats, del_nats) = diff_map(&self.nats, &new.nats);
         let (put_acls, del_acls) = diff_map(&self.acls, &new.acls);
+        let (put_dns, del_dns) = diff_map(&self.dns, &new.dns);
         Change {
             version,
             put_switches,
@@ -267,6 +276,8 @@ impl Nb {
             del_nats,
             put_acls,
             del_acls,
+            put_dns,
+            del_dns,
         }
     }
 
@@ -320,6 +331,13 @@ impl Nb {
         for a in &c.put_acls {
             self.acls.insert(crate::acl::acl_key(a), a.clone());
         }
+        for n in &c.del_dns {
+            self.dns.remove(n);
+        }
+        for r in &c.put_dns {
+            self.dns
+                .insert(crate::dns::dns_key(&r.switch_name, &r.name), r.clone());
+        }
     }
 
     /// The ports of one switch.
@@ -339,6 +357,7 @@ impl Nb {
             load_balancers: self.load_balancers.values().cloned().collect(),
             nats: self.nats.values().cloned().collect(),
             acls: self.acls.values().cloned().collect(),
+            dns_records: self.dns.values().cloned().collect(),
         }
     }
 
@@ -364,6 +383,7 @@ impl Nb {
                     } else {
                         self.ports.retain(|_, p| &p.switch_name != name);
                         self.acls.retain(|_, a| &a.switch_name != name);
+                        self.dns.retain(|_, r| &r.switch_name != name);
                     }
                 }
                 Op::LspAdd(lsp) => self.lsp_add(lsp, may_exist)?,
@@ -448,6 +468,8 @@ impl Nb {
                 Op::NatDel(n) => self.nat_del(n, if_exists)?,
                 Op::AclAdd(a) => self.acl_add(a, may_exist)?,
                 Op::AclDel(d) => self.acl_del(d, if_exists)?,
+                Op::DnsAdd(r) => self.dns_add(r, may_exist)?,
+                Op::DnsDel(d) => self.dns_del(d, if_exists)?,
             }
         }
         // A deleted switch or router takes its load balancer attachments and

@@ -73,6 +73,9 @@ impl Sb {
         for n in &self.compiled.nats {
             put(Row::Nat(n.clone()));
         }
+        for d in &self.compiled.dns {
+            put(Row::Dns(d.clone()));
+        }
         // A learned binding lives as long as its router port (a re-created router
         // gets new keys and learns afresh).
         let ports: std::collections::HashSet<(u32, &str)> = self

@@ -88,6 +88,8 @@ struct Snapshot {
     nats: Vec<switchyard_southbound::pb::NatRule>,
     #[serde(default)]
     acls: Vec<switchyard_southbound::pb::Acl>,
+    #[serde(default)]
+    dns: Vec<switchyard_southbound::pb::DnsRecord>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -132,6 +134,7 @@ impl FileStore {
             load_balancers: nb.load_balancers.values().cloned().collect(),
             nats: nb.nats.values().cloned().collect(),
             acls: nb.acls.values().cloned().collect(),
+            dns: nb.dns.values().cloned().collect(),
         };
         let tmp = self.dir.join("nb.snapshot.tmp");
         let body = serde_json::to_vec(&snap).expect("NB rows always serialize");
@@ -257,6 +260,11 @@ impl NbStore for FileStore {
                 .acls
                 .into_iter()
                 .map(|a| (crate::acl::acl_key(&a), a))
+                .collect();
+            loaded.nb.dns = snap
+                .dns
+                .into_iter()
+                .map(|r| (crate::dns::dns_key(&r.switch_name, &r.name), r))
                 .collect();
         }
         let log_path = self.log_path();

@@ -49,7 +49,7 @@ fn etcd(e: impl std::fmt::Display) -> StoreError {
 }
 
 /// The table names under `rows/`, in `Nb`'s order.
-const TABLES: [&str; 8] = [
+const TABLES: [&str; 9] = [
     "switches",
     "ports",
     "routers",
@@ -58,6 +58,7 @@ const TABLES: [&str; 8] = [
     "load_balancers",
     "nats",
     "acls",
+    "dns",
 ];
 
 impl EtcdStore {
@@ -125,7 +126,10 @@ impl EtcdStore {
         for r in &c.put_acls {
             put("acls", &crate::acl::acl_key(r), j(r));
         }
-        let dels: [(&str, &Vec<String>); 8] = [
+        for r in &c.put_dns {
+            put("dns", &crate::dns::dns_key(&r.switch_name, &r.name), j(r));
+        }
+        let dels: [(&str, &Vec<String>); 9] = [
             ("switches", &c.del_switches),
             ("ports", &c.del_ports),
             ("routers", &c.del_routers),
@@ -134,6 +138,7 @@ impl EtcdStore {
             ("load_balancers", &c.del_lbs),
             ("nats", &c.del_nats),
             ("acls", &c.del_acls),
+            ("dns", &c.del_dns),
         ];
         for (t, keys) in dels {
             for k in keys {
@@ -359,6 +364,7 @@ async fn load(
             "load_balancers" => drop(nb.load_balancers.insert(k, row(key, value)?)),
             "nats" => drop(nb.nats.insert(k, row(key, value)?)),
             "acls" => drop(nb.acls.insert(k, row(key, value)?)),
+            "dns" => drop(nb.dns.insert(k, row(key, value)?)),
             other => {
                 return Err(bad(format!(
                     "unknown table {other:?} (known: {})",

@@ -6,7 +6,7 @@ use switchyard_southbound::pb;
 
 /// The Logical_Switch other_config keys Switchyard knows. Others are refused,
 /// not kept: a misspelt key would otherwise be silently ignored.
-pub const SWITCH_CONFIG_KEYS: [&str; 2] = ["ct-zone-limit", "exclude_ips"];
+pub const SWITCH_CONFIG_KEYS: [&str; 3] = ["ct-zone-limit", "dns_domain", "exclude_ips"];
 
 pub(crate) fn check_other_config(
     c: &std::collections::HashMap<String, String>,
@@ -19,6 +19,9 @@ pub(crate) fn check_other_config(
                     value: v.clone(),
                     why: "not a number of connections (0: no limit)".into(),
                 })?;
+            }
+            "dns_domain" => {
+                crate::dns::normalize_name("other_config:dns_domain", v)?;
             }
             "exclude_ips" => {
                 crate::ipam::parse_exclude_ips(v)?;

@@ -124,6 +124,9 @@ pub fn actions_text(acts: &[Action]) -> String {
             Some(Kind::TcpReset(_)) => s.push_str(
                 "tcp_reset { ip4.dst <-> ip4.src; tcp.dst <-> tcp.src; } /* routed back */;",
             ),
+            Some(Kind::DnsLookup(_)) => s.push_str(
+                "dns_lookup { eth.dst <-> eth.src; ip4.src <-> ip4.dst; udp.dst <-> udp.src; outport = inport; output; } /* or next, for a name without a record */;",
+            ),
             Some(Kind::CtCommit(c)) => {
                 s.push_str("ct_commit {");
                 if c.mark_mask != 0 {

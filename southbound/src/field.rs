@@ -188,6 +188,7 @@ named_enum! {
         FragNoFirst => "frag_no_first",
         FragTableFull => "frag_table_full",
         FragTiny => "frag_tiny",
+        DnsRateLimited => "dns_rate_limited",
     }
 }
 

@@ -52,6 +52,7 @@ pub fn row_key(row: &SbRow) -> String {
         Some(Row::MacBinding(m)) => format!("mb/{}/{}/{}", m.datapath, m.logical_port, m.ip),
         Some(Row::LoadBalancer(l)) => format!("lb/{}", l.name),
         Some(Row::Nat(n)) => format!("nat/{}/{}/{}", n.router, n.r#type, n.external_ip),
+        Some(Row::Dns(d)) => format!("dns/{}/{}", d.datapath, d.name),
         None => String::from("none"),
     }
 }
@@ -80,6 +81,7 @@ pub fn snapshot_rows(s: SbSnapshot) -> impl Iterator<Item = SbRow> {
         mac_bindings,
         load_balancers,
         nats,
+        dns,
         ..
     } = s;
     chassis
@@ -92,6 +94,7 @@ pub fn snapshot_rows(s: SbSnapshot) -> impl Iterator<Item = SbRow> {
         .chain(mac_bindings.into_iter().map(Row::MacBinding))
         .chain(load_balancers.into_iter().map(Row::LoadBalancer))
         .chain(nats.into_iter().map(Row::Nat))
+        .chain(dns.into_iter().map(Row::Dns))
         .map(row)
 }
 
@@ -106,6 +109,7 @@ pub fn push_row(s: &mut SbSnapshot, r: SbRow) {
         Some(Row::MacBinding(x)) => s.mac_bindings.push(x),
         Some(Row::LoadBalancer(x)) => s.load_balancers.push(x),
         Some(Row::Nat(x)) => s.nats.push(x),
+        Some(Row::Dns(x)) => s.dns.push(x),
         None => {}
     }
 }

@@ -50,6 +50,7 @@ stages! {
     LsInCheckPortSec => (Ingress, "ls_in_check_port_sec"),
     LsInAcl => (Ingress, "ls_in_acl"),
     LsInArpRsp => (Ingress, "ls_in_arp_rsp"),
+    LsInDnsLookup => (Ingress, "ls_in_dns_lookup"),
     LsInL2Lkup => (Ingress, "ls_in_l2_lkup"),
     LsOutAcl => (Egress, "ls_out_acl"),
     LsOutApplyPortSec => (Egress, "ls_out_apply_port_sec"),
@@ -112,7 +113,7 @@ mod tests {
     #[test]
     fn tables_count_within_a_pipeline() {
         assert_eq!(Stage::LsInCheckPortSec.table(), 0);
-        assert_eq!(Stage::LsInL2Lkup.table(), 3);
+        assert_eq!(Stage::LsInL2Lkup.table(), 4);
         assert_eq!(Stage::LsOutApplyPortSec.table(), 1);
         assert_eq!(Stage::LrInAdmission.table(), 0);
         assert_eq!(Stage::LrInIpRouting.table(), 2);

@@ -134,6 +134,9 @@ pub struct PmdInfo {
     pub cycles_per_packet: f64,
     pub iterations: u64,
     pub idle_sleeps: u64,
+    /// DNS queries answered, answered NXDOMAIN, let go on, unreadable.
+    #[serde(default)]
+    pub dns: [u64; 4],
     pub drops: std::collections::BTreeMap<String, u64>,
 }
 

@@ -28,7 +28,8 @@ pub struct FlowKey {
     /// Conntrack's verdict on the packet (`ct_state` bits; 0: not tracked);
     /// with `ct_mark` and `ct_label`, on datapaths whose flows match them.
     pub ct_state: u8,
-    /// Set in the pipeline's working copy by `ct_commit` (0 in a parsed key).
+    /// Flags of the pipeline's working copy ([`WORK_COMMIT`],
+    /// [`WORK_DNS_PASSED`]); 0 in a parsed key.
     pub ct_commit: u8,
     /// Tunnel metadata of a decapsulated packet ([`pack_tunnel`]); 0 otherwise.
     pub tun: u64,
@@ -36,6 +37,12 @@ pub struct FlowKey {
     pub ct_mark: u32,
     pub ct_label: u32,
 }
+
+/// Set in the working copy by `ct_commit`.
+pub const WORK_COMMIT: u8 = 1;
+/// Set by the PMD on a DNS query the datapath did not answer: `dns_lookup`
+/// is then `next`, and the query goes on to where it was sent.
+pub const WORK_DNS_PASSED: u8 = 2;
 
 /// `ip_frag` of a packet that is not a fragment.
 pub const FRAG_NONE: u8 = 0;

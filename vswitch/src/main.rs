@@ -86,6 +86,13 @@ struct Args {
     /// The burst of answers allowed above the rate.
     #[arg(long, default_value_t = switchyard_vswitch::pmd::ICMP_BURST)]
     icmp_burst: u32,
+    /// DNS answers the datapath gives one port per second; past it queries
+    /// it would answer are dropped and counted (dns_rate_limited). 0: unlimited.
+    #[arg(long, default_value_t = switchyard_vswitch::pmd::DNS_RATE)]
+    dns_rate: u32,
+    /// The burst of DNS answers allowed above the rate.
+    #[arg(long, default_value_t = switchyard_vswitch::pmd::DNS_BURST)]
+    dns_burst: u32,
     /// Print this manual page (roff, section 8) and exit (the package's man page).
     #[arg(long, hide = true)]
     man_page: bool,
@@ -176,6 +183,7 @@ async fn main() -> anyhow::Result<()> {
         emc_entries: args.emc_entries,
         ct_capacity: args.ct_capacity as usize,
         icmp_rate: (args.icmp_rate, args.icmp_burst),
+        dns_rate: (args.dns_rate, args.dns_burst),
         underlay: args.underlay.clone(),
     };
     let (agent, pmd_thread) = agent::start(cfg)?;

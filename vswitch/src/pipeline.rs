@@ -6,7 +6,7 @@
 //! the output list) and can record a trace of every stage it crossed.
 
 use crate::flow::{pack_tunnel, unpack_tunnel};
-use crate::flow::{FlowKey, Meta};
+use crate::flow::{FlowKey, Meta, WORK_COMMIT, WORK_DNS_PASSED};
 use crate::tables::{
     Act, DpTables, GenKind, PortTarget, RouteHop, StageTable, Tables, TUNNEL_BASE,
 };
@@ -38,6 +38,9 @@ pub enum Verdict {
     /// The pipeline generates a packet from this one (ICMP, ARP, learning): the
     /// PMD hands the frame to [`punt`].
     Punt,
+    /// A DNS query on this switch datapath: the PMD answers it from the
+    /// datapath's zone, or runs it again with [`run_dns_passed`].
+    Dns(u32),
 }
 
 /// One step of a trace: a stage and the flow that matched there.
@@ -108,6 +111,18 @@ impl Decision {
     }
 }
 
+/// [`run_full`] for a DNS query the datapath did not answer: its `dns_lookup`
+/// is `next`, and it goes where it was sent.
+pub fn run_dns_passed(t: &Tables, key: &FlowKey, out: &mut Vec<u16>, trace: Trace) -> Decision {
+    let mut k = *key;
+    k.ct_commit = WORK_DNS_PASSED;
+    let mut d = run_full(t, &k, out, trace);
+    if let Verdict::Dns(_) = d.verdict {
+        d.verdict = Verdict::Drop(DropReason::PipelineDrop);
+    }
+    d
+}
+
 /// Runs `key` through the pipeline. Output slots are appended to `out`.
 pub fn run(t: &Tables, key: &FlowKey, out: &mut Vec<u16>, trace: Trace) -> Verdict {
     run_full(t, key, out, trace).verdict
@@ -130,7 +145,7 @@ pub fn run_full(t: &Tables, key: &FlowKey, out: &mut Vec<u16>, trace: Trace) -> 
             // one does, so that an ACL can mark the connection it cuts.
             let sent = matches!(verdict, Verdict::Output | Verdict::Routed(_));
             let existing = key.ct_state & ct::EST != 0;
-            let commit = (work.ct_commit != 0
+            let commit = (work.ct_commit & WORK_COMMIT != 0
                 && (sent || existing && matches!(verdict, Verdict::Drop(_)))
                 && key.ct_state & ct::TRK != 0)
                 .then_some(Commit {
@@ -239,6 +254,7 @@ fn walk_datapaths(
                 Step::Output => {}
                 Step::Drop(r) => return Outcome::Done(Verdict::Drop(r)),
                 Step::ArpReply(mac) => return Outcome::Done(Verdict::ArpReply(mac)),
+                Step::Dns => return Outcome::Done(Verdict::Dns(cur.dp)),
                 Step::Gen(kind) => {
                     return Outcome::Gen(Gen {
                         kind,
@@ -308,7 +324,9 @@ fn walk_datapaths(
                     _ => last_drop = DropReason::NoL2Destination,
                 },
                 Step::Drop(r) => last_drop = r,
-                Step::ArpReply(_) | Step::Gen(_) => last_drop = DropReason::PipelineDrop,
+                Step::ArpReply(_) | Step::Gen(_) | Step::Dns => {
+                    last_drop = DropReason::PipelineDrop
+                }
             }
         }
         match cross {
@@ -326,6 +344,7 @@ enum Step {
     Drop(DropReason),
     ArpReply(u64),
     Gen(GenKind),
+    Dns,
 }
 
 /// The 5-tuple hash ECMP selects a hop by (stable for a connection).
@@ -421,10 +440,17 @@ fn walk(
                     break;
                 }
                 Act::Generate(g) => return Step::Gen(g),
+                Act::DnsLookup => {
+                    if key.ct_commit & WORK_DNS_PASSED == 0 {
+                        return Step::Dns;
+                    }
+                    next = true;
+                    break;
+                }
                 Act::CtCommit { mark, label } => {
                     key.ct_mark = (key.ct_mark & !mark.1) | (mark.0 & mark.1);
                     key.ct_label = (key.ct_label & !label.1) | (label.0 & label.1);
-                    key.ct_commit = 1;
+                    key.ct_commit |= WORK_COMMIT;
                 }
             }
         }

@@ -54,6 +54,13 @@ pub struct PmdStats {
     pub ct_full: Counter,
     pub ct_expired: Counter,
     pub ct_early_drops: Counter,
+    /// DNS queries the datapath answered from a switch's records, answered
+    /// NXDOMAIN (a name under its domain without one), let go on (a name it
+    /// has nothing for), and could not read (let go on too).
+    pub dns_answered: Counter,
+    pub dns_nxdomain: Counter,
+    pub dns_passed: Counter,
+    pub dns_malformed: Counter,
     pub drops: [Counter; DropReason::COUNT],
 }
 
@@ -76,6 +83,10 @@ impl Default for PmdStats {
             ct_full: Default::default(),
             ct_expired: Default::default(),
             ct_early_drops: Default::default(),
+            dns_answered: Default::default(),
+            dns_nxdomain: Default::default(),
+            dns_passed: Default::default(),
+            dns_malformed: Default::default(),
             drops: std::array::from_fn(|_| Counter::default()),
         }
     }
@@ -99,6 +110,10 @@ impl PmdStats {
             &self.generated,
             &self.lb_new,
             &self.nat_rewrites,
+            &self.dns_answered,
+            &self.dns_nxdomain,
+            &self.dns_passed,
+            &self.dns_malformed,
         ] {
             c.reset();
         }

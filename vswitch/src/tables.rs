@@ -25,6 +25,9 @@ pub enum Act {
     SetEthDst(u64),
     /// The actions that make a new packet (the slow path builds it).
     Generate(GenKind),
+    /// Answer a DNS query from the datapath's zone, or `next` for a name it
+    /// has no record for (the PMD decides: the name is not in the flow key).
+    DnsLookup,
     /// Commit the packet's connection with these (value, mask) bits of mark
     /// and label; the PMD does it once the packet's fate is known.
     CtCommit {
@@ -168,6 +171,8 @@ pub struct Tables {
     /// of a switch: its load balancer zone and its topology's stateful zone,
     /// the smallest limit of the topology's switches winning).
     pub ct_zone_limits: FxHashMap<u32, u32>,
+    /// DNS records by switch datapath ([`crate::dns`]).
+    pub dns: crate::dns::Zones,
 }
 
 impl Tables {
@@ -270,6 +275,7 @@ fn translate_flow(f: &LogicalFlow, ecmp: &mut Vec<Vec<RouteHop>>) -> Option<(Mat
             Kind::ArpRequest(_) => Act::Generate(GenKind::ArpRequest),
             Kind::PutArp(_) => Act::Generate(GenKind::PutArp),
             Kind::TcpReset(_) => Act::Generate(GenKind::TcpReset),
+            Kind::DnsLookup(_) => Act::DnsLookup,
             Kind::CtCommit(c) => Act::CtCommit {
                 mark: (c.mark, c.mark_mask),
                 label: (c.label, c.label_mask),
@@ -322,6 +328,12 @@ impl Tables {
             sb_version: sb.version,
             services,
             nats: crate::lb::Nats::build(&sb.nats),
+            dns: crate::dns::Zones::build(
+                &sb.dns,
+                sb.datapaths
+                    .iter()
+                    .map(|d| (d.tunnel_key, d.dns_domain.as_str())),
+            ),
             ..Default::default()
         };
         let mut by_name: FxHashMap<&str, (u32, u32, bool)> = FxHashMap::default();

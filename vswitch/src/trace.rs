@@ -137,6 +137,7 @@ pub fn verdict_text(v: Verdict, outs: &[u16]) -> String {
         Verdict::Output => format!("output{outs:?}"),
         Verdict::Routed(rw) => format!("set({}) output{outs:?}", rewrite_text(&rw)),
         Verdict::Punt => "slow_path(generate)".into(),
+        Verdict::Dns(_) => "dns_lookup(answer, or run again passed)".into(),
     }
 }
 
@@ -155,6 +156,7 @@ pub fn report(
         Verdict::Drop(r) => ("drop", Some(r.as_str().to_string())),
         Verdict::ArpReply(_) => ("arp_reply", None),
         Verdict::Punt => ("generate", None),
+        Verdict::Dns(_) => ("dns", None),
     };
     let rewrite = match v {
         Verdict::Routed(rw) => Some(rewrite_text(&rw)),

@@ -58,6 +58,26 @@ impl Agent {
                 s.nat_rewrites.get(),
             ),
             (
+                "switchyard_dns_answered_total",
+                "DNS queries the datapath answered from a switch's records.",
+                s.dns_answered.get(),
+            ),
+            (
+                "switchyard_dns_nxdomain_total",
+                "DNS queries answered NXDOMAIN (a name under the switch's dns_domain without a record).",
+                s.dns_nxdomain.get(),
+            ),
+            (
+                "switchyard_dns_passed_total",
+                "DNS queries the datapath had no answer for and let go on.",
+                s.dns_passed.get(),
+            ),
+            (
+                "switchyard_dns_malformed_total",
+                "DNS queries the datapath could not read (let go on).",
+                s.dns_malformed.get(),
+            ),
+            (
                 "switchyard_conntrack_inserts_total",
                 "Connections entered in conntrack.",
                 s.ct_inserts.get(),

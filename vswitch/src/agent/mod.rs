@@ -55,6 +55,8 @@ pub struct Config {
     pub ct_capacity: usize,
     /// Generated answers per second per PMD, and their burst.
     pub icmp_rate: (u32, u32),
+    /// DNS answers per second per port, and their burst.
+    pub dns_rate: (u32, u32),
     /// The underlay interface Geneve tunnels use (none: a single-chassis switch).
     pub underlay: Option<String>,
 }
@@ -140,6 +142,7 @@ pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, std::thread::Joi
     let mut pmd = Pmd::new(shared.clone(), pmd_stats.clone(), cfg.emc_entries);
     pmd.set_ct_capacity(cfg.ct_capacity);
     pmd.set_answer_rate(cfg.icmp_rate.0, cfg.icmp_rate.1);
+    pmd.set_dns_rate(cfg.dns_rate.0, cfg.dns_rate.1);
     let (core, idle) = (cfg.pmd_core, cfg.idle);
     let spin = Duration::from_micros(cfg.idle_spin_us);
     let handle = std::thread::Builder::new()
@@ -532,6 +535,12 @@ impl Agent {
                     },
                     iterations: s.iterations.get(),
                     idle_sleeps: s.idle_sleeps.get(),
+                    dns: [
+                        s.dns_answered.get(),
+                        s.dns_nxdomain.get(),
+                        s.dns_passed.get(),
+                        s.dns_malformed.get(),
+                    ],
                     drops: DropReason::ALL
                         .iter()
                         .map(|r| (r.as_str().to_string(), s.drops[*r as usize].get()))

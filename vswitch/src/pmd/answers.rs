@@ -91,7 +91,82 @@ impl RateLimiter {
     }
 }
 
+/// DNS answers per second the datapath gives one port by default, and the
+/// burst: far above what a pod's resolver asks, low enough that a flood of
+/// queries from one pod costs a bounded share of the PMD.
+pub const DNS_RATE: u32 = 20_000;
+pub const DNS_BURST: u32 = 2_000;
+
 impl Pmd {
+    /// Sets the rate of DNS answers per port (per second; 0: unlimited).
+    pub fn set_dns_rate(&mut self, rate: u32, burst: u32) {
+        self.dns_rate = (rate, burst);
+        for p in self.ports.iter_mut().flatten() {
+            p.dns_limit = RateLimiter::new(rate, burst);
+        }
+    }
+
+    /// Answers the DNS query in frame `i` of port `s` from switch `dp`'s
+    /// records, back out of the port (through conntrack's reply translation,
+    /// so a query to a service VIP is answered from the VIP). Returns false
+    /// when the datapath has no answer and the query goes on.
+    pub(super) fn dns(&mut self, s: usize, i: usize, off: usize, dp: u32) -> bool {
+        let t = &*self.tables;
+        let (Some(zone), Some(p)) = (t.dns.get(dp), self.ports[s].as_mut()) else {
+            self.stats.dns_passed.add(1);
+            return false;
+        };
+        let frame = &p.io.rx_frame(i)[off..];
+        let len = match crate::dns::answer(zone, frame, &mut self.scratch[..]) {
+            crate::dns::Outcome::Pass(why) => {
+                match why {
+                    crate::dns::Pass::Malformed => self.stats.dns_malformed.add(1),
+                    crate::dns::Pass::NotOurs => self.stats.dns_passed.add(1),
+                }
+                return false;
+            }
+            crate::dns::Outcome::Answer { len, nxdomain } => {
+                let now = self.arp_limiter.born.elapsed().as_millis() as u64;
+                if !p.dns_limit.allow(now) {
+                    self.stats.count_drop(DropReason::DnsRateLimited);
+                    p.stats.rx_dropped.add(1);
+                    return true;
+                }
+                if nxdomain {
+                    self.stats.dns_nxdomain.add(1);
+                } else {
+                    self.stats.dns_answered.add(1);
+                }
+                len
+            }
+        };
+        let slot = s as u16;
+        if t.ct_active {
+            let answer = &mut self.scratch[..len];
+            if let Ok(mut k) = crate::packet::extract(answer, slot) {
+                if let crate::edge::Edge::Drop(r) =
+                    crate::edge::egress(t, &mut self.edge, &self.stats, answer, &mut k, slot)
+                {
+                    self.stats.count_drop(r);
+                    return true;
+                }
+            }
+        }
+        match p.io.tx_copy(&self.scratch[..len]) {
+            Ok(()) => {
+                p.stats.tx_packets.add(1);
+                p.stats.tx_bytes.add(len as u64);
+                self.stats.generated.add(1);
+            }
+            Err(r) => {
+                p.stats.tx_dropped.add(1);
+                self.stats.count_drop(r);
+            }
+        }
+        self.mark_dirty(slot);
+        true
+    }
+
     /// Sets the rate of generated answers (per second; 0: unlimited).
     pub fn set_answer_rate(&mut self, rate: u32, burst: u32) {
         self.answers = RateLimiter::new(rate, burst);

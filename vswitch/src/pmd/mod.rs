@@ -11,14 +11,14 @@ use crate::edge::{Edge, EdgeState};
 use crate::emc::Emc;
 use crate::flow::{pack_tunnel, FlowKey};
 use crate::packet::{apply_rewrite, arp_reply_in_place, extract};
-use crate::pipeline::{run, run_full, Learned, TraceStep, Verdict};
+use crate::pipeline::{run, run_dns_passed, run_full, Learned, TraceStep, Verdict};
 use crate::port::PortIo;
 use crate::stats::{PmdStats, PortStats};
 use crate::tables::Tables;
 use crate::tables::ANY_TUNNEL;
 use crate::tables::{Tunnel, Underlay, TUNNEL_BASE};
 use answers::ArpLimiter;
-pub use answers::{RateLimiter, ICMP_BURST, ICMP_RATE};
+pub use answers::{RateLimiter, DNS_BURST, DNS_RATE, ICMP_BURST, ICMP_RATE};
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 use switchyard_geneve::tunnel::{decap, DecapError, Metadata, ENCAP_LEN};
@@ -62,6 +62,8 @@ const EXPIRE_BUDGET: usize = 256;
 struct PortSlot {
     io: Box<dyn PortIo>,
     stats: Arc<PortStats>,
+    /// DNS answers the datapath gives this port ([`Pmd::set_dns_rate`]).
+    dns_limit: RateLimiter,
 }
 
 /// The per-thread datapath.
@@ -85,6 +87,8 @@ pub struct Pmd {
     seed: u64,
     /// Generated answers (ICMP, RST), per PMD.
     answers: RateLimiter,
+    /// DNS answers per second per port, and their burst.
+    dns_rate: (u32, u32),
     /// The last (generation, tunnel, datapath, ingress port) a received
     /// Geneve packet was allowed to name: a stream of packets from one pod
     /// checks its binding once, not per packet.
@@ -165,6 +169,7 @@ impl Pmd {
             stats,
             seed: random_seed(),
             answers: RateLimiter::new(ICMP_RATE, ICMP_BURST),
+            dns_rate: (DNS_RATE, DNS_BURST),
             ingress_ok: std::cell::Cell::new((u64::MAX, 0, 0, 0)),
         };
         pmd.edge.ct.set_zone_limits(&pmd.tables.ct_zone_limits);
@@ -190,7 +195,11 @@ impl Pmd {
             self.ports.resize_with(s + 1, || None);
             self.is_dirty.resize(s + 1, false);
         }
-        self.ports[s] = Some(PortSlot { io, stats });
+        self.ports[s] = Some(PortSlot {
+            io,
+            stats,
+            dns_limit: RateLimiter::new(self.dns_rate.0, self.dns_rate.1),
+        });
         self.active.retain(|x| *x != slot);
         self.active.push(slot);
     }
@@ -454,6 +463,18 @@ impl Pmd {
                         (d.verdict, d.tun_md, d.commit, &out[..])
                     }
                 };
+            // A DNS query the datapath answers ends here; one it does not goes
+            // on as if the switch had no records.
+            let (verdict, tun_md, commit, outs) = match verdict {
+                Verdict::Dns(dp) => {
+                    if self.dns(s, i, off, dp) {
+                        continue;
+                    }
+                    let d = run_dns_passed(&self.tables, &key, &mut out, None);
+                    (d.verdict, d.tun_md, d.commit, &out[..])
+                }
+                _ => (verdict, tun_md, commit, outs),
+            };
             if let (Some(c), Some(tr)) = (commit, tracked.as_ref()) {
                 if let Err(r) = crate::edge::commit(&mut self.edge, tr, c) {
                     self.stats.count_drop(r);
@@ -476,6 +497,8 @@ impl Pmd {
             match verdict {
                 Verdict::Routed(_) => unreachable!("rewritten above"),
                 Verdict::Punt => self.punt(slot, i, &key),
+                // Run again with the lookup passed: it cannot come back.
+                Verdict::Dns(_) => self.stats.count_drop(DropReason::PipelineDrop),
                 Verdict::Drop(r) => {
                     self.stats.count_drop(r);
                     if let Some(p) = self.ports[s].as_ref() {

@@ -1,0 +1,272 @@
+//! DNS answered in the datapath, with real daemons, real pods, AF_XDP and
+//! real resolvers (glibc's, `dig`), beside a real DNS server (`dnsmasq`) in
+//! another pod for the names Switchyard has no record for.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use switchyard_tests::sandbox::{can_run, run, runs_unless, wait_until, Sandbox};
+
+/// A resolver address no host has: the answer can only come from the datapath.
+const NOWHERE: &str = "10.96.0.99";
+
+/// `/etc/netns/NS/resolv.conf` (which `ip netns exec` mounts over
+/// /etc/resolv.conf) for the life of the test, removed also when it fails.
+struct ResolvConf(PathBuf);
+
+impl ResolvConf {
+    fn write(ns: &str, body: &str) -> ResolvConf {
+        let dir = PathBuf::from(format!("/etc/netns/{ns}"));
+        std::fs::create_dir_all(&dir).expect("/etc/netns");
+        std::fs::write(dir.join("resolv.conf"), body).expect("resolv.conf");
+        ResolvConf(dir)
+    }
+}
+
+impl Drop for ResolvConf {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A process killed when the test ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `dig` from pod `i`: (status, answer lines).
+fn dig(sb: &Sandbox, i: usize, server: &str, name: &str, ty: &str) -> (String, Vec<String>) {
+    let at = format!("@{server}");
+    let (_, out, err) = sb.exec(
+        i,
+        &[
+            "dig",
+            "+tries=1",
+            "+time=2",
+            "+notcp",
+            "+noall",
+            "+comments",
+            "+answer",
+            &at,
+            name,
+            ty,
+        ],
+    );
+    let status = out
+        .lines()
+        .find_map(|l| l.split("status: ").nth(1))
+        .map(|s| s.split(',').next().unwrap_or("").to_string())
+        .unwrap_or_else(|| format!("no answer: {out}{err}"));
+    let answers = out
+        .lines()
+        .filter(|l| !l.starts_with(';') && !l.trim().is_empty())
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    (status, answers)
+}
+
+fn dns_counters(sb: &Sandbox) -> [u64; 4] {
+    let v = sb.syctl_json(&["vswitch", "pmd-stats"]);
+    let d = &v[0]["dns"];
+    std::array::from_fn(|i| d[i].as_u64().unwrap_or(0))
+}
+
+#[test]
+fn pods_resolve_names_from_the_datapath_and_others_from_a_real_server() {
+    if !can_run("pods_resolve_names_from_the_datapath_and_others_from_a_real_server") {
+        return;
+    }
+    let has = |tool: &str| run("sh", &["-c", &format!("command -v {tool}")]).0;
+    let missing = ["dig", "dnsmasq"].into_iter().find(|t| !has(t));
+    let why = missing.map(|t| format!("{t} is not installed (scripts/setup installs it)"));
+    if !runs_unless(
+        "pods_resolve_names_from_the_datapath_and_others_from_a_real_server",
+        why.as_deref(),
+    ) {
+        return;
+    }
+    let sb = Sandbox::up(70, 3);
+    let (client, web, server) = (0, 1, 2);
+    // A real DNS server in pod3, for the names outside Switchyard's records.
+    let dnsmasq = Killed(
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &sb.netns(server),
+                "dnsmasq",
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                "--address=/example.test/192.0.2.7",
+            ])
+            .arg(format!("--listen-address={}", sb.ip(server)))
+            .arg(format!(
+                "--pid-file={}",
+                sb.dir.join("dnsmasq.pid").display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dnsmasq"),
+    );
+    let _web = sb.serve_in(&sb.netns(web), "tcp", 8080, "web");
+    let _conf = ResolvConf::write(
+        &sb.netns(client),
+        &format!(
+            "nameserver {NOWHERE}\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5 attempts:2 timeout:1\n"
+        ),
+    );
+
+    sb.syctl(&[
+        "set",
+        "Logical_Switch",
+        "ls0",
+        "other_config:dns_domain=cluster.local",
+    ]);
+    let web_name = "web.default.svc.cluster.local";
+    sb.syctl(&[
+        "--wait=hv",
+        "dns-add",
+        "ls0",
+        "Web.Default.svc.cluster.local.",
+        &sb.ip(web),
+        "--srv",
+        "0 100 8080 web.default.svc.cluster.local",
+    ]);
+    let listed = sb.syctl(&["dns-list", "ls0"]);
+    assert!(listed.contains(web_name), "{listed}");
+
+    // By its short name through the search list, with glibc's resolver,
+    // from a resolver address nothing answers at: the datapath does.
+    let answer = sb.svc_in(&sb.netns(client), "connect", "web", 8080, 1);
+    assert!(
+        answer[0].starts_with("web "),
+        "connect by name: {answer:?}\n{}",
+        sb.syctl(&["vswitch", "pmd-stats"])
+    );
+    let (st, a) = dig(&sb, client, NOWHERE, "WEB.default.svc.cluster.local", "A");
+    assert_eq!(st, "NOERROR");
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert!(a[0].ends_with(&format!("A {}", sb.ip(web))), "{a:?}");
+    assert!(a[0].starts_with("WEB."), "the case asked: {a:?}");
+    let (st, a) = dig(&sb, client, NOWHERE, web_name, "SRV");
+    assert_eq!(st, "NOERROR");
+    assert!(
+        a[0].ends_with("SRV 0 100 8080 web.default.svc.cluster.local."),
+        "{a:?}"
+    );
+
+    // A name under the domain without a record: authoritative NXDOMAIN.
+    let before = dns_counters(&sb);
+    let (st, a) = dig(&sb, client, NOWHERE, "nope.default.svc.cluster.local", "A");
+    assert_eq!((st.as_str(), a.len()), ("NXDOMAIN", 0));
+    assert_eq!(dns_counters(&sb)[1], before[1] + 1, "counted nxdomain");
+
+    // A name outside it goes on to the server it was sent to, unchanged.
+    let (st, a) = dig(&sb, client, &sb.ip(server), "www.example.test", "A");
+    assert_eq!(st, "NOERROR", "{a:?}");
+    assert!(a[0].ends_with("A 192.0.2.7"), "{a:?}");
+    assert!(dns_counters(&sb)[2] > before[2], "counted as passed on");
+    // ...and one to nowhere goes nowhere (no answer is invented).
+    let (st, _) = dig(&sb, client, NOWHERE, "www.example.test", "A");
+    assert!(st.starts_with("no answer"), "{st}");
+
+    // A record change is answered at once (once the chassis has it).
+    sb.syctl(&[
+        "--wait=hv",
+        "dns-add",
+        "--may-exist",
+        "ls0",
+        web_name,
+        &sb.ip(server),
+    ]);
+    let (_, a) = dig(&sb, client, NOWHERE, web_name, "A");
+    assert!(a[0].ends_with(&format!("A {}", sb.ip(server))), "{a:?}");
+    sb.syctl(&["--wait=hv", "dns-del", "ls0", web_name]);
+    let (st, _) = dig(&sb, client, NOWHERE, web_name, "A");
+    assert_eq!(st, "NXDOMAIN");
+    // Bad input is refused with its reason, and nothing is written.
+    let e = sb.syctl_err(&["dns-add", "ls0", "bad..name", "10.0.0.1"]);
+    assert!(e.contains("label"), "{e}");
+    let e = sb.syctl_err(&["dns-add", "ls0", "ok.cluster.local", "10.0.0.300"]);
+    assert!(e.contains("not an IPv4 or IPv6 address"), "{e}");
+    assert!(!sb.syctl(&["dns-list"]).contains("ok.cluster.local"));
+    drop(dnsmasq);
+}
+
+#[test]
+fn a_query_to_a_service_vip_is_answered_from_the_vip_or_balanced_to_the_server() {
+    if !can_run("a_query_to_a_service_vip_is_answered_from_the_vip_or_balanced_to_the_server") {
+        return;
+    }
+    if !runs_unless(
+        "a_query_to_a_service_vip_is_answered_from_the_vip_or_balanced_to_the_server",
+        (!run("sh", &["-c", "command -v dig && command -v dnsmasq"]).0)
+            .then_some("dig or dnsmasq is not installed (scripts/setup installs them)"),
+    ) {
+        return;
+    }
+    let sb = Sandbox::up(71, 2);
+    let (client, server) = (0, 1);
+    let _dnsmasq = Killed(
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &sb.netns(server),
+                "dnsmasq",
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                "--address=/example.test/192.0.2.7",
+            ])
+            .arg(format!("--listen-address={}", sb.ip(server)))
+            .arg(format!(
+                "--pid-file={}",
+                sb.dir.join("dnsmasq.pid").display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dnsmasq"),
+    );
+    // kube-dns's shape: a Service VIP on port 53 in front of the server pod.
+    let vip = "10.96.0.10";
+    sb.syctl(&[
+        "lb-add",
+        "kube-dns",
+        &format!("{vip}:53"),
+        &format!("{}:53", sb.ip(server)),
+        "udp",
+    ]);
+    sb.syctl(&["ls-lb-add", "ls0", "kube-dns"]);
+    sb.syctl(&[
+        "--wait=hv",
+        "dns-add",
+        "ls0",
+        "db.default.svc.cluster.local",
+        "10.96.0.20",
+    ]);
+    // Ours, from the datapath: the answer comes from the VIP, as the
+    // resolver expects (conntrack's reply translation applies to it).
+    let mut last = (String::new(), vec![]);
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            last = dig(&sb, client, vip, "db.default.svc.cluster.local", "A");
+            last.1.iter().any(|l| l.ends_with("A 10.96.0.20"))
+        }),
+        "{last:?}"
+    );
+    // Not ours: balanced to the real server behind the VIP, and back.
+    let (st, a) = dig(&sb, client, vip, "www.example.test", "A");
+    assert_eq!(st, "NOERROR", "{a:?}");
+    assert!(a[0].ends_with("A 192.0.2.7"), "{a:?}");
+}
