@@ -46,6 +46,10 @@ pub(crate) struct SandboxOpts {
     /// Conntrack capacity of each vswitchd (default: vswitchd's, 1,000,000).
     #[arg(long)]
     ct_capacity: Option<u64>,
+    /// DNS answers the datapath gives each port per second (default:
+    /// vswitchd's, 20,000; 0: unlimited, for benchmarks).
+    #[arg(long)]
+    dns_rate: Option<u32>,
     /// Keep the NB on an etcd cluster of this many members (1-5; Debian's
     /// etcd, client ports from 2 x port base - 4000), not northd's file store.
     #[arg(long, default_value_t = 0)]
@@ -73,6 +77,7 @@ impl SandboxOpts {
             pods_per_chassis: self.pods_per_chassis,
             external: self.external,
             ct_capacity: self.ct_capacity,
+            dns_rate: self.dns_rate,
             etcd: self.etcd,
             northds: self.northd,
             tls: self.tls,

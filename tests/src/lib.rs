@@ -8,6 +8,7 @@ pub mod containerd;
 pub mod etcd;
 pub mod frames;
 pub mod fuzz;
+pub mod fuzz_dns;
 pub mod memory;
 pub mod metrics;
 pub mod sandbox;

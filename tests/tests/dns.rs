@@ -163,6 +163,31 @@ fn pods_resolve_names_from_the_datapath_and_others_from_a_real_server() {
         "{a:?}"
     );
 
+    // syctl trace shows the answer a query gets, and where one goes on.
+    let lport = sb.pod(client)["lport"].as_str().expect("lport").to_string();
+    let tr = sb.syctl_json(&[
+        "trace",
+        &format!(
+            "inport == \"{lport}\" && ip4.dst == {NOWHERE} && dns.qname == \"web.default.svc.cluster.local\" && dns.qtype == SRV"
+        ),
+    ]);
+    assert_eq!(tr["verdict"], "dns", "{tr}");
+    let note = tr["dns"].as_str().unwrap_or("");
+    assert!(
+        note.contains("SRV 0 100 8080 web.default.svc.cluster.local."),
+        "{note}"
+    );
+    let tr = sb.syctl_json(&[
+        "trace",
+        &format!(
+            "inport == \"{lport}\" && ip4.dst == {} && dns.qname == \"www.example.test\"",
+            sb.ip(server)
+        ),
+    ]);
+    assert_eq!(tr["verdict"], "output", "{tr}");
+    assert_eq!(tr["outputs"][0]["port"], sb.pod(server)["lport"], "{tr}");
+    assert!(tr["dns"].as_str().unwrap_or("").contains("goes on"), "{tr}");
+
     // A name under the domain without a record: authoritative NXDOMAIN.
     let before = dns_counters(&sb);
     let (st, a) = dig(&sb, client, NOWHERE, "nope.default.svc.cluster.local", "A");

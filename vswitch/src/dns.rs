@@ -17,7 +17,7 @@
 //! left out). Nothing here allocates: lookups borrow the name from a stack
 //! buffer.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use switchyard_southbound::pb;
 
 /// Most bytes of a DNS message over UDP without EDNS0 (RFC 1035 4.2.1).
@@ -450,6 +450,137 @@ fn fold(mut sum: u32) -> u16 {
 
 fn checksum(sum: u32, b: &[u8]) -> u16 {
     fold(sum16(sum, b))
+}
+
+/// A query type by name (A, AAAA, SRV, PTR, ANY, MX, TXT, NS, SOA, CNAME).
+pub fn qtype_of(name: &str) -> Option<u16> {
+    Some(match name.to_ascii_uppercase().as_str() {
+        "A" => TYPE_A,
+        "NS" => 2,
+        "CNAME" => 5,
+        "SOA" => 6,
+        "PTR" => TYPE_PTR,
+        "MX" => 15,
+        "TXT" => 16,
+        "AAAA" => TYPE_AAAA,
+        "SRV" => TYPE_SRV,
+        "ANY" => TYPE_ANY,
+        _ => return None,
+    })
+}
+
+fn qtype_name(t: u16) -> String {
+    match t {
+        TYPE_A => "A".into(),
+        TYPE_PTR => "PTR".into(),
+        TYPE_AAAA => "AAAA".into(),
+        TYPE_SRV => "SRV".into(),
+        TYPE_ANY => "ANY".into(),
+        n => format!("TYPE{n}"),
+    }
+}
+
+/// The query frame a traced packet with this key would carry for `name`
+/// (slow path only: it allocates).
+pub fn query_for(key: &crate::flow::FlowKey, name: &str, qtype: u16) -> Vec<u8> {
+    let mut m = vec![0x5e, 0x1f, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    m.extend_from_slice(&wire_name(name));
+    m.extend_from_slice(&qtype.to_be_bytes());
+    m.extend_from_slice(&CLASS_IN.to_be_bytes());
+    let mut f = Vec::with_capacity(HDR + m.len());
+    f.extend_from_slice(&key.eth_dst.to_be_bytes()[2..]);
+    f.extend_from_slice(&key.eth_src.to_be_bytes()[2..]);
+    f.extend_from_slice(&[0x08, 0x00]);
+    let total = (20 + 8 + m.len()) as u16;
+    f.extend_from_slice(&[0x45, 0]);
+    f.extend_from_slice(&total.to_be_bytes());
+    f.extend_from_slice(&[0, 0, 0, 0, key.ip_ttl, 17, 0, 0]);
+    f.extend_from_slice(&key.ip_src.to_be_bytes());
+    f.extend_from_slice(&key.ip_dst.to_be_bytes());
+    f.extend_from_slice(&key.l4_src.to_be_bytes());
+    f.extend_from_slice(&key.l4_dst.to_be_bytes());
+    f.extend_from_slice(&((8 + m.len()) as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(&m);
+    f
+}
+
+/// An answer [`answer`] built, in a line: rcode, flags and the records.
+pub fn describe(frame: &[u8]) -> String {
+    let Some(m) = frame.get(HDR..) else {
+        return "?".into();
+    };
+    let flags = be16(m, 2).unwrap_or(0);
+    let count = be16(m, 6).unwrap_or(0);
+    let mut at = 12;
+    while let Some(&l) = m.get(at) {
+        if l == 0 {
+            break;
+        }
+        at += 1 + usize::from(l);
+    }
+    at += 5;
+    let mut recs = Vec::new();
+    for _ in 0..count {
+        let (Some(ty), Some(ttl_hi), Some(ttl_lo), Some(len)) = (
+            be16(m, at + 2),
+            be16(m, at + 6),
+            be16(m, at + 8),
+            be16(m, at + 10),
+        ) else {
+            break;
+        };
+        let ttl = u32::from(ttl_hi) << 16 | u32::from(ttl_lo);
+        let d = m.get(at + 12..at + 12 + usize::from(len)).unwrap_or(&[]);
+        let text = match (ty, d.len()) {
+            (TYPE_A, 4) => std::net::Ipv4Addr::new(d[0], d[1], d[2], d[3]).to_string(),
+            (TYPE_AAAA, 16) => {
+                std::net::Ipv6Addr::from(<[u8; 16]>::try_from(d).unwrap_or([0; 16])).to_string()
+            }
+            (TYPE_SRV, n) if n > 6 => format!(
+                "{} {} {} {}",
+                u16::from_be_bytes([d[0], d[1]]),
+                u16::from_be_bytes([d[2], d[3]]),
+                u16::from_be_bytes([d[4], d[5]]),
+                dotted(&d[6..])
+            ),
+            (TYPE_PTR, _) => dotted(d),
+            _ => format!("{} bytes", d.len()),
+        };
+        recs.push(format!("{} {text} (ttl {ttl})", qtype_name(ty)));
+        at += 12 + usize::from(len);
+    }
+    let rcode = match flags & 0xf {
+        0 => "NOERROR",
+        3 => "NXDOMAIN",
+        _ => "rcode?",
+    };
+    let tc = if flags & 0x0200 != 0 {
+        ", truncated"
+    } else {
+        ""
+    };
+    if recs.is_empty() {
+        format!("{rcode}, authoritative, no records{tc}")
+    } else {
+        format!("{rcode}, authoritative{tc}: {}", recs.join(", "))
+    }
+}
+
+/// A wire-form name as text.
+fn dotted(w: &[u8]) -> String {
+    let mut s = String::new();
+    let mut at = 0;
+    while let Some(&l) = w.get(at) {
+        if l == 0 || l & 0xc0 != 0 {
+            break;
+        }
+        let label = w.get(at + 1..at + 1 + usize::from(l)).unwrap_or(&[]);
+        s.push_str(&String::from_utf8_lossy(label));
+        s.push('.');
+        at += 1 + usize::from(l);
+    }
+    s
 }
 
 #[cfg(test)]

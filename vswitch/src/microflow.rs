@@ -79,6 +79,8 @@ const FIELDS: &[&str] = &[
     "arp.tpa",
     "ct_mark",
     "ct_label",
+    "dns.qname",
+    "dns.qtype",
 ];
 const PROTOCOLS: &[&str] = &["ip4", "tcp", "udp", "icmp4", "icmp", "arp", "eth"];
 
@@ -176,7 +178,11 @@ impl Microflow {
                     if text.is_empty() {
                         return Err(lx.err(vpos, "expected a value"));
                     }
-                    parse_value(text, vpos)?
+                    if name == "dns.qtype" && text.bytes().all(|b| b.is_ascii_alphabetic()) {
+                        Value::Str(text.to_string())
+                    } else {
+                        parse_value(text, vpos)?
+                    }
                 };
                 terms.push(Term {
                     field: name.to_string(),
@@ -233,6 +239,43 @@ impl Microflow {
         }
     }
 
+    /// The DNS question the microflow asks (`dns.qname == "NAME"`, with
+    /// `dns.qtype == AAAA` or a number; A when not given), if it asks one.
+    pub fn dns_question(&self) -> Result<Option<(String, u16)>, MicroflowError> {
+        let Some(t) = self.get("dns.qname") else {
+            if let Some(t) = self.get("dns.qtype") {
+                return Err(MicroflowError {
+                    pos: t.pos,
+                    msg: "dns.qtype needs dns.qname == \"NAME\" too".into(),
+                });
+            }
+            return Ok(None);
+        };
+        let Some(Value::Str(name)) = &t.value else {
+            return Err(MicroflowError {
+                pos: t.vpos,
+                msg: "dns.qname takes a quoted name".into(),
+            });
+        };
+        let qtype = match self.get("dns.qtype") {
+            None => 1,
+            Some(t) => match &t.value {
+                Some(Value::Int(n)) if *n <= 0xffff => *n as u16,
+                Some(Value::Str(s)) => crate::dns::qtype_of(s).ok_or_else(|| MicroflowError {
+                    pos: t.vpos,
+                    msg: format!("{s:?} is not a type (A, AAAA, SRV, PTR, ANY, or a number)"),
+                })?,
+                _ => {
+                    return Err(MicroflowError {
+                        pos: t.vpos,
+                        msg: "dns.qtype takes A, AAAA, SRV, PTR, ANY or a number".into(),
+                    })
+                }
+            },
+        };
+        Ok(Some((name.clone(), qtype)))
+    }
+
     /// Builds the flow key (in_port left 0), filling blanks from `sb`.
     pub fn resolve(&self, sb: &SbSnapshot) -> Result<FlowKey, MicroflowError> {
         let inport = self.inport()?;
@@ -276,7 +319,7 @@ impl Microflow {
                 || has("icmp4")
                 || has("icmp")
                 || self.terms.iter().any(|t| {
-                    ["ip4.", "ip.", "tcp.", "udp.", "icmp4."]
+                    ["ip4.", "ip.", "tcp.", "udp.", "icmp4.", "dns."]
                         .iter()
                         .any(|p| t.field.starts_with(p))
                 }));
@@ -291,7 +334,16 @@ impl Microflow {
             k.ip_src = src_ip;
             k.ip_proto = if has("tcp") || self.terms.iter().any(|t| t.field.starts_with("tcp.")) {
                 6
-            } else if has("udp") || self.terms.iter().any(|t| t.field.starts_with("udp.")) {
+            } else if has("udp")
+                || self
+                    .terms
+                    .iter()
+                    .any(|t| t.field.starts_with("udp.") || t.field.starts_with("dns."))
+            {
+                // A DNS question (dns.*) is a UDP query to port 53 unless told.
+                if !has("udp.dst") && self.terms.iter().any(|t| t.field.starts_with("dns.")) {
+                    k.l4_dst = 53;
+                }
                 17
             } else if has("icmp4")
                 || has("icmp")
@@ -336,6 +388,7 @@ impl Microflow {
                 "arp.sha" => k.arp_sha = mac()?,
                 "ct_mark" => k.ct_mark = int(u64::from(u32::MAX))? as u32,
                 "ct_label" => k.ct_label = int(u64::from(u32::MAX))? as u32,
+                "dns.qname" | "dns.qtype" => {}
                 _ => return Err(bad("no value here")),
             }
         }

@@ -25,8 +25,10 @@ pub struct TraceReport {
     pub inport: String,
     pub packet: String,
     pub steps: Vec<TraceStepOut>,
-    /// "output", "drop", "arp_reply" or "generate" (the router answers with a
-    /// packet of its own: ICMP, ARP; the last stage's actions say which).
+    /// "output", "drop", "arp_reply", "generate" (the router answers with a
+    /// packet of its own: ICMP, ARP; the last stage's actions say which),
+    /// "dns" (the switch answers a DNS query) or "dns_lookup" (it would, if
+    /// it has a record for the name, which the trace did not give).
     pub verdict: String,
     /// Header changes applied before output (routed packets).
     #[serde(default)]
@@ -38,6 +40,9 @@ pub struct TraceReport {
     /// What conntrack did before the pipeline (load balancing, NAT).
     #[serde(default)]
     pub conntrack: Option<String>,
+    /// A DNS query's answer from the datapath, or why it goes on.
+    #[serde(default)]
+    pub dns: Option<String>,
 }
 
 /// A stage crossed, as reported.
@@ -170,7 +175,7 @@ pub fn report(
             chassis: chassis_of(&sb.name),
         })
         .collect();
-    if let (Verdict::ArpReply(_), Some(b)) = (v, b) {
+    if let (Verdict::ArpReply(_) | Verdict::Dns(_), Some(b)) = (v, b) {
         outputs.push(TraceOutput {
             port: b.name.clone(),
             chassis: chassis_of(&b.name),
@@ -190,6 +195,46 @@ pub fn report(
         outputs,
         cache: None,
         conntrack: None,
+        dns: None,
+    }
+}
+
+/// What a traced DNS query gets: the datapath's answer, or (no record) the
+/// walk it takes on with the lookup passed. Returns the verdict and outputs
+/// to report, and the note.
+pub fn dns_outcome(
+    t: &Tables,
+    key: &FlowKey,
+    dp: u32,
+    question: Option<(String, u16)>,
+    steps: &mut Vec<TraceStep>,
+    out: &mut Vec<u16>,
+) -> (Verdict, String) {
+    let Some((name, qtype)) = question else {
+        return (
+            Verdict::Dns(dp),
+            "dns_lookup: the answer depends on the name asked (add dns.qname == \"NAME\", and dns.qtype == AAAA for another type)".into(),
+        );
+    };
+    let q = crate::dns::query_for(key, &name, qtype);
+    let mut buf = [0u8; crate::dns::MAX_ANSWER_FRAME];
+    match t.dns.get(dp).map(|z| crate::dns::answer(z, &q, &mut buf)) {
+        Some(crate::dns::Outcome::Answer { len, .. }) => (
+            Verdict::Dns(dp),
+            format!(
+                "{name}: answered by the datapath, back out of the port it came in on: {}",
+                crate::dns::describe(&buf[..len])
+            ),
+        ),
+        _ => {
+            steps.clear();
+            out.clear();
+            let d = crate::pipeline::run_dns_passed(t, key, out, Some(steps));
+            (
+                d.verdict,
+                format!("{name}: no record here, the query goes on to where it was sent"),
+            )
+        }
     }
 }
 
@@ -392,7 +437,16 @@ pub fn logical_lb_dst(
     });
     let mut out = Vec::new();
     let mut steps = Vec::new();
-    let v = run(&t, &key, &mut out, Some(&mut steps));
+    let mut v = run(&t, &key, &mut out, Some(&mut steps));
+    let mut dns = None;
+    let mut asked = true;
+    if let Verdict::Dns(dp) = v {
+        let q = mf.dns_question()?;
+        asked = q.is_some();
+        let (verdict, note) = dns_outcome(&t, &key, dp, q, &mut steps, &mut out);
+        v = verdict;
+        dns = Some(note);
+    }
     let chassis_of = |p: &str| {
         sb.port_bindings
             .iter()
@@ -402,6 +456,10 @@ pub fn logical_lb_dst(
     };
     let mut r = report(&t, &key, v, &out, steps, chassis_of);
     r.conntrack = join_ct(edge.map(|(d, _)| d), tracked);
+    r.dns = dns;
+    if !asked {
+        r.verdict = "dns_lookup".into();
+    }
     Ok(Ok(r))
 }
 

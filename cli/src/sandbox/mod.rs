@@ -40,6 +40,8 @@ pub struct Opts {
     pub external: bool,
     /// vswitchd's `--ct-capacity`.
     pub ct_capacity: Option<u64>,
+    /// vswitchd's `--dns-rate` (DNS answers per second per port; 0: unlimited).
+    pub dns_rate: Option<u32>,
     /// Members of an etcd cluster for the NB (0: northd's file store).
     pub etcd: usize,
     /// northd instances (more than one needs `etcd`): one active, standbys.
@@ -597,6 +599,10 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
         }
         if let Some(n) = o.ct_capacity {
             args.push("--ct-capacity".into());
+            args.push(n.to_string());
+        }
+        if let Some(n) = o.dns_rate {
+            args.push("--dns-rate".into());
             args.push(n.to_string());
         }
         args.extend(pki::vswitchd_args(st, &node.name));

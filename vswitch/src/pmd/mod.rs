@@ -652,6 +652,11 @@ impl Pmd {
         let mut r =
             crate::trace::report(&self.tables, key, v, &out, steps, |_| chassis.to_string());
         r.conntrack = crate::trace::join_ct(edge.map(|(d, _)| d), tracked);
+        if let Verdict::Dns(dp) = v {
+            let (mut s, mut o) = (Vec::new(), Vec::new());
+            r.dns = Some(crate::trace::dns_outcome(&self.tables, key, dp, None, &mut s, &mut o).1);
+            r.verdict = "dns_lookup".into();
+        }
         let cached = self
             .emc
             .peek(key, key.hash32_seeded(self.seed), self.tables.generation);
