@@ -18,7 +18,7 @@ fi
 RUNS=${1:-10000000}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(frames geneve conntrack nb dns)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(frames geneve conntrack nb dns dhcp)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 printf '%-10s %12s %8s %8s %8s  %s\n' target executions cov ft seconds result
 for t in "${TARGETS[@]}"; do

@@ -7,6 +7,7 @@ mod cluster;
 mod conn;
 mod db;
 mod demo;
+mod dhcp;
 mod dns;
 mod lb;
 mod nb;
@@ -176,6 +177,8 @@ enum Cmd {
     Acl(acl::AclCmd),
     #[command(flatten)]
     Dns(dns::DnsCmd),
+    #[command(flatten)]
+    Dhcp(dhcp::DhcpCmd),
     #[command(flatten)]
     Db(db::DbCmd),
     /// Talk to the local switchyard-vswitchd.
@@ -516,6 +519,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Lb(l) => lb::run(l, &mut c, json).await?,
         Cmd::Acl(a) => acl::run(a, &mut c, json).await?,
         Cmd::Dns(d) => dns::run(d, &mut c, json).await?,
+        Cmd::Dhcp(d) => dhcp::run(d, &mut c, json).await?,
         Cmd::Db(d) => db::run(d, &mut c).await?,
         other => unreachable!("nb_write() took the writes, run() the rest: {other:?}"),
     }

@@ -50,6 +50,10 @@ pub fn print(r: &TraceReport, level: Level, json: bool) -> anyhow::Result<()> {
             r.inport
         ),
         "dns" => format!("DNS answer from the switch, sent back out \"{}\"", r.inport),
+        "dhcp" => format!(
+            "DHCP reply from the switch (the port's lease), sent back out \"{}\" if the message is one it answers",
+            r.inport
+        ),
         "dns_lookup" => format!(
             "DNS lookup: the switch answers back out \"{}\" if it has a record for the name, else the query goes on",
             r.inport

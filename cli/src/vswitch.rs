@@ -185,6 +185,12 @@ pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
                     "  poll iterations:        {} (idle sleeps {})",
                     p.iterations, p.idle_sleeps
                 );
+                let [offers, acks, naks, dpassed] = p.dhcp;
+                if offers + acks + naks + dpassed > 0 {
+                    println!(
+                        "  dhcp:                   {offers} offers, {acks} acks, {naks} naks, {dpassed} passed on"
+                    );
+                }
                 let [ans, nx, passed, bad] = p.dns;
                 if ans + nx + passed + bad > 0 {
                     println!(

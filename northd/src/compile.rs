@@ -17,6 +17,7 @@ pub struct Compiled {
     pub load_balancers: Vec<pb::SbLoadBalancer>,
     pub nats: Vec<pb::SbNat>,
     pub dns: Vec<pb::SbDns>,
+    pub dhcp: Vec<pb::SbDhcp>,
 }
 
 pub(crate) const ETH_IPV4: u64 = 0x0800;
@@ -223,6 +224,7 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
     lf.add(dp, Stage::LsOutAcl, 0, M::any(), vec![next()]);
     crate::compile_acl::compile_acls(nb, &ls.name, dp, lf);
     lf.add(dp, Stage::LsInArpRsp, 0, M::any(), vec![next()]);
+    crate::dhcp::compile_dhcp(nb, ls, out, lf);
     crate::dns::compile_dns(nb, ls, out, lf);
     lf.add(
         dp,
@@ -581,6 +583,7 @@ pub(crate) mod tests {
             .flows
             .iter()
             .all(|f| f.source.starts_with("northd/src/compile.rs:")
-                || f.source.starts_with("northd/src/dns.rs:")));
+                || f.source.starts_with("northd/src/dns.rs:")
+                || f.source.starts_with("northd/src/dhcp.rs:")));
     }
 }

@@ -166,6 +166,8 @@ pub struct Nb {
     pub acls: BTreeMap<String, pb::Acl>,
     /// DNS records by [`crate::dns::dns_key`].
     pub dns: BTreeMap<String, pb::DnsRecord>,
+    /// DHCPv4 options by id.
+    pub dhcp_options: BTreeMap<String, pb::DhcpOptions>,
 }
 
 /// Row-level difference between two NB states: what the store persists.
@@ -204,6 +206,10 @@ pub struct Change {
     pub put_dns: Vec<pb::DnsRecord>,
     #[serde(default)]
     pub del_dns: Vec<String>,
+    #[serde(default)]
+    pub put_dhcp: Vec<pb::DhcpOptions>,
+    #[serde(default)]
+    pub del_dhcp: Vec<String>,
 }
 
 impl Change {
@@ -226,6 +232,8 @@ impl Change {
             && self.del_acls.is_empty()
             && self.put_dns.is_empty()
             && self.del_dns.is_empty()
+            && self.put_dhcp.is_empty()
+            && self.del_dhcp.is_empty()
     }
 }
 
@@ -258,6 +266,7 @@ impl Nb {
         let (put_nats, del_nats) = diff_map(&self.nats, &new.nats);
         let (put_acls, del_acls) = diff_map(&self.acls, &new.acls);
         let (put_dns, del_dns) = diff_map(&self.dns, &new.dns);
+        let (put_dhcp, del_dhcp) = diff_map(&self.dhcp_options, &new.dhcp_options);
         Change {
             version,
             put_switches,
@@ -278,6 +287,8 @@ impl Nb {
             del_acls,
             put_dns,
             del_dns,
+            put_dhcp,
+            del_dhcp,
         }
     }
 
@@ -338,6 +349,12 @@ impl Nb {
             self.dns
                 .insert(crate::dns::dns_key(&r.switch_name, &r.name), r.clone());
         }
+        for n in &c.del_dhcp {
+            self.dhcp_options.remove(n);
+        }
+        for d in &c.put_dhcp {
+            self.dhcp_options.insert(d.id.clone(), d.clone());
+        }
     }
 
     /// The ports of one switch.
@@ -358,6 +375,7 @@ impl Nb {
             nats: self.nats.values().cloned().collect(),
             acls: self.acls.values().cloned().collect(),
             dns_records: self.dns.values().cloned().collect(),
+            dhcp_options: self.dhcp_options.values().cloned().collect(),
         }
     }
 
@@ -470,6 +488,10 @@ impl Nb {
                 Op::AclDel(d) => self.acl_del(d, if_exists)?,
                 Op::DnsAdd(r) => self.dns_add(r, may_exist)?,
                 Op::DnsDel(d) => self.dns_del(d, if_exists)?,
+                Op::DhcpOptionsAdd(d) => self.dhcp_options_add(d, may_exist)?,
+                Op::DhcpOptionsDel(id) => self.dhcp_options_del(id, if_exists)?,
+                Op::DhcpOptionsSet(c) => self.dhcp_options_set(c)?,
+                Op::LspSetDhcpv4Options(s) => self.lsp_set_dhcpv4_options(s)?,
             }
         }
         // A deleted switch or router takes its load balancer attachments and
@@ -477,6 +499,15 @@ impl Nb {
         self.lb_forget();
         crate::ipam::assign(self)?;
         self.check_references()?;
+        if let Some(p) = self.ports.values().find(|p| {
+            !p.dhcpv4_options.is_empty() && !self.dhcp_options.contains_key(&p.dhcpv4_options)
+        }) {
+            return Err(NbError::BadValue {
+                field: "dhcpv4_options",
+                value: p.dhcpv4_options.clone(),
+                why: format!("port {:?}: no DHCP options with this id", p.name),
+            });
+        }
         self.check_lb_nat_references()
     }
 

@@ -76,6 +76,9 @@ impl Sb {
         for d in &self.compiled.dns {
             put(Row::Dns(d.clone()));
         }
+        for d in &self.compiled.dhcp {
+            put(Row::Dhcp(d.clone()));
+        }
         // A learned binding lives as long as its router port (a re-created router
         // gets new keys and learns afresh).
         let ports: std::collections::HashSet<(u32, &str)> = self

@@ -90,6 +90,8 @@ struct Snapshot {
     acls: Vec<switchyard_southbound::pb::Acl>,
     #[serde(default)]
     dns: Vec<switchyard_southbound::pb::DnsRecord>,
+    #[serde(default)]
+    dhcp_options: Vec<switchyard_southbound::pb::DhcpOptions>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -135,6 +137,7 @@ impl FileStore {
             nats: nb.nats.values().cloned().collect(),
             acls: nb.acls.values().cloned().collect(),
             dns: nb.dns.values().cloned().collect(),
+            dhcp_options: nb.dhcp_options.values().cloned().collect(),
         };
         let tmp = self.dir.join("nb.snapshot.tmp");
         let body = serde_json::to_vec(&snap).expect("NB rows always serialize");
@@ -265,6 +268,11 @@ impl NbStore for FileStore {
                 .dns
                 .into_iter()
                 .map(|r| (crate::dns::dns_key(&r.switch_name, &r.name), r))
+                .collect();
+            loaded.nb.dhcp_options = snap
+                .dhcp_options
+                .into_iter()
+                .map(|d| (d.id.clone(), d))
                 .collect();
         }
         let log_path = self.log_path();

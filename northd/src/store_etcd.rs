@@ -49,7 +49,7 @@ fn etcd(e: impl std::fmt::Display) -> StoreError {
 }
 
 /// The table names under `rows/`, in `Nb`'s order.
-const TABLES: [&str; 9] = [
+const TABLES: [&str; 10] = [
     "switches",
     "ports",
     "routers",
@@ -59,6 +59,7 @@ const TABLES: [&str; 9] = [
     "nats",
     "acls",
     "dns",
+    "dhcp_options",
 ];
 
 impl EtcdStore {
@@ -129,7 +130,10 @@ impl EtcdStore {
         for r in &c.put_dns {
             put("dns", &crate::dns::dns_key(&r.switch_name, &r.name), j(r));
         }
-        let dels: [(&str, &Vec<String>); 9] = [
+        for r in &c.put_dhcp {
+            put("dhcp_options", &r.id, j(r));
+        }
+        let dels: [(&str, &Vec<String>); 10] = [
             ("switches", &c.del_switches),
             ("ports", &c.del_ports),
             ("routers", &c.del_routers),
@@ -139,6 +143,7 @@ impl EtcdStore {
             ("nats", &c.del_nats),
             ("acls", &c.del_acls),
             ("dns", &c.del_dns),
+            ("dhcp_options", &c.del_dhcp),
         ];
         for (t, keys) in dels {
             for k in keys {
@@ -365,6 +370,7 @@ async fn load(
             "nats" => drop(nb.nats.insert(k, row(key, value)?)),
             "acls" => drop(nb.acls.insert(k, row(key, value)?)),
             "dns" => drop(nb.dns.insert(k, row(key, value)?)),
+            "dhcp_options" => drop(nb.dhcp_options.insert(k, row(key, value)?)),
             other => {
                 return Err(bad(format!(
                     "unknown table {other:?} (known: {})",

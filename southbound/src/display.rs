@@ -127,6 +127,9 @@ pub fn actions_text(acts: &[Action]) -> String {
             Some(Kind::DnsLookup(_)) => s.push_str(
                 "dns_lookup { eth.dst <-> eth.src; ip4.src <-> ip4.dst; udp.dst <-> udp.src; outport = inport; output; } /* or next, for a name without a record */;",
             ),
+            Some(Kind::DhcpReply(_)) => s.push_str(
+                "dhcp_reply { put_dhcp_opts(offerip, router, netmask, lease_time, server_id, dns_server, mtu); eth.dst = eth.src; eth.src = server_mac; udp.src = 67; udp.dst = 68; outport = inport; output; } /* or next */;",
+            ),
             Some(Kind::CtCommit(c)) => {
                 s.push_str("ct_commit {");
                 if c.mark_mask != 0 {

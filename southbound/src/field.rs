@@ -189,6 +189,8 @@ named_enum! {
         FragTableFull => "frag_table_full",
         FragTiny => "frag_tiny",
         DnsRateLimited => "dns_rate_limited",
+        DhcpRateLimited => "dhcp_rate_limited",
+        DhcpConsumed => "dhcp_consumed",
     }
 }
 

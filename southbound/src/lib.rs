@@ -53,6 +53,7 @@ pub fn row_key(row: &SbRow) -> String {
         Some(Row::LoadBalancer(l)) => format!("lb/{}", l.name),
         Some(Row::Nat(n)) => format!("nat/{}/{}/{}", n.router, n.r#type, n.external_ip),
         Some(Row::Dns(d)) => format!("dns/{}/{}", d.datapath, d.name),
+        Some(Row::Dhcp(d)) => format!("dhcp/{}", d.logical_port),
         None => String::from("none"),
     }
 }
@@ -82,6 +83,7 @@ pub fn snapshot_rows(s: SbSnapshot) -> impl Iterator<Item = SbRow> {
         load_balancers,
         nats,
         dns,
+        dhcp,
         ..
     } = s;
     chassis
@@ -95,6 +97,7 @@ pub fn snapshot_rows(s: SbSnapshot) -> impl Iterator<Item = SbRow> {
         .chain(load_balancers.into_iter().map(Row::LoadBalancer))
         .chain(nats.into_iter().map(Row::Nat))
         .chain(dns.into_iter().map(Row::Dns))
+        .chain(dhcp.into_iter().map(Row::Dhcp))
         .map(row)
 }
 
@@ -110,6 +113,7 @@ pub fn push_row(s: &mut SbSnapshot, r: SbRow) {
         Some(Row::LoadBalancer(x)) => s.load_balancers.push(x),
         Some(Row::Nat(x)) => s.nats.push(x),
         Some(Row::Dns(x)) => s.dns.push(x),
+        Some(Row::Dhcp(x)) => s.dhcp.push(x),
         None => {}
     }
 }

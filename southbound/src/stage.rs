@@ -50,6 +50,7 @@ stages! {
     LsInCheckPortSec => (Ingress, "ls_in_check_port_sec"),
     LsInAcl => (Ingress, "ls_in_acl"),
     LsInArpRsp => (Ingress, "ls_in_arp_rsp"),
+    LsInDhcp => (Ingress, "ls_in_dhcp"),
     LsInDnsLookup => (Ingress, "ls_in_dns_lookup"),
     LsInL2Lkup => (Ingress, "ls_in_l2_lkup"),
     LsOutAcl => (Egress, "ls_out_acl"),
@@ -113,7 +114,7 @@ mod tests {
     #[test]
     fn tables_count_within_a_pipeline() {
         assert_eq!(Stage::LsInCheckPortSec.table(), 0);
-        assert_eq!(Stage::LsInL2Lkup.table(), 4);
+        assert_eq!(Stage::LsInL2Lkup.table(), 5);
         assert_eq!(Stage::LsOutApplyPortSec.table(), 1);
         assert_eq!(Stage::LrInAdmission.table(), 0);
         assert_eq!(Stage::LrInIpRouting.table(), 2);

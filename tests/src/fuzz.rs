@@ -615,6 +615,11 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         out.push(("nb", text.as_bytes().to_vec()));
     }
     out.extend(crate::fuzz_dns::seeds().into_iter().map(|s| ("dns", s)));
+    out.extend(
+        crate::fuzz_dns::dhcp_seeds()
+            .into_iter()
+            .map(|s| ("dhcp", s)),
+    );
     out
 }
 
@@ -622,10 +627,11 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
 pub type Target = fn(&[u8]);
 
 /// The fuzz targets by name, with their bodies.
-pub const TARGETS: [(&str, Target); 5] = [
+pub const TARGETS: [(&str, Target); 6] = [
     ("frames", frames),
     ("geneve", geneve),
     ("conntrack", conntrack),
     ("nb", nb),
     ("dns", crate::fuzz_dns::dns),
+    ("dhcp", crate::fuzz_dns::dhcp),
 ];

@@ -1,4 +1,4 @@
-//! The `dns` fuzz target: a DNS message (the UDP payload of a query from
+//! The `dns` and `dhcp` fuzz targets. `dns`: a DNS message (the UDP payload of a query from
 //! 10.0.0.5 to 10.96.0.10:53) answered from a zone with A, AAAA, SRV and PTR
 //! records and a domain. Invariants: no panic; an answer fits the buffer and
 //! 512 bytes of message, goes back to the sender from port 53 with a valid
@@ -119,4 +119,67 @@ pub fn seeds() -> Vec<Vec<u8>> {
     ptr_loop.extend_from_slice(&[3, b'w', b'e', b'b', 0xc0, 12, 0, 1, 0, 1]);
     out.push(ptr_loop);
     out
+}
+
+/// The `dhcp` fuzz target: a BOOTP/DHCP message (the UDP payload from
+/// 0.0.0.0:68 to 255.255.255.255:67) from a port with a lease. Invariants:
+/// no panic; a reply fits its buffer, goes from 67 to 68 with the request's
+/// transaction id, and offers nothing but the lease's address.
+pub fn dhcp(data: &[u8]) {
+    use switchyard_vswitch::dhcp::{answer, Lease, Outcome, MAX_REPLY_FRAME};
+    let lease = Lease {
+        mac: 0x0a00_0000_0005,
+        ip: 0x0a00_0005,
+        netmask: 0xffff_ff00,
+        router: 0x0a00_0001,
+        server_id: 0x0a00_0001,
+        server_mac: 0x0a00_0000_00fe,
+        lease_time: 3600,
+        dns: vec![0x0a00_0035, 0x0a00_0036],
+        mtu: 1400,
+        domain: b"cluster.local".to_vec().into(),
+    };
+    let mut f = vec![0xff; 6];
+    f.extend_from_slice(&[0x0a, 0, 0, 0, 0, 5, 0x08, 0x00, 0x45, 0]);
+    f.extend_from_slice(&((28 + data.len()).min(0xffff) as u16).to_be_bytes());
+    f.extend_from_slice(&[
+        0, 0, 0, 0, 64, 17, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 0, 68, 0, 67,
+    ]);
+    f.extend_from_slice(&((8 + data.len()).min(0xffff) as u16).to_be_bytes());
+    f.extend_from_slice(&[0, 0]);
+    f.extend_from_slice(data);
+    let mut buf = [0u8; MAX_REPLY_FRAME];
+    let _ = answer(&lease, data, &mut buf);
+    if let Outcome::Reply { len, .. } = answer(&lease, &f, &mut buf) {
+        assert!(len <= MAX_REPLY_FRAME);
+        assert_eq!(&buf[34..38], &[0, 67, 0, 68]);
+        assert_eq!(&buf[42 + 4..42 + 8], &data[4..8], "the transaction id");
+        let yiaddr = &buf[42 + 16..42 + 20];
+        assert!(yiaddr == [0; 4] || yiaddr == [10, 0, 0, 5], "{yiaddr:?}");
+    }
+}
+
+/// Seeds for `dhcp`: DISCOVER, REQUEST (ours, another address, another
+/// server), INFORM, RELEASE.
+pub fn dhcp_seeds() -> Vec<Vec<u8>> {
+    let msg = |ty: u8, ciaddr: [u8; 4], extra: &[u8]| {
+        let mut b = vec![0u8; 236];
+        b[0..3].copy_from_slice(&[1, 1, 6]);
+        b[4..8].copy_from_slice(&[1, 2, 3, 4]);
+        b[12..16].copy_from_slice(&ciaddr);
+        b[28..34].copy_from_slice(&[0x0a, 0, 0, 0, 0, 5]);
+        b.extend_from_slice(&[0x63, 0x82, 0x53, 0x63, 53, 1, ty]);
+        b.extend_from_slice(extra);
+        b.push(255);
+        b
+    };
+    vec![
+        msg(1, [0; 4], &[55, 4, 1, 3, 6, 26]),
+        msg(3, [0; 4], &[50, 4, 10, 0, 0, 5, 54, 4, 10, 0, 0, 1]),
+        msg(3, [0; 4], &[50, 4, 10, 0, 0, 9]),
+        msg(3, [0; 4], &[50, 4, 10, 0, 0, 5, 54, 4, 10, 0, 0, 99]),
+        msg(3, [10, 0, 0, 5], &[]),
+        msg(8, [10, 0, 0, 5], &[]),
+        msg(7, [10, 0, 0, 5], &[]),
+    ]
 }

@@ -137,6 +137,9 @@ pub struct PmdInfo {
     /// DNS queries answered, answered NXDOMAIN, let go on, unreadable.
     #[serde(default)]
     pub dns: [u64; 4],
+    /// DHCP offers, acks, naks sent, and messages let go on.
+    #[serde(default)]
+    pub dhcp: [u64; 4],
     pub drops: std::collections::BTreeMap<String, u64>,
 }
 

@@ -29,7 +29,7 @@ pub struct FlowKey {
     /// with `ct_mark` and `ct_label`, on datapaths whose flows match them.
     pub ct_state: u8,
     /// Flags of the pipeline's working copy ([`WORK_COMMIT`],
-    /// [`WORK_DNS_PASSED`]); 0 in a parsed key.
+    /// [`WORK_ANSWER_PASSED`]); 0 in a parsed key.
     pub ct_commit: u8,
     /// Tunnel metadata of a decapsulated packet ([`pack_tunnel`]); 0 otherwise.
     pub tun: u64,
@@ -40,9 +40,10 @@ pub struct FlowKey {
 
 /// Set in the working copy by `ct_commit`.
 pub const WORK_COMMIT: u8 = 1;
-/// Set by the PMD on a DNS query the datapath did not answer: `dns_lookup`
-/// is then `next`, and the query goes on to where it was sent.
-pub const WORK_DNS_PASSED: u8 = 2;
+/// Set by the PMD on a DNS query or DHCP message the datapath did not
+/// answer: `dns_lookup` and `dhcp_reply` are then `next`, and the packet
+/// goes on to where it was sent.
+pub const WORK_ANSWER_PASSED: u8 = 2;
 
 /// `ip_frag` of a packet that is not a fragment.
 pub const FRAG_NONE: u8 = 0;

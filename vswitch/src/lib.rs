@@ -7,6 +7,7 @@ pub mod agent;
 pub mod classifier;
 pub mod conntrack;
 pub mod control;
+pub mod dhcp;
 pub mod dns;
 pub mod edge;
 pub mod emc;

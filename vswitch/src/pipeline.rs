@@ -6,7 +6,7 @@
 //! the output list) and can record a trace of every stage it crossed.
 
 use crate::flow::{pack_tunnel, unpack_tunnel};
-use crate::flow::{FlowKey, Meta, WORK_COMMIT, WORK_DNS_PASSED};
+use crate::flow::{FlowKey, Meta, WORK_ANSWER_PASSED, WORK_COMMIT};
 use crate::tables::{
     Act, DpTables, GenKind, PortTarget, RouteHop, StageTable, Tables, TUNNEL_BASE,
 };
@@ -39,8 +39,11 @@ pub enum Verdict {
     /// PMD hands the frame to [`punt`].
     Punt,
     /// A DNS query on this switch datapath: the PMD answers it from the
-    /// datapath's zone, or runs it again with [`run_dns_passed`].
+    /// datapath's zone, or runs it again with [`run_passed`].
     Dns(u32),
+    /// A DHCPv4 message from a port with a lease: the PMD answers it, or
+    /// runs it again with [`run_passed`].
+    Dhcp,
 }
 
 /// One step of a trace: a stage and the flow that matched there.
@@ -111,13 +114,14 @@ impl Decision {
     }
 }
 
-/// [`run_full`] for a DNS query the datapath did not answer: its `dns_lookup`
-/// is `next`, and it goes where it was sent.
-pub fn run_dns_passed(t: &Tables, key: &FlowKey, out: &mut Vec<u16>, trace: Trace) -> Decision {
+/// [`run_full`] for a DNS query or DHCP message the datapath did not
+/// answer: its `dns_lookup` or `dhcp_reply` is `next`, and it goes where
+/// it was sent.
+pub fn run_passed(t: &Tables, key: &FlowKey, out: &mut Vec<u16>, trace: Trace) -> Decision {
     let mut k = *key;
-    k.ct_commit = WORK_DNS_PASSED;
+    k.ct_commit = WORK_ANSWER_PASSED;
     let mut d = run_full(t, &k, out, trace);
-    if let Verdict::Dns(_) = d.verdict {
+    if let Verdict::Dns(_) | Verdict::Dhcp = d.verdict {
         d.verdict = Verdict::Drop(DropReason::PipelineDrop);
     }
     d
@@ -255,6 +259,7 @@ fn walk_datapaths(
                 Step::Drop(r) => return Outcome::Done(Verdict::Drop(r)),
                 Step::ArpReply(mac) => return Outcome::Done(Verdict::ArpReply(mac)),
                 Step::Dns => return Outcome::Done(Verdict::Dns(cur.dp)),
+                Step::Dhcp => return Outcome::Done(Verdict::Dhcp),
                 Step::Gen(kind) => {
                     return Outcome::Gen(Gen {
                         kind,
@@ -324,7 +329,7 @@ fn walk_datapaths(
                     _ => last_drop = DropReason::NoL2Destination,
                 },
                 Step::Drop(r) => last_drop = r,
-                Step::ArpReply(_) | Step::Gen(_) | Step::Dns => {
+                Step::ArpReply(_) | Step::Gen(_) | Step::Dns | Step::Dhcp => {
                     last_drop = DropReason::PipelineDrop
                 }
             }
@@ -345,6 +350,7 @@ enum Step {
     ArpReply(u64),
     Gen(GenKind),
     Dns,
+    Dhcp,
 }
 
 /// The 5-tuple hash ECMP selects a hop by (stable for a connection).
@@ -440,9 +446,13 @@ fn walk(
                     break;
                 }
                 Act::Generate(g) => return Step::Gen(g),
-                Act::DnsLookup => {
-                    if key.ct_commit & WORK_DNS_PASSED == 0 {
-                        return Step::Dns;
+                Act::DnsLookup | Act::DhcpReply => {
+                    if key.ct_commit & WORK_ANSWER_PASSED == 0 {
+                        return if *a == Act::DnsLookup {
+                            Step::Dns
+                        } else {
+                            Step::Dhcp
+                        };
                     }
                     next = true;
                     break;

@@ -61,6 +61,12 @@ pub struct PmdStats {
     pub dns_nxdomain: Counter,
     pub dns_passed: Counter,
     pub dns_malformed: Counter,
+    /// DHCPv4 replies the datapath sent (OFFER, ACK, NAK), and messages it
+    /// let go on (a REQUEST to another server, a port without a lease).
+    pub dhcp_offers: Counter,
+    pub dhcp_acks: Counter,
+    pub dhcp_naks: Counter,
+    pub dhcp_passed: Counter,
     pub drops: [Counter; DropReason::COUNT],
 }
 
@@ -87,6 +93,10 @@ impl Default for PmdStats {
             dns_nxdomain: Default::default(),
             dns_passed: Default::default(),
             dns_malformed: Default::default(),
+            dhcp_offers: Default::default(),
+            dhcp_acks: Default::default(),
+            dhcp_naks: Default::default(),
+            dhcp_passed: Default::default(),
             drops: std::array::from_fn(|_| Counter::default()),
         }
     }
@@ -114,6 +124,10 @@ impl PmdStats {
             &self.dns_nxdomain,
             &self.dns_passed,
             &self.dns_malformed,
+            &self.dhcp_offers,
+            &self.dhcp_acks,
+            &self.dhcp_naks,
+            &self.dhcp_passed,
         ] {
             c.reset();
         }

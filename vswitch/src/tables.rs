@@ -28,6 +28,8 @@ pub enum Act {
     /// Answer a DNS query from the datapath's zone, or `next` for a name it
     /// has no record for (the PMD decides: the name is not in the flow key).
     DnsLookup,
+    /// Answer a DHCPv4 message from the inport's lease, or `next`.
+    DhcpReply,
     /// Commit the packet's connection with these (value, mask) bits of mark
     /// and label; the PMD does it once the packet's fate is known.
     CtCommit {
@@ -173,6 +175,8 @@ pub struct Tables {
     pub ct_zone_limits: FxHashMap<u32, u32>,
     /// DNS records by switch datapath ([`crate::dns`]).
     pub dns: crate::dns::Zones,
+    /// DHCPv4 leases by (switch datapath, port) ([`crate::dhcp`]).
+    pub dhcp: crate::dhcp::Leases,
 }
 
 impl Tables {
@@ -276,6 +280,7 @@ fn translate_flow(f: &LogicalFlow, ecmp: &mut Vec<Vec<RouteHop>>) -> Option<(Mat
             Kind::PutArp(_) => Act::Generate(GenKind::PutArp),
             Kind::TcpReset(_) => Act::Generate(GenKind::TcpReset),
             Kind::DnsLookup(_) => Act::DnsLookup,
+            Kind::DhcpReply(_) => Act::DhcpReply,
             Kind::CtCommit(c) => Act::CtCommit {
                 mark: (c.mark, c.mark_mask),
                 label: (c.label, c.label_mask),
@@ -334,6 +339,7 @@ impl Tables {
                     .iter()
                     .map(|d| (d.tunnel_key, d.dns_domain.as_str())),
             ),
+            dhcp: crate::dhcp::Leases::build(&sb.dhcp),
             ..Default::default()
         };
         let mut by_name: FxHashMap<&str, (u32, u32, bool)> = FxHashMap::default();

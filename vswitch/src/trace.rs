@@ -143,6 +143,7 @@ pub fn verdict_text(v: Verdict, outs: &[u16]) -> String {
         Verdict::Routed(rw) => format!("set({}) output{outs:?}", rewrite_text(&rw)),
         Verdict::Punt => "slow_path(generate)".into(),
         Verdict::Dns(_) => "dns_lookup(answer, or run again passed)".into(),
+        Verdict::Dhcp => "dhcp_reply(answer, or run again passed)".into(),
     }
 }
 
@@ -162,6 +163,7 @@ pub fn report(
         Verdict::ArpReply(_) => ("arp_reply", None),
         Verdict::Punt => ("generate", None),
         Verdict::Dns(_) => ("dns", None),
+        Verdict::Dhcp => ("dhcp", None),
     };
     let rewrite = match v {
         Verdict::Routed(rw) => Some(rewrite_text(&rw)),
@@ -175,7 +177,7 @@ pub fn report(
             chassis: chassis_of(&sb.name),
         })
         .collect();
-    if let (Verdict::ArpReply(_) | Verdict::Dns(_), Some(b)) = (v, b) {
+    if let (Verdict::ArpReply(_) | Verdict::Dns(_) | Verdict::Dhcp, Some(b)) = (v, b) {
         outputs.push(TraceOutput {
             port: b.name.clone(),
             chassis: chassis_of(&b.name),
@@ -229,7 +231,7 @@ pub fn dns_outcome(
         _ => {
             steps.clear();
             out.clear();
-            let d = crate::pipeline::run_dns_passed(t, key, out, Some(steps));
+            let d = crate::pipeline::run_passed(t, key, out, Some(steps));
             (
                 d.verdict,
                 format!("{name}: no record here, the query goes on to where it was sent"),

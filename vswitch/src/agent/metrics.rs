@@ -78,6 +78,26 @@ impl Agent {
                 s.dns_malformed.get(),
             ),
             (
+                "switchyard_dhcp_offers_total",
+                "DHCPOFFERs the datapath sent.",
+                s.dhcp_offers.get(),
+            ),
+            (
+                "switchyard_dhcp_acks_total",
+                "DHCPACKs the datapath sent.",
+                s.dhcp_acks.get(),
+            ),
+            (
+                "switchyard_dhcp_naks_total",
+                "DHCPNAKs the datapath sent (a request for another address).",
+                s.dhcp_naks.get(),
+            ),
+            (
+                "switchyard_dhcp_passed_total",
+                "DHCP messages the datapath let go on (a request to another server).",
+                s.dhcp_passed.get(),
+            ),
+            (
                 "switchyard_conntrack_inserts_total",
                 "Connections entered in conntrack.",
                 s.ct_inserts.get(),

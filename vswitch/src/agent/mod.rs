@@ -541,6 +541,12 @@ impl Agent {
                         s.dns_passed.get(),
                         s.dns_malformed.get(),
                     ],
+                    dhcp: [
+                        s.dhcp_offers.get(),
+                        s.dhcp_acks.get(),
+                        s.dhcp_naks.get(),
+                        s.dhcp_passed.get(),
+                    ],
                     drops: DropReason::ALL
                         .iter()
                         .map(|r| (r.as_str().to_string(), s.drops[*r as usize].get()))

@@ -167,6 +167,59 @@ impl Pmd {
         true
     }
 
+    /// Answers the DHCPv4 message in frame `i` of port `s` from the port's
+    /// lease, back out of the port. Returns false when it is not the
+    /// datapath's to answer (a REQUEST to another server): it goes on.
+    pub(super) fn dhcp(&mut self, s: usize, i: usize, off: usize) -> bool {
+        let t = &*self.tables;
+        let lease = t
+            .slot(s as u16)
+            .and_then(|b| t.dhcp.get(b.datapath, b.port));
+        let (Some(lease), Some(p)) = (lease, self.ports[s].as_mut()) else {
+            self.stats.dhcp_passed.add(1);
+            return false;
+        };
+        let frame = &p.io.rx_frame(i)[off..];
+        let len = match crate::dhcp::answer(lease, frame, &mut self.scratch[..]) {
+            crate::dhcp::Outcome::Pass => {
+                self.stats.dhcp_passed.add(1);
+                return false;
+            }
+            crate::dhcp::Outcome::Consumed => {
+                self.stats.count_drop(DropReason::DhcpConsumed);
+                p.stats.rx_dropped.add(1);
+                return true;
+            }
+            crate::dhcp::Outcome::Reply { len, kind } => {
+                let now = self.arp_limiter.born.elapsed().as_millis() as u64;
+                if !p.dns_limit.allow(now) {
+                    self.stats.count_drop(DropReason::DhcpRateLimited);
+                    p.stats.rx_dropped.add(1);
+                    return true;
+                }
+                match kind {
+                    crate::dhcp::Reply::Offer => self.stats.dhcp_offers.add(1),
+                    crate::dhcp::Reply::Ack => self.stats.dhcp_acks.add(1),
+                    crate::dhcp::Reply::Nak => self.stats.dhcp_naks.add(1),
+                }
+                len
+            }
+        };
+        match p.io.tx_copy(&self.scratch[..len]) {
+            Ok(()) => {
+                p.stats.tx_packets.add(1);
+                p.stats.tx_bytes.add(len as u64);
+                self.stats.generated.add(1);
+            }
+            Err(r) => {
+                p.stats.tx_dropped.add(1);
+                self.stats.count_drop(r);
+            }
+        }
+        self.mark_dirty(s as u16);
+        true
+    }
+
     /// Sets the rate of generated answers (per second; 0: unlimited).
     pub fn set_answer_rate(&mut self, rate: u32, burst: u32) {
         self.answers = RateLimiter::new(rate, burst);

@@ -11,7 +11,7 @@ use crate::edge::{Edge, EdgeState};
 use crate::emc::Emc;
 use crate::flow::{pack_tunnel, FlowKey};
 use crate::packet::{apply_rewrite, arp_reply_in_place, extract};
-use crate::pipeline::{run, run_dns_passed, run_full, Learned, TraceStep, Verdict};
+use crate::pipeline::{run, run_full, run_passed, Learned, TraceStep, Verdict};
 use crate::port::PortIo;
 use crate::stats::{PmdStats, PortStats};
 use crate::tables::Tables;
@@ -62,7 +62,7 @@ const EXPIRE_BUDGET: usize = 256;
 struct PortSlot {
     io: Box<dyn PortIo>,
     stats: Arc<PortStats>,
-    /// DNS answers the datapath gives this port ([`Pmd::set_dns_rate`]).
+    /// DNS and DHCP answers the datapath gives this port ([`Pmd::set_dns_rate`]).
     dns_limit: RateLimiter,
 }
 
@@ -466,11 +466,15 @@ impl Pmd {
             // A DNS query the datapath answers ends here; one it does not goes
             // on as if the switch had no records.
             let (verdict, tun_md, commit, outs) = match verdict {
-                Verdict::Dns(dp) => {
-                    if self.dns(s, i, off, dp) {
+                Verdict::Dns(_) | Verdict::Dhcp => {
+                    let done = match verdict {
+                        Verdict::Dns(dp) => self.dns(s, i, off, dp),
+                        _ => self.dhcp(s, i, off),
+                    };
+                    if done {
                         continue;
                     }
-                    let d = run_dns_passed(&self.tables, &key, &mut out, None);
+                    let d = run_passed(&self.tables, &key, &mut out, None);
                     (d.verdict, d.tun_md, d.commit, &out[..])
                 }
                 _ => (verdict, tun_md, commit, outs),
@@ -498,7 +502,7 @@ impl Pmd {
                 Verdict::Routed(_) => unreachable!("rewritten above"),
                 Verdict::Punt => self.punt(slot, i, &key),
                 // Run again with the lookup passed: it cannot come back.
-                Verdict::Dns(_) => self.stats.count_drop(DropReason::PipelineDrop),
+                Verdict::Dns(_) | Verdict::Dhcp => self.stats.count_drop(DropReason::PipelineDrop),
                 Verdict::Drop(r) => {
                     self.stats.count_drop(r);
                     if let Some(p) = self.ports[s].as_ref() {
