@@ -24,6 +24,10 @@ RESULTS=$(mktemp)
 QUERIES=$(mktemp)
 NAME=web.default.svc.cluster.local
 NOWHERE=10.96.0.99
+CLIENT_CPUS=${CLIENT_CPUS:-0}
+CLIENTS=${CLIENTS:-1}
+THREADS=${THREADS:-1}
+OUTSTANDING=${OUTSTANDING:-100}
 
 cleanup() {
   [ -f "$SBDIR/dnsmasq.pid" ] && kill "$(cat "$SBDIR/dnsmasq.pid")" 2>/dev/null || true
@@ -67,7 +71,7 @@ EOF
 
 measure() { # name server
   local qps lat
-  qps=$(ip netns exec "$C" taskset -c 0 dnsperf -s "$2" -d "$QUERIES" -l "$DUR" -q 100 -c 1 -T 1 2>/dev/null \
+  qps=$(ip netns exec "$C" taskset -c "$CLIENT_CPUS" dnsperf -s "$2" -d "$QUERIES" -l "$DUR" -q "$OUTSTANDING" -c "$CLIENTS" -T "$THREADS" 2>/dev/null \
     | awk '/Queries per second/ {print int($4)}')
   lat=$(latency "$2")
   echo "$1 $qps $lat" | tee -a "$RESULTS"
