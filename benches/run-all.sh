@@ -11,7 +11,7 @@
 # Full: the parameters BENCHMARKS.md quotes (about 40 minutes here, 2 vCPU;
 # --fuzz adds about an hour). --quick: short runs of everything (about 12
 # minutes) for a reviewer who wants the ratios, not publication figures.
-# Sections: criterion ipp e2e routed overlay service acl lb-latency footprint fuzz.
+# Sections: criterion ipp e2e routed overlay service acl dns lb-latency footprint fuzz.
 # Root; nothing else running (the e2e scripts pin to cores 0 and 1). Logs
 # of every section go to target/bench-results/<commit>-<time>/.
 set -euo pipefail
@@ -51,7 +51,7 @@ section() { # NAME COMMAND...: runs it, logs it, prints its tables
   echo; echo "## $name: \`$*\`"
   local t0=$SECONDS
   if "$@" >"$OUT/$name.log" 2>&1; then
-    sed -n '/^medians:/,$p; /^setup /p; /^scenario /,$p; /^| /p; /^lb-add to first/,$p; /^ports: /,$p' "$OUT/$name.log" | awk '!seen[$0]++'
+    sed -n '/^medians:/,$p; /^setup /p; /^median /p; /^switchyard \/ /p; /^scenario /,$p; /^| /p; /^lb-add to first/,$p; /^ports: /,$p' "$OUT/$name.log" | awk '!seen[$0]++'
   else
     echo "FAILED (see $OUT/$name.log):"; tail -5 "$OUT/$name.log"
   fi
@@ -76,6 +76,7 @@ want routed && section routed benches/e2e-routed.sh "${E2E[0]}" "${E2E[1]}"
 want overlay && section overlay benches/e2e-overlay.sh "${E2E[0]}" "${E2E[1]}"
 want service && section service benches/e2e-service.sh "${SVC[@]}"
 want acl && section acl benches/e2e-acl.sh "${E2E[0]}" "${E2E[1]}"
+want dns && section dns benches/e2e-dns.sh "${E2E[0]}" "${E2E[1]}"
 want lb-latency && section lb-latency benches/lb-latency.sh "${LBL[@]}"
 want footprint && section footprint benches/footprint.sh "${FOOT[@]}"
 want fuzz && section fuzz benches/fuzz.sh "$FUZZ_RUNS"

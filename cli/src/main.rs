@@ -9,6 +9,7 @@ mod db;
 mod demo;
 mod dhcp;
 mod dns;
+mod k8s;
 mod lb;
 mod nb;
 mod router;
@@ -181,6 +182,10 @@ enum Cmd {
     Dhcp(dhcp::DhcpCmd),
     #[command(flatten)]
     Db(db::DbCmd),
+    /// Kubernetes manifests: `k8s apply -f FILE|DIR` keeps the NB in line
+    /// with their Services and EndpointSlices, `k8s delete -f` removes that.
+    #[command(subcommand)]
+    K8s(k8s::K8sCmd),
     /// Talk to the local switchyard-vswitchd.
     #[command(subcommand)]
     Vswitch(VswitchCmd),
@@ -520,6 +525,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Acl(a) => acl::run(a, &mut c, json).await?,
         Cmd::Dns(d) => dns::run(d, &mut c, json).await?,
         Cmd::Dhcp(d) => dhcp::run(d, &mut c, json).await?,
+        Cmd::K8s(k) => k8s::run(k, &mut c).await?,
         Cmd::Db(d) => db::run(d, &mut c).await?,
         other => unreachable!("nb_write() took the writes, run() the rest: {other:?}"),
     }

@@ -295,3 +295,93 @@ fn a_query_to_a_service_vip_is_answered_from_the_vip_or_balanced_to_the_server()
     assert_eq!(st, "NOERROR", "{a:?}");
     assert!(a[0].ends_with("A 192.0.2.7"), "{a:?}");
 }
+
+#[test]
+fn a_service_from_a_real_manifest_is_reached_by_name_and_goes_with_it() {
+    let name = "a_service_from_a_real_manifest_is_reached_by_name_and_goes_with_it";
+    if !can_run(name) {
+        return;
+    }
+    if !runs_unless(
+        name,
+        (!run("sh", &["-c", "command -v dig"]).0)
+            .then_some("dig is not installed (scripts/setup installs it)"),
+    ) {
+        return;
+    }
+    let sb = Sandbox::up(73, 2);
+    let (client, web) = (0, 1);
+    let _web = sb.serve_in(&sb.netns(web), "tcp", 8080, "web");
+    let _conf = ResolvConf::write(
+        &sb.netns(client),
+        &format!(
+            "nameserver {NOWHERE}\nsearch shop.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5 attempts:2 timeout:1\n"
+        ),
+    );
+    let manifest = sb.dir.join("web.yaml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"apiVersion: v1
+kind: Namespace
+metadata: {{name: shop}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web, namespace: shop}}
+spec:
+  clusterIP: 10.96.0.50
+  ports: [{{name: http, port: 80, targetPort: http}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-1
+  namespace: shop
+  labels: {{kubernetes.io/service-name: web}}
+addressType: IPv4
+ports: [{{name: http, port: 8080, protocol: TCP}}]
+endpoints:
+- addresses: [{}]
+  conditions: {{ready: true}}
+"#,
+            sb.ip(web)
+        ),
+    )
+    .expect("manifest");
+    let m = manifest.display().to_string();
+    let out = sb.syctl(&["--wait=hv", "k8s", "apply", "-f", &m]);
+    assert!(out.starts_with("ok: 1 services"), "{out}");
+    // By its short name, through the search list and the service VIP.
+    let answer = sb.svc_in(&sb.netns(client), "connect", "web", 80, 1);
+    assert!(answer[0].starts_with("web "), "connect web:80: {answer:?}");
+    let (st, a) = dig(
+        &sb,
+        client,
+        NOWHERE,
+        "_http._tcp.web.shop.svc.cluster.local",
+        "SRV",
+    );
+    assert_eq!(st, "NOERROR");
+    assert!(
+        a[0].ends_with("SRV 0 100 80 web.shop.svc.cluster.local."),
+        "{a:?}"
+    );
+    // The same manifest again writes nothing.
+    let again = sb.syctl(&["k8s", "apply", "-f", &m]);
+    assert!(again.starts_with("unchanged"), "{again}");
+    // Deleted with its manifest: the name is gone (NXDOMAIN), the VIP too.
+    let out = sb.syctl(&["--wait=hv", "k8s", "delete", "-f", &m]);
+    assert!(out.starts_with("ok: 1 services removed"), "{out}");
+    let (st, _) = dig(&sb, client, NOWHERE, "web.shop.svc.cluster.local", "A");
+    assert_eq!(st, "NXDOMAIN");
+    assert!(!sb.syctl(&["lb-list"]).contains("10.96.0.50"));
+    // A manifest that is not one is refused before anything is written.
+    std::fs::write(
+        &manifest,
+        "kind: Service\nmetadata: {name: x}\nspec: {ports: nope}\n",
+    )
+    .unwrap();
+    let e = sb.syctl_err(&["k8s", "apply", "-f", &m]);
+    assert!(e.contains("a Service"), "{e}");
+}
