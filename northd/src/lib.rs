@@ -4,6 +4,7 @@
 
 pub mod acl;
 pub mod auth;
+pub mod change;
 pub mod compile;
 pub mod compile_acl;
 pub mod compile_lb;
