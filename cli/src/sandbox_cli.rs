@@ -50,6 +50,10 @@ pub(crate) struct SandboxOpts {
     /// vswitchd's, 20,000; 0: unlimited, for benchmarks).
     #[arg(long)]
     dns_rate: Option<u32>,
+    /// Pods start without addresses and ask for them by DHCP (busybox
+    /// udhcpc); the datapath answers from one DHCP options row per switch.
+    #[arg(long)]
+    dhcp: bool,
     /// Keep the NB on an etcd cluster of this many members (1-5; Debian's
     /// etcd, client ports from 2 x port base - 4000), not northd's file store.
     #[arg(long, default_value_t = 0)]
@@ -78,6 +82,7 @@ impl SandboxOpts {
             external: self.external,
             ct_capacity: self.ct_capacity,
             dns_rate: self.dns_rate,
+            dhcp: self.dhcp,
             etcd: self.etcd,
             northds: self.northd,
             tls: self.tls,

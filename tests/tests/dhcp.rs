@@ -129,3 +129,44 @@ fn a_pod_without_an_address_gets_its_lease_from_the_datapath_and_reaches_others(
     let (ok, _, _) = udhcpc(0);
     assert!(!ok, "a lease without options");
 }
+
+#[test]
+fn a_dhcp_sandbox_gives_every_pod_its_address_by_dhcp() {
+    let name = "a_dhcp_sandbox_gives_every_pod_its_address_by_dhcp";
+    if !can_run(name) {
+        return;
+    }
+    let has_udhcpc = run("busybox", &["udhcpc", "--help"]).2.contains("udhcpc");
+    if !runs_unless(
+        name,
+        (!has_udhcpc).then_some("busybox udhcpc is missing (busybox-static, scripts/setup)"),
+    ) {
+        return;
+    }
+    // Two subnets: sandbox up itself checks that the pods reach each other.
+    let sb = Sandbox::up_with(74, 2, &["--dhcp", "--subnets", "2"]);
+    for i in 0..2 {
+        let addr = sb
+            .exec(i, &["ip", "-4", "-o", "addr", "show", "dev", "eth0"])
+            .1;
+        assert!(
+            addr.contains(&format!("{}/24", sb.ip(i))),
+            "pod{}: {addr}",
+            i + 1
+        );
+        let route = sb.exec(i, &["ip", "route", "show", "default"]).1;
+        assert!(route.contains("via 10.244."), "pod{}: {route}", i + 1);
+    }
+    assert!(sb.ping(0, &sb.ip(1)), "across the router");
+    let v = sb.syctl_json(&["vswitch", "pmd-stats"]);
+    assert!(
+        v[0]["dhcp"][1].as_u64() >= Some(2),
+        "two ACKs: {}",
+        v[0]["dhcp"]
+    );
+    let list = sb.syctl(&["dhcp-options-list"]);
+    assert!(
+        list.contains("sandbox-ls0") && list.contains("sandbox-ls1"),
+        "{list}"
+    );
+}

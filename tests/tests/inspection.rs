@@ -37,6 +37,8 @@ fn logical_trace_names_stages_and_verdicts() {
             "ingress:ls_in_check_port_sec",
             "ingress:ls_in_acl",
             "ingress:ls_in_arp_rsp",
+            "ingress:ls_in_dhcp",
+            "ingress:ls_in_dns_lookup",
             "ingress:ls_in_l2_lkup",
             "egress:ls_out_acl",
             "egress:ls_out_apply_port_sec"
@@ -46,10 +48,12 @@ fn logical_trace_names_stages_and_verdicts() {
         (r.verdict.as_str(), r.outputs[0].port.as_str()),
         ("output", "ls0-pod2")
     );
-    assert!(r.steps.iter().all(|s| s
-        .source
-        .as_deref()
-        .is_some_and(|x| x.starts_with("northd/src/compile.rs:"))));
+    // Every step names the northd builder of its flow.
+    assert!(r.steps.iter().all(|s| s.source.as_deref().is_some_and(|x| {
+        ["compile.rs:", "dhcp.rs:", "dns.rs:"]
+            .iter()
+            .any(|f| x.starts_with(&format!("northd/src/{f}")))
+    })));
 
     let r = logical(
         &sb,

@@ -42,6 +42,8 @@ pub struct Opts {
     pub ct_capacity: Option<u64>,
     /// vswitchd's `--dns-rate` (DNS answers per second per port; 0: unlimited).
     pub dns_rate: Option<u32>,
+    /// Pods ask for their address, route and MTU by DHCP (the datapath answers).
+    pub dhcp: bool,
     /// Members of an etcd cluster for the NB (0: northd's file store).
     pub etcd: usize,
     /// northd instances (more than one needs `etcd`): one active, standbys.
@@ -133,6 +135,9 @@ pub struct State {
     /// `--tls`: certificates in DIR/pki, https everywhere.
     #[serde(default)]
     pub tls: bool,
+    /// `--dhcp`: pods got their addresses from the datapath's DHCP.
+    #[serde(default)]
+    pub dhcp: bool,
 }
 
 impl State {
@@ -403,6 +408,7 @@ pub async fn up(o: &Opts, pods: usize) -> anyhow::Result<State> {
         nb: format!("{}://127.0.0.1:{}", scheme(o.tls), o.port_base),
         sb: format!("{}://127.0.0.1:{}", scheme(o.tls), o.port_base + 1),
         tls: o.tls,
+        dhcp: o.dhcp,
         switch: "ls0".into(),
         subnet: o.subnet.clone(),
         chassis: format!("{}-chassis1", o.prefix),
@@ -558,6 +564,9 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
             }));
         }
     }
+    if st.dhcp {
+        ops.extend(pod::dhcp_options(st, o.chassis > 1));
+    }
     for p in st.pods.iter().chain(&st.external) {
         let addr = format!("{} {}", p.mac, p.ip);
         ops.push(Op::LspAdd(pb::LogicalSwitchPort {
@@ -566,6 +575,11 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
             addresses: vec![addr.clone()],
             port_security: vec![addr],
             enabled: true,
+            dhcpv4_options: if st.dhcp && p.switch != EXT_SWITCH {
+                pod::dhcp_id(&p.switch)
+            } else {
+                String::new()
+            },
             ..Default::default()
         }));
     }
@@ -634,6 +648,11 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
                 p.lport,
                 node.name
             );
+        }
+    }
+    if st.dhcp {
+        for p in &st.pods {
+            pod::dhcp_client(st, p)?;
         }
     }
     // Ready when every pod reaches the first one (and the first reaches the second).

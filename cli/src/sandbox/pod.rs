@@ -73,12 +73,17 @@ pub(super) fn create_pod(
     )?;
     in_ns(&netns, &["ip", "link", "set", "lo", "up"])?;
     in_ns(&netns, &["ip", "link", "set", "eth0", "address", &mac])?;
-    in_ns(
-        &netns,
-        &["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"],
-    )?;
+    // With --dhcp the pod asks the datapath for its address once bound (the
+    // external host keeps its static one).
+    let dhcp = st.dhcp && sw.name != EXT_SWITCH;
+    if !dhcp {
+        in_ns(
+            &netns,
+            &["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"],
+        )?;
+    }
     in_ns(&netns, &["ip", "link", "set", "eth0", "up"])?;
-    if routed {
+    if routed && !dhcp {
         in_ns(
             &netns,
             &["ip", "route", "add", "default", "via", &sw.gateway],
@@ -116,4 +121,88 @@ pub(super) fn create_pod(
             String::new()
         },
     })
+}
+
+/// The DHCP options row of a switch in a `--dhcp` sandbox.
+pub(super) fn dhcp_id(switch: &str) -> String {
+    format!("sandbox-{switch}")
+}
+
+/// One DHCP options row per switch: the router port as server and gateway,
+/// the pods' MTU.
+pub(super) fn dhcp_options(st: &State, tunnels: bool) -> Vec<switchyard_southbound::pb::nb_op::Op> {
+    use switchyard_southbound::pb;
+    let mtu = if tunnels {
+        crate::cluster::POD_MTU
+    } else {
+        1500
+    };
+    st.switches
+        .iter()
+        .filter(|s| s.name != EXT_SWITCH)
+        .map(|s| {
+            let mut options: std::collections::HashMap<String, String> = [
+                ("server_id", s.gateway.clone()),
+                ("server_mac", s.gateway_mac.clone()),
+                ("lease_time", "3600".to_string()),
+                ("mtu", mtu.to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            if st.router.is_some() {
+                options.insert("router".into(), s.gateway.clone());
+            }
+            pb::nb_op::Op::DhcpOptionsAdd(pb::DhcpOptions {
+                id: dhcp_id(&s.name),
+                cidr: s.subnet.clone(),
+                options,
+                external_ids: Default::default(),
+            })
+        })
+        .collect()
+}
+
+/// udhcpc's script: applies the lease (address, MTU, default route).
+const UDHCPC_SCRIPT: &str = r#"#!/bin/sh
+case "$1" in
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/$mask" dev "$interface"
+    [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
+    [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+    ;;
+esac
+"#;
+
+/// Runs busybox's DHCP client in pod `p` until it has its lease (the
+/// datapath answers once the port is bound; the client retries until then).
+pub(super) fn dhcp_client(st: &State, p: &Pod) -> anyhow::Result<()> {
+    let script = st.dir.join("udhcpc.sh");
+    if !script.exists() {
+        std::fs::write(&script, UDHCPC_SCRIPT)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+    }
+    let script = script.display().to_string();
+    in_ns(
+        &p.netns,
+        &[
+            "busybox",
+            "udhcpc",
+            "-i",
+            &p.pod_iface,
+            "-f",
+            "-q",
+            "-n",
+            "-t",
+            "15",
+            "-T",
+            "1",
+            "-s",
+            &script,
+        ],
+    )
+    .map_err(|e| anyhow::anyhow!("pod {} got no DHCP lease: {e}", p.name))?;
+    Ok(())
 }
