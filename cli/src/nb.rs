@@ -285,11 +285,13 @@ pub fn show(
                 "name": s.name, "subnet": s.subnet, "tunnel_key": s.tunnel_key,
                 "ports": db.ports.iter().filter(|p| p.switch_name == s.name).map(|p| serde_json::json!({
                     "name": p.name, "addresses": p.addresses, "dynamic_addresses": p.dynamic_addresses, "port_security": p.port_security,
+                    "dhcpv4_options": p.dhcpv4_options,
                     "enabled": p.enabled, "tunnel_key": p.tunnel_key,
                     "chassis": sb.port_bindings.iter().find(|b| b.logical_port == p.name).map(|b| b.chassis.clone()).unwrap_or_default(),
                 })).collect::<Vec<_>>(),
                 "load_balancers": db.load_balancers.iter().filter(|l| l.switches.contains(&s.name)).map(|l| &l.name).collect::<Vec<_>>(),
                 "acls": db.acls.iter().filter(|a| a.switch_name == s.name).count(),
+                "dns_records": db.dns_records.iter().filter(|r| r.switch_name == s.name).count(),
             })).collect::<Vec<_>>(),
             "routers": crate::router::show_json(db),
             "chassis": sb.chassis,
@@ -328,6 +330,9 @@ pub fn show(
             for a in &p.port_security {
                 println!("        port_security: {a}");
             }
+            if !p.dhcpv4_options.is_empty() {
+                println!("        dhcpv4_options: {}", p.dhcpv4_options);
+            }
         }
         crate::lb::show_attached(db, |l| l.switches.contains(&s.name));
         let acls: Vec<&pb::Acl> = db.acls.iter().filter(|a| a.switch_name == s.name).collect();
@@ -337,6 +342,22 @@ pub fn show(
                 "    acls: {} from-lport, {} to-lport (syctl acl-list {})",
                 of("from-lport"),
                 of("to-lport"),
+                s.name
+            );
+        }
+        let dns = db
+            .dns_records
+            .iter()
+            .filter(|r| r.switch_name == s.name)
+            .count();
+        let domain = s.other_config.get("dns_domain");
+        if dns > 0 || domain.is_some() {
+            println!(
+                "    dns: {dns} record{}{} (syctl dns-list {})",
+                if dns == 1 { "" } else { "s" },
+                domain
+                    .map(|d| format!(", authoritative for {d}"))
+                    .unwrap_or_default(),
                 s.name
             );
         }

@@ -16,17 +16,22 @@ case "$1" in
 esac
 "#;
 
+/// Whether a DHCP test runs here (root, syctl, busybox's udhcpc).
+fn can_run_dhcp(name: &str) -> bool {
+    if !can_run(name) {
+        return false;
+    }
+    let has_udhcpc = run("busybox", &["udhcpc", "--help"]).2.contains("udhcpc");
+    runs_unless(
+        name,
+        (!has_udhcpc).then_some("busybox udhcpc is missing (busybox-static, scripts/setup)"),
+    )
+}
+
 #[test]
 fn a_pod_without_an_address_gets_its_lease_from_the_datapath_and_reaches_others() {
     let name = "a_pod_without_an_address_gets_its_lease_from_the_datapath_and_reaches_others";
-    if !can_run(name) {
-        return;
-    }
-    let has_udhcpc = run("busybox", &["udhcpc", "--help"]).2.contains("udhcpc");
-    if !runs_unless(
-        name,
-        (!has_udhcpc).then_some("busybox udhcpc is missing (busybox-static, scripts/setup)"),
-    ) {
+    if !can_run_dhcp(name) {
         return;
     }
     let sb = Sandbox::up(72, 3);
@@ -133,14 +138,7 @@ fn a_pod_without_an_address_gets_its_lease_from_the_datapath_and_reaches_others(
 #[test]
 fn a_dhcp_sandbox_gives_every_pod_its_address_by_dhcp() {
     let name = "a_dhcp_sandbox_gives_every_pod_its_address_by_dhcp";
-    if !can_run(name) {
-        return;
-    }
-    let has_udhcpc = run("busybox", &["udhcpc", "--help"]).2.contains("udhcpc");
-    if !runs_unless(
-        name,
-        (!has_udhcpc).then_some("busybox udhcpc is missing (busybox-static, scripts/setup)"),
-    ) {
+    if !can_run_dhcp(name) {
         return;
     }
     // Two subnets: sandbox up itself checks that the pods reach each other.

@@ -39,6 +39,34 @@ impl Drop for Killed {
     }
 }
 
+/// Debian's dnsmasq in pod `i`, answering www.example.test (and any name
+/// under example.test) with 192.0.2.7 and nothing else.
+fn dnsmasq(sb: &Sandbox, i: usize) -> Killed {
+    Killed(
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &sb.netns(i),
+                "dnsmasq",
+                "--keep-in-foreground",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                "--address=/example.test/192.0.2.7",
+            ])
+            .arg(format!("--listen-address={}", sb.ip(i)))
+            .arg(format!(
+                "--pid-file={}",
+                sb.dir.join("dnsmasq.pid").display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("dnsmasq"),
+    )
+}
+
 /// `dig` from pod `i`: (status, answer lines).
 fn dig(sb: &Sandbox, i: usize, server: &str, name: &str, ty: &str) -> (String, Vec<String>) {
     let at = format!("@{server}");
@@ -93,29 +121,7 @@ fn pods_resolve_names_from_the_datapath_and_others_from_a_real_server() {
     let sb = Sandbox::up(70, 3);
     let (client, web, server) = (0, 1, 2);
     // A real DNS server in pod3, for the names outside Switchyard's records.
-    let dnsmasq = Killed(
-        Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &sb.netns(server),
-                "dnsmasq",
-                "--keep-in-foreground",
-                "--no-resolv",
-                "--no-hosts",
-                "--bind-interfaces",
-                "--address=/example.test/192.0.2.7",
-            ])
-            .arg(format!("--listen-address={}", sb.ip(server)))
-            .arg(format!(
-                "--pid-file={}",
-                sb.dir.join("dnsmasq.pid").display()
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dnsmasq"),
-    );
+    let dnsmasq = dnsmasq(&sb, server);
     let _web = sb.serve_in(&sb.netns(web), "tcp", 8080, "web");
     let _conf = ResolvConf::write(
         &sb.netns(client),
@@ -142,6 +148,11 @@ fn pods_resolve_names_from_the_datapath_and_others_from_a_real_server() {
     ]);
     let listed = sb.syctl(&["dns-list", "ls0"]);
     assert!(listed.contains(web_name), "{listed}");
+    let show = sb.syctl(&["show"]);
+    assert!(
+        show.contains("dns: 1 record, authoritative for cluster.local"),
+        "{show}"
+    );
 
     // By its short name through the search list, with glibc's resolver,
     // from a resolver address nothing answers at: the datapath does.
@@ -240,29 +251,7 @@ fn a_query_to_a_service_vip_is_answered_from_the_vip_or_balanced_to_the_server()
     }
     let sb = Sandbox::up(71, 2);
     let (client, server) = (0, 1);
-    let _dnsmasq = Killed(
-        Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                &sb.netns(server),
-                "dnsmasq",
-                "--keep-in-foreground",
-                "--no-resolv",
-                "--no-hosts",
-                "--bind-interfaces",
-                "--address=/example.test/192.0.2.7",
-            ])
-            .arg(format!("--listen-address={}", sb.ip(server)))
-            .arg(format!(
-                "--pid-file={}",
-                sb.dir.join("dnsmasq.pid").display()
-            ))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dnsmasq"),
-    );
+    let _dnsmasq = dnsmasq(&sb, server);
     // kube-dns's shape: a Service VIP on port 53 in front of the server pod.
     let vip = "10.96.0.10";
     sb.syctl(&[

@@ -270,21 +270,11 @@ pub fn answer(l: &Lease, frame: &[u8], buf: &mut [u8]) -> Outcome {
     h[10..12].fill(0);
     h[12..16].copy_from_slice(&l.server_id.to_be_bytes());
     h[16..20].copy_from_slice(&dst_ip.to_be_bytes());
-    let c = fold(sum16(0, h));
-    h[10..12].copy_from_slice(&c.to_be_bytes());
     buf[34..36].copy_from_slice(&67u16.to_be_bytes());
     buf[36..38].copy_from_slice(&68u16.to_be_bytes());
     buf[38..40].copy_from_slice(&(ulen as u16).to_be_bytes());
     buf[40..42].fill(0);
-    let mut pseudo = [0u8; 12];
-    pseudo[0..8].copy_from_slice(&buf[26..34]);
-    pseudo[9] = 17;
-    pseudo[10..12].copy_from_slice(&(ulen as u16).to_be_bytes());
-    let mut c = fold(sum16(sum16(0, &pseudo), &buf[34..34 + ulen]));
-    if c == 0 {
-        c = 0xffff;
-    }
-    buf[40..42].copy_from_slice(&c.to_be_bytes());
+    crate::generate::fill_udp4_checksums(&mut buf[..34 + ulen]);
     Outcome::Reply {
         len: HDR + blen,
         kind: match reply {
@@ -312,24 +302,6 @@ impl Opts<'_> {
         self.b[self.at + 2..self.at + 2 + n].copy_from_slice(&data[..n]);
         self.at += 2 + n;
     }
-}
-
-fn sum16(mut sum: u32, b: &[u8]) -> u32 {
-    let mut chunks = b.chunks_exact(2);
-    for c in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        sum += u32::from(*last) << 8;
-    }
-    sum
-}
-
-fn fold(mut sum: u32) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 #[cfg(test)]

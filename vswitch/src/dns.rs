@@ -366,25 +366,12 @@ fn answer_inner(zone: &Zone, frame: &[u8], buf: &mut [u8]) -> Result<Outcome, Pa
     h[10..12].fill(0);
     h[12..16].copy_from_slice(&frame[ip + 16..ip + 20]);
     h[16..20].copy_from_slice(&frame[ip + 12..ip + 16]);
-    let c = checksum(0, h);
-    h[10..12].copy_from_slice(&c.to_be_bytes());
     let u = &mut buf[34..42];
     u[0..2].copy_from_slice(&frame[udp + 2..udp + 4]);
     u[2..4].copy_from_slice(&frame[udp..udp + 2]);
     u[4..6].copy_from_slice(&(ulen as u16).to_be_bytes());
     u[6..8].fill(0);
-    // UDP checksum over the pseudo-header, the header and the message.
-    let mut pseudo = [0u8; 12];
-    pseudo[0..4].copy_from_slice(&buf[26..30]);
-    pseudo[4..8].copy_from_slice(&buf[30..34]);
-    pseudo[9] = 17;
-    pseudo[10..12].copy_from_slice(&(ulen as u16).to_be_bytes());
-    let sum = sum16(sum16(0, &pseudo), &buf[34..34 + ulen]);
-    let mut c = fold(sum);
-    if c == 0 {
-        c = 0xffff;
-    }
-    buf[40..42].copy_from_slice(&c.to_be_bytes());
+    crate::generate::fill_udp4_checksums(&mut buf[..34 + ulen]);
     Ok(Outcome::Answer {
         len: HDR + len,
         nxdomain: rcode == RCODE_NXDOMAIN,
@@ -428,28 +415,6 @@ impl Writer<'_> {
         self.len += at;
         self.count += 1;
     }
-}
-
-fn sum16(mut sum: u32, b: &[u8]) -> u32 {
-    let mut chunks = b.chunks_exact(2);
-    for c in &mut chunks {
-        sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        sum += u32::from(*last) << 8;
-    }
-    sum
-}
-
-fn fold(mut sum: u32) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-fn checksum(sum: u32, b: &[u8]) -> u16 {
-    fold(sum16(sum, b))
 }
 
 /// A query type by name (A, AAAA, SRV, PTR, ANY, MX, TXT, NS, SOA, CNAME).

@@ -59,6 +59,23 @@ fn write_ipv4(buf: &mut [u8], total: usize, src: u32, dst: u32, ttl: u8) {
     ip.fill_checksum();
 }
 
+/// Fills the IPv4 header checksum and the UDP checksum of an untagged
+/// Ethernet/IPv4 (no options)/UDP frame whose headers are written (the
+/// datapath's DNS and DHCP answers).
+pub(crate) fn fill_udp4_checksums(frame: &mut [u8]) {
+    let Some(ip) = frame.get_mut(ETH..) else {
+        return;
+    };
+    let mut p = Ipv4Packet::new_unchecked(&mut *ip);
+    p.fill_checksum();
+    let (src, dst) = (p.src_addr(), p.dst_addr());
+    let Some(udp) = ip.get_mut(IP..) else {
+        return;
+    };
+    let mut u = smoltcp::wire::UdpPacket::new_unchecked(udp);
+    u.fill_checksum(&src.into(), &dst.into());
+}
+
 /// An ICMP error of `ty`/`code` from `src_ip` about the packet in `frame`.
 pub fn icmp_error(
     frame: &[u8],

@@ -152,6 +152,15 @@ impl Pmd {
                 }
             }
         }
+        self.send_back(s, len);
+        true
+    }
+
+    /// Sends the answer in the scratch frame back out of port `s`.
+    fn send_back(&mut self, s: usize, len: usize) {
+        let Some(p) = self.ports[s].as_mut() else {
+            return;
+        };
         match p.io.tx_copy(&self.scratch[..len]) {
             Ok(()) => {
                 p.stats.tx_packets.add(1);
@@ -163,8 +172,7 @@ impl Pmd {
                 self.stats.count_drop(r);
             }
         }
-        self.mark_dirty(slot);
-        true
+        self.mark_dirty(s as u16);
     }
 
     /// Answers the DHCPv4 message in frame `i` of port `s` from the port's
@@ -205,18 +213,7 @@ impl Pmd {
                 len
             }
         };
-        match p.io.tx_copy(&self.scratch[..len]) {
-            Ok(()) => {
-                p.stats.tx_packets.add(1);
-                p.stats.tx_bytes.add(len as u64);
-                self.stats.generated.add(1);
-            }
-            Err(r) => {
-                p.stats.tx_dropped.add(1);
-                self.stats.count_drop(r);
-            }
-        }
-        self.mark_dirty(s as u16);
+        self.send_back(s, len);
         true
     }
 
