@@ -2,7 +2,7 @@
 //! MATCH ACTION`, `acl-del`, `acl-list`. northd parses and validates the match;
 //! its errors (with the column) come back as they are.
 
-use crate::nb::{get, transact, Write};
+use crate::nb::{get, Write};
 use crate::table;
 use switchyard_southbound::pb::{self, nb_op::Op};
 
@@ -51,11 +51,7 @@ pub async fn run(
     json: bool,
 ) -> anyhow::Result<()> {
     match write(cmd)? {
-        Ok(w) => {
-            let v = transact(c, w.ops, w.may_exist, w.if_exists).await?;
-            println!("ok (NB version {v})");
-            Ok(())
-        }
+        Ok(w) => crate::nb::commit(c, w).await,
         Err(AclCmd::AclList { switch }) => list(&get(c).await?, &switch, json),
         Err(other) => unreachable!("write() hands back only reads, not {other:?}"),
     }

@@ -5,7 +5,7 @@
 //! `_id`): a route by `ROUTER,PREFIX,NEXTHOP`, a NAT rule by
 //! `ROUTER,TYPE,EXTERNAL_IP`, an ACL by `SWITCH,DIRECTION,PRIORITY,MATCH`.
 
-use crate::nb::{get, transact, Write};
+use crate::nb::{get, Write};
 use serde_json::{Map, Value};
 use switchyard_southbound::pb::{self, nb_op::Op};
 
@@ -249,11 +249,7 @@ fn print_rows(
 
 pub async fn run(cmd: DbCmd, c: &mut switchyard_cli::nb_client::Nb) -> anyhow::Result<()> {
     match write(cmd)? {
-        Ok(w) => {
-            let v = transact(c, w.ops, w.may_exist, w.if_exists).await?;
-            println!("ok (NB version {v})");
-            Ok(())
-        }
+        Ok(w) => crate::nb::commit(c, w).await,
         Err(DbCmd::List {
             table: t,
             records,

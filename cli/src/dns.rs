@@ -3,7 +3,7 @@
 //! queries from its ports for these names (OVN keeps them in its DNS table;
 //! here a record belongs to one switch). northd normalises and validates them.
 
-use crate::nb::{get, transact, Write};
+use crate::nb::{get, Write};
 use crate::table;
 use switchyard_southbound::pb::{self, nb_op::Op};
 
@@ -47,11 +47,7 @@ pub async fn run(
     json: bool,
 ) -> anyhow::Result<()> {
     match write(cmd)? {
-        Ok(w) => {
-            let v = transact(c, w.ops, w.may_exist, w.if_exists).await?;
-            println!("ok (NB version {v})");
-            Ok(())
-        }
+        Ok(w) => crate::nb::commit(c, w).await,
         Err(DnsCmd::DnsList { switch }) => list(&get(c).await?, switch.as_deref(), json),
         Err(other) => unreachable!("write() hands back only reads, not {other:?}"),
     }

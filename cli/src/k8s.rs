@@ -502,7 +502,10 @@ endpoints:
 "#;
 
     fn objs() -> Objects {
-        let dir = std::env::temp_dir().join(format!("syctl-k8s-{}", std::process::id()));
+        // A directory per call: the tests run in parallel and each removes its own.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("syctl-k8s-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("shop.yaml"), MANIFEST).unwrap();
         std::fs::write(dir.join("ignored.txt"), "not yaml").unwrap();

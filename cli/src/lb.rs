@@ -2,7 +2,7 @@
 //! BACKENDS [PROTOCOL]`, attachments to switches and routers, and router NAT
 //! rules. northd validates everything; errors come back as they are.
 
-use crate::nb::{get, transact, Write};
+use crate::nb::{get, Write};
 use crate::table;
 use switchyard_southbound::pb::{self, nb_op::Op};
 
@@ -114,11 +114,7 @@ pub async fn run(
     json: bool,
 ) -> anyhow::Result<()> {
     match write(cmd)? {
-        Ok(w) => {
-            let v = transact(c, w.ops, w.may_exist, w.if_exists).await?;
-            println!("ok (NB version {v})");
-            Ok(())
-        }
+        Ok(w) => crate::nb::commit(c, w).await,
         Err(LbCmd::LbList { lb }) => {
             let db = get(c).await?;
             let lbs: Vec<&pb::LoadBalancer> = db

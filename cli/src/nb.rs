@@ -175,6 +175,13 @@ pub async fn committed(
     )
 }
 
+/// Writes `w` in one transaction and says so, as every write command does.
+pub async fn commit(c: &mut switchyard_cli::nb_client::Nb, w: Write) -> anyhow::Result<()> {
+    let v = transact(c, w.ops, w.may_exist, w.if_exists).await?;
+    println!("ok (NB version {v})");
+    Ok(())
+}
+
 pub async fn get(c: &mut switchyard_cli::nb_client::Nb) -> anyhow::Result<pb::NbDatabase> {
     Ok(c.get(pb::GetRequest {})
         .await

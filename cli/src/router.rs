@@ -2,7 +2,7 @@
 //! of type router, static routes, and `lr-connect` that attaches a switch to a
 //! router in one transaction. Also the router part of `syctl show`.
 
-use crate::nb::{get, transact, Write};
+use crate::nb::{get, Write};
 use crate::table;
 use std::collections::BTreeMap;
 use switchyard_southbound::pb::{self, nb_op::Op};
@@ -97,11 +97,7 @@ pub async fn run(
     json: bool,
 ) -> anyhow::Result<()> {
     match write(cmd)? {
-        Ok(w) => {
-            let v = transact(c, w.ops, w.may_exist, w.if_exists).await?;
-            println!("ok (NB version {v})");
-            Ok(())
-        }
+        Ok(w) => crate::nb::commit(c, w).await,
         Err(RouterCmd::LrList) => list_routers(&get(c).await?, json),
         Err(RouterCmd::LrRouteList { router }) => list_routes(&get(c).await?, &router, json),
         Err(other) => unreachable!("write() hands back only reads, not {other:?}"),

@@ -100,9 +100,8 @@ const ACK: u8 = 5;
 const NAK: u8 = 6;
 const INFORM: u8 = 8;
 
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
+use crate::dns::be16;
+
 fn be32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }

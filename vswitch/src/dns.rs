@@ -172,7 +172,8 @@ struct Question {
     qtype: u16,
 }
 
-fn be16(b: &[u8], at: usize) -> Option<u16> {
+/// A big-endian u16 at `at`, if the bytes are there (shared with [`crate::dhcp`]).
+pub(crate) fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
 
