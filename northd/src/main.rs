@@ -155,8 +155,8 @@ async fn main() -> anyhow::Result<()> {
     }
     // Listen before loading: a standby probing an active northd's port takes
     // a refusal for death, and loading a large NB takes a while.
-    let nb_listener = tokio::net::TcpListener::bind(args.nb_listen).await?;
-    let sb_listener = tokio::net::TcpListener::bind(args.sb_listen).await?;
+    let nb_listener = listen(args.nb_listen, "NB").await?;
+    let sb_listener = listen(args.sb_listen, "SB").await?;
     let (store, db): (Box<dyn NbStore>, String) = if args.nb_etcd.is_empty() {
         (
             Box::new(FileStore::open(&args.db)?),
@@ -235,6 +235,12 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!("northd stopped");
     Ok(())
+}
+
+async fn listen(addr: SocketAddr, what: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen for {what} on {addr}: {e}"))
 }
 
 async fn shutdown() {

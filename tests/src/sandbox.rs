@@ -226,7 +226,13 @@ impl Sandbox {
         let mut s = String::new();
         for p in logs {
             let body = std::fs::read_to_string(&p).unwrap_or_default();
-            let lines: Vec<&str> = body.lines().collect();
+            // A daemon's error is followed by its backtrace: keep the message.
+            let lines: Vec<&str> = body
+                .lines()
+                .take_while(|l| {
+                    !l.starts_with("Stack backtrace:") && !l.starts_with("stack backtrace:")
+                })
+                .collect();
             s.push_str(&format!("--- {} (last lines)\n", p.display()));
             for l in &lines[lines.len().saturating_sub(12)..] {
                 s.push_str(l);

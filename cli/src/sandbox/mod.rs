@@ -250,7 +250,23 @@ fn pid_alive(pid: u32, name: &str) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .map(|c| name.starts_with(c.trim()))
         .unwrap_or(false)
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+        && !exited(pid)
+}
+
+/// Whether every thread of `pid` has exited. The group leader turns zombie
+/// before its other threads have finished exiting, and those still hold the
+/// process's files (its listening sockets): a successor started as soon as the
+/// leader shows `Z` can find its port still taken.
+fn exited(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return true;
+    };
+    tasks.flatten().all(|t| {
+        std::fs::read_to_string(t.path().join("stat")).map_or(true, |s| {
+            s.rsplit_once(") ")
+                .is_none_or(|(_, rest)| rest.starts_with('Z') || rest.starts_with('X'))
+        })
+    })
 }
 
 /// Stops a daemon: SIGTERM, then SIGKILL after a grace period.
