@@ -1,13 +1,18 @@
 //! ovn-nbctl's database commands over the NB tables: `list`, `get`, `find`
-//! (reads, with `--columns` and `--format`), `destroy` and `set` (writes,
-//! chainable with `--`). Tables carry OVN's names; a record is named by its
+//! (reads, with `--columns` and `--format`), `destroy`, `set`, `add`,
+//! `remove` and `clear` (writes, chainable with `--`). Tables carry OVN's
+//! names ([`switchyard_southbound::nb_tables`]); a record is named by its
 //! name, or for tables without one by its identity (`list` shows it as
 //! `_id`): a route by `ROUTER,PREFIX,NEXTHOP`, a NAT rule by
-//! `ROUTER,TYPE,EXTERNAL_IP`, an ACL by `SWITCH,DIRECTION,PRIORITY,MATCH`.
+//! `ROUTER,TYPE,EXTERNAL_IP`, an ACL by `SWITCH,DIRECTION,PRIORITY,MATCH`, a
+//! DNS record by `SWITCH,NAME`. Column writes are applied by northd inside
+//! the transaction, so they see what earlier commands of a `--` chain wrote,
+//! and are validated as the table's own add command would be.
 
 use crate::nb::{get, Write};
 use serde_json::{Map, Value};
-use switchyard_southbound::pb::{self, nb_op::Op};
+use switchyard_southbound::nb_tables::nb_table;
+use switchyard_southbound::pb::{self, nb_op::Op, Mutator};
 
 #[derive(clap::Subcommand, Debug)]
 pub enum DbCmd {
@@ -50,25 +55,50 @@ pub enum DbCmd {
         #[arg(long)]
         if_exists: bool,
     },
-    /// Set columns of one record: of a Logical_Switch_Port addresses,
-    /// port_security (JSON lists or one entry), enabled, type,
-    /// external_ids:KEY=VALUE; of a
-    /// Logical_Switch other_config:KEY=VALUE (other columns and tables have
-    /// their own commands, named in the error).
+    /// Set columns of one record: COLUMN=VALUE, or COLUMN:KEY=VALUE for one
+    /// entry of a map column. Values as ovn-nbctl writes them: text or
+    /// "text", true, 5, [a, b] for a set, {k=v, k2=v2} for a map. Every
+    /// column of every table except those that name the record and those
+    /// northd assigns (tunnel_key, dynamic_addresses).
     Set {
         table: String,
         record: String,
         #[arg(required = true)]
         assignments: Vec<String>,
+        /// No error when the record does not exist.
+        #[arg(long)]
+        if_exists: bool,
     },
-    /// Remove keys from a map column (a Logical_Switch's other_config, a
-    /// Logical_Switch_Port's external_ids).
+    /// Add elements to a set column, or KEY=VALUE entries to a map column (a
+    /// key already present keeps its value, as in ovn-nbctl).
+    Add {
+        table: String,
+        record: String,
+        column: String,
+        #[arg(required = true)]
+        values: Vec<String>,
+        #[arg(long)]
+        if_exists: bool,
+    },
+    /// Remove elements from a set column, or keys (KEY, or KEY=VALUE: only
+    /// with that value) from a map column.
     Remove {
         table: String,
         record: String,
         column: String,
         #[arg(required = true)]
-        keys: Vec<String>,
+        values: Vec<String>,
+        #[arg(long)]
+        if_exists: bool,
+    },
+    /// Empty set or map columns.
+    Clear {
+        table: String,
+        record: String,
+        #[arg(required = true)]
+        columns: Vec<String>,
+        #[arg(long)]
+        if_exists: bool,
     },
 }
 
@@ -80,35 +110,10 @@ pub enum Format {
     Json,
 }
 
-/// OVN's table names, the NB dump's field for each, and how a record is named.
-const TABLES: [(&str, &str, &[&str]); 8] = [
-    ("Logical_Switch", "switches", &["name"]),
-    ("Logical_Switch_Port", "ports", &["name"]),
-    ("Logical_Router", "routers", &["name"]),
-    ("Logical_Router_Port", "router_ports", &["name"]),
-    (
-        "Logical_Router_Static_Route",
-        "routes",
-        &["router_name", "prefix", "nexthop"],
-    ),
-    ("Load_Balancer", "load_balancers", &["name"]),
-    ("NAT", "nats", &["router_name", "type", "external_ip"]),
-    (
-        "ACL",
-        "acls",
-        &["switch_name", "direction", "priority", "match"],
-    ),
-];
-
+/// OVN's table name, the NB dump's field and the key columns of table `name`.
 fn table(name: &str) -> anyhow::Result<(&'static str, &'static str, &'static [&'static str])> {
-    TABLES
-        .iter()
-        .find(|(t, _, _)| t.eq_ignore_ascii_case(name))
-        .copied()
-        .ok_or_else(|| {
-            let names: Vec<&str> = TABLES.iter().map(|t| t.0).collect();
-            anyhow::anyhow!("no table {name:?}; the NB tables are {}", names.join(", "))
-        })
+    let t = nb_table(name).map_err(|e| anyhow::anyhow!(e))?;
+    Ok((t.name, t.field, t.key))
 }
 
 fn text(v: &Value) -> String {
@@ -316,18 +321,6 @@ pub async fn run(cmd: DbCmd, c: &mut switchyard_cli::nb_client::Nb) -> anyhow::R
     }
 }
 
-/// The values of a set column: a JSON list, or one entry.
-fn list_value(v: &str) -> anyhow::Result<Vec<String>> {
-    if v.trim_start().starts_with('[') {
-        serde_json::from_str(v)
-            .map_err(|e| anyhow::anyhow!("{v:?} is not a JSON list of strings: {e}"))
-    } else if v.is_empty() {
-        Ok(Vec::new())
-    } else {
-        Ok(vec![v.to_string()])
-    }
-}
-
 /// The NB write a command makes, or the command back when it only reads.
 pub fn write(cmd: DbCmd) -> anyhow::Result<Result<Write, DbCmd>> {
     match cmd {
@@ -339,14 +332,9 @@ pub fn write(cmd: DbCmd) -> anyhow::Result<Result<Write, DbCmd>> {
             let (t, _, _) = table(&t)?;
             let mut ops = Vec::new();
             for id in records {
-                let parts: Vec<&str> = id.splitn(4, ',').collect();
-                let need = |n: usize| -> anyhow::Result<()> {
-                    if parts.len() == n {
-                        Ok(())
-                    } else {
-                        anyhow::bail!("{t} record {id:?}: `syctl list {t} --columns _id` shows how they are named")
-                    }
-                };
+                let parts = nb_table(t)
+                    .and_then(|tb| tb.split_record(&id))
+                    .map_err(|e| anyhow::anyhow!(e))?;
                 ops.push(match t {
                     "Logical_Switch" => Op::LsDel(id.clone()),
                     "Logical_Switch_Port" => Op::LspDel(id.clone()),
@@ -356,140 +344,117 @@ pub fn write(cmd: DbCmd) -> anyhow::Result<Result<Write, DbCmd>> {
                         name: id.clone(),
                         vip: String::new(),
                     }),
-                    "Logical_Router_Static_Route" => {
-                        need(3)?;
-                        Op::RouteDel(pb::StaticRoute {
-                            router_name: parts[0].into(),
-                            prefix: parts[1].into(),
-                            nexthop: parts[2].into(),
-                            output_port: String::new(),
-                        })
-                    }
-                    "NAT" => {
-                        need(3)?;
-                        Op::NatDel(pb::NatRule {
-                            router_name: parts[0].into(),
-                            r#type: parts[1].into(),
-                            external_ip: parts[2].into(),
-                            logical_ip: String::new(),
-                        })
-                    }
-                    _ => {
-                        need(4)?;
-                        Op::AclDel(pb::AclDel {
-                            switch_name: parts[0].into(),
-                            direction: parts[1].into(),
-                            priority: parts[2].parse().map_err(|e| {
-                                anyhow::anyhow!("ACL {id:?}: priority {:?}: {e}", parts[2])
-                            })?,
-                            r#match: parts[3].into(),
-                        })
-                    }
+                    "DHCP_Options" => Op::DhcpOptionsDel(id.clone()),
+                    "DNS" => Op::DnsDel(pb::DnsDel {
+                        switch_name: parts[0].into(),
+                        name: parts[1].into(),
+                    }),
+                    "Logical_Router_Static_Route" => Op::RouteDel(pb::StaticRoute {
+                        router_name: parts[0].into(),
+                        prefix: parts[1].into(),
+                        nexthop: parts[2].into(),
+                        output_port: String::new(),
+                    }),
+                    "NAT" => Op::NatDel(pb::NatRule {
+                        router_name: parts[0].into(),
+                        r#type: parts[1].into(),
+                        external_ip: parts[2].into(),
+                        logical_ip: String::new(),
+                    }),
+                    _ => Op::AclDel(pb::AclDel {
+                        switch_name: parts[0].into(),
+                        direction: parts[1].into(),
+                        priority: parts[2].parse().map_err(|e| {
+                            anyhow::anyhow!("ACL {id:?}: priority {:?}: {e}", parts[2])
+                        })?,
+                        r#match: parts[3].into(),
+                    }),
                 });
             }
             Ok(Ok(Write::new(ops, false, if_exists)))
         }
         DbCmd::Set {
-            table: t,
-            record: port,
+            table,
+            record,
             assignments,
+            if_exists,
         } => {
-            let (t, _, _) = table(&t)?;
-            if t == "Logical_Switch" {
-                let mut config = std::collections::HashMap::new();
-                for a in assignments {
-                    let kv = a.strip_prefix("other_config:").ok_or_else(|| {
-                        anyhow::anyhow!("set {t} {a:?}: only other_config:KEY=VALUE can be set")
-                    })?;
-                    let (k, v) = kv
-                        .split_once('=')
-                        .filter(|(k, v)| !k.is_empty() && !v.is_empty())
-                        .ok_or_else(|| {
-                            anyhow::anyhow!("set {t} {a:?}: write other_config:KEY=VALUE")
-                        })?;
-                    config.insert(k.to_string(), v.to_string());
-                }
-                return Ok(Ok(Write::new(
-                    vec![Op::LsSetOtherConfig(pb::SetConfig {
-                        record: port,
-                        config,
-                    })],
-                    false,
-                    false,
-                )));
-            }
-            if t != "Logical_Switch_Port" {
-                anyhow::bail!(
-                    "set {t}: not supported yet; only Logical_Switch_Port and Logical_Switch other_config are (use the {} commands)",
-                    t.to_lowercase().replace('_', "-")
-                );
-            }
-            let mut ops = Vec::new();
+            let mut ms = Vec::new();
             for a in assignments {
                 let Some((col, v)) = a.split_once('=') else {
-                    anyhow::bail!("set: {a:?} is not COLUMN=VALUE");
+                    anyhow::bail!("set: {a:?} is not COLUMN=VALUE or COLUMN:KEY=VALUE");
                 };
-                ops.push(match col {
-                    "addresses" => Op::LspSetAddresses(pb::SetAddresses {
-                        port: port.clone(),
-                        addresses: list_value(v)?,
-                    }),
-                    "port_security" => Op::LspSetPortSecurity(pb::SetAddresses {
-                        port: port.clone(),
-                        addresses: list_value(v)?,
-                    }),
-                    "enabled" => Op::LspSetEnabled(pb::SetEnabled {
-                        port: port.clone(),
-                        enabled: v
-                            .parse()
-                            .map_err(|_| anyhow::anyhow!("enabled={v:?}: write true or false"))?,
-                    }),
-                    "type" => Op::LspSetType(pb::SetType {
-                        port: port.clone(),
-                        r#type: v.into(),
-                    }),
-                    other if other.starts_with("external_ids:") => {
-                        let k = &other["external_ids:".len()..];
-                        if k.is_empty() || v.is_empty() {
-                            anyhow::bail!("set {t} {a:?}: write external_ids:KEY=VALUE");
-                        }
-                        Op::LspSetExternalIds(pb::SetConfig {
-                            record: port.clone(),
-                            config: [(k.to_string(), v.to_string())].into(),
-                        })
-                    }
-                    other if other.starts_with("options") => {
-                        anyhow::bail!("set {t} {other}: use `syctl lsp-set-options PORT KEY=VALUE...` (it sets the whole map)")
-                    }
-                    other => anyhow::bail!(
-                        "set {t}: column {other:?} cannot be set (addresses, port_security, enabled, type, external_ids:KEY can)"
-                    ),
-                });
+                ms.push(mutation(Mutator::Set, col, vec![v.to_string()]));
             }
-            Ok(Ok(Write::new(ops, false, false)))
+            mutate(&table, record, ms, if_exists)
         }
-        DbCmd::Remove {
-            table: t,
+        DbCmd::Add {
+            table,
             record,
             column,
-            keys,
-        } => {
-            let (t, _, _) = table(&t)?;
-            // An empty value removes the key (SetConfig's convention).
-            let config = keys.into_iter().map(|k| (k, String::new())).collect();
-            let op = match (t, column.as_str()) {
-                ("Logical_Switch", "other_config") => {
-                    Op::LsSetOtherConfig(pb::SetConfig { record, config })
-                }
-                ("Logical_Switch_Port", "external_ids") => {
-                    Op::LspSetExternalIds(pb::SetConfig { record, config })
-                }
-                _ => anyhow::bail!(
-                    "remove {t} {column}: only Logical_Switch other_config and Logical_Switch_Port external_ids keys can be removed"
-                ),
-            };
-            Ok(Ok(Write::new(vec![op], false, false)))
-        }
+            values,
+            if_exists,
+        } => mutate(
+            &table,
+            record,
+            vec![mutation(Mutator::Add, &column, values)],
+            if_exists,
+        ),
+        DbCmd::Remove {
+            table,
+            record,
+            column,
+            values,
+            if_exists,
+        } => mutate(
+            &table,
+            record,
+            vec![mutation(Mutator::Remove, &column, values)],
+            if_exists,
+        ),
+        DbCmd::Clear {
+            table,
+            record,
+            columns,
+            if_exists,
+        } => mutate(
+            &table,
+            record,
+            columns
+                .iter()
+                .map(|c| mutation(Mutator::Clear, c, Vec::new()))
+                .collect(),
+            if_exists,
+        ),
         read => Ok(Err(read)),
     }
+}
+
+fn mutation(mutator: Mutator, column: &str, values: Vec<String>) -> pb::Mutation {
+    pb::Mutation {
+        mutator: mutator as i32,
+        column: column.to_string(),
+        values,
+    }
+}
+
+/// One record's column writes as an op (the table name checked here, the
+/// rest by northd against the record as the transaction has it).
+fn mutate(
+    table: &str,
+    record: String,
+    mutations: Vec<pb::Mutation>,
+    if_exists: bool,
+) -> anyhow::Result<Result<Write, DbCmd>> {
+    let t = nb_table(table).map_err(|e| anyhow::anyhow!(e))?;
+    t.split_record(&record).map_err(|e| anyhow::anyhow!(e))?;
+    Ok(Ok(Write::new(
+        vec![Op::DbMutate(pb::DbMutate {
+            table: t.name.to_string(),
+            record,
+            mutations,
+        })],
+        false,
+        if_exists,
+    )))
 }

@@ -9,6 +9,7 @@ pub mod compile;
 pub mod compile_acl;
 pub mod compile_lb;
 pub mod compile_router;
+pub mod db;
 pub mod dhcp;
 pub mod dns;
 pub mod ha;

@@ -45,6 +45,12 @@ pub enum NbError {
     Exists(&'static str, String),
     #[error("{0} {1:?} does not exist")]
     Missing(&'static str, String),
+    #[error("{table} {record:?}: {why}")]
+    Db {
+        table: &'static str,
+        record: String,
+        why: String,
+    },
     #[error("empty operation")]
     EmptyOp,
     #[error("no free tunnel key left in {0}")]
@@ -308,6 +314,7 @@ impl Nb {
                 Op::DhcpOptionsDel(id) => self.dhcp_options_del(id, if_exists)?,
                 Op::DhcpOptionsSet(c) => self.dhcp_options_set(c)?,
                 Op::LspSetDhcpv4Options(s) => self.lsp_set_dhcpv4_options(s)?,
+                Op::DbMutate(m) => self.db_mutate(m, if_exists)?,
             }
         }
         // A deleted switch or router takes its load balancer attachments and
@@ -333,7 +340,7 @@ impl Nb {
             .ok_or_else(|| NbError::NoSuchPort(name.to_string()))
     }
 
-    fn ls_add(&mut self, ls: &LogicalSwitch, may_exist: bool) -> Result<(), NbError> {
+    pub(crate) fn ls_add(&mut self, ls: &LogicalSwitch, may_exist: bool) -> Result<(), NbError> {
         check_name(&ls.name)?;
         let subnet = if ls.subnet.is_empty() {
             None
@@ -375,7 +382,11 @@ impl Nb {
         Ok(())
     }
 
-    fn lsp_add(&mut self, lsp: &LogicalSwitchPort, may_exist: bool) -> Result<(), NbError> {
+    pub(crate) fn lsp_add(
+        &mut self,
+        lsp: &LogicalSwitchPort,
+        may_exist: bool,
+    ) -> Result<(), NbError> {
         check_name(&lsp.name)?;
         if !self.switches.contains_key(&lsp.switch_name) {
             return Err(NbError::NoSuchSwitch(lsp.switch_name.clone()));
@@ -408,7 +419,7 @@ impl Nb {
     }
 
     /// Checks a port's columns against itself, its switch and the switch's other ports.
-    fn check_port(&self, p: &LogicalSwitchPort) -> Result<(), NbError> {
+    pub(crate) fn check_port(&self, p: &LogicalSwitchPort) -> Result<(), NbError> {
         let addrs = parse_addresses("addresses", &p.addresses, false)?;
         parse_addresses("port_security", &p.port_security, true)?;
         if p.addresses

@@ -7,6 +7,7 @@ pub mod config;
 pub mod display;
 pub mod field;
 pub mod metrics;
+pub mod nb_tables;
 pub mod stage;
 pub mod tls;
 

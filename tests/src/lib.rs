@@ -11,5 +11,6 @@ pub mod fuzz;
 pub mod fuzz_dns;
 pub mod memory;
 pub mod metrics;
+pub mod northd;
 pub mod sandbox;
 pub mod scenario;
