@@ -235,11 +235,7 @@ type Found = (String, Map<String, Value>);
 
 impl Nb {
     /// The map key of `record` in table `t`, if the record exists.
-    fn find(
-        &self,
-        t: &NbTable,
-        record: &str,
-    ) -> Result<Option<Found>, NbError> {
+    fn find(&self, t: &NbTable, record: &str) -> Result<Option<Found>, NbError> {
         let parts = t.split_record(record).map_err(|e| err(t, record, e))?;
         let got = |k: &str, row: Option<Map<String, Value>>| row.map(|r| (k.to_string(), r));
         Ok(match t.name {

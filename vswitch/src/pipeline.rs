@@ -58,6 +58,8 @@ pub struct TraceStep {
     pub actions: Option<String>,
     pub source: Option<String>,
     pub outport: Option<String>,
+    /// What happened at this point beside a flow (a flooded copy that stops).
+    pub note: Option<String>,
 }
 
 /// Where a walk through the pipelines starts.
@@ -325,7 +327,27 @@ fn walk_datapaths(
                             from_tunnel: false,
                         })
                     }
-                    Some(PortTarget::Patch { .. }) => {}
+                    Some(PortTarget::Patch { dp: peer, .. }) => {
+                        if let Some(tr) = trace.as_deref_mut() {
+                            let router = t.datapaths.get(peer).map_or("?", |d| d.name.as_str());
+                            tr.push(TraceStep {
+                                datapath: dp.name.clone(),
+                                pipeline: "egress",
+                                stage: "flood",
+                                table: 0,
+                                priority: None,
+                                matched: None,
+                                actions: None,
+                                source: None,
+                                outport: Some(t.port_name(cur.dp, port).to_string()),
+                                note: Some(if cur.from_tunnel {
+                                    format!("this copy does not enter router \"{router}\": the sending chassis routed the packet")
+                                } else {
+                                    format!("this copy stops: broadcasts and multicasts stay on their segment, only unicast enters router \"{router}\"")
+                                }),
+                            });
+                        }
+                    }
                     _ => last_drop = DropReason::NoL2Destination,
                 },
                 Step::Drop(r) => last_drop = r,
@@ -401,6 +423,7 @@ fn walk(
                     .map(|f| switchyard_southbound::display::actions_text(&f.lflow.actions)),
                 source: hit.map(|f| f.lflow.source.clone()),
                 outport: (meta.outport != 0).then(|| t.port_name(dp_key, meta.outport).to_string()),
+                note: None,
             });
         }
         let Some(flow) = hit else {
@@ -501,7 +524,17 @@ pub struct Punted {
 /// packet into `buf` from `frame`, and walks it from where the router sends it
 /// (routing for ICMP, egress of the router port for ARP). `out` receives the
 /// generated packet's output slots.
-pub fn punt(t: &Tables, key: &FlowKey, frame: &[u8], buf: &mut [u8], out: &mut Vec<u16>) -> Punted {
+///
+/// With `trace`, the generated packet's walk is recorded there (`syctl trace`
+/// follows a router's answer back through the datapaths it crosses).
+pub fn punt(
+    t: &Tables,
+    key: &FlowKey,
+    frame: &[u8],
+    buf: &mut [u8],
+    out: &mut Vec<u16>,
+    mut trace: Trace,
+) -> Punted {
     let mut work = *key;
     let mut p = Punted {
         consumed: None,
@@ -577,10 +610,11 @@ pub fn punt(t: &Tables, key: &FlowKey, frame: &[u8], buf: &mut [u8], out: &mut V
             };
             let orig = k;
             p.len = len.unwrap_or(0);
-            p.verdict = match walk_datapaths(t, start, &mut k, out, &mut p.tun, None) {
-                Outcome::Done(v) => finish(v, &orig, &k),
-                Outcome::Gen(_) => Verdict::Drop(DropReason::GenerateFailed),
-            };
+            p.verdict =
+                match walk_datapaths(t, start, &mut k, out, &mut p.tun, trace.as_deref_mut()) {
+                    Outcome::Done(v) => finish(v, &orig, &k),
+                    Outcome::Gen(_) => Verdict::Drop(DropReason::GenerateFailed),
+                };
             return p;
         }
     };
@@ -601,7 +635,7 @@ pub fn punt(t: &Tables, key: &FlowKey, frame: &[u8], buf: &mut [u8], out: &mut V
         from_tunnel: false,
     };
     p.len = n;
-    p.verdict = match walk_datapaths(t, start, &mut k, out, &mut p.tun, None) {
+    p.verdict = match walk_datapaths(t, start, &mut k, out, &mut p.tun, trace) {
         Outcome::Done(v) => finish(v, &orig, &k),
         // A generated packet that would generate again (e.g. no route back) dies.
         Outcome::Gen(_) => {

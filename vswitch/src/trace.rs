@@ -43,6 +43,11 @@ pub struct TraceReport {
     /// A DNS query's answer from the datapath, or why it goes on.
     #[serde(default)]
     pub dns: Option<String>,
+    /// Verdict "generate": the packet the router answers with (ICMP echo
+    /// reply or error, TCP RST, ARP request), traced from where the router
+    /// sends it through every datapath it crosses.
+    #[serde(default)]
+    pub generated: Option<Box<TraceReport>>,
 }
 
 /// A stage crossed, as reported.
@@ -58,6 +63,8 @@ pub struct TraceStepOut {
     pub actions: Option<String>,
     pub source: Option<String>,
     pub outport: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 impl From<TraceStep> for TraceStepOut {
@@ -72,6 +79,7 @@ impl From<TraceStep> for TraceStepOut {
             actions: s.actions,
             source: s.source,
             outport: s.outport,
+            note: s.note,
         }
     }
 }
@@ -198,7 +206,85 @@ pub fn report(
         cache: None,
         conntrack: None,
         dns: None,
+        generated: None,
     }
+}
+
+/// A frame carrying `key`'s headers (Ethernet, then IPv4 with an ICMP, TCP or
+/// UDP header, or ARP), for the trace to hand to the packet generators.
+pub fn frame_of(key: &FlowKey) -> Vec<u8> {
+    let mut f = Vec::with_capacity(64);
+    f.extend_from_slice(&key.eth_dst.to_be_bytes()[2..]);
+    f.extend_from_slice(&key.eth_src.to_be_bytes()[2..]);
+    f.extend_from_slice(&key.eth_type.to_be_bytes());
+    match key.eth_type {
+        0x0806 => {
+            f.extend_from_slice(&[0, 1, 0x08, 0, 6, 4, 0, key.arp_op]);
+            f.extend_from_slice(&key.arp_sha.to_be_bytes()[2..]);
+            f.extend_from_slice(&key.ip_src.to_be_bytes());
+            f.extend_from_slice(&[0; 6]);
+            f.extend_from_slice(&key.ip_dst.to_be_bytes());
+        }
+        0x0800 => {
+            let l4: Vec<u8> = match key.ip_proto {
+                6 => {
+                    let mut t = Vec::with_capacity(20);
+                    t.extend_from_slice(&key.l4_src.to_be_bytes());
+                    t.extend_from_slice(&key.l4_dst.to_be_bytes());
+                    t.extend_from_slice(&[
+                        0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0,
+                    ]);
+                    t
+                }
+                17 => {
+                    let mut u = Vec::with_capacity(8);
+                    u.extend_from_slice(&key.l4_src.to_be_bytes());
+                    u.extend_from_slice(&key.l4_dst.to_be_bytes());
+                    u.extend_from_slice(&[0, 8, 0, 0]);
+                    u
+                }
+                1 => vec![key.l4_src as u8, key.l4_dst as u8, 0, 0, 0, 1, 0, 1],
+                _ => Vec::new(),
+            };
+            let total = (20 + l4.len()) as u16;
+            f.extend_from_slice(&[0x45, 0]);
+            f.extend_from_slice(&total.to_be_bytes());
+            f.extend_from_slice(&[0, 0, 0x40, 0, key.ip_ttl, key.ip_proto, 0, 0]);
+            f.extend_from_slice(&key.ip_src.to_be_bytes());
+            f.extend_from_slice(&key.ip_dst.to_be_bytes());
+            f.extend_from_slice(&l4);
+            smoltcp::wire::Ipv4Packet::new_unchecked(&mut f[14..]).fill_checksum();
+        }
+        _ => {}
+    }
+    f
+}
+
+/// The packet the router generates for `key` (verdict "generate"), walked
+/// from where the router sends it, as a report of its own; `None` when the
+/// router only learns from the packet (an ARP reply) or generates nothing.
+pub fn follow_generated(
+    t: &Tables,
+    key: &FlowKey,
+    chassis_of: impl Fn(&str) -> String,
+) -> Option<TraceReport> {
+    let frame = frame_of(key);
+    let mut buf = vec![0u8; crate::port::MAX_FRAME];
+    let (mut out, mut steps) = (Vec::new(), Vec::new());
+    let p = crate::pipeline::punt(t, key, &frame, &mut buf, &mut out, Some(&mut steps));
+    if p.len == 0 {
+        return None;
+    }
+    let gk = crate::packet::extract(&buf[..p.len], key.in_port).ok()?;
+    let mut r = report(t, &gk, p.verdict, &out, steps, chassis_of);
+    // It starts inside the router, not at a port.
+    r.inport = String::new();
+    r.datapath = r
+        .steps
+        .first()
+        .map(|s| s.datapath.clone())
+        .unwrap_or_default();
+    Some(r)
 }
 
 /// What a traced DNS query gets: the datapath's answer, or (no record) the
@@ -457,6 +543,9 @@ pub fn logical_lb_dst(
             .unwrap_or_default()
     };
     let mut r = report(&t, &key, v, &out, steps, chassis_of);
+    if v == Verdict::Punt {
+        r.generated = follow_generated(&t, &key, chassis_of).map(Box::new);
+    }
     r.conntrack = join_ct(edge.map(|(d, _)| d), tracked);
     r.dns = dns;
     if !asked {

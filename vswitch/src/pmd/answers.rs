@@ -342,6 +342,7 @@ impl Pmd {
             src.io.rx_frame(i),
             &mut self.scratch[..],
             &mut out,
+            None,
         );
         self.stats.punted.add(1);
         if let Some(r) = p.consumed {

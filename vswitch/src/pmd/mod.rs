@@ -655,6 +655,11 @@ impl Pmd {
         let v = run(&self.tables, key, &mut out, Some(&mut steps));
         let mut r =
             crate::trace::report(&self.tables, key, v, &out, steps, |_| chassis.to_string());
+        if v == Verdict::Punt {
+            r.generated =
+                crate::trace::follow_generated(&self.tables, key, |_| chassis.to_string())
+                    .map(Box::new);
+        }
         r.conntrack = crate::trace::join_ct(edge.map(|(d, _)| d), tracked);
         if let Verdict::Dns(dp) = v {
             let (mut s, mut o) = (Vec::new(), Vec::new());
