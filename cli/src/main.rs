@@ -9,6 +9,7 @@ mod db;
 mod demo;
 mod dhcp;
 mod dns;
+mod getters;
 mod k8s;
 mod lb;
 mod nb;
@@ -182,6 +183,8 @@ enum Cmd {
     Dhcp(dhcp::DhcpCmd),
     #[command(flatten)]
     Db(db::DbCmd),
+    #[command(flatten)]
+    Get(getters::GetCmd),
     /// Kubernetes manifests: `k8s apply -f FILE|DIR` keeps the NB in line
     /// with their Services and EndpointSlices, `k8s delete -f` removes that.
     #[command(subcommand)]
@@ -211,7 +214,7 @@ enum ShowFormat {
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum EnabledArg {
+pub(crate) enum EnabledArg {
     Enabled,
     Disabled,
 }
@@ -525,6 +528,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Acl(a) => acl::run(a, &mut c, json).await?,
         Cmd::Dns(d) => dns::run(d, &mut c, json).await?,
         Cmd::Dhcp(d) => dhcp::run(d, &mut c, json).await?,
+        Cmd::Get(g) => getters::run(g, &mut c).await?,
         Cmd::K8s(k) => k8s::run(k, &mut c).await?,
         Cmd::Db(d) => db::run(d, &mut c).await?,
         other => unreachable!("nb_write() took the writes, run() the rest: {other:?}"),
@@ -598,6 +602,7 @@ fn nb_write(cmd: Cmd) -> anyhow::Result<Result<nb::Write, Cmd>> {
         Cmd::Acl(a) => acl::write(a).map(|x| x.map_err(Cmd::Acl)),
         Cmd::Dns(d) => dns::write(d).map(|x| x.map_err(Cmd::Dns)),
         Cmd::Db(d) => db::write(d).map(|x| x.map_err(Cmd::Db)),
+        Cmd::Get(g) => getters::write(g).map(|x| x.map_err(Cmd::Get)),
         other => Ok(Err(other)),
     }
 }

@@ -272,3 +272,37 @@ fn every_nb_table_takes_set_add_remove_and_clear_validated_as_its_own_commands()
         dump
     );
 }
+
+#[test]
+fn per_column_readers_print_as_ovn_nbctl_does() {
+    let n = Northd::start(17996);
+    n.ok("ls-add ls0 --subnet 10.0.0.0/24");
+    n.ok("lr-add lr0");
+    n.ok("lr-connect lr0 ls0 0a:00:00:00:00:01 10.0.0.1/24");
+    must(&n, &["lsp-add", "ls0", "p1", "0a:00:00:00:00:0b 10.0.0.11"]);
+    must(
+        &n,
+        &["lsp-set-port-security", "p1", "0a:00:00:00:00:0b 10.0.0.11"],
+    );
+    assert_eq!(
+        n.ok("lsp-get-addresses p1"),
+        "0a:00:00:00:00:0b 10.0.0.11\n"
+    );
+    assert_eq!(
+        n.ok("lsp-get-port-security p1"),
+        "0a:00:00:00:00:0b 10.0.0.11\n"
+    );
+    assert_eq!(n.ok("lsp-get-enabled p1"), "enabled\n");
+    assert_eq!(n.ok("lsp-get-up p1"), "down\n", "no chassis claimed it");
+    assert_eq!(n.ok("lsp-get-type p1"), "\n");
+    assert_eq!(n.ok("lsp-get-type ls0-lr0"), "router\n");
+    assert_eq!(n.ok("lsp-get-options ls0-lr0"), "router-port=lr0-ls0\n");
+    assert_eq!(n.ok("lsp-get-ls p1"), "ls0\n");
+    assert_eq!(n.ok("lrp-get-enabled lr0-ls0"), "enabled\n");
+    n.ok("lrp-set-enabled lr0-ls0 disabled");
+    assert_eq!(n.ok("lrp-get-enabled lr0-ls0"), "disabled\n");
+    assert!(n.fails("lsp-get-addresses nope").contains("does not exist"));
+    assert!(n
+        .fails("lrp-set-enabled nope enabled")
+        .contains("does not exist"));
+}
