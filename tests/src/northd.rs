@@ -83,11 +83,7 @@ impl Northd {
             .stdin(Stdio::null())
             .output()
             .expect("run syctl");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        crate::sandbox::outcome(out)
     }
 
     pub fn ok(&self, line: &str) -> String {

@@ -91,17 +91,23 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     }
 }
 
-/// Runs a command, returning (success, stdout, stderr).
-pub fn run(cmd: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(cmd)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("spawn");
+/// (success, stdout, stderr) of a finished command.
+pub fn outcome(out: std::process::Output) -> (bool, String, String) {
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs a command, returning (success, stdout, stderr).
+pub fn run(cmd: &str, args: &[&str]) -> (bool, String, String) {
+    outcome(
+        Command::new(cmd)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("spawn"),
     )
 }
 
@@ -187,11 +193,7 @@ impl Sandbox {
             .stdin(Stdio::null())
             .output()
             .expect("run syctl");
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        outcome(out)
     }
 
     /// With `--tls`: the operator's certificate for syctl (SYCTL_TLS_*).
