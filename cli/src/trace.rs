@@ -84,7 +84,7 @@ fn print_text(r: &TraceReport, level: Level) {
         if let Some(ct) = &r.conntrack {
             println!("{ct}");
         }
-        if let Some(d) = &r.dns {
+        for d in r.dns.iter().chain(&r.dhcp) {
             println!("{d}");
         }
         println!("{verdict}");
@@ -108,6 +108,9 @@ fn print_text(r: &TraceReport, level: Level) {
         }
         if let Some(d) = &r.dns {
             println!("  dns: {d}");
+        }
+        if let Some(d) = &r.dhcp {
+            println!("  dhcp: {d}");
         }
         if let Some(c) = &r.cache {
             println!("  datapath: {c}");
@@ -161,6 +164,9 @@ fn print_text(r: &TraceReport, level: Level) {
     }
     if let Some(d) = &r.dns {
         println!("\ndns: {d}");
+    }
+    if let Some(d) = &r.dhcp {
+        println!("\ndhcp: {d}");
     }
     println!("\nverdict: {verdict}");
     if let Some(c) = &r.cache {

@@ -111,3 +111,34 @@ fn trace_follows_the_routers_answer_and_every_copy_of_a_flood() {
     let (_, out, _) = n.syctl(&["trace", bcast]);
     assert!(out.contains("this copy stops"), "{out}");
 }
+
+#[test]
+fn trace_of_a_dhcp_discover_shows_what_the_ports_lease_offers() {
+    let n = Northd::start(17956);
+    n.ok("ls-add ls0 --subnet 10.0.0.0/24");
+    must(&n, &["lsp-add", "ls0", "p1", "0a:00:00:00:00:0b 10.0.0.11"]);
+    let id = n
+        .ok("dhcp-options-create 10.0.0.0/24 server_id=10.0.0.1 server_mac=0a:00:00:00:00:01 lease_time=3600 router=10.0.0.1 dns_server={10.96.0.10} mtu=1400")
+        .trim()
+        .to_string();
+    n.ok(&format!("lsp-set-dhcpv4-options p1 {id}"));
+    let discover = r#"inport == "p1" && eth.dst == ff:ff:ff:ff:ff:ff && ip4.src == 0.0.0.0 && ip4.dst == 255.255.255.255 && udp.src == 68 && udp.dst == 67"#;
+    let r = json(&n, discover);
+    assert_eq!(r["verdict"], "dhcp", "{r}");
+    let d = r["dhcp"].as_str().expect("the lease is described");
+    for want in [
+        "10.0.0.11/24 for 3600 s",
+        "server 10.0.0.1 (0a:00:00:00:00:01)",
+        "router 10.0.0.1",
+        "dns 10.96.0.10",
+        "mtu 1400",
+    ] {
+        assert!(d.contains(want), "{d} should say {want}");
+    }
+    let (_, out, _) = n.syctl(&["trace", "--minimal", discover]);
+    assert!(out.contains("OFFER to a DISCOVER"), "{out}");
+    // Without options the message is not the datapath's: no lease described.
+    n.ok("lsp-set-dhcpv4-options p1");
+    let r = json(&n, discover);
+    assert!(r["dhcp"].is_null(), "{r}");
+}

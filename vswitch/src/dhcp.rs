@@ -29,6 +29,35 @@ pub struct Lease {
     pub domain: Box<[u8]>,
 }
 
+impl Lease {
+    /// What a DISCOVER from the port is offered, in a line (`syctl trace`).
+    pub fn describe(&self) -> String {
+        let ip = |v: u32| std::net::Ipv4Addr::from(v).to_string();
+        let mut s = format!(
+            "OFFER to a DISCOVER, ACK to a REQUEST for it: {}/{} for {} s from server {} ({})",
+            ip(self.ip),
+            self.netmask.leading_ones(),
+            self.lease_time,
+            ip(self.server_id),
+            switchyard_southbound::fmt_mac(self.server_mac)
+        );
+        if self.router != 0 {
+            s += &format!(", router {}", ip(self.router));
+        }
+        if !self.dns.is_empty() {
+            let d: Vec<String> = self.dns.iter().map(|v| ip(*v)).collect();
+            s += &format!(", dns {}", d.join(" "));
+        }
+        if self.mtu != 0 {
+            s += &format!(", mtu {}", self.mtu);
+        }
+        if !self.domain.is_empty() {
+            s += &format!(", domain {}", String::from_utf8_lossy(&self.domain));
+        }
+        s
+    }
+}
+
 /// Every port's lease, by (datapath, port key).
 #[derive(Debug, Clone, Default)]
 pub struct Leases {

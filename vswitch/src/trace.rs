@@ -48,6 +48,9 @@ pub struct TraceReport {
     /// sends it through every datapath it crosses.
     #[serde(default)]
     pub generated: Option<Box<TraceReport>>,
+    /// Verdict "dhcp": what the port's lease answers.
+    #[serde(default)]
+    pub dhcp: Option<String>,
 }
 
 /// A stage crossed, as reported.
@@ -207,6 +210,10 @@ pub fn report(
         conntrack: None,
         dns: None,
         generated: None,
+        dhcp: match (v, b) {
+            (Verdict::Dhcp, Some(b)) => t.dhcp.get(b.datapath, b.port).map(|l| l.describe()),
+            _ => None,
+        },
     }
 }
 
