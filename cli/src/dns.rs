@@ -26,6 +26,11 @@ pub enum DnsCmd {
         /// Seconds resolvers may cache the answer (default 30).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=86_400))]
         ttl: Option<u32>,
+        /// Make NAME an alias of TARGET (a CNAME record; no ADDRESSES or
+        /// --srv then). Resolvers follow it; a TARGET on the same switch is
+        /// answered along with it.
+        #[arg(long, value_name = "TARGET", conflicts_with_all = ["addresses", "srv"])]
+        cname: Option<String>,
         /// Replace the record of the same name.
         #[arg(long)]
         may_exist: bool,
@@ -62,10 +67,11 @@ pub fn write(cmd: DnsCmd) -> anyhow::Result<Result<Write, DnsCmd>> {
             addresses,
             srv,
             ttl,
+            cname,
             may_exist,
         } => {
-            if addresses.is_empty() && srv.is_empty() {
-                anyhow::bail!("dns-add {name}: give at least one ADDRESS or --srv entry");
+            if addresses.is_empty() && srv.is_empty() && cname.is_none() {
+                anyhow::bail!("dns-add {name}: give at least one ADDRESS, --srv entry or --cname");
             }
             (
                 Op::DnsAdd(pb::DnsRecord {
@@ -75,6 +81,7 @@ pub fn write(cmd: DnsCmd) -> anyhow::Result<Result<Write, DnsCmd>> {
                     srv,
                     ttl: ttl.unwrap_or_default(),
                     external_ids: Default::default(),
+                    cname: cname.unwrap_or_default(),
                 }),
                 may_exist,
                 false,
@@ -120,6 +127,7 @@ fn list(db: &pb::NbDatabase, switch: Option<&str>, json: bool) -> anyhow::Result
                 .iter()
                 .cloned()
                 .chain(r.srv.iter().map(|s| format!("SRV {s}")))
+                .chain((!r.cname.is_empty()).then(|| format!("CNAME {}", r.cname)))
                 .collect();
             vec![
                 r.switch_name.clone(),

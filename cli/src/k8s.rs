@@ -20,8 +20,9 @@
 //! Applying computes the whole desired state of the file's Services against
 //! the NB and writes only the difference, in one transaction: re-applying a
 //! manifest writes nothing; records and VIPs a Service no longer has go.
-//! Other kinds in the files are skipped (named on stderr). NodePort,
-//! LoadBalancer ingress, externalName and traffic policies are not
+//! An ExternalName Service becomes a CNAME record to its external name, as
+//! kube-dns answers it. Other kinds in the files are skipped (named on
+//! stderr). NodePort, LoadBalancer ingress and traffic policies are not
 //! translated yet.
 
 use crate::nb::{get, transact};
@@ -138,8 +139,17 @@ use serde::Deserialize;
 pub struct Desired {
     pub id: String,
     pub lbs: Vec<pb::LoadBalancer>,
-    /// Name -> (addresses, SRV entries).
-    pub records: BTreeMap<String, (Vec<String>, Vec<String>)>,
+    /// Name -> its record's data.
+    pub records: BTreeMap<String, RecordData>,
+}
+
+/// What a Service's name resolves to: addresses and SRV entries, or an
+/// alias (ExternalName: a CNAME, alone).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordData {
+    pub addresses: Vec<String>,
+    pub srv: Vec<String>,
+    pub cname: String,
 }
 
 fn ns_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
@@ -199,9 +209,23 @@ pub fn translate(objs: &Objects, domain: &str) -> anyhow::Result<Vec<Desired>> {
             .clone()
             .filter(|c| !c.is_empty() && c != "None");
         if spec.type_.as_deref() == Some("ExternalName") {
-            eprintln!(
-                "syctl: Service {ns}/{name}: ExternalName is not translated (no CNAME records yet)"
-            );
+            // kube-dns's answer for an ExternalName Service: a CNAME to the
+            // external name, nothing else (no VIP, no endpoints).
+            match spec.external_name.as_deref().map(str::trim) {
+                Some(ext) if !ext.is_empty() => {
+                    d.records.insert(
+                        fqdn.clone(),
+                        RecordData {
+                            cname: ext.to_string(),
+                            ..Default::default()
+                        },
+                    );
+                    out.push(d);
+                }
+                _ => eprintln!(
+                    "syctl: Service {ns}/{name}: type ExternalName without spec.externalName: not translated"
+                ),
+            }
             continue;
         }
         let mut srv = Vec::new();
@@ -274,11 +298,22 @@ pub fn translate(objs: &Objects, domain: &str) -> anyhow::Result<Vec<Desired>> {
             (None, false) => vec![],
         };
         if !addrs.is_empty() {
-            d.records.insert(fqdn.clone(), (addrs, vec![]));
+            d.records.insert(
+                fqdn.clone(),
+                RecordData {
+                    addresses: addrs,
+                    ..Default::default()
+                },
+            );
         }
         for (n, port) in srv {
-            d.records
-                .insert(n, (vec![], vec![format!("0 100 {port} {fqdn}")]));
+            d.records.insert(
+                n,
+                RecordData {
+                    srv: vec![format!("0 100 {port} {fqdn}")],
+                    ..Default::default()
+                },
+            );
         }
         out.push(d);
     }
@@ -351,7 +386,7 @@ pub fn plan(db: &pb::NbDatabase, want: &[Desired], switches: &[String], domain: 
 fn record_ops(
     db: &pb::NbDatabase,
     id: &str,
-    records: &BTreeMap<String, (Vec<String>, Vec<String>)>,
+    records: &BTreeMap<String, RecordData>,
     switches: &[String],
 ) -> Vec<Op> {
     let mut ops = Vec::new();
@@ -365,14 +400,15 @@ fn record_ops(
         }
     }
     for sw in switches {
-        for (name, (addrs, srv)) in records {
+        for (name, data) in records {
             let want = pb::DnsRecord {
                 switch_name: sw.clone(),
                 name: name.clone(),
-                addresses: addrs.clone(),
-                srv: srv.clone(),
+                addresses: data.addresses.clone(),
+                srv: data.srv.clone(),
                 ttl: 0,
                 external_ids: [(SERVICE_KEY.to_string(), id.to_string())].into(),
+                cname: data.cname.clone(),
             };
             let have = db
                 .dns_records
@@ -459,6 +495,11 @@ metadata: {name: shop}
 ---
 apiVersion: v1
 kind: Service
+metadata: {name: pay, namespace: shop}
+spec: {type: ExternalName, externalName: payments.example.com}
+---
+apiVersion: v1
+kind: Service
 metadata: {name: web, namespace: shop}
 spec:
   clusterIP: 10.96.0.50
@@ -535,17 +576,25 @@ endpoints:
             .find(|l| l.name == "k8s-shop-web-udp")
             .unwrap();
         assert_eq!(udp.vips["10.96.0.50:53"], "10.244.0.12:5353");
-        assert_eq!(web.records["web.shop.svc.cluster.local"].0, ["10.96.0.50"]);
         assert_eq!(
-            web.records["_http._tcp.web.shop.svc.cluster.local"].1,
+            web.records["web.shop.svc.cluster.local"].addresses,
+            ["10.96.0.50"]
+        );
+        assert_eq!(
+            web.records["_http._tcp.web.shop.svc.cluster.local"].srv,
             ["0 100 80 web.shop.svc.cluster.local"]
         );
         let db = d.iter().find(|d| d.id == "default/db").unwrap();
         assert!(db.lbs.is_empty(), "headless: no load balancer");
         assert_eq!(
-            db.records["db.default.svc.cluster.local"].0,
+            db.records["db.default.svc.cluster.local"].addresses,
             ["10.244.0.21", "10.244.0.22"]
         );
+        let pay = d.iter().find(|d| d.id == "shop/pay").unwrap();
+        assert!(pay.lbs.is_empty(), "ExternalName: no load balancer");
+        let rec = &pay.records["pay.shop.svc.cluster.local"];
+        assert_eq!(rec.cname, "payments.example.com");
+        assert!(rec.addresses.is_empty() && rec.srv.is_empty());
     }
 
     #[test]
@@ -566,7 +615,11 @@ endpoints:
             plan(&nb.to_pb(2), &want, &sw, "cluster.local").is_empty(),
             "re-apply is a no-op"
         );
-        assert_eq!(nb.dns.len(), 4);
+        assert_eq!(nb.dns.len(), 5, "web's A and two SRV, db's A, pay's CNAME");
+        assert_eq!(
+            nb.dns["ls0/pay.shop.svc.cluster.local"].cname,
+            "payments.example.com"
+        );
         // web loses its named UDP port: its VIP, LB and SRV record go.
         let mut less = want.clone();
         let web = less.iter_mut().find(|d| d.id == "shop/web").unwrap();
@@ -576,7 +629,7 @@ endpoints:
         nb.apply_ops(&switchyard_southbound::transaction(ops, true, true))
             .unwrap();
         assert!(!nb.load_balancers.contains_key("k8s-shop-web-udp"));
-        assert_eq!(nb.dns.len(), 3);
+        assert_eq!(nb.dns.len(), 4);
         assert!(nb.load_balancers["k8s-shop-web-tcp"]
             .switches
             .contains(&"ls0".to_string()));

@@ -88,11 +88,32 @@ impl Nb {
             return Err(NbError::NoSuchSwitch(r.switch_name.clone()));
         }
         let name = normalize_name("name", &r.name)?;
-        if r.addresses.is_empty() && r.srv.is_empty() {
+        let cname = if r.cname.trim().is_empty() {
+            String::new()
+        } else {
+            normalize_name("cname", &r.cname)?
+        };
+        if !cname.is_empty() {
+            // RFC 1034 3.6.2: an alias has no other data.
+            let why = if cname == name {
+                Some("a name cannot be an alias of itself")
+            } else if !r.addresses.is_empty() || !r.srv.is_empty() {
+                Some("an alias (cname) has no addresses or SRV entries of its own")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(NbError::BadValue {
+                    field: "cname",
+                    value: cname,
+                    why: why.into(),
+                });
+            }
+        } else if r.addresses.is_empty() && r.srv.is_empty() {
             return Err(NbError::BadValue {
                 field: "record",
                 value: name,
-                why: "give at least one address or SRV entry".into(),
+                why: "give at least one address or SRV entry, or a cname".into(),
             });
         }
         if r.addresses.len() + r.srv.len() > MAX_VALUES {
@@ -150,6 +171,7 @@ impl Nb {
                 srv,
                 ttl: r.ttl,
                 external_ids: r.external_ids.clone(),
+                cname,
             },
         );
         Ok(())
@@ -202,6 +224,7 @@ pub fn compile_dns(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut
             datapath: dp,
             name: r.name.clone(),
             ttl: if r.ttl == 0 { DEFAULT_TTL } else { r.ttl },
+            cname: r.cname.clone(),
             ..Default::default()
         };
         for a in &r.addresses {
@@ -303,6 +326,15 @@ mod tests {
             nb.dns["ls0/web.default.svc.cluster.local"].addresses,
             ["10.96.0.11"]
         );
+        nb.apply_all(vec![Op::DnsAdd(DnsRecord {
+            cname: "Web.Default.svc.cluster.local.".into(),
+            ..rec("www.default.svc.cluster.local", &[], &[])
+        })])
+        .unwrap();
+        assert_eq!(
+            nb.dns["ls0/www.default.svc.cluster.local"].cname, "web.default.svc.cluster.local",
+            "an alias's target is normalised"
+        );
         for bad in [
             rec("", &["10.0.0.1"], &[]),
             rec("a..b", &["10.0.0.1"], &[]),
@@ -317,6 +349,18 @@ mod tests {
                 ..rec("ok", &["10.0.0.1"], &[])
             },
             rec("ok", &["10.0.0.1"; MAX_VALUES + 1], &[]),
+            DnsRecord {
+                cname: "ok".into(),
+                ..rec("ok", &[], &[])
+            },
+            DnsRecord {
+                cname: "target.example".into(),
+                ..rec("ok", &["10.0.0.1"], &[])
+            },
+            DnsRecord {
+                cname: "bad..name".into(),
+                ..rec("ok", &[], &[])
+            },
         ] {
             let before = nb.clone();
             assert!(

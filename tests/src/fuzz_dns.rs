@@ -1,6 +1,6 @@
 //! The `dns` and `dhcp` fuzz targets. `dns`: a DNS message (the UDP payload of a query from
-//! 10.0.0.5 to 10.96.0.10:53) answered from a zone with A, AAAA, SRV and PTR
-//! records and a domain. Invariants: no panic; an answer fits the buffer and
+//! 10.0.0.5 to 10.96.0.10:53) answered from a zone with A, AAAA, SRV, PTR
+//! and CNAME records and a domain. Invariants: no panic; an answer fits the buffer and
 //! 512 bytes of message, goes back to the sender from port 53 with a valid
 //! IPv4 header checksum, and keeps the query's id; `describe` reads it.
 
@@ -25,6 +25,30 @@ fn zones() -> Zones {
                 target: "web.default.svc.cluster.local".into(),
             }],
             ttl: 30,
+            ..Default::default()
+        },
+        // Aliases: one chased to web, one to a name elsewhere, one to many
+        // (whose SRV answer to ANY, after the CNAME, truncates).
+        pb::SbDns {
+            datapath: 1,
+            name: "www.default.svc.cluster.local".into(),
+            cname: "web.default.svc.cluster.local".into(),
+            ttl: 30,
+            ..Default::default()
+        },
+        pb::SbDns {
+            datapath: 1,
+            name: "ext.default.svc.cluster.local".into(),
+            cname: "example.com".into(),
+            ttl: 30,
+            ..Default::default()
+        },
+        pb::SbDns {
+            datapath: 1,
+            name: "alias-of-many.cluster.local".into(),
+            cname: "many.cluster.local".into(),
+            ttl: 30,
+            ..Default::default()
         },
         pb::SbDns {
             datapath: 1,

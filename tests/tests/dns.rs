@@ -174,6 +174,40 @@ fn pods_resolve_names_from_the_datapath_and_others_from_a_real_server() {
         "{a:?}"
     );
 
+    // An alias: dig gets the CNAME and, the target being here, its address;
+    // glibc's resolver follows it to connect by the alias.
+    sb.syctl(&[
+        "--wait=hv",
+        "dns-add",
+        "ls0",
+        "www.default.svc.cluster.local",
+        "--cname",
+        web_name,
+    ]);
+    let (st, a) = dig(&sb, client, NOWHERE, "www.default.svc.cluster.local", "A");
+    assert_eq!(st, "NOERROR");
+    assert_eq!(a.len(), 2, "{a:?}");
+    assert!(a[0].ends_with(&format!("CNAME {web_name}.")), "{a:?}");
+    assert!(
+        a[1].starts_with(&format!("{web_name}.")) && a[1].ends_with(&format!("A {}", sb.ip(web))),
+        "{a:?}"
+    );
+    let answer = sb.svc_in(&sb.netns(client), "connect", "www", 8080, 1);
+    assert!(
+        answer[0].starts_with("web "),
+        "connect by the alias: {answer:?}"
+    );
+    let e = sb.syctl_err(&[
+        "dns-add",
+        "ls0",
+        "x.cluster.local",
+        "10.0.0.1",
+        "--cname",
+        web_name,
+    ]);
+    assert!(e.contains("cannot be used with"), "{e}");
+    sb.syctl(&["dns-del", "ls0", "www.default.svc.cluster.local"]);
+
     // syctl trace shows the answer a query gets, and where one goes on.
     let lport = sb.pod(client)["lport"].as_str().expect("lport").to_string();
     let tr = sb.syctl_json(&[

@@ -5,7 +5,9 @@
 //! What it answers: a standard query (opcode 0, one question, class IN) for a
 //! name the switch has a record for: A, AAAA, SRV, ANY (A + AAAA + SRV), PTR
 //! for the records' IPv4 addresses, and NOERROR with no answer for other types
-//! or for a name that only has names below it. A name under the switch's
+//! or for a name that only has names below it. An alias (CNAME) is answered
+//! with its CNAME for every type, followed by the target's records of the
+//! type asked when the target is in the same zone (RFC 1034 3.6.2; one level). A name under the switch's
 //! `dns_domain` without a record gets an authoritative NXDOMAIN. Everything
 //! else (another name, an unparsable message, a fragment, a response, another
 //! opcode) is [`Outcome::Pass`]: the query goes on to where it was sent.
@@ -30,6 +32,7 @@ pub const MAX_ANSWER_FRAME: usize = HDR + MAX_UDP_MESSAGE;
 const MAX_JUMPS: usize = 16;
 
 const TYPE_A: u16 = 1;
+const TYPE_CNAME: u16 = 5;
 const TYPE_PTR: u16 = 12;
 const TYPE_AAAA: u16 = 28;
 const TYPE_SRV: u16 = 33;
@@ -45,7 +48,12 @@ pub struct Record {
     /// Priority, weight, port and the target in wire form.
     pub srv: Vec<(u16, u16, u16, Box<[u8]>)>,
     pub ttl: u32,
+    /// An alias: the canonical name.
+    pub cname: Option<Alias>,
 }
+
+/// A CNAME's target: lower-case dotted (to look it up) and in wire form.
+type Alias = (Box<[u8]>, Box<[u8]>);
 
 /// A PTR answer: the record's name in wire form, and its TTL.
 type Ptr = (Box<[u8]>, u32);
@@ -113,6 +121,10 @@ impl Zones {
                     })
                     .collect(),
                 ttl: r.ttl,
+                cname: (!r.cname.is_empty()).then(|| {
+                    let c = r.cname.to_ascii_lowercase();
+                    (c.as_bytes().into(), wire_name(&c))
+                }),
             };
             for a in &rec.a {
                 let rev = format!("{}.{}.{}.{}.in-addr.arpa", a[3], a[2], a[1], a[0]);
@@ -309,27 +321,26 @@ fn answer_inner(zone: &Zone, frame: &[u8], buf: &mut [u8]) -> Result<Outcome, Pa
         len,
         count: 0,
         truncated: false,
+        owner: 0xc00c,
     };
     let mut rcode = 0;
     if let Some(r) = zone.names.get(name) {
-        let t = q.qtype;
-        if t == TYPE_A || t == TYPE_ANY {
-            for a in &r.a {
-                w.rr(TYPE_A, r.ttl, &[&a[..]]);
+        match &r.cname {
+            Some((target, wire)) => {
+                // The target's name starts 12 bytes into this record's rdata:
+                // the chased records point back at it.
+                let at = w.len + 12;
+                w.rr(TYPE_CNAME, r.ttl, &[wire]);
+                let chase = zone.names.get(&**target).filter(|t| t.cname.is_none());
+                if let (Some(t), false, Ok(ptr)) = (chase, q.qtype == TYPE_CNAME, u16::try_from(at))
+                {
+                    if !w.truncated && ptr < 0x3fff {
+                        w.owner = 0xc000 | ptr;
+                        records(&mut w, t, q.qtype);
+                    }
+                }
             }
-        }
-        if t == TYPE_AAAA || t == TYPE_ANY {
-            for a in &r.aaaa {
-                w.rr(TYPE_AAAA, r.ttl, &[&a[..]]);
-            }
-        }
-        if t == TYPE_SRV || t == TYPE_ANY {
-            for (p, wt, port, target) in &r.srv {
-                let [p0, p1] = p.to_be_bytes();
-                let [w0, w1] = wt.to_be_bytes();
-                let [o0, o1] = port.to_be_bytes();
-                w.rr(TYPE_SRV, r.ttl, &[&[p0, p1, w0, w1, o0, o1], target]);
-            }
+            None => records(&mut w, r, q.qtype),
         }
     } else if let Some((target, ttl)) = zone.ptr.get(name).filter(|_| q.qtype == TYPE_PTR) {
         w.rr(TYPE_PTR, *ttl, &[target]);
@@ -379,6 +390,28 @@ fn answer_inner(zone: &Zone, frame: &[u8], buf: &mut [u8]) -> Result<Outcome, Pa
     })
 }
 
+/// A record's data of type `t` (ANY: all of it).
+fn records(w: &mut Writer, r: &Record, t: u16) {
+    if t == TYPE_A || t == TYPE_ANY {
+        for a in &r.a {
+            w.rr(TYPE_A, r.ttl, &[&a[..]]);
+        }
+    }
+    if t == TYPE_AAAA || t == TYPE_ANY {
+        for a in &r.aaaa {
+            w.rr(TYPE_AAAA, r.ttl, &[&a[..]]);
+        }
+    }
+    if t == TYPE_SRV || t == TYPE_ANY {
+        for (p, wt, port, target) in &r.srv {
+            let [p0, p1] = p.to_be_bytes();
+            let [w0, w1] = wt.to_be_bytes();
+            let [o0, o1] = port.to_be_bytes();
+            w.rr(TYPE_SRV, r.ttl, &[&[p0, p1, w0, w1, o0, o1], target]);
+        }
+    }
+}
+
 /// Whether `name` is `domain` or below it.
 fn in_domain(name: &[u8], domain: &[u8]) -> bool {
     !domain.is_empty()
@@ -387,12 +420,14 @@ fn in_domain(name: &[u8], domain: &[u8]) -> bool {
         && name[name.len() - domain.len() - 1] == b'.'
 }
 
-/// Appends resource records that point back at the question's name.
+/// Appends resource records whose owner is a compression pointer: the
+/// question's name, or a CNAME's target.
 struct Writer<'a> {
     msg: &'a mut [u8],
     len: usize,
     count: u16,
     truncated: bool,
+    owner: u16,
 }
 
 impl Writer<'_> {
@@ -403,7 +438,7 @@ impl Writer<'_> {
             return;
         }
         let m = &mut self.msg[self.len..];
-        m[0..2].copy_from_slice(&0xc00cu16.to_be_bytes());
+        m[0..2].copy_from_slice(&self.owner.to_be_bytes());
         m[2..4].copy_from_slice(&ty.to_be_bytes());
         m[4..6].copy_from_slice(&CLASS_IN.to_be_bytes());
         m[6..10].copy_from_slice(&ttl.to_be_bytes());
@@ -438,6 +473,7 @@ pub fn qtype_of(name: &str) -> Option<u16> {
 fn qtype_name(t: u16) -> String {
     match t {
         TYPE_A => "A".into(),
+        TYPE_CNAME => "CNAME".into(),
         TYPE_PTR => "PTR".into(),
         TYPE_AAAA => "AAAA".into(),
         TYPE_SRV => "SRV".into(),
@@ -510,7 +546,7 @@ pub fn describe(frame: &[u8]) -> String {
                 u16::from_be_bytes([d[4], d[5]]),
                 dotted(&d[6..])
             ),
-            (TYPE_PTR, _) => dotted(d),
+            (TYPE_PTR | TYPE_CNAME, _) => dotted(d),
             _ => format!("{} bytes", d.len()),
         };
         recs.push(format!("{} {text} (ttl {ttl})", qtype_name(ty)));

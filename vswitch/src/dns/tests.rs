@@ -68,6 +68,7 @@ pub(crate) fn zones() -> Zones {
                 target: "web.default.svc.cluster.local".into(),
             }],
             ttl: 30,
+            ..Default::default()
         },
         pb::SbDns {
             datapath: 1,
@@ -288,4 +289,98 @@ fn a_name_longer_than_dns_allows_is_malformed() {
         ask(&z, 1, &query_frame(&long, TYPE_A, false)),
         Outcome::Pass(Pass::Malformed)
     );
+}
+
+#[test]
+fn an_alias_is_answered_with_its_cname_and_the_targets_records_when_they_are_here() {
+    let rows = vec![
+        pb::SbDns {
+            datapath: 1,
+            name: "web.default.svc.cluster.local".into(),
+            a: vec![0x0a60_000a],
+            ttl: 30,
+            ..Default::default()
+        },
+        pb::SbDns {
+            datapath: 1,
+            name: "www.default.svc.cluster.local".into(),
+            cname: "web.default.svc.cluster.local".into(),
+            ttl: 30,
+            ..Default::default()
+        },
+        pb::SbDns {
+            datapath: 1,
+            name: "ext.default.svc.cluster.local".into(),
+            cname: "example.com".into(),
+            ttl: 30,
+            ..Default::default()
+        },
+    ];
+    let z = Zones::build(&rows, [(1, "cluster.local")].into_iter());
+    let mut buf = [0u8; MAX_ANSWER_FRAME];
+    let q = query_frame("WWW.default.svc.cluster.local", TYPE_A, false);
+    let Outcome::Answer { len, nxdomain } = answer(z.get(1).unwrap(), &q, &mut buf) else {
+        panic!("answered");
+    };
+    assert!(!nxdomain);
+    let a = &buf[..len];
+    assert!(checksums_ok(a));
+    let m = &a[42..];
+    assert_eq!(
+        u16::from_be_bytes([m[6], m[7]]),
+        2,
+        "CNAME, then the target's A"
+    );
+    let mut at = 12;
+    while m[at] != 0 {
+        at += 1 + usize::from(m[at]);
+    }
+    at += 5;
+    assert_eq!(
+        &m[at..at + 4],
+        &[0xc0, 0x0c, 0, 5],
+        "CNAME owned by the question"
+    );
+    let rdlen = usize::from(u16::from_be_bytes([m[at + 10], m[at + 11]]));
+    let target_at = at + 12;
+    assert_eq!(
+        &m[target_at..target_at + rdlen],
+        &*wire_name("web.default.svc.cluster.local")
+    );
+    at = target_at + rdlen;
+    let ptr = u16::from_be_bytes([m[at], m[at + 1]]);
+    assert_eq!(
+        usize::from(ptr & 0x3fff),
+        target_at,
+        "A owned by the CNAME's target"
+    );
+    assert_eq!(&m[at + 2..at + 4], &[0, 1]);
+    assert_eq!(&m[at + 10..at + 12], &[0, 4]);
+    assert_eq!(&m[at + 12..at + 16], &[10, 96, 0, 10]);
+    assert_eq!(at + 16, m.len());
+    assert!(
+        describe(a).contains("CNAME web.default.svc.cluster.local. (ttl 30), A 10.96.0.10"),
+        "{}",
+        describe(a)
+    );
+
+    // A target elsewhere: the CNAME alone, for every type; the resolver follows it.
+    for t in [TYPE_A, TYPE_AAAA, TYPE_CNAME, TYPE_SRV] {
+        let q = query_frame("ext.default.svc.cluster.local", t, false);
+        let Outcome::Answer { len, .. } = answer(z.get(1).unwrap(), &q, &mut buf) else {
+            panic!("answered");
+        };
+        let p = parse(&q, &buf[..len]);
+        assert_eq!(p.answers.len(), 1, "type {t}");
+        assert_eq!(
+            p.answers[0],
+            (TYPE_CNAME, wire_name("example.com").to_vec())
+        );
+    }
+    // Asked for the CNAME itself: no chasing.
+    let q = query_frame("www.default.svc.cluster.local", TYPE_CNAME, false);
+    let Outcome::Answer { len, .. } = answer(z.get(1).unwrap(), &q, &mut buf) else {
+        panic!("answered");
+    };
+    assert_eq!(parse(&q, &buf[..len]).answers.len(), 1);
 }
