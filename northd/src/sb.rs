@@ -25,6 +25,9 @@ pub struct Sb {
     /// The NB version the last delta carried: a new one makes a delta even
     /// when no row changed, so every chassis learns it (for `--wait=hv`).
     sent_nb: u64,
+    /// This process's version sequence ([`pb::SbSnapshot::epoch`]): versions
+    /// of another northd (or of this one before a restart) are not these.
+    pub epoch: String,
 }
 
 fn row(r: Row) -> SbRow {
@@ -231,12 +234,23 @@ impl Sb {
         let mut s = SbSnapshot {
             version: self.version,
             nb_version: self.nb_version,
+            epoch: self.epoch.clone(),
             ..Default::default()
         };
         for r in self.rows.values() {
             switchyard_southbound::push_row(&mut s, r.clone());
         }
         s
+    }
+
+    /// What a watcher that has `version` of `epoch` is sent first: the
+    /// deltas since, when it has this northd's versions and they are all
+    /// kept; else `None` (a snapshot).
+    pub fn resume(&self, epoch: &str, version: u64) -> Option<Vec<SbDelta>> {
+        if epoch.is_empty() || epoch != self.epoch || version == 0 {
+            return None;
+        }
+        self.deltas_since(version)
     }
 
     /// The deltas after `version`, or `None` when they are no longer all kept.
@@ -355,5 +369,22 @@ mod tests {
         assert_eq!((d.len(), d[0].upserts.len(), d[0].nb_version), (1, 0, 3));
         apply_delta(&mut chassis_view, &d[0]);
         assert_eq!(chassis_view.nb_version, 3);
+
+        // Resuming needs this northd's epoch: another's versions are not ours.
+        sb.epoch = "e1".into();
+        assert_eq!(sb.resume("e1", v0).map(|d| d.len()), Some(3));
+        assert_eq!(sb.resume("e1", sb.version).map(|d| d.len()), Some(0));
+        assert_eq!(sb.resume("e2", v0), None, "another northd's version");
+        assert_eq!(sb.resume("", v0), None, "no epoch: a snapshot");
+        assert_eq!(sb.resume("e1", 0), None, "nothing yet: a snapshot");
+        assert_eq!(sb.snapshot().epoch, "e1");
+        // A chassis keeps the epoch through the deltas it applies.
+        let mut view = sb.snapshot();
+        let v = sb.version;
+        sb.set_compiled(compile(&nb), 4);
+        for d in sb.deltas_since(v).unwrap() {
+            apply_delta(&mut view, &d);
+        }
+        assert_eq!(view, sb.snapshot());
     }
 }

@@ -50,6 +50,7 @@ impl Northd {
     pub fn new(mut store: Box<dyn NbStore>) -> anyhow::Result<Self> {
         let loaded = store.load()?;
         let mut sb = Sb::default();
+        sb.epoch = epoch();
         // Chassis registered before (with another northd, or before a
         // restart) are known until they say otherwise: `--wait=hv` waits for
         // them to report again.
@@ -512,6 +513,7 @@ impl Southbound for Northd {
         self.publish_sb(&st);
         Ok(Response::new(pb::RegisterChassisReply {
             version: st.sb.version,
+            epoch: st.sb.epoch.clone(),
         }))
     }
 
@@ -532,11 +534,18 @@ impl Southbound for Northd {
             loop {
                 let updates: Vec<Update> = {
                     let st = state.lock().await;
-                    match st.sb.deltas_since(last) {
-                        Some(ds) if !(first && last == 0) => {
-                            ds.into_iter().map(Update::Delta).collect()
+                    let since = if first {
+                        let r = st.sb.resume(&req.epoch, last);
+                        if r.is_some() {
+                            tracing::info!(chassis = %req.chassis, from = last, "SB watch resumed with deltas");
                         }
-                        _ => vec![Update::Snapshot(st.sb.snapshot())],
+                        r
+                    } else {
+                        st.sb.deltas_since(last)
+                    };
+                    match since {
+                        Some(ds) => ds.into_iter().map(Update::Delta).collect(),
+                        None => vec![Update::Snapshot(st.sb.snapshot())],
                     }
                 };
                 first = false;
@@ -677,4 +686,16 @@ impl Southbound for Northd {
             version: st.sb.version,
         }))
     }
+}
+
+/// A random epoch for this process's SB versions (std's random hash keys).
+fn epoch() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    format!("{:016x}", h.finish())
 }

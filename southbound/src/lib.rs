@@ -121,8 +121,9 @@ pub fn push_row(s: &mut SbSnapshot, r: SbRow) {
 
 /// Applies a delta to a snapshot (what a chassis does); used by tests and clients.
 pub fn apply_delta(snap: &mut SbSnapshot, d: &SbDelta) {
-    let s = std::mem::take(snap);
+    let mut s = std::mem::take(snap);
     let nb_version = s.nb_version;
+    let epoch = std::mem::take(&mut s.epoch);
     let mut rows: BTreeMap<String, SbRow> = snapshot_rows(s).map(|r| (row_key(&r), r)).collect();
     for k in &d.deletes {
         rows.remove(k);
@@ -133,6 +134,7 @@ pub fn apply_delta(snap: &mut SbSnapshot, d: &SbDelta) {
     let mut out = SbSnapshot {
         version: d.version,
         nb_version: nb_version.max(d.nb_version),
+        epoch,
         ..Default::default()
     };
     for r in rows.into_values() {

@@ -1,6 +1,7 @@
 //! `syctl --wait=sb|hv` against a real two-chassis sandbox: a write returns
 //! only once every chassis runs it in its datapath (the next packet already
-//! sees it, with no polling), and a chassis that cannot keep up is named.
+//! sees it, with no polling), and a chassis that cannot keep up is named; a
+//! chassis whose SB connection breaks resumes from its version.
 
 use switchyard_tests::sandbox::{can_run, run, Sandbox};
 
@@ -92,4 +93,72 @@ fn wait_hv_returns_once_every_chassis_forwards_with_the_change_and_names_a_laggi
             "{show}"
         );
     }
+}
+
+#[test]
+fn a_broken_sb_connection_resumes_with_deltas_not_a_new_snapshot() {
+    if !can_run("a_broken_sb_connection_resumes_with_deltas_not_a_new_snapshot") {
+        return;
+    }
+    let sb = Sandbox::up_with(75, 2, &[]);
+    let status = || sb.syctl_json(&["vswitch", "status"]);
+    let s0 = status();
+    assert_eq!(
+        (s0["sb_snapshots"].as_u64(), s0["sb_resumes"].as_u64()),
+        (Some(1), Some(0)),
+        "{s0}"
+    );
+    let ip = sb.ip(1);
+    assert!(sb.ping(0, &ip));
+    let lport = sb.pod(1)["lport"].as_str().unwrap().to_string();
+
+    // Cut vswitchd's connections to the SB port (the kernel aborts them, as
+    // a network failure would), then change the NB: the chassis reconnects to
+    // the same northd, asks for the deltas since its version and applies the
+    // change without a snapshot.
+    let sb_port = (sb.port_base + 1).to_string();
+    let (ok, _, err) = run("ss", &["-K", "dst", "127.0.0.1", "dport", "=", &sb_port]);
+    assert!(ok, "ss -K (kernel socket destroy): {err}");
+    assert!(
+        switchyard_tests::sandbox::wait_until(std::time::Duration::from_secs(10), || {
+            status()["sb_resumes"].as_u64() == Some(1)
+        }),
+        "vswitchd never resumed: {}",
+        status()
+    );
+    sb.syctl(&["--wait=hv", "lsp-set-enabled", &lport, "disabled"]);
+    assert!(!sb.ping(0, &ip), "the change reached the datapath");
+    sb.syctl(&["--wait=hv", "lsp-set-enabled", &lport, "enabled"]);
+    assert!(sb.ping(0, &ip));
+    let s1 = status();
+    assert_eq!(
+        s1["sb_snapshots"].as_u64(),
+        Some(1),
+        "no second snapshot: {s1}"
+    );
+    assert!(
+        s1["sb_version"].as_u64() > s0["sb_version"].as_u64(),
+        "{s1}"
+    );
+
+    // A restarted northd is another version sequence: a snapshot, as before.
+    sb.syctl(&[
+        "sandbox",
+        "restart",
+        "northd",
+        "--dir",
+        &sb.dir.display().to_string(),
+        "--prefix",
+        &sb.prefix,
+        "--port-base",
+        &sb.port_base.to_string(),
+    ]);
+    assert!(
+        switchyard_tests::sandbox::wait_until(std::time::Duration::from_secs(10), || {
+            status()["sb_snapshots"].as_u64() == Some(2)
+        }),
+        "a new northd's snapshot: {}",
+        status()
+    );
+    assert!(sb.ping(0, &ip));
 }

@@ -164,6 +164,12 @@ pub struct Status {
     pub table_generation: u64,
     pub ports: usize,
     pub untranslatable_flows: usize,
+    /// SB sessions that began with a whole snapshot, and those that resumed
+    /// from the version this chassis had (same northd: deltas only).
+    #[serde(default)]
+    pub sb_snapshots: u64,
+    #[serde(default)]
+    pub sb_resumes: u64,
 }
 
 /// A response from vswitchd.

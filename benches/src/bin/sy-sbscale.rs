@@ -185,6 +185,7 @@ async fn run(
                 .watch(pb::WatchSbRequest {
                     chassis: name,
                     from_version: 0,
+                    epoch: String::new(),
                 })
                 .await
                 .expect("watch")

@@ -94,6 +94,9 @@ pub struct Agent {
     ports: BTreeMap<String, PortEntry>,
     sb: Option<pb::SbSnapshot>,
     sb_connected: bool,
+    /// SB sessions begun with a snapshot / resumed with deltas.
+    sb_snapshots: u64,
+    sb_resumes: u64,
     client: Option<SouthboundClient<tonic::transport::Channel>>,
     generation: u64,
     shared: Arc<SharedTables>,
@@ -159,6 +162,8 @@ pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, std::thread::Joi
         cfg,
         ports: BTreeMap::new(),
         sb: None,
+        sb_snapshots: 0,
+        sb_resumes: 0,
         sb_connected: false,
         client: None,
         generation: 0,
@@ -608,6 +613,8 @@ impl Agent {
                 table_generation: self.generation,
                 ports: self.ports.len(),
                 untranslatable_flows: self.untranslatable,
+                sb_snapshots: self.sb_snapshots,
+                sb_resumes: self.sb_resumes,
             }),
         }
     }

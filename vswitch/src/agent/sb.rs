@@ -195,15 +195,26 @@ async fn sb_session(agent: &Arc<Mutex<Agent>>, addr: &str) -> anyhow::Result<()>
     let mut client = SouthboundClient::new(channel)
         .max_decoding_message_size(switchyard_southbound::MAX_MESSAGE)
         .max_encoding_message_size(switchyard_southbound::MAX_MESSAGE);
-    client
+    let epoch = client
         .register_chassis(pb::RegisterChassisRequest {
             chassis: Some(chassis.clone()),
         })
-        .await?;
+        .await?
+        .into_inner()
+        .epoch;
+    // The same northd as before (a broken connection, not a failover or a
+    // restart): resume from the version we have, with the deltas since.
+    let have = {
+        let a = agent.lock().await;
+        a.sb.as_ref()
+            .filter(|s| !epoch.is_empty() && s.epoch == epoch)
+            .map(|s| s.version)
+    };
     let mut stream = client
         .watch(pb::WatchSbRequest {
             chassis: chassis.name.clone(),
-            from_version: 0,
+            from_version: have.unwrap_or(0),
+            epoch: if have.is_some() { epoch } else { String::new() },
         })
         .await?
         .into_inner();
@@ -211,18 +222,27 @@ async fn sb_session(agent: &Arc<Mutex<Agent>>, addr: &str) -> anyhow::Result<()>
         let mut a = agent.lock().await;
         a.client = Some(client);
         a.sb_connected = true;
-        // This northd may be a new one: its SB versions start afresh, and it
-        // knows nothing of what we run until we say it again.
+        // It knows nothing of what we run until we say it again; a new
+        // northd's SB versions start afresh (what we applied is reported
+        // again once its snapshot is in).
         a.claimed_sb = 0;
         a.reported = None;
-        a.applied = (0, 0, 0);
+        if have.is_none() {
+            a.applied = (0, 0, 0);
+        }
         let lports: Vec<String> = a.ports.values().map(|p| p.lport.clone()).collect();
         for l in lports {
             a.claim(&l, false).await;
         }
         let learned: Vec<pb::MacBinding> = a.learned.values().cloned().collect();
         a.report_learned(learned).await;
-        tracing::info!(chassis = %chassis.name, "connected to SB");
+        match have {
+            Some(v) => {
+                a.sb_resumes += 1;
+                tracing::info!(chassis = %chassis.name, from = v, "connected to SB; resuming from our version");
+            }
+            None => tracing::info!(chassis = %chassis.name, "connected to SB"),
+        }
     }
     while let Some(u) = stream.message().await? {
         let mut a = agent.lock().await;
@@ -231,6 +251,7 @@ async fn sb_session(agent: &Arc<Mutex<Agent>>, addr: &str) -> anyhow::Result<()>
             Some(Update::Snapshot(s)) => {
                 a.sb = Some(s);
                 a.services.reset();
+                a.sb_snapshots += 1;
             }
             Some(Update::Delta(d)) => {
                 let Some(sb) = a.sb.as_mut() else {
