@@ -42,7 +42,7 @@ impl Drop for Killed {
 /// Debian's dnsmasq in pod `i`, answering www.example.test (and any name
 /// under example.test) with 192.0.2.7 and nothing else.
 fn dnsmasq(sb: &Sandbox, i: usize) -> Killed {
-    Killed(
+    let k = Killed(
         Command::new("ip")
             .args([
                 "netns",
@@ -64,7 +64,18 @@ fn dnsmasq(sb: &Sandbox, i: usize) -> Killed {
             .stderr(Stdio::null())
             .spawn()
             .expect("dnsmasq"),
-    )
+    );
+    // Serving once its socket is bound (a query before that is refused).
+    let at = format!("{}:53", sb.ip(i));
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            run("ip", &["netns", "exec", &sb.netns(i), "ss", "-H", "-lun"])
+                .1
+                .contains(&at)
+        }),
+        "dnsmasq never listened on {at}"
+    );
+    k
 }
 
 /// `dig` from pod `i`: (status, answer lines).
