@@ -409,6 +409,39 @@ fn nb_op(line: &str) -> Option<Op> {
             priority: arg(3).parse().unwrap_or(0),
             r#match: rest(4),
         }),
+        // ovn-nbctl's column writes: `set TABLE RECORD COLUMN VALUE`,
+        // `add|remove TABLE RECORD COLUMN VALUE...`, `clear TABLE RECORD COLUMN`.
+        m @ ("set" | "add" | "remove" | "clear") => {
+            let (mutator, values) = match m {
+                "set" => (pb::Mutator::Set, vec![rest(4)]),
+                "add" => (
+                    pb::Mutator::Add,
+                    w.get(4..)
+                        .unwrap_or(&[])
+                        .iter()
+                        .map(|v| v.to_string())
+                        .collect(),
+                ),
+                "remove" => (
+                    pb::Mutator::Remove,
+                    w.get(4..)
+                        .unwrap_or(&[])
+                        .iter()
+                        .map(|v| v.to_string())
+                        .collect(),
+                ),
+                _ => (pb::Mutator::Clear, Vec::new()),
+            };
+            Op::DbMutate(pb::DbMutate {
+                table: arg(1),
+                record: arg(2),
+                mutations: vec![pb::Mutation {
+                    mutator: mutator as i32,
+                    column: arg(3),
+                    values,
+                }],
+            })
+        }
         _ => return None,
     })
 }
@@ -611,6 +644,9 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         "lr-nat-add lr0 dnat 10.1.0.60 10.0.0.1\nlr-route-add lr0 10.98.0.0/16 10.1.0.250",
         "lsp-del p2\nls-del ls1",
         "lrp-add lrp9 lr0 0a:00:00:00:09:ff 10.9.0.254/24",
+        "set Logical_Switch_Port p1 addresses [\"0a:00:00:00:00:0b 10.0.0.11\"]\nadd Logical_Switch_Port p1 port_security 0a:00:00:00:00:0b\nclear Logical_Switch_Port p1 external_ids",
+        "set Logical_Router_Port lr0-ls0 networks [10.0.0.1/24, 10.8.0.1/24]\nremove Logical_Router lr0 enabled true",
+        "set Logical_Switch ls0 other_config {ct-zone-limit=5}\nadd Load_Balancer svc switches ls1\nset NAT lr0,snat,10.1.0.50 logical_ip 10.0.0.0/25",
     ] {
         out.push(("nb", text.as_bytes().to_vec()));
     }
