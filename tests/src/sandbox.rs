@@ -216,6 +216,25 @@ impl Sandbox {
         out
     }
 
+    /// `syctl sandbox restart DAEMON` of this sandbox (`kill`: SIGKILL first,
+    /// a crash); returns once it serves again.
+    pub fn restart(&self, daemon: &str, kill: bool) {
+        let (dir, base) = (self.dir.display().to_string(), self.port_base.to_string());
+        let mut args = vec!["sandbox", "restart", daemon];
+        if kill {
+            args.push("--kill");
+        }
+        args.extend([
+            "--dir",
+            &dir,
+            "--prefix",
+            &self.prefix,
+            "--port-base",
+            &base,
+        ]);
+        self.syctl(&args);
+    }
+
     /// The last lines of every daemon log of the sandbox, for a failure's message.
     pub fn log_tails(&self) -> String {
         let mut logs: Vec<PathBuf> = std::fs::read_dir(&self.dir)

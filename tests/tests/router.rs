@@ -244,18 +244,7 @@ fn unresolved_nexthop_is_arped_for_learned_and_then_reached() {
         "{show}"
     );
     // The learned binding survives a northd restart: the chassis reports it again.
-    sb.syctl(&[
-        "sandbox",
-        "restart",
-        "northd",
-        "--kill",
-        "--dir",
-        &sb.dir.display().to_string(),
-        "--prefix",
-        &sb.prefix,
-        "--port-base",
-        &sb.port_base.to_string(),
-    ]);
+    sb.restart("northd", true);
     assert!(
         wait_until(Duration::from_secs(10), || sb
             .syctl(&["show"])

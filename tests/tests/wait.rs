@@ -142,17 +142,7 @@ fn a_broken_sb_connection_resumes_with_deltas_not_a_new_snapshot() {
     );
 
     // A restarted northd is another version sequence: a snapshot, as before.
-    sb.syctl(&[
-        "sandbox",
-        "restart",
-        "northd",
-        "--dir",
-        &sb.dir.display().to_string(),
-        "--prefix",
-        &sb.prefix,
-        "--port-base",
-        &sb.port_base.to_string(),
-    ]);
+    sb.restart("northd", false);
     assert!(
         switchyard_tests::sandbox::wait_until(std::time::Duration::from_secs(10), || {
             status()["sb_snapshots"].as_u64() == Some(2)
