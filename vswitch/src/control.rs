@@ -164,8 +164,9 @@ pub struct Status {
     pub table_generation: u64,
     pub ports: usize,
     pub untranslatable_flows: usize,
-    /// SB sessions that began with a whole snapshot, and those that resumed
-    /// from the version this chassis had (same northd: deltas only).
+    /// SB snapshots received, and SB sessions that asked to resume from the
+    /// version this chassis had (same northd's epoch; northd answers with the
+    /// deltas since, or with a snapshot when it no longer keeps them all).
     #[serde(default)]
     pub sb_snapshots: u64,
     #[serde(default)]

@@ -94,7 +94,7 @@ pub struct Agent {
     ports: BTreeMap<String, PortEntry>,
     sb: Option<pb::SbSnapshot>,
     sb_connected: bool,
-    /// SB sessions begun with a snapshot / resumed with deltas.
+    /// SB snapshots received / sessions that asked to resume (see `Status`).
     sb_snapshots: u64,
     sb_resumes: u64,
     client: Option<SouthboundClient<tonic::transport::Channel>>,
