@@ -125,5 +125,60 @@ fn parse(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, l2_pipeline, slow_path, routed, geneve, parse);
+/// `n` distinct 5-tuples from port 1 to 100 destination ports (100 megaflows,
+/// each covering every source port): with 100,000 and more flows the
+/// exact-match cache cannot hold them, and the megaflow cache answers. The
+/// same with the megaflow cache off (every exact-match miss walks the
+/// pipeline), for the ratio.
+fn flows(c: &mut Criterion) {
+    const DSTS: usize = 100;
+    let nb = switch_nb(DSTS + 1);
+    for (group, megaflow) in [("flows_64B", true), ("flows_64B_no_megaflow", false)] {
+        let mut g = c.benchmark_group(group);
+        g.throughput(Throughput::Elements(BATCH as u64));
+        let counts: &[usize] = if megaflow {
+            &[1, 1_000, 100_000, 1_000_000]
+        } else {
+            &[1, 100_000]
+        };
+        for &n in counts {
+            let frames: Vec<Vec<u8>> = (0..n)
+                .map(|i| {
+                    let mut f = frame64(1, 2 + i % DSTS);
+                    let sport = 1024 + (i / DSTS) as u16;
+                    f[34..36].copy_from_slice(&sport.to_be_bytes());
+                    f
+                })
+                .collect();
+            let (mut pmd, stats) = pmd(&nb, DSTS + 1, frames, 16_384);
+            if !megaflow {
+                pmd.set_megaflow(0, 100);
+            }
+            for _ in 0..(n / BATCH + 2) * 2 {
+                pmd.poll_port(0); // warm both caches
+            }
+            let walks = stats.megaflow_misses.get();
+            g.bench_function(format!("{n}"), |b| b.iter(|| black_box(pmd.poll_port(0))));
+            let drops: u64 = stats.drops.iter().map(|d| d.get()).sum();
+            assert_eq!(drops, 0, "the bench must forward, not drop");
+            eprintln!(
+                "{group}/{n}: emc hits {} megaflow hits {} slow-path walks {} (warm-up {walks})",
+                stats.emc_hits.get(),
+                stats.megaflow_hits.get(),
+                stats.megaflow_misses.get()
+            );
+        }
+        g.finish();
+    }
+}
+
+criterion_group!(
+    benches,
+    l2_pipeline,
+    slow_path,
+    routed,
+    geneve,
+    parse,
+    flows
+);
 criterion_main!(benches);

@@ -178,7 +178,11 @@ pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
                 println!("pmd thread {} core {}:", p.pmd, core);
                 println!("  packets received:       {}", p.packets);
                 println!("  exact-match cache hits: {} ({rate:.1}%)", p.emc_hits);
-                println!("  slow-path lookups:      {}", p.emc_misses);
+                println!(
+                    "  megaflow hits:          {} ({} masks; kept {}, dropped {} by table changes)",
+                    p.megaflow_hits, p.megaflow_masks, p.megaflow_kept, p.megaflow_dropped
+                );
+                println!("  slow-path lookups:      {}", p.megaflow_misses);
                 println!("  uncacheable verdicts:   {}", p.uncacheable);
                 println!("  cycles per packet:      {:.0}", p.cycles_per_packet);
                 println!(
@@ -211,8 +215,13 @@ pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
         }
         Response::DpFlows(flows) => {
             for f in flows {
+                let idle = f
+                    .idle_ms
+                    .map(|i| format!(" used:{:.1}s", i as f64 / 1000.0))
+                    .unwrap_or_default();
                 println!(
-                    "{} hits:{} age:{:.1}s actions:{}",
+                    "{}: {} hits:{}{idle} age:{:.1}s actions:{}",
+                    if f.cache.is_empty() { "emc" } else { &f.cache },
                     f.key,
                     f.hits,
                     f.age_ms as f64 / 1000.0,

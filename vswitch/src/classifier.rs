@@ -3,9 +3,17 @@
 //! distinct mask shape, not one comparison per flow. Subtables are visited in
 //! order of their highest priority and the search stops once no remaining
 //! subtable can beat the best match found.
+//!
+//! Staged lookup (OVS's `classifier.c`): a subtable's fields are ordered
+//! metadata, L2, L3, L4, and each stage but the last keeps the set of its
+//! rules' prefixes. A packet whose metadata or L2 prefix no rule has leaves
+//! the subtable there, and the megaflow mask takes only the bits it looked
+//! at: an ARP responder's `arp.tpa` or a DHCP flow's `udp.src` does not make
+//! every packet that probes past it exact on those fields.
 
 use crate::flow::{FlowKey, Meta};
-use rustc_hash::FxHashMap;
+use crate::megaflow::Wildcards;
+use rustc_hash::{FxHashMap, FxHashSet};
 use switchyard_southbound::Field;
 
 /// Most fields one flow may match on.
@@ -13,9 +21,44 @@ pub const MAX_FIELDS: usize = 10;
 
 type Masked = [u64; MAX_FIELDS];
 
+/// Lookup stages: metadata (ports, registers, conntrack), L2, L3, L4.
+const STAGES: usize = 4;
+
+fn stage(f: Field) -> usize {
+    match f {
+        Field::Inport
+        | Field::Outport
+        | Field::Reg0
+        | Field::Reg1
+        | Field::CtState
+        | Field::CtMark
+        | Field::CtLabel => 0,
+        Field::EthSrc | Field::EthDst | Field::EthType => 1,
+        Field::Ip4Src
+        | Field::Ip4Dst
+        | Field::IpProto
+        | Field::IpTtl
+        | Field::ArpOp
+        | Field::ArpSha
+        | Field::ArpSpa
+        | Field::ArpTpa => 2,
+        Field::L4Src | Field::L4Dst => 3,
+    }
+}
+
 #[derive(Debug)]
 struct Subtable {
+    /// Sorted by stage.
     fields: Vec<(Field, u64)>,
+    /// Where each stage's fields end in `fields`, for the stages before the
+    /// last one present (a stage check after it would be the rule lookup).
+    stage_ends: Vec<usize>,
+    /// Per entry of `stage_ends`: the rules' masked values up to there.
+    prefixes: Vec<FxHashSet<Masked>>,
+    /// The key bits a probe consults through each entry of `stage_ends`,
+    /// then through the whole subtable (for megaflows).
+    stage_wc: Vec<FlowKey>,
+    wc: FlowKey,
     max_priority: u32,
     /// Masked values -> (priority, rule) sorted by priority, highest first.
     rules: FxHashMap<Masked, Vec<(u32, u32)>>,
@@ -44,7 +87,8 @@ impl Classifier {
             return Err(TooManyFields(matches.len()));
         }
         let mut shape: Vec<(Field, u64)> = matches.iter().map(|(f, _, m)| (*f, *m)).collect();
-        shape.sort();
+        shape.sort_by_key(|&(f, m)| (stage(f), f, m));
+        shape.dedup();
         let mut masked = [0u64; MAX_FIELDS];
         for (i, (f, m)) in shape.iter().enumerate() {
             // Combine all comparisons on the same field and mask (a conjunction).
@@ -54,10 +98,29 @@ impl Classifier {
                 .fold(0, |a, (_, v, _)| a | v);
             masked[i] = v & m;
         }
+        let n = shape.len();
         let st = match self.subtables.iter_mut().position(|s| s.fields == shape) {
             Some(i) => &mut self.subtables[i],
             None => {
+                let mut wc = Wildcards::default();
+                let mut stage_ends = Vec::new();
+                let mut stage_wc = Vec::new();
+                for (i, (f, m)) in shape.iter().enumerate() {
+                    wc.field(*f, *m);
+                    let ends_stage = shape
+                        .get(i + 1)
+                        .is_some_and(|(g, _)| stage(*g) != stage(*f));
+                    if ends_stage {
+                        stage_ends.push(i + 1);
+                        stage_wc.push(wc.mask);
+                    }
+                }
+                debug_assert!(stage_ends.len() < STAGES);
                 self.subtables.push(Subtable {
+                    prefixes: vec![FxHashSet::default(); stage_ends.len()],
+                    stage_ends,
+                    stage_wc,
+                    wc: wc.mask,
                     fields: shape,
                     max_priority: 0,
                     rules: FxHashMap::default(),
@@ -65,6 +128,12 @@ impl Classifier {
                 self.subtables.last_mut().expect("just pushed")
             }
         };
+        for (s, &end) in st.stage_ends.iter().enumerate() {
+            let mut prefix = [0u64; MAX_FIELDS];
+            prefix[..end].copy_from_slice(&masked[..end]);
+            st.prefixes[s].insert(prefix);
+        }
+        debug_assert!(n <= MAX_FIELDS);
         st.max_priority = st.max_priority.max(priority);
         let list = st.rules.entry(masked).or_default();
         let pos = list
@@ -81,8 +150,16 @@ impl Classifier {
             .sort_by_key(|s| std::cmp::Reverse(s.max_priority));
     }
 
-    /// The highest-priority rule matching the packet, and the fields consulted.
+    /// The highest-priority rule matching the packet.
     pub fn lookup(&self, key: &FlowKey, meta: &Meta) -> Option<u32> {
+        self.lookup_wc(key, meta, &mut Wildcards::default())
+    }
+
+    /// [`Self::lookup`], adding to `wc` the bits of every subtable probed (as
+    /// OVS does: a packet agreeing on those bits probes the same subtables
+    /// with the same outcome, so it gets the same rule).
+    #[inline]
+    pub fn lookup_wc(&self, key: &FlowKey, meta: &Meta, wc: &mut Wildcards) -> Option<u32> {
         let mut best: Option<(u32, u32)> = None;
         for st in &self.subtables {
             if let Some((bp, _)) = best {
@@ -91,8 +168,27 @@ impl Classifier {
                 }
             }
             let mut masked = [0u64; MAX_FIELDS];
-            for (i, (f, m)) in st.fields.iter().enumerate() {
-                masked[i] = key.get(*f, meta) & m;
+            let mut from = 0;
+            let mut missed = false;
+            for (s, &end) in st.stage_ends.iter().enumerate() {
+                for (v, &(f, m)) in masked[from..end].iter_mut().zip(&st.fields[from..end]) {
+                    *v = key.get(f, meta) & m;
+                }
+                from = end;
+                if !st.prefixes[s].contains(&masked) {
+                    // No rule here has this prefix: the later stages' bits
+                    // were never looked at.
+                    wc.or(&st.stage_wc[s]);
+                    missed = true;
+                    break;
+                }
+            }
+            if missed {
+                continue;
+            }
+            wc.or(&st.wc);
+            for (v, &(f, m)) in masked[from..].iter_mut().zip(&st.fields[from..]) {
+                *v = key.get(f, meta) & m;
             }
             if let Some(list) = st.rules.get(&masked) {
                 let (p, id) = list[0];

@@ -131,6 +131,18 @@ pub struct PmdInfo {
     pub emc_hits: u64,
     pub emc_misses: u64,
     pub uncacheable: u64,
+    /// Exact-match misses the megaflow cache answered, slow-path walks,
+    /// masks in use, megaflows kept and dropped by table swaps.
+    #[serde(default)]
+    pub megaflow_hits: u64,
+    #[serde(default)]
+    pub megaflow_misses: u64,
+    #[serde(default)]
+    pub megaflow_masks: u64,
+    #[serde(default)]
+    pub megaflow_kept: u64,
+    #[serde(default)]
+    pub megaflow_dropped: u64,
     pub cycles_per_packet: f64,
     pub iterations: u64,
     pub idle_sleeps: u64,
@@ -143,13 +155,19 @@ pub struct PmdInfo {
     pub drops: std::collections::BTreeMap<String, u64>,
 }
 
-/// One exact-match cache entry, as `dp-flows` shows it.
+/// One cache entry, as `dp-flows` shows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DpFlow {
+    /// `megaflow` (the key shows only the bits its mask matches) or `emc`.
+    #[serde(default)]
+    pub cache: String,
     pub key: String,
     pub actions: String,
     pub hits: u64,
     pub age_ms: u64,
+    /// Since the last hit (megaflows; `None`: never hit, or not kept).
+    #[serde(default)]
+    pub idle_ms: Option<u64>,
 }
 
 /// Daemon status.

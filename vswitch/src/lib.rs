@@ -15,6 +15,7 @@ pub mod flow;
 pub mod frag;
 pub mod generate;
 pub mod lb;
+pub mod megaflow;
 pub mod microflow;
 pub mod nat;
 pub mod packet;

@@ -74,6 +74,14 @@ struct Args {
     /// Exact-match cache entries per PMD.
     #[arg(long, default_value_t = switchyard_vswitch::pmd::EMC_ENTRIES)]
     emc_entries: usize,
+    /// Megaflow (wildcard) cache entries per PMD; 0 turns the cache off
+    /// (every exact-match miss walks the pipeline).
+    #[arg(long, default_value_t = switchyard_vswitch::pmd::MEGAFLOW_ENTRIES)]
+    megaflow_entries: usize,
+    /// One in this many megaflow hits is copied into the exact-match cache
+    /// (OVS's emc-insert-inv-prob; 1: every hit, 0: none).
+    #[arg(long, default_value_t = switchyard_vswitch::pmd::EMC_INSERT_INV_PROB)]
+    emc_insert_inv_prob: u32,
     /// Conntrack capacity (connections) per PMD; when full, new connections are
     /// dropped and counted (ct_full) while established ones keep flowing.
     #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(16..=50_000_000))]
@@ -181,6 +189,8 @@ async fn main() -> anyhow::Result<()> {
             geneve_only: false,
         },
         emc_entries: args.emc_entries,
+        megaflow_entries: args.megaflow_entries,
+        emc_insert_inv_prob: args.emc_insert_inv_prob,
         ct_capacity: args.ct_capacity as usize,
         icmp_rate: (args.icmp_rate, args.icmp_burst),
         dns_rate: (args.dns_rate, args.dns_burst),

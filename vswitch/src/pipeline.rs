@@ -7,11 +7,12 @@
 
 use crate::flow::{pack_tunnel, unpack_tunnel};
 use crate::flow::{FlowKey, Meta, WORK_ANSWER_PASSED, WORK_COMMIT};
+use crate::megaflow::Wildcards;
 use crate::tables::{
     Act, DpTables, GenKind, PortTarget, RouteHop, StageTable, Tables, TUNNEL_BASE,
 };
 use switchyard_southbound::field::ct;
-use switchyard_southbound::{DropReason, Stage, MC_FIRST_KEY};
+use switchyard_southbound::{DropReason, Field, Stage, MC_FIRST_KEY};
 
 /// Most datapaths one packet may cross (a loop in the topology ends here).
 pub const MAX_DATAPATHS: usize = 8;
@@ -136,16 +137,39 @@ pub fn run(t: &Tables, key: &FlowKey, out: &mut Vec<u16>, trace: Trace) -> Verdi
 
 /// Like [`run`], with the tunnel metadata and the conntrack commit.
 pub fn run_full(t: &Tables, key: &FlowKey, out: &mut Vec<u16>, trace: Trace) -> Decision {
+    decide(t, key, out, trace, &mut Wildcards::default())
+}
+
+/// [`run_full`] for the megaflow cache: `wc` receives the bits of `key`
+/// the decision depends on.
+pub fn run_wc(t: &Tables, key: &FlowKey, out: &mut Vec<u16>, wc: &mut Wildcards) -> Decision {
+    decide(t, key, out, None, wc)
+}
+
+fn decide(
+    t: &Tables,
+    key: &FlowKey,
+    out: &mut Vec<u16>,
+    trace: Trace,
+    wc: &mut Wildcards,
+) -> Decision {
     let mut work = *key;
     let mut tun = 0;
+    // Always exact: where the packet came from (the input slot, the tunnel
+    // metadata), the working flags, and conntrack's state (the commit below
+    // reads it).
+    wc.mask.in_port = u16::MAX;
+    wc.mask.tun = u64::MAX;
+    wc.mask.ct_commit = u8::MAX;
+    wc.mask.ct_state = u8::MAX;
     let outcome = if key.tun != 0 {
-        run_tunnel(t, &mut work, out, trace)
+        run_tunnel(t, &mut work, out, trace, wc)
     } else {
-        run_from_slot(t, &mut work, out, &mut tun, trace)
+        run_from_slot(t, &mut work, out, &mut tun, trace, wc)
     };
     match outcome {
         Outcome::Done(v) => {
-            let verdict = finish(v, key, &work);
+            let verdict = finish(v, key, &work, wc);
             // Only a tracked packet that is sent commits (a dropped new
             // connection leaves no state); a dropped packet of an established
             // one does, so that an ACL can mark the connection it cuts.
@@ -177,7 +201,13 @@ pub fn run_full(t: &Tables, key: &FlowKey, out: &mut Vec<u16>, trace: Trace) -> 
 
 /// A packet that arrived through a tunnel: the sending chassis ran the ingress
 /// pipeline; here the egress pipeline runs for the port (or group) it names.
-fn run_tunnel(t: &Tables, work: &mut FlowKey, out: &mut Vec<u16>, trace: Trace) -> Outcome {
+fn run_tunnel(
+    t: &Tables,
+    work: &mut FlowKey,
+    out: &mut Vec<u16>,
+    trace: Trace,
+    wc: &mut Wildcards,
+) -> Outcome {
     out.clear();
     let (dp, ingress, egress) = unpack_tunnel(work.tun);
     let (ingress, egress) = (u32::from(ingress), u32::from(egress));
@@ -200,7 +230,7 @@ fn run_tunnel(t: &Tables, work: &mut FlowKey, out: &mut Vec<u16>, trace: Trace) 
         from_tunnel: true,
     };
     let mut tun = 0;
-    walk_datapaths(t, start, work, out, &mut tun, trace)
+    walk_datapaths(t, start, work, out, &mut tun, trace, wc)
 }
 
 fn run_from_slot(
@@ -209,6 +239,7 @@ fn run_from_slot(
     out: &mut Vec<u16>,
     tun: &mut u64,
     trace: Trace,
+    wc: &mut Wildcards,
 ) -> Outcome {
     out.clear();
     let Some(b) = t.slot(work.in_port) else {
@@ -223,13 +254,19 @@ fn run_from_slot(
         ingress_from: Some(0),
         from_tunnel: false,
     };
-    walk_datapaths(t, start, work, out, tun, trace)
+    walk_datapaths(t, start, work, out, tun, trace, wc)
 }
 
 /// Turns an output into a routed output when the walk changed the headers.
-fn finish(v: Verdict, orig: &FlowKey, work: &FlowKey) -> Verdict {
+fn finish(v: Verdict, orig: &FlowKey, work: &FlowKey, wc: &mut Wildcards) -> Verdict {
     if v != Verdict::Output {
         return v;
+    }
+    if wc.wrote {
+        // The rewrite is the difference to the packet's own values.
+        wc.exact(Field::EthSrc);
+        wc.exact(Field::EthDst);
+        wc.exact(Field::IpTtl);
     }
     if work.eth_src == orig.eth_src && work.eth_dst == orig.eth_dst && work.ip_ttl == orig.ip_ttl {
         return v;
@@ -248,6 +285,7 @@ fn walk_datapaths(
     out: &mut Vec<u16>,
     tun: &mut u64,
     mut trace: Trace,
+    wc: &mut Wildcards,
 ) -> Outcome {
     for _ in 0..MAX_DATAPATHS {
         let Some(dp) = t.datapaths.get(&cur.dp) else {
@@ -256,7 +294,16 @@ fn walk_datapaths(
         let mut meta = cur.meta;
         if let Some(from) = cur.ingress_from {
             let stages = dp.ingress.get(from..).unwrap_or(&[]);
-            match walk(dp, stages, key, &mut meta, t, cur.dp, trace.as_deref_mut()) {
+            match walk(
+                dp,
+                stages,
+                key,
+                &mut meta,
+                t,
+                cur.dp,
+                trace.as_deref_mut(),
+                wc,
+            ) {
                 Step::Output => {}
                 Step::Drop(r) => return Outcome::Done(Verdict::Drop(r)),
                 Step::ArpReply(mac) => return Outcome::Done(Verdict::ArpReply(mac)),
@@ -311,7 +358,16 @@ fn walk_datapaths(
                 outport: port,
                 ..meta
             };
-            match walk(dp, &dp.egress, key, &mut m, t, cur.dp, trace.as_deref_mut()) {
+            match walk(
+                dp,
+                &dp.egress,
+                key,
+                &mut m,
+                t,
+                cur.dp,
+                trace.as_deref_mut(),
+                wc,
+            ) {
                 Step::Output => match t.ports.get(&(cur.dp, port)) {
                     Some(PortTarget::Local(slot)) => out.push(*slot),
                     Some(PortTarget::Remote(_)) => last_drop = DropReason::RemotePort,
@@ -384,9 +440,13 @@ fn flow_hash(k: &FlowKey) -> u32 {
 }
 
 #[inline]
-fn route(key: &mut FlowKey, meta: &mut Meta, h: &RouteHop) {
+fn route(key: &mut FlowKey, meta: &mut Meta, h: &RouteHop, wc: &mut Wildcards) {
+    wc.wrote = true;
+    wc.exact(Field::IpTtl);
     key.ip_ttl = key.ip_ttl.saturating_sub(1);
     meta.reg0 = if h.nexthop == 0 {
+        // The next hop is the destination itself: it decides the neighbour.
+        wc.exact(Field::Ip4Dst);
         key.ip_dst
     } else {
         h.nexthop
@@ -396,6 +456,7 @@ fn route(key: &mut FlowKey, meta: &mut Meta, h: &RouteHop) {
     meta.outport = h.port;
 }
 
+#[allow(clippy::too_many_arguments)]
 fn walk(
     dp: &DpTables,
     stages: &[StageTable],
@@ -404,11 +465,12 @@ fn walk(
     t: &Tables,
     dp_key: u32,
     mut trace: Trace,
+    wc: &mut Wildcards,
 ) -> Step {
     for st in stages {
         let hit = st
             .classifier
-            .lookup(key, meta)
+            .lookup_wc(key, meta, wc)
             .map(|id| &st.flows[id as usize]);
         if let Some(tr) = trace.as_deref_mut() {
             tr.push(TraceStep {
@@ -441,7 +503,7 @@ fn walk(
                 Act::Drop(r) => return Step::Drop(r),
                 Act::ArpReply(mac) => return Step::ArpReply(mac),
                 Act::Route(h) => {
-                    route(key, meta, &h);
+                    route(key, meta, &h, wc);
                     next = true;
                     break;
                 }
@@ -449,12 +511,22 @@ fn walk(
                     let Some(hops) = t.ecmp.get(i as usize).filter(|h| !h.is_empty()) else {
                         return Step::Drop(DropReason::NoRoute);
                     };
+                    for f in [
+                        Field::Ip4Src,
+                        Field::Ip4Dst,
+                        Field::L4Src,
+                        Field::L4Dst,
+                        Field::IpProto,
+                    ] {
+                        wc.exact(f);
+                    }
                     let h = hops[flow_hash(key) as usize % hops.len()];
-                    route(key, meta, &h);
+                    route(key, meta, &h, wc);
                     next = true;
                     break;
                 }
                 Act::GetArp => {
+                    wc.wrote = true;
                     key.eth_dst = t
                         .neighbors
                         .get(&(dp_key, meta.outport, meta.reg0))
@@ -464,6 +536,7 @@ fn walk(
                     break;
                 }
                 Act::SetEthDst(mac) => {
+                    wc.wrote = true;
                     key.eth_dst = mac;
                     next = true;
                     break;
@@ -481,6 +554,9 @@ fn walk(
                     break;
                 }
                 Act::CtCommit { mark, label } => {
+                    // Bits the commit keeps come from the connection.
+                    wc.exact(Field::CtMark);
+                    wc.exact(Field::CtLabel);
                     key.ct_mark = (key.ct_mark & !mark.1) | (mark.0 & mark.1);
                     key.ct_label = (key.ct_label & !label.1) | (label.0 & label.1);
                     key.ct_commit |= WORK_COMMIT;
@@ -545,9 +621,11 @@ pub fn punt(
         learned: None,
     };
     let mut tun = 0;
-    let g = match run_from_slot(t, &mut work, out, &mut tun, None) {
+    // The generator's result is not cached by megaflows (the PMD punts again).
+    let wc = &mut Wildcards::default();
+    let g = match run_from_slot(t, &mut work, out, &mut tun, None, wc) {
         Outcome::Done(v) => {
-            p.verdict = finish(v, key, &work);
+            p.verdict = finish(v, key, &work, wc);
             return p;
         }
         Outcome::Gen(g) => g,
@@ -611,8 +689,8 @@ pub fn punt(
             let orig = k;
             p.len = len.unwrap_or(0);
             p.verdict =
-                match walk_datapaths(t, start, &mut k, out, &mut p.tun, trace.as_deref_mut()) {
-                    Outcome::Done(v) => finish(v, &orig, &k),
+                match walk_datapaths(t, start, &mut k, out, &mut p.tun, trace.as_deref_mut(), wc) {
+                    Outcome::Done(v) => finish(v, &orig, &k, wc),
                     Outcome::Gen(_) => Verdict::Drop(DropReason::GenerateFailed),
                 };
             return p;
@@ -635,8 +713,8 @@ pub fn punt(
         from_tunnel: false,
     };
     p.len = n;
-    p.verdict = match walk_datapaths(t, start, &mut k, out, &mut p.tun, trace) {
-        Outcome::Done(v) => finish(v, &orig, &k),
+    p.verdict = match walk_datapaths(t, start, &mut k, out, &mut p.tun, trace, wc) {
+        Outcome::Done(v) => finish(v, &orig, &k, wc),
         // A generated packet that would generate again (e.g. no route back) dies.
         Outcome::Gen(_) => {
             out.clear();

@@ -36,6 +36,15 @@ pub struct PmdStats {
     pub emc_hits: Counter,
     pub emc_misses: Counter,
     pub uncacheable: Counter,
+    /// Exact-match misses the megaflow cache answered, and those it did not
+    /// (slow-path walks).
+    pub megaflow_hits: Counter,
+    pub megaflow_misses: Counter,
+    /// Megaflows a table swap kept after revalidation, and dropped.
+    pub megaflow_kept: Counter,
+    pub megaflow_dropped: Counter,
+    /// Masks in use (gauge).
+    pub megaflow_masks: Counter,
     pub busy_cycles: Counter,
     pub iterations: Counter,
     pub idle_sleeps: Counter,
@@ -77,6 +86,11 @@ impl Default for PmdStats {
             emc_hits: Default::default(),
             emc_misses: Default::default(),
             uncacheable: Default::default(),
+            megaflow_hits: Default::default(),
+            megaflow_misses: Default::default(),
+            megaflow_kept: Default::default(),
+            megaflow_dropped: Default::default(),
+            megaflow_masks: Default::default(),
             busy_cycles: Default::default(),
             iterations: Default::default(),
             idle_sleeps: Default::default(),
@@ -113,6 +127,10 @@ impl PmdStats {
             &self.emc_hits,
             &self.emc_misses,
             &self.uncacheable,
+            &self.megaflow_hits,
+            &self.megaflow_misses,
+            &self.megaflow_kept,
+            &self.megaflow_dropped,
             &self.busy_cycles,
             &self.iterations,
             &self.idle_sleeps,

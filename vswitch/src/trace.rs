@@ -135,6 +135,122 @@ pub fn key_text(k: &FlowKey) -> String {
     s
 }
 
+/// A megaflow: the fields its mask consults, `field=value` when exact,
+/// `field=value/prefix` or `field=value/mask` when partly, OVS's
+/// `dpctl/dump-flows` way (fields it ignores are not printed).
+pub fn masked_key_text(k: &FlowKey, m: &FlowKey) -> String {
+    let ip = |v: u32, mk: u32| {
+        let a = std::net::Ipv4Addr::from(v);
+        if mk == u32::MAX {
+            a.to_string()
+        } else if mk.leading_ones() + mk.trailing_zeros() == 32 {
+            format!("{a}/{}", mk.leading_ones())
+        } else {
+            format!("{a}/{}", std::net::Ipv4Addr::from(mk))
+        }
+    };
+    let num = |v: u64, mk: u64, full: u64| {
+        if mk == full {
+            v.to_string()
+        } else {
+            format!("0x{v:x}/0x{mk:x}")
+        }
+    };
+    let mac = |v: u64, mk: u64| {
+        if mk & 0xffff_ffff_ffff == 0xffff_ffff_ffff {
+            fmt_mac(v)
+        } else {
+            format!("{}/{}", fmt_mac(v), fmt_mac(mk))
+        }
+    };
+    let mut parts: Vec<String> = Vec::new();
+    let mut put = |name: &str, shown: Option<String>| {
+        if let Some(v) = shown {
+            parts.push(format!("{name}={v}"));
+        }
+    };
+    let w = |mk: u64, f: &dyn Fn() -> String| (mk != 0).then(f);
+    put(
+        "in_slot",
+        w(m.in_port.into(), &|| {
+            num(k.in_port.into(), m.in_port.into(), 0xffff)
+        }),
+    );
+    put("tun", w(m.tun & k.tun, &|| format!("0x{:x}", k.tun)));
+    put(
+        "eth.src",
+        w(m.eth_src & 0xffff_ffff_ffff, &|| mac(k.eth_src, m.eth_src)),
+    );
+    put(
+        "eth.dst",
+        w(m.eth_dst & 0xffff_ffff_ffff, &|| mac(k.eth_dst, m.eth_dst)),
+    );
+    put(
+        "eth.type",
+        w(m.eth_type.into(), &|| format!("0x{:04x}", k.eth_type)),
+    );
+    put(
+        "arp.op",
+        w(m.arp_op.into(), &|| {
+            num(k.arp_op.into(), m.arp_op.into(), 0xff)
+        }),
+    );
+    put(
+        "arp.sha",
+        w(m.arp_sha & 0xffff_ffff_ffff, &|| mac(k.arp_sha, m.arp_sha)),
+    );
+    let (src, dst) = if k.eth_type == 0x0806 {
+        ("arp.spa", "arp.tpa")
+    } else {
+        ("ip4.src", "ip4.dst")
+    };
+    put(src, w(m.ip_src.into(), &|| ip(k.ip_src, m.ip_src)));
+    put(dst, w(m.ip_dst.into(), &|| ip(k.ip_dst, m.ip_dst)));
+    put(
+        "ip.proto",
+        w(m.ip_proto.into(), &|| {
+            num(k.ip_proto.into(), m.ip_proto.into(), 0xff)
+        }),
+    );
+    put(
+        "ip.ttl",
+        w(m.ip_ttl.into(), &|| {
+            num(k.ip_ttl.into(), m.ip_ttl.into(), 0xff)
+        }),
+    );
+    put(
+        "l4.src",
+        w(m.l4_src.into(), &|| {
+            num(k.l4_src.into(), m.l4_src.into(), 0xffff)
+        }),
+    );
+    put(
+        "l4.dst",
+        w(m.l4_dst.into(), &|| {
+            num(k.l4_dst.into(), m.l4_dst.into(), 0xffff)
+        }),
+    );
+    put(
+        "ct_state",
+        w((m.ct_state & k.ct_state).into(), &|| {
+            switchyard_southbound::field::ct::flags_text(k.ct_state, k.ct_state)
+        }),
+    );
+    put(
+        "ct_mark",
+        w((m.ct_mark & k.ct_mark).into(), &|| {
+            format!("0x{:x}", k.ct_mark)
+        }),
+    );
+    put(
+        "ct_label",
+        w((m.ct_label & k.ct_label).into(), &|| {
+            format!("0x{:x}", k.ct_label)
+        }),
+    );
+    parts.join(" ")
+}
+
 /// A routing rewrite as text.
 pub fn rewrite_text(rw: &crate::pipeline::Rewrite) -> String {
     format!(

@@ -24,8 +24,18 @@ impl Agent {
             ),
             (
                 "switchyard_pmd_emc_misses_total",
-                "Exact-match cache misses (slow-path lookups).",
+                "Exact-match cache misses (then the megaflow cache is asked).",
                 s.emc_misses.get(),
+            ),
+            (
+                "switchyard_pmd_megaflow_hits_total",
+                "Exact-match misses the megaflow cache answered.",
+                s.megaflow_hits.get(),
+            ),
+            (
+                "switchyard_pmd_megaflow_misses_total",
+                "Megaflow misses (slow-path lookups).",
+                s.megaflow_misses.get(),
             ),
             (
                 "switchyard_pmd_uncacheable_total",

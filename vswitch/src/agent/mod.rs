@@ -51,6 +51,9 @@ pub struct Config {
     pub idle_spin_us: u64,
     pub xsk: XskOptions,
     pub emc_entries: usize,
+    /// Megaflow cache entries (0: off) and the exact-match insertion draw.
+    pub megaflow_entries: usize,
+    pub emc_insert_inv_prob: u32,
     /// Conntrack capacity of the PMD.
     pub ct_capacity: usize,
     /// Generated answers per second per PMD, and their burst.
@@ -144,6 +147,7 @@ pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, std::thread::Joi
     let (tx, rx) = crossbeam::channel::unbounded::<PmdCmd>();
     let mut pmd = Pmd::new(shared.clone(), pmd_stats.clone(), cfg.emc_entries);
     pmd.set_ct_capacity(cfg.ct_capacity);
+    pmd.set_megaflow(cfg.megaflow_entries, cfg.emc_insert_inv_prob);
     pmd.set_answer_rate(cfg.icmp_rate.0, cfg.icmp_rate.1);
     pmd.set_dns_rate(cfg.dns_rate.0, cfg.dns_rate.1);
     let (core, idle) = (cfg.pmd_core, cfg.idle);
@@ -223,24 +227,34 @@ fn pmd_loop(
                     let _ = done.send(());
                 }
                 PmdCmd::DumpFlows(reply) => {
-                    let _ = reply.send(
-                        pmd.emc_entries()
-                            .iter()
-                            .map(|(e, age_ms)| DpFlow {
-                                key: format!(
-                                    "in_slot={} {}",
-                                    e.key.in_port,
-                                    crate::trace::key_text(&e.key)
-                                ),
-                                actions: crate::trace::verdict_text(
-                                    e.verdict,
-                                    &e.out[..usize::from(e.n_out)],
-                                ),
-                                hits: e.hits,
-                                age_ms: *age_ms,
-                            })
-                            .collect(),
-                    );
+                    let (mf, now) = pmd.megaflow_entries();
+                    let megaflows = mf.iter().map(|(e, mask)| DpFlow {
+                        cache: "megaflow".into(),
+                        key: crate::trace::masked_key_text(&e.key, mask),
+                        actions: crate::trace::verdict_text(
+                            e.verdict,
+                            &e.out[..usize::from(e.n_out)],
+                        ),
+                        hits: e.hits,
+                        age_ms: now.saturating_sub(e.installed_ms),
+                        idle_ms: Some(now.saturating_sub(e.used_ms)),
+                    });
+                    let exact = pmd.emc_entries().into_iter().map(|(e, age_ms)| DpFlow {
+                        cache: "emc".into(),
+                        key: format!(
+                            "in_slot={} {}",
+                            e.key.in_port,
+                            crate::trace::key_text(&e.key)
+                        ),
+                        actions: crate::trace::verdict_text(
+                            e.verdict,
+                            &e.out[..usize::from(e.n_out)],
+                        ),
+                        hits: e.hits,
+                        age_ms,
+                        idle_ms: None,
+                    });
+                    let _ = reply.send(megaflows.chain(exact).collect());
                 }
                 PmdCmd::Trace(key, chassis, reply) => {
                     let _ = reply.send(pmd.trace(&key, &chassis));
@@ -533,6 +547,11 @@ impl Agent {
                     emc_hits: s.emc_hits.get(),
                     emc_misses: s.emc_misses.get(),
                     uncacheable: s.uncacheable.get(),
+                    megaflow_hits: s.megaflow_hits.get(),
+                    megaflow_misses: s.megaflow_misses.get(),
+                    megaflow_masks: s.megaflow_masks.get(),
+                    megaflow_kept: s.megaflow_kept.get(),
+                    megaflow_dropped: s.megaflow_dropped.get(),
                     cycles_per_packet: if packets > 0 {
                         s.busy_cycles.get() as f64 / packets as f64
                     } else {

@@ -6,12 +6,14 @@
 //! are in [`answers`].
 
 mod answers;
+mod inspect;
 
 use crate::edge::{Edge, EdgeState};
 use crate::emc::Emc;
 use crate::flow::{pack_tunnel, FlowKey};
+use crate::megaflow::{Megaflow, Wildcards};
 use crate::packet::{apply_rewrite, arp_reply_in_place, extract};
-use crate::pipeline::{run, run_full, run_passed, Learned, TraceStep, Verdict};
+use crate::pipeline::{run_passed, run_wc, Decision, Learned, Verdict};
 use crate::port::PortIo;
 use crate::stats::{PmdStats, PortStats};
 use crate::tables::Tables;
@@ -54,6 +56,18 @@ impl SharedTables {
 
 /// Default exact-match cache size (entries) per PMD.
 pub const EMC_ENTRIES: usize = 16384;
+/// Default megaflow cache size (entries) per PMD.
+pub const MEGAFLOW_ENTRIES: usize = 32768;
+/// Default inverse probability of caching a megaflow hit in the exact-match
+/// cache (OVS's `emc-insert-inv-prob`): 1 in 100, so 100,000 flows sharing a
+/// few megaflows do not thrash it, while a long flow gets there in about
+/// 100 packets. A slow-path result always goes in.
+pub const EMC_INSERT_INV_PROB: u32 = 100;
+/// Megaflow entries a table swap revalidates before it drops the cache
+/// instead (each costs a slow-path walk on the PMD, about a microsecond).
+pub const REVALIDATE_BUDGET: usize = 1024;
+/// Housekeeping calls between reorderings of the megaflow masks.
+const MASK_SORT_EVERY: u32 = 1024;
 /// Conntrack capacity of a PMD made with [`Pmd::new`] (vswitchd sets its own).
 pub const CT_DEFAULT: usize = 65_536;
 /// Connections the housekeeping looks at per call.
@@ -76,6 +90,13 @@ pub struct Pmd {
     tables: Arc<Tables>,
     shared: Arc<SharedTables>,
     emc: Emc,
+    megaflow: Megaflow,
+    megaflow_on: bool,
+    /// 1 in this many megaflow hits is copied to the exact-match cache (0: none).
+    emc_insert_inv_prob: u32,
+    /// xorshift state for that draw.
+    rng: u64,
+    housekeeps: u32,
     out: Vec<u16>,
     /// Where punted packets build what they generate (allocated once).
     scratch: Box<[u8; crate::port::MAX_FRAME]>,
@@ -154,7 +175,13 @@ fn pair<T>(v: &mut [T], a: usize, b: usize) -> (&T, &mut T) {
 
 impl Pmd {
     pub fn new(shared: Arc<SharedTables>, stats: Arc<PmdStats>, emc_entries: usize) -> Self {
+        let seed = random_seed();
         let mut pmd = Pmd {
+            megaflow: Megaflow::new(MEGAFLOW_ENTRIES, seed.rotate_left(17)),
+            megaflow_on: true,
+            emc_insert_inv_prob: EMC_INSERT_INV_PROB,
+            rng: seed | 1,
+            housekeeps: 0,
             ports: Vec::new(),
             active: Vec::new(),
             dirty: Vec::with_capacity(1024),
@@ -167,7 +194,7 @@ impl Pmd {
             arp_limiter: ArpLimiter::new(),
             edge: EdgeState::new(CT_DEFAULT),
             stats,
-            seed: random_seed(),
+            seed,
             answers: RateLimiter::new(ICMP_RATE, ICMP_BURST),
             dns_rate: (DNS_RATE, DNS_BURST),
             ingress_ok: std::cell::Cell::new((u64::MAX, 0, 0, 0)),
@@ -182,10 +209,44 @@ impl Pmd {
         self.edge.ct.set_zone_limits(&self.tables.ct_zone_limits);
     }
 
-    /// Expires connections and mirrors conntrack counters (between batches).
+    /// Sizes the megaflow cache (dropping its entries) and sets the inverse
+    /// probability of copying a megaflow hit into the exact-match cache.
+    pub fn set_megaflow(&mut self, entries: usize, emc_insert_inv_prob: u32) {
+        self.megaflow = Megaflow::new(entries, self.seed.rotate_left(17));
+        self.megaflow_on = entries > 0;
+        self.emc_insert_inv_prob = emc_insert_inv_prob;
+    }
+
+    /// Expires connections and mirrors conntrack counters (between batches);
+    /// every [`MASK_SORT_EVERY`] calls, puts the most-hit megaflow masks first.
     pub fn housekeep(&mut self) {
         self.edge
             .housekeep(&self.tables, &self.stats, EXPIRE_BUDGET);
+        self.housekeeps = self.housekeeps.wrapping_add(1);
+        if self.housekeeps.is_multiple_of(MASK_SORT_EVERY) {
+            self.megaflow.sort_masks();
+            self.stats
+                .megaflow_masks
+                .set(self.megaflow.mask_count() as u64);
+        }
+    }
+
+    /// Whether this megaflow hit goes into the exact-match cache.
+    #[inline]
+    fn emc_draw(&mut self) -> bool {
+        match self.emc_insert_inv_prob {
+            0 => false,
+            1 => true,
+            n => {
+                let mut x = self.rng;
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                self.rng = x;
+                // 1 in n without a division: the top 32 bits scaled to 0..n.
+                ((x >> 32) * u64::from(n)) >> 32 == 0
+            }
+        }
     }
 
     /// Takes ownership of a port at `slot`.
@@ -243,12 +304,33 @@ impl Pmd {
                 // Rare (an operator changed a limit): counts a pass over the table.
                 self.edge.ct.set_zone_limits(&self.tables.ct_zone_limits);
             }
+            // Megaflows that still hold under the new tables stay (a learned
+            // MAC binding does not cost every flow a slow-path walk).
+            let t = self.tables.clone();
+            let mut out = std::mem::take(&mut self.out);
+            let r = self.megaflow.revalidate(
+                t.generation,
+                REVALIDATE_BUDGET,
+                |k, out, wc| run_wc(&t, k, out, wc),
+                &mut out,
+            );
+            self.out = out;
+            self.stats.megaflow_kept.add(r.kept as u64);
+            self.stats.megaflow_dropped.add(r.dropped as u64);
+            self.stats
+                .megaflow_masks
+                .set(self.megaflow.mask_count() as u64);
             // Full queue: the agent is behind; freeing here is the fallback.
             let _ = self.shared.retired.push(old);
             self.shared
                 .adopted
                 .store(self.tables.generation, std::sync::atomic::Ordering::Release);
         }
+    }
+
+    /// The tables this PMD runs.
+    pub fn tables(&self) -> &Tables {
+        &self.tables
     }
 
     /// The current table generation.
@@ -395,6 +477,9 @@ impl Pmd {
         let underlay = self.tables.underlay.is_some_and(|u| u.slot == slot);
         let mut out = std::mem::take(&mut self.out);
         let generation = self.tables.generation;
+        self.megaflow.sync(generation);
+        // Read on the first exact-match miss of the batch, if any.
+        let mut now_ms = u64::MAX;
         let ct = self.tables.ct_active;
         if ct {
             self.edge.tick();
@@ -456,11 +541,44 @@ impl Pmd {
                     }
                     None => {
                         self.stats.emc_misses.add(1);
-                        let d = run_full(&self.tables, &key, &mut out, None);
-                        if !self.emc.insert(&key, hash, generation, &d, &out) {
-                            self.stats.uncacheable.add(1);
+                        if now_ms == u64::MAX {
+                            now_ms = self.megaflow.now_ms();
                         }
-                        (d.verdict, d.tun_md, d.commit, &out[..])
+                        let hit = self
+                            .megaflow_on
+                            .then_some(())
+                            .and_then(|_| self.megaflow.lookup(&key, now_ms));
+                        let hit = hit.map(|e| {
+                            let n = usize::from(e.n_out);
+                            inline[..n].copy_from_slice(&e.out[..n]);
+                            let d = Decision {
+                                verdict: e.verdict,
+                                tun_md: e.tun_md,
+                                commit: e.commit,
+                            };
+                            (d, n)
+                        });
+                        match hit {
+                            Some((d, n)) => {
+                                self.stats.megaflow_hits.add(1);
+                                if self.emc_draw() {
+                                    self.emc.insert(&key, hash, generation, &d, &inline[..n]);
+                                }
+                                (d.verdict, d.tun_md, d.commit, &inline[..n])
+                            }
+                            None => {
+                                self.stats.megaflow_misses.add(1);
+                                let mut wc = Wildcards::default();
+                                let d = run_wc(&self.tables, &key, &mut out, &mut wc);
+                                let in_emc = self.emc.insert(&key, hash, generation, &d, &out);
+                                let in_mf = !self.megaflow_on
+                                    || self.megaflow.insert(&key, &wc, &d, &out, now_ms).is_ok();
+                                if !in_emc || !in_mf {
+                                    self.stats.uncacheable.add(1);
+                                }
+                                (d.verdict, d.tun_md, d.commit, &out[..])
+                            }
+                        }
                     }
                 };
             // A DNS query the datapath answers ends here; one it does not goes
@@ -640,60 +758,5 @@ impl Pmd {
             }
         }
         self.mark_dirty(u.slot);
-    }
-
-    /// Runs a packet through this PMD's live tables without transmitting it, and
-    /// says which cache level would answer and whether its verdict agrees.
-    pub fn trace(&self, key: &crate::flow::FlowKey, chassis: &str) -> crate::trace::TraceReport {
-        let mut out = Vec::new();
-        let mut steps: Vec<TraceStep> = Vec::new();
-        // Conntrack at the edge first (load balancer, NAT), read-only.
-        let edge = crate::edge::preview(&self.tables, &self.edge, key);
-        let mut key = edge.as_ref().map(|(_, k)| *k).unwrap_or(*key);
-        let tracked = crate::edge::peek_track(&self.tables, &self.edge, &mut key);
-        let key = &key;
-        let v = run(&self.tables, key, &mut out, Some(&mut steps));
-        let mut r =
-            crate::trace::report(&self.tables, key, v, &out, steps, |_| chassis.to_string());
-        if v == Verdict::Punt {
-            r.generated =
-                crate::trace::follow_generated(&self.tables, key, |_| chassis.to_string())
-                    .map(Box::new);
-        }
-        r.conntrack = crate::trace::join_ct(edge.map(|(d, _)| d), tracked);
-        if let Verdict::Dns(dp) = v {
-            let (mut s, mut o) = (Vec::new(), Vec::new());
-            r.dns = Some(crate::trace::dns_outcome(&self.tables, key, dp, None, &mut s, &mut o).1);
-            r.verdict = "dns_lookup".into();
-        }
-        let cached = self
-            .emc
-            .peek(key, key.hash32_seeded(self.seed), self.tables.generation);
-        r.cache = Some(match cached {
-            Some(e) if e.verdict == v && e.out[..usize::from(e.n_out)] == out[..] => {
-                format!("exact-match cache hit ({} hits)", e.hits)
-            }
-            Some(e) => format!(
-                "exact-match cache hit with a DIFFERENT verdict {:?} -> {:?}",
-                e.verdict,
-                &e.out[..usize::from(e.n_out)]
-            ),
-            None => "exact-match cache miss: slow path (the result would be installed)".into(),
-        });
-        r
-    }
-
-    /// The slow-path verdict for a key, without trace or transmit (benches).
-    pub fn trace_verdict(&self, key: &crate::flow::FlowKey) -> Verdict {
-        let mut out = Vec::new();
-        run(&self.tables, key, &mut out, None)
-    }
-
-    /// Cache entries of the current generation with their age in ms (for dumps).
-    pub fn emc_entries(&self) -> Vec<(crate::emc::Entry, u64)> {
-        self.emc
-            .iter(self.tables.generation)
-            .map(|e| (*e, self.emc.age_ms(e)))
-            .collect()
     }
 }
