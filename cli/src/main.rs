@@ -233,7 +233,7 @@ enum VswitchCmd {
         #[arg(long)]
         clear: bool,
     },
-    /// Exact-match cache entries.
+    /// Megaflow and exact-match cache entries, with masks, hits and idle time.
     DpFlows,
     /// Geneve tunnels to other chassis, with packet/byte/error counters.
     TunnelList,

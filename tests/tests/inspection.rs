@@ -203,3 +203,71 @@ fn malformed_trace_expressions_point_at_the_error() {
         "{svg}"
     );
 }
+
+/// Real pods over AF_XDP: datagrams from fifty source ports of one pod to
+/// another cost one slow-path walk, the rest are megaflow hits on one entry
+/// that ignores the source port; a port added to the switch keeps it.
+#[test]
+fn one_megaflow_serves_every_source_port_and_survives_an_unrelated_change() {
+    if !can_run("one_megaflow_serves_every_source_port_and_survives_an_unrelated_change") {
+        return;
+    }
+    let sb = Sandbox::up(76, 2);
+    let mac = |i: usize| {
+        switchyard_southbound::parse_mac(sb.pod(i)["mac"].as_str().unwrap()).expect("mac")
+    };
+    let ip = |i: usize| sb.ip(i).parse::<std::net::Ipv4Addr>().unwrap();
+    let frames = |ports: std::ops::Range<u16>| -> Vec<Vec<u8>> {
+        ports
+            .map(|sport| {
+                switchyard_tests::frames::udp_ports(
+                    mac(0),
+                    mac(1),
+                    ip(0),
+                    ip(1),
+                    sport,
+                    7777,
+                    b"megaflow",
+                )
+            })
+            .collect()
+    };
+    let entry = |sb: &Sandbox| -> Option<(u64, String)> {
+        let flows = sb.syctl_json(&["vswitch", "dp-flows"]);
+        flows.as_array().unwrap().iter().find_map(|f| {
+            let key = f["key"].as_str().unwrap();
+            (f["cache"] == "megaflow"
+                && key.contains(&format!("ip4.dst={}", sb.ip(1)))
+                && key.contains("ip.proto=17"))
+            .then(|| (f["hits"].as_u64().unwrap(), key.to_string()))
+        })
+    };
+    sb.send_frames(0, &frames(20000..20050));
+    assert!(
+        wait_until(Duration::from_secs(5), || entry(&sb)
+            .is_some_and(|(h, _)| h >= 49)),
+        "no megaflow with 49 hits: {:?}\n{}",
+        entry(&sb),
+        sb.log_tails()
+    );
+    let (_, key) = entry(&sb).unwrap();
+    assert!(
+        !key.contains("l4.src"),
+        "the source port is wildcarded: {key}"
+    );
+
+    let generation =
+        |sb: &Sandbox| sb.syctl_json(&["vswitch", "status"])["table_generation"].as_u64();
+    let g0 = generation(&sb);
+    sb.syctl(&["lsp-add", "ls0", "extra1", "0a:58:0a:f4:00:63 10.244.0.99"]);
+    assert!(wait_until(Duration::from_secs(5), || generation(&sb) != g0));
+    let pmd = &sb.syctl_json(&["vswitch", "pmd-stats"])[0];
+    assert!(pmd["megaflow_kept"].as_u64().unwrap() >= 1, "{pmd}");
+    sb.send_frames(0, &frames(30000..30010));
+    assert!(
+        wait_until(Duration::from_secs(5), || entry(&sb)
+            .is_some_and(|(h, _)| h >= 59)),
+        "the kept megaflow serves new source ports: {:?}",
+        entry(&sb)
+    );
+}
