@@ -127,21 +127,36 @@ fn parse(c: &mut Criterion) {
 
 /// `n` distinct 5-tuples from port 1 to 100 destination ports (100 megaflows,
 /// each covering every source port): with 100,000 and more flows the
-/// exact-match cache cannot hold them, and the megaflow cache answers. The
-/// same with the megaflow cache off (every exact-match miss walks the
-/// pipeline), for the ratio.
+/// exact-match cache cannot hold them, and the megaflow cache answers.
+/// `flows_64B_options` runs 100,000 flows with the megaflow cache off (every
+/// exact-match miss walks the pipeline) and with the exact-match cache off
+/// (`--emc-insert-inv-prob 0`: megaflows only), for the ratios.
 fn flows(c: &mut Criterion) {
     const DSTS: usize = 100;
+    type Run = (&'static str, &'static str, usize, Option<(usize, u32)>);
+    let runs: [Run; 6] = [
+        ("flows_64B", "1", 1, None),
+        ("flows_64B", "1000", 1_000, None),
+        ("flows_64B", "100000", 100_000, None),
+        ("flows_64B", "1000000", 1_000_000, None),
+        (
+            "flows_64B_options",
+            "no_megaflow_100000",
+            100_000,
+            Some((0, 100)),
+        ),
+        (
+            "flows_64B_options",
+            "emc_off_100000",
+            100_000,
+            Some((32_768, 0)),
+        ),
+    ];
     let nb = switch_nb(DSTS + 1);
-    for (group, megaflow) in [("flows_64B", true), ("flows_64B_no_megaflow", false)] {
+    for group in ["flows_64B", "flows_64B_options"] {
         let mut g = c.benchmark_group(group);
         g.throughput(Throughput::Elements(BATCH as u64));
-        let counts: &[usize] = if megaflow {
-            &[1, 1_000, 100_000, 1_000_000]
-        } else {
-            &[1, 100_000]
-        };
-        for &n in counts {
+        for &(_, name, n, cfg) in runs.iter().filter(|r| r.0 == group) {
             let frames: Vec<Vec<u8>> = (0..n)
                 .map(|i| {
                     let mut f = frame64(1, 2 + i % DSTS);
@@ -151,18 +166,18 @@ fn flows(c: &mut Criterion) {
                 })
                 .collect();
             let (mut pmd, stats) = pmd(&nb, DSTS + 1, frames, 16_384);
-            if !megaflow {
-                pmd.set_megaflow(0, 100);
+            if let Some((entries, inv)) = cfg {
+                pmd.set_megaflow(entries, inv);
             }
             for _ in 0..(n / BATCH + 2) * 2 {
                 pmd.poll_port(0); // warm both caches
             }
             let walks = stats.megaflow_misses.get();
-            g.bench_function(format!("{n}"), |b| b.iter(|| black_box(pmd.poll_port(0))));
+            g.bench_function(name, |b| b.iter(|| black_box(pmd.poll_port(0))));
             let drops: u64 = stats.drops.iter().map(|d| d.get()).sum();
             assert_eq!(drops, 0, "the bench must forward, not drop");
             eprintln!(
-                "{group}/{n}: emc hits {} megaflow hits {} slow-path walks {} (warm-up {walks})",
+                "{group}/{name}: emc hits {} megaflow hits {} slow-path walks {} (warm-up {walks})",
                 stats.emc_hits.get(),
                 stats.megaflow_hits.get(),
                 stats.megaflow_misses.get()

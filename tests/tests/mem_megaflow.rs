@@ -324,3 +324,21 @@ fn table_changes_revalidate_only_what_they_touch() {
         "the flow to pod3 walks again"
     );
 }
+
+/// `--emc-insert-inv-prob 0` turns the exact-match cache off: the same
+/// packet again is a megaflow hit, never an exact-match lookup.
+#[test]
+fn without_the_exact_match_cache_megaflows_answer() {
+    let (mut pmd, stats, _) = memory::pmd_for(&memory::sandbox_nb(2), 2);
+    pmd.set_megaflow(1024, 0);
+    let eps = scenario::Topo::switch(2).endpoints();
+    let (a, b) = (&eps[0], &eps[1]);
+    let f = switchyard_tests::frames::udp_ports(a.mac, b.mac, a.ip, b.ip, 5000, 80, b"x");
+    for _ in 0..10 {
+        memory::mem(&mut pmd, 0).rx.push_back(f.clone());
+    }
+    while pmd.poll_once() > 0 {}
+    assert_eq!(memory::mem(&mut pmd, 1).tx.len(), 10);
+    assert_eq!((stats.emc_hits.get(), stats.emc_misses.get()), (0, 0));
+    assert_eq!((stats.megaflow_misses.get(), stats.megaflow_hits.get()), (1, 9));
+}

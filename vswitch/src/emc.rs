@@ -28,27 +28,7 @@ pub struct Entry {
 }
 
 const EMPTY: Entry = Entry {
-    key: FlowKey {
-        eth_src: 0,
-        eth_dst: 0,
-        arp_sha: 0,
-        ip_src: 0,
-        ip_dst: 0,
-        in_port: 0,
-        eth_type: 0,
-        vlan_tci: 0,
-        l4_src: 0,
-        l4_dst: 0,
-        ip_proto: 0,
-        ip_ttl: 0,
-        arp_op: 0,
-        ip_frag: 0,
-        tun: 0,
-        ct_state: 0,
-        ct_commit: 0,
-        ct_mark: 0,
-        ct_label: 0,
-    },
+    key: FlowKey::ZERO,
     tun_md: 0,
     commit: None,
     generation: 0,

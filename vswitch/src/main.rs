@@ -79,7 +79,8 @@ struct Args {
     #[arg(long, default_value_t = switchyard_vswitch::pmd::MEGAFLOW_ENTRIES)]
     megaflow_entries: usize,
     /// One in this many megaflow hits is copied into the exact-match cache
-    /// (OVS's emc-insert-inv-prob; 1: every hit, 0: none).
+    /// (OVS's emc-insert-inv-prob; 1: every hit; 0: the exact-match cache
+    /// is off, lookups too: for nodes with many more flows than it holds).
     #[arg(long, default_value_t = switchyard_vswitch::pmd::EMC_INSERT_INV_PROB)]
     emc_insert_inv_prob: u32,
     /// Conntrack capacity (connections) per PMD; when full, new connections are

@@ -68,7 +68,8 @@ pub struct Config {
 pub enum PmdCmd {
     Add(u16, Box<dyn PortIo>, Arc<PortStats>),
     Del(u16, std::sync::mpsc::Sender<()>),
-    DumpFlows(std::sync::mpsc::Sender<Vec<DpFlow>>),
+    /// The caches' entries, copied; the control thread formats them.
+    DumpFlows(std::sync::mpsc::Sender<crate::pmd::CacheDump>),
     Trace(
         crate::flow::FlowKey,
         String,
@@ -227,34 +228,7 @@ fn pmd_loop(
                     let _ = done.send(());
                 }
                 PmdCmd::DumpFlows(reply) => {
-                    let (mf, now) = pmd.megaflow_entries();
-                    let megaflows = mf.iter().map(|(e, mask)| DpFlow {
-                        cache: "megaflow".into(),
-                        key: crate::trace::masked_key_text(&e.key, mask),
-                        actions: crate::trace::verdict_text(
-                            e.verdict,
-                            &e.out[..usize::from(e.n_out)],
-                        ),
-                        hits: e.hits,
-                        age_ms: now.saturating_sub(e.installed_ms),
-                        idle_ms: Some(now.saturating_sub(e.used_ms)),
-                    });
-                    let exact = pmd.emc_entries().into_iter().map(|(e, age_ms)| DpFlow {
-                        cache: "emc".into(),
-                        key: format!(
-                            "in_slot={} {}",
-                            e.key.in_port,
-                            crate::trace::key_text(&e.key)
-                        ),
-                        actions: crate::trace::verdict_text(
-                            e.verdict,
-                            &e.out[..usize::from(e.n_out)],
-                        ),
-                        hits: e.hits,
-                        age_ms,
-                        idle_ms: None,
-                    });
-                    let _ = reply.send(megaflows.chain(exact).collect());
+                    let _ = reply.send(pmd.cache_dump());
                 }
                 PmdCmd::Trace(key, chassis, reply) => {
                     let _ = reply.send(pmd.trace(&key, &chassis));
@@ -592,7 +566,7 @@ impl Agent {
                 Response::Pmds(vec![info])
             }
             Request::DpFlows => match self.ask_pmd(PmdCmd::DumpFlows).await {
-                Ok(f) => Response::DpFlows(f),
+                Ok(d) => Response::DpFlows(dp_flows(&d)),
                 Err(e) => e,
             },
             Request::CtList { zone } => match self.ask_pmd(|tx| PmdCmd::CtList(zone, tx)).await {
@@ -746,4 +720,30 @@ impl Agent {
     pub fn stop(&self) {
         let _ = self.pmd_tx.send(PmdCmd::Stop);
     }
+}
+
+/// `dp-flows` rows of a cache dump: megaflows (only the bits their mask
+/// matches), then exact-match entries.
+fn dp_flows(d: &crate::pmd::CacheDump) -> Vec<DpFlow> {
+    let megaflows = d.megaflows.iter().map(|(e, mask)| DpFlow {
+        cache: "megaflow".into(),
+        key: crate::trace::masked_key_text(&e.key, mask),
+        actions: crate::trace::verdict_text(e.verdict, &e.out[..usize::from(e.n_out)]),
+        hits: e.hits,
+        age_ms: d.now_ms.saturating_sub(e.installed_ms),
+        idle_ms: Some(d.now_ms.saturating_sub(e.used_ms)),
+    });
+    let exact = d.exact.iter().map(|(e, age_ms)| DpFlow {
+        cache: "emc".into(),
+        key: format!(
+            "in_slot={} {}",
+            e.key.in_port,
+            crate::trace::key_text(&e.key)
+        ),
+        actions: crate::trace::verdict_text(e.verdict, &e.out[..usize::from(e.n_out)]),
+        hits: e.hits,
+        age_ms: *age_ms,
+        idle_ms: None,
+    });
+    megaflows.chain(exact).collect()
 }

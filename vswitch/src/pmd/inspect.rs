@@ -66,14 +66,17 @@ impl Pmd {
         run(&self.tables, key, &mut out, None)
     }
 
-    /// Megaflow entries with their masks, and the cache's clock (for dumps).
-    pub fn megaflow_entries(&self) -> (Vec<(crate::megaflow::Entry, FlowKey)>, u64) {
-        let v = self
-            .megaflow
-            .iter()
-            .map(|e| (*e, *self.megaflow.mask(e)))
-            .collect();
-        (v, self.megaflow.now_ms())
+    /// A copy of both caches' live entries (`dp-flows`; formatted off the PMD).
+    pub fn cache_dump(&self) -> super::CacheDump {
+        super::CacheDump {
+            megaflows: self
+                .megaflow
+                .iter()
+                .map(|e| (*e, *self.megaflow.mask(e)))
+                .collect(),
+            now_ms: self.megaflow.now_ms(),
+            exact: self.emc_entries(),
+        }
     }
 
     /// Cache entries of the current generation with their age in ms (for dumps).

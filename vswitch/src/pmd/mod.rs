@@ -61,7 +61,8 @@ pub const MEGAFLOW_ENTRIES: usize = 32768;
 /// Default inverse probability of caching a megaflow hit in the exact-match
 /// cache (OVS's `emc-insert-inv-prob`): 1 in 100, so 100,000 flows sharing a
 /// few megaflows do not thrash it, while a long flow gets there in about
-/// 100 packets. A slow-path result always goes in.
+/// 100 packets. A slow-path result always goes in; 0 turns the exact-match
+/// cache off (no lookups either).
 pub const EMC_INSERT_INV_PROB: u32 = 100;
 /// Megaflow entries a table swap revalidates before it drops the cache
 /// instead (each costs a slow-path walk on the PMD, about a microsecond).
@@ -78,6 +79,17 @@ struct PortSlot {
     stats: Arc<PortStats>,
     /// DNS and DHCP answers the datapath gives this port ([`Pmd::set_dns_rate`]).
     dns_limit: RateLimiter,
+}
+
+/// Both caches' live entries, copied off the PMD for `dp-flows`.
+#[derive(Debug, Default)]
+pub struct CacheDump {
+    /// Megaflows with their masks.
+    pub megaflows: Vec<(crate::megaflow::Entry, FlowKey)>,
+    /// The megaflow cache's clock (entries' times are on it).
+    pub now_ms: u64,
+    /// Exact-match entries with their age in ms.
+    pub exact: Vec<(crate::emc::Entry, u64)>,
 }
 
 /// The per-thread datapath.
@@ -480,6 +492,8 @@ impl Pmd {
         self.megaflow.sync(generation);
         // Read on the first exact-match miss of the batch, if any.
         let mut now_ms = u64::MAX;
+        // No insertion, no exact-match cache (OVS skips its EMC the same way).
+        let emc_on = self.emc_insert_inv_prob != 0;
         let ct = self.tables.ct_active;
         if ct {
             self.edge.tick();
@@ -531,56 +545,62 @@ impl Pmd {
             }
             let hash = key.hash32_seeded(self.seed);
             let mut inline = [0u16; crate::emc::INLINE_OUTPUTS];
-            let (verdict, tun_md, commit, outs): (Verdict, u64, _, &[u16]) =
-                match self.emc.lookup(&key, hash, generation) {
-                    Some(e) => {
-                        self.stats.emc_hits.add(1);
+            let (verdict, tun_md, commit, outs): (Verdict, u64, _, &[u16]) = match if emc_on {
+                self.emc.lookup(&key, hash, generation)
+            } else {
+                None
+            } {
+                Some(e) => {
+                    self.stats.emc_hits.add(1);
+                    let n = usize::from(e.n_out);
+                    inline[..n].copy_from_slice(&e.out[..n]);
+                    (e.verdict, e.tun_md, e.commit, &inline[..n])
+                }
+                None => {
+                    if emc_on {
+                        self.stats.emc_misses.add(1);
+                    }
+                    if now_ms == u64::MAX {
+                        now_ms = self.megaflow.now_ms();
+                    }
+                    let hit = self
+                        .megaflow_on
+                        .then_some(())
+                        .and_then(|_| self.megaflow.lookup(&key, now_ms));
+                    let hit = hit.map(|e| {
                         let n = usize::from(e.n_out);
                         inline[..n].copy_from_slice(&e.out[..n]);
-                        (e.verdict, e.tun_md, e.commit, &inline[..n])
-                    }
-                    None => {
-                        self.stats.emc_misses.add(1);
-                        if now_ms == u64::MAX {
-                            now_ms = self.megaflow.now_ms();
+                        let d = Decision {
+                            verdict: e.verdict,
+                            tun_md: e.tun_md,
+                            commit: e.commit,
+                        };
+                        (d, n)
+                    });
+                    match hit {
+                        Some((d, n)) => {
+                            self.stats.megaflow_hits.add(1);
+                            if self.emc_draw() {
+                                self.emc.insert(&key, hash, generation, &d, &inline[..n]);
+                            }
+                            (d.verdict, d.tun_md, d.commit, &inline[..n])
                         }
-                        let hit = self
-                            .megaflow_on
-                            .then_some(())
-                            .and_then(|_| self.megaflow.lookup(&key, now_ms));
-                        let hit = hit.map(|e| {
-                            let n = usize::from(e.n_out);
-                            inline[..n].copy_from_slice(&e.out[..n]);
-                            let d = Decision {
-                                verdict: e.verdict,
-                                tun_md: e.tun_md,
-                                commit: e.commit,
-                            };
-                            (d, n)
-                        });
-                        match hit {
-                            Some((d, n)) => {
-                                self.stats.megaflow_hits.add(1);
-                                if self.emc_draw() {
-                                    self.emc.insert(&key, hash, generation, &d, &inline[..n]);
-                                }
-                                (d.verdict, d.tun_md, d.commit, &inline[..n])
+                        None => {
+                            self.stats.megaflow_misses.add(1);
+                            let mut wc = Wildcards::default();
+                            let d = run_wc(&self.tables, &key, &mut out, &mut wc);
+                            let in_emc =
+                                !emc_on || self.emc.insert(&key, hash, generation, &d, &out);
+                            let in_mf = !self.megaflow_on
+                                || self.megaflow.insert(&key, &wc, &d, &out, now_ms).is_ok();
+                            if !in_emc || !in_mf {
+                                self.stats.uncacheable.add(1);
                             }
-                            None => {
-                                self.stats.megaflow_misses.add(1);
-                                let mut wc = Wildcards::default();
-                                let d = run_wc(&self.tables, &key, &mut out, &mut wc);
-                                let in_emc = self.emc.insert(&key, hash, generation, &d, &out);
-                                let in_mf = !self.megaflow_on
-                                    || self.megaflow.insert(&key, &wc, &d, &out, now_ms).is_ok();
-                                if !in_emc || !in_mf {
-                                    self.stats.uncacheable.add(1);
-                                }
-                                (d.verdict, d.tun_md, d.commit, &out[..])
-                            }
+                            (d.verdict, d.tun_md, d.commit, &out[..])
                         }
                     }
-                };
+                }
+            };
             // A DNS query the datapath answers ends here; one it does not goes
             // on as if the switch had no records.
             let (verdict, tun_md, commit, outs) = match verdict {
