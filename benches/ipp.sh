@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE=${1:-}
 BATCHES=${2:-2000}
-SCENARIOS=(l2 routed service geneve-encap geneve-decap)
+SCENARIOS=(l2 routed service geneve-encap geneve-decap slow-l2 slow-routed)
 command -v valgrind >/dev/null || { echo "valgrind is required"; exit 1; }
 
 count() { # DIR SCENARIO -> instructions per packet

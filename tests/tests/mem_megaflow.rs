@@ -340,5 +340,8 @@ fn without_the_exact_match_cache_megaflows_answer() {
     while pmd.poll_once() > 0 {}
     assert_eq!(memory::mem(&mut pmd, 1).tx.len(), 10);
     assert_eq!((stats.emc_hits.get(), stats.emc_misses.get()), (0, 0));
-    assert_eq!((stats.megaflow_misses.get(), stats.megaflow_hits.get()), (1, 9));
+    assert_eq!(
+        (stats.megaflow_misses.get(), stats.megaflow_hits.get()),
+        (1, 9)
+    );
 }

@@ -21,6 +21,12 @@ pub const MAX_FIELDS: usize = 10;
 
 type Masked = [u64; MAX_FIELDS];
 
+/// One step of the prefix hash of a subtable's staged lookup.
+#[inline]
+fn mix(h: u64, v: u64) -> u64 {
+    (h.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95)
+}
+
 /// Lookup stages: metadata (ports, registers, conntrack), L2, L3, L4.
 const STAGES: usize = 4;
 
@@ -53,8 +59,10 @@ struct Subtable {
     /// Where each stage's fields end in `fields`, for the stages before the
     /// last one present (a stage check after it would be the rule lookup).
     stage_ends: Vec<usize>,
-    /// Per entry of `stage_ends`: the rules' masked values up to there.
-    prefixes: Vec<FxHashSet<Masked>>,
+    /// Per entry of `stage_ends`: hashes ([`mix`]) of the rules' masked
+    /// values up to there. A collision only makes a packet look further
+    /// (more bits unwildcarded), never miss a rule.
+    prefixes: Vec<FxHashSet<u64>>,
     /// The key bits a probe consults through each entry of `stage_ends`,
     /// then through the whole subtable (for megaflows).
     stage_wc: Vec<FlowKey>,
@@ -128,10 +136,12 @@ impl Classifier {
                 self.subtables.last_mut().expect("just pushed")
             }
         };
+        let mut h = 0;
+        let mut from = 0;
         for (s, &end) in st.stage_ends.iter().enumerate() {
-            let mut prefix = [0u64; MAX_FIELDS];
-            prefix[..end].copy_from_slice(&masked[..end]);
-            st.prefixes[s].insert(prefix);
+            h = masked[from..end].iter().fold(h, |h, &v| mix(h, v));
+            from = end;
+            st.prefixes[s].insert(h);
         }
         debug_assert!(n <= MAX_FIELDS);
         st.max_priority = st.max_priority.max(priority);
@@ -170,12 +180,14 @@ impl Classifier {
             let mut masked = [0u64; MAX_FIELDS];
             let mut from = 0;
             let mut missed = false;
+            let mut h = 0;
             for (s, &end) in st.stage_ends.iter().enumerate() {
                 for (v, &(f, m)) in masked[from..end].iter_mut().zip(&st.fields[from..end]) {
                     *v = key.get(f, meta) & m;
+                    h = mix(h, *v);
                 }
                 from = end;
-                if !st.prefixes[s].contains(&masked) {
+                if !st.prefixes[s].contains(&h) {
                     // No rule here has this prefix: the later stages' bits
                     // were never looked at.
                     wc.or(&st.stage_wc[s]);

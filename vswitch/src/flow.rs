@@ -5,7 +5,7 @@
 use switchyard_southbound::Field;
 
 /// Header fields of one packet plus its input port slot.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C)]
 pub struct FlowKey {
     pub eth_src: u64,
@@ -97,6 +97,19 @@ impl FlowKey {
         ct_mark: 0,
         ct_label: 0,
     };
+
+    /// The key as eight words (the megaflow cache masks and compares it so;
+    /// `Pod` proves at compile time the layout has no padding).
+    #[inline]
+    pub fn words(&self) -> &[u64; 8] {
+        bytemuck::cast_ref(self)
+    }
+
+    /// The inverse of [`Self::words`].
+    #[inline]
+    pub fn from_words(w: [u64; 8]) -> FlowKey {
+        bytemuck::cast(w)
+    }
 
     /// Value of a field for classification.
     #[inline]

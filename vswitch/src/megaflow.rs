@@ -23,102 +23,24 @@ pub const MAX_MASKS: usize = 64;
 /// Slots probed from an entry's hash (linear probing window).
 const WAYS: usize = 4;
 
-/// Applies `$op` field by field to two keys (every field of [`FlowKey`]).
-macro_rules! zip_key {
-    ($a:expr, $b:expr, |$x:ident, $y:ident| $e:expr) => {{
-        let (a, b) = ($a, $b);
-        FlowKey {
-            eth_src: {
-                let ($x, $y) = (a.eth_src, b.eth_src);
-                $e
-            },
-            eth_dst: {
-                let ($x, $y) = (a.eth_dst, b.eth_dst);
-                $e
-            },
-            arp_sha: {
-                let ($x, $y) = (a.arp_sha, b.arp_sha);
-                $e
-            },
-            ip_src: {
-                let ($x, $y) = (a.ip_src, b.ip_src);
-                $e
-            },
-            ip_dst: {
-                let ($x, $y) = (a.ip_dst, b.ip_dst);
-                $e
-            },
-            in_port: {
-                let ($x, $y) = (a.in_port, b.in_port);
-                $e
-            },
-            eth_type: {
-                let ($x, $y) = (a.eth_type, b.eth_type);
-                $e
-            },
-            vlan_tci: {
-                let ($x, $y) = (a.vlan_tci, b.vlan_tci);
-                $e
-            },
-            l4_src: {
-                let ($x, $y) = (a.l4_src, b.l4_src);
-                $e
-            },
-            l4_dst: {
-                let ($x, $y) = (a.l4_dst, b.l4_dst);
-                $e
-            },
-            ip_proto: {
-                let ($x, $y) = (a.ip_proto, b.ip_proto);
-                $e
-            },
-            ip_ttl: {
-                let ($x, $y) = (a.ip_ttl, b.ip_ttl);
-                $e
-            },
-            arp_op: {
-                let ($x, $y) = (a.arp_op, b.arp_op);
-                $e
-            },
-            ip_frag: {
-                let ($x, $y) = (a.ip_frag, b.ip_frag);
-                $e
-            },
-            ct_state: {
-                let ($x, $y) = (a.ct_state, b.ct_state);
-                $e
-            },
-            ct_commit: {
-                let ($x, $y) = (a.ct_commit, b.ct_commit);
-                $e
-            },
-            tun: {
-                let ($x, $y) = (a.tun, b.tun);
-                $e
-            },
-            ct_mark: {
-                let ($x, $y) = (a.ct_mark, b.ct_mark);
-                $e
-            },
-            ct_label: {
-                let ($x, $y) = (a.ct_label, b.ct_label);
-                $e
-            },
-        }
-    }};
+/// Word by word over two keys.
+#[inline]
+fn zip(a: &FlowKey, b: &FlowKey, f: impl Fn(u64, u64) -> u64) -> FlowKey {
+    let (a, b) = (a.words(), b.words());
+    FlowKey::from_words(std::array::from_fn(|i| f(a[i], b[i])))
 }
 
 /// `k` with only the bits of `m` kept.
 #[inline]
 pub fn masked(k: &FlowKey, m: &FlowKey) -> FlowKey {
-    zip_key!(k, m, |x, y| x & y)
+    zip(k, m, |x, y| x & y)
 }
 
 /// `a`'s bits where `m` is set, `b`'s elsewhere (tests build packets a
 /// megaflow must cover with it).
 pub fn blend(a: &FlowKey, m: &FlowKey, b: &FlowKey) -> FlowKey {
-    let outside = zip_key!(b, m, |x, y| x & !y);
-    zip_key!(&masked(a, m), &outside, |x, y| x | y)
+    let outside = zip(b, m, |x, y| x & !y);
+    zip(&masked(a, m), &outside, |x, y| x | y)
 }
 
 /// What the slow path consulted of one packet: a mask over the flow key (a bit
@@ -165,12 +87,12 @@ impl Wildcards {
     /// Adds the bits of another mask.
     #[inline]
     pub fn or(&mut self, m: &FlowKey) {
-        self.mask = zip_key!(&self.mask, m, |x, y| x | y);
+        self.mask = zip(&self.mask, m, |x, y| x | y);
     }
 
     /// Whether every bit of `other` is in this mask.
     pub fn covers(&self, other: &FlowKey) -> bool {
-        zip_key!(other, &self.mask, |x, y| x & !y) == FlowKey::default()
+        zip(other, &self.mask, |x, y| x & !y) == FlowKey::ZERO
     }
 }
 

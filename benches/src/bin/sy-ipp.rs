@@ -8,7 +8,9 @@
 //!
 //! then instructions per packet = Ir / (BATCHES * 32). `benches/ipp.sh`
 //! runs every scenario and prints the table. Scenarios: l2, routed,
-//! service, geneve-encap, geneve-decap.
+//! service, geneve-encap, geneve-decap (warm caches: packets through the
+//! PMD), and slow-l2, slow-routed (the slow path alone: `BATCHES * 32`
+//! pipeline walks of one key, as an exact-match and megaflow miss costs).
 
 use std::hint::black_box;
 use switchyard_benches::{
@@ -23,6 +25,16 @@ fn measured(pmd: &mut Pmd, slot: u16, batches: usize) -> usize {
     let mut n = 0;
     for _ in 0..batches {
         n += pmd.poll_port(slot);
+    }
+    n
+}
+
+#[inline(never)]
+fn measured_walks(pmd: &Pmd, key: &switchyard_vswitch::flow::FlowKey, walks: usize) -> usize {
+    let mut n = 0;
+    for _ in 0..walks {
+        black_box(pmd.trace_verdict(black_box(key)));
+        n += 1;
     }
     n
 }
@@ -76,6 +88,17 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let scenario = args.next().unwrap_or_else(|| "l2".into());
     let batches: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    if let Some(which) = scenario.strip_prefix("slow-") {
+        let (pmd, frame) = match which {
+            "l2" => (pmd(&switch_nb(2), 2, Vec::new(), 4096).0, frame64(1, 2)),
+            "routed" => (pmd(&routed_nb(10), 2, Vec::new(), 4096).0, routed_frame64()),
+            s => panic!("unknown scenario slow-{s}"),
+        };
+        let key = switchyard_vswitch::packet::extract(&frame, 0).expect("valid frame");
+        let n = black_box(measured_walks(&pmd, &key, batches * 32));
+        println!("{scenario} walks={n}");
+        return;
+    }
     let (mut pmd, slot) = match scenario.as_str() {
         "l2" => (pmd(&switch_nb(2), 2, vec![frame64(1, 2)], 4096).0, 0),
         "routed" => (pmd(&routed_nb(10), 2, vec![routed_frame64()], 4096).0, 0),
