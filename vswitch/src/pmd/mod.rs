@@ -563,10 +563,11 @@ impl Pmd {
                     if now_ms == u64::MAX {
                         now_ms = self.megaflow.now_ms();
                     }
-                    let hit = self
-                        .megaflow_on
-                        .then_some(())
-                        .and_then(|_| self.megaflow.lookup(&key, now_ms));
+                    let hit = if self.megaflow_on {
+                        self.megaflow.lookup(&key, now_ms)
+                    } else {
+                        None
+                    };
                     let hit = hit.map(|e| {
                         let n = usize::from(e.n_out);
                         inline[..n].copy_from_slice(&e.out[..n]);
