@@ -617,3 +617,19 @@ fn a_closed_stdout_ends_syctl_quietly() {
         done.status
     );
 }
+
+/// Cache sizes are checked before vswitchd allocates anything: a size past
+/// the bound is refused with the range, not an allocation failure.
+#[test]
+fn vswitchd_refuses_a_megaflow_cache_past_its_bound() {
+    let out = Command::new(bin_dir().join("switchyard-vswitchd"))
+        .args(["--megaflow-entries", "99999999999"])
+        .output()
+        .expect("vswitchd runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--megaflow-entries") && err.contains("0..=4194304"),
+        "{err}"
+    );
+}

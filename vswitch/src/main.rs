@@ -76,8 +76,9 @@ struct Args {
     emc_entries: usize,
     /// Megaflow (wildcard) cache entries per PMD; 0 turns the cache off
     /// (every exact-match miss walks the pipeline).
-    #[arg(long, default_value_t = switchyard_vswitch::pmd::MEGAFLOW_ENTRIES)]
-    megaflow_entries: usize,
+    #[arg(long, default_value_t = switchyard_vswitch::pmd::MEGAFLOW_ENTRIES as u64,
+          value_parser = clap::value_parser!(u64).range(0..=4_194_304))]
+    megaflow_entries: u64,
     /// One in this many megaflow hits is copied into the exact-match cache
     /// (OVS's emc-insert-inv-prob; 1: every hit; 0: the exact-match cache
     /// is off, lookups too: for nodes with many more flows than it holds).
@@ -190,7 +191,7 @@ async fn main() -> anyhow::Result<()> {
             geneve_only: false,
         },
         emc_entries: args.emc_entries,
-        megaflow_entries: args.megaflow_entries,
+        megaflow_entries: args.megaflow_entries as usize,
         emc_insert_inv_prob: args.emc_insert_inv_prob,
         ct_capacity: args.ct_capacity as usize,
         icmp_rate: (args.icmp_rate, args.icmp_burst),
