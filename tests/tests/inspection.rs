@@ -261,8 +261,13 @@ fn one_megaflow_serves_every_source_port_and_survives_an_unrelated_change() {
     let g0 = generation(&sb);
     sb.syctl(&["lsp-add", "ls0", "extra1", "0a:58:0a:f4:00:63 10.244.0.99"]);
     assert!(wait_until(Duration::from_secs(5), || generation(&sb) != g0));
-    let pmd = &sb.syctl_json(&["vswitch", "pmd-stats"])[0];
-    assert!(pmd["megaflow_kept"].as_u64().unwrap() >= 1, "{pmd}");
+    // The agent publishes the tables before the PMD adopts (and revalidates).
+    let kept = |sb: &Sandbox| sb.syctl_json(&["vswitch", "pmd-stats"])[0]["megaflow_kept"].as_u64();
+    assert!(
+        wait_until(Duration::from_secs(5), || kept(&sb).is_some_and(|k| k >= 1)),
+        "{}",
+        sb.syctl_json(&["vswitch", "pmd-stats"])[0]
+    );
     sb.send_frames(0, &frames(30000..30010));
     assert!(
         wait_until(Duration::from_secs(5), || entry(&sb)
