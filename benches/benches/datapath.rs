@@ -33,6 +33,55 @@ fn l2_pipeline(c: &mut Criterion) {
     g.finish();
 }
 
+/// The L2 pipeline on 1 and 2 PMD threads, each pinned to its own core and
+/// polling its own ports (as the rxq assignment gives them), all batches
+/// timed together: what a second core adds (`l2_pipeline_64B_pmds/N`, the
+/// throughput is every PMD's packets).
+fn l2_pipeline_pmds(c: &mut Criterion) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut g = c.benchmark_group("l2_pipeline_64B_pmds");
+    for n in [1usize, 2] {
+        if n > cores {
+            eprintln!("l2_pipeline_64B_pmds/{n}: this machine has {cores} core(s); skipped");
+            continue;
+        }
+        let nb = switch_nb(2);
+        let mut pmds: Vec<_> = (0..n)
+            .map(|_| {
+                let (mut p, _) = pmd(&nb, 2, vec![frame64(1, 2)], 32_768);
+                for _ in 0..8 {
+                    p.poll_port(0);
+                }
+                p
+            })
+            .collect();
+        g.throughput(Throughput::Elements((BATCH * n) as u64));
+        g.bench_function(format!("{n}"), |b| {
+            b.iter_custom(|iters| {
+                let start = std::sync::Barrier::new(n + 1);
+                let start = &start;
+                std::thread::scope(|s| {
+                    for (k, p) in pmds.iter_mut().enumerate() {
+                        s.spawn(move || {
+                            core_affinity::set_for_current(core_affinity::CoreId { id: k });
+                            start.wait();
+                            for _ in 0..iters {
+                                black_box(p.poll_port(0));
+                            }
+                        });
+                    }
+                    start.wait();
+                    let t0 = std::time::Instant::now();
+                    // The scope joins every PMD before it returns.
+                    t0
+                })
+                .elapsed()
+            })
+        });
+    }
+    g.finish();
+}
+
 fn slow_path(c: &mut Criterion) {
     let mut g = c.benchmark_group("slow_path_64B");
     g.throughput(Throughput::Elements(1));
@@ -190,6 +239,7 @@ fn flows(c: &mut Criterion) {
 criterion_group!(
     benches,
     l2_pipeline,
+    l2_pipeline_pmds,
     slow_path,
     routed,
     geneve,

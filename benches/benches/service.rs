@@ -73,7 +73,7 @@ fn established(c: &mut Criterion) {
         for _ in 0..4 {
             pmd.poll_port(0);
         }
-        assert_eq!(pmd.edge.ct.len(), BATCH, "one connection per flow");
+        assert_eq!(pmd.edge().ct.len(), BATCH, "one connection per flow");
         g.bench_function(format!("{vips}_vips"), |b| {
             b.iter(|| black_box(pmd.poll_port(0)))
         });
@@ -204,7 +204,7 @@ fn acl_path(c: &mut Criterion) {
             pmd.poll_port(0);
         }
         let tracked = if acls > 0 { BATCH } else { 0 };
-        assert_eq!(pmd.edge.ct.len(), tracked, "one connection per flow");
+        assert_eq!(pmd.edge().ct.len(), tracked, "one connection per flow");
         g.bench_function(format!("{acls}_acls"), |b| {
             b.iter(|| black_box(pmd.poll_port(0)))
         });

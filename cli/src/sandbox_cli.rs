@@ -38,6 +38,10 @@ pub(crate) struct SandboxOpts {
     /// Leave the PMD thread unpinned and pods' receive processing where it falls.
     #[arg(long, conflicts_with = "pmd_core")]
     no_pin: bool,
+    /// Run several PMD threads, pinned to these cores ("0,1", "0-3"); pods'
+    /// receive processing stays where it falls.
+    #[arg(long, conflicts_with_all = ["pmd_core", "no_pin"])]
+    pmd_cores: Option<String>,
     /// Also an "external" network behind router lr0: switch ext (172.16.0.0/24,
     /// router port 172.16.0.1) with one host namespace PREFIX-ext at
     /// 172.16.0.10 that has no route to the pods (reach it with lr-nat-add).
@@ -86,6 +90,7 @@ impl SandboxOpts {
             etcd: self.etcd,
             northds: self.northd,
             tls: self.tls,
+            pmd_cores: self.pmd_cores.clone(),
             pmd_core: if self.no_pin {
                 None
             } else {

@@ -191,6 +191,7 @@ named_enum! {
         DnsRateLimited => "dns_rate_limited",
         DhcpRateLimited => "dhcp_rate_limited",
         DhcpConsumed => "dhcp_consumed",
+        HandoffFull => "pmd_handoff_full",
     }
 }
 

@@ -189,7 +189,7 @@ pub fn frames(data: &[u8]) {
     PMD.with(|cell| {
         let mut cell = cell.borrow_mut();
         let pmd = cell.get_or_insert_with(everything_pmd);
-        pmd.edge.ct.flush();
+        pmd.edge().ct.flush();
         feed(pmd, data);
         for s in SLOTS {
             for f in sent(pmd, s) {
@@ -197,7 +197,7 @@ pub fn frames(data: &[u8]) {
                 assert!(f.len() <= MAX_FRAME, "{} bytes sent", f.len());
             }
         }
-        assert!(pmd.edge.ct.len() <= CT_CAPACITY);
+        assert!(pmd.edge().ct.len() <= CT_CAPACITY);
     });
 }
 

@@ -167,8 +167,8 @@ fn stateful_flows_let_connections_open_one_way_only() {
     // p1 opens to p2: committed with the mark and label of the flow.
     let out = send(&mut pmd, 0, seg(1, 2, 40000, 80, TcpControl::Syn, None), 2);
     assert_eq!((out[0].len(), out[1].len()), (0, 1), "the SYN reaches p2");
-    assert_eq!(pmd.edge.ct.len(), 1);
-    let c = *pmd.edge.ct.iter().next().unwrap();
+    assert_eq!(pmd.edge().ct.len(), 1);
+    let c = *pmd.edge().ct.iter().next().unwrap();
     assert_eq!((c.orig.zone, c.mark, c.label), (zone, 0x2, 0x77));
 
     // p2's answer is an established reply; p1's ACK established.
@@ -191,14 +191,14 @@ fn stateful_flows_let_connections_open_one_way_only() {
     let out = send(&mut pmd, 1, seg(2, 1, 5000, 22, TcpControl::Syn, None), 2);
     assert!(out[0].is_empty(), "p2's SYN is dropped");
     assert_eq!(drops(&stats, DropReason::PipelineDrop), 1);
-    assert_eq!(pmd.edge.ct.len(), 1, "a dropped packet commits nothing");
+    assert_eq!(pmd.edge().ct.len(), 1, "a dropped packet commits nothing");
 
     // A blind RST far outside the window is invalid: dropped, the connection stays.
     let rst = with_seq(seg(2, 1, 80, 40000, TcpControl::Rst, None), 0x7000_0000);
     let out = send(&mut pmd, 1, rst, 2);
     assert!(out[0].is_empty(), "the blind RST is dropped");
     assert_eq!(drops(&stats, DropReason::CtInvalid), 1);
-    assert_eq!(pmd.edge.ct.len(), 1);
+    assert_eq!(pmd.edge().ct.len(), 1);
     let out = send(
         &mut pmd,
         1,
@@ -226,7 +226,7 @@ fn stateful_flows_let_connections_open_one_way_only() {
     assert_eq!(send(&mut pmd, 1, udp(2, 1, 53, 7000), 2)[0].len(), 1);
     assert!(send(&mut pmd, 1, udp(2, 1, 53, 7001), 2)[0].is_empty());
     assert_eq!(drops(&stats, DropReason::PipelineDrop), 2);
-    assert_eq!(pmd.edge.ct.len(), 2);
+    assert_eq!(pmd.edge().ct.len(), 2);
 
     // ARP is not tracked (ct_state 0): the responder still answers.
     let arp = frames::arp_request(port_mac(2), B, A);
@@ -306,7 +306,7 @@ fn a_full_table_drops_the_new_connections_flows_commit_and_keeps_the_old() {
     // A handshake is not assured yet: a newcomer evicts it (early drop).
     let out = send(&mut pmd, 0, seg(1, 2, 40001, 80, TcpControl::Syn, None), 2);
     assert_eq!(out[1].len(), 1, "the half-open entry made room");
-    assert_eq!(pmd.edge.ct.stats.early_drops, 1);
+    assert_eq!(pmd.edge().ct.stats.early_drops, 1);
     // Completed, the connection is established and stays.
     let out = send(
         &mut pmd,
@@ -395,7 +395,7 @@ fn behind_a_router_a_reply_meets_its_connection_in_the_shared_zone() {
         None,
     );
     assert_eq!(send(&mut pmd, 0, syn, 2)[1].len(), 1, "p1 reaches p2");
-    let c = *pmd.edge.ct.iter().next().unwrap();
+    let c = *pmd.edge().ct.iter().next().unwrap();
     assert_eq!((c.orig.zone, c.mark), (zone, 1));
 
     let ack = frames::tcp(
@@ -438,7 +438,7 @@ fn switches_without_stateful_flows_are_not_tracked() {
     assert!(!shared.tables.load().ct_active);
     let out = send(&mut pmd, 1, seg(2, 1, 80, 40000, TcpControl::Rst, None), 2);
     assert_eq!(out[0].len(), 1, "no conntrack: a stray RST is forwarded");
-    assert!(pmd.edge.ct.is_empty());
+    assert!(pmd.edge().ct.is_empty());
 }
 
 #[test]
@@ -492,7 +492,7 @@ fn a_connection_from_a_remote_chassis_is_tracked_where_it_arrives() {
         "delivered to p1: {:?}",
         stats.drops
     );
-    assert_eq!(pmd.edge.ct.len(), 1, "committed on arrival");
+    assert_eq!(pmd.edge().ct.len(), 1, "committed on arrival");
 
     // p1's answer (9 -> 40000) is a reply and leaves through the tunnel.
     let mut reply = frame64(1, 2);

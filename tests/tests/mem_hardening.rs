@@ -193,8 +193,8 @@ fn a_new_deny_cuts_open_connections_and_keeps_them_cut_while_others_flow() {
         "p1's next segment"
     );
     assert_eq!(drops(&stats, DropReason::AclDrop), 1);
-    let conn = pmd
-        .edge
+    let conn = *pmd
+        .edge()
         .ct
         .iter()
         .find(|c| c.orig.sport == 40000)
@@ -288,11 +288,11 @@ fn blind_acks_to_a_vip_cannot_fill_conntrack_for_real_clients() {
     }
     while pmd.poll_once() > 0 {}
     let _ = std::mem::take(&mut mem(&mut pmd, 1).tx);
-    assert!(pmd.edge.ct.len() <= 64);
+    assert!(pmd.edge().ct.len() <= 64);
     assert!(
-        pmd.edge.ct.stats.early_drops > 2900,
+        pmd.edge().ct.stats.early_drops > 2900,
         "{:?}",
-        pmd.edge.ct.stats
+        pmd.edge().ct.stats
     );
 
     // The real client's connection still works, and a new one gets in.
@@ -307,13 +307,13 @@ fn blind_acks_to_a_vip_cannot_fill_conntrack_for_real_clients() {
     assert_eq!(drops(&stats, DropReason::CtFull), 0);
 
     // A RST or FIN with no connection opens nothing: dropped and counted.
-    let before = pmd.edge.ct.stats.inserts;
+    let before = pmd.edge().ct.stats.inserts;
     for c in [TcpControl::Rst, TcpControl::Fin] {
         let out = send(&mut pmd, 0, to_vip(50000, c, Some(5)), 2);
         assert!(out[1].is_empty(), "{c:?} reached the backend");
     }
     assert_eq!(drops(&stats, DropReason::CtNoConnection), 2);
-    assert_eq!(pmd.edge.ct.stats.inserts, before);
+    assert_eq!(pmd.edge().ct.stats.inserts, before);
 }
 
 /// A frame from p1 (10.0.0.1) to the router's address 10.0.0.254 on ls0.

@@ -97,7 +97,7 @@ fn a_client_port_reused_for_a_direct_connection_is_not_rewritten() {
         P2,
         "the direct connection's reply keeps its source"
     );
-    assert!(pmd.edge.ct.is_empty(), "the stale entry is gone");
+    assert!(pmd.edge().ct.is_empty(), "the stale entry is gone");
 }
 
 #[test]
@@ -224,4 +224,74 @@ fn icmp_errors_about_snat_connections_are_translated_and_mutations_never_panic()
         mem(&mut pmd, 1).tx.clear();
     }
     assert!(stats.packets.get() >= 3002);
+}
+
+/// Two PMDs, each owning one port and handing the other's frames over: a
+/// connection to the VIP is DNATed by the client's PMD and its reply
+/// un-DNATed by the backend's, through the one conntrack they share.
+#[test]
+fn a_connection_whose_directions_land_on_two_pmds_is_translated_both_ways() {
+    use std::sync::Arc;
+    use switchyard_vswitch::pmd::handoff::Handoff;
+    use switchyard_vswitch::pmd::Pmd;
+    use switchyard_vswitch::port::MemPort;
+    use switchyard_vswitch::stats::{PmdStats, PortStats};
+    let snap = southbound(&topology());
+    let tables = switchyard_vswitch::tables::Tables::build(
+        1,
+        &snap,
+        "",
+        &switchyard_tests::memory::bindings(&lports()),
+    );
+    let shared = switchyard_vswitch::pmd::SharedTables::with_pmds(tables, 2);
+    let mut a = Pmd::new(shared.clone(), Arc::new(PmdStats::default()), 4096);
+    let mut b = Pmd::new(shared.clone(), Arc::new(PmdStats::default()), 4096);
+    b.set_id(1);
+    b.share_edge(a.edge_handle());
+    let to_b = Handoff::new(1, 64, b.waker());
+    let to_a = Handoff::new(0, 64, a.waker());
+    b.add_inbound(to_b.clone());
+    a.add_inbound(to_a.clone());
+    let st = || Arc::new(PortStats::default());
+    a.add_port(0, Box::new(MemPort::new()), st());
+    a.add_remote(1, to_b, st());
+    b.add_port(1, Box::new(MemPort::new()), st());
+    b.add_remote(0, to_a, st());
+
+    let syn = frames::tcp(
+        port_mac(1),
+        router_mac(0),
+        P1,
+        VIP,
+        40100,
+        80,
+        TcpControl::Syn,
+        None,
+    );
+    mem(&mut a, 0).rx.push_back(syn);
+    a.poll_once();
+    assert!(mem(&mut b, 1).tx.is_empty(), "not sent before B drains");
+    b.poll_once();
+    let f = sent(&mut b, 1);
+    let t = TcpPacket::new_checked(&f[34..]).unwrap();
+    assert_eq!(t.dst_port(), 8080, "DNATed by the client's PMD");
+    let synack = frames::tcp(
+        port_mac(2),
+        router_mac(1),
+        P2,
+        P1,
+        8080,
+        40100,
+        TcpControl::Syn,
+        Some(1001),
+    );
+    mem(&mut b, 1).rx.push_back(synack);
+    b.poll_once();
+    a.poll_once();
+    let f = sent(&mut a, 0);
+    let ip = Ipv4Packet::new_checked(&f[14..]).unwrap();
+    assert_eq!(ip.src_addr(), VIP, "un-DNATed by the backend's PMD");
+    let t = TcpPacket::new_checked(&f[34..]).unwrap();
+    assert_eq!(t.src_port(), 80);
+    assert_eq!(a.edge().ct.len(), 1, "one connection, in the shared table");
 }

@@ -168,6 +168,9 @@ pub struct DpFlow {
     /// Since the last hit (megaflows; `None`: never hit, or not kept).
     #[serde(default)]
     pub idle_ms: Option<u64>,
+    /// The PMD whose cache holds it.
+    #[serde(default)]
+    pub pmd: usize,
 }
 
 /// Daemon status.

@@ -1,5 +1,5 @@
-//! The switchyard-vswitchd daemon: the chassis agent, its control socket and one
-//! PMD thread, until SIGINT/SIGTERM.
+//! The switchyard-vswitchd daemon: the chassis agent, its control socket and its
+//! PMD threads, until SIGINT/SIGTERM.
 
 use clap::Parser;
 use std::path::PathBuf;
@@ -50,7 +50,10 @@ struct Args {
     /// Control socket path.
     #[arg(long, default_value = "/run/switchyard/vswitchd.sock")]
     control_sock: PathBuf,
-    /// Core to pin the PMD thread to (one core; unpinned when omitted).
+    /// Cores of the PMD threads, one pinned thread per core: a list with
+    /// ranges ("2,3", "0-3"). Ports go to the PMD with the fewest; frames
+    /// for a port another PMD owns are handed to it. One unpinned PMD when
+    /// omitted.
     #[arg(long)]
     pmd_cores: Option<String>,
     /// What an idle PMD does.
@@ -115,21 +118,43 @@ enum XdpModeArg {
     Generic,
 }
 
-fn parse_cores(s: &str) -> anyhow::Result<usize> {
-    let cores: Vec<&str> = s.split(',').filter(|c| !c.is_empty()).collect();
-    if cores.len() != 1 {
-        anyhow::bail!("--pmd-cores {s:?}: this version runs one PMD thread; give one core");
-    }
-    let c: usize = cores[0]
-        .parse()
-        .map_err(|_| anyhow::anyhow!("--pmd-cores {s:?}: not a core number"))?;
+/// `--pmd-cores`: a list of cores and ranges ("2,3", "0-3,6"), each once,
+/// each on this machine.
+fn parse_cores(s: &str) -> anyhow::Result<Vec<usize>> {
     let n = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    if c >= n {
-        anyhow::bail!("--pmd-cores {c}: this machine has cores 0..{}", n - 1);
+    let mut cores = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        let num = |x: &str| {
+            x.trim()
+                .parse::<usize>()
+                .map_err(|_| anyhow::anyhow!("--pmd-cores {s:?}: {x:?} is not a core number"))
+        };
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (num(a)?, num(b)?),
+            None => (num(part)?, num(part)?),
+        };
+        if a > b {
+            anyhow::bail!("--pmd-cores {s:?}: range {part:?} runs backwards");
+        }
+        for c in a..=b {
+            if c >= n {
+                anyhow::bail!(
+                    "--pmd-cores {s:?}: core {c}: this machine has cores 0..{}",
+                    n - 1
+                );
+            }
+            if cores.contains(&c) {
+                anyhow::bail!("--pmd-cores {s:?}: core {c} is given twice");
+            }
+            cores.push(c);
+        }
     }
-    Ok(c)
+    if cores.is_empty() {
+        anyhow::bail!("--pmd-cores {s:?}: no core given");
+    }
+    Ok(cores)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
@@ -176,7 +201,12 @@ async fn main() -> anyhow::Result<()> {
         )
         .map_err(|e| anyhow::anyhow!(e))?,
         state_dir: args.state_dir.clone(),
-        pmd_core: args.pmd_cores.as_deref().map(parse_cores).transpose()?,
+        pmd_cores: args
+            .pmd_cores
+            .as_deref()
+            .map(parse_cores)
+            .transpose()?
+            .unwrap_or_default(),
         idle: args.idle,
         idle_spin_us: args.idle_spin_us,
         xsk: XskOptions {
@@ -198,7 +228,7 @@ async fn main() -> anyhow::Result<()> {
         dns_rate: (args.dns_rate, args.dns_burst),
         underlay: args.underlay.clone(),
     };
-    let (agent, pmd_thread) = agent::start(cfg)?;
+    let (agent, pmd_threads) = agent::start(cfg)?;
 
     if let Some(dir) = args.control_sock.parent() {
         std::fs::create_dir_all(dir)?;
@@ -281,7 +311,12 @@ async fn main() -> anyhow::Result<()> {
     }
     tracing::info!("stopping");
     agent.lock().await.stop();
-    let _ = tokio::task::spawn_blocking(move || pmd_thread.join()).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        for t in pmd_threads {
+            let _ = t.join();
+        }
+    })
+    .await;
     let _ = std::fs::remove_file(&args.control_sock);
     Ok(())
 }

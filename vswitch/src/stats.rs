@@ -164,15 +164,54 @@ pub struct PortStats {
     pub tx_bytes: Counter,
     pub rx_dropped: Counter,
     pub tx_dropped: Counter,
+    /// Cycles the PMD spent on batches from this port (`pmd-rxq-show`).
+    pub rx_cycles: Counter,
 }
 
-/// Counters of one tunnel (one remote chassis). Written by the PMD only.
+impl PortStats {
+    /// rx/tx packets, bytes and drops summed over several PMDs' copies of a
+    /// port's counters (each PMD writes its own; the agent adds them up).
+    pub fn sum<'a>(all: impl IntoIterator<Item = &'a PortStats>) -> [u64; 6] {
+        let mut t = [0u64; 6];
+        for s in all {
+            for (x, c) in t.iter_mut().zip([
+                &*s.rx_packets,
+                &s.rx_bytes,
+                &s.tx_packets,
+                &s.tx_bytes,
+                &s.rx_dropped,
+                &s.tx_dropped,
+            ]) {
+                *x += c.get();
+            }
+        }
+        t
+    }
+}
+
+/// A counter several PMDs write (an atomic add: no increment is lost).
+#[derive(Debug, Default)]
+pub struct SharedCounter(AtomicU64);
+
+impl SharedCounter {
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Relaxed);
+    }
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+/// Counters of one tunnel (one remote chassis), written by every PMD that
+/// sends through it or receives from it.
 #[derive(Debug, Default)]
 pub struct TunnelStats {
-    pub tx_packets: Counter,
-    pub tx_bytes: Counter,
-    pub rx_packets: Counter,
-    pub rx_bytes: Counter,
+    pub tx_packets: SharedCounter,
+    pub tx_bytes: SharedCounter,
+    pub rx_packets: SharedCounter,
+    pub rx_bytes: SharedCounter,
     /// Packets that could not be sent: remote MAC unresolved, ring full, too big.
-    pub tx_errors: Counter,
+    pub tx_errors: SharedCounter,
 }

@@ -30,6 +30,9 @@ pub struct Opts {
     pub port_base: u16,
     pub subnet: String,
     pub pmd_core: Option<usize>,
+    /// Several PMD threads (vswitchd's `--pmd-cores`, e.g. "0,1"); pods'
+    /// receive processing then stays where it falls.
+    pub pmd_cores: Option<String>,
     /// Logical switches (one subnet each); with two or more, a router joins them.
     pub subnets: usize,
     /// Chassis (each a namespace with its own vswitchd, Geneve between them).
@@ -429,7 +432,11 @@ pub async fn up(o: &Opts, pods: usize) -> anyhow::Result<State> {
         subnet: o.subnet.clone(),
         chassis: format!("{}-chassis1", o.prefix),
         control_sock: o.dir.join("vswitchd.sock"),
-        pmd_core: o.pmd_core,
+        pmd_core: if o.pmd_cores.is_some() {
+            None
+        } else {
+            o.pmd_core
+        },
         northd_metrics: format!("http://127.0.0.1:{}/metrics", o.port_base + 2),
         vswitchd_metrics: format!("http://127.0.0.1:{}/metrics", o.port_base + 3),
         // Always a router, so every pod has a way out (a default route to
@@ -623,7 +630,10 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
                 "ul0".into(),
             ]);
         }
-        if let Some(c) = o.pmd_core {
+        if let Some(list) = &o.pmd_cores {
+            args.push("--pmd-cores".into());
+            args.push(list.clone());
+        } else if let Some(c) = o.pmd_core {
             args.push("--pmd-cores".into());
             args.push(c.to_string());
         }

@@ -2,16 +2,172 @@
 //! agent's state, named by Prometheus conventions.
 
 use super::Agent;
-use crate::stats::PortStats;
 use switchyard_southbound::DropReason;
 
 impl Agent {
     /// The Prometheus page.
     pub fn metrics(&self) -> String {
         let mut p = switchyard_southbound::metrics::Page::default();
-        let s = &self.pmd_stats;
-        let pmd = [("pmd", "0")];
-        for (name, help, v) in [
+        let per_pmd: Vec<Vec<(&str, &str, u64)>> =
+            self.pmds.iter().map(|h| pmd_counters(&h.stats)).collect();
+        let labels: Vec<String> = (0..self.pmds.len()).map(|i| i.to_string()).collect();
+        for (k, (name, help, _)) in per_pmd[0].iter().enumerate() {
+            p.family(name, "counter", help);
+            for (i, rows) in per_pmd.iter().enumerate() {
+                p.sample(name, &[("pmd", labels[i].as_str())], rows[k].2 as f64);
+            }
+        }
+        let n = "switchyard_conntrack_entries";
+        p.family(n, "gauge", "Connections tracked now.");
+        for (i, h) in self.pmds.iter().enumerate() {
+            p.sample(
+                n,
+                &[("pmd", labels[i].as_str())],
+                h.stats.ct_entries.get() as f64,
+            );
+        }
+        let n = "switchyard_datapath_drops_total";
+        p.family(n, "counter", "Packets dropped by the datapath, by reason.");
+        for (i, h) in self.pmds.iter().enumerate() {
+            for r in DropReason::ALL {
+                p.sample(
+                    n,
+                    &[("pmd", labels[i].as_str()), ("reason", r.as_str())],
+                    h.stats.drops[*r as usize].get() as f64,
+                );
+            }
+        }
+        // Dropped by the underlay's XDP program, before any PMD saw them.
+        for (reason, v) in self.underlay.iter().flat_map(|u| u.xdp_drops()) {
+            p.sample(n, &[("pmd", "xdp"), ("reason", reason)], v as f64);
+        }
+        let port_families: [(&str, &str, usize); 6] = [
+            (
+                "switchyard_port_rx_packets_total",
+                "Packets received on the port.",
+                0,
+            ),
+            (
+                "switchyard_port_rx_bytes_total",
+                "Bytes received on the port.",
+                1,
+            ),
+            (
+                "switchyard_port_tx_packets_total",
+                "Packets transmitted on the port.",
+                2,
+            ),
+            (
+                "switchyard_port_tx_bytes_total",
+                "Bytes transmitted on the port.",
+                3,
+            ),
+            (
+                "switchyard_port_rx_dropped_total",
+                "Received packets dropped.",
+                4,
+            ),
+            (
+                "switchyard_port_tx_dropped_total",
+                "Packets that could not be transmitted.",
+                5,
+            ),
+        ];
+        // Per port over every PMD (each counts its own share).
+        for (name, help, k) in port_families {
+            p.family(name, "counter", help);
+            for e in self.ports.values() {
+                p.sample(
+                    name,
+                    &[("iface", &e.iface), ("lport", &e.lport)],
+                    e.counters()[k] as f64,
+                );
+            }
+        }
+        p.single(
+            "switchyard_vswitchd_sb_connected",
+            "gauge",
+            "1 while connected to northd's SB.",
+            f64::from(u8::from(self.sb_connected)),
+        )
+        .single(
+            "switchyard_vswitchd_sb_version",
+            "gauge",
+            "SB version of the tables in use.",
+            self.sb.as_ref().map(|s| s.version).unwrap_or(0) as f64,
+        )
+        .single(
+            "switchyard_vswitchd_table_generation",
+            "gauge",
+            "Table sets published to the PMD.",
+            self.generation as f64,
+        )
+        .single(
+            "switchyard_vswitchd_ports",
+            "gauge",
+            "Bound ports.",
+            self.ports.len() as f64,
+        )
+        .single(
+            "switchyard_vswitchd_pending_ports",
+            "gauge",
+            "Configured ports whose interface is not open yet.",
+            self.pending.len() as f64,
+        )
+        .single(
+            "switchyard_vswitchd_untranslatable_flows",
+            "gauge",
+            "SB flows this vswitchd could not translate.",
+            self.untranslatable as f64,
+        );
+        if let Some(u) = &self.underlay {
+            let tunnels = u.list(&self.shared.tables.load());
+            type Get = fn(&crate::control::TunnelInfo) -> u64;
+            let families: [(&str, &str, Get); 5] = [
+                (
+                    "switchyard_tunnel_tx_packets_total",
+                    "Packets sent through the tunnel.",
+                    |t| t.tx_packets,
+                ),
+                (
+                    "switchyard_tunnel_tx_bytes_total",
+                    "Inner bytes sent through the tunnel.",
+                    |t| t.tx_bytes,
+                ),
+                (
+                    "switchyard_tunnel_rx_packets_total",
+                    "Packets received from the tunnel.",
+                    |t| t.rx_packets,
+                ),
+                (
+                    "switchyard_tunnel_rx_bytes_total",
+                    "Inner bytes received from the tunnel.",
+                    |t| t.rx_bytes,
+                ),
+                (
+                    "switchyard_tunnel_tx_errors_total",
+                    "Packets that could not be sent (unresolved, too big, ring full).",
+                    |t| t.tx_errors,
+                ),
+            ];
+            for (name, help, get) in families {
+                p.family(name, "counter", help);
+                for t in &tunnels {
+                    p.sample(
+                        name,
+                        &[("remote_chassis", &t.chassis), ("remote_ip", &t.remote_ip)],
+                        get(t) as f64,
+                    );
+                }
+            }
+        }
+        p.into_string()
+    }
+}
+
+/// One PMD's counters for the Prometheus page: (name, help, value).
+fn pmd_counters(s: &crate::stats::PmdStats) -> Vec<(&'static str, &'static str, u64)> {
+    vec![
             (
                 "switchyard_pmd_packets_total",
                 "Packets received by the PMD thread.",
@@ -127,145 +283,5 @@ impl Agent {
                 "Entries evicted (unconfirmed or not yet assured) to make room in a full table.",
                 s.ct_early_drops.get(),
             ),
-        ] {
-            p.family(name, "counter", help).sample(name, &pmd, v as f64);
-        }
-        let n = "switchyard_conntrack_entries";
-        p.family(n, "gauge", "Connections tracked now.")
-            .sample(n, &pmd, s.ct_entries.get() as f64);
-        let n = "switchyard_datapath_drops_total";
-        p.family(n, "counter", "Packets dropped by the datapath, by reason.");
-        for r in DropReason::ALL {
-            p.sample(
-                n,
-                &[("pmd", "0"), ("reason", r.as_str())],
-                s.drops[*r as usize].get() as f64,
-            );
-        }
-        // Dropped by the underlay's XDP program, before any PMD saw them.
-        for (reason, v) in self.underlay.iter().flat_map(|u| u.xdp_drops()) {
-            p.sample(n, &[("pmd", "xdp"), ("reason", reason)], v as f64);
-        }
-        type Get = fn(&PortStats) -> u64;
-        let port_families: [(&str, &str, Get); 6] = [
-            (
-                "switchyard_port_rx_packets_total",
-                "Packets received on the port.",
-                |s| s.rx_packets.get(),
-            ),
-            (
-                "switchyard_port_rx_bytes_total",
-                "Bytes received on the port.",
-                |s| s.rx_bytes.get(),
-            ),
-            (
-                "switchyard_port_tx_packets_total",
-                "Packets transmitted on the port.",
-                |s| s.tx_packets.get(),
-            ),
-            (
-                "switchyard_port_tx_bytes_total",
-                "Bytes transmitted on the port.",
-                |s| s.tx_bytes.get(),
-            ),
-            (
-                "switchyard_port_rx_dropped_total",
-                "Received packets dropped.",
-                |s| s.rx_dropped.get(),
-            ),
-            (
-                "switchyard_port_tx_dropped_total",
-                "Packets that could not be transmitted.",
-                |s| s.tx_dropped.get(),
-            ),
-        ];
-        for (name, help, get) in port_families {
-            p.family(name, "counter", help);
-            for e in self.ports.values() {
-                p.sample(
-                    name,
-                    &[("iface", &e.iface), ("lport", &e.lport)],
-                    get(&e.stats) as f64,
-                );
-            }
-        }
-        p.single(
-            "switchyard_vswitchd_sb_connected",
-            "gauge",
-            "1 while connected to northd's SB.",
-            f64::from(u8::from(self.sb_connected)),
-        )
-        .single(
-            "switchyard_vswitchd_sb_version",
-            "gauge",
-            "SB version of the tables in use.",
-            self.sb.as_ref().map(|s| s.version).unwrap_or(0) as f64,
-        )
-        .single(
-            "switchyard_vswitchd_table_generation",
-            "gauge",
-            "Table sets published to the PMD.",
-            self.generation as f64,
-        )
-        .single(
-            "switchyard_vswitchd_ports",
-            "gauge",
-            "Bound ports.",
-            self.ports.len() as f64,
-        )
-        .single(
-            "switchyard_vswitchd_pending_ports",
-            "gauge",
-            "Configured ports whose interface is not open yet.",
-            self.pending.len() as f64,
-        )
-        .single(
-            "switchyard_vswitchd_untranslatable_flows",
-            "gauge",
-            "SB flows this vswitchd could not translate.",
-            self.untranslatable as f64,
-        );
-        if let Some(u) = &self.underlay {
-            let tunnels = u.list(&self.shared.tables.load());
-            type Get = fn(&crate::control::TunnelInfo) -> u64;
-            let families: [(&str, &str, Get); 5] = [
-                (
-                    "switchyard_tunnel_tx_packets_total",
-                    "Packets sent through the tunnel.",
-                    |t| t.tx_packets,
-                ),
-                (
-                    "switchyard_tunnel_tx_bytes_total",
-                    "Inner bytes sent through the tunnel.",
-                    |t| t.tx_bytes,
-                ),
-                (
-                    "switchyard_tunnel_rx_packets_total",
-                    "Packets received from the tunnel.",
-                    |t| t.rx_packets,
-                ),
-                (
-                    "switchyard_tunnel_rx_bytes_total",
-                    "Inner bytes received from the tunnel.",
-                    |t| t.rx_bytes,
-                ),
-                (
-                    "switchyard_tunnel_tx_errors_total",
-                    "Packets that could not be sent (unresolved, too big, ring full).",
-                    |t| t.tx_errors,
-                ),
-            ];
-            for (name, help, get) in families {
-                p.family(name, "counter", help);
-                for t in &tunnels {
-                    p.sample(
-                        name,
-                        &[("remote_chassis", &t.chassis), ("remote_ip", &t.remote_ip)],
-                        get(t) as f64,
-                    );
-                }
-            }
-        }
-        p.into_string()
-    }
+    ]
 }

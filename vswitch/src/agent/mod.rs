@@ -5,6 +5,7 @@
 
 use crate::control::{ConnInfo, CtStatsInfo, DpFlow, PmdInfo, PortInfo, Request, Response, Status};
 use crate::lb::ServiceSets;
+use crate::pmd::handoff::{Handoff, HANDOFF_FRAMES};
 use crate::pmd::{Pmd, SharedTables};
 use crate::port::PortIo;
 use crate::stats::{PmdStats, PortStats};
@@ -44,7 +45,8 @@ pub struct Config {
     /// Mutual TLS to northd (none: plaintext).
     pub tls: Option<switchyard_southbound::tls::TlsFiles>,
     pub state_dir: PathBuf,
-    pub pmd_core: Option<usize>,
+    /// Cores of the PMD threads, one thread each (empty: one unpinned PMD).
+    pub pmd_cores: Vec<usize>,
     pub idle: IdlePolicy,
     /// Adaptive: how long the PMD keeps polling after the last packet before
     /// it blocks.
@@ -67,6 +69,8 @@ pub struct Config {
 /// Commands to the PMD thread.
 pub enum PmdCmd {
     Add(u16, Box<dyn PortIo>, Arc<PortStats>),
+    /// A port another PMD owns: frames to it go on the ring to that PMD.
+    AddRemote(u16, Arc<Handoff>, Arc<PortStats>),
     Del(u16, std::sync::mpsc::Sender<()>),
     /// The caches' entries, copied; the control thread formats them.
     DumpFlows(std::sync::mpsc::Sender<crate::pmd::CacheDump>),
@@ -89,7 +93,31 @@ struct PortEntry {
     lport: String,
     slot: u16,
     mode: String,
-    stats: Arc<PortStats>,
+    /// The PMD that polls it and transmits on it.
+    pmd: usize,
+    /// Each PMD's counters for it (the owner's: receive and transmit; the
+    /// others': frames they could not hand to the owner).
+    stats: Vec<Arc<PortStats>>,
+}
+
+impl PortEntry {
+    /// rx/tx packets, bytes, drops over every PMD.
+    pub(super) fn counters(&self) -> [u64; 6] {
+        let mut t = PortStats::sum(self.stats.get(self.pmd).map(|s| &**s));
+        for (i, s) in self.stats.iter().enumerate() {
+            if i != self.pmd {
+                t[5] += s.tx_dropped.get();
+            }
+        }
+        t
+    }
+}
+
+/// One PMD thread as the agent sees it.
+struct PmdHandle {
+    tx: crossbeam::channel::Sender<PmdCmd>,
+    stats: Arc<PmdStats>,
+    core: Option<usize>,
 }
 
 /// The agent's state.
@@ -104,8 +132,9 @@ pub struct Agent {
     client: Option<SouthboundClient<tonic::transport::Channel>>,
     generation: u64,
     shared: Arc<SharedTables>,
-    pmd_tx: crossbeam::channel::Sender<PmdCmd>,
-    pmd_stats: Arc<PmdStats>,
+    pmds: Vec<PmdHandle>,
+    /// `rings[from][to]`: frames PMD `from` hands to PMD `to`.
+    rings: Vec<Vec<Option<Arc<Handoff>>>>,
     untranslatable: usize,
     /// Saved bindings whose interface could not be opened yet; retried.
     pending: BTreeMap<String, (SavedBinding, String)>,
@@ -114,6 +143,8 @@ pub struct Agent {
     learned: BTreeMap<(u32, String, u32), pb::MacBinding>,
     underlay: Option<crate::underlay::UnderlayState>,
     underlay_stats: Option<Arc<PortStats>>,
+    /// The PMD that owns the underlay port.
+    underlay_pmd: usize,
     /// Maglev tables kept across table builds (a change to one service does
     /// not recompute the others').
     maglev: crate::lb::MaglevCache,
@@ -140,29 +171,71 @@ struct SavedBinding {
     lport: String,
 }
 
-/// Starts the PMD thread; returns the agent that drives it.
-pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, std::thread::JoinHandle<()>)> {
+/// The PMD threads, joined at shutdown.
+pub type PmdThreads = Vec<std::thread::JoinHandle<()>>;
+
+/// Starts the PMD threads; returns the agent that drives them.
+pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, PmdThreads)> {
     std::fs::create_dir_all(&cfg.state_dir)?;
-    let shared = SharedTables::new(Tables::default());
-    let pmd_stats = Arc::new(PmdStats::default());
-    let (tx, rx) = crossbeam::channel::unbounded::<PmdCmd>();
-    let mut pmd = Pmd::new(shared.clone(), pmd_stats.clone(), cfg.emc_entries);
-    pmd.set_ct_capacity(cfg.ct_capacity);
-    pmd.set_megaflow(cfg.megaflow_entries, cfg.emc_insert_inv_prob);
-    pmd.set_answer_rate(cfg.icmp_rate.0, cfg.icmp_rate.1);
-    pmd.set_dns_rate(cfg.dns_rate.0, cfg.dns_rate.1);
-    let (core, idle) = (cfg.pmd_core, cfg.idle);
-    let spin = Duration::from_micros(cfg.idle_spin_us);
-    let handle = std::thread::Builder::new()
-        .name("pmd0".into())
-        .spawn(move || {
-            if let Some(c) = core {
-                if !crate::sys::pin_to_core(c) {
-                    tracing::warn!(core = c, "could not pin PMD thread");
-                }
+    let n = cfg.pmd_cores.len().max(1);
+    let shared = SharedTables::with_pmds(Tables::default(), n);
+    let mut pmds = Vec::with_capacity(n);
+    for id in 0..n {
+        let mut pmd = Pmd::new(
+            shared.clone(),
+            Arc::new(PmdStats::default()),
+            cfg.emc_entries,
+        );
+        pmd.set_id(id);
+        if id == 0 {
+            pmd.set_ct_capacity(cfg.ct_capacity);
+        }
+        pmd.set_megaflow(cfg.megaflow_entries, cfg.emc_insert_inv_prob);
+        pmd.set_answer_rate(cfg.icmp_rate.0, cfg.icmp_rate.1);
+        pmd.set_dns_rate(cfg.dns_rate.0, cfg.dns_rate.1);
+        pmds.push(pmd);
+    }
+    // One conntrack for all (both directions of a connection may arrive on
+    // different PMDs), expired by PMD 0.
+    let edge = pmds[0].edge_handle();
+    for p in &mut pmds[1..] {
+        p.share_edge(edge.clone());
+    }
+    let mut rings = vec![vec![None; n]; n];
+    for (from, row) in rings.iter_mut().enumerate() {
+        for (to, r) in row.iter_mut().enumerate() {
+            if from != to {
+                let ring = Handoff::new(to, HANDOFF_FRAMES, pmds[to].waker());
+                pmds[to].add_inbound(ring.clone());
+                *r = Some(ring);
             }
-            pmd_loop(&mut pmd, &rx, idle, spin);
-        })?;
+        }
+    }
+    let spin = Duration::from_micros(cfg.idle_spin_us);
+    let idle = cfg.idle;
+    let mut handles = Vec::with_capacity(n);
+    let mut handle_of = Vec::with_capacity(n);
+    for (id, mut pmd) in pmds.into_iter().enumerate() {
+        let (tx, rx) = crossbeam::channel::unbounded::<PmdCmd>();
+        let core = cfg.pmd_cores.get(id).copied();
+        handle_of.push(PmdHandle {
+            tx,
+            stats: pmd.stats.clone(),
+            core,
+        });
+        handles.push(
+            std::thread::Builder::new()
+                .name(format!("pmd{id}"))
+                .spawn(move || {
+                    if let Some(c) = core {
+                        if !crate::sys::pin_to_core(c) {
+                            tracing::warn!(core = c, pmd = id, "could not pin PMD thread");
+                        }
+                    }
+                    pmd_loop(&mut pmd, &rx, idle, spin);
+                })?,
+        );
+    }
     let agent = Agent {
         cfg,
         ports: BTreeMap::new(),
@@ -173,13 +246,14 @@ pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, std::thread::Joi
         client: None,
         generation: 0,
         shared,
-        pmd_tx: tx,
-        pmd_stats,
+        pmds: handle_of,
+        rings,
         untranslatable: 0,
         pending: BTreeMap::new(),
         learned: BTreeMap::new(),
         underlay: None,
         underlay_stats: None,
+        underlay_pmd: 0,
         maglev: Default::default(),
         services: ServiceSets::default(),
         started: std::time::Instant::now(),
@@ -189,7 +263,7 @@ pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, std::thread::Joi
         reported: None,
         nb_cfg: 0,
     };
-    Ok((Arc::new(Mutex::new(agent)), handle))
+    Ok((Arc::new(Mutex::new(agent)), handles))
 }
 
 fn pmd_loop(
@@ -221,6 +295,9 @@ fn pmd_loop(
                     pmd.rx_fds(&mut fds);
                     poller.set(&fds);
                 }
+                PmdCmd::AddRemote(slot, ring, stats) => {
+                    pmd.add_remote(slot, ring, stats);
+                }
                 PmdCmd::Del(slot, done) => {
                     pmd.del_port(slot);
                     pmd.rx_fds(&mut fds);
@@ -234,18 +311,19 @@ fn pmd_loop(
                     let _ = reply.send(pmd.trace(&key, &chassis));
                 }
                 PmdCmd::CtList(zone, reply) => {
-                    let _ = reply.send(crate::agent::ct::list(&pmd.edge, zone));
+                    let _ = reply.send(crate::agent::ct::list(&pmd.edge(), zone));
                 }
                 PmdCmd::CtStats(reply) => {
-                    let _ = reply.send(crate::agent::ct::stats(&pmd.edge));
+                    let _ = reply.send(crate::agent::ct::stats(&pmd.edge()));
                 }
                 PmdCmd::ClearStats(reply) => {
                     pmd.stats.reset();
                     let _ = reply.send(());
                 }
                 PmdCmd::CtFlush(reply) => {
-                    let n = pmd.edge.ct.len();
-                    pmd.edge.ct.flush();
+                    let mut e = pmd.edge();
+                    let n = e.ct.len();
+                    e.ct.flush();
                     let _ = reply.send(n);
                 }
                 PmdCmd::Stop => return,
@@ -264,9 +342,16 @@ fn pmd_loop(
             last_busy = std::time::Instant::now();
         }
         if idle == IdlePolicy::Adaptive && empty >= IDLE_STREAK && last_busy.elapsed() >= spin {
-            pmd.stats.idle_sleeps.add(1);
-            poller.wait(sleep_ms);
-            sleep_ms = (sleep_ms * 2).min(MAX_SLEEP_MS);
+            // Say so before the last look at the rings: a PMD handing
+            // frames over after that look sees it and wakes this one.
+            let waker = pmd.waker();
+            waker.set_sleeping(true);
+            if !pmd.handoff_pending() {
+                pmd.stats.idle_sleeps.add(1);
+                poller.wait(sleep_ms);
+                sleep_ms = (sleep_ms * 2).min(MAX_SLEEP_MS);
+            }
+            waker.set_sleeping(false);
         }
     }
 }
@@ -331,6 +416,44 @@ impl Agent {
         }
     }
 
+    /// The PMD with the fewest ports (the lowest first): round-robin as
+    /// ports come and go.
+    fn least_loaded_pmd(&self) -> usize {
+        let mut load = vec![0usize; self.pmds.len()];
+        for p in self.ports.values() {
+            load[p.pmd] += 1;
+        }
+        if self.underlay.is_some() {
+            load[self.underlay_pmd] += 1;
+        }
+        (0..load.len()).min_by_key(|&i| (load[i], i)).unwrap_or(0)
+    }
+
+    /// Gives port `slot` to PMD `owner` and tells the others to hand it
+    /// their frames; returns each PMD's counters for it.
+    fn attach(
+        &self,
+        slot: u16,
+        owner: usize,
+        io: Box<dyn PortIo>,
+    ) -> Result<Vec<Arc<PortStats>>, String> {
+        let stats: Vec<Arc<PortStats>> = (0..self.pmds.len())
+            .map(|_| Arc::new(PortStats::default()))
+            .collect();
+        let gone = |_| "PMD thread is gone".to_string();
+        self.pmds[owner]
+            .tx
+            .send(PmdCmd::Add(slot, io, stats[owner].clone()))
+            .map_err(gone)?;
+        for (i, h) in self.pmds.iter().enumerate() {
+            if let Some(ring) = &self.rings[i][owner] {
+                h.tx.send(PmdCmd::AddRemote(slot, ring.clone(), stats[i].clone()))
+                    .map_err(gone)?;
+            }
+        }
+        Ok(stats)
+    }
+
     fn free_slot(&self) -> u16 {
         let taken = |s: u16| {
             self.ports.values().any(|p| p.slot == s)
@@ -353,10 +476,12 @@ impl Agent {
         let name = iface.clone();
         let mut port = tokio::task::spawn_blocking(move || XskPort::open(&name, &opts)).await??;
         state.set_filter(port.take_underlay_filter()?)?;
-        let stats = Arc::new(PortStats::default());
-        self.pmd_tx
-            .send(PmdCmd::Add(slot, Box::new(port), stats.clone()))
-            .map_err(|_| anyhow::anyhow!("PMD thread is gone"))?;
+        let owner = self.least_loaded_pmd();
+        let stats = self
+            .attach(slot, owner, Box::new(port))
+            .map_err(|e| anyhow::anyhow!(e))?;
+        self.underlay_pmd = owner;
+        let stats = stats[owner].clone();
         tracing::info!(
             iface,
             slot,
@@ -418,11 +543,9 @@ impl Agent {
             .map_err(|e| e.to_string())?
             .map_err(|e| format!("{e:#}"))?;
         let slot = self.free_slot();
-        let stats = Arc::new(PortStats::default());
         let mode = port.describe();
-        self.pmd_tx
-            .send(PmdCmd::Add(slot, Box::new(port), stats.clone()))
-            .map_err(|_| "PMD thread is gone".to_string())?;
+        let pmd = self.least_loaded_pmd();
+        let stats = self.attach(slot, pmd, Box::new(port))?;
         self.ports.insert(
             iface.to_string(),
             PortEntry {
@@ -430,6 +553,7 @@ impl Agent {
                 lport: lport.to_string(),
                 slot,
                 mode,
+                pmd,
                 stats,
             },
         );
@@ -453,11 +577,20 @@ impl Agent {
             return Err(format!("interface {iface:?} is not bound"));
         };
         self.publish();
-        let (tx, rx) = std::sync::mpsc::channel();
-        if self.pmd_tx.send(PmdCmd::Del(p.slot, tx)).is_ok() {
-            let _ =
-                tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(5))).await;
+        // Every PMD forgets it (the owner closes it) before the slot is reused.
+        let mut waits = Vec::new();
+        for h in &self.pmds {
+            let (tx, rx) = std::sync::mpsc::channel();
+            if h.tx.send(PmdCmd::Del(p.slot, tx)).is_ok() {
+                waits.push(rx);
+            }
         }
+        let _ = tokio::task::spawn_blocking(move || {
+            for rx in waits {
+                let _ = rx.recv_timeout(Duration::from_secs(5));
+            }
+        })
+        .await;
         self.save()
             .map_err(|e| format!("binding removal not saved: {e}"))?;
         self.claim(&p.lport, true).await;
@@ -491,84 +624,62 @@ impl Agent {
                     rx_dropped: 0,
                     tx_dropped: 0,
                 });
+                let several = self.pmds.len() > 1;
                 Response::Ports(
                     self.ports
                         .values()
-                        .map(|p| PortInfo {
-                            iface: p.iface.clone(),
-                            lport: p.lport.clone(),
-                            slot: p.slot,
-                            mode: p.mode.clone(),
-                            bound: t.slot(p.slot).is_some(),
-                            rx_packets: p.stats.rx_packets.get(),
-                            rx_bytes: p.stats.rx_bytes.get(),
-                            tx_packets: p.stats.tx_packets.get(),
-                            tx_bytes: p.stats.tx_bytes.get(),
-                            rx_dropped: p.stats.rx_dropped.get(),
-                            tx_dropped: p.stats.tx_dropped.get(),
+                        .map(|p| {
+                            let [rx_packets, rx_bytes, tx_packets, tx_bytes, rx_dropped, tx_dropped] =
+                                p.counters();
+                            PortInfo {
+                                iface: p.iface.clone(),
+                                lport: p.lport.clone(),
+                                slot: p.slot,
+                                mode: if several {
+                                    format!("{} pmd={}", p.mode, p.pmd)
+                                } else {
+                                    p.mode.clone()
+                                },
+                                bound: t.slot(p.slot).is_some(),
+                                rx_packets,
+                                rx_bytes,
+                                tx_packets,
+                                tx_bytes,
+                                rx_dropped,
+                                tx_dropped,
+                            }
                         })
                         .chain(pending)
                         .collect(),
                 )
             }
             Request::PmdStats { clear } => {
-                let s = &self.pmd_stats;
-                let packets = s.packets.get();
-                let info = PmdInfo {
-                    pmd: 0,
-                    core: self.cfg.pmd_core,
-                    packets,
-                    emc_hits: s.emc_hits.get(),
-                    emc_misses: s.emc_misses.get(),
-                    uncacheable: s.uncacheable.get(),
-                    megaflow_hits: s.megaflow_hits.get(),
-                    megaflow_misses: s.megaflow_misses.get(),
-                    megaflow_masks: s.megaflow_masks.get(),
-                    megaflow_kept: s.megaflow_kept.get(),
-                    megaflow_dropped: s.megaflow_dropped.get(),
-                    cycles_per_packet: if packets > 0 {
-                        s.busy_cycles.get() as f64 / packets as f64
-                    } else {
-                        0.0
-                    },
-                    iterations: s.iterations.get(),
-                    idle_sleeps: s.idle_sleeps.get(),
-                    dns: [
-                        s.dns_answered.get(),
-                        s.dns_nxdomain.get(),
-                        s.dns_passed.get(),
-                        s.dns_malformed.get(),
-                    ],
-                    dhcp: [
-                        s.dhcp_offers.get(),
-                        s.dhcp_acks.get(),
-                        s.dhcp_naks.get(),
-                        s.dhcp_passed.get(),
-                    ],
-                    drops: DropReason::ALL
-                        .iter()
-                        .map(|r| (r.as_str().to_string(), s.drops[*r as usize].get()))
-                        .chain(
-                            self.underlay
-                                .iter()
-                                .flat_map(|u| u.xdp_drops().map(|(name, n)| (name.to_string(), n))),
-                        )
-                        .collect(),
-                };
+                let infos: Vec<PmdInfo> = (0..self.pmds.len()).map(|i| self.pmd_info(i)).collect();
                 if clear {
                     if let Some(u) = &mut self.underlay {
                         u.clear_xdp_drops();
                     }
-                    if let Err(e) = self.ask_pmd(PmdCmd::ClearStats).await {
-                        return e;
+                    for i in 0..self.pmds.len() {
+                        if let Err(e) = self.ask_pmd_n(i, PmdCmd::ClearStats).await {
+                            return e;
+                        }
                     }
                 }
-                Response::Pmds(vec![info])
+                Response::Pmds(infos)
             }
-            Request::DpFlows => match self.ask_pmd(PmdCmd::DumpFlows).await {
-                Ok(d) => Response::DpFlows(dp_flows(&d)),
-                Err(e) => e,
-            },
+            Request::DpFlows => {
+                let mut rows = Vec::new();
+                for i in 0..self.pmds.len() {
+                    match self.ask_pmd_n(i, PmdCmd::DumpFlows).await {
+                        Ok(d) => rows.extend(dp_flows(&d).into_iter().map(|mut f| {
+                            f.pmd = i;
+                            f
+                        })),
+                        Err(e) => return e,
+                    }
+                }
+                Response::DpFlows(rows)
+            }
             Request::CtList { zone } => match self.ask_pmd(|tx| PmdCmd::CtList(zone, tx)).await {
                 Ok(c) => Response::Conns(c),
                 Err(e) => e,
@@ -636,13 +747,73 @@ impl Agent {
         self.services.update((upserts, deletes), &mut self.maglev);
     }
 
-    /// Sends a command to the PMD thread and waits for its answer.
+    /// Sends a command to PMD 0 (conntrack and tracing: the state is shared)
+    /// and waits for its answer.
     async fn ask_pmd<T: Send + 'static>(
         &self,
         make: impl FnOnce(std::sync::mpsc::Sender<T>) -> PmdCmd,
     ) -> Result<T, Response> {
+        self.ask_pmd_n(0, make).await
+    }
+
+    /// PMD `i`'s counters, as `pmd-stats` shows them.
+    fn pmd_info(&self, i: usize) -> PmdInfo {
+        let h = &self.pmds[i];
+        let s = &h.stats;
+        let packets = s.packets.get();
+        PmdInfo {
+            pmd: i,
+            core: h.core,
+            packets,
+            emc_hits: s.emc_hits.get(),
+            emc_misses: s.emc_misses.get(),
+            uncacheable: s.uncacheable.get(),
+            megaflow_hits: s.megaflow_hits.get(),
+            megaflow_misses: s.megaflow_misses.get(),
+            megaflow_masks: s.megaflow_masks.get(),
+            megaflow_kept: s.megaflow_kept.get(),
+            megaflow_dropped: s.megaflow_dropped.get(),
+            cycles_per_packet: if packets > 0 {
+                s.busy_cycles.get() as f64 / packets as f64
+            } else {
+                0.0
+            },
+            iterations: s.iterations.get(),
+            idle_sleeps: s.idle_sleeps.get(),
+            dns: [
+                s.dns_answered.get(),
+                s.dns_nxdomain.get(),
+                s.dns_passed.get(),
+                s.dns_malformed.get(),
+            ],
+            dhcp: [
+                s.dhcp_offers.get(),
+                s.dhcp_acks.get(),
+                s.dhcp_naks.get(),
+                s.dhcp_passed.get(),
+            ],
+            drops: DropReason::ALL
+                .iter()
+                .map(|r| (r.as_str().to_string(), s.drops[*r as usize].get()))
+                .chain(
+                    // The underlay's XDP filter counts per interface: shown once.
+                    self.underlay
+                        .iter()
+                        .filter(|_| i == self.underlay_pmd)
+                        .flat_map(|u| u.xdp_drops().map(|(name, n)| (name.to_string(), n))),
+                )
+                .collect(),
+        }
+    }
+
+    /// Sends a command to PMD `i` and waits for its answer.
+    async fn ask_pmd_n<T: Send + 'static>(
+        &self,
+        i: usize,
+        make: impl FnOnce(std::sync::mpsc::Sender<T>) -> PmdCmd,
+    ) -> Result<T, Response> {
         let (tx, rx) = std::sync::mpsc::channel();
-        if self.pmd_tx.send(make(tx)).is_err() {
+        if self.pmds[i].tx.send(make(tx)).is_err() {
             return Err(Response::Error("PMD thread is gone".into()));
         }
         match tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(5))).await {
@@ -718,7 +889,9 @@ impl Agent {
 
     /// Stops the PMD thread (closing every port and detaching XDP).
     pub fn stop(&self) {
-        let _ = self.pmd_tx.send(PmdCmd::Stop);
+        for h in &self.pmds {
+            let _ = h.tx.send(PmdCmd::Stop);
+        }
     }
 }
 
@@ -732,6 +905,7 @@ fn dp_flows(d: &crate::pmd::CacheDump) -> Vec<DpFlow> {
         hits: e.hits,
         age_ms: d.now_ms.saturating_sub(e.installed_ms),
         idle_ms: Some(d.now_ms.saturating_sub(e.used_ms)),
+        pmd: 0,
     });
     let exact = d.exact.iter().map(|(e, age_ms)| DpFlow {
         cache: "emc".into(),
@@ -744,6 +918,7 @@ fn dp_flows(d: &crate::pmd::CacheDump) -> Vec<DpFlow> {
         hits: e.hits,
         age_ms: *age_ms,
         idle_ms: None,
+        pmd: 0,
     });
     megaflows.chain(exact).collect()
 }

@@ -58,12 +58,7 @@ impl Agent {
         if sb == 0 || self.reported == Some(now) {
             return;
         }
-        if self
-            .shared
-            .adopted
-            .load(std::sync::atomic::Ordering::Acquire)
-            < generation
-        {
+        if self.shared.adopted() < generation {
             return;
         }
         let Some(client) = self.client.as_mut() else {

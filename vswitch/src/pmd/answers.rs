@@ -144,9 +144,14 @@ impl Pmd {
         if t.ct_active {
             let answer = &mut self.scratch[..len];
             if let Ok(mut k) = crate::packet::extract(answer, slot) {
-                if let crate::edge::Edge::Drop(r) =
-                    crate::edge::egress(t, &mut self.edge, &self.stats, answer, &mut k, slot)
-                {
+                if let crate::edge::Edge::Drop(r) = crate::edge::egress(
+                    t,
+                    &mut super::lock(&self.edge),
+                    &self.stats,
+                    answer,
+                    &mut k,
+                    slot,
+                ) {
                     self.stats.count_drop(r);
                     return true;
                 }

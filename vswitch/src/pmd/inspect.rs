@@ -12,9 +12,11 @@ impl Pmd {
         let mut out = Vec::new();
         let mut steps: Vec<TraceStep> = Vec::new();
         // Conntrack at the edge first (load balancer, NAT), read-only.
-        let edge = crate::edge::preview(&self.tables, &self.edge, key);
+        let e = self.edge();
+        let edge = crate::edge::preview(&self.tables, &e, key);
         let mut key = edge.as_ref().map(|(_, k)| *k).unwrap_or(*key);
-        let tracked = crate::edge::peek_track(&self.tables, &self.edge, &mut key);
+        let tracked = crate::edge::peek_track(&self.tables, &e, &mut key);
+        drop(e);
         let key = &key;
         let v = run(&self.tables, key, &mut out, Some(&mut steps));
         let mut r =

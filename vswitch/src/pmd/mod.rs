@@ -6,6 +6,7 @@
 //! are in [`answers`].
 
 mod answers;
+pub mod handoff;
 mod inspect;
 
 use crate::edge::{Edge, EdgeState};
@@ -22,7 +23,7 @@ use crate::tables::{Tunnel, Underlay, TUNNEL_BASE};
 use answers::ArpLimiter;
 pub use answers::{RateLimiter, DNS_BURST, DNS_RATE, ICMP_BURST, ICMP_RATE};
 use arc_swap::ArcSwap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use switchyard_geneve::tunnel::{decap, DecapError, Metadata, ENCAP_LEN};
 use switchyard_geneve::Error as GeneveError;
 use switchyard_southbound::DropReason;
@@ -38,19 +39,35 @@ pub struct SharedTables {
     /// 100,000 services takes milliseconds to free, which the PMD must not
     /// spend between two batches.
     pub retired: crossbeam::queue::ArrayQueue<Arc<Tables>>,
-    /// The table generation the PMD runs (written once per new set), for the
-    /// agent to tell northd what is in the datapath (`--wait=hv`).
-    pub adopted: std::sync::atomic::AtomicU64,
+    /// The table generation each PMD runs (written once per new set), for
+    /// the agent to tell northd what is in the datapath (`--wait=hv`).
+    pub adopted: Box<[std::sync::atomic::AtomicU64]>,
 }
 
 impl SharedTables {
     pub fn new(t: Tables) -> Arc<Self> {
+        Self::with_pmds(t, 1)
+    }
+
+    /// Tables for `pmds` PMD threads.
+    pub fn with_pmds(t: Tables, pmds: usize) -> Arc<Self> {
         Arc::new(SharedTables {
             tables: ArcSwap::from_pointee(t),
             learned: crossbeam::queue::ArrayQueue::new(1024),
-            retired: crossbeam::queue::ArrayQueue::new(64),
-            adopted: std::sync::atomic::AtomicU64::new(0),
+            retired: crossbeam::queue::ArrayQueue::new(64 * pmds.max(1)),
+            adopted: (0..pmds.max(1))
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
+                .collect(),
         })
+    }
+
+    /// The oldest generation any PMD still runs (what the datapath surely has).
+    pub fn adopted(&self) -> u64 {
+        self.adopted
+            .iter()
+            .map(|a| a.load(std::sync::atomic::Ordering::Acquire))
+            .min()
+            .unwrap_or(0)
     }
 }
 
@@ -94,7 +111,13 @@ pub struct CacheDump {
 
 /// The per-thread datapath.
 pub struct Pmd {
+    /// This PMD's index in the process (0 for a lone one).
+    id: usize,
     ports: Vec<Option<PortSlot>>,
+    /// Rings other PMDs hand this one frames on, for ports it owns.
+    inbound: Vec<Arc<handoff::Handoff>>,
+    /// How other PMDs wake this one when it blocks.
+    waker: Arc<crate::sys::Waker>,
     active: Vec<u16>,
     /// Ports transmitted to since their last flush (each listed once).
     dirty: Vec<u16>,
@@ -113,8 +136,13 @@ pub struct Pmd {
     /// Where punted packets build what they generate (allocated once).
     scratch: Box<[u8; crate::port::MAX_FRAME]>,
     arp_limiter: Box<ArpLimiter>,
-    /// Conntrack, load-balancer affinity and NAT state ([`crate::edge`]).
-    pub edge: EdgeState,
+    /// Conntrack, load-balancer affinity and NAT state ([`crate::edge`]),
+    /// shared by every PMD of the process (a connection's two directions may
+    /// arrive on different PMDs); taken once per batch that needs it.
+    edge: Arc<Mutex<EdgeState>>,
+    /// Whether this PMD expires connections and mirrors conntrack counters
+    /// (one PMD does, so the totals are not counted twice).
+    edge_keeper: bool,
     pub stats: Arc<PmdStats>,
     /// The exact-match cache's hash key, random per process.
     seed: u64,
@@ -165,6 +193,12 @@ fn encap_send(
     io.tx_copy2(&hdr, frame)
 }
 
+/// Locks the shared edge state; a PMD that panicked holding it left it
+/// consistent enough to go on (every update is a few plain stores).
+fn lock(m: &Mutex<EdgeState>) -> MutexGuard<'_, EdgeState> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A random 64-bit value (std's per-process random hash keys).
 fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -188,7 +222,10 @@ fn pair<T>(v: &mut [T], a: usize, b: usize) -> (&T, &mut T) {
 impl Pmd {
     pub fn new(shared: Arc<SharedTables>, stats: Arc<PmdStats>, emc_entries: usize) -> Self {
         let seed = random_seed();
-        let mut pmd = Pmd {
+        let pmd = Pmd {
+            id: 0,
+            inbound: Vec::new(),
+            waker: Arc::new(crate::sys::Waker::new().expect("eventfd")),
             megaflow: Megaflow::new(MEGAFLOW_ENTRIES, seed.rotate_left(17)),
             megaflow_on: true,
             emc_insert_inv_prob: EMC_INSERT_INV_PROB,
@@ -204,21 +241,69 @@ impl Pmd {
             out: Vec::with_capacity(1024),
             scratch: Box::new([0; crate::port::MAX_FRAME]),
             arp_limiter: ArpLimiter::new(),
-            edge: EdgeState::new(CT_DEFAULT),
+            edge: Arc::new(Mutex::new(EdgeState::new(CT_DEFAULT))),
+            edge_keeper: true,
             stats,
             seed,
             answers: RateLimiter::new(ICMP_RATE, ICMP_BURST),
             dns_rate: (DNS_RATE, DNS_BURST),
             ingress_ok: std::cell::Cell::new((u64::MAX, 0, 0, 0)),
         };
-        pmd.edge.ct.set_zone_limits(&pmd.tables.ct_zone_limits);
+        pmd.edge().ct.set_zone_limits(&pmd.tables.ct_zone_limits);
         pmd
     }
 
     /// Replaces the conntrack table with an empty one of `capacity` connections.
     pub fn set_ct_capacity(&mut self, capacity: usize) {
-        self.edge = EdgeState::new(capacity);
-        self.edge.ct.set_zone_limits(&self.tables.ct_zone_limits);
+        let mut e = EdgeState::new(capacity);
+        e.ct.set_zone_limits(&self.tables.ct_zone_limits);
+        self.edge = Arc::new(Mutex::new(e));
+    }
+
+    /// The conntrack, affinity and NAT state, locked (PMDs take it once per
+    /// batch; hold it briefly).
+    pub fn edge(&self) -> MutexGuard<'_, EdgeState> {
+        lock(&self.edge)
+    }
+
+    /// The state to give another PMD of this process ([`Pmd::share_edge`]).
+    pub fn edge_handle(&self) -> Arc<Mutex<EdgeState>> {
+        self.edge.clone()
+    }
+
+    /// Makes this PMD number `id` of several: it reports its table
+    /// generation in that slot of [`SharedTables::adopted`].
+    pub fn set_id(&mut self, id: usize) {
+        self.id = id;
+    }
+
+    /// This PMD's index.
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// What other PMDs wake this one with (give it to their [`Handoff`]s).
+    ///
+    /// [`Handoff`]: handoff::Handoff
+    pub fn waker(&self) -> Arc<crate::sys::Waker> {
+        self.waker.clone()
+    }
+
+    /// Drains `ring` each pass: frames another PMD sends to ports this one owns.
+    pub fn add_inbound(&mut self, ring: Arc<handoff::Handoff>) {
+        self.inbound.push(ring);
+    }
+
+    /// Whether frames wait on an inbound ring (checked before blocking).
+    pub fn handoff_pending(&self) -> bool {
+        self.inbound.iter().any(|r| !r.is_empty())
+    }
+
+    /// Uses `edge` (another PMD's) instead of this PMD's own state; that PMD
+    /// keeps expiring connections and counting them.
+    pub fn share_edge(&mut self, edge: Arc<Mutex<EdgeState>>) {
+        self.edge = edge;
+        self.edge_keeper = false;
     }
 
     /// Sizes the megaflow cache (dropping its entries) and sets the inverse
@@ -232,8 +317,9 @@ impl Pmd {
     /// Expires connections and mirrors conntrack counters (between batches);
     /// every [`MASK_SORT_EVERY`] calls, puts the most-hit megaflow masks first.
     pub fn housekeep(&mut self) {
-        self.edge
-            .housekeep(&self.tables, &self.stats, EXPIRE_BUDGET);
+        if self.edge_keeper {
+            lock(&self.edge).housekeep(&self.tables, &self.stats, EXPIRE_BUDGET);
+        }
         self.housekeeps = self.housekeeps.wrapping_add(1);
         if self.housekeeps.is_multiple_of(MASK_SORT_EVERY) {
             self.megaflow.sort_masks();
@@ -263,6 +349,18 @@ impl Pmd {
 
     /// Takes ownership of a port at `slot`.
     pub fn add_port(&mut self, slot: u16, io: Box<dyn PortIo>, stats: Arc<PortStats>) {
+        self.place_port(slot, io, stats);
+        self.active.retain(|x| *x != slot);
+        self.active.push(slot);
+    }
+
+    /// Knows port `slot` as owned by another PMD: frames to it go on `ring`.
+    pub fn add_remote(&mut self, slot: u16, ring: Arc<handoff::Handoff>, stats: Arc<PortStats>) {
+        self.place_port(slot, Box::new(handoff::RemotePort { ring, slot }), stats);
+        self.active.retain(|x| *x != slot);
+    }
+
+    fn place_port(&mut self, slot: u16, io: Box<dyn PortIo>, stats: Arc<PortStats>) {
         let s = usize::from(slot);
         if self.ports.len() <= s {
             self.ports.resize_with(s + 1, || None);
@@ -273,8 +371,6 @@ impl Pmd {
             stats,
             dns_limit: RateLimiter::new(self.dns_rate.0, self.dns_rate.1),
         });
-        self.active.retain(|x| *x != slot);
-        self.active.push(slot);
     }
 
     /// Removes (and so closes) the port at `slot`.
@@ -307,14 +403,18 @@ impl Pmd {
         let cur = self.shared.tables.load();
         if cur.generation != self.tables.generation {
             let old = std::mem::replace(&mut self.tables, arc_swap::Guard::into_inner(cur));
-            if !self.edge.ct.is_empty() && self.tables.lost_zones(&old) {
-                // Rare (a datapath went away): one pass over the table.
-                let t = &self.tables;
-                self.edge.ct.flush_if(|z| !t.has_zone(z));
-            }
-            if self.tables.ct_zone_limits != old.ct_zone_limits {
-                // Rare (an operator changed a limit): counts a pass over the table.
-                self.edge.ct.set_zone_limits(&self.tables.ct_zone_limits);
+            // The keeper PMD applies zone changes to the shared state.
+            if self.edge_keeper {
+                let mut edge = lock(&self.edge);
+                if !edge.ct.is_empty() && self.tables.lost_zones(&old) {
+                    // Rare (a datapath went away): one pass over the table.
+                    let t = &self.tables;
+                    edge.ct.flush_if(|z| !t.has_zone(z));
+                }
+                if self.tables.ct_zone_limits != old.ct_zone_limits {
+                    // Rare (an operator changed a limit): counts a pass over the table.
+                    edge.ct.set_zone_limits(&self.tables.ct_zone_limits);
+                }
             }
             // Megaflows that still hold under the new tables stay (a learned
             // MAC binding does not cost every flow a slow-path walk).
@@ -334,9 +434,9 @@ impl Pmd {
                 .set(self.megaflow.mask_count() as u64);
             // Full queue: the agent is behind; freeing here is the fallback.
             let _ = self.shared.retired.push(old);
-            self.shared
-                .adopted
-                .store(self.tables.generation, std::sync::atomic::Ordering::Release);
+            if let Some(a) = self.shared.adopted.get(self.id) {
+                a.store(self.tables.generation, std::sync::atomic::Ordering::Release);
+            }
         }
     }
 
@@ -353,6 +453,7 @@ impl Pmd {
     /// File descriptors to wait on when idle.
     pub fn rx_fds(&self, out: &mut Vec<i32>) {
         out.clear();
+        out.push(self.waker.fd());
         for p in self.ports.iter().flatten() {
             if let Some(fd) = p.io.rx_fd() {
                 out.push(fd);
@@ -408,10 +509,20 @@ impl Pmd {
     pub fn poll_once(&mut self) -> usize {
         self.stats.iterations.add(1);
         let t0 = crate::sys::cycles();
+        self.drain_inbound();
         let mut total = 0;
+        let mut t = t0;
         for i in 0..self.active.len() {
             let slot = self.active[i];
-            total += self.process_port(slot);
+            let n = self.process_port(slot);
+            if n > 0 {
+                let now = crate::sys::cycles();
+                if let Some(p) = &self.ports[usize::from(slot)] {
+                    p.stats.rx_cycles.add(now.wrapping_sub(t));
+                }
+                t = now;
+                total += n;
+            }
         }
         // Receiving ports recycle frames into their fill rings on flush.
         for i in 0..self.active.len() {
@@ -426,6 +537,43 @@ impl Pmd {
                 .add(crate::sys::cycles().wrapping_sub(t0));
         }
         total
+    }
+
+    /// Transmits what other PMDs handed this one (a bounded amount per pass,
+    /// so a flood from them cannot starve this PMD's own queues).
+    fn drain_inbound(&mut self) {
+        let Pmd {
+            inbound,
+            ports,
+            stats,
+            is_dirty,
+            dirty,
+            ..
+        } = self;
+        for ring in inbound.iter() {
+            ring.drain(crate::port::BATCH * 8, |slot, frame| {
+                let d = usize::from(slot);
+                let Some(Some(p)) = ports.get_mut(d) else {
+                    // Deleted meanwhile.
+                    stats.count_drop(DropReason::NoL2Destination);
+                    return;
+                };
+                match p.io.tx_copy(frame) {
+                    Ok(()) => {
+                        p.stats.tx_packets.add(1);
+                        p.stats.tx_bytes.add(frame.len() as u64);
+                    }
+                    Err(r) => {
+                        p.stats.tx_dropped.add(1);
+                        stats.count_drop(r);
+                    }
+                }
+                if !is_dirty[d] {
+                    is_dirty[d] = true;
+                    dirty.push(slot);
+                }
+            });
+        }
     }
 
     /// Parses frame `i` of port `slot`: its flow key and where the frame the
@@ -495,8 +643,11 @@ impl Pmd {
         // No insertion, no exact-match cache (OVS skips its EMC the same way).
         let emc_on = self.emc_insert_inv_prob != 0;
         let ct = self.tables.ct_active;
-        if ct {
-            self.edge.tick();
+        // Conntrack is shared by the PMDs: locked once for the batch.
+        let edge_arc = Arc::clone(&self.edge);
+        let mut edge = ct.then(|| lock(&edge_arc));
+        if let Some(e) = edge.as_deref_mut() {
+            e.tick();
         }
         for i in 0..n {
             let Some(src) = self.ports[s].as_ref() else {
@@ -514,7 +665,7 @@ impl Pmd {
                 }
             };
             let mut tracked = None;
-            if ct && key.eth_type == 0x0800 {
+            if let (Some(e), 0x0800) = (edge.as_deref_mut(), key.eth_type) {
                 let t = &*self.tables;
                 let Some(p) = self.ports[s].as_mut() else {
                     break;
@@ -524,7 +675,7 @@ impl Pmd {
                     let dp = crate::flow::unpack_tunnel(key.tun).0;
                     t.ct_zones.get(&dp).copied().unwrap_or(0)
                 } else {
-                    match crate::edge::ingress(t, &mut self.edge, &self.stats, frame, &mut key) {
+                    match crate::edge::ingress(t, e, &self.stats, frame, &mut key) {
                         Edge::Pass => {}
                         Edge::Drop(r) => {
                             self.stats.count_drop(r);
@@ -540,7 +691,7 @@ impl Pmd {
                     t.slot(slot).map_or(0, |b| b.ct_zone)
                 };
                 if zone != 0 {
-                    tracked = crate::edge::track(&mut self.edge, frame, &mut key, zone);
+                    tracked = crate::edge::track(e, frame, &mut key, zone);
                 }
             }
             let hash = key.hash32_seeded(self.seed);
@@ -606,10 +757,15 @@ impl Pmd {
             // on as if the switch had no records.
             let (verdict, tun_md, commit, outs) = match verdict {
                 Verdict::Dns(_) | Verdict::Dhcp => {
+                    // An answer goes through the egress edge, which locks.
+                    let relock = edge.take().is_some();
                     let done = match verdict {
                         Verdict::Dns(dp) => self.dns(s, i, off, dp),
                         _ => self.dhcp(s, i, off),
                     };
+                    if relock {
+                        edge = Some(lock(&edge_arc));
+                    }
                     if done {
                         continue;
                     }
@@ -618,8 +774,8 @@ impl Pmd {
                 }
                 _ => (verdict, tun_md, commit, outs),
             };
-            if let (Some(c), Some(tr)) = (commit, tracked.as_ref()) {
-                if let Err(r) = crate::edge::commit(&mut self.edge, tr, c) {
+            if let (Some(c), Some(tr), Some(e)) = (commit, tracked.as_ref(), edge.as_deref_mut()) {
+                if let Err(r) = crate::edge::commit(e, tr, c) {
                     self.stats.count_drop(r);
                     if let Some(p) = self.ports[s].as_ref() {
                         p.stats.rx_dropped.add(1);
@@ -668,18 +824,12 @@ impl Pmd {
                 }
                 Verdict::Output => {
                     // Replies and SNAT on the way out to a local port (unicast).
-                    if self.tables.ct_active && outs.len() == 1 && outs[0] < TUNNEL_BASE {
+                    if let (Some(e), 1) = (edge.as_deref_mut(), outs.len()) {
                         let t = &*self.tables;
-                        if let Some(p) = self.ports[s].as_mut() {
+                        if let (Some(p), true) = (self.ports[s].as_mut(), outs[0] < TUNNEL_BASE) {
                             let frame = &mut p.io.rx_frame_mut(i)[off..];
-                            let e = crate::edge::egress(
-                                t,
-                                &mut self.edge,
-                                &self.stats,
-                                frame,
-                                &mut key,
-                                outs[0],
-                            );
+                            let e =
+                                crate::edge::egress(t, e, &self.stats, frame, &mut key, outs[0]);
                             if let Edge::Drop(r) = e {
                                 self.stats.count_drop(r);
                                 continue;

@@ -58,6 +58,58 @@ impl Poller {
     }
 }
 
+/// Wakes a PMD blocked in [`Poller::wait`] from another thread (an eventfd
+/// in its poll set): another PMD handed it frames to transmit. The sleeper
+/// says it sleeps before its last look at its rings, the waker looks after
+/// queuing (both sequentially consistent), so no wake-up is lost.
+#[derive(Debug)]
+pub struct Waker {
+    fd: std::os::fd::OwnedFd,
+    sleeping: std::sync::atomic::AtomicBool,
+}
+
+impl Waker {
+    pub fn new() -> std::io::Result<Self> {
+        // SAFETY: eventfd takes no pointers; a non-negative result is a new
+        // descriptor that nothing else owns, so OwnedFd may take it.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: as above: `fd` is open and ours alone.
+        let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        Ok(Waker {
+            fd,
+            sleeping: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// The descriptor to poll.
+    pub fn fd(&self) -> i32 {
+        std::os::fd::AsRawFd::as_raw_fd(&self.fd)
+    }
+
+    /// The owner is about to block (`true`) or is awake again (`false`).
+    pub fn set_sleeping(&self, s: bool) {
+        self.sleeping.store(s, std::sync::atomic::Ordering::SeqCst);
+        if !s {
+            let mut v = 0u64;
+            // SAFETY: reads 8 bytes into `v`, a live u64; the descriptor is
+            // non-blocking, so an empty counter returns EAGAIN at once.
+            unsafe { libc::read(self.fd(), (&raw mut v).cast(), 8) };
+        }
+    }
+
+    /// Wakes the owner if it sleeps (a relaxed check otherwise: per batch).
+    pub fn wake(&self) {
+        if self.sleeping.load(std::sync::atomic::Ordering::SeqCst) {
+            let v = 1u64;
+            // SAFETY: writes 8 bytes from `v`, a live u64, to our eventfd.
+            unsafe { libc::write(self.fd(), (&raw const v).cast(), 8) };
+        }
+    }
+}
+
 /// The interface index of `name`, or None when it does not exist.
 pub fn if_index(name: &str) -> Option<u32> {
     let c = std::ffi::CString::new(name).ok()?;
