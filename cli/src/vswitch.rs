@@ -164,6 +164,21 @@ pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
             );
         }
         Response::Pmds(pmds) => {
+            if pmds.len() > 1 {
+                let sum = |f: fn(&switchyard_vswitch::control::PmdInfo) -> u64| -> u64 {
+                    pmds.iter().map(f).sum()
+                };
+                let drops: u64 = pmds.iter().flat_map(|p| p.drops.iter().map(|d| d.1)).sum();
+                println!(
+                    "all {} pmd threads: packets received {}, exact-match hits {}, megaflow hits {}, slow-path lookups {}, drops {}",
+                    pmds.len(),
+                    sum(|p| p.packets),
+                    sum(|p| p.emc_hits),
+                    sum(|p| p.megaflow_hits),
+                    sum(|p| p.megaflow_misses),
+                    drops
+                );
+            }
             for p in pmds {
                 let core = p
                     .core
