@@ -8,6 +8,7 @@
 mod answers;
 pub mod handoff;
 mod inspect;
+mod ports;
 
 use crate::edge::{Edge, EdgeState};
 use crate::emc::Emc;
@@ -289,16 +290,6 @@ impl Pmd {
         self.waker.clone()
     }
 
-    /// Drains `ring` each pass: frames another PMD sends to ports this one owns.
-    pub fn add_inbound(&mut self, ring: Arc<handoff::Handoff>) {
-        self.inbound.push(ring);
-    }
-
-    /// Whether frames wait on an inbound ring (checked before blocking).
-    pub fn handoff_pending(&self) -> bool {
-        self.inbound.iter().any(|r| !r.is_empty())
-    }
-
     /// Uses `edge` (another PMD's) instead of this PMD's own state; that PMD
     /// keeps expiring connections and counting them.
     pub fn share_edge(&mut self, edge: Arc<Mutex<EdgeState>>) {
@@ -345,53 +336,6 @@ impl Pmd {
                 ((x >> 32) * u64::from(n)) >> 32 == 0
             }
         }
-    }
-
-    /// Takes ownership of a port at `slot`.
-    pub fn add_port(&mut self, slot: u16, io: Box<dyn PortIo>, stats: Arc<PortStats>) {
-        self.place_port(slot, io, stats);
-        self.active.retain(|x| *x != slot);
-        self.active.push(slot);
-    }
-
-    /// Knows port `slot` as owned by another PMD: frames to it go on `ring`.
-    pub fn add_remote(&mut self, slot: u16, ring: Arc<handoff::Handoff>, stats: Arc<PortStats>) {
-        self.place_port(slot, Box::new(handoff::RemotePort { ring, slot }), stats);
-        self.active.retain(|x| *x != slot);
-    }
-
-    fn place_port(&mut self, slot: u16, io: Box<dyn PortIo>, stats: Arc<PortStats>) {
-        let s = usize::from(slot);
-        if self.ports.len() <= s {
-            self.ports.resize_with(s + 1, || None);
-            self.is_dirty.resize(s + 1, false);
-        }
-        self.ports[s] = Some(PortSlot {
-            io,
-            stats,
-            dns_limit: RateLimiter::new(self.dns_rate.0, self.dns_rate.1),
-        });
-    }
-
-    /// Removes (and so closes) the port at `slot`.
-    pub fn del_port(&mut self, slot: u16) -> bool {
-        self.active.retain(|x| *x != slot);
-        self.dirty.retain(|x| *x != slot);
-        if let Some(d) = self.is_dirty.get_mut(usize::from(slot)) {
-            *d = false;
-        }
-        self.ports
-            .get_mut(usize::from(slot))
-            .and_then(Option::take)
-            .is_some()
-    }
-
-    /// The port at `slot`, if this PMD owns one (tests read MemPort output).
-    pub fn port_mut(&mut self, slot: u16) -> Option<&mut (dyn PortIo + 'static)> {
-        self.ports
-            .get_mut(usize::from(slot))?
-            .as_mut()
-            .map(|p| &mut *p.io)
     }
 
     /// Picks up a newer table set if one was published. Conntrack zones the
@@ -450,17 +394,6 @@ impl Pmd {
         self.tables.generation
     }
 
-    /// File descriptors to wait on when idle.
-    pub fn rx_fds(&self, out: &mut Vec<i32>) {
-        out.clear();
-        out.push(self.waker.fd());
-        for p in self.ports.iter().flatten() {
-            if let Some(fd) = p.io.rx_fd() {
-                out.push(fd);
-            }
-        }
-    }
-
     /// Whether any port still has transmissions in flight.
     pub fn tx_outstanding(&self) -> bool {
         !self.dirty.is_empty()
@@ -471,38 +404,6 @@ impl Pmd {
         let n = self.process_port(slot);
         self.flush_dirty();
         n
-    }
-
-    #[inline]
-    fn mark_dirty(&mut self, slot: u16) {
-        let d = usize::from(slot);
-        if !self.is_dirty[d] {
-            self.is_dirty[d] = true;
-            self.dirty.push(slot);
-        }
-    }
-
-    /// Flushes the ports transmitted to; those still waiting on the device stay
-    /// listed so that they keep being kicked.
-    fn flush_dirty(&mut self) {
-        let mut i = 0;
-        while i < self.dirty.len() {
-            let slot = self.dirty[i];
-            let d = usize::from(slot);
-            let busy = match self.ports[d].as_mut() {
-                Some(p) => {
-                    p.io.flush();
-                    p.io.tx_outstanding()
-                }
-                None => false,
-            };
-            if busy {
-                i += 1;
-            } else {
-                self.is_dirty[d] = false;
-                self.dirty.swap_remove(i);
-            }
-        }
     }
 
     /// One pass over every port: returns the packets processed.
@@ -537,43 +438,6 @@ impl Pmd {
                 .add(crate::sys::cycles().wrapping_sub(t0));
         }
         total
-    }
-
-    /// Transmits what other PMDs handed this one (a bounded amount per pass,
-    /// so a flood from them cannot starve this PMD's own queues).
-    fn drain_inbound(&mut self) {
-        let Pmd {
-            inbound,
-            ports,
-            stats,
-            is_dirty,
-            dirty,
-            ..
-        } = self;
-        for ring in inbound.iter() {
-            ring.drain(crate::port::BATCH * 8, |slot, frame| {
-                let d = usize::from(slot);
-                let Some(Some(p)) = ports.get_mut(d) else {
-                    // Deleted meanwhile.
-                    stats.count_drop(DropReason::NoL2Destination);
-                    return;
-                };
-                match p.io.tx_copy(frame) {
-                    Ok(()) => {
-                        p.stats.tx_packets.add(1);
-                        p.stats.tx_bytes.add(frame.len() as u64);
-                    }
-                    Err(r) => {
-                        p.stats.tx_dropped.add(1);
-                        stats.count_drop(r);
-                    }
-                }
-                if !is_dirty[d] {
-                    is_dirty[d] = true;
-                    dirty.push(slot);
-                }
-            });
-        }
     }
 
     /// Parses frame `i` of port `slot`: its flow key and where the frame the
