@@ -102,6 +102,7 @@ pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
             println!("evicted when full:  {}", s.early_drops);
             println!("picked up (no SYN): {}", s.pickups);
             println!("zone at its limit:  {}", s.zone_limit_drops);
+            println!("closed, tuple reused: {}", s.closed_reused);
             for z in &s.zone_limits {
                 println!("  zone {:#x}: {} of {}", z.zone, z.count, z.limit);
             }

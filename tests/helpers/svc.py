@@ -3,8 +3,9 @@
 
   svc.py serve tcp|udp PORT NAME   answer every line (TCP) or datagram (UDP)
                                    with "NAME PEER_IP PEER_PORT"
-  svc.py connect IP PORT N         N TCP connections one after the other, one
-                                   request each; prints each answer or "ERR <why>"
+  svc.py connect IP PORT N [SPORT] N TCP connections one after the other, one
+                                   request each; prints each answer or "ERR <why>";
+                                   from source port SPORT when given
   svc.py hold IP PORT              one TCP connection; one request now and one
                                    per line on stdin, printing each answer
                                    (or "ERR <why>"); ends at EOF
@@ -58,10 +59,15 @@ def ask(f):
     return line.decode().strip()
 
 
-def connect(ip, port, n):
+def connect(ip, port, n, sport=0):
     for _ in range(n):
         try:
-            with socket.create_connection((ip, port), timeout=TIMEOUT) as c:
+            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            c.settimeout(TIMEOUT)
+            c.bind(("0.0.0.0", sport))
+            with c:
+                c.connect((ip, port))
                 print(ask(c.makefile("rwb", buffering=0)), flush=True)
         except OSError as e:
             print(f"ERR {type(e).__name__}", flush=True)
@@ -104,7 +110,7 @@ if __name__ == "__main__":
     if cmd == "serve":
         serve(args[0], int(args[1]), args[2])
     elif cmd == "connect":
-        connect(args[0], int(args[1]), int(args[2]))
+        connect(args[0], int(args[1]), int(args[2]), int(args[3]) if len(args) > 3 else 0)
     elif cmd == "hold":
         hold(args[0], int(args[1]))
     elif cmd == "udp":

@@ -606,6 +606,26 @@ impl Sandbox {
         assert_eq!(lines.len(), n, "svc.py {mode} printed {out}{err}");
         lines
     }
+
+    /// One TCP connection (svc.py connect) from source port `sport`.
+    pub fn connect_from(&self, ns: &str, ip: &str, port: u16, sport: u16) -> String {
+        let (port_s, sport_s) = (port.to_string(), sport.to_string());
+        let (_, out, err) = self.exec_ns(
+            ns,
+            &[
+                "python3",
+                &svc_helper(),
+                "connect",
+                ip,
+                &port_s,
+                "1",
+                &sport_s,
+            ],
+        );
+        out.lines()
+            .next()
+            .map_or(format!("ERR {err}"), str::to_string)
+    }
 }
 
 pub(crate) fn helper() -> String {

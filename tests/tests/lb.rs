@@ -136,6 +136,30 @@ fn service_vip_balances_keeps_connections_and_answers_from_the_vip() {
         "every hairpinned connection comes from the VIP: {lines:?}"
     );
 
+    // One client port to two services that share a backend: the second
+    // connection's reply tuple is the first's, closed and in TIME_WAIT, and
+    // its SYN takes it over (a client reusing ports must not be refused).
+    for (name, port) in [("one-a", 84), ("one-b", 85)] {
+        sb.syctl(&[
+            "lb-add",
+            name,
+            &format!("{VIP}:{port}"),
+            &format!("{}:8080", sb.ip(1)),
+        ]);
+        sb.syctl(&["ls-lb-add", "ls0", name]);
+        assert!(sb.connect_until(&ns[0], VIP, port, |a| a.starts_with("b2 ")));
+    }
+    let reused = |sb: &Sandbox| sb.syctl_json(&["vswitch", "ct-stats"])["closed_reused"].as_u64();
+    let before = reused(&sb).expect("ct-stats closed_reused");
+    for port in [84, 85] {
+        let a = sb.connect_from(&ns[0], VIP, port, 45_678);
+        assert!(a.starts_with("b2 "), "VIP:{port} from port 45678: {a}");
+    }
+    assert!(
+        reused(&sb).unwrap_or(0) > before,
+        "the closed entry was not taken over"
+    );
+
     // Removing a backend leaves the others' established connections intact.
     let mut holds: BTreeMap<String, switchyard_tests::sandbox::Background> = BTreeMap::new();
     for _ in 0..40 {

@@ -78,6 +78,9 @@ pub struct CtStatsInfo {
     /// New connections refused because their zone was at its limit.
     #[serde(default)]
     pub zone_limit_drops: u64,
+    /// Closing connections evicted because a new SYN reused one of their tuples.
+    #[serde(default)]
+    pub closed_reused: u64,
     /// Zones with a limit (a switch's other_config:ct-zone-limit), as OVS
     /// `dpctl/ct-get-limits` shows them.
     #[serde(default)]

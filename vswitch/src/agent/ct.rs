@@ -77,6 +77,7 @@ pub fn stats(e: &EdgeState) -> CtStatsInfo {
         early_drops: s.early_drops,
         pickups: s.pickups,
         zone_limit_drops: s.zone_limit_drops,
+        closed_reused: s.closed_reused,
         zone_limits: {
             let mut z: Vec<_> =
                 e.ct.zone_limits()

@@ -198,6 +198,10 @@ pub struct CtStats {
     pub pickups: u64,
     /// New connections refused because their zone was at its limit.
     pub zone_limit_drops: u64,
+    /// Closing or TIME_WAIT connections evicted because a new SYN needed one
+    /// of their tuples (a client port reused towards another VIP that lands
+    /// on the same backend; Linux's NAT evicts them the same way).
+    pub closed_reused: u64,
 }
 
 /// A zone's limit and the connections it holds now (OVS `ct-set-limits`).
@@ -478,6 +482,17 @@ impl Conntrack {
             };
         };
         let reply = xlate.reverse();
+        if tcp.is_some_and(|s| s.flags & tcp_flags::SYN != 0) {
+            // A new SYN may take a tuple from a connection that is over.
+            for k in [t, &reply] {
+                if let Some(&slot) = self.index.get(k) {
+                    if self.is_over(slot) {
+                        self.stats.closed_reused += 1;
+                        self.remove(slot);
+                    }
+                }
+            }
+        }
         if self.index.contains_key(&reply) || self.index.contains_key(t) {
             self.stats.nat_collisions += 1;
             return CtResult {

@@ -363,3 +363,56 @@ fn a_zone_at_its_limit_refuses_new_connections_and_leaves_other_zones_alone() {
     assert!(ct.process(&udp(1, 4), None, 103, true).slot.is_some());
     assert_eq!(ct.zone_limits().count(), 0);
 }
+
+#[test]
+fn a_syn_reusing_the_reply_tuple_of_a_closed_connection_evicts_it() {
+    let mut ct = Conntrack::new(16);
+    // Client port 40000 to VIP A:80, DNATed to backend B:8080, then closed.
+    let via_a = Tuple {
+        dst: 0x0a60_000a,
+        ..C
+    };
+    let backend = Tuple {
+        dst: 0x0af4_0105,
+        dport: 8080,
+        ..via_a
+    };
+    ct.commit(&via_a, Some(&seg(SYN, 1, 0, 0)), 0, Some(&backend), false);
+    let reply = backend.reverse();
+    ct.process(&reply, Some(&seg(SYN | ACK, 100, 2, 0)), 1, true);
+    ct.process(&via_a, Some(&seg(ACK, 2, 101, 0)), 2, true);
+    ct.process(&via_a, Some(&seg(FIN | ACK, 2, 101, 0)), 3, true);
+    ct.process(&reply, Some(&seg(FIN | ACK, 101, 3, 0)), 4, true);
+    assert_eq!(ct.iter().next().unwrap().state, ConnState::TcpTimeWait);
+
+    // The same client port to VIP B:81 lands on the same backend: its reply
+    // tuple is the closed connection's. A non-SYN cannot take it...
+    let via_b = Tuple {
+        dst: 0x0a60_000b,
+        dport: 81,
+        ..C
+    };
+    let r = ct.commit(&via_b, Some(&seg(ACK, 1, 0, 0)), 5, Some(&backend), true);
+    assert_eq!(r.slot, None, "a pick-up never evicts");
+    assert_eq!(ct.stats.nat_collisions, 1);
+    // ...a SYN evicts the closed entry and opens the new connection.
+    let r = ct.commit(&via_b, Some(&seg(SYN, 50, 0, 0)), 6, Some(&backend), false);
+    let slot = r.slot.expect("the SYN opens a connection");
+    assert_eq!(ct.stats.closed_reused, 1);
+    assert_eq!(ct.len(), 1);
+    assert_eq!(ct.lookup(&reply, 7), Some(slot));
+    assert_eq!(
+        ct.target(slot, &reply),
+        via_b.reverse(),
+        "replies from VIP B"
+    );
+    assert_eq!(ct.lookup(&via_a, 7), None, "the old connection is gone");
+
+    // An established connection is never evicted: the collision is refused.
+    ct.process(&reply, Some(&seg(SYN | ACK, 500, 51, 0)), 8, true);
+    ct.process(&via_b, Some(&seg(ACK, 51, 501, 0)), 9, true);
+    let r = ct.commit(&via_a, Some(&seg(SYN, 1, 0, 0)), 10, Some(&backend), false);
+    assert_eq!(r.slot, None);
+    assert_eq!(ct.stats.nat_collisions, 2);
+    assert_eq!(ct.stats.closed_reused, 1);
+}
