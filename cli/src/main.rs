@@ -226,6 +226,19 @@ enum VswitchCmd {
     PortAdd { iface: String, lport: String },
     /// Unbind a local interface.
     PortDel { iface: String },
+    /// Set a bound port's options: rxq-affinity=QUEUE:CORE,... pins its
+    /// queues to the PMDs on those cores (rxq-affinity= unpins).
+    PortSet {
+        iface: String,
+        /// KEY=VALUE (rxq-affinity).
+        #[arg(required = true)]
+        options: Vec<String>,
+    },
+    /// Each PMD's receive queues and their share of its cycles.
+    PmdRxqShow,
+    /// Place every unpinned receive queue again by the cycles it took
+    /// (the busiest apart); moved ports are reopened on their new PMDs.
+    PmdRxqRebalance,
     /// Bound ports with counters.
     PortList,
     /// PMD counters: packets, cache hits, cycles per packet, drops by reason.
@@ -367,6 +380,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     iface: iface.clone(),
                 },
                 VswitchCmd::PortList => Request::PortList,
+                VswitchCmd::PortSet { iface, options } => {
+                    let mut rxq_affinity = None;
+                    for o in options {
+                        match o.split_once('=') {
+                            Some(("rxq-affinity", v)) => rxq_affinity = Some(v.to_string()),
+                            _ => anyhow::bail!(
+                                "port-set: unknown option {o:?} (known: rxq-affinity=QUEUE:CORE,...)"
+                            ),
+                        }
+                    }
+                    Request::PortSet {
+                        iface: iface.clone(),
+                        rxq_affinity: rxq_affinity.unwrap_or_default(),
+                    }
+                }
+                VswitchCmd::PmdRxqShow => Request::PmdRxqShow,
+                VswitchCmd::PmdRxqRebalance => Request::PmdRxqRebalance,
                 VswitchCmd::PmdStats { clear } => Request::PmdStats { clear: *clear },
                 VswitchCmd::DpFlows => Request::DpFlows,
                 VswitchCmd::TunnelList => Request::TunnelList,

@@ -42,6 +42,10 @@ pub(crate) struct SandboxOpts {
     /// receive processing stays where it falls.
     #[arg(long, conflicts_with_all = ["pmd_core", "no_pin"])]
     pmd_cores: Option<String>,
+    /// Receive and transmit queues of every pod's veth (1-16): with several
+    /// PMDs, a port's queues are spread over them (`vswitch pmd-rxq-show`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    queues: u16,
     /// Also an "external" network behind router lr0: switch ext (172.16.0.0/24,
     /// router port 172.16.0.1) with one host namespace PREFIX-ext at
     /// 172.16.0.10 that has no route to the pods (reach it with lr-nat-add).
@@ -91,6 +95,7 @@ impl SandboxOpts {
             northds: self.northd,
             tls: self.tls,
             pmd_cores: self.pmd_cores.clone(),
+            queues: self.queues,
             pmd_core: if self.no_pin {
                 None
             } else {

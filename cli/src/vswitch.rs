@@ -36,6 +36,8 @@ pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
     if json {
         let v = match &resp {
             Response::Ports(p) => serde_json::to_value(p)?,
+            Response::Rxqs(q) => serde_json::to_value(q)?,
+            Response::Moved(n) => serde_json::json!({ "moved": n }),
             Response::Pmds(p) => serde_json::to_value(p)?,
             Response::DpFlows(f) => serde_json::to_value(f)?,
             Response::Status(s) => serde_json::to_value(s)?,
@@ -48,6 +50,28 @@ pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     match resp {
+        Response::Moved(n) => println!("{n} port(s) moved"),
+        Response::Rxqs(rxqs) => {
+            // OVS's dpif-netdev/pmd-rxq-show layout: a PMD, then its queues.
+            let mut last = None;
+            for q in &rxqs {
+                if last != Some(q.pmd) {
+                    match q.core {
+                        Some(c) => println!("pmd {} core {c}:", q.pmd),
+                        None => println!("pmd {} (not pinned):", q.pmd),
+                    }
+                    last = Some(q.pmd);
+                }
+                println!(
+                    "  port: {:<16} queue-id: {:>2}{}  packets: {:>10}  pmd usage: {:>3.0} %",
+                    q.iface,
+                    q.queue,
+                    if q.pinned { " (pinned)" } else { "" },
+                    q.packets,
+                    q.usage_pct
+                );
+            }
+        }
         Response::Conns(conns) => {
             let rows: Vec<Vec<String>> = conns
                 .iter()

@@ -15,6 +15,16 @@ pub enum Request {
         iface: String,
     },
     PortList,
+    /// Sets a bound port's options: `rxq_affinity` "QUEUE:CORE,..." pins
+    /// queues to the PMDs on those cores ("" unpins).
+    PortSet {
+        iface: String,
+        rxq_affinity: String,
+    },
+    /// Every PMD's receive queues and their share of its cycles.
+    PmdRxqShow,
+    /// Place every unpinned queue again by its measured cycles.
+    PmdRxqRebalance,
     PmdStats {
         clear: bool,
     },
@@ -125,6 +135,21 @@ pub struct PortInfo {
     pub tx_dropped: u64,
 }
 
+/// One receive queue and the PMD polling it, as `pmd-rxq-show` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RxqInfo {
+    pub pmd: usize,
+    pub core: Option<usize>,
+    pub iface: String,
+    pub queue: u32,
+    /// Pinned by `rxq-affinity` (else placed round-robin).
+    pub pinned: bool,
+    pub packets: u64,
+    pub cycles: u64,
+    /// Share of the cycles the PMD spent on all its queues.
+    pub usage_pct: f64,
+}
+
 /// PMD counters, as `pmd-stats` shows them.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct PmdInfo {
@@ -204,6 +229,9 @@ pub enum Response {
     Ok,
     Error(String),
     Ports(Vec<PortInfo>),
+    Rxqs(Vec<RxqInfo>),
+    /// Ports a rebalance moved.
+    Moved(usize),
     Pmds(Vec<PmdInfo>),
     DpFlows(Vec<DpFlow>),
     Status(Status),

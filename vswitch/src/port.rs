@@ -35,10 +35,12 @@ pub trait PortIo: Send {
     fn tx_outstanding(&self) -> bool {
         false
     }
-    /// A file descriptor that becomes readable when frames arrive.
-    fn rx_fd(&self) -> Option<i32> {
-        None
-    }
+    /// Adds the file descriptors that become readable when frames arrive
+    /// (one per queue) to `out`.
+    fn rx_fds(&self, _out: &mut Vec<i32>) {}
+    /// Accounts the cycles the PMD spent on the current batch to the queue
+    /// it came from (`pmd-rxq-show`).
+    fn rx_account(&mut self, _cycles: u64) {}
     /// How the port is attached, for `port-list` (e.g. "afxdp native copy").
     fn mode(&self) -> String;
     /// For tests that need the concrete port back.

@@ -189,6 +189,15 @@ impl PortStats {
     }
 }
 
+/// Counters of one receive queue of an interface, written by the PMD that
+/// polls it (`pmd-rxq-show`).
+#[derive(Debug, Default)]
+pub struct RxqStats {
+    pub packets: Counter,
+    /// Cycles spent on batches from this queue.
+    pub cycles: Counter,
+}
+
 /// A counter several PMDs write (an atomic add: no increment is lost).
 #[derive(Debug, Default)]
 pub struct SharedCounter(AtomicU64);

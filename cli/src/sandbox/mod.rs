@@ -33,6 +33,8 @@ pub struct Opts {
     /// Several PMD threads (vswitchd's `--pmd-cores`, e.g. "0,1"); pods'
     /// receive processing then stays where it falls.
     pub pmd_cores: Option<String>,
+    /// Queues of every pod's veth.
+    pub queues: u16,
     /// Logical switches (one subnet each); with two or more, a router joins them.
     pub subnets: usize,
     /// Chassis (each a namespace with its own vswitchd, Geneve between them).
@@ -106,6 +108,9 @@ pub struct State {
     pub control_sock: PathBuf,
     #[serde(default)]
     pub pmd_core: Option<usize>,
+    /// Queues of every pod's veth (0 in older state files: one).
+    #[serde(default)]
+    pub queues: u16,
     #[serde(default)]
     pub northd_metrics: String,
     #[serde(default)]
@@ -428,6 +433,7 @@ pub async fn up(o: &Opts, pods: usize) -> anyhow::Result<State> {
         sb: format!("{}://127.0.0.1:{}", scheme(o.tls), o.port_base + 1),
         tls: o.tls,
         dhcp: o.dhcp,
+        queues: o.queues,
         switch: "ls0".into(),
         subnet: o.subnet.clone(),
         chassis: format!("{}-chassis1", o.prefix),

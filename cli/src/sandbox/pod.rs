@@ -33,12 +33,17 @@ pub(super) fn create_pod(
         bail!("interface name {host_iface:?} is too long; use a shorter --prefix");
     }
     sh("ip", &["netns", "add", &netns])?;
+    let q = st.queues.max(1).to_string();
     sh(
         "ip",
         &[
             "link",
             "add",
             &host_iface,
+            "numtxqueues",
+            &q,
+            "numrxqueues",
+            &q,
             "type",
             "veth",
             "peer",
@@ -46,6 +51,10 @@ pub(super) fn create_pod(
             "eth0",
             "netns",
             &netns,
+            "numtxqueues",
+            &q,
+            "numrxqueues",
+            &q,
         ],
     )?;
     let in_node = |args: &[&str]| -> anyhow::Result<String> {

@@ -21,6 +21,7 @@ use tokio::sync::Mutex;
 
 pub(crate) mod ct;
 mod metrics;
+mod rxq;
 mod sb;
 mod threads;
 
@@ -95,19 +96,39 @@ struct PortEntry {
     lport: String,
     slot: u16,
     mode: String,
-    /// The PMD that polls it and transmits on it.
-    pmd: usize,
-    /// Each PMD's counters for it (the owner's: receive and transmit; the
-    /// others': frames they could not hand to the owner).
+    /// Its receive queues and the PMD polling each (which also transmits on
+    /// them).
+    rxqs: Vec<rxq::RxqEntry>,
+    /// Queues pinned to cores (`port-set IFACE rxq-affinity=Q:CORE,...`).
+    affinity: Vec<(u32, usize)>,
+    /// Each PMD's counters for it (an owner's: receive and transmit; the
+    /// others': frames they could not hand to an owner).
     stats: Vec<Arc<PortStats>>,
 }
 
 impl PortEntry {
+    /// Whether PMD `i` polls some of the port's queues.
+    fn owned_by(&self, i: usize) -> bool {
+        self.rxqs.iter().any(|q| q.pmd == i)
+    }
+
+    /// The PMDs polling its queues, as port-list shows them ("0" or "0,1").
+    fn owners(&self) -> String {
+        let mut v: Vec<usize> = self.rxqs.iter().map(|q| q.pmd).collect();
+        v.sort_unstable();
+        v.dedup();
+        v.iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// rx/tx packets, bytes, drops over every PMD.
     pub(super) fn counters(&self) -> [u64; 6] {
-        let mut t = PortStats::sum(self.stats.get(self.pmd).map(|s| &**s));
+        let owners = (0..self.stats.len()).filter(|&i| self.owned_by(i));
+        let mut t = PortStats::sum(owners.map(|i| &*self.stats[i]));
         for (i, s) in self.stats.iter().enumerate() {
-            if i != self.pmd {
+            if !self.owned_by(i) {
                 t[5] += s.tx_dropped.get();
             }
         }
@@ -147,6 +168,7 @@ pub struct Agent {
     underlay_stats: Option<Arc<PortStats>>,
     /// The PMD that owns the underlay port.
     underlay_pmd: usize,
+    underlay_rxqs: Vec<rxq::RxqEntry>,
     /// Maglev tables kept across table builds (a change to one service does
     /// not recompute the others').
     maglev: crate::lb::MaglevCache,
@@ -171,6 +193,9 @@ pub struct Agent {
 struct SavedBinding {
     iface: String,
     lport: String,
+    /// "QUEUE:CORE,..." (none: round-robin).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    rxq_affinity: String,
 }
 
 impl Agent {
@@ -185,6 +210,7 @@ impl Agent {
             .map(|p| SavedBinding {
                 iface: p.iface.clone(),
                 lport: p.lport.clone(),
+                rxq_affinity: rxq::format_affinity(&p.affinity),
             })
             .chain(self.pending.values().map(|(b, _)| b.clone()))
             .collect();
@@ -233,44 +259,6 @@ impl Agent {
         }
     }
 
-    /// The PMD with the fewest ports (the lowest first): round-robin as
-    /// ports come and go.
-    fn least_loaded_pmd(&self) -> usize {
-        let mut load = vec![0usize; self.pmds.len()];
-        for p in self.ports.values() {
-            load[p.pmd] += 1;
-        }
-        if self.underlay.is_some() {
-            load[self.underlay_pmd] += 1;
-        }
-        (0..load.len()).min_by_key(|&i| (load[i], i)).unwrap_or(0)
-    }
-
-    /// Gives port `slot` to PMD `owner` and tells the others to hand it
-    /// their frames; returns each PMD's counters for it.
-    fn attach(
-        &self,
-        slot: u16,
-        owner: usize,
-        io: Box<dyn PortIo>,
-    ) -> Result<Vec<Arc<PortStats>>, String> {
-        let stats: Vec<Arc<PortStats>> = (0..self.pmds.len())
-            .map(|_| Arc::new(PortStats::default()))
-            .collect();
-        let gone = |_| "PMD thread is gone".to_string();
-        self.pmds[owner]
-            .tx
-            .send(PmdCmd::Add(slot, io, stats[owner].clone()))
-            .map_err(gone)?;
-        for (i, h) in self.pmds.iter().enumerate() {
-            if let Some(ring) = &self.rings[i][owner] {
-                h.tx.send(PmdCmd::AddRemote(slot, ring.clone(), stats[i].clone()))
-                    .map_err(gone)?;
-            }
-        }
-        Ok(stats)
-    }
-
     fn free_slot(&self) -> u16 {
         let taken = |s: u16| {
             self.ports.values().any(|p| p.slot == s)
@@ -293,11 +281,12 @@ impl Agent {
         let name = iface.clone();
         let mut port = tokio::task::spawn_blocking(move || XskPort::open(&name, &opts)).await??;
         state.set_filter(port.take_underlay_filter()?)?;
-        let owner = self.least_loaded_pmd();
-        let stats = self
-            .attach(slot, owner, Box::new(port))
+        let (rxqs, stats) = self
+            .place(slot, port, &[], None)
             .map_err(|e| anyhow::anyhow!(e))?;
+        let owner = rxqs.first().map_or(0, |q| q.pmd);
         self.underlay_pmd = owner;
+        self.underlay_rxqs = rxqs;
         let stats = stats[owner].clone();
         tracing::info!(
             iface,
@@ -332,6 +321,7 @@ impl Agent {
         &mut self,
         iface: &str,
         lport: &str,
+        affinity: Vec<(u32, usize)>,
         persist: bool,
     ) -> Result<(), String> {
         if crate::sys::if_index(iface).is_none() {
@@ -353,16 +343,10 @@ impl Agent {
                 ));
             }
         }
-        let opts = self.cfg.xsk;
-        let name = iface.to_string();
-        let port = tokio::task::spawn_blocking(move || XskPort::open(&name, &opts))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("{e:#}"))?;
+        let port = self.open_port(iface).await?;
         let slot = self.free_slot();
         let mode = port.describe();
-        let pmd = self.least_loaded_pmd();
-        let stats = self.attach(slot, pmd, Box::new(port))?;
+        let (rxqs, stats) = self.place(slot, port, &affinity, None)?;
         self.ports.insert(
             iface.to_string(),
             PortEntry {
@@ -370,7 +354,8 @@ impl Agent {
                 lport: lport.to_string(),
                 slot,
                 mode,
-                pmd,
+                rxqs,
+                affinity,
                 stats,
             },
         );
@@ -394,11 +379,31 @@ impl Agent {
             return Err(format!("interface {iface:?} is not bound"));
         };
         self.publish();
-        // Every PMD forgets it (the owner closes it) before the slot is reused.
+        self.unplace(p.slot).await;
+        self.save()
+            .map_err(|e| format!("binding removal not saved: {e}"))?;
+        self.claim(&p.lport, true).await;
+        tracing::info!(iface, lport = %p.lport, "port unbound");
+        Ok(())
+    }
+
+    /// Opens every queue of `iface` with AF_XDP (off the async runtime).
+    async fn open_port(&self, iface: &str) -> Result<XskPort, String> {
+        let opts = self.cfg.xsk;
+        let name = iface.to_string();
+        tokio::task::spawn_blocking(move || XskPort::open(&name, &opts))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("{e:#}"))
+    }
+
+    /// Every PMD forgets port `slot` (its owners close their queues) and
+    /// says so, before the slot is reused or the interface reopened.
+    async fn unplace(&self, slot: u16) {
         let mut waits = Vec::new();
         for h in &self.pmds {
             let (tx, rx) = std::sync::mpsc::channel();
-            if h.tx.send(PmdCmd::Del(p.slot, tx)).is_ok() {
+            if h.tx.send(PmdCmd::Del(slot, tx)).is_ok() {
                 waits.push(rx);
             }
         }
@@ -408,18 +413,60 @@ impl Agent {
             }
         })
         .await;
+    }
+
+    /// `port-set IFACE rxq-affinity=...`: the port's queues move to their
+    /// new PMDs. The interface is closed and reopened on the same slot, so
+    /// it forwards nothing for the few milliseconds that takes.
+    pub async fn port_set(&mut self, iface: &str, affinity: &str) -> Result<(), String> {
+        let affinity = rxq::parse_affinity(affinity)?;
+        let Some(p) = self.ports.get(iface) else {
+            return Err(format!("interface {iface:?} is not bound"));
+        };
+        // Validate against the interface and the PMDs before touching it.
+        let nq = p.rxqs.len();
+        let cores: Vec<Option<usize>> = self.pmds.iter().map(|h| h.core).collect();
+        rxq::assign(
+            nq,
+            &cores,
+            &affinity,
+            &vec![false; cores.len()],
+            &mut vec![0; cores.len()],
+        )?;
+        let slot = p.slot;
+        self.unplace(slot).await;
+        let port = self.open_port(iface).await?;
+        let (rxqs, stats) = self.place(slot, port, &affinity, Some(iface))?;
+        if let Some(p) = self.ports.get_mut(iface) {
+            p.rxqs = rxqs;
+            p.stats = stats;
+            p.affinity = affinity;
+        }
         self.save()
-            .map_err(|e| format!("binding removal not saved: {e}"))?;
-        self.claim(&p.lport, true).await;
-        tracing::info!(iface, lport = %p.lport, "port unbound");
+            .map_err(|e| format!("affinity not saved: {e}"))?;
+        tracing::info!(iface, "port re-pinned");
         Ok(())
     }
 
     /// Answers one control request.
     pub async fn handle(&mut self, req: Request) -> Response {
         match req {
-            Request::PortAdd { iface, lport } => match self.port_add(&iface, &lport, true).await {
+            Request::PortAdd { iface, lport } => {
+                match self.port_add(&iface, &lport, Vec::new(), true).await {
+                    Ok(()) => Response::Ok,
+                    Err(e) => Response::Error(e),
+                }
+            }
+            Request::PortSet {
+                iface,
+                rxq_affinity,
+            } => match self.port_set(&iface, &rxq_affinity).await {
                 Ok(()) => Response::Ok,
+                Err(e) => Response::Error(e),
+            },
+            Request::PmdRxqShow => Response::Rxqs(self.rxq_show()),
+            Request::PmdRxqRebalance => match self.rebalance().await {
+                Ok(n) => Response::Moved(n),
                 Err(e) => Response::Error(e),
             },
             Request::PortDel { iface } => match self.port_del(&iface).await {
@@ -453,7 +500,7 @@ impl Agent {
                                 lport: p.lport.clone(),
                                 slot: p.slot,
                                 mode: if several {
-                                    format!("{} pmd={}", p.mode, p.pmd)
+                                    format!("{} pmd={}", p.mode, p.owners())
                                 } else {
                                     p.mode.clone()
                                 },
@@ -690,7 +737,17 @@ impl Agent {
     pub async fn retry_pending(&mut self) {
         let todo: Vec<SavedBinding> = self.pending.values().map(|(b, _)| b.clone()).collect();
         for b in todo {
-            match self.port_add(&b.iface, &b.lport, false).await {
+            // A saved affinity that no longer parses or fits (other PMD
+            // cores now) is dropped with a warning: the port still binds.
+            let mut affinity = rxq::parse_affinity(&b.rxq_affinity).unwrap_or_default();
+            if !affinity.is_empty() {
+                let cores: Vec<Option<usize>> = self.pmds.iter().map(|h| h.core).collect();
+                if affinity.iter().any(|(_, c)| !cores.contains(&Some(*c))) {
+                    tracing::warn!(iface = %b.iface, affinity = %b.rxq_affinity, "saved rxq-affinity names cores without a PMD; ignored");
+                    affinity.clear();
+                }
+            }
+            match self.port_add(&b.iface, &b.lport, affinity, false).await {
                 Ok(()) => {
                     self.pending.remove(&b.iface);
                 }

@@ -96,6 +96,7 @@ pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, PmdThreads)> {
         underlay: None,
         underlay_stats: None,
         underlay_pmd: 0,
+        underlay_rxqs: Vec::new(),
         maglev: Default::default(),
         services: ServiceSets::default(),
         started: std::time::Instant::now(),

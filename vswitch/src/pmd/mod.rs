@@ -418,8 +418,9 @@ impl Pmd {
             let n = self.process_port(slot);
             if n > 0 {
                 let now = crate::sys::cycles();
-                if let Some(p) = &self.ports[usize::from(slot)] {
+                if let Some(p) = &mut self.ports[usize::from(slot)] {
                     p.stats.rx_cycles.add(now.wrapping_sub(t));
+                    p.io.rx_account(now.wrapping_sub(t));
                 }
                 t = now;
                 total += n;

@@ -71,9 +71,7 @@ impl Pmd {
         out.clear();
         out.push(self.waker.fd());
         for p in self.ports.iter().flatten() {
-            if let Some(fd) = p.io.rx_fd() {
-                out.push(fd);
-            }
+            p.io.rx_fds(out);
         }
     }
 

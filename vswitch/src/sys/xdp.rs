@@ -50,8 +50,12 @@ impl XdpAttachment {
         // On virtual interfaces (veth, tap: no backing device) native XDP converts
         // every skb into an XDP buffer on the sender's core, which measured 30%
         // fewer 64-byte packets/s than generic mode here with the same TCP
-        // throughput; real NICs get native mode (and zero-copy) first.
-        let virtual_if = !std::path::Path::new(&format!("/sys/class/net/{iface}/device")).exists();
+        // throughput; real NICs get native mode (and zero-copy) first. A
+        // virtual interface with several queues gets native mode too: generic
+        // XDP sees every veth frame on queue 0 (veth records the queue only on
+        // its NAPI path), so the other queues, and their PMDs, would sit idle.
+        let virtual_if = !std::path::Path::new(&format!("/sys/class/net/{iface}/device")).exists()
+            && super::xsk::rx_queue_count(iface) < 2;
         let tries: &[(XdpMode, &'static str)] = match mode {
             AttachMode::Auto if virtual_if => {
                 &[(XdpMode::Skb, "generic"), (XdpMode::Driver, "native")]

@@ -5,10 +5,12 @@
 
 use super::xdp::{AttachMode, XdpAttachment};
 use crate::port::{PortIo, BATCH, MAX_FRAME};
+use crate::stats::RxqStats;
 use std::ffi::CString;
 use std::io::Write;
 use std::num::NonZeroU32;
 use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex};
 use switchyard_southbound::DropReason;
 use xsk_rs::config::{
     BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig,
@@ -46,6 +48,9 @@ impl Default for XskOptions {
 }
 
 struct Queue {
+    /// The interface's queue number.
+    id: u32,
+    stats: Arc<RxqStats>,
     ring_size: u32,
     umem: Umem,
     fq: FillQueue,
@@ -59,17 +64,26 @@ struct Queue {
     scratch: Vec<FrameDesc>,
 }
 
-/// An interface served by AF_XDP.
+/// An interface served by AF_XDP: all its queues, or the share of them one
+/// PMD polls (see [`XskPort::split`]).
 pub struct XskPort {
     iface: String,
     queues: Vec<Queue>,
     /// Queue whose frames are in the current batch.
     cur: usize,
+    /// Queue the next receive looks at first: the one after the last that
+    /// gave frames, so that a busy queue never starves the others.
+    next: usize,
+    /// Rotates copied transmits of frames without a flow hash over the queues.
+    tx_rr: usize,
     rx_descs: [FrameDesc; BATCH],
     rx_sent: [bool; BATCH],
     n: usize,
     zero_copy: bool,
-    xdp: XdpAttachment,
+    xdp_mode: &'static str,
+    /// The XDP program and its socket map, shared by every part of a split
+    /// port; detached when the last part closes.
+    xdp: Arc<Mutex<XdpAttachment>>,
 }
 
 impl std::fmt::Debug for XskPort {
@@ -127,6 +141,8 @@ fn open_queue(iface: &str, queue: u32, o: &XskOptions, zero_copy: bool) -> anyho
             Ok((tx, rx, Some((fq, cq)))) => {
                 let frames = descs.len();
                 return Ok(Queue {
+                    id: queue,
+                    stats: Arc::default(),
                     ring_size: o.ring_size,
                     umem,
                     fq,
@@ -192,11 +208,14 @@ impl XskPort {
             iface: iface.to_string(),
             queues,
             cur: 0,
+            next: 0,
+            tx_rr: 0,
             rx_descs: [FrameDesc::default(); BATCH],
             rx_sent: [false; BATCH],
             n: 0,
             zero_copy,
-            xdp,
+            xdp_mode: xdp.mode,
+            xdp: Arc::new(Mutex::new(xdp)),
         };
         for q in 0..p.queues.len() {
             p.refill(q);
@@ -206,7 +225,71 @@ impl XskPort {
 
     /// The underlay program's trust maps (only for a port opened `geneve_only`).
     pub fn take_underlay_filter(&mut self) -> anyhow::Result<super::xdp::UnderlayFilter> {
-        self.xdp.take_underlay_filter()
+        self.xdp
+            .lock()
+            .map_err(|_| anyhow::anyhow!("XDP attachment poisoned"))?
+            .take_underlay_filter()
+    }
+
+    /// Number of queues this port (or part) polls.
+    pub fn queue_count(&self) -> usize {
+        self.queues.len()
+    }
+
+    /// Each queue's interface number and counters.
+    pub fn rxq_stats(&self) -> Vec<(u32, Arc<RxqStats>)> {
+        self.queues
+            .iter()
+            .map(|q| (q.id, q.stats.clone()))
+            .collect()
+    }
+
+    /// Splits the port into parts, one per group of queue indices (each
+    /// queue in exactly one group; empty groups are skipped): each PMD then
+    /// polls and transmits on its own queues, with no lock between them.
+    /// Called before any frame moves, so no batch is in flight.
+    pub fn split(self, groups: &[Vec<usize>]) -> anyhow::Result<Vec<XskPort>> {
+        let nq = self.queues.len();
+        let mut seen = vec![false; nq];
+        for &q in groups.iter().flatten() {
+            anyhow::ensure!(
+                q < nq && !seen[q],
+                "queue {q} of {} is not assignable once",
+                self.iface
+            );
+            seen[q] = true;
+        }
+        anyhow::ensure!(
+            seen.iter().all(|&s| s),
+            "every queue of {} needs a PMD",
+            self.iface
+        );
+        let XskPort {
+            iface,
+            queues,
+            zero_copy,
+            xdp_mode,
+            xdp,
+            ..
+        } = self;
+        let mut slots: Vec<Option<Queue>> = queues.into_iter().map(Some).collect();
+        Ok(groups
+            .iter()
+            .filter(|g| !g.is_empty())
+            .map(|g| XskPort {
+                iface: iface.clone(),
+                queues: g.iter().filter_map(|&q| slots[q].take()).collect(),
+                cur: 0,
+                next: 0,
+                tx_rr: 0,
+                rx_descs: [FrameDesc::default(); BATCH],
+                rx_sent: [false; BATCH],
+                n: 0,
+                zero_copy,
+                xdp_mode,
+                xdp: xdp.clone(),
+            })
+            .collect())
     }
 
     fn refill(&mut self, qi: usize) {
@@ -270,11 +353,30 @@ impl XskPort {
         self.refill(qi);
     }
 
+    /// The queue a copied frame leaves on: with several, one per flow (a
+    /// hash of the IPv4 addresses and ports, so a flow keeps its order) or,
+    /// for frames that are not IPv4, in rotation.
+    fn tx_queue(&mut self, head: &[u8], data: &[u8]) -> usize {
+        let nq = self.queues.len();
+        if nq < 2 {
+            return 0;
+        }
+        // Encapsulated frames hash on their outer headers, which is the head.
+        let f = if head.is_empty() { data } else { head };
+        match flow_hash(f) {
+            Some(h) => (h % nq as u64) as usize,
+            None => {
+                self.tx_rr = (self.tx_rr + 1) % nq;
+                self.tx_rr
+            }
+        }
+    }
+
     /// XDP attach mode and copy/zero-copy, for `port-list`.
     pub fn describe(&self) -> String {
         format!(
             "afxdp {} {} queues={}",
-            self.xdp.mode,
+            self.xdp_mode,
             if self.zero_copy { "zero-copy" } else { "copy" },
             self.queues.len()
         )
@@ -285,12 +387,14 @@ impl PortIo for XskPort {
     fn rx_burst(&mut self) -> usize {
         let nq = self.queues.len();
         for k in 0..nq {
-            let qi = (self.cur + k) % nq;
+            let qi = (self.next + k) % nq;
             // SAFETY: rx_descs receive frames of this queue's UMEM; they stay ours
             // until rx_done() recycles them or tx hands them back to the kernel.
             let n = unsafe { self.queues[qi].rx.consume(&mut self.rx_descs) };
             if n > 0 {
                 self.cur = qi;
+                self.next = (qi + 1) % nq;
+                self.queues[qi].stats.packets.add(n as u64);
                 self.n = n;
                 self.rx_sent[..n].fill(false);
                 return n;
@@ -351,7 +455,7 @@ impl PortIo for XskPort {
         if head.len() + data.len() > MAX_FRAME - 256 {
             return Err(DropReason::OversizeFrame);
         }
-        let qi = 0;
+        let qi = self.tx_queue(head, data);
         if !self.make_room(qi) {
             return Err(DropReason::TxRingFull);
         }
@@ -403,8 +507,14 @@ impl PortIo for XskPort {
             .any(|q| q.outstanding > 0 || !q.pending.is_empty())
     }
 
-    fn rx_fd(&self) -> Option<i32> {
-        self.queues.first().map(|q| q.rx.fd().as_raw_fd())
+    fn rx_fds(&self, out: &mut Vec<i32>) {
+        out.extend(self.queues.iter().map(|q| q.rx.fd().as_raw_fd()));
+    }
+
+    fn rx_account(&mut self, cycles: u64) {
+        if let Some(q) = self.queues.get(self.cur) {
+            q.stats.cycles.add(cycles);
+        }
     }
 
     fn mode(&self) -> String {
@@ -413,5 +523,50 @@ impl PortIo for XskPort {
 
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
         self
+    }
+}
+
+/// A hash of an untagged IPv4 frame's addresses, protocol and (when present)
+/// first four L4 bytes; None for anything else.
+fn flow_hash(f: &[u8]) -> Option<u64> {
+    if f.len() < 34 || f[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let ihl = usize::from(f[14] & 0x0f) * 4;
+    let mut h = u64::from(u32::from_be_bytes([f[26], f[27], f[28], f[29]]))
+        ^ u64::from(u32::from_be_bytes([f[30], f[31], f[32], f[33]])) << 32
+        ^ u64::from(f[23]);
+    if let Some(p) = f.get(14 + ihl..14 + ihl + 4) {
+        h ^= u64::from(u32::from_be_bytes([p[0], p[1], p[2], p[3]])).rotate_left(17);
+    }
+    // Finish (a 64-bit multiply mix) so the low bits depend on every input.
+    h = (h ^ (h >> 31)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    Some(h ^ (h >> 29))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::flow_hash;
+
+    #[test]
+    fn a_flow_hashes_the_same_both_ways_round_and_other_frames_do_not_hash() {
+        let mut f = vec![0u8; 60];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[23] = 17;
+        f[26..30].copy_from_slice(&[10, 0, 0, 1]);
+        f[30..34].copy_from_slice(&[10, 0, 0, 2]);
+        f[34..38].copy_from_slice(&[0x9c, 0x40, 0x00, 0x35]);
+        let a = flow_hash(&f).unwrap();
+        assert_eq!(flow_hash(&f), Some(a), "a flow keeps its queue");
+        let mut spread = std::collections::BTreeSet::new();
+        for sport in 0..64u16 {
+            f[34..36].copy_from_slice(&sport.to_be_bytes());
+            spread.insert(flow_hash(&f).unwrap() % 4);
+        }
+        assert_eq!(spread.len(), 4, "source ports spread over four queues");
+        f[12..14].copy_from_slice(&[0x86, 0xdd]);
+        assert_eq!(flow_hash(&f), None);
+        assert_eq!(flow_hash(&f[..20]), None);
     }
 }
