@@ -85,11 +85,13 @@ run_bridge()     { ns_pair_host; ip link add e2e-br type bridge; ip link set e2e
                    ip link set e2e-ha master e2e-br; ip link set e2e-hb master e2e-br
                    [ "$1" = txoff ] && pods_tx_off
                    measure "bridge-$1" e2e-a e2e-b 0a:00:00:00:00:01 0a:00:00:00:00:02 10.99.0.1 10.99.0.2; cleanup; }
-run_switchyard() { # MODE: auto (generic XDP on veth) or native
-                   SWITCHYARD_XDP_MODE=$1 "$SYCTL" sandbox up --pods 2 --dir "$SBDIR" --prefix e2e --port-base 18641 --pmd-core 1 >/dev/null
-                   local mode name=switchyard
+run_switchyard() { # MODE [NAME SANDBOX-OPTION...]: MODE auto (generic XDP on veth) or native;
+                   # NAME and options for the extra rows (several PMDs, multi-queue pods)
+                   local xmode=$1 name=${2:-} mode; shift; [ $# -gt 0 ] && shift
+                   local opts=(--pmd-core 1); [ $# -gt 0 ] && opts=("$@")
+                   SWITCHYARD_XDP_MODE=$xmode "$SYCTL" sandbox up --pods 2 --dir "$SBDIR" --prefix e2e --port-base 18641 "${opts[@]}" >/dev/null
                    mode=$("$SYCTL" vswitch port-list --vswitchd "$SBDIR/vswitchd.sock" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["mode"])')
-                   [ "$1" = native ] && name=switchyard-native
+                   [ -z "$name" ] && { name=switchyard; [ "$xmode" = native ] && name=switchyard-native; }
                    echo "# $name: XDP mode $mode; $(xdp_attach "$(python3 -c "import json; print(json.load(open('$SBDIR/state.json'))['pods'][0]['host_iface'])")") (the kernel's view: ip link)" | tee -a "$RESULTS"
                    # shellcheck disable=SC2046
                    measure $name $(python3 -c "import json; p=json.load(open('$SBDIR/state.json'))['pods']; print(p[0]['netns'], p[1]['netns'], p[0]['mac'], p[1]['mac'], p[0]['ip'], p[1]['ip'])")
@@ -122,6 +124,11 @@ echo "setup tcp_gbps pps_delivered pps_offered   (DUR=${DUR}s, RUNS=$RUNS)"
 for r in $(seq "$RUNS"); do
   run_veth; run_bridge on; run_bridge txoff
   run_switchyard auto; run_switchyard native; run_ovs best-effort; run_ovs generic
+  # Two PMDs on this machine's two cores (shared with the pods), with
+  # single-queue pod veths (every frame crosses the hand-off ring) and with
+  # two queues per veth (each PMD polls one queue of every port).
+  run_switchyard auto switchyard-2pmd --pmd-cores 0,1
+  run_switchyard auto switchyard-2pmd-2q --pmd-cores 0,1 --queues 2
 done
 
 report "$RESULTS" bridge-txoff bridge-on ovs-afxdp ovs-afxdp-generic veth
