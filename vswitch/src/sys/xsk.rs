@@ -184,6 +184,28 @@ fn open_queue(iface: &str, queue: u32, o: &XskOptions, zero_copy: bool) -> anyho
 }
 
 impl XskPort {
+    fn with(
+        iface: &str,
+        queues: Vec<Queue>,
+        zero_copy: bool,
+        xdp_mode: &'static str,
+        xdp: Arc<Mutex<XdpAttachment>>,
+    ) -> Self {
+        XskPort {
+            iface: iface.to_string(),
+            queues,
+            cur: 0,
+            next: 0,
+            tx_rr: 0,
+            rx_descs: [FrameDesc::default(); BATCH],
+            rx_sent: [false; BATCH],
+            n: 0,
+            zero_copy,
+            xdp_mode,
+            xdp,
+        }
+    }
+
     /// Opens every RX queue of `iface` with AF_XDP and attaches the XDP program.
     pub fn open(iface: &str, o: &XskOptions) -> anyhow::Result<Self> {
         let nq = rx_queue_count(iface);
@@ -204,19 +226,8 @@ impl XskPort {
         for (i, q) in queues.iter().enumerate() {
             xdp.register(i as u32, &q.rx.fd().as_raw_fd())?;
         }
-        let mut p = XskPort {
-            iface: iface.to_string(),
-            queues,
-            cur: 0,
-            next: 0,
-            tx_rr: 0,
-            rx_descs: [FrameDesc::default(); BATCH],
-            rx_sent: [false; BATCH],
-            n: 0,
-            zero_copy,
-            xdp_mode: xdp.mode,
-            xdp: Arc::new(Mutex::new(xdp)),
-        };
+        let mode = xdp.mode;
+        let mut p = XskPort::with(iface, queues, zero_copy, mode, Arc::new(Mutex::new(xdp)));
         for q in 0..p.queues.len() {
             p.refill(q);
         }
@@ -276,18 +287,9 @@ impl XskPort {
         Ok(groups
             .iter()
             .filter(|g| !g.is_empty())
-            .map(|g| XskPort {
-                iface: iface.clone(),
-                queues: g.iter().filter_map(|&q| slots[q].take()).collect(),
-                cur: 0,
-                next: 0,
-                tx_rr: 0,
-                rx_descs: [FrameDesc::default(); BATCH],
-                rx_sent: [false; BATCH],
-                n: 0,
-                zero_copy,
-                xdp_mode,
-                xdp: xdp.clone(),
+            .map(|g| {
+                let queues = g.iter().filter_map(|&q| slots[q].take()).collect();
+                XskPort::with(&iface, queues, zero_copy, xdp_mode, xdp.clone())
             })
             .collect())
     }
