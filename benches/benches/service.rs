@@ -84,6 +84,71 @@ fn established(c: &mut Criterion) {
     g.finish();
 }
 
+/// The established service path on 1 and 2 PMD threads, each pinned to its
+/// own core with its own ports and 32 connections, timed together: with one
+/// conntrack shared by both (`shared`, what vswitchd runs: its lock taken
+/// once per batch) and, as the bound any sharding or steering could reach,
+/// with a table each (`own`). `service_path_64B_pmds/N_...`.
+fn established_pmds(c: &mut Criterion) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut g = c.benchmark_group("service_path_64B_pmds");
+    let snap = snapshot(&service_nb(1));
+    for (n, shared) in [(1usize, true), (2, true), (2, false)] {
+        if n > cores {
+            eprintln!("service_path_64B_pmds/{n}: this machine has {cores} core(s); skipped");
+            continue;
+        }
+        let mut pmds: Vec<_> = (0..n)
+            .map(|k| {
+                let frames: Vec<Vec<u8>> = (0..BATCH)
+                    .map(|j| to_vip(0, 40_000 + (k * BATCH + j) as u16))
+                    .collect();
+                pmd_on_snapshot(&snap, 2, frames, 4096).0
+            })
+            .collect();
+        if shared {
+            let edge = pmds[0].edge_handle();
+            for p in &mut pmds[1..] {
+                p.share_edge(edge.clone());
+            }
+        }
+        for p in &mut pmds {
+            for _ in 0..4 {
+                p.poll_port(0);
+            }
+        }
+        let entries: usize = if shared {
+            pmds[0].edge().ct.len()
+        } else {
+            pmds.iter().map(|p| p.edge().ct.len()).sum()
+        };
+        assert_eq!(entries, BATCH * n, "one connection per flow");
+        g.throughput(Throughput::Elements((BATCH * n) as u64));
+        let name = format!("{n}_{}", if shared { "shared" } else { "own" });
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let start = std::sync::Barrier::new(n + 1);
+                let start = &start;
+                std::thread::scope(|s| {
+                    for (k, p) in pmds.iter_mut().enumerate() {
+                        s.spawn(move || {
+                            core_affinity::set_for_current(core_affinity::CoreId { id: k });
+                            start.wait();
+                            for _ in 0..iters {
+                                black_box(p.poll_port(0));
+                            }
+                        });
+                    }
+                    start.wait();
+                    std::time::Instant::now()
+                })
+                .elapsed()
+            })
+        });
+    }
+    g.finish();
+}
+
 fn setup(c: &mut Criterion) {
     use switchyard_vswitch::edge::{ingress, Edge, EdgeState};
     use switchyard_vswitch::stats::PmdStats;
@@ -214,5 +279,5 @@ fn acl_path(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, established, setup, acl_path);
+criterion_group!(benches, established, established_pmds, setup, acl_path);
 criterion_main!(benches);

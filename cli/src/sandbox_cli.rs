@@ -46,6 +46,10 @@ pub(crate) struct SandboxOpts {
     /// PMDs, a port's queues are spread over them (`vswitch pmd-rxq-show`).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
     queues: u16,
+    /// An extra option for every vswitchd (repeatable), e.g.
+    /// --vswitchd-arg=--pmd-auto-lb.
+    #[arg(long = "vswitchd-arg", allow_hyphen_values = true)]
+    vswitchd_args: Vec<String>,
     /// Also an "external" network behind router lr0: switch ext (172.16.0.0/24,
     /// router port 172.16.0.1) with one host namespace PREFIX-ext at
     /// 172.16.0.10 that has no route to the pods (reach it with lr-nat-add).
@@ -96,6 +100,7 @@ impl SandboxOpts {
             tls: self.tls,
             pmd_cores: self.pmd_cores.clone(),
             queues: self.queues,
+            vswitchd_args: self.vswitchd_args.clone(),
             pmd_core: if self.no_pin {
                 None
             } else {

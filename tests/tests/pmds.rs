@@ -203,3 +203,65 @@ fn a_ports_queues_spread_over_pmds_carry_traffic_and_stay_pinned_across_a_restar
     let lines = sb.svc_in(&ns[0], "connect", &sb.ip(1), 8080, 5);
     assert!(lines.iter().all(|l| l.starts_with("b2 ")), "{lines:?}");
 }
+
+#[test]
+fn pmd_auto_lb_moves_a_busy_queue_off_an_overloaded_pmd() {
+    if !can_run("pmd_auto_lb_moves_a_busy_queue_off_an_overloaded_pmd") {
+        return;
+    }
+    let sb = Sandbox::up_with(
+        79,
+        2,
+        &[
+            "--pmd-cores",
+            "0,1",
+            "--queues",
+            "2",
+            "--vswitchd-arg=--pmd-auto-lb",
+            "--vswitchd-arg=--pmd-auto-lb-interval=1",
+            "--vswitchd-arg=--pmd-auto-lb-load-threshold=0",
+        ],
+    );
+    let iface = |i: usize| {
+        sb.pod(i)["host_iface"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    // Both of pod 1's queues on core 1 (pinned), then unpinned: they stay
+    // together (PMD 0 has the other port's two) until auto-lb sees the load.
+    sb.syctl(&["vswitch", "port-set", &iface(0), "rxq-affinity=0:1,1:1"]);
+    sb.restart("vswitchd", false);
+    sb.syctl(&["vswitch", "port-set", &iface(0), "rxq-affinity="]);
+    let together = rxqs_of(&sb, &iface(0));
+    assert_eq!(together[0].1, together[1].1, "{together:?}");
+    let flood = format!(
+        "import socket\nss=[socket.socket(socket.AF_INET,socket.SOCK_DGRAM) for _ in range(64)]\n\
+         for i in range(400000): ss[i%64].sendto(b'x'*64,('{}',9))",
+        sb.ip(1)
+    );
+    let spread = |sb: &Sandbox| {
+        let q = rxqs_of(sb, &iface(0));
+        q.len() == 2 && q[0].1 != q[1].1
+    };
+    // Flood until auto-lb moves a queue (each round a fraction of a second
+    // of load; the check runs every second).
+    let moved = wait_until(Duration::from_secs(30), || {
+        let (ok, _, _) = sb.exec(0, &["python3", "-c", &flood]);
+        ok && spread(&sb)
+    });
+    assert!(
+        moved,
+        "auto-lb never spread the busy queues: {:?}",
+        rxqs_of(&sb, &iface(0))
+    );
+    let url = sb.state["vswitchd_metrics"]
+        .as_str()
+        .expect("metrics url")
+        .to_string();
+    let m = switchyard_tests::metrics::scrape(&url);
+    let moves =
+        switchyard_tests::metrics::value(&m, "switchyard_vswitchd_pmd_auto_lb_moves_total", None);
+    assert!(moves >= 1.0, "no move counted: {moves}");
+    assert!(sb.ping(0, &sb.ip(1)), "no ping after the rebalance");
+}

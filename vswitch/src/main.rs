@@ -56,6 +56,25 @@ struct Args {
     /// omitted.
     #[arg(long)]
     pmd_cores: Option<String>,
+    /// Rebalance the PMDs' receive queues by load, every
+    /// --pmd-auto-lb-interval, when the busiest PMD is loaded and the
+    /// placement relieves it enough (OVS's pmd-auto-lb).
+    #[arg(long, env = "SWITCHYARD_PMD_AUTO_LB")]
+    pmd_auto_lb: bool,
+    /// Seconds between --pmd-auto-lb checks (1-3600).
+    #[arg(long, env = "SWITCHYARD_PMD_AUTO_LB_INTERVAL", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pmd_auto_lb_interval: u64,
+    /// Busy percentage of the busiest PMD below which --pmd-auto-lb does
+    /// nothing (0-100).
+    #[arg(long, env = "SWITCHYARD_PMD_AUTO_LB_LOAD", default_value_t = 95,
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    pmd_auto_lb_load_threshold: u32,
+    /// Percentage by which a rebalance must lower the busiest PMD's load
+    /// for --pmd-auto-lb to move queues (0-100).
+    #[arg(long, env = "SWITCHYARD_PMD_AUTO_LB_IMPROVEMENT", default_value_t = 25,
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    pmd_auto_lb_improvement_threshold: u32,
     /// What an idle PMD does.
     #[arg(long, value_enum, default_value = "adaptive")]
     idle: IdlePolicy,
@@ -244,6 +263,14 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(agent::learn_loop(agent.clone()));
     tokio::spawn(agent::applied_loop(agent.clone()));
     tokio::spawn(agent::tunnel_loop(agent.clone()));
+    if args.pmd_auto_lb {
+        tokio::spawn(agent::auto_lb_loop(
+            agent.clone(),
+            std::time::Duration::from_secs(args.pmd_auto_lb_interval),
+            args.pmd_auto_lb_load_threshold,
+            args.pmd_auto_lb_improvement_threshold,
+        ));
+    }
 
     if let Some(addr) = args.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr).await?;

@@ -35,6 +35,8 @@ pub struct Opts {
     pub pmd_cores: Option<String>,
     /// Queues of every pod's veth.
     pub queues: u16,
+    /// Extra options for every vswitchd.
+    pub vswitchd_args: Vec<String>,
     /// Logical switches (one subnet each); with two or more, a router joins them.
     pub subnets: usize,
     /// Chassis (each a namespace with its own vswitchd, Geneve between them).
@@ -652,6 +654,7 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
             args.push(n.to_string());
         }
         args.extend(pki::vswitchd_args(st, &node.name));
+        args.extend(o.vswitchd_args.iter().cloned());
         let d = spawn_in(
             node.netns.as_deref(),
             "switchyard-vswitchd",

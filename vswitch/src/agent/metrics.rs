@@ -115,6 +115,12 @@ impl Agent {
             self.pending.len() as f64,
         )
         .single(
+            "switchyard_vswitchd_pmd_auto_lb_moves_total",
+            "counter",
+            "Ports --pmd-auto-lb moved to other PMDs.",
+            self.pmds_auto_lb_moves as f64,
+        )
+        .single(
             "switchyard_vswitchd_untranslatable_flows",
             "gauge",
             "SB flows this vswitchd could not translate.",

@@ -3,7 +3,7 @@
 //! claims them in SB, and builds and publishes table sets for the PMD thread.
 //! It keeps the last tables while northd is away.
 
-use crate::control::{ConnInfo, CtStatsInfo, DpFlow, PmdInfo, PortInfo, Request, Response, Status};
+use crate::control::{DpFlow, PmdInfo, PortInfo, Request, Response, Status};
 use crate::lb::ServiceSets;
 use crate::pmd::handoff::Handoff;
 use crate::pmd::SharedTables;
@@ -25,7 +25,7 @@ mod rxq;
 mod sb;
 mod threads;
 
-pub use sb::{applied_loop, learn_loop, pending_loop, sb_loop, tunnel_loop};
+pub use sb::{applied_loop, auto_lb_loop, learn_loop, pending_loop, sb_loop, tunnel_loop};
 pub use threads::{start, PmdThreads};
 
 /// How a PMD thread waits when there is no traffic.
@@ -82,8 +82,6 @@ pub enum PmdCmd {
         String,
         std::sync::mpsc::Sender<crate::trace::TraceReport>,
     ),
-    CtList(Option<u32>, std::sync::mpsc::Sender<Vec<ConnInfo>>),
-    CtStats(std::sync::mpsc::Sender<CtStatsInfo>),
     CtFlush(std::sync::mpsc::Sender<usize>),
     /// Zero the PMD's counters: done by the PMD itself, their only writer,
     /// so that no increment racing a reset from outside is lost.
@@ -187,6 +185,11 @@ pub struct Agent {
     reported: Option<(u64, u64, u64)>,
     /// The NB version northd last acknowledged as running here.
     nb_cfg: u64,
+    /// The PMDs' shared conntrack (dumped from here, in chunks).
+    edge: Arc<std::sync::Mutex<crate::edge::EdgeState>>,
+    /// `--pmd-auto-lb`: the last interval's counters, and ports it moved.
+    auto_lb: rxq::AutoLb,
+    pmds_auto_lb_moves: u64,
 }
 
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
@@ -544,11 +547,11 @@ impl Agent {
                 }
                 Response::DpFlows(rows)
             }
-            Request::CtList { zone } => match self.ask_pmd(|tx| PmdCmd::CtList(zone, tx)).await {
+            Request::CtList { zone } => match self.off_pmds(move |e| ct::list(e, zone)).await {
                 Ok(c) => Response::Conns(c),
                 Err(e) => e,
             },
-            Request::CtStats => match self.ask_pmd(PmdCmd::CtStats).await {
+            Request::CtStats => match self.off_pmds(ct::stats).await {
                 Ok(mut s) => {
                     let now = std::time::Instant::now();
                     let (t0, n0) = self.ct_rate.unwrap_or((self.started, 0));
@@ -613,6 +616,18 @@ impl Agent {
 
     /// Sends a command to PMD 0 (conntrack and tracing: the state is shared)
     /// and waits for its answer.
+    /// Runs `f` on the shared conntrack on a blocking thread (it takes the
+    /// lock in short chunks; the PMDs keep running).
+    async fn off_pmds<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&std::sync::Mutex<crate::edge::EdgeState>) -> T + Send + 'static,
+    ) -> Result<T, Response> {
+        let edge = self.edge.clone();
+        tokio::task::spawn_blocking(move || f(&edge))
+            .await
+            .map_err(|e| Response::Error(format!("conntrack dump failed: {e}")))
+    }
+
     async fn ask_pmd<T: Send + 'static>(
         &self,
         make: impl FnOnce(std::sync::mpsc::Sender<T>) -> PmdCmd,

@@ -153,23 +153,134 @@ pub fn plan_by_load(queues: &[Load], npmds: usize) -> Vec<usize> {
     out
 }
 
+/// What `--pmd-auto-lb` decides each interval: a new placement (one PMD
+/// per queue) when it lowers the busiest PMD's load by at least
+/// `improvement_pct` percent; `current` is each queue's PMD now, `loads` its
+/// cycles over the interval.
+pub fn auto_lb_plan(
+    current: &[usize],
+    loads: &[Load],
+    npmds: usize,
+    improvement_pct: u32,
+) -> Option<Vec<usize>> {
+    let busiest = |plan: &[usize]| {
+        let mut per = vec![0u64; npmds];
+        for (&pmd, l) in plan.iter().zip(loads) {
+            if let Some(x) = per.get_mut(pmd) {
+                *x += l.cycles;
+            }
+        }
+        per.into_iter().max().unwrap_or(0)
+    };
+    let now = busiest(current);
+    if now == 0 {
+        return None;
+    }
+    let plan = plan_by_load(loads, npmds);
+    let then = busiest(&plan);
+    let gain = now.saturating_sub(then) as u128 * 100;
+    (gain >= u128::from(improvement_pct) * now as u128 && plan != current).then_some(plan)
+}
+
+/// `--pmd-auto-lb`'s memory between intervals: each queue's cycles and
+/// each PMD's busy cycles at the last look, and the clock then.
+#[derive(Default)]
+pub(super) struct AutoLb {
+    cycles: std::collections::HashMap<(String, u32), u64>,
+    busy: Vec<u64>,
+    tsc: u64,
+}
+
 impl Agent {
+    /// One `--pmd-auto-lb` interval: when the busiest PMD was busy at least
+    /// `load_pct` percent of the time and a placement by this interval's
+    /// cycles lowers its load by `improvement_pct` percent, the queues move
+    /// (OVS's pmd-auto-lb-load-threshold and -improvement-threshold).
+    pub(super) async fn auto_lb_tick(&mut self, load_pct: u32, improvement_pct: u32) {
+        let tsc = crate::sys::cycles();
+        let busy: Vec<u64> = self
+            .pmds
+            .iter()
+            .map(|h| h.stats.busy_cycles.get())
+            .collect();
+        let mut last = std::mem::take(&mut self.auto_lb);
+        let mut deltas = Vec::new();
+        let mut current = Vec::new();
+        for p in self.ports.values() {
+            for q in &p.rxqs {
+                let now = q.stats.cycles.get();
+                let key = (p.iface.clone(), q.id);
+                // A queue reopened since (moved, re-pinned) starts from zero.
+                let before = last
+                    .cycles
+                    .get(&key)
+                    .copied()
+                    .filter(|&b| b <= now)
+                    .unwrap_or(0);
+                deltas.push(now - before);
+                current.push(q.pmd);
+                last.cycles.insert(key, now);
+            }
+        }
+        let elapsed = tsc.wrapping_sub(last.tsc).max(1);
+        let busiest_pct = busy
+            .iter()
+            .zip(last.busy.iter().chain(std::iter::repeat(&0)))
+            .map(|(&b, &a)| b.saturating_sub(a) as u128 * 100 / u128::from(elapsed))
+            .max()
+            .unwrap_or(0);
+        let first = last.tsc == 0;
+        last.busy = busy;
+        last.tsc = tsc;
+        self.auto_lb = last;
+        if first || busiest_pct < u128::from(load_pct) {
+            return;
+        }
+        let mut loads = self.loads(|_| 0);
+        for (l, d) in loads.iter_mut().zip(&deltas) {
+            l.cycles = *d;
+        }
+        let Some(plan) = auto_lb_plan(&current, &loads, self.pmds.len(), improvement_pct) else {
+            return;
+        };
+        match self.apply_plan(&plan).await {
+            Ok(n) => {
+                self.pmds_auto_lb_moves += n as u64;
+                tracing::info!(
+                    moved = n,
+                    busiest_pct = busiest_pct as u64,
+                    "pmd-auto-lb rebalanced"
+                );
+            }
+            Err(e) => tracing::warn!(error = %e, "pmd-auto-lb rebalance failed"),
+        }
+    }
+
     /// `pmd-rxq-rebalance`: every port's unpinned queues placed again by the
     /// cycles they took since they were placed ([`plan_by_load`]); ports
     /// whose placement changes are reopened on their new PMDs. Returns how
     /// many ports moved.
     pub(super) async fn rebalance(&mut self) -> Result<usize, String> {
-        let ifaces: Vec<String> = self.ports.keys().cloned().collect();
-        let mut loads = Vec::new();
-        for p in self.ports.values() {
-            for q in &p.rxqs {
-                loads.push(Load {
-                    cycles: q.stats.cycles.get(),
-                    pinned: q.pinned.then_some(q.pmd),
-                });
-            }
-        }
+        let loads = self.loads(|q| q.stats.cycles.get());
         let plan = plan_by_load(&loads, self.pmds.len());
+        self.apply_plan(&plan).await
+    }
+
+    /// Every bound port's queues (in port order) with `cycles` of each.
+    fn loads(&self, cycles: impl Fn(&RxqEntry) -> u64) -> Vec<Load> {
+        let queues = self.ports.values().flat_map(|p| &p.rxqs);
+        queues
+            .map(|q| Load {
+                cycles: cycles(q),
+                pinned: q.pinned.then_some(q.pmd),
+            })
+            .collect()
+    }
+
+    /// Moves every port whose queues `plan` (one PMD per queue, in port
+    /// order) places elsewhere; returns how many moved.
+    async fn apply_plan(&mut self, plan: &[usize]) -> Result<usize, String> {
+        let ifaces: Vec<String> = self.ports.keys().cloned().collect();
         let mut at = 0;
         let mut moved = 0;
         for iface in ifaces {
@@ -177,7 +288,10 @@ impl Agent {
                 continue;
             };
             let n = p.rxqs.len();
-            let new: Vec<(usize, bool)> = plan[at..at + n]
+            let Some(mine) = plan.get(at..at + n) else {
+                break;
+            };
+            let new: Vec<(usize, bool)> = mine
                 .iter()
                 .zip(&p.rxqs)
                 .map(|(&pmd, q)| (pmd, q.pinned))
@@ -355,6 +469,26 @@ mod tests {
         assert_eq!(plan, [1, 0, 0]);
         // Nothing measured yet: spread by count.
         assert_eq!(plan_by_load(&[q(0, None); 4], 2), [0, 1, 0, 1]);
+    }
+
+    #[test]
+    fn auto_lb_moves_only_when_the_busiest_pmd_gains_enough() {
+        let q = |cycles| Load {
+            cycles,
+            pinned: None,
+        };
+        // Two busy queues on PMD 0, two idle on PMD 1: moving one halves PMD 0.
+        let loads = [q(500), q(500), q(0), q(0)];
+        let plan = auto_lb_plan(&[0, 0, 1, 1], &loads, 2, 25).expect("rebalances");
+        assert_ne!(plan[0], plan[1]);
+        // Already even: nothing to gain.
+        assert_eq!(auto_lb_plan(&[0, 1, 0, 1], &loads, 2, 25), None);
+        // 600/400 -> 500/500 is a 17% gain: below a 25% threshold, above 10%.
+        let loads = [q(300), q(300), q(200), q(200)];
+        assert_eq!(auto_lb_plan(&[0, 0, 1, 1], &loads, 2, 25), None);
+        assert!(auto_lb_plan(&[0, 0, 1, 1], &loads, 2, 10).is_some());
+        // No load at all: nothing.
+        assert_eq!(auto_lb_plan(&[0, 0], &[q(0), q(0)], 2, 0), None);
     }
 
     #[test]

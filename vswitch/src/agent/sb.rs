@@ -88,6 +88,26 @@ pub async fn applied_loop(agent: Arc<Mutex<Agent>>) {
     }
 }
 
+/// `--pmd-auto-lb`: every `interval`, rebalances the PMDs' queues when the
+/// busiest PMD is loaded and a placement by the last interval's cycles
+/// relieves it enough ([`Agent::auto_lb_tick`]).
+pub async fn auto_lb_loop(
+    agent: Arc<Mutex<Agent>>,
+    interval: Duration,
+    load_pct: u32,
+    improvement_pct: u32,
+) {
+    let mut tick = tokio::time::interval(interval);
+    loop {
+        tick.tick().await;
+        agent
+            .lock()
+            .await
+            .auto_lb_tick(load_pct, improvement_pct)
+            .await;
+    }
+}
+
 /// Resolves the remote chassis' underlay MACs, every 200 ms while any is missing.
 pub async fn tunnel_loop(agent: Arc<Mutex<Agent>>) {
     loop {

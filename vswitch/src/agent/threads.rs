@@ -105,6 +105,9 @@ pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, PmdThreads)> {
         claimed_sb: 0,
         reported: None,
         nb_cfg: 0,
+        edge,
+        auto_lb: Default::default(),
+        pmds_auto_lb_moves: 0,
     };
     Ok((Arc::new(Mutex::new(agent)), handles))
 }
@@ -153,12 +156,6 @@ fn pmd_loop(
                 PmdCmd::Trace(key, chassis, reply) => {
                     let _ = reply.send(pmd.trace(&key, &chassis));
                 }
-                PmdCmd::CtList(zone, reply) => {
-                    let _ = reply.send(crate::agent::ct::list(&pmd.edge(), zone));
-                }
-                PmdCmd::CtStats(reply) => {
-                    let _ = reply.send(crate::agent::ct::stats(&pmd.edge()));
-                }
                 PmdCmd::ClearStats(reply) => {
                     pmd.stats.reset();
                     let _ = reply.send(());
@@ -173,7 +170,7 @@ fn pmd_loop(
             }
         }
         pmd.refresh_tables();
-        pmd.housekeep();
+        pmd.housekeep_if_due();
         let n = pmd.poll_once();
         if n > 0 || pmd.tx_outstanding() {
             empty = 0;

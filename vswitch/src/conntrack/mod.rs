@@ -336,6 +336,20 @@ impl Conntrack {
         self.conns.iter().filter(|c| c.live)
     }
 
+    /// Copies the live connections in slots `from..from + n` to `out`;
+    /// returns the slot after the last one looked at (`slots()` at the end).
+    pub fn copy_slots(&self, from: usize, n: usize, out: &mut Vec<Conn>) -> usize {
+        let end = from.saturating_add(n).min(self.conns.len());
+        let range = self.conns.get(from..end).unwrap_or(&[]);
+        out.extend(range.iter().filter(|c| c.live).copied());
+        end
+    }
+
+    /// Slots in the table (live or free).
+    pub fn slots(&self) -> usize {
+        self.conns.len()
+    }
+
     fn timeout(&self, c: &Conn) -> u64 {
         let t = &self.timeouts;
         match (c.orig.proto, c.state) {

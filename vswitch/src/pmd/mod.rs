@@ -7,6 +7,7 @@
 
 mod answers;
 pub mod handoff;
+mod housekeep;
 mod inspect;
 mod ports;
 
@@ -85,12 +86,18 @@ pub const EMC_INSERT_INV_PROB: u32 = 100;
 /// Megaflow entries a table swap revalidates before it drops the cache
 /// instead (each costs a slow-path walk on the PMD, about a microsecond).
 pub const REVALIDATE_BUDGET: usize = 1024;
-/// Housekeeping calls between reorderings of the megaflow masks.
+/// Housekeeping calls between reorderings of the megaflow masks (about 1 s).
 const MASK_SORT_EVERY: u32 = 1024;
+/// Passes between looks at the clock for housekeeping.
+const HOUSEKEEP_CHECK_EVERY: u32 = 64;
+/// Housekeeping runs about this often (OVS's PMD: every 1,024 iterations or
+/// so), not every pass: PMD 0 takes the shared conntrack's lock for it.
+const HOUSEKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_millis(1);
 /// Conntrack capacity of a PMD made with [`Pmd::new`] (vswitchd sets its own).
 pub const CT_DEFAULT: usize = 65_536;
-/// Connections the housekeeping looks at per call.
-const EXPIRE_BUDGET: usize = 256;
+/// Connection slots the housekeeping looks at per call (per millisecond: a
+/// million-entry table is swept in about a second, a few microseconds a call).
+const EXPIRE_BUDGET: usize = 1024;
 
 struct PortSlot {
     io: Box<dyn PortIo>,
@@ -133,6 +140,11 @@ pub struct Pmd {
     /// xorshift state for that draw.
     rng: u64,
     housekeeps: u32,
+    /// Passes since the clock was last read for housekeeping, and when it ran.
+    passes: u32,
+    last_housekeep: std::time::Instant,
+    /// Retired table sets waiting for room in the agent's queue.
+    held_retired: Vec<Arc<Tables>>,
     out: Vec<u16>,
     /// Where punted packets build what they generate (allocated once).
     scratch: Box<[u8; crate::port::MAX_FRAME]>,
@@ -232,6 +244,9 @@ impl Pmd {
             emc_insert_inv_prob: EMC_INSERT_INV_PROB,
             rng: seed | 1,
             housekeeps: 0,
+            passes: 0,
+            last_housekeep: std::time::Instant::now(),
+            held_retired: Vec::with_capacity(housekeep::HELD_RETIRED),
             ports: Vec::new(),
             active: Vec::new(),
             dirty: Vec::with_capacity(1024),
@@ -305,21 +320,6 @@ impl Pmd {
         self.emc_insert_inv_prob = emc_insert_inv_prob;
     }
 
-    /// Expires connections and mirrors conntrack counters (between batches);
-    /// every [`MASK_SORT_EVERY`] calls, puts the most-hit megaflow masks first.
-    pub fn housekeep(&mut self) {
-        if self.edge_keeper {
-            lock(&self.edge).housekeep(&self.tables, &self.stats, EXPIRE_BUDGET);
-        }
-        self.housekeeps = self.housekeeps.wrapping_add(1);
-        if self.housekeeps.is_multiple_of(MASK_SORT_EVERY) {
-            self.megaflow.sort_masks();
-            self.stats
-                .megaflow_masks
-                .set(self.megaflow.mask_count() as u64);
-        }
-    }
-
     /// Whether this megaflow hit goes into the exact-match cache.
     #[inline]
     fn emc_draw(&mut self) -> bool {
@@ -334,52 +334,6 @@ impl Pmd {
                 self.rng = x;
                 // 1 in n without a division: the top 32 bits scaled to 0..n.
                 ((x >> 32) * u64::from(n)) >> 32 == 0
-            }
-        }
-    }
-
-    /// Picks up a newer table set if one was published. Conntrack zones the
-    /// new set no longer has (a deleted switch or router, a topology whose
-    /// stateful zone changed) are flushed, NAT bindings included, so a
-    /// datapath key reused later starts clean.
-    #[inline]
-    pub fn refresh_tables(&mut self) {
-        let cur = self.shared.tables.load();
-        if cur.generation != self.tables.generation {
-            let old = std::mem::replace(&mut self.tables, arc_swap::Guard::into_inner(cur));
-            // The keeper PMD applies zone changes to the shared state.
-            if self.edge_keeper {
-                let mut edge = lock(&self.edge);
-                if !edge.ct.is_empty() && self.tables.lost_zones(&old) {
-                    // Rare (a datapath went away): one pass over the table.
-                    let t = &self.tables;
-                    edge.ct.flush_if(|z| !t.has_zone(z));
-                }
-                if self.tables.ct_zone_limits != old.ct_zone_limits {
-                    // Rare (an operator changed a limit): counts a pass over the table.
-                    edge.ct.set_zone_limits(&self.tables.ct_zone_limits);
-                }
-            }
-            // Megaflows that still hold under the new tables stay (a learned
-            // MAC binding does not cost every flow a slow-path walk).
-            let t = self.tables.clone();
-            let mut out = std::mem::take(&mut self.out);
-            let r = self.megaflow.revalidate(
-                t.generation,
-                REVALIDATE_BUDGET,
-                |k, out, wc| run_wc(&t, k, out, wc),
-                &mut out,
-            );
-            self.out = out;
-            self.stats.megaflow_kept.add(r.kept as u64);
-            self.stats.megaflow_dropped.add(r.dropped as u64);
-            self.stats
-                .megaflow_masks
-                .set(self.megaflow.mask_count() as u64);
-            // Full queue: the agent is behind; freeing here is the fallback.
-            let _ = self.shared.retired.push(old);
-            if let Some(a) = self.shared.adopted.get(self.id) {
-                a.store(self.tables.generation, std::sync::atomic::Ordering::Release);
             }
         }
     }
