@@ -84,8 +84,14 @@ impl Sandbox {
     /// Brings up the sandbox a scenario's topology needs (`id` as for
     /// [`Sandbox::up`]).
     pub fn for_scenario(id: u16, s: &Scenario) -> Sandbox {
+        Sandbox::for_scenario_with(id, s, &[])
+    }
+
+    /// [`Self::for_scenario`] with more `syctl sandbox up` options.
+    pub fn for_scenario_with(id: u16, s: &Scenario, extra: &[&str]) -> Sandbox {
         let args = s.topo.sandbox_args();
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
+        a.extend_from_slice(extra);
         Sandbox::up_with(id, s.topo.pods, &a)
     }
 
