@@ -621,15 +621,18 @@ fn a_closed_stdout_ends_syctl_quietly() {
 /// Cache sizes are checked before vswitchd allocates anything: a size past
 /// the bound is refused with the range, not an allocation failure.
 #[test]
-fn vswitchd_refuses_a_megaflow_cache_past_its_bound() {
-    let out = Command::new(bin_dir().join("switchyard-vswitchd"))
-        .args(["--megaflow-entries", "99999999999"])
-        .output()
-        .expect("vswitchd runs");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("--megaflow-entries") && err.contains("0..=4194304"),
-        "{err}"
-    );
+fn vswitchd_refuses_a_cache_past_its_bound() {
+    for (flag, value, range) in [
+        ("--megaflow-entries", "99999999999", "0..=4194304"),
+        ("--emc-entries", "9223372036854775809", "2..=1048576"),
+        ("--emc-entries", "0", "2..=1048576"),
+    ] {
+        let out = Command::new(bin_dir().join("switchyard-vswitchd"))
+            .args([flag, value])
+            .output()
+            .expect("vswitchd runs");
+        assert!(!out.status.success(), "{flag} {value} accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag) && err.contains(range), "{err}");
+    }
 }

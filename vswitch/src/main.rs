@@ -93,9 +93,10 @@ struct Args {
     /// Prometheus metrics address (GET /metrics); off when omitted.
     #[arg(long)]
     metrics_listen: Option<std::net::SocketAddr>,
-    /// Exact-match cache entries per PMD.
-    #[arg(long, default_value_t = switchyard_vswitch::pmd::EMC_ENTRIES)]
-    emc_entries: usize,
+    /// Exact-match cache entries per PMD (rounded up to a power of two).
+    #[arg(long, default_value_t = switchyard_vswitch::pmd::EMC_ENTRIES as u64,
+          value_parser = clap::value_parser!(u64).range(2..=1_048_576))]
+    emc_entries: u64,
     /// Megaflow (wildcard) cache entries per PMD; 0 turns the cache off
     /// (every exact-match miss walks the pipeline).
     #[arg(long, default_value_t = switchyard_vswitch::pmd::MEGAFLOW_ENTRIES as u64,
@@ -239,7 +240,7 @@ async fn main() -> anyhow::Result<()> {
             zero_copy: true,
             geneve_only: false,
         },
-        emc_entries: args.emc_entries,
+        emc_entries: args.emc_entries as usize,
         megaflow_entries: args.megaflow_entries as usize,
         emc_insert_inv_prob: args.emc_insert_inv_prob,
         ct_capacity: args.ct_capacity as usize,
