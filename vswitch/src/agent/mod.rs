@@ -418,39 +418,6 @@ impl Agent {
         .await;
     }
 
-    /// `port-set IFACE rxq-affinity=...`: the port's queues move to their
-    /// new PMDs. The interface is closed and reopened on the same slot, so
-    /// it forwards nothing for the few milliseconds that takes.
-    pub async fn port_set(&mut self, iface: &str, affinity: &str) -> Result<(), String> {
-        let affinity = rxq::parse_affinity(affinity)?;
-        let Some(p) = self.ports.get(iface) else {
-            return Err(format!("interface {iface:?} is not bound"));
-        };
-        // Validate against the interface and the PMDs before touching it.
-        let nq = p.rxqs.len();
-        let cores: Vec<Option<usize>> = self.pmds.iter().map(|h| h.core).collect();
-        rxq::assign(
-            nq,
-            &cores,
-            &affinity,
-            &vec![false; cores.len()],
-            &mut vec![0; cores.len()],
-        )?;
-        let slot = p.slot;
-        self.unplace(slot).await;
-        let port = self.open_port(iface).await?;
-        let (rxqs, stats) = self.place(slot, port, &affinity, Some(iface))?;
-        if let Some(p) = self.ports.get_mut(iface) {
-            p.rxqs = rxqs;
-            p.stats = stats;
-            p.affinity = affinity;
-        }
-        self.save()
-            .map_err(|e| format!("affinity not saved: {e}"))?;
-        tracing::info!(iface, "port re-pinned");
-        Ok(())
-    }
-
     /// Answers one control request.
     pub async fn handle(&mut self, req: Request) -> Response {
         match req {

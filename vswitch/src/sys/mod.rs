@@ -122,3 +122,15 @@ pub fn if_index(name: &str) -> Option<u32> {
 pub fn pin_to_core(core: usize) -> bool {
     core_affinity::set_for_current(core_affinity::CoreId { id: core })
 }
+
+/// Number of RX queues the interface has (1 when sysfs does not say).
+pub fn rx_queue_count(iface: &str) -> u32 {
+    std::fs::read_dir(format!("/sys/class/net/{iface}/queues"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+                .count() as u32
+        })
+        .unwrap_or(1)
+        .max(1)
+}

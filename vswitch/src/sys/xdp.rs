@@ -55,7 +55,7 @@ impl XdpAttachment {
         // XDP sees every veth frame on queue 0 (veth records the queue only on
         // its NAPI path), so the other queues, and their PMDs, would sit idle.
         let virtual_if = !std::path::Path::new(&format!("/sys/class/net/{iface}/device")).exists()
-            && super::xsk::rx_queue_count(iface) < 2;
+            && super::rx_queue_count(iface) < 2;
         let tries: &[(XdpMode, &'static str)] = match mode {
             AttachMode::Auto if virtual_if => {
                 &[(XdpMode::Skb, "generic"), (XdpMode::Driver, "native")]

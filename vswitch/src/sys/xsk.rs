@@ -3,6 +3,7 @@
 //! kicked while descriptors are outstanding, the fill ring is topped up only with
 //! what it reports free, and a busy bind is retried.
 
+use super::rx_queue_count;
 use super::xdp::{AttachMode, XdpAttachment};
 use crate::port::{PortIo, BATCH, MAX_FRAME};
 use crate::stats::RxqStats;
@@ -90,18 +91,6 @@ impl std::fmt::Debug for XskPort {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "XskPort({}, {} queues)", self.iface, self.queues.len())
     }
-}
-
-/// Number of RX queues the interface has (1 when sysfs does not say).
-pub fn rx_queue_count(iface: &str) -> u32 {
-    std::fs::read_dir(format!("/sys/class/net/{iface}/queues"))
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
-                .count() as u32
-        })
-        .unwrap_or(1)
-        .max(1)
 }
 
 fn open_queue(iface: &str, queue: u32, o: &XskOptions, zero_copy: bool) -> anyhow::Result<Queue> {
