@@ -12,7 +12,7 @@
 //! every packet that probes past it exact on those fields.
 
 use crate::flow::{FlowKey, Meta};
-use crate::megaflow::Wildcards;
+use crate::mask::Wildcards;
 use rustc_hash::{FxHashMap, FxHashSet};
 use switchyard_southbound::Field;
 

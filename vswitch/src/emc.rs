@@ -3,7 +3,7 @@
 //! were computed under, so a table swap invalidates them all at no cost.
 
 use crate::flow::FlowKey;
-use crate::pipeline::{Commit, Decision, Verdict};
+use crate::verdict::{Commit, Decision, Verdict};
 
 /// Most output slots an entry stores inline; larger fan-outs are not cached.
 pub const INLINE_OUTPUTS: usize = 6;

@@ -7,45 +7,16 @@
 
 use crate::flow::{pack_tunnel, unpack_tunnel};
 use crate::flow::{FlowKey, Meta, WORK_ANSWER_PASSED, WORK_COMMIT};
-use crate::megaflow::Wildcards;
+use crate::mask::Wildcards;
 use crate::tables::{
     Act, DpTables, GenKind, PortTarget, RouteHop, StageTable, Tables, TUNNEL_BASE,
 };
+pub use crate::verdict::{Commit, Decision, Rewrite, Verdict};
 use switchyard_southbound::field::ct;
 use switchyard_southbound::{DropReason, Field, Stage, MC_FIRST_KEY};
 
 /// Most datapaths one packet may cross (a loop in the topology ends here).
 pub const MAX_DATAPATHS: usize = 8;
-
-/// What to change in a frame before it is transmitted (routed packets).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Rewrite {
-    pub eth_src: u64,
-    pub eth_dst: u64,
-    /// Hops the packet crossed: subtract from the IPv4 TTL.
-    pub ttl_dec: u8,
-}
-
-/// What the datapath does with a packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Drop(DropReason),
-    /// Transmit a copy to every slot in the caller's output list.
-    Output,
-    /// Rewrite, then transmit to every slot in the output list.
-    Routed(Rewrite),
-    /// Answer an ARP request in place with this MAC, back out the input port.
-    ArpReply(u64),
-    /// The pipeline generates a packet from this one (ICMP, ARP, learning): the
-    /// PMD hands the frame to [`punt`].
-    Punt,
-    /// A DNS query on this switch datapath: the PMD answers it from the
-    /// datapath's zone, or runs it again with [`run_passed`].
-    Dns(u32),
-    /// A DHCPv4 message from a port with a lease: the PMD answers it, or
-    /// runs it again with [`run_passed`].
-    Dhcp,
-}
 
 /// One step of a trace: a stage and the flow that matched there.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -88,34 +59,6 @@ enum Outcome {
 }
 
 type Trace<'a> = Option<&'a mut Vec<TraceStep>>;
-
-/// A connection the pipeline committed (`ct_commit`): the mark and label it
-/// leaves on it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Commit {
-    pub mark: u32,
-    pub label: u32,
-}
-
-/// Everything the caches remember of one pipeline run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Decision {
-    pub verdict: Verdict,
-    /// Tunnel metadata ([`pack_tunnel`]) for outputs at or above [`TUNNEL_BASE`].
-    pub tun_md: u64,
-    /// Commit the packet's connection once it is sent.
-    pub commit: Option<Commit>,
-}
-
-impl Decision {
-    fn of(verdict: Verdict) -> Self {
-        Decision {
-            verdict,
-            tun_md: 0,
-            commit: None,
-        }
-    }
-}
 
 /// [`run_full`] for a DNS query or DHCP message the datapath did not
 /// answer: its `dns_lookup` or `dhcp_reply` is `next`, and it goes where

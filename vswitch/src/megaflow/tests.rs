@@ -1,5 +1,5 @@
 use super::*;
-use switchyard_southbound::DropReason;
+use switchyard_southbound::{DropReason, Field};
 
 fn d(verdict: Verdict) -> Decision {
     Decision {
