@@ -10,8 +10,8 @@
 //! committed to conntrack, and its replies and related ICMP errors pass in
 //! both stages before any ACL is looked at.
 
-use crate::compile::ETH_IPV4;
-use crate::model::{Nb, NbError};
+use crate::flows::ETH_IPV4;
+use crate::nb::{Nb, NbError};
 use switchyard_southbound::pb::{Acl, AclDel};
 use switchyard_southbound::{parse_mac, Field};
 
@@ -429,7 +429,7 @@ impl Nb {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::tests_support::txn;
+    use crate::nb::tests_support::txn;
     use switchyard_southbound::pb::nb_op::Op;
     use switchyard_southbound::Stage;
 

@@ -1,180 +1,16 @@
 //! The compiler from the northbound model to southbound contents: datapath and
 //! port bindings, multicast groups and logical flows, stage by stage. Every flow
-//! is added through [`Lflows::add`], which records the source line of its builder.
+//! is added through `Lflows::add` (flows.rs), which records the source line of its builder.
 
-use crate::model::{parse_addresses, Nb};
+use crate::nb::{parse_addresses, Nb};
 use ipnet::IpNet;
-use switchyard_southbound::pb::{self, action::Kind, Action, FieldMatch, LogicalFlow};
+use switchyard_southbound::pb;
 use switchyard_southbound::{DropReason, Field, Stage, MC_FLOOD_KEY, MC_UNKNOWN_KEY};
 
-/// Southbound contents derived from NB alone (chassis and claims are added later).
-#[derive(Debug, Clone, Default)]
-pub struct Compiled {
-    pub datapaths: Vec<pb::DatapathBinding>,
-    pub port_bindings: Vec<pb::PortBinding>,
-    pub multicast_groups: Vec<pb::MulticastGroup>,
-    pub flows: Vec<LogicalFlow>,
-    pub load_balancers: Vec<pb::SbLoadBalancer>,
-    pub nats: Vec<pb::SbNat>,
-    pub dns: Vec<pb::SbDns>,
-    pub dhcp: Vec<pb::SbDhcp>,
-}
+pub use crate::flows::*;
 
-pub(crate) const ETH_IPV4: u64 = 0x0800;
-pub(crate) const ETH_ARP: u64 = 0x0806;
-pub(crate) const ETH_IPV6: u64 = 0x86dd;
-pub(crate) const MCAST_BIT: u64 = 1 << 40;
-
-/// A match under construction: a conjunction of field comparisons.
-#[derive(Debug, Clone, Default)]
-pub struct M(Vec<FieldMatch>);
-
-impl M {
-    pub fn any() -> Self {
-        M(Vec::new())
-    }
-    pub fn field(mut self, f: Field, value: u64, mask: u64) -> Self {
-        self.0.push(FieldMatch {
-            field: f.as_str().into(),
-            value: value & mask,
-            mask,
-            port: String::new(),
-        });
-        self
-    }
-    pub fn eq(self, f: Field, value: u64) -> Self {
-        self.field(f, value, f.full_mask())
-    }
-    fn port(mut self, f: Field, key: u32, name: &str) -> Self {
-        self.0.push(FieldMatch {
-            field: f.as_str().into(),
-            value: key.into(),
-            mask: f.full_mask(),
-            port: name.into(),
-        });
-        self
-    }
-    pub fn inport(self, key: u32, name: &str) -> Self {
-        self.port(Field::Inport, key, name)
-    }
-    pub fn outport(self, key: u32, name: &str) -> Self {
-        self.port(Field::Outport, key, name)
-    }
-    pub fn eth_mcast(self) -> Self {
-        self.field(Field::EthDst, MCAST_BIT, MCAST_BIT)
-    }
-    /// An IPv4 network on `f` (a host address is a /32).
-    pub fn ip4(self, f: Field, net: &IpNet) -> Self {
-        match net {
-            IpNet::V4(n) => self.field(
-                f,
-                u32::from(n.network()).into(),
-                u32::from(n.netmask()).into(),
-            ),
-            IpNet::V6(_) => self,
-        }
-    }
-}
-
-fn act(k: Kind) -> Action {
-    Action { kind: Some(k) }
-}
-pub fn next() -> Action {
-    act(Kind::Next(pb::Next {}))
-}
-pub fn output() -> Action {
-    act(Kind::Output(pb::Output {}))
-}
-pub fn set_outport(port: u32, name: &str) -> Action {
-    act(Kind::SetOutport(pb::SetOutport {
-        port,
-        name: name.into(),
-        multicast: port >= switchyard_southbound::MC_FIRST_KEY,
-    }))
-}
-pub fn drop(reason: DropReason) -> Action {
-    act(Kind::Drop(pb::Drop {
-        reason: reason.as_str().into(),
-    }))
-}
-pub fn arp_reply(mac: u64) -> Action {
-    act(Kind::ArpReply(pb::ArpReply { mac }))
-}
-pub(crate) fn action(k: Kind) -> Action {
-    act(k)
-}
-
-/// The one way to add a logical flow.
-#[derive(Debug, Default)]
-pub struct Lflows {
-    pub flows: Vec<LogicalFlow>,
-}
-
-impl Lflows {
-    #[track_caller]
-    pub fn add(&mut self, dp: u32, stage: Stage, priority: u32, m: M, actions: Vec<Action>) {
-        let loc = std::panic::Location::caller();
-        self.flows.push(LogicalFlow {
-            datapath: dp,
-            pipeline: stage.pipeline().as_str().into(),
-            stage: stage.name().into(),
-            table: stage.table(),
-            priority,
-            matches: m.0,
-            actions,
-            source: format!("{}:{}", loc.file(), loc.line()),
-        });
-    }
-}
-
-/// The router port a switch port of type router attaches to, if it exists.
-pub(crate) fn router_peer<'a>(
-    nb: &'a Nb,
-    p: &pb::LogicalSwitchPort,
-) -> Option<&'a pb::LogicalRouterPort> {
-    if p.r#type != crate::router::LSP_TYPE_ROUTER {
-        return None;
-    }
-    nb.router_ports
-        .get(p.options.get(crate::router::OPT_ROUTER_PORT)?)
-}
-
-/// "MAC IP/len ..." of a router port, as port bindings show it.
-pub(crate) fn lrp_address_text(lrp: &pb::LogicalRouterPort) -> String {
-    std::iter::once(lrp.mac.clone())
-        .chain(lrp.networks.iter().cloned())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// A switch port's addresses as the switch uses them: its own, or for a port of
-/// type router the MAC and IPs of the router port it attaches to.
-pub(crate) fn effective_addresses(nb: &Nb, p: &pb::LogicalSwitchPort) -> crate::model::Addresses {
-    if let Some(lrp) = router_peer(nb, p) {
-        let (Ok(mac), Ok(nets)) = (
-            crate::router::parse_lrp_mac(&lrp.mac),
-            crate::router::parse_networks(&lrp.networks),
-        ) else {
-            return Default::default();
-        };
-        // The router port answers ARP for its addresses and for the NAT
-        // external IPs in its networks (floating IPs, SNAT addresses).
-        let nat = nb.nat_external_ips_on(lrp);
-        return crate::model::Addresses {
-            entries: vec![crate::model::AddrEntry {
-                mac,
-                ips: nets
-                    .iter()
-                    .map(|n| n.addr())
-                    .chain(nat)
-                    .map(|a| IpNet::from(std::net::IpAddr::V4(a)))
-                    .collect(),
-            }],
-            ..Default::default()
-        };
-    }
-    parse_addresses("addresses", &crate::ipam::resolved(p), false).unwrap_or_default()
-}
+pub(crate) use crate::ipam::effective_addresses;
+pub(crate) use crate::router::{lrp_address_text, router_peer};
 
 /// Compiles the whole NB database.
 pub fn compile(nb: &Nb) -> Compiled {
@@ -493,7 +329,7 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::model::tests_support::*;
+    use crate::nb::tests_support::*;
     use switchyard_southbound::display::{actions_text, matches_text};
     use switchyard_southbound::pb::nb_op::Op;
 

@@ -2,9 +2,9 @@
 //! executes directly (no per-VIP logical flows: a VIP is a hash-table entry on
 //! the chassis, so the per-packet cost does not grow with the number of services).
 
-use crate::compile::Compiled;
+use crate::flows::Compiled;
 use crate::lb::{nat_logical, parse_backends, parse_endpoint, proto_number};
-use crate::model::Nb;
+use crate::nb::Nb;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use switchyard_southbound::pb::{self, LoadBalancer};

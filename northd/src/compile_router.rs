@@ -4,11 +4,11 @@
 //! length), nexthop resolution from known port addresses and learned bindings,
 //! ARP for unresolved nexthops, and delivery.
 
-use crate::compile::{
-    action, arp_reply, drop, effective_addresses, next, output, Compiled, Lflows, ETH_ARP,
-    ETH_IPV4, M, MCAST_BIT,
+use crate::flows::{
+    action, arp_reply, drop, next, output, Compiled, Lflows, ETH_ARP, ETH_IPV4, M, MCAST_BIT,
 };
-use crate::model::Nb;
+use crate::ipam::effective_addresses;
+use crate::nb::Nb;
 use crate::router::{
     parse_lrp_mac, parse_networks, parse_prefix, LSP_TYPE_ROUTER, OPT_ROUTER_PORT,
 };
@@ -159,7 +159,7 @@ pub(crate) fn compile_router(nb: &Nb, lr: &pb::LogicalRouter, out: &mut Compiled
             logical_port: p.lrp.name.clone(),
             datapath: dp,
             tunnel_key: key,
-            mac: vec![crate::compile::lrp_address_text(p.lrp)],
+            mac: vec![crate::router::lrp_address_text(p.lrp)],
             chassis: String::new(),
             r#type: "patch".into(),
             enabled: lr.enabled && p.lrp.enabled,

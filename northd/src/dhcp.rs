@@ -4,8 +4,8 @@
 //! has options and an IPv4 address inside their CIDR: the datapath answers
 //! that port's DISCOVER, REQUEST and INFORM with its own address.
 
-use crate::compile::{action, next, Compiled, Lflows, ETH_IPV4, M};
-use crate::model::{Nb, NbError};
+use crate::flows::{action, next, Compiled, Lflows, ETH_IPV4, M};
+use crate::nb::{Nb, NbError};
 use ipnet::{IpNet, Ipv4Net};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -139,7 +139,7 @@ impl Nb {
         d: &DhcpOptions,
         may_exist: bool,
     ) -> Result<(), NbError> {
-        crate::model::check_name(&d.id)?;
+        crate::nb::check_name(&d.id)?;
         parse(&d.cidr, &d.options)?;
         if self.dhcp_options.contains_key(&d.id) && !may_exist {
             return Err(NbError::Exists("DHCP options", d.id.clone()));
@@ -200,7 +200,7 @@ pub fn compile_dhcp(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mu
         let Ok(o) = parse(&row.cidr, &row.options) else {
             continue;
         };
-        let addrs = crate::compile::effective_addresses(nb, p);
+        let addrs = crate::ipam::effective_addresses(nb, p);
         // The port's first IPv4 address inside the options' network.
         let Some((mac, ip)) = addrs.entries.iter().find_map(|e| {
             e.ips.iter().find_map(|n| match n.addr() {

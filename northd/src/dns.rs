@@ -7,8 +7,8 @@
 //! case, no trailing dot. A record holds A and AAAA addresses and SRV entries;
 //! PTR answers for its IPv4 addresses are derived by the datapath.
 
-use crate::compile::{action, next, Compiled, Lflows, ETH_IPV4, M};
-use crate::model::{Nb, NbError};
+use crate::flows::{action, next, Compiled, Lflows, ETH_IPV4, M};
+use crate::nb::{Nb, NbError};
 use std::net::IpAddr;
 use switchyard_southbound::pb::{self, action::Kind, DnsDel, DnsRecord};
 use switchyard_southbound::{Field, Stage};
@@ -263,7 +263,7 @@ pub fn compile_dns(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut
         vec![action(Kind::DnsLookup(pb::DnsLookup {}))],
     );
     for p in nb.ports_of(&ls.name) {
-        if crate::compile::router_peer(nb, p).is_some() {
+        if crate::router::router_peer(nb, p).is_some() {
             lf.add(
                 dp,
                 Stage::LsInDnsLookup,

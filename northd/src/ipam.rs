@@ -13,26 +13,14 @@
 //! `0a:58:` and the IP's four bytes (OVN-Kubernetes' scheme), unless the
 //! entry names one; without a subnet only a MAC is assigned (as OVN does).
 
-use crate::model::{parse_addresses, NbError};
+use crate::nb::{parse_addresses, NbError};
 use ipnet::Ipv4Net;
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
+use switchyard_southbound::fmt_mac;
 use switchyard_southbound::pb::LogicalSwitchPort;
-use switchyard_southbound::{fmt_mac, parse_mac};
 
-/// The addresses item asking for a dynamic assignment.
-pub const DYNAMIC: &str = "dynamic";
-
-/// What one `addresses` item asks of IPAM: `None` when it is not a dynamic
-/// request, `Some(None)` for `dynamic`, `Some(Some(mac))` for `MAC dynamic`.
-pub fn request(item: &str) -> Option<Option<u64>> {
-    let mut w = item.split_whitespace();
-    match (w.next(), w.next(), w.next()) {
-        (Some(DYNAMIC), None, None) => Some(None),
-        (Some(mac), Some(DYNAMIC), None) => parse_mac(mac).map(Some),
-        _ => None,
-    }
-}
+pub use crate::nb::{request, DYNAMIC};
 
 /// The port's dynamic request, if it makes one.
 pub fn port_request(p: &LogicalSwitchPort) -> Option<Option<u64>> {
@@ -83,7 +71,7 @@ fn derived_mac(ip: Ipv4Addr) -> u64 {
 /// each dynamic request holds a valid, unique assignment. Runs at the end of
 /// every transaction, after all its ops (so static addresses written in the
 /// same transaction are never handed out).
-pub(crate) fn assign(nb: &mut crate::model::Nb) -> Result<(), NbError> {
+pub(crate) fn assign(nb: &mut crate::nb::Nb) -> Result<(), NbError> {
     let names: Vec<String> = nb.ports.keys().cloned().collect();
     for name in &names {
         let p = &nb.ports[name];
@@ -109,7 +97,7 @@ pub(crate) fn assign(nb: &mut crate::model::Nb) -> Result<(), NbError> {
     Ok(())
 }
 
-fn assign_switch(nb: &mut crate::model::Nb, sw: &str) -> Result<(), NbError> {
+fn assign_switch(nb: &mut crate::nb::Nb, sw: &str) -> Result<(), NbError> {
     let ls = nb
         .switches
         .get(sw)
@@ -133,7 +121,7 @@ fn assign_switch(nb: &mut crate::model::Nb, sw: &str) -> Result<(), NbError> {
             wanting.push(p.name.clone());
             continue;
         }
-        for e in crate::compile::effective_addresses(nb, p).entries {
+        for e in effective_addresses(nb, p).entries {
             used_macs.insert(e.mac);
             for ip in e.ips {
                 if let std::net::IpAddr::V4(v4) = ip.addr() {
@@ -229,10 +217,42 @@ fn assign_switch(nb: &mut crate::model::Nb, sw: &str) -> Result<(), NbError> {
     Ok(())
 }
 
+/// A switch port's addresses as the switch uses them: its own, or for a port of
+/// type router the MAC and IPs of the router port it attaches to.
+pub(crate) fn effective_addresses(
+    nb: &crate::nb::Nb,
+    p: &LogicalSwitchPort,
+) -> crate::nb::Addresses {
+    if let Some(lrp) = crate::router::router_peer(nb, p) {
+        let (Ok(mac), Ok(nets)) = (
+            crate::router::parse_lrp_mac(&lrp.mac),
+            crate::router::parse_networks(&lrp.networks),
+        ) else {
+            return Default::default();
+        };
+        // The router port answers ARP for its addresses and for the NAT
+        // external IPs in its networks (floating IPs, SNAT addresses).
+        let nat = nb.nat_external_ips_on(lrp);
+        return crate::nb::Addresses {
+            entries: vec![crate::nb::AddrEntry {
+                mac,
+                ips: nets
+                    .iter()
+                    .map(|n| n.addr())
+                    .chain(nat)
+                    .map(|a| ipnet::IpNet::from(std::net::IpAddr::V4(a)))
+                    .collect(),
+            }],
+            ..Default::default()
+        };
+    }
+    parse_addresses("addresses", &resolved(p), false).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Nb;
+    use crate::nb::Nb;
     use switchyard_southbound::pb::{nb_op::Op, LogicalSwitch, SetAddresses};
 
     fn lsp(name: &str, addr: &str) -> Op {

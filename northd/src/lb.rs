@@ -4,7 +4,7 @@
 //! NAT external IP) and the load-balancer-only fast path; their compilation
 //! into southbound rows is `compile_lb`.
 
-use crate::model::{check_name, Nb, NbError};
+use crate::nb::{check_name, Nb, NbError};
 use crate::router::{parse_networks, LSP_TYPE_ROUTER, OPT_ROUTER_PORT};
 use ipnet::Ipv4Net;
 use std::collections::{BTreeMap, BTreeSet};
@@ -570,8 +570,8 @@ pub fn lb_transaction(
 #[cfg(test)]
 mod tests {
     use crate::compile::compile;
-    use crate::model::tests_support::txn;
-    use crate::model::Nb;
+    use crate::nb::tests_support::txn;
+    use crate::nb::Nb;
     use crate::router::tests::topo;
     use switchyard_southbound::pb::{self, nb_op::Op};
 

@@ -4,7 +4,7 @@
 //! a router port, a route's nexthop reachable from a port) are checked once the
 //! whole transaction is applied, so an operator may create both ends in one go.
 
-use crate::model::{check_name, Nb, NbError, MAX_DP_KEY, MAX_PORT_KEY};
+use crate::nb::{check_name, Nb, NbError, MAX_DP_KEY, MAX_PORT_KEY};
 use ipnet::{IpNet, Ipv4Net};
 use std::net::Ipv4Addr;
 use switchyard_southbound::parse_mac;
@@ -385,11 +385,30 @@ impl Nb {
     }
 }
 
+/// The router port a switch port of type router attaches to, if it exists.
+pub(crate) fn router_peer<'a>(
+    nb: &'a Nb,
+    p: &switchyard_southbound::pb::LogicalSwitchPort,
+) -> Option<&'a LogicalRouterPort> {
+    if p.r#type != LSP_TYPE_ROUTER {
+        return None;
+    }
+    nb.router_ports.get(p.options.get(OPT_ROUTER_PORT)?)
+}
+
+/// "MAC IP/len ..." of a router port, as port bindings show it.
+pub(crate) fn lrp_address_text(lrp: &LogicalRouterPort) -> String {
+    std::iter::once(lrp.mac.clone())
+        .chain(lrp.networks.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use crate::compile::compile;
-    use crate::model::tests_support::*;
-    use crate::model::Nb;
+    use crate::nb::tests_support::*;
+    use crate::nb::Nb;
     use switchyard_southbound::pb::{self, nb_op::Op};
     use switchyard_southbound::Stage;
 

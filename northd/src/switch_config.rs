@@ -1,7 +1,7 @@
 //! A logical switch's other_config: the keys Switchyard knows, each checked
 //! on write, and what they mean to the compiler.
 
-use crate::model::NbError;
+use crate::nb::NbError;
 use switchyard_southbound::pb;
 
 /// The Logical_Switch other_config keys Switchyard knows. Others are refused,
