@@ -328,3 +328,26 @@ pub fn encapsulate_to_p1(snap: &pb::SbSnapshot, inner: &[u8]) -> Vec<u8> {
     );
     [&h[..], inner].concat()
 }
+
+/// Runs `iters` batches on every PMD at once, each on its own thread pinned
+/// to core k (PMD k), started together; returns the time until the last ends
+/// (criterion's `iter_custom` for the several-PMD benches).
+pub fn time_pinned(pmds: &mut [Pmd], iters: u64) -> std::time::Duration {
+    let start = std::sync::Barrier::new(pmds.len() + 1);
+    let start = &start;
+    std::thread::scope(|s| {
+        for (k, p) in pmds.iter_mut().enumerate() {
+            s.spawn(move || {
+                switchyard_vswitch::sys::pin_to_core(k);
+                start.wait();
+                for _ in 0..iters {
+                    std::hint::black_box(p.poll_port(0));
+                }
+            });
+        }
+        start.wait();
+        // The scope joins every PMD before it returns.
+        std::time::Instant::now()
+    })
+    .elapsed()
+}

@@ -57,26 +57,7 @@ fn l2_pipeline_pmds(c: &mut Criterion) {
             .collect();
         g.throughput(Throughput::Elements((BATCH * n) as u64));
         g.bench_function(format!("{n}"), |b| {
-            b.iter_custom(|iters| {
-                let start = std::sync::Barrier::new(n + 1);
-                let start = &start;
-                std::thread::scope(|s| {
-                    for (k, p) in pmds.iter_mut().enumerate() {
-                        s.spawn(move || {
-                            core_affinity::set_for_current(core_affinity::CoreId { id: k });
-                            start.wait();
-                            for _ in 0..iters {
-                                black_box(p.poll_port(0));
-                            }
-                        });
-                    }
-                    start.wait();
-                    let t0 = std::time::Instant::now();
-                    // The scope joins every PMD before it returns.
-                    t0
-                })
-                .elapsed()
-            })
+            b.iter_custom(|iters| switchyard_benches::time_pinned(&mut pmds, iters))
         });
     }
     g.finish();

@@ -126,24 +126,7 @@ fn established_pmds(c: &mut Criterion) {
         g.throughput(Throughput::Elements((BATCH * n) as u64));
         let name = format!("{n}_{}", if shared { "shared" } else { "own" });
         g.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let start = std::sync::Barrier::new(n + 1);
-                let start = &start;
-                std::thread::scope(|s| {
-                    for (k, p) in pmds.iter_mut().enumerate() {
-                        s.spawn(move || {
-                            core_affinity::set_for_current(core_affinity::CoreId { id: k });
-                            start.wait();
-                            for _ in 0..iters {
-                                black_box(p.poll_port(0));
-                            }
-                        });
-                    }
-                    start.wait();
-                    std::time::Instant::now()
-                })
-                .elapsed()
-            })
+            b.iter_custom(|iters| switchyard_benches::time_pinned(&mut pmds, iters))
         });
     }
     g.finish();
