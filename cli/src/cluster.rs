@@ -3,7 +3,7 @@
 //! the root namespace where northd's southbound API listens. Pods hang off their
 //! chassis' namespace; traffic between chassis crosses the bridge as Geneve.
 
-use crate::sandbox::{in_ns, sh, Daemon};
+use crate::sandbox::proc::{in_ns, sh, Daemon};
 use anyhow::bail;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

@@ -16,6 +16,7 @@ mod nb;
 mod router;
 mod sandbox;
 mod sandbox_cli;
+mod show;
 mod table;
 mod trace;
 mod vswitch;
@@ -490,9 +491,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match format {
                 ShowFormat::Text => {
                     let applied = nb::applied(&mut c, db.version, "", 0).await?;
-                    nb::show(&db, &sb, &applied, json)?
+                    show::show(&db, &sb, &applied, json)?
                 }
-                ShowFormat::Dot => print!("{}", nb::show_dot(&db, &sb)),
+                ShowFormat::Dot => print!("{}", show::show_dot(&db, &sb)),
                 ShowFormat::Svg => {
                     use std::io::Write;
                     let mut child = std::process::Command::new("dot")
@@ -505,7 +506,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                         .stdin
                         .take()
                         .expect("piped")
-                        .write_all(nb::show_dot(&db, &sb).as_bytes())?;
+                        .write_all(show::show_dot(&db, &sb).as_bytes())?;
                     if !child.wait()?.success() {
                         anyhow::bail!("dot failed to render the topology");
                     }

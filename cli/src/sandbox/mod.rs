@@ -18,7 +18,9 @@ pub mod cni;
 pub mod etcd;
 pub mod pki;
 mod pod;
+pub mod proc;
 use pod::create_pod;
+pub use proc::{in_ns, sh, Daemon};
 mod status;
 pub use status::status;
 
@@ -64,13 +66,6 @@ pub const EXT_SWITCH: &str = "ext";
 const EXT_SUBNET: &str = "172.16.0.0/24";
 const EXT_GATEWAY: &str = "172.16.0.1";
 const EXT_GATEWAY_MAC: &str = "0a:58:ac:10:00:01";
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Daemon {
-    pub pid: u32,
-    pub log: PathBuf,
-    pub args: Vec<String>,
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Pod {
@@ -167,33 +162,6 @@ impl State {
         std::fs::rename(&tmp, self.dir.join("state.json"))?;
         Ok(())
     }
-}
-
-/// Runs a command; fails with its stderr.
-pub fn sh(cmd: &str, args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new(cmd)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| {
-            format!("cannot run {cmd} (is it installed? scripts/setup installs it)")
-        })?;
-    if !out.status.success() {
-        bail!(
-            "{} {} failed: {}",
-            cmd,
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Runs a command inside a pod's namespace.
-pub fn in_ns(ns: &str, args: &[&str]) -> anyhow::Result<String> {
-    let mut v = vec!["netns", "exec", ns];
-    v.extend_from_slice(args);
-    sh("ip", &v)
 }
 
 /// Polls `f` until it returns true or `timeout` passes.
