@@ -86,14 +86,21 @@ fn established(c: &mut Criterion) {
 
 /// The established service path on 1 and 2 PMD threads, each pinned to its
 /// own core with its own ports and 32 connections, timed together: with one
-/// conntrack shared by both (`shared`, what vswitchd runs: its lock taken
-/// once per batch) and, as the bound any sharding or steering could reach,
+/// conntrack shared by both (`shared`, what vswitchd runs: stateful batches
+/// in stages, the lock held only for the conntrack work), the same with
+/// batches packet by packet under one lock each (`shared_one_by_one`, what
+/// it ran before), and, as the bound any sharding or steering could reach,
 /// with a table each (`own`). `service_path_64B_pmds/N_...`.
 fn established_pmds(c: &mut Criterion) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut g = c.benchmark_group("service_path_64B_pmds");
     let snap = snapshot(&service_nb(1));
-    for (n, shared) in [(1usize, true), (2, true), (2, false)] {
+    for (n, mode) in [
+        (1usize, "shared"),
+        (2, "shared_one_by_one"),
+        (2, "shared"),
+        (2, "own"),
+    ] {
         if n > cores {
             eprintln!("service_path_64B_pmds/{n}: this machine has {cores} core(s); skipped");
             continue;
@@ -106,10 +113,15 @@ fn established_pmds(c: &mut Criterion) {
                 pmd_on_snapshot(&snap, 2, frames, 4096).0
             })
             .collect();
+        let shared = mode != "own";
         if shared {
             let edge = pmds[0].edge_handle();
             for p in &mut pmds[1..] {
                 p.share_edge(edge.clone());
+            }
+            let staged = n > 1 && mode == "shared";
+            for p in &mut pmds {
+                p.set_staged(staged);
             }
         }
         for p in &mut pmds {
@@ -124,7 +136,7 @@ fn established_pmds(c: &mut Criterion) {
         };
         assert_eq!(entries, BATCH * n, "one connection per flow");
         g.throughput(Throughput::Elements((BATCH * n) as u64));
-        let name = format!("{n}_{}", if shared { "shared" } else { "own" });
+        let name = format!("{n}_{mode}");
         g.bench_function(name, |b| {
             b.iter_custom(|iters| switchyard_benches::time_pinned(&mut pmds, iters))
         });

@@ -588,3 +588,44 @@ fn acls_see_a_service_connection_after_dnat_and_let_its_replies_back() {
     );
     assert_eq!(drops(&stats, DropReason::AclDrop), 1);
 }
+
+/// A stateful batch is looked at before it is committed (pmd/batch.rs): the
+/// packets of a new connection that arrive together are all new, and the
+/// connection is entered once, with every packet counted and none refused.
+#[test]
+fn a_batch_with_several_packets_of_a_new_connection_enters_it_once() {
+    let mut sb = southbound(&switch_nb(2));
+    one_way_policy(&mut sb, "ls0", "p1");
+    // Packet by packet (a lone PMD) and in stages (PMDs sharing conntrack).
+    for staged in [false, true] {
+        several_packets_of_a_new_connection(&sb, staged);
+    }
+}
+
+fn several_packets_of_a_new_connection(sb: &pb::SbSnapshot, staged: bool) {
+    let (mut pmd, stats, _) = pmd_on(sb, &["p1".into(), "p2".into()]);
+    pmd.set_staged(staged);
+    let ip = |k: u8| Ipv4Address::new(10, 0, 0, k);
+    let udp = frames::udp(port_mac(1), port_mac(2), ip(1), ip(2), 53, b"q");
+    let syn = seg(1, 2, 40000, 80, TcpControl::Syn, None);
+    for f in [&udp, &udp, &syn, &udp, &syn] {
+        mem(&mut pmd, 0).rx.push_back(f.clone());
+    }
+    pmd.poll_once();
+    assert_eq!(
+        taken(&mut pmd, 1).len(),
+        5,
+        "every packet reaches p2 ({staged})"
+    );
+    let e = pmd.edge();
+    assert_eq!(e.ct.len(), 2, "one UDP and one TCP connection");
+    assert_eq!(e.ct.stats.nat_collisions, 0);
+    let mut seen: Vec<_> =
+        e.ct.iter()
+            .map(|c| (c.orig.proto, c.packets[0], c.mark, c.label))
+            .collect();
+    seen.sort();
+    assert_eq!(seen, [(6, 2, 0x2, 0x77), (17, 3, 0x2, 0x77)]);
+    std::mem::drop(e);
+    assert_eq!(drops(&stats, DropReason::CtInvalid), 0);
+}

@@ -248,6 +248,7 @@ fn a_connection_whose_directions_land_on_two_pmds_is_translated_both_ways() {
     let mut b = Pmd::new(shared.clone(), Arc::new(PmdStats::default()), 4096);
     b.set_id(1);
     b.share_edge(a.edge_handle());
+    a.set_staged(true);
     let to_b = Handoff::new(1, 64, b.waker());
     let to_a = Handoff::new(0, 64, a.waker());
     b.add_inbound(to_b.clone());

@@ -73,6 +73,7 @@ fn two_pmds_at_once_lose_nothing_double_nothing_and_allocate_unique_nat_ports() 
     let mut b = Pmd::new(shared.clone(), stats[1].clone(), 4096);
     b.set_id(1);
     b.share_edge(a.edge_handle());
+    a.set_staged(true);
     // Each PMD its own queue of every port (the split an N-queue port gets).
     for pmd in [&mut a, &mut b] {
         for slot in 0..3 {

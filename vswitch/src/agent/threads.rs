@@ -40,6 +40,7 @@ pub fn start(cfg: Config) -> anyhow::Result<(Arc<Mutex<Agent>>, PmdThreads)> {
     // One conntrack for all (both directions of a connection may arrive on
     // different PMDs), expired by PMD 0.
     let edge = pmds[0].edge_handle();
+    pmds[0].set_staged(n > 1);
     for p in &mut pmds[1..] {
         p.share_edge(edge.clone());
     }

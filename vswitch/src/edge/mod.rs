@@ -579,18 +579,36 @@ pub fn commit(
     if tr.state & state::INV != 0 {
         return Ok(()); // nothing valid to enter; the flows let it through
     }
-    let slot = match tr.slot {
+    // The table was unlocked between the look and the commit: the slot may
+    // have been expired, flushed or reused since (by another PMD, or by an
+    // earlier packet of the batch evicting it), and a connection new at the
+    // look may have been entered since (an earlier packet of the batch with
+    // the same tuple, or the other PMD).
+    let held = |st: &EdgeState, s: u32| {
+        st.ct
+            .get(s)
+            .is_some_and(|c| c.orig == tr.tuple || c.reply == tr.tuple)
+    };
+    let slot = match tr.slot.filter(|&s| held(st, s)) {
         Some(s) => s,
-        None => {
-            let before = st.ct.stats;
-            let r = st
-                .ct
-                .commit(&tr.tuple, tr.tcp.as_ref(), st.now_ms, Some(&tr.tuple), true);
-            match r.slot {
-                Some(s) => s,
-                None => return refusal(&before, &st.ct.stats).map_or(Ok(()), Err),
+        None => match st.ct.lookup(&tr.tuple, st.now_ms) {
+            Some(s) => {
+                if tr.slot.is_none() {
+                    st.ct.track(s, &tr.tuple, tr.tcp.as_ref(), st.now_ms);
+                }
+                s
             }
-        }
+            None => {
+                let before = st.ct.stats;
+                let r = st
+                    .ct
+                    .commit(&tr.tuple, tr.tcp.as_ref(), st.now_ms, Some(&tr.tuple), true);
+                match r.slot {
+                    Some(s) => s,
+                    None => return refusal(&before, &st.ct.stats).map_or(Ok(()), Err),
+                }
+            }
+        },
     };
     st.ct
         .set_mark_label(slot, (c.mark, u32::MAX), (c.label, u32::MAX));
@@ -693,3 +711,6 @@ fn egress_whole(
     }
     open(st, frame, key, &tu, tcp.as_ref(), &to, stats)
 }
+
+#[cfg(test)]
+mod tests;

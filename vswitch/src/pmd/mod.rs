@@ -6,22 +6,23 @@
 //! are in [`answers`].
 
 mod answers;
+mod batch;
 pub mod handoff;
 mod housekeep;
 mod inspect;
 mod ports;
 
-use crate::edge::{Edge, EdgeState};
+use crate::edge::EdgeState;
 use crate::emc::Emc;
 use crate::flow::{pack_tunnel, FlowKey};
-use crate::megaflow::{Megaflow, Wildcards};
-use crate::packet::{apply_rewrite, arp_reply_in_place, extract};
-use crate::pipeline::{run_passed, run_wc, Decision, Learned, Verdict};
+use crate::megaflow::Megaflow;
+use crate::packet::extract;
+use crate::pipeline::{run_wc, Learned};
 use crate::port::PortIo;
 use crate::stats::{PmdStats, PortStats};
 use crate::tables::Tables;
 use crate::tables::ANY_TUNNEL;
-use crate::tables::{Tunnel, Underlay, TUNNEL_BASE};
+use crate::tables::{Tunnel, Underlay};
 use answers::ArpLimiter;
 pub use answers::{RateLimiter, DNS_BURST, DNS_RATE, ICMP_BURST, ICMP_RATE};
 use arc_swap::ArcSwap;
@@ -146,6 +147,8 @@ pub struct Pmd {
     /// Retired table sets waiting for room in the agent's queue.
     held_retired: Vec<Arc<Tables>>,
     out: Vec<u16>,
+    /// A stateful batch between its stages ([`batch`]).
+    stages: Option<Box<batch::Stages>>,
     /// Where punted packets build what they generate (allocated once).
     scratch: Box<[u8; crate::port::MAX_FRAME]>,
     arp_limiter: Box<ArpLimiter>,
@@ -156,6 +159,8 @@ pub struct Pmd {
     /// Whether this PMD expires connections and mirrors conntrack counters
     /// (one PMD does, so the totals are not counted twice).
     edge_keeper: bool,
+    /// Stateful batches in stages ([`Pmd::set_staged`]).
+    staged: bool,
     pub stats: Arc<PmdStats>,
     /// The exact-match cache's hash key, random per process.
     seed: u64,
@@ -255,10 +260,12 @@ impl Pmd {
             shared,
             emc: Emc::new(emc_entries),
             out: Vec::with_capacity(1024),
+            stages: Some(batch::Stages::new()),
             scratch: Box::new([0; crate::port::MAX_FRAME]),
             arp_limiter: ArpLimiter::new(),
             edge: Arc::new(Mutex::new(EdgeState::new(CT_DEFAULT))),
             edge_keeper: true,
+            staged: false,
             stats,
             seed,
             answers: RateLimiter::new(ICMP_RATE, ICMP_BURST),
@@ -310,6 +317,16 @@ impl Pmd {
     pub fn share_edge(&mut self, edge: Arc<Mutex<EdgeState>>) {
         self.edge = edge;
         self.edge_keeper = false;
+        self.staged = true;
+    }
+
+    /// Runs stateful batches in stages, so the shared conntrack is locked
+    /// only for the conntrack work ([`batch`]): for every PMD whose state
+    /// others share (the one that gave its [`Pmd::edge_handle`] too). A lone
+    /// PMD goes packet by packet under one uncontended lock per batch, which
+    /// costs fewer instructions.
+    pub fn set_staged(&mut self, on: bool) {
+        self.staged = on;
     }
 
     /// Sizes the megaflow cache (dropping its entries) and sets the inverse
@@ -397,6 +414,7 @@ impl Pmd {
 
     /// Parses frame `i` of port `slot`: its flow key and where the frame the
     /// pipeline sees begins (past the outer headers, for a tunnel packet).
+    #[inline(always)]
     fn parse(&self, slot: u16, i: usize, underlay: bool) -> Result<(FlowKey, usize), DropReason> {
         let Some(src) = self.ports[usize::from(slot)].as_ref() else {
             return Err(DropReason::UnknownInport);
@@ -442,311 +460,5 @@ impl Pmd {
         tunnel.stats.rx_packets.add(1);
         tunnel.stats.rx_bytes.add(d.inner.len() as u64);
         Ok((key, off))
-    }
-
-    fn process_port(&mut self, slot: u16) -> usize {
-        let s = usize::from(slot);
-        let n = match self.ports[s].as_mut() {
-            Some(p) => p.io.rx_burst(),
-            None => return 0,
-        };
-        if n == 0 {
-            return 0;
-        }
-        let underlay = self.tables.underlay.is_some_and(|u| u.slot == slot);
-        let mut out = std::mem::take(&mut self.out);
-        let generation = self.tables.generation;
-        self.megaflow.sync(generation);
-        // Read on the first exact-match miss of the batch, if any.
-        let mut now_ms = u64::MAX;
-        // No insertion, no exact-match cache (OVS skips its EMC the same way).
-        let emc_on = self.emc_insert_inv_prob != 0;
-        let ct = self.tables.ct_active;
-        // Conntrack is shared by the PMDs: locked once for the batch.
-        let edge_arc = Arc::clone(&self.edge);
-        let mut edge = ct.then(|| lock(&edge_arc));
-        if let Some(e) = edge.as_deref_mut() {
-            e.tick();
-        }
-        for i in 0..n {
-            let Some(src) = self.ports[s].as_ref() else {
-                break;
-            };
-            let len = src.io.rx_frame(i).len();
-            src.stats.rx_packets.add(1);
-            src.stats.rx_bytes.add(len as u64);
-            let (mut key, off) = match self.parse(slot, i, underlay) {
-                Ok(k) => k,
-                Err(r) => {
-                    src.stats.rx_dropped.add(1);
-                    self.stats.count_drop(r);
-                    continue;
-                }
-            };
-            let mut tracked = None;
-            if let (Some(e), 0x0800) = (edge.as_deref_mut(), key.eth_type) {
-                let t = &*self.tables;
-                let Some(p) = self.ports[s].as_mut() else {
-                    break;
-                };
-                let frame = &mut p.io.rx_frame_mut(i)[off..];
-                let zone = if underlay {
-                    let dp = crate::flow::unpack_tunnel(key.tun).0;
-                    t.ct_zones.get(&dp).copied().unwrap_or(0)
-                } else {
-                    match crate::edge::ingress(t, e, &self.stats, frame, &mut key) {
-                        Edge::Pass => {}
-                        Edge::Drop(r) => {
-                            self.stats.count_drop(r);
-                            p.stats.rx_dropped.add(1);
-                            continue;
-                        }
-                        Edge::NoBackend { vip } => {
-                            self.stats.count_drop(DropReason::LbNoBackend);
-                            self.no_backend(s, i, &key, vip);
-                            continue;
-                        }
-                    }
-                    t.slot(slot).map_or(0, |b| b.ct_zone)
-                };
-                if zone != 0 {
-                    tracked = crate::edge::track(e, frame, &mut key, zone);
-                }
-            }
-            let hash = key.hash32_seeded(self.seed);
-            let mut inline = [0u16; crate::emc::INLINE_OUTPUTS];
-            let (verdict, tun_md, commit, outs): (Verdict, u64, _, &[u16]) = match if emc_on {
-                self.emc.lookup(&key, hash, generation)
-            } else {
-                None
-            } {
-                Some(e) => {
-                    self.stats.emc_hits.add(1);
-                    let n = usize::from(e.n_out);
-                    inline[..n].copy_from_slice(&e.out[..n]);
-                    (e.verdict, e.tun_md, e.commit, &inline[..n])
-                }
-                None => {
-                    if emc_on {
-                        self.stats.emc_misses.add(1);
-                    }
-                    if now_ms == u64::MAX {
-                        now_ms = self.megaflow.now_ms();
-                    }
-                    let hit = if self.megaflow_on {
-                        self.megaflow.lookup(&key, now_ms)
-                    } else {
-                        None
-                    };
-                    let hit = hit.map(|e| {
-                        let n = usize::from(e.n_out);
-                        inline[..n].copy_from_slice(&e.out[..n]);
-                        let d = Decision {
-                            verdict: e.verdict,
-                            tun_md: e.tun_md,
-                            commit: e.commit,
-                        };
-                        (d, n)
-                    });
-                    match hit {
-                        Some((d, n)) => {
-                            self.stats.megaflow_hits.add(1);
-                            if self.emc_draw() {
-                                self.emc.insert(&key, hash, generation, &d, &inline[..n]);
-                            }
-                            (d.verdict, d.tun_md, d.commit, &inline[..n])
-                        }
-                        None => {
-                            self.stats.megaflow_misses.add(1);
-                            let mut wc = Wildcards::default();
-                            let d = run_wc(&self.tables, &key, &mut out, &mut wc);
-                            let in_emc =
-                                !emc_on || self.emc.insert(&key, hash, generation, &d, &out);
-                            let in_mf = !self.megaflow_on
-                                || self.megaflow.insert(&key, &wc, &d, &out, now_ms).is_ok();
-                            if !in_emc || !in_mf {
-                                self.stats.uncacheable.add(1);
-                            }
-                            (d.verdict, d.tun_md, d.commit, &out[..])
-                        }
-                    }
-                }
-            };
-            // A DNS query the datapath answers ends here; one it does not goes
-            // on as if the switch had no records.
-            let (verdict, tun_md, commit, outs) = match verdict {
-                Verdict::Dns(_) | Verdict::Dhcp => {
-                    // An answer goes through the egress edge, which locks.
-                    let relock = edge.take().is_some();
-                    let done = match verdict {
-                        Verdict::Dns(dp) => self.dns(s, i, off, dp),
-                        _ => self.dhcp(s, i, off),
-                    };
-                    if relock {
-                        edge = Some(lock(&edge_arc));
-                    }
-                    if done {
-                        continue;
-                    }
-                    let d = run_passed(&self.tables, &key, &mut out, None);
-                    (d.verdict, d.tun_md, d.commit, &out[..])
-                }
-                _ => (verdict, tun_md, commit, outs),
-            };
-            if let (Some(c), Some(tr), Some(e)) = (commit, tracked.as_ref(), edge.as_deref_mut()) {
-                if let Err(r) = crate::edge::commit(e, tr, c) {
-                    self.stats.count_drop(r);
-                    if let Some(p) = self.ports[s].as_ref() {
-                        p.stats.rx_dropped.add(1);
-                    }
-                    continue;
-                }
-            }
-            let routed = matches!(verdict, Verdict::Routed(_));
-            let verdict = match verdict {
-                Verdict::Routed(rw) => {
-                    if let Some(p) = self.ports[s].as_mut() {
-                        apply_rewrite(&mut p.io.rx_frame_mut(i)[off..], &rw);
-                    }
-                    Verdict::Output
-                }
-                v => v,
-            };
-            match verdict {
-                Verdict::Routed(_) => unreachable!("rewritten above"),
-                Verdict::Punt => self.punt(slot, i, &key),
-                // Run again with the lookup passed: it cannot come back.
-                Verdict::Dns(_) | Verdict::Dhcp => self.stats.count_drop(DropReason::PipelineDrop),
-                Verdict::Drop(r) => {
-                    self.stats.count_drop(r);
-                    if let Some(p) = self.ports[s].as_ref() {
-                        p.stats.rx_dropped.add(1);
-                    }
-                }
-                Verdict::ArpReply(mac) => {
-                    if let Some(p) = self.ports[s].as_mut() {
-                        let f = p.io.rx_frame_mut(i);
-                        arp_reply_in_place(f, mac);
-                        let len = f.len() as u64;
-                        match p.io.tx_rx_frame(i) {
-                            Ok(()) => {
-                                p.stats.tx_packets.add(1);
-                                p.stats.tx_bytes.add(len);
-                            }
-                            Err(r) => {
-                                p.stats.tx_dropped.add(1);
-                                self.stats.count_drop(r);
-                            }
-                        }
-                    }
-                    self.mark_dirty(slot);
-                }
-                Verdict::Output => {
-                    // Replies and SNAT on the way out to a local port (unicast).
-                    if let (Some(e), 1) = (edge.as_deref_mut(), outs.len()) {
-                        let t = &*self.tables;
-                        if let (Some(p), true) = (self.ports[s].as_mut(), outs[0] < TUNNEL_BASE) {
-                            let frame = &mut p.io.rx_frame_mut(i)[off..];
-                            let e =
-                                crate::edge::egress(t, e, &self.stats, frame, &mut key, outs[0]);
-                            if let Edge::Drop(r) = e {
-                                self.stats.count_drop(r);
-                                continue;
-                            }
-                        }
-                    }
-                    for &dst in outs {
-                        if dst >= TUNNEL_BASE {
-                            self.encap(s, i, off, dst - TUNNEL_BASE, tun_md, hash, routed);
-                            continue;
-                        }
-                        let d = usize::from(dst);
-                        if d == s {
-                            // Back out the port it came in on (a hairpinned
-                            // service connection, routed back by the router;
-                            // the pipeline never sends a switch's packet back).
-                            self.hairpin(s, i, off);
-                            continue;
-                        }
-                        if d >= self.ports.len() {
-                            self.stats.count_drop(DropReason::LoopToInport);
-                            continue;
-                        }
-                        let (src, dstp) = pair(&mut self.ports, s, d);
-                        let (Some(src), Some(dstp)) = (src.as_ref(), dstp.as_mut()) else {
-                            self.stats.count_drop(DropReason::NoL2Destination);
-                            continue;
-                        };
-                        let frame = &src.io.rx_frame(i)[off..];
-                        match dstp.io.tx_copy(frame) {
-                            Ok(()) => {
-                                dstp.stats.tx_packets.add(1);
-                                dstp.stats.tx_bytes.add(frame.len() as u64);
-                            }
-                            Err(r) => {
-                                dstp.stats.tx_dropped.add(1);
-                                self.stats.count_drop(r);
-                            }
-                        }
-                        self.mark_dirty(dst);
-                    }
-                }
-            }
-        }
-        self.out = out;
-        if let Some(p) = self.ports[s].as_mut() {
-            p.io.rx_done();
-        }
-        n
-    }
-
-    /// Sends frame `i` of port slot `s` (from byte `off`) through tunnel `tunnel`.
-    #[allow(clippy::too_many_arguments)]
-    fn encap(
-        &mut self,
-        s: usize,
-        i: usize,
-        off: usize,
-        tunnel: u16,
-        tun_md: u64,
-        hash: u32,
-        routed: bool,
-    ) {
-        let Some(u) = self.tables.underlay else {
-            self.stats.count_drop(DropReason::RemotePort);
-            return;
-        };
-        let Some(tun) = self.tables.tunnels.get(usize::from(tunnel)) else {
-            self.stats.count_drop(DropReason::RemotePort);
-            return;
-        };
-        let d = usize::from(u.slot);
-        if d == s || d >= self.ports.len() {
-            self.stats.count_drop(DropReason::LoopToInport);
-            return;
-        }
-        let (src, dstp) = pair(&mut self.ports, s, d);
-        let (Some(src), Some(dstp)) = (src.as_ref(), dstp.as_mut()) else {
-            self.stats.count_drop(DropReason::RemotePort);
-            return;
-        };
-        let frame = &src.io.rx_frame(i)[off..];
-        let result = encap_send(&mut *dstp.io, &u, tun, tun_md, hash, frame);
-        match result {
-            Ok(()) => {
-                tun.stats.tx_packets.add(1);
-                tun.stats.tx_bytes.add(frame.len() as u64);
-                dstp.stats.tx_packets.add(1);
-                dstp.stats.tx_bytes.add((frame.len() + ENCAP_LEN) as u64);
-            }
-            Err(r) => {
-                tun.stats.tx_errors.add(1);
-                self.stats.count_drop(r);
-                if r == DropReason::TunnelTooBig && !routed && off == 0 {
-                    self.frag_needed(s, i, usize::from(u.mtu).saturating_sub(ENCAP_LEN));
-                }
-            }
-        }
-        self.mark_dirty(u.slot);
     }
 }
