@@ -4,7 +4,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::hint::black_box;
-use switchyard_vswitch::conntrack::{tcp_flags, Conntrack, TcpInfo, Tuple};
+use switchyard_vswitch::ct::conntrack::{tcp_flags, Conntrack, TcpInfo, Tuple};
 
 fn tuple(i: u32) -> Tuple {
     Tuple {

@@ -70,7 +70,7 @@ fn slow_path(c: &mut Criterion) {
         let nb = switch_nb(macs + 1);
         let frames = vec![frame64(1, 2)];
         let (pmd, _) = pmd(&nb, 2, frames, 2);
-        let key = switchyard_vswitch::packet::extract(&frame64(1, 2), 0).expect("valid frame");
+        let key = switchyard_vswitch::dp::packet::extract(&frame64(1, 2), 0).expect("valid frame");
         g.bench_function(format!("{macs}_macs"), |b| {
             b.iter_batched(
                 || key,
@@ -99,10 +99,10 @@ fn routed(c: &mut Criterion) {
         });
         let drops: u64 = stats.drops.iter().map(|d| d.get()).sum();
         assert_eq!(drops, 0, "the bench must route, not drop");
-        let key = switchyard_vswitch::packet::extract(&routed_frame64(), 0).expect("valid");
+        let key = switchyard_vswitch::dp::packet::extract(&routed_frame64(), 0).expect("valid");
         assert!(matches!(
             pmd.trace_verdict(&key),
-            switchyard_vswitch::pipeline::Verdict::Routed(_)
+            switchyard_vswitch::dp::pipeline::Verdict::Routed(_)
         ));
         slow.push((routes, pmd, key));
     }
@@ -150,7 +150,7 @@ fn parse(c: &mut Criterion) {
     let mut g = c.benchmark_group("flow_key_extract");
     g.throughput(Throughput::Elements(1));
     g.bench_function("udp_64B", |b| {
-        b.iter(|| black_box(switchyard_vswitch::packet::extract(black_box(&f), 0)))
+        b.iter(|| black_box(switchyard_vswitch::dp::packet::extract(black_box(&f), 0)))
     });
     g.finish();
 }

@@ -145,7 +145,7 @@ fn established_pmds(c: &mut Criterion) {
 }
 
 fn setup(c: &mut Criterion) {
-    use switchyard_vswitch::edge::{ingress, Edge, EdgeState};
+    use switchyard_vswitch::ct::edge::{ingress, Edge, EdgeState};
     use switchyard_vswitch::stats::PmdStats;
     use switchyard_vswitch::tables::{LocalBinding, Tables};
     let mut g = c.benchmark_group("lb_connection_setup");
@@ -167,7 +167,7 @@ fn setup(c: &mut Criterion) {
             .iter()
             .enumerate()
             .map(|(i, f)| {
-                let mut k = switchyard_vswitch::packet::extract(f, 0).expect("valid");
+                let mut k = switchyard_vswitch::dp::packet::extract(f, 0).expect("valid");
                 k.ip_src = 0x0a00_0001 + (i / 60_000) as u32;
                 k
             })

@@ -538,9 +538,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => anyhow::bail!("usage: syctl trace [SWITCH] MICROFLOW"),
             };
             let sb = nb::southbound(&mut c).await?;
-            let ct =
-                switchyard_vswitch::trace::CtAssume::parse(&ct).map_err(|e| anyhow::anyhow!(e))?;
-            let r = switchyard_vswitch::trace::logical_lb_dst(&sb, expr, &ct, lb_dst)
+            let ct = switchyard_vswitch::inspect::trace::CtAssume::parse(&ct)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let r = switchyard_vswitch::inspect::trace::logical_lb_dst(&sb, expr, &ct, lb_dst)
                 .map_err(|e| anyhow::anyhow!("{}", e.render(expr)))?
                 .map_err(|e| anyhow::anyhow!(e))?;
             if let Some(s) = switch {

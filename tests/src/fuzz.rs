@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use switchyard_northd::model::Nb;
 use switchyard_southbound::pb::{self, nb_op::Op};
-use switchyard_vswitch::conntrack::{Conntrack, TcpInfo, Tuple};
+use switchyard_vswitch::ct::conntrack::{Conntrack, TcpInfo, Tuple};
 use switchyard_vswitch::pmd::{Pmd, SharedTables};
 use switchyard_vswitch::port::{MemPort, MAX_FRAME};
 use switchyard_vswitch::stats::{PmdStats, PortStats};

@@ -5,7 +5,7 @@
 //! IPv4 header checksum, and keeps the query's id; `describe` reads it.
 
 use switchyard_southbound::pb;
-use switchyard_vswitch::dns::{answer, describe, Outcome, Zones, MAX_ANSWER_FRAME};
+use switchyard_vswitch::answer::dns::{answer, describe, Outcome, Zones, MAX_ANSWER_FRAME};
 
 thread_local! {
     static ZONES: Zones = zones();
@@ -150,7 +150,7 @@ pub fn seeds() -> Vec<Vec<u8>> {
 /// no panic; a reply fits its buffer, goes from 67 to 68 with the request's
 /// transaction id, and offers nothing but the lease's address.
 pub fn dhcp(data: &[u8]) {
-    use switchyard_vswitch::dhcp::{answer, Lease, Outcome, MAX_REPLY_FRAME};
+    use switchyard_vswitch::answer::dhcp::{answer, Lease, Outcome, MAX_REPLY_FRAME};
     let lease = Lease {
         mac: 0x0a00_0000_0005,
         ip: 0x0a00_0005,

@@ -8,7 +8,7 @@ use switchyard_northd::sb::Sb;
 use switchyard_tests::memory::sandbox_nb;
 use switchyard_tests::metrics::{scrape, value};
 use switchyard_tests::sandbox::{can_run, wait_until, Sandbox};
-use switchyard_vswitch::trace::{logical, TraceReport};
+use switchyard_vswitch::inspect::trace::{logical, TraceReport};
 
 fn sb3() -> switchyard_southbound::pb::SbSnapshot {
     let mut sb = Sb::default();

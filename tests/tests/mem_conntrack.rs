@@ -249,7 +249,7 @@ fn the_datapath_trace_shows_the_state_the_flows_match() {
     one_way_policy(&mut sb, "ls0", "p1");
     let (mut pmd, _stats, _) = pmd_on(&sb, &["p1".into(), "p2".into()]);
     send(&mut pmd, 0, seg(1, 2, 40000, 80, TcpControl::Syn, None), 2);
-    let key = |f: &[u8], slot| switchyard_vswitch::packet::extract(f, slot).unwrap();
+    let key = |f: &[u8], slot| switchyard_vswitch::dp::packet::extract(f, slot).unwrap();
 
     let reply = seg(2, 1, 80, 40000, TcpControl::Syn, Some(1001));
     let r = pmd.trace(&key(&reply, 1), "");
@@ -271,10 +271,10 @@ fn the_datapath_trace_shows_the_state_the_flows_match() {
 
     // The logical trace assumes the state it is told.
     let t = |ct: &[&str]| {
-        switchyard_vswitch::trace::logical_ct(
+        switchyard_vswitch::inspect::trace::logical_ct(
             &sb,
             "inport == \"p2\" && ip4.dst == 10.0.0.1 && tcp.dst == 22",
-            &switchyard_vswitch::trace::CtAssume::parse(ct).unwrap(),
+            &switchyard_vswitch::inspect::trace::CtAssume::parse(ct).unwrap(),
         )
         .unwrap()
     };
@@ -290,9 +290,9 @@ fn the_datapath_trace_shows_the_state_the_flows_match() {
         .conntrack
         .unwrap_or_default()
         .contains("--ct trk,est"));
-    let e = switchyard_vswitch::trace::CtAssume::parse(&["trk,bogus"]).unwrap_err();
+    let e = switchyard_vswitch::inspect::trace::CtAssume::parse(&["trk,bogus"]).unwrap_err();
     assert!(e.contains("bogus") && e.contains("rpl"), "{e}");
-    assert!(switchyard_vswitch::trace::CtAssume::parse(&["new,est"]).is_err());
+    assert!(switchyard_vswitch::inspect::trace::CtAssume::parse(&["new,est"]).is_err());
 }
 
 #[test]

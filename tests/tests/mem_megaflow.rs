@@ -9,10 +9,10 @@
 use switchyard_southbound::field::ct;
 use switchyard_tests::memory::{self, Cluster};
 use switchyard_tests::scenario::{self, Scenario};
-use switchyard_vswitch::flow::{pack_tunnel, FlowKey};
-use switchyard_vswitch::megaflow::{blend, Wildcards};
-use switchyard_vswitch::packet::extract;
-use switchyard_vswitch::pipeline::{run_full, run_wc};
+use switchyard_vswitch::dp::flow::{pack_tunnel, FlowKey};
+use switchyard_vswitch::dp::megaflow::{blend, Wildcards};
+use switchyard_vswitch::dp::packet::extract;
+use switchyard_vswitch::dp::pipeline::{run_full, run_wc};
 use switchyard_vswitch::tables::Tables;
 
 /// xorshift64*: deterministic, so a failure names a reproducible seed.
@@ -351,7 +351,7 @@ fn without_the_exact_match_cache_megaflows_answer() {
 /// security), each applied and then taken back: a megaflow that survives a
 /// table swap never answers differently from the new tables.
 fn revalidation_equals_recompute(s: Scenario) {
-    use switchyard_vswitch::megaflow::Megaflow;
+    use switchyard_vswitch::dp::megaflow::Megaflow;
     assert_eq!(s.topo.chassis, 1, "single-chassis scenarios");
     let c = Cluster::new(&s);
     let lports: Vec<String> = s.topo.endpoints().iter().map(|e| e.lport.clone()).collect();

@@ -123,7 +123,7 @@ fn unresolved_nexthop_sends_one_arp_then_learns_and_forwards() {
     for port in [1, 2] {
         let tx = std::mem::take(&mut mem(&mut pmd, port).tx);
         assert_eq!(tx.len(), 1, "port {port}: one ARP request");
-        let k = switchyard_vswitch::packet::extract(&tx[0], 0).unwrap();
+        let k = switchyard_vswitch::dp::packet::extract(&tx[0], 0).unwrap();
         assert_eq!((k.arp_op, k.eth_src), (1, GW1_MAC));
         assert_eq!((k.ip_src, k.ip_dst), (0x0af4_0101, 0x0af4_01fe));
     }

@@ -235,7 +235,7 @@ pub enum Response {
     Pmds(Vec<PmdInfo>),
     DpFlows(Vec<DpFlow>),
     Status(Status),
-    Trace(Box<crate::trace::TraceReport>),
+    Trace(Box<crate::inspect::trace::TraceReport>),
     Tunnels(Vec<TunnelInfo>),
     Conns(Vec<ConnInfo>),
     CtStats(CtStatsInfo),

@@ -30,7 +30,7 @@ fn measured(pmd: &mut Pmd, slot: u16, batches: usize) -> usize {
 }
 
 #[inline(never)]
-fn measured_walks(pmd: &Pmd, key: &switchyard_vswitch::flow::FlowKey, walks: usize) -> usize {
+fn measured_walks(pmd: &Pmd, key: &switchyard_vswitch::dp::flow::FlowKey, walks: usize) -> usize {
     let mut n = 0;
     for _ in 0..walks {
         black_box(pmd.trace_verdict(black_box(key)));
@@ -94,7 +94,7 @@ fn main() {
             "routed" => (pmd(&routed_nb(10), 2, Vec::new(), 4096).0, routed_frame64()),
             s => panic!("unknown scenario slow-{s}"),
         };
-        let key = switchyard_vswitch::packet::extract(&frame, 0).expect("valid frame");
+        let key = switchyard_vswitch::dp::packet::extract(&frame, 0).expect("valid frame");
         let n = black_box(measured_walks(&pmd, &key, batches * 32));
         println!("{scenario} walks={n}");
         return;

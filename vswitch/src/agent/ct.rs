@@ -3,9 +3,9 @@
 //! lock lasts microseconds and no PMD stalls behind a dump of a million
 //! entries (like OVS's dump, the result is not one atomic snapshot).
 
-use crate::conntrack::{Conn, ConnState, Tuple};
 use crate::control::{ConnInfo, CtStatsInfo};
-use crate::edge::EdgeState;
+use crate::ct::conntrack::{Conn, ConnState, Tuple};
+use crate::ct::edge::EdgeState;
 use std::sync::Mutex;
 
 /// Slots copied per hold of the lock.
@@ -137,7 +137,7 @@ fn header(e: &EdgeState) -> CtStatsInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nat::TCP;
+    use crate::ct::nat::TCP;
 
     #[test]
     fn a_dump_of_more_slots_than_a_chunk_lists_every_connection_once() {
@@ -152,8 +152,8 @@ mod tests {
                 sport: 40000,
                 dport: 80,
             };
-            let syn = crate::conntrack::TcpInfo {
-                flags: crate::conntrack::tcp_flags::SYN,
+            let syn = crate::ct::conntrack::TcpInfo {
+                flags: crate::ct::conntrack::tcp_flags::SYN,
                 seq: 1,
                 ack: 0,
                 window: 1000,

@@ -4,12 +4,12 @@
 //! It keeps the last tables while northd is away.
 
 use crate::control::{DpFlow, PmdInfo, PortInfo, Request, Response, Status};
-use crate::lb::ServiceSets;
 use crate::pmd::handoff::Handoff;
 use crate::pmd::SharedTables;
 use crate::port::PortIo;
 use crate::stats::{PmdStats, PortStats};
 use crate::sys::xsk::{XskOptions, XskPort};
+use crate::tables::lb::ServiceSets;
 use crate::tables::{LocalBinding, Tables};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,6 +24,7 @@ mod metrics;
 mod rxq;
 mod sb;
 mod threads;
+pub mod underlay;
 
 pub use sb::{applied_loop, auto_lb_loop, learn_loop, pending_loop, sb_loop, tunnel_loop};
 pub use threads::{start, PmdThreads};
@@ -78,9 +79,9 @@ pub enum PmdCmd {
     /// The caches' entries, copied; the control thread formats them.
     DumpFlows(std::sync::mpsc::Sender<crate::pmd::CacheDump>),
     Trace(
-        crate::flow::FlowKey,
+        crate::dp::flow::FlowKey,
         String,
-        std::sync::mpsc::Sender<crate::trace::TraceReport>,
+        std::sync::mpsc::Sender<crate::inspect::trace::TraceReport>,
     ),
     CtFlush(std::sync::mpsc::Sender<usize>),
     /// Zero the PMD's counters: done by the PMD itself, their only writer,
@@ -162,14 +163,14 @@ pub struct Agent {
     /// Neighbours this chassis learned, re-reported whenever northd reconnects
     /// (northd keeps learned bindings in memory, as chassis claims).
     learned: BTreeMap<(u32, String, u32), pb::MacBinding>,
-    underlay: Option<crate::underlay::UnderlayState>,
+    underlay: Option<crate::agent::underlay::UnderlayState>,
     underlay_stats: Option<Arc<PortStats>>,
     /// The PMD that owns the underlay port.
     underlay_pmd: usize,
     underlay_rxqs: Vec<rxq::RxqEntry>,
     /// Maglev tables kept across table builds (a change to one service does
     /// not recompute the others').
-    maglev: crate::lb::MaglevCache,
+    maglev: crate::tables::lb::MaglevCache,
     /// The VIP index, updated per changed load balancer (two copies: one is
     /// published while the other changes).
     services: ServiceSets,
@@ -186,7 +187,7 @@ pub struct Agent {
     /// The NB version northd last acknowledged as running here.
     nb_cfg: u64,
     /// The PMDs' shared conntrack (dumped from here, in chunks).
-    edge: Arc<std::sync::Mutex<crate::edge::EdgeState>>,
+    edge: Arc<std::sync::Mutex<crate::ct::edge::EdgeState>>,
     /// `--pmd-auto-lb`: the last interval's counters, and ports it moved.
     auto_lb: rxq::AutoLb,
     pmds_auto_lb_moves: u64,
@@ -276,7 +277,8 @@ impl Agent {
             return Ok(());
         };
         let slot = self.free_slot();
-        let mut state = crate::underlay::UnderlayState::new(&iface, &self.cfg.encap_ip, slot)?;
+        let mut state =
+            crate::agent::underlay::UnderlayState::new(&iface, &self.cfg.encap_ip, slot)?;
         let opts = XskOptions {
             geneve_only: true,
             ..self.cfg.xsk
@@ -587,7 +589,7 @@ impl Agent {
     /// lock in short chunks; the PMDs keep running).
     async fn off_pmds<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&std::sync::Mutex<crate::edge::EdgeState>) -> T + Send + 'static,
+        f: impl FnOnce(&std::sync::Mutex<crate::ct::edge::EdgeState>) -> T + Send + 'static,
     ) -> Result<T, Response> {
         let edge = self.edge.clone();
         tokio::task::spawn_blocking(move || f(&edge))
@@ -672,7 +674,7 @@ impl Agent {
         let Some(sb) = &self.sb else {
             return Response::Error("no southbound contents yet (is northd reachable?)".into());
         };
-        let mf = match crate::microflow::Microflow::parse(expr) {
+        let mf = match crate::inspect::microflow::Microflow::parse(expr) {
             Ok(m) => m,
             Err(e) => return Response::Error(e.render(expr)),
         };
@@ -756,8 +758,8 @@ impl Agent {
 fn dp_flows(d: &crate::pmd::CacheDump) -> Vec<DpFlow> {
     let megaflows = d.megaflows.iter().map(|(e, mask)| DpFlow {
         cache: "megaflow".into(),
-        key: crate::trace::masked_key_text(&e.key, mask),
-        actions: crate::trace::verdict_text(e.verdict, &e.out[..usize::from(e.n_out)]),
+        key: crate::inspect::trace::masked_key_text(&e.key, mask),
+        actions: crate::inspect::trace::verdict_text(e.verdict, &e.out[..usize::from(e.n_out)]),
         hits: e.hits,
         age_ms: d.now_ms.saturating_sub(e.installed_ms),
         idle_ms: Some(d.now_ms.saturating_sub(e.used_ms)),
@@ -768,9 +770,9 @@ fn dp_flows(d: &crate::pmd::CacheDump) -> Vec<DpFlow> {
         key: format!(
             "in_slot={} {}",
             e.key.in_port,
-            crate::trace::key_text(&e.key)
+            crate::inspect::trace::key_text(&e.key)
         ),
-        actions: crate::trace::verdict_text(e.verdict, &e.out[..usize::from(e.n_out)]),
+        actions: crate::inspect::trace::verdict_text(e.verdict, &e.out[..usize::from(e.n_out)]),
         hits: e.hits,
         age_ms: *age_ms,
         idle_ms: None,

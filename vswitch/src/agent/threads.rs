@@ -3,10 +3,10 @@
 //! table swaps, housekeeping, polling, and the idle wait.
 
 use super::{Agent, Config, IdlePolicy, PmdCmd, PmdHandle};
-use crate::lb::ServiceSets;
 use crate::pmd::handoff::{Handoff, HANDOFF_FRAMES};
 use crate::pmd::{Pmd, SharedTables};
 use crate::stats::PmdStats;
+use crate::tables::lb::ServiceSets;
 use crate::tables::Tables;
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -4,9 +4,9 @@
 //! a flood of packets asking for answers from costing forwarding time.
 
 use super::{encap_send, Pmd};
-use crate::flow::FlowKey;
-use crate::packet::apply_rewrite;
-use crate::pipeline::{punt, Verdict};
+use crate::dp::flow::FlowKey;
+use crate::dp::packet::apply_rewrite;
+use crate::dp::pipeline::{punt, Verdict};
 use crate::tables::TUNNEL_BASE;
 use switchyard_southbound::DropReason;
 
@@ -117,15 +117,15 @@ impl Pmd {
             return false;
         };
         let frame = &p.io.rx_frame(i)[off..];
-        let len = match crate::dns::answer(zone, frame, &mut self.scratch[..]) {
-            crate::dns::Outcome::Pass(why) => {
+        let len = match crate::answer::dns::answer(zone, frame, &mut self.scratch[..]) {
+            crate::answer::dns::Outcome::Pass(why) => {
                 match why {
-                    crate::dns::Pass::Malformed => self.stats.dns_malformed.add(1),
-                    crate::dns::Pass::NotOurs => self.stats.dns_passed.add(1),
+                    crate::answer::dns::Pass::Malformed => self.stats.dns_malformed.add(1),
+                    crate::answer::dns::Pass::NotOurs => self.stats.dns_passed.add(1),
                 }
                 return false;
             }
-            crate::dns::Outcome::Answer { len, nxdomain } => {
+            crate::answer::dns::Outcome::Answer { len, nxdomain } => {
                 let now = self.arp_limiter.born.elapsed().as_millis() as u64;
                 if !p.dns_limit.allow(now) {
                     self.stats.count_drop(DropReason::DnsRateLimited);
@@ -143,8 +143,8 @@ impl Pmd {
         let slot = s as u16;
         if t.ct_active {
             let answer = &mut self.scratch[..len];
-            if let Ok(mut k) = crate::packet::extract(answer, slot) {
-                if let crate::edge::Edge::Drop(r) = crate::edge::egress(
+            if let Ok(mut k) = crate::dp::packet::extract(answer, slot) {
+                if let crate::ct::edge::Edge::Drop(r) = crate::ct::edge::egress(
                     t,
                     &mut super::lock(&self.edge),
                     &self.stats,
@@ -193,17 +193,17 @@ impl Pmd {
             return false;
         };
         let frame = &p.io.rx_frame(i)[off..];
-        let len = match crate::dhcp::answer(lease, frame, &mut self.scratch[..]) {
-            crate::dhcp::Outcome::Pass => {
+        let len = match crate::answer::dhcp::answer(lease, frame, &mut self.scratch[..]) {
+            crate::answer::dhcp::Outcome::Pass => {
                 self.stats.dhcp_passed.add(1);
                 return false;
             }
-            crate::dhcp::Outcome::Consumed => {
+            crate::answer::dhcp::Outcome::Consumed => {
                 self.stats.count_drop(DropReason::DhcpConsumed);
                 p.stats.rx_dropped.add(1);
                 return true;
             }
-            crate::dhcp::Outcome::Reply { len, kind } => {
+            crate::answer::dhcp::Outcome::Reply { len, kind } => {
                 let now = self.arp_limiter.born.elapsed().as_millis() as u64;
                 if !p.dns_limit.allow(now) {
                     self.stats.count_drop(DropReason::DhcpRateLimited);
@@ -211,9 +211,9 @@ impl Pmd {
                     return true;
                 }
                 match kind {
-                    crate::dhcp::Reply::Offer => self.stats.dhcp_offers.add(1),
-                    crate::dhcp::Reply::Ack => self.stats.dhcp_acks.add(1),
-                    crate::dhcp::Reply::Nak => self.stats.dhcp_naks.add(1),
+                    crate::answer::dhcp::Reply::Offer => self.stats.dhcp_offers.add(1),
+                    crate::answer::dhcp::Reply::Ack => self.stats.dhcp_acks.add(1),
+                    crate::answer::dhcp::Reply::Nak => self.stats.dhcp_naks.add(1),
                 }
                 len
             }
@@ -260,7 +260,8 @@ impl Pmd {
             return;
         };
         let frame = src.io.rx_frame(i);
-        let Some(n) = crate::generate::icmp_error(frame, &mut self.scratch[..], dst_ip, 3, 4, mtu)
+        let Some(n) =
+            crate::dp::generate::icmp_error(frame, &mut self.scratch[..], dst_ip, 3, 4, mtu)
         else {
             return;
         };
@@ -315,10 +316,10 @@ impl Pmd {
             return;
         };
         let frame = src.io.rx_frame(i);
-        let n = if key.ip_proto == crate::nat::TCP {
-            crate::nat::tcp_rst(frame, &mut self.scratch[..])
+        let n = if key.ip_proto == crate::ct::nat::TCP {
+            crate::ct::nat::tcp_rst(frame, &mut self.scratch[..])
         } else {
-            let n = crate::generate::icmp_error(frame, &mut self.scratch[..], vip, 3, 3, 0);
+            let n = crate::dp::generate::icmp_error(frame, &mut self.scratch[..], vip, 3, 3, 0);
             if n.is_some() {
                 self.scratch[0..6].copy_from_slice(&frame[6..12]);
                 self.scratch[6..12].copy_from_slice(&frame[0..6]);
@@ -335,7 +336,7 @@ impl Pmd {
 
     /// The slow path for a packet that makes the router generate one (ICMP, ARP)
     /// or learn a neighbour: rare by nature, and each one rate-limited or bounded.
-    pub(super) fn punt(&mut self, slot: u16, i: usize, key: &crate::flow::FlowKey) {
+    pub(super) fn punt(&mut self, slot: u16, i: usize, key: &crate::dp::flow::FlowKey) {
         let s = usize::from(slot);
         let Some(src) = self.ports[s].as_ref() else {
             return;

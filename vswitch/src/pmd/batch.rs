@@ -18,12 +18,12 @@
 //! `ct.new`, and the second commit finds the first's entry (`edge::commit`).
 
 use super::{encap_send, lock, pair, Pmd};
-use crate::edge::{Edge, EdgeState, Tracked};
-use crate::emc::INLINE_OUTPUTS;
-use crate::flow::FlowKey;
-use crate::megaflow::Wildcards;
-use crate::packet::{apply_rewrite, arp_reply_in_place};
-use crate::pipeline::{run_passed, run_wc, Decision, Verdict};
+use crate::ct::edge::{Edge, EdgeState, Tracked};
+use crate::dp::emc::INLINE_OUTPUTS;
+use crate::dp::flow::FlowKey;
+use crate::dp::megaflow::Wildcards;
+use crate::dp::packet::{apply_rewrite, arp_reply_in_place};
+use crate::dp::pipeline::{run_passed, run_wc, Decision, Verdict};
 use crate::port::BATCH;
 use crate::tables::TUNNEL_BASE;
 use std::sync::Arc;
@@ -299,10 +299,10 @@ impl Pmd {
         };
         let frame = &mut p.io.rx_frame_mut(i)[off..];
         let zone = if underlay {
-            let dp = crate::flow::unpack_tunnel(key.tun).0;
+            let dp = crate::dp::flow::unpack_tunnel(key.tun).0;
             t.ct_zones.get(&dp).copied().unwrap_or(0)
         } else {
-            match crate::edge::ingress(t, e, &self.stats, frame, key) {
+            match crate::ct::edge::ingress(t, e, &self.stats, frame, key) {
                 Edge::Pass => {}
                 Edge::Drop(r) => {
                     self.stats.count_drop(r);
@@ -319,7 +319,7 @@ impl Pmd {
             t.slot(s as u16).map_or(0, |b| b.ct_zone)
         };
         Ok((zone != 0)
-            .then(|| crate::edge::track(e, frame, key, zone))
+            .then(|| crate::ct::edge::track(e, frame, key, zone))
             .flatten())
     }
 
@@ -339,7 +339,7 @@ impl Pmd {
         outs: &[u16],
     ) -> bool {
         if let (Some(c), Some(tr)) = (d.commit, tracked) {
-            if let Err(r) = crate::edge::commit(e, tr, c) {
+            if let Err(r) = crate::ct::edge::commit(e, tr, c) {
                 self.stats.count_drop(r);
                 if let Some(p) = self.ports[s].as_ref() {
                     p.stats.rx_dropped.add(1);
@@ -353,7 +353,7 @@ impl Pmd {
         let t = &*self.tables;
         if let Some(p) = self.ports[s].as_mut() {
             let frame = &mut p.io.rx_frame_mut(i)[off..];
-            if let Edge::Drop(r) = crate::edge::egress(t, e, &self.stats, frame, key, outs[0]) {
+            if let Edge::Drop(r) = crate::ct::edge::egress(t, e, &self.stats, frame, key, outs[0]) {
                 self.stats.count_drop(r);
                 return false;
             }
@@ -386,7 +386,7 @@ impl Pmd {
     fn edge_in(&self, slot: u16, key: &FlowKey, underlay: bool) -> bool {
         let t = &*self.tables;
         if underlay {
-            let dp = crate::flow::unpack_tunnel(key.tun).0;
+            let dp = crate::dp::flow::unpack_tunnel(key.tun).0;
             t.ct_zones.get(&dp).is_some_and(|&z| z != 0)
         } else {
             t.slot(slot)

@@ -2,34 +2,37 @@
 //! and caches, and dumps of both cache levels.
 
 use super::Pmd;
-use crate::flow::FlowKey;
-use crate::pipeline::{run, TraceStep, Verdict};
+use crate::dp::flow::FlowKey;
+use crate::dp::pipeline::{run, TraceStep, Verdict};
 
 impl Pmd {
     /// Runs a packet through this PMD's live tables without transmitting it, and
     /// says which cache level would answer and whether its verdict agrees.
-    pub fn trace(&self, key: &FlowKey, chassis: &str) -> crate::trace::TraceReport {
+    pub fn trace(&self, key: &FlowKey, chassis: &str) -> crate::inspect::trace::TraceReport {
         let mut out = Vec::new();
         let mut steps: Vec<TraceStep> = Vec::new();
         // Conntrack at the edge first (load balancer, NAT), read-only.
         let e = self.edge();
-        let edge = crate::edge::preview(&self.tables, &e, key);
+        let edge = crate::ct::edge::preview(&self.tables, &e, key);
         let mut key = edge.as_ref().map(|(_, k)| *k).unwrap_or(*key);
-        let tracked = crate::edge::peek_track(&self.tables, &e, &mut key);
+        let tracked = crate::ct::edge::peek_track(&self.tables, &e, &mut key);
         drop(e);
         let key = &key;
         let v = run(&self.tables, key, &mut out, Some(&mut steps));
-        let mut r =
-            crate::trace::report(&self.tables, key, v, &out, steps, |_| chassis.to_string());
+        let mut r = crate::inspect::trace::report(&self.tables, key, v, &out, steps, |_| {
+            chassis.to_string()
+        });
         if v == Verdict::Punt {
             r.generated =
-                crate::trace::follow_generated(&self.tables, key, |_| chassis.to_string())
+                crate::inspect::trace::follow_generated(&self.tables, key, |_| chassis.to_string())
                     .map(Box::new);
         }
-        r.conntrack = crate::trace::join_ct(edge.map(|(d, _)| d), tracked);
+        r.conntrack = crate::inspect::trace::join_ct(edge.map(|(d, _)| d), tracked);
         if let Verdict::Dns(dp) = v {
             let (mut s, mut o) = (Vec::new(), Vec::new());
-            r.dns = Some(crate::trace::dns_outcome(&self.tables, key, dp, None, &mut s, &mut o).1);
+            r.dns = Some(
+                crate::inspect::trace::dns_outcome(&self.tables, key, dp, None, &mut s, &mut o).1,
+            );
             r.verdict = "dns_lookup".into();
         }
         let cached = self
@@ -82,7 +85,7 @@ impl Pmd {
     }
 
     /// Cache entries of the current generation with their age in ms (for dumps).
-    pub fn emc_entries(&self) -> Vec<(crate::emc::Entry, u64)> {
+    pub fn emc_entries(&self) -> Vec<(crate::dp::emc::Entry, u64)> {
         self.emc
             .iter(self.tables.generation)
             .map(|e| (*e, self.emc.age_ms(e)))

@@ -12,12 +12,12 @@ mod housekeep;
 mod inspect;
 mod ports;
 
-use crate::edge::EdgeState;
-use crate::emc::Emc;
-use crate::flow::{pack_tunnel, FlowKey};
-use crate::megaflow::Megaflow;
-use crate::packet::extract;
-use crate::pipeline::{run_wc, Learned};
+use crate::ct::edge::EdgeState;
+use crate::dp::emc::Emc;
+use crate::dp::flow::{pack_tunnel, FlowKey};
+use crate::dp::megaflow::Megaflow;
+use crate::dp::packet::extract;
+use crate::dp::pipeline::{run_wc, Learned};
 use crate::port::PortIo;
 use crate::stats::{PmdStats, PortStats};
 use crate::tables::Tables;
@@ -111,11 +111,11 @@ struct PortSlot {
 #[derive(Debug, Default)]
 pub struct CacheDump {
     /// Megaflows with their masks.
-    pub megaflows: Vec<(crate::megaflow::Entry, FlowKey)>,
+    pub megaflows: Vec<(crate::dp::megaflow::Entry, FlowKey)>,
     /// The megaflow cache's clock (entries' times are on it).
     pub now_ms: u64,
     /// Exact-match entries with their age in ms.
-    pub exact: Vec<(crate::emc::Entry, u64)>,
+    pub exact: Vec<(crate::dp::emc::Entry, u64)>,
 }
 
 /// The per-thread datapath.
@@ -152,7 +152,7 @@ pub struct Pmd {
     /// Where punted packets build what they generate (allocated once).
     scratch: Box<[u8; crate::port::MAX_FRAME]>,
     arp_limiter: Box<ArpLimiter>,
-    /// Conntrack, load-balancer affinity and NAT state ([`crate::edge`]),
+    /// Conntrack, load-balancer affinity and NAT state ([`crate::ct::edge`]),
     /// shared by every PMD of the process (a connection's two directions may
     /// arrive on different PMDs); taken once per batch that needs it.
     edge: Arc<Mutex<EdgeState>>,
@@ -196,7 +196,7 @@ fn encap_send(
     if frame.len() + ENCAP_LEN - 14 > usize::from(u.mtu) {
         return Err(DropReason::TunnelTooBig);
     }
-    let (dp, ingress, egress) = crate::flow::unpack_tunnel(tun_md);
+    let (dp, ingress, egress) = crate::dp::flow::unpack_tunnel(tun_md);
     let mut hdr = [0u8; ENCAP_LEN];
     template.write(
         &mut hdr,

@@ -173,7 +173,7 @@ pub fn arp_request(buf: &mut [u8], sha: u64, spa: u32, tpa: u32) -> Option<usize
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::extract;
+    use crate::dp::packet::extract;
 
     /// A UDP packet 10.0.0.2 -> 10.1.0.3 with TTL 1, as a pod sends it.
     fn udp_frame() -> Vec<u8> {

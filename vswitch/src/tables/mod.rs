@@ -2,7 +2,9 @@
 //! immutable table set the PMD threads execute. A new set is built off the fast
 //! path and swapped in whole; PMDs notice the new generation between batches.
 
-use crate::classifier::Classifier;
+pub mod lb;
+
+use crate::dp::classifier::Classifier;
 use rustc_hash::FxHashMap;
 use switchyard_southbound::pb::{action::Kind, LogicalFlow, SbSnapshot};
 use switchyard_southbound::{DropReason, Field, Pipeline, Stage};
@@ -161,9 +163,9 @@ pub struct Tables {
     /// unbound) are no tunnel's to name.
     pub tunnel_ingress: FxHashMap<(u32, u32), u16>,
     /// Load balancer VIPs (shared with the agent's incremental index).
-    pub services: std::sync::Arc<crate::lb::Services>,
+    pub services: std::sync::Arc<crate::tables::lb::Services>,
     /// Router NAT rules.
-    pub nats: crate::lb::Nats,
+    pub nats: crate::tables::lb::Nats,
     /// Some local port needs conntrack (load balancing, NAT or stateful flows).
     pub ct_active: bool,
     /// Datapath -> conntrack zone, for datapaths connected (through routers)
@@ -173,10 +175,10 @@ pub struct Tables {
     /// of a switch: its load balancer zone and its topology's stateful zone,
     /// the smallest limit of the topology's switches winning).
     pub ct_zone_limits: FxHashMap<u32, u32>,
-    /// DNS records by switch datapath ([`crate::dns`]).
-    pub dns: crate::dns::Zones,
-    /// DHCPv4 leases by (switch datapath, port) ([`crate::dhcp`]).
-    pub dhcp: crate::dhcp::Leases,
+    /// DNS records by switch datapath ([`crate::answer::dns`]).
+    pub dns: crate::answer::dns::Zones,
+    /// DHCPv4 leases by (switch datapath, port) ([`crate::answer::dhcp`]).
+    pub dhcp: crate::answer::dhcp::Leases,
 }
 
 impl Tables {
@@ -303,7 +305,7 @@ impl Tables {
             sb,
             chassis,
             local,
-            &mut crate::lb::MaglevCache::default(),
+            &mut crate::tables::lb::MaglevCache::default(),
         )
     }
 
@@ -313,9 +315,12 @@ impl Tables {
         sb: &SbSnapshot,
         chassis: &str,
         local: &[LocalBinding],
-        maglev: &mut crate::lb::MaglevCache,
+        maglev: &mut crate::tables::lb::MaglevCache,
     ) -> Tables {
-        let services = std::sync::Arc::new(crate::lb::Services::build(&sb.load_balancers, maglev));
+        let services = std::sync::Arc::new(crate::tables::lb::Services::build(
+            &sb.load_balancers,
+            maglev,
+        ));
         Self::build_on(generation, sb, chassis, local, services)
     }
 
@@ -326,20 +331,20 @@ impl Tables {
         sb: &SbSnapshot,
         chassis: &str,
         local: &[LocalBinding],
-        services: std::sync::Arc<crate::lb::Services>,
+        services: std::sync::Arc<crate::tables::lb::Services>,
     ) -> Tables {
         let mut t = Tables {
             generation,
             sb_version: sb.version,
             services,
-            nats: crate::lb::Nats::build(&sb.nats),
-            dns: crate::dns::Zones::build(
+            nats: crate::tables::lb::Nats::build(&sb.nats),
+            dns: crate::answer::dns::Zones::build(
                 &sb.dns,
                 sb.datapaths
                     .iter()
                     .map(|d| (d.tunnel_key, d.dns_domain.as_str())),
             ),
-            dhcp: crate::dhcp::Leases::build(&sb.dhcp),
+            dhcp: crate::answer::dhcp::Leases::build(&sb.dhcp),
             ..Default::default()
         };
         let mut by_name: FxHashMap<&str, (u32, u32, bool)> = FxHashMap::default();

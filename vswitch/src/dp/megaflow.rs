@@ -12,10 +12,10 @@
 //! revalidates them ([`Megaflow::revalidate`]: each entry's slow path run again
 //! on its masked key, kept when the decision and mask still hold) or drops them.
 
-use crate::emc::INLINE_OUTPUTS;
-use crate::flow::FlowKey;
-pub use crate::mask::{blend, masked, Wildcards};
-use crate::verdict::{Commit, Decision, Verdict};
+use crate::dp::emc::INLINE_OUTPUTS;
+use crate::dp::flow::FlowKey;
+pub use crate::dp::mask::{blend, masked, Wildcards};
+use crate::dp::verdict::{Commit, Decision, Verdict};
 
 /// Most distinct masks (a megaflow miss costs one probe per mask). Past it a
 /// decision is not installed (counted as uncacheable).

@@ -2,7 +2,7 @@
 //! the in-place rewrites the datapath performs (ARP replies). Every malformed
 //! frame maps to a [`DropReason`]; nothing here panics on any input.
 
-use crate::flow::FlowKey;
+use crate::dp::flow::FlowKey;
 use smoltcp::wire::{
     ArpHardware, ArpOperation, ArpPacket, EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet,
     Ipv6Packet, TcpPacket, UdpPacket,
@@ -99,11 +99,11 @@ fn parse_ipv4(payload: &[u8], key: &mut FlowKey) -> Result<(), DropReason> {
             // the TCP header (flags) of the first one.
             return Err(DropReason::FragTiny);
         }
-        key.ip_frag = crate::flow::FRAG_LATER;
+        key.ip_frag = crate::dp::flow::FRAG_LATER;
         return Ok(());
     }
     if ip.more_frags() {
-        key.ip_frag = crate::flow::FRAG_FIRST;
+        key.ip_frag = crate::dp::flow::FRAG_FIRST;
     }
     let l4 = ip.payload();
     match proto {
@@ -165,7 +165,7 @@ pub fn arp_reply_in_place(frame: &mut [u8], mac: u64) {
 /// hops crossed with the header checksum updated incrementally (RFC 1624,
 /// eqn. 3), so every other header bit is preserved. The frame was parsed by
 /// [`extract`]; a frame too short for what it claims is left untouched.
-pub fn apply_rewrite(frame: &mut [u8], rw: &crate::verdict::Rewrite) {
+pub fn apply_rewrite(frame: &mut [u8], rw: &crate::dp::verdict::Rewrite) {
     if frame.len() < ETH_HDR {
         return;
     }
@@ -327,7 +327,7 @@ pub(crate) mod tests {
             let mut f = udp_frame(1, 2, [10, 0, 0, 1], [10, 1, 0, 2]);
             f[14 + 8] = ttl;
             Ipv4Packet::new_unchecked(&mut f[14..]).fill_checksum();
-            let rw = crate::verdict::Rewrite {
+            let rw = crate::dp::verdict::Rewrite {
                 eth_src: 0x0a00_0000_00aa,
                 eth_dst: 0x0a00_0000_00bb,
                 ttl_dec: 1,

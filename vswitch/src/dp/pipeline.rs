@@ -5,13 +5,13 @@
 //! difference to apply to the frame. It allocates nothing itself (the caller owns
 //! the output list) and can record a trace of every stage it crossed.
 
-use crate::flow::{pack_tunnel, unpack_tunnel};
-use crate::flow::{FlowKey, Meta, WORK_ANSWER_PASSED, WORK_COMMIT};
-use crate::mask::Wildcards;
+use crate::dp::flow::{pack_tunnel, unpack_tunnel};
+use crate::dp::flow::{FlowKey, Meta, WORK_ANSWER_PASSED, WORK_COMMIT};
+use crate::dp::mask::Wildcards;
+pub use crate::dp::verdict::{Commit, Decision, Rewrite, Verdict};
 use crate::tables::{
     Act, DpTables, GenKind, PortTarget, RouteHop, StageTable, Tables, TUNNEL_BASE,
 };
-pub use crate::verdict::{Commit, Decision, Rewrite, Verdict};
 use switchyard_southbound::field::ct;
 use switchyard_southbound::{DropReason, Field, Stage, MC_FIRST_KEY};
 
@@ -602,33 +602,33 @@ pub fn punt(
                 (3, 3) => DropReason::RouterPortUnreachable,
                 _ => DropReason::NoRoute,
             });
-            let len = crate::generate::icmp_error(frame, buf, src_ip, ty, code, mtu);
+            let len = crate::dp::generate::icmp_error(frame, buf, src_ip, ty, code, mtu);
             (len, routing.map(|i| (i, g.meta.inport)))
         }
         GenKind::EchoReply => {
-            let len = crate::generate::icmp_echo_reply(frame, buf);
+            let len = crate::dp::generate::icmp_echo_reply(frame, buf);
             (len, routing.map(|i| (i, g.meta.inport)))
         }
         GenKind::TcpReset => {
             p.consumed = Some(DropReason::RouterTcpReset);
-            let len = crate::nat::tcp_rst(frame, buf);
+            let len = crate::ct::nat::tcp_rst(frame, buf);
             (len, routing.map(|i| (i, g.meta.inport)))
         }
         GenKind::ArpRequest => {
             p.consumed = Some(DropReason::NeighborUnresolved);
             p.arp_for = Some((g.dp, g.meta.reg0));
-            let len = crate::generate::arp_request(buf, work.eth_src, g.meta.reg1, g.meta.reg0);
+            let len = crate::dp::generate::arp_request(buf, work.eth_src, g.meta.reg1, g.meta.reg0);
             let start = Start {
                 dp: g.dp,
                 meta: g.meta,
                 ingress_from: None,
                 from_tunnel: false,
             };
-            let mut k = match len.and_then(|n| crate::packet::extract(&buf[..n], key.in_port).ok())
-            {
-                Some(k) => k,
-                None => return p,
-            };
+            let mut k =
+                match len.and_then(|n| crate::dp::packet::extract(&buf[..n], key.in_port).ok()) {
+                    Some(k) => k,
+                    None => return p,
+                };
             let orig = k;
             p.len = len.unwrap_or(0);
             p.verdict =
@@ -642,7 +642,7 @@ pub fn punt(
     let (Some(n), Some((stage, inport))) = (len, start) else {
         return p;
     };
-    let Ok(mut k) = crate::packet::extract(&buf[..n], key.in_port) else {
+    let Ok(mut k) = crate::dp::packet::extract(&buf[..n], key.in_port) else {
         return p;
     };
     let orig = k;

@@ -1,7 +1,7 @@
 //! Mask arithmetic over the flow key, and what the slow path consulted of a
 //! packet ([`Wildcards`]): the megaflow cache and the classifier both use it.
 
-use crate::flow::FlowKey;
+use crate::dp::flow::FlowKey;
 use switchyard_southbound::Field;
 
 /// Word by word over two keys.

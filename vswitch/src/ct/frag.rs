@@ -15,7 +15,7 @@
 //! translated. Tiny TCP fragments that could overwrite the TCP header
 //! (RFC 1858: offset 8 bytes) are dropped by the parser (`frag_tiny`).
 
-use crate::conntrack::KeyedMap;
+use crate::ct::conntrack::KeyedMap;
 
 /// How long a datagram's fragments are followed after its first one.
 pub const FRAG_TIMEOUT_MS: u64 = 30_000;
@@ -179,7 +179,7 @@ pub fn rewrite_addresses(frame: &mut [u8], f: &Fragment, src: u32, dst: u32) {
         let old = u32::from_be_bytes([frame[at], frame[at + 1], frame[at + 2], frame[at + 3]]);
         if old != new {
             frame[at..at + 4].copy_from_slice(&new.to_be_bytes());
-            sum = crate::nat::csum32(sum, old, new);
+            sum = crate::ct::nat::csum32(sum, old, new);
         }
     }
     frame[ip + 10..ip + 12].copy_from_slice(&sum.to_be_bytes());
@@ -191,7 +191,7 @@ mod tests {
 
     /// A UDP/IPv4 frame with fragment fields `flags_off` and identifier 0x4242.
     fn frag(flags_off: u16) -> Vec<u8> {
-        let mut f = crate::packet::tests::udp_frame(1, 2, [10, 0, 0, 1], [10, 0, 0, 2]);
+        let mut f = crate::dp::packet::tests::udp_frame(1, 2, [10, 0, 0, 1], [10, 0, 0, 2]);
         f[18..20].copy_from_slice(&0x4242u16.to_be_bytes());
         f[20..22].copy_from_slice(&flags_off.to_be_bytes());
         smoltcp::wire::Ipv4Packet::new_unchecked(&mut f[14..]).fill_checksum();

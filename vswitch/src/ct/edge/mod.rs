@@ -20,13 +20,13 @@
 mod preview;
 pub use preview::{peek_track, preview};
 
-use crate::conntrack::{state, tcp_flags, Conntrack, CtStats, TcpInfo, Tuple};
-use crate::flow::FlowKey;
-use crate::frag::{fragment_of, FragEntry, FragKey, FragTable, Fragment};
-use crate::lb::NatKind;
-use crate::nat::{icmp_error_tuple, is_icmp_error, rewrite, rewrite_icmp_error, tcp_info};
-use crate::nat::{tuple_of, ICMP, TCP};
+use crate::ct::conntrack::{state, tcp_flags, Conntrack, CtStats, TcpInfo, Tuple};
+use crate::ct::frag::{fragment_of, FragEntry, FragKey, FragTable, Fragment};
+use crate::ct::nat::{icmp_error_tuple, is_icmp_error, rewrite, rewrite_icmp_error, tcp_info};
+use crate::ct::nat::{tuple_of, ICMP, TCP};
+use crate::dp::flow::FlowKey;
 use crate::stats::PmdStats;
+use crate::tables::lb::NatKind;
 use crate::tables::Tables;
 use switchyard_southbound::DropReason;
 
@@ -48,13 +48,13 @@ pub enum Edge {
 }
 
 /// (protocol, VIP, VIP port, client IP) -> (backend, last use in ms).
-type Affinity = crate::conntrack::KeyedMap<(u8, u32, u16, u32), ((u32, u16), u64)>;
+type Affinity = crate::ct::conntrack::KeyedMap<(u8, u32, u16, u32), ((u32, u16), u64)>;
 
 /// The per-PMD state behind the edge.
 #[derive(Debug)]
 pub struct EdgeState {
     pub ct: Conntrack,
-    /// Datagrams whose first fragment was seen ([`crate::frag`]).
+    /// Datagrams whose first fragment was seen ([`crate::ct::frag`]).
     pub frags: FragTable,
     affinity: Affinity,
     /// Milliseconds on this PMD's clock, refreshed once per batch.
@@ -68,7 +68,7 @@ impl EdgeState {
         affinity.reserve(AFFINITY_CAPACITY);
         EdgeState {
             ct: Conntrack::new(ct_capacity),
-            frags: FragTable::new(crate::frag::FRAG_CAPACITY),
+            frags: FragTable::new(crate::ct::frag::FRAG_CAPACITY),
             affinity,
             now_ms: 0,
             born: std::time::Instant::now(),
@@ -275,7 +275,7 @@ fn with_fragments(
     needs_first: impl FnOnce(&FlowKey) -> bool,
     whole: impl FnOnce(&mut EdgeState, &mut [u8], &mut FlowKey) -> Edge,
 ) -> Edge {
-    if key.ip_frag == crate::flow::FRAG_NONE {
+    if key.ip_frag == crate::dp::flow::FRAG_NONE {
         return whole(st, frame, key);
     }
     let Some(f) = fragment_of(frame) else {
@@ -286,7 +286,7 @@ fn with_fragments(
     if !f.is_first() {
         return match st.frags.lookup(&k, st.now_ms) {
             Some(e) => {
-                crate::frag::rewrite_addresses(frame, &f, e.src, e.dst);
+                crate::ct::frag::rewrite_addresses(frame, &f, e.src, e.dst);
                 key.ip_dst = e.dst;
                 Edge::Pass
             }
@@ -445,7 +445,7 @@ fn from_outside(
         // An ICMP error from the outside about a translated connection.
         let before = key.ip_dst;
         related(st, frame, key, rule.router, stats);
-        if let Some(d) = crate::nat::ipv4_dst(frame).filter(|d| *d != before) {
+        if let Some(d) = crate::ct::nat::ipv4_dst(frame).filter(|d| *d != before) {
             key.ip_dst = d;
         }
         return Edge::Pass;
@@ -483,7 +483,7 @@ pub struct Tracked {
 /// datagram's first fragment, so the stateful flows decide it the same way.
 #[inline]
 pub fn track(st: &mut EdgeState, frame: &[u8], key: &mut FlowKey, zone: u32) -> Option<Tracked> {
-    if key.ip_frag == crate::flow::FRAG_NONE {
+    if key.ip_frag == crate::dp::flow::FRAG_NONE {
         return track_whole(st, frame, key, zone);
     }
     let Some(f) = fragment_of(frame) else {
@@ -574,7 +574,7 @@ fn track_whole(st: &mut EdgeState, frame: &[u8], key: &mut FlowKey, zone: u32) -
 pub fn commit(
     st: &mut EdgeState,
     tr: &Tracked,
-    c: crate::pipeline::Commit,
+    c: crate::dp::pipeline::Commit,
 ) -> Result<(), DropReason> {
     if tr.state & state::INV != 0 {
         return Ok(()); // nothing valid to enter; the flows let it through

@@ -4,7 +4,7 @@
 //! IP, the destination port's MAC, protocol defaults). Errors point at the byte
 //! where the expression went wrong.
 
-use crate::flow::FlowKey;
+use crate::dp::flow::FlowKey;
 use switchyard_southbound::parse_mac;
 use switchyard_southbound::pb::SbSnapshot;
 
@@ -261,10 +261,12 @@ impl Microflow {
             None => 1,
             Some(t) => match &t.value {
                 Some(Value::Int(n)) if *n <= 0xffff => *n as u16,
-                Some(Value::Str(s)) => crate::dns::qtype_of(s).ok_or_else(|| MicroflowError {
-                    pos: t.vpos,
-                    msg: format!("{s:?} is not a type (A, AAAA, SRV, PTR, ANY, or a number)"),
-                })?,
+                Some(Value::Str(s)) => {
+                    crate::answer::dns::qtype_of(s).ok_or_else(|| MicroflowError {
+                        pos: t.vpos,
+                        msg: format!("{s:?} is not a type (A, AAAA, SRV, PTR, ANY, or a number)"),
+                    })?
+                }
                 _ => {
                     return Err(MicroflowError {
                         pos: t.vpos,

@@ -2,10 +2,10 @@
 //! and TCP segment facts of a packet, the in-place rewrite of addresses and
 //! ports with incremental checksum updates (RFC 1624), and the TCP RST a VIP
 //! without backends answers with. Frames were validated by
-//! [`crate::packet::extract`]; anything shorter than it claims is left alone.
+//! [`crate::dp::packet::extract`]; anything shorter than it claims is left alone.
 
-use crate::conntrack::{TcpInfo, Tuple};
-use crate::flow::FlowKey;
+use crate::ct::conntrack::{TcpInfo, Tuple};
+use crate::dp::flow::FlowKey;
 
 pub const TCP: u8 = 6;
 pub const UDP: u8 = 17;
@@ -46,7 +46,7 @@ fn be32(b: &[u8], at: usize) -> u32 {
 /// conntrack does not follow (other protocols, ICMP errors, fragments).
 #[inline]
 pub fn tuple_of(key: &FlowKey, frame: &[u8], zone: u32) -> Option<Tuple> {
-    if key.eth_type != 0x0800 || key.ip_frag == crate::flow::FRAG_LATER {
+    if key.eth_type != 0x0800 || key.ip_frag == crate::dp::flow::FRAG_LATER {
         return None;
     }
     let (sport, dport) = match key.ip_proto {
@@ -328,8 +328,8 @@ fn checksum(data: &[u8], init: u16) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::packet::extract;
-    use crate::packet::tests::udp_frame;
+    use crate::dp::packet::extract;
+    use crate::dp::packet::tests::udp_frame;
 
     fn verify_ip(frame: &[u8]) -> bool {
         checksum(&frame[14..34], 0) == 0

@@ -129,7 +129,7 @@ const ACK: u8 = 5;
 const NAK: u8 = 6;
 const INFORM: u8 = 8;
 
-use crate::dns::be16;
+use crate::answer::dns::be16;
 
 fn be32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
@@ -302,7 +302,7 @@ pub fn answer(l: &Lease, frame: &[u8], buf: &mut [u8]) -> Outcome {
     buf[36..38].copy_from_slice(&68u16.to_be_bytes());
     buf[38..40].copy_from_slice(&(ulen as u16).to_be_bytes());
     buf[40..42].fill(0);
-    crate::generate::fill_udp4_checksums(&mut buf[..34 + ulen]);
+    crate::dp::generate::fill_udp4_checksums(&mut buf[..34 + ulen]);
     Outcome::Reply {
         len: HDR + blen,
         kind: match reply {

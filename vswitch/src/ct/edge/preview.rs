@@ -3,10 +3,10 @@
 //! changing any of it.
 
 use super::{conn_hash, EdgeState};
-use crate::conntrack::{state, Tuple};
-use crate::flow::FlowKey;
-use crate::lb::NatKind;
-use crate::nat::{ICMP, TCP};
+use crate::ct::conntrack::{state, Tuple};
+use crate::ct::nat::{ICMP, TCP};
+use crate::dp::flow::FlowKey;
+use crate::tables::lb::NatKind;
 use crate::tables::Tables;
 
 /// For the datapath trace: the `ct_state`, mark and label [`track`] would
@@ -29,7 +29,7 @@ pub fn peek_track(t: &Tables, st: &EdgeState, key: &mut FlowKey) -> Option<Strin
 /// no ICMP echo id, so pings show as new).
 fn peek_state(st: &EdgeState, key: &FlowKey, zone: u32) -> (u8, u32, u32) {
     let (sport, dport) = match key.ip_proto {
-        TCP | crate::nat::UDP => (key.l4_src, key.l4_dst),
+        TCP | crate::ct::nat::UDP => (key.l4_src, key.l4_dst),
         ICMP => return (state::TRK | state::NEW, 0, 0),
         _ => return (0, 0, 0),
     };

@@ -3,13 +3,13 @@
 //! earlier packet of the batch may have changed it.
 
 use super::*;
-use crate::packet::extract;
-use crate::pipeline::Commit;
+use crate::dp::packet::extract;
+use crate::dp::pipeline::Commit;
 
 const ZONE: u32 = 7 | crate::tables::STATEFUL_ZONE;
 
 fn udp(src: [u8; 4], dst: [u8; 4]) -> (Vec<u8>, FlowKey) {
-    let f = crate::packet::tests::udp_frame(1, 2, src, dst);
+    let f = crate::dp::packet::tests::udp_frame(1, 2, src, dst);
     let k = extract(&f, 0).unwrap();
     (f, k)
 }

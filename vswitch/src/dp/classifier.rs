@@ -11,8 +11,8 @@
 //! at: an ARP responder's `arp.tpa` or a DHCP flow's `udp.src` does not make
 //! every packet that probes past it exact on those fields.
 
-use crate::flow::{FlowKey, Meta};
-use crate::mask::Wildcards;
+use crate::dp::flow::{FlowKey, Meta};
+use crate::dp::mask::Wildcards;
 use rustc_hash::{FxHashMap, FxHashSet};
 use switchyard_southbound::Field;
 

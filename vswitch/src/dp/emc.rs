@@ -2,8 +2,8 @@
 //! two-way buckets sized once at start. Entries carry the table generation they
 //! were computed under, so a table swap invalidates them all at no cost.
 
-use crate::flow::FlowKey;
-use crate::verdict::{Commit, Decision, Verdict};
+use crate::dp::flow::FlowKey;
+use crate::dp::verdict::{Commit, Decision, Verdict};
 
 /// Most output slots an entry stores inline; larger fan-outs are not cached.
 pub const INLINE_OUTPUTS: usize = 6;
@@ -14,7 +14,7 @@ pub struct Entry {
     pub key: FlowKey,
     pub generation: u64,
     pub verdict: Verdict,
-    /// Tunnel metadata for outputs to remote chassis (see [`crate::pipeline`]).
+    /// Tunnel metadata for outputs to remote chassis (see [`crate::dp::pipeline`]).
     pub tun_md: u64,
     /// The connection commit that goes with the verdict (stateful datapaths).
     pub commit: Option<Commit>,

@@ -184,7 +184,7 @@ struct Question {
     qtype: u16,
 }
 
-/// A big-endian u16 at `at`, if the bytes are there (shared with [`crate::dhcp`]).
+/// A big-endian u16 at `at`, if the bytes are there (shared with [`crate::answer::dhcp`]).
 pub(crate) fn be16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
@@ -383,7 +383,7 @@ fn answer_inner(zone: &Zone, frame: &[u8], buf: &mut [u8]) -> Result<Outcome, Pa
     u[2..4].copy_from_slice(&frame[udp..udp + 2]);
     u[4..6].copy_from_slice(&(ulen as u16).to_be_bytes());
     u[6..8].fill(0);
-    crate::generate::fill_udp4_checksums(&mut buf[..34 + ulen]);
+    crate::dp::generate::fill_udp4_checksums(&mut buf[..34 + ulen]);
     Ok(Outcome::Answer {
         len: HDR + len,
         nxdomain: rcode == RCODE_NXDOMAIN,
@@ -484,7 +484,7 @@ fn qtype_name(t: u16) -> String {
 
 /// The query frame a traced packet with this key would carry for `name`
 /// (slow path only: it allocates).
-pub fn query_for(key: &crate::flow::FlowKey, name: &str, qtype: u16) -> Vec<u8> {
+pub fn query_for(key: &crate::dp::flow::FlowKey, name: &str, qtype: u16) -> Vec<u8> {
     let mut m = vec![0x5e, 0x1f, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
     m.extend_from_slice(&wire_name(name));
     m.extend_from_slice(&qtype.to_be_bytes());

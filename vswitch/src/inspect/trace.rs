@@ -3,9 +3,9 @@
 //! port treated as present); the datapath trace runs inside a live vswitchd on the
 //! tables and cache its PMD really uses, without transmitting.
 
-use crate::flow::FlowKey;
-use crate::microflow::{Microflow, MicroflowError};
-use crate::pipeline::{run, TraceStep, Verdict};
+use crate::dp::flow::FlowKey;
+use crate::dp::pipeline::{run, TraceStep, Verdict};
+use crate::inspect::microflow::{Microflow, MicroflowError};
 use crate::tables::{LocalBinding, Tables};
 use serde::{Deserialize, Serialize};
 use switchyard_southbound::fmt_mac;
@@ -252,7 +252,7 @@ pub fn masked_key_text(k: &FlowKey, m: &FlowKey) -> String {
 }
 
 /// A routing rewrite as text.
-pub fn rewrite_text(rw: &crate::pipeline::Rewrite) -> String {
+pub fn rewrite_text(rw: &crate::dp::pipeline::Rewrite) -> String {
     format!(
         "eth.src = {}, eth.dst = {}, ip.ttl -= {}",
         fmt_mac(rw.eth_src),
@@ -394,11 +394,11 @@ pub fn follow_generated(
     let frame = frame_of(key);
     let mut buf = vec![0u8; crate::port::MAX_FRAME];
     let (mut out, mut steps) = (Vec::new(), Vec::new());
-    let p = crate::pipeline::punt(t, key, &frame, &mut buf, &mut out, Some(&mut steps));
+    let p = crate::dp::pipeline::punt(t, key, &frame, &mut buf, &mut out, Some(&mut steps));
     if p.len == 0 {
         return None;
     }
-    let gk = crate::packet::extract(&buf[..p.len], key.in_port).ok()?;
+    let gk = crate::dp::packet::extract(&buf[..p.len], key.in_port).ok()?;
     let mut r = report(t, &gk, p.verdict, &out, steps, chassis_of);
     // It starts inside the router, not at a port.
     r.inport = String::new();
@@ -427,20 +427,24 @@ pub fn dns_outcome(
             "dns_lookup: the answer depends on the name asked (add dns.qname == \"NAME\", and dns.qtype == AAAA for another type)".into(),
         );
     };
-    let q = crate::dns::query_for(key, &name, qtype);
-    let mut buf = [0u8; crate::dns::MAX_ANSWER_FRAME];
-    match t.dns.get(dp).map(|z| crate::dns::answer(z, &q, &mut buf)) {
-        Some(crate::dns::Outcome::Answer { len, .. }) => (
+    let q = crate::answer::dns::query_for(key, &name, qtype);
+    let mut buf = [0u8; crate::answer::dns::MAX_ANSWER_FRAME];
+    match t
+        .dns
+        .get(dp)
+        .map(|z| crate::answer::dns::answer(z, &q, &mut buf))
+    {
+        Some(crate::answer::dns::Outcome::Answer { len, .. }) => (
             Verdict::Dns(dp),
             format!(
                 "{name}: answered by the datapath, back out of the port it came in on: {}",
-                crate::dns::describe(&buf[..len])
+                crate::answer::dns::describe(&buf[..len])
             ),
         ),
         _ => {
             steps.clear();
             out.clear();
-            let d = crate::pipeline::run_passed(t, key, out, Some(steps));
+            let d = crate::dp::pipeline::run_passed(t, key, out, Some(steps));
             (
                 d.verdict,
                 format!("{name}: no record here, the query goes on to where it was sent"),
@@ -564,18 +568,19 @@ pub fn logical_lb_dst(
     let t = Tables::build(0, sb, "", &local);
     // Conntrack at the edge (load balancers, NAT) on an empty table: what a
     // new connection gets; `--ct est` describes it as committed.
-    let edge = crate::edge::preview(&t, &crate::edge::EdgeState::new(16), &key).map(|(d, k)| {
-        let st = ct.at(0);
-        let d = if st & switchyard_southbound::field::ct::NEW != 0 {
-            d
-        } else {
-            d.replace(
-                "new connection",
-                &format!("established connection (--ct {})", CtAssume::text(st)),
-            )
-        };
-        (d, k)
-    });
+    let edge =
+        crate::ct::edge::preview(&t, &crate::ct::edge::EdgeState::new(16), &key).map(|(d, k)| {
+            let st = ct.at(0);
+            let d = if st & switchyard_southbound::field::ct::NEW != 0 {
+                d
+            } else {
+                d.replace(
+                    "new connection",
+                    &format!("established connection (--ct {})", CtAssume::text(st)),
+                )
+            };
+            (d, k)
+        });
     let mut edge = edge;
     if let Some((want_ip, want_port)) = lb_dst {
         let ip = |v: u32| std::net::Ipv4Addr::from(v);
