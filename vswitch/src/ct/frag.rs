@@ -179,7 +179,7 @@ pub fn rewrite_addresses(frame: &mut [u8], f: &Fragment, src: u32, dst: u32) {
         let old = u32::from_be_bytes([frame[at], frame[at + 1], frame[at + 2], frame[at + 3]]);
         if old != new {
             frame[at..at + 4].copy_from_slice(&new.to_be_bytes());
-            sum = crate::ct::nat::csum32(sum, old, new);
+            sum = crate::dp::csum::update32(sum, old, new);
         }
     }
     frame[ip + 10..ip + 12].copy_from_slice(&sum.to_be_bytes());

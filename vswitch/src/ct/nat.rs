@@ -1,10 +1,11 @@
 //! Header work for conntrack and NAT on a received frame: the connection tuple
 //! and TCP segment facts of a packet, the in-place rewrite of addresses and
-//! ports with incremental checksum updates (RFC 1624), and the TCP RST a VIP
-//! without backends answers with. Frames were validated by
+//! ports with incremental checksum updates (RFC 1624, [`crate::dp::csum`]).
+//! Frames were validated by
 //! [`crate::dp::packet::extract`]; anything shorter than it claims is left alone.
 
 use crate::ct::conntrack::{TcpInfo, Tuple};
+use crate::dp::csum::{checksum, update16, update32};
 use crate::dp::flow::FlowKey;
 
 pub const TCP: u8 = 6;
@@ -91,22 +92,6 @@ pub fn tcp_info(frame: &[u8]) -> Option<TcpInfo> {
     })
 }
 
-/// One's complement update of checksum `hc` for a 16-bit word `old` -> `new`.
-#[inline]
-fn csum16(hc: u16, old: u16, new: u16) -> u16 {
-    let mut sum = u32::from(!hc) + u32::from(!old) + u32::from(new);
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    !(sum as u16)
-}
-
-/// [`csum16`] for a 32-bit word (an IPv4 address).
-#[inline]
-pub(crate) fn csum32(hc: u16, old: u32, new: u32) -> u16 {
-    let hc = csum16(hc, (old >> 16) as u16, (new >> 16) as u16);
-    csum16(hc, old as u16, new as u16)
-}
-
 #[inline]
 fn put16(b: &mut [u8], at: usize, v: u16) {
     b[at..at + 2].copy_from_slice(&v.to_be_bytes());
@@ -134,9 +119,9 @@ pub fn rewrite(frame: &mut [u8], from: &Tuple, to: &Tuple) -> bool {
     for (at, old, new) in [(ip + 12, from.src, to.src), (ip + 16, from.dst, to.dst)] {
         if old != new {
             frame[at..at + 4].copy_from_slice(&new.to_be_bytes());
-            ip_sum = csum32(ip_sum, old, new);
+            ip_sum = update32(ip_sum, old, new);
             if pseudo {
-                l4_sum = csum32(l4_sum, old, new);
+                l4_sum = update32(l4_sum, old, new);
             }
         }
     }
@@ -149,13 +134,13 @@ pub fn rewrite(frame: &mut [u8], from: &Tuple, to: &Tuple) -> bool {
         };
         if old != new {
             put16(frame, l4 + 4, new);
-            l4_sum = csum16(l4_sum, old, new);
+            l4_sum = update16(l4_sum, old, new);
         }
     } else {
         for (at, old, new) in [(l4, from.sport, to.sport), (l4 + 2, from.dport, to.dport)] {
             if old != new {
                 put16(frame, at, new);
-                l4_sum = csum16(l4_sum, old, new);
+                l4_sum = update16(l4_sum, old, new);
             }
         }
     }
@@ -258,73 +243,6 @@ pub fn rewrite_icmp_error(frame: &mut [u8], from: &Tuple, to: &Tuple) -> bool {
     true
 }
 
-/// Writes into `buf` the TCP RST that answers the TCP segment in `frame`
-/// (RFC 793's reset generation: from the segment's destination, SEQ = its ACK
-/// when it had one, else ACK = its SEQ + length), MACs swapped. Returns the
-/// length, or `None` if the segment was itself a RST or is too short.
-pub fn tcp_rst(frame: &[u8], buf: &mut [u8]) -> Option<usize> {
-    let (ip, l4) = offsets(frame)?;
-    if frame.len() < l4 + 20 || buf.len() < 54 {
-        return None;
-    }
-    let seg = tcp_info(frame)?;
-    if seg.flags & 0x04 != 0 {
-        return None;
-    }
-    let (src, dst) = (be32(frame, ip + 12), be32(frame, ip + 16));
-    let (sport, dport) = (be16(frame, l4), be16(frame, l4 + 2));
-    buf[0..6].copy_from_slice(&frame[6..12]);
-    buf[6..12].copy_from_slice(&frame[0..6]);
-    buf[12..14].copy_from_slice(&[0x08, 0x00]);
-    let h = &mut buf[14..54];
-    h.fill(0);
-    h[0] = 0x45;
-    put16(h, 2, 40);
-    h[6] = 0x40; // DF
-    h[8] = 64;
-    h[9] = TCP;
-    h[12..16].copy_from_slice(&dst.to_be_bytes());
-    h[16..20].copy_from_slice(&src.to_be_bytes());
-    let ipsum = checksum(&h[0..20], 0);
-    put16(h, 10, ipsum);
-    let t = &mut h[20..40];
-    put16(t, 0, dport);
-    put16(t, 2, sport);
-    let (seq, ack, flags) = if seg.flags & 0x10 != 0 {
-        (seg.ack, 0, 0x04)
-    } else {
-        let len =
-            seg.payload_len + u32::from(seg.flags & 0x02 != 0) + u32::from(seg.flags & 0x01 != 0);
-        (0, seg.seq.wrapping_add(len), 0x14)
-    };
-    t[4..8].copy_from_slice(&seq.to_be_bytes());
-    t[8..12].copy_from_slice(&ack.to_be_bytes());
-    t[12] = 5 << 4;
-    t[13] = flags;
-    // Pseudo-header: addresses, protocol, TCP length.
-    let mut pseudo = [0u8; 12];
-    pseudo[0..4].copy_from_slice(&dst.to_be_bytes());
-    pseudo[4..8].copy_from_slice(&src.to_be_bytes());
-    pseudo[9] = TCP;
-    put16(&mut pseudo, 10, 20);
-    let pre = !checksum(&pseudo, 0);
-    let tsum = checksum(&h[20..40], pre);
-    put16(&mut buf[14..54], 36, tsum);
-    Some(54)
-}
-
-/// Internet checksum of `data` added to the partial sum `init`.
-fn checksum(data: &[u8], init: u16) -> u16 {
-    let mut sum = u32::from(init);
-    for c in data.chunks(2) {
-        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,40 +299,6 @@ mod tests {
     }
 
     #[test]
-    fn rst_answers_a_syn_with_valid_checksums() {
-        // A SYN 10.0.0.1:5555 -> 10.96.0.10:80, seq 1000, built by hand.
-        let mut f = vec![0u8; 54];
-        f[0..6].copy_from_slice(&[0x0a, 0, 0, 0, 0, 2]);
-        f[6..12].copy_from_slice(&[0x0a, 0, 0, 0, 0, 1]);
-        f[12..14].copy_from_slice(&[0x08, 0x00]);
-        f[14] = 0x45;
-        put16(&mut f, 16, 40);
-        f[22] = 64;
-        f[23] = TCP;
-        f[26..30].copy_from_slice(&[10, 0, 0, 1]);
-        f[30..34].copy_from_slice(&[10, 96, 0, 10]);
-        put16(&mut f, 34, 5555);
-        put16(&mut f, 36, 80);
-        f[38..42].copy_from_slice(&1000u32.to_be_bytes());
-        f[46] = 5 << 4;
-        f[47] = 0x02;
-        let s = checksum(&f[14..34], 0);
-        put16(&mut f, 24, s);
-        let mut buf = [0u8; 128];
-        let n = tcp_rst(&f, &mut buf).unwrap();
-        let r = &buf[..n];
-        assert!(verify_ip(r) && verify_l4(r));
-        assert_eq!(&r[26..30], &[10, 96, 0, 10], "from the VIP");
-        assert_eq!(be16(r, 34), 80);
-        assert_eq!(be16(r, 36), 5555);
-        assert_eq!(be32(r, 42), 1001, "acknowledges the SYN");
-        assert_eq!(r[47], 0x14, "RST+ACK");
-        // A RST is never answered.
-        f[47] = 0x04;
-        assert_eq!(tcp_rst(&f, &mut buf), None);
-    }
-
-    #[test]
     fn malformed_frames_are_left_alone() {
         let from = Tuple {
             proto: TCP,
@@ -436,7 +320,6 @@ mod tests {
             let mut f = orig.clone();
             assert!(!rewrite(&mut f, &from, &to), "len {len}");
             assert_eq!(f, orig, "len {len}: the frame was touched");
-            assert_eq!(tcp_rst(&f, &mut [0u8; 64]), None, "len {len}");
             assert_eq!(tcp_info(&f), None, "len {len}");
         }
     }

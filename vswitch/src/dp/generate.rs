@@ -1,5 +1,6 @@
 //! Packets the router generates: ICMP errors (time exceeded, unreachable,
-//! fragmentation needed), ICMP echo replies and ARP requests, written into a
+//! fragmentation needed), ICMP echo replies, ARP requests and TCP resets (from
+//! a router's own IP or a VIP without backends), written into a
 //! caller-owned buffer with smoltcp's views. Ethernet addresses are left for the
 //! pipeline to set (the generated packet is routed like any other). Each builder
 //! returns `None` when the input does not warrant an answer (RFC 1812: no ICMP
@@ -7,11 +8,13 @@
 
 use smoltcp::wire::{
     ArpOperation, ArpPacket, EthernetFrame, EthernetProtocol, Icmpv4Packet, IpProtocol, Ipv4Packet,
+    TcpPacket, TcpSeqNumber,
 };
 
 const ETH: usize = 14;
 const IP: usize = 20;
 const ICMP_HDR: usize = 8;
+const TCP_HDR: usize = 20;
 /// How much of the offending datagram an ICMP error quotes (RFC 1812 allows up
 /// to 576 bytes in all; header + 8 bytes is the minimum traceroute and PMTUD need).
 const QUOTE: usize = 128;
@@ -41,8 +44,10 @@ fn write_eth(buf: &mut [u8], src: u64, dst: u64, ty: EthernetProtocol) {
 /// errors with 254 (the router's own hop comes off when they are routed).
 const TTL_ECHO_REPLY: u8 = 255;
 const TTL_ICMP_ERROR: u8 = 254;
+/// A reset leaves as the host stack's own segments do.
+const TTL_TCP_RESET: u8 = 64;
 
-fn write_ipv4(buf: &mut [u8], total: usize, src: u32, dst: u32, ttl: u8) {
+fn write_ipv4(buf: &mut [u8], total: usize, src: u32, dst: u32, ttl: u8, proto: IpProtocol) {
     let mut ip = Ipv4Packet::new_unchecked(&mut buf[..IP]);
     ip.set_version(4);
     ip.set_header_len(IP as u8);
@@ -53,7 +58,7 @@ fn write_ipv4(buf: &mut [u8], total: usize, src: u32, dst: u32, ttl: u8) {
     ip.clear_flags();
     ip.set_frag_offset(0);
     ip.set_hop_limit(ttl);
-    ip.set_next_header(IpProtocol::Icmp);
+    ip.set_next_header(proto);
     ip.set_src_addr(src.into());
     ip.set_dst_addr(dst.into());
     ip.fill_checksum();
@@ -107,7 +112,14 @@ pub fn icmp_error(
         return None;
     }
     write_eth(buf, 0, 0, EthernetProtocol::Ipv4);
-    write_ipv4(&mut buf[ETH..], total, src_ip, src, TTL_ICMP_ERROR);
+    write_ipv4(
+        &mut buf[ETH..],
+        total,
+        src_ip,
+        src,
+        TTL_ICMP_ERROR,
+        IpProtocol::Icmp,
+    );
     let icmp = &mut buf[ETH + IP..ETH + total];
     icmp[0] = ty;
     icmp[1] = code;
@@ -142,11 +154,71 @@ pub fn icmp_echo_reply(frame: &[u8], buf: &mut [u8]) -> Option<usize> {
         u32::from(ip.dst_addr()),
         u32::from(ip.src_addr()),
         TTL_ECHO_REPLY,
+        IpProtocol::Icmp,
     );
     let icmp = &mut buf[ETH + IP..ETH + total];
     icmp.copy_from_slice(payload);
     icmp[0] = 0;
     Icmpv4Packet::new_unchecked(icmp).fill_checksum();
+    Some(ETH + total)
+}
+
+/// The TCP RST that answers the TCP segment in `frame` (RFC 793's reset
+/// generation: from the segment's destination, SEQ = its ACK when it had
+/// one, else ACK = its SEQ + length), MACs swapped, untagged. `None` if the
+/// segment was itself a RST, is a later fragment, or is shorter than it claims.
+pub fn tcp_rst(frame: &[u8], buf: &mut [u8]) -> Option<usize> {
+    let orig = ipv4_of(frame)?;
+    let ip = Ipv4Packet::new_checked(orig).ok()?;
+    if ip.next_header() != IpProtocol::Tcp || ip.frag_offset() != 0 {
+        return None;
+    }
+    let seg = TcpPacket::new_checked(ip.payload()).ok()?;
+    if seg.rst() || buf.len() < ETH + IP + TCP_HDR {
+        return None;
+    }
+    let data = ip
+        .payload()
+        .len()
+        .saturating_sub(usize::from(seg.header_len()));
+    let (seq, ack) = if seg.ack() {
+        (seg.ack_number(), None)
+    } else {
+        let len = data + usize::from(seg.syn()) + usize::from(seg.fin());
+        (TcpSeqNumber(0), Some(seg.seq_number() + len))
+    };
+    let (src, dst) = (u32::from(ip.dst_addr()), u32::from(ip.src_addr()));
+    let mac = |at: usize| {
+        frame[at..at + 6]
+            .iter()
+            .fold(0u64, |m, b| m << 8 | u64::from(*b))
+    };
+    write_eth(buf, mac(0), mac(6), EthernetProtocol::Ipv4);
+    let total = IP + TCP_HDR;
+    write_ipv4(
+        &mut buf[ETH..],
+        total,
+        src,
+        dst,
+        TTL_TCP_RESET,
+        IpProtocol::Tcp,
+    );
+    let mut out = Ipv4Packet::new_unchecked(&mut buf[ETH..ETH + total]);
+    out.set_dont_frag(true);
+    out.fill_checksum();
+    let mut t = TcpPacket::new_unchecked(&mut buf[ETH + IP..ETH + total]);
+    t.set_src_port(seg.dst_port());
+    t.set_dst_port(seg.src_port());
+    t.set_seq_number(seq);
+    t.set_ack_number(ack.unwrap_or(TcpSeqNumber(0)));
+    t.set_header_len(TCP_HDR as u8);
+    t.clear_flags();
+    t.set_rst(true);
+    t.set_ack(ack.is_some());
+    t.set_window_len(0);
+    t.set_urgent_at(0);
+    let (s4, d4) = (std::net::Ipv4Addr::from(src), std::net::Ipv4Addr::from(dst));
+    t.fill_checksum(&s4.into(), &d4.into());
     Some(ETH + total)
 }
 
@@ -279,5 +351,82 @@ mod tests {
             (1, 0x0a00_0001, 0x0a00_0063)
         );
         assert_eq!((k.eth_dst, k.arp_sha), (0xffff_ffff_ffff, 0x0a00_0000_0001));
+    }
+
+    /// A TCP segment 10.0.0.1:5555 -> 10.96.0.10:80 with `flags`, seq 1000,
+    /// ack 7000, and `data` payload bytes, MACs 0a:..:01 -> 0a:..:02.
+    fn tcp_frame(flags: u8, data: usize) -> Vec<u8> {
+        let total = IP + TCP_HDR + data;
+        let mut f = vec![0u8; ETH + total];
+        write_eth(
+            &mut f,
+            0x0a00_0000_0001,
+            0x0a00_0000_0002,
+            EthernetProtocol::Ipv4,
+        );
+        let (src, dst) = (0x0a00_0001u32, 0x0a60_000au32);
+        write_ipv4(&mut f[ETH..], total, src, dst, 64, IpProtocol::Tcp);
+        let mut t = TcpPacket::new_unchecked(&mut f[ETH + IP..]);
+        t.set_src_port(5555);
+        t.set_dst_port(80);
+        t.set_seq_number(TcpSeqNumber(1000));
+        t.set_ack_number(TcpSeqNumber(7000));
+        t.set_header_len(TCP_HDR as u8);
+        t.clear_flags();
+        f[ETH + IP + 13] = flags;
+        f
+    }
+
+    /// The reset's addresses, ports, seq, ack and flags, its checksums checked.
+    fn rst_of(f: &[u8]) -> Option<(u32, u32, u16, u16, i32, i32, u8)> {
+        let mut buf = [0u8; 128];
+        let n = tcp_rst(f, &mut buf)?;
+        assert_eq!(&buf[0..6], &f[6..12], "back to the sender's MAC");
+        assert_eq!(&buf[6..12], &f[0..6], "from the address it was sent to");
+        let ip = Ipv4Packet::new_checked(&buf[ETH..n]).unwrap();
+        assert!(ip.verify_checksum() && ip.dont_frag());
+        let t = TcpPacket::new_checked(ip.payload()).unwrap();
+        let (s, d) = (ip.src_addr(), ip.dst_addr());
+        assert!(t.verify_checksum(&s.into(), &d.into()));
+        Some((
+            u32::from(s),
+            u32::from(d),
+            t.src_port(),
+            t.dst_port(),
+            t.seq_number().0,
+            t.ack_number().0,
+            buf[ETH + IP + 13],
+        ))
+    }
+
+    #[test]
+    fn a_reset_answers_a_syn_and_a_segment_with_data_as_rfc_793_says() {
+        let (vip, client) = (0x0a60_000a, 0x0a00_0001);
+        // A SYN: no ACK, so ACK = SEQ + 1 (the SYN counts), RST+ACK.
+        assert_eq!(
+            rst_of(&tcp_frame(0x02, 0)),
+            Some((vip, client, 80, 5555, 0, 1001, 0x14))
+        );
+        // A segment with ACK: SEQ = its ACK, a bare RST.
+        assert_eq!(
+            rst_of(&tcp_frame(0x18, 100)),
+            Some((vip, client, 80, 5555, 7000, 0, 0x04))
+        );
+        // FIN without ACK, 10 bytes: ACK = SEQ + 10 + 1.
+        assert_eq!(rst_of(&tcp_frame(0x01, 10)).map(|r| r.5), Some(1011));
+    }
+
+    #[test]
+    fn no_reset_to_a_reset_a_fragment_or_a_cut_segment() {
+        assert_eq!(rst_of(&tcp_frame(0x04, 0)), None, "a RST is never answered");
+        assert_eq!(rst_of(&tcp_frame(0x14, 0)), None);
+        let mut later = tcp_frame(0x02, 0);
+        later[ETH + 6..ETH + 8].copy_from_slice(&0x0001u16.to_be_bytes());
+        assert_eq!(rst_of(&later), None, "a later fragment has no TCP header");
+        let f = tcp_frame(0x02, 0);
+        for len in 0..f.len() {
+            assert_eq!(tcp_rst(&f[..len], &mut [0u8; 128]), None, "cut at {len}");
+        }
+        assert_eq!(tcp_rst(&f, &mut [0u8; 40]), None, "no room for the answer");
     }
 }

@@ -187,11 +187,7 @@ pub fn apply_rewrite(frame: &mut [u8], rw: &crate::dp::verdict::Rewrite) {
     frame[ip + 8] = ttl;
     let new = u16::from_be_bytes([frame[ip + 8], frame[ip + 9]]);
     let hc = u16::from_be_bytes([frame[ip + 10], frame[ip + 11]]);
-    // HC' = ~(~HC + ~m + m'), in one's complement arithmetic.
-    let mut sum = u32::from(!hc) + u32::from(!old) + u32::from(new);
-    sum = (sum & 0xffff) + (sum >> 16);
-    sum = (sum & 0xffff) + (sum >> 16);
-    frame[ip + 10..ip + 12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    frame[ip + 10..ip + 12].copy_from_slice(&super::csum::update16(hc, old, new).to_be_bytes());
 }
 
 #[cfg(test)]
@@ -218,14 +214,8 @@ pub(crate) mod tests {
             0x45, 0x00, 0x00, 0x20, 0x12, 0x34, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, src[0], src[1],
             src[2], src[3], dst[0], dst[1], dst[2], dst[3],
         ];
-        let mut sum = 0u32;
-        for c in ip.chunks(2) {
-            sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-        }
-        while sum > 0xffff {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+        let sum = crate::dp::csum::checksum(&ip, 0);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
         f.extend_from_slice(&ip);
         f.extend_from_slice(&[
             0x04, 0xd2, 0x16, 0x2e, 0x00, 0x0c, 0x00, 0x00, b'p', b'i', b'n', b'g',

@@ -611,7 +611,7 @@ pub fn punt(
         }
         GenKind::TcpReset => {
             p.consumed = Some(DropReason::RouterTcpReset);
-            let len = crate::ct::nat::tcp_rst(frame, buf);
+            let len = crate::dp::generate::tcp_rst(frame, buf);
             (len, routing.map(|i| (i, g.meta.inport)))
         }
         GenKind::ArpRequest => {

@@ -317,7 +317,7 @@ impl Pmd {
         };
         let frame = src.io.rx_frame(i);
         let n = if key.ip_proto == crate::ct::nat::TCP {
-            crate::ct::nat::tcp_rst(frame, &mut self.scratch[..])
+            crate::dp::generate::tcp_rst(frame, &mut self.scratch[..])
         } else {
             let n = crate::dp::generate::icmp_error(frame, &mut self.scratch[..], vip, 3, 3, 0);
             if n.is_some() {
