@@ -4,7 +4,7 @@
 
 use crate::sandbox::{self, in_ns, wait_until, Opts};
 use std::time::{Duration, Instant};
-use switchyard_vswitch::control::{call, Request, Response};
+use switchyard_control::{call, Request, Response};
 
 /// Measures TCP throughput from `client_ns` to `server_ip` (in `server_ns`), Gbit/s.
 pub fn iperf3_gbps(

@@ -24,8 +24,8 @@ mod vswitch;
 use clap::{Parser, Subcommand};
 use sandbox_cli::SandboxCmd;
 use std::path::PathBuf;
+use switchyard_control::Request;
 use switchyard_southbound::pb::{self, nb_op::Op};
-use switchyard_vswitch::control::Request;
 
 const DEFAULT_SANDBOX_DIR: &str = "/run/switchyard-sandbox";
 
@@ -363,11 +363,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let req = Request::Trace {
                 microflow: microflow.clone(),
             };
-            return match switchyard_vswitch::control::call(&cli.vswitchd_sock(), &req)? {
-                switchyard_vswitch::control::Response::Trace(r) => {
+            return match switchyard_control::call(&cli.vswitchd_sock(), &req)? {
+                switchyard_control::Response::Trace(r) => {
                     trace::print(&r, trace::Level::of(*summary, *minimal), json)
                 }
-                switchyard_vswitch::control::Response::Error(e) => anyhow::bail!("{e}"),
+                switchyard_control::Response::Error(e) => anyhow::bail!("{e}"),
                 other => anyhow::bail!("unexpected answer {other:?}"),
             };
         }
@@ -538,9 +538,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => anyhow::bail!("usage: syctl trace [SWITCH] MICROFLOW"),
             };
             let sb = nb::southbound(&mut c).await?;
-            let ct = switchyard_vswitch::inspect::trace::CtAssume::parse(&ct)
+            let ct = switchyard_datapath::inspect::trace::CtAssume::parse(&ct)
                 .map_err(|e| anyhow::anyhow!(e))?;
-            let r = switchyard_vswitch::inspect::trace::logical_lb_dst(&sb, expr, &ct, lb_dst)
+            let r = switchyard_datapath::inspect::trace::logical_lb_dst(&sb, expr, &ct, lb_dst)
                 .map_err(|e| anyhow::anyhow!("{}", e.render(expr)))?
                 .map_err(|e| anyhow::anyhow!(e))?;
             if let Some(s) = switch {

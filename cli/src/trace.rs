@@ -1,7 +1,7 @@
 //! Printing traces: every stage crossed with the flow that matched and the northd
 //! line that made it, then the verdict.
 
-use switchyard_vswitch::inspect::trace::TraceReport;
+use switchyard_datapath::inspect::trace::TraceReport;
 
 /// How much of a trace to print (ovn-trace's levels).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 
 use crate::table;
 use std::path::Path;
-use switchyard_vswitch::control::{call, Request, Response};
+use switchyard_control::{call, Request, Response};
 
 fn expect(resp: Response) -> anyhow::Result<Response> {
     match resp {
@@ -77,7 +77,7 @@ pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
                 .iter()
                 .map(|c| {
                     vec![
-                        if c.zone >= switchyard_vswitch::tables::STATEFUL_ZONE {
+                        if c.zone >= switchyard_datapath::tables::STATEFUL_ZONE {
                             format!("0x{:x}", c.zone)
                         } else {
                             c.zone.to_string()
@@ -190,7 +190,7 @@ pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
         }
         Response::Pmds(pmds) => {
             if pmds.len() > 1 {
-                let sum = |f: fn(&switchyard_vswitch::control::PmdInfo) -> u64| -> u64 {
+                let sum = |f: fn(&switchyard_control::PmdInfo) -> u64| -> u64 {
                     pmds.iter().map(f).sum()
                 };
                 let drops: u64 = pmds.iter().flat_map(|p| p.drops.iter().map(|d| d.1)).sum();

@@ -1,22 +1,15 @@
-//! switchyard-vswitchd as a library. One concern per folder:
-//! [`dp`] the stateless datapath (flow key, classifier, caches, pipeline),
-//! [`ct`] its stateful edge (conntrack, NAT, fragments), [`tables`] the
-//! immutable table set the PMDs run (built from the southbound database),
-//! [`answer`] the DNS and DHCP answers given in the datapath, [`pmd`] the
-//! poll-mode threads, [`port`] and [`sys`] the ports (in-memory; AF_XDP and
-//! XDP), [`inspect`] traces, [`agent`] the chassis agent, [`control`] the
-//! control socket's protocol. All `unsafe` code lives in [`sys`].
+//! switchyard-vswitchd as a library: the poll-mode threads ([`pmd`]), the
+//! AF_XDP sockets, XDP programs and other system calls ([`sys`], all the
+//! `unsafe`), and the chassis agent ([`agent`]). The datapath they run is
+//! `switchyard-datapath`, re-exported here under its own module names
+//! (`dp`, `ct`, `tables`, `answer`, `inspect`, `port`, `stats`); the control
+//! protocol is `switchyard-control` ([`control`]).
 #![deny(unsafe_code)]
 
+pub use switchyard_control as control;
+pub use switchyard_datapath::{answer, ct, dp, inspect, port, stats, tables};
+
 pub mod agent;
-pub mod answer;
-pub mod control;
-pub mod ct;
-pub mod dp;
-pub mod inspect;
 pub mod pmd;
-pub mod port;
-pub mod stats;
 #[allow(unsafe_code)]
 pub mod sys;
-pub mod tables;

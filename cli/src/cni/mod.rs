@@ -17,8 +17,8 @@ pub mod wire;
 use spec::{code, Attachment, CniError, Env, NetConf, Wired};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use switchyard_control::{call, Request, Response};
 use switchyard_southbound::pb::{self, nb_op::Op};
-use switchyard_vswitch::control::{call, Request, Response};
 
 /// external_ids keys of the ports the plugin makes.
 pub const OWNER: &str = "switchyard-cni/network";

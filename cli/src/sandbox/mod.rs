@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use switchyard_control::{call, Request, Response};
 use switchyard_southbound::pb::{self, nb_op::Op};
-use switchyard_vswitch::control::{call, Request, Response};
 
 pub mod cni;
 pub mod etcd;

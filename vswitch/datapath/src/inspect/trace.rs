@@ -7,68 +7,9 @@ use crate::dp::flow::FlowKey;
 use crate::dp::pipeline::{run, TraceStep, Verdict};
 use crate::inspect::microflow::{Microflow, MicroflowError};
 use crate::tables::{LocalBinding, Tables};
-use serde::{Deserialize, Serialize};
+pub use switchyard_control::{TraceOutput, TraceReport, TraceStepOut};
 use switchyard_southbound::fmt_mac;
 use switchyard_southbound::pb::SbSnapshot;
-
-/// Where a traced packet goes.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct TraceOutput {
-    pub port: String,
-    pub chassis: String,
-}
-
-/// The result of a trace.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TraceReport {
-    pub datapath: String,
-    pub inport: String,
-    pub packet: String,
-    pub steps: Vec<TraceStepOut>,
-    /// "output", "drop", "arp_reply", "generate" (the router answers with a
-    /// packet of its own: ICMP, ARP; the last stage's actions say which),
-    /// "dns" (the switch answers a DNS query) or "dns_lookup" (it would, if
-    /// it has a record for the name, which the trace did not give).
-    pub verdict: String,
-    /// Header changes applied before output (routed packets).
-    #[serde(default)]
-    pub rewrite: Option<String>,
-    pub drop_reason: Option<String>,
-    pub outputs: Vec<TraceOutput>,
-    /// Datapath traces only: which cache level would answer.
-    pub cache: Option<String>,
-    /// What conntrack did before the pipeline (load balancing, NAT).
-    #[serde(default)]
-    pub conntrack: Option<String>,
-    /// A DNS query's answer from the datapath, or why it goes on.
-    #[serde(default)]
-    pub dns: Option<String>,
-    /// Verdict "generate": the packet the router answers with (ICMP echo
-    /// reply or error, TCP RST, ARP request), traced from where the router
-    /// sends it through every datapath it crosses.
-    #[serde(default)]
-    pub generated: Option<Box<TraceReport>>,
-    /// Verdict "dhcp": what the port's lease answers.
-    #[serde(default)]
-    pub dhcp: Option<String>,
-}
-
-/// A stage crossed, as reported.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct TraceStepOut {
-    pub datapath: String,
-    pub pipeline: String,
-    pub stage: String,
-    pub table: u32,
-    pub priority: Option<u32>,
-    #[serde(rename = "match")]
-    pub matched: Option<String>,
-    pub actions: Option<String>,
-    pub source: Option<String>,
-    pub outport: Option<String>,
-    #[serde(default)]
-    pub note: Option<String>,
-}
 
 impl From<TraceStep> for TraceStepOut {
     fn from(s: TraceStep) -> Self {

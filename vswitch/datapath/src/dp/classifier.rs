@@ -19,7 +19,21 @@ use switchyard_southbound::Field;
 /// Most fields one flow may match on.
 pub const MAX_FIELDS: usize = 10;
 
-type Masked = [u64; MAX_FIELDS];
+/// A rule's (or a packet's) values under a subtable's masks: the key of the
+/// subtable's rule map. Its hash is written here, inlined into the lookup,
+/// rather than through the array's generic `Hash` (a call per lookup where
+/// the compiler does not inline it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Masked([u64; MAX_FIELDS]);
+
+impl std::hash::Hash for Masked {
+    #[inline(always)]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for &w in &self.0 {
+            state.write_u64(w);
+        }
+    }
+}
 
 /// One step of the prefix hash of a subtable's staged lookup.
 #[inline]
@@ -145,7 +159,7 @@ impl Classifier {
         }
         debug_assert!(n <= MAX_FIELDS);
         st.max_priority = st.max_priority.max(priority);
-        let list = st.rules.entry(masked).or_default();
+        let list = st.rules.entry(Masked(masked)).or_default();
         let pos = list
             .iter()
             .position(|(p, _)| *p < priority)
@@ -202,7 +216,7 @@ impl Classifier {
             for (v, &(f, m)) in masked[from..].iter_mut().zip(&st.fields[from..]) {
                 *v = key.get(f, meta) & m;
             }
-            if let Some(list) = st.rules.get(&masked) {
+            if let Some(list) = st.rules.get(&Masked(masked)) {
                 let (p, id) = list[0];
                 if best.is_none_or(|(bp, _)| p > bp) {
                     best = Some((p, id));

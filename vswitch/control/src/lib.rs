@@ -1,5 +1,8 @@
 //! The local control protocol between syctl and vswitchd: one JSON request per
-//! line on a Unix socket, one JSON response per line.
+//! line on a Unix socket, one JSON response per line. The contract alone (the
+//! requests, the responses, the trace report): a crate of its own so that a
+//! client links serde and std, not the datapath's AF_XDP and BPF loaders.
+#![forbid(unsafe_code)]
 
 use serde::{Deserialize, Serialize};
 
@@ -235,7 +238,7 @@ pub enum Response {
     Pmds(Vec<PmdInfo>),
     DpFlows(Vec<DpFlow>),
     Status(Status),
-    Trace(Box<crate::inspect::trace::TraceReport>),
+    Trace(Box<TraceReport>),
     Tunnels(Vec<TunnelInfo>),
     Conns(Vec<ConnInfo>),
     CtStats(CtStatsInfo),
@@ -253,4 +256,135 @@ pub fn call(sock: &std::path::Path, req: &Request) -> anyhow::Result<Response> {
     let mut resp = String::new();
     BufReader::new(s).read_line(&mut resp)?;
     Ok(serde_json::from_str(&resp)?)
+}
+
+/// Where a traced packet goes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TraceOutput {
+    pub port: String,
+    pub chassis: String,
+}
+
+/// The result of a trace.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TraceReport {
+    pub datapath: String,
+    pub inport: String,
+    pub packet: String,
+    pub steps: Vec<TraceStepOut>,
+    /// "output", "drop", "arp_reply", "generate" (the router answers with a
+    /// packet of its own: ICMP, ARP; the last stage's actions say which),
+    /// "dns" (the switch answers a DNS query) or "dns_lookup" (it would, if
+    /// it has a record for the name, which the trace did not give).
+    pub verdict: String,
+    /// Header changes applied before output (routed packets).
+    #[serde(default)]
+    pub rewrite: Option<String>,
+    pub drop_reason: Option<String>,
+    pub outputs: Vec<TraceOutput>,
+    /// Datapath traces only: which cache level would answer.
+    pub cache: Option<String>,
+    /// What conntrack did before the pipeline (load balancing, NAT).
+    #[serde(default)]
+    pub conntrack: Option<String>,
+    /// A DNS query's answer from the datapath, or why it goes on.
+    #[serde(default)]
+    pub dns: Option<String>,
+    /// Verdict "generate": the packet the router answers with (ICMP echo
+    /// reply or error, TCP RST, ARP request), traced from where the router
+    /// sends it through every datapath it crosses.
+    #[serde(default)]
+    pub generated: Option<Box<TraceReport>>,
+    /// Verdict "dhcp": what the port's lease answers.
+    #[serde(default)]
+    pub dhcp: Option<String>,
+}
+
+/// A stage crossed, as reported.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TraceStepOut {
+    pub datapath: String,
+    pub pipeline: String,
+    pub stage: String,
+    pub table: u32,
+    pub priority: Option<u32>,
+    #[serde(rename = "match")]
+    pub matched: Option<String>,
+    pub actions: Option<String>,
+    pub source: Option<String>,
+    pub outport: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_one_tagged_json_line_and_unknown_commands_are_refused() {
+        let line = serde_json::to_string(&Request::PortSet {
+            iface: "eth1".into(),
+            rxq_affinity: "0:2".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            line,
+            r#"{"cmd":"port-set","iface":"eth1","rxq_affinity":"0:2"}"#
+        );
+        assert!(!line.contains('\n'));
+        match serde_json::from_str::<Request>(r#"{"cmd":"ct-list","zone":7}"#).unwrap() {
+            Request::CtList { zone } => assert_eq!(zone, Some(7)),
+            other => panic!("parsed as {other:?}"),
+        }
+        assert!(serde_json::from_str::<Request>(r#"{"cmd":"reboot"}"#).is_err());
+        assert!(serde_json::from_str::<Request>(r#"{"cmd":"port-add","iface":"x"}"#).is_err());
+    }
+
+    #[test]
+    fn a_trace_report_round_trips_and_older_reports_without_new_fields_still_parse() {
+        let r = TraceReport {
+            datapath: "ls0".into(),
+            inport: "p1".into(),
+            packet: "ip4.dst=10.0.0.2".into(),
+            steps: vec![],
+            verdict: "generate".into(),
+            rewrite: None,
+            drop_reason: None,
+            outputs: vec![TraceOutput {
+                port: "p2".into(),
+                chassis: "c1".into(),
+            }],
+            cache: Some("emc".into()),
+            conntrack: None,
+            dns: None,
+            generated: None,
+            dhcp: None,
+        };
+        let line = serde_json::to_string(&Response::Trace(Box::new(r))).unwrap();
+        match serde_json::from_str::<Response>(&line).unwrap() {
+            Response::Trace(t) => {
+                assert_eq!((t.verdict.as_str(), t.outputs.len()), ("generate", 1));
+                assert_eq!(t.cache.as_deref(), Some("emc"));
+            }
+            other => panic!("parsed as {other:?}"),
+        }
+        // A report from a vswitchd that predates conntrack, DNS and DHCP fields.
+        let old = r#"{"trace":{"datapath":"d","inport":"i","packet":"p","steps":[],
+            "verdict":"drop","drop_reason":"acl","outputs":[],"cache":null}}"#;
+        assert!(matches!(
+            serde_json::from_str::<Response>(old).unwrap(),
+            Response::Trace(t) if t.drop_reason.as_deref() == Some("acl") && t.dns.is_none()
+        ));
+    }
+
+    #[test]
+    fn a_call_to_no_daemon_says_which_socket() {
+        let e = call(
+            std::path::Path::new("/nonexistent/sy.sock"),
+            &Request::Status,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/sy.sock"), "{e}");
+    }
 }

@@ -1,5 +1,5 @@
 //! The port abstraction a PMD drives, and the in-memory port used by unit tests
-//! and benches (the product path uses [`crate::sys::xsk::XskPort`]).
+//! and benches (the product path uses `switchyard_vswitch::sys::xsk::XskPort`).
 //!
 //! A port hands out a batch of received frames addressed by index; each is then
 //! either transmitted back out the same port after an in-place rewrite, or
