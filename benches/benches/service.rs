@@ -10,7 +10,7 @@ use std::sync::Arc;
 use switchyard_benches::{pmd_on_snapshot, port_mac, routed_nb, router_mac, udp64};
 use switchyard_northd::compile::compile;
 use switchyard_northd::model::Nb;
-use switchyard_northd::sb::Sb;
+use switchyard_northd::server::sb::Sb;
 use switchyard_southbound::pb::{self, nb_op::Op};
 use switchyard_vswitch::port::BATCH;
 

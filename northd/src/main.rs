@@ -5,8 +5,8 @@ use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use switchyard_northd::server::Northd;
+use switchyard_northd::store::etcd::EtcdStore;
 use switchyard_northd::store::{FileStore, NbStore};
-use switchyard_northd::store_etcd::EtcdStore;
 use switchyard_southbound::pb::{
     northbound_server::NorthboundServer, southbound_server::SouthboundServer,
 };
@@ -117,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let tokens = match &args.nb_token_file {
-        Some(p) => switchyard_northd::auth::Auth::load_tokens(p)?,
+        Some(p) => switchyard_northd::server::auth::Auth::load_tokens(p)?,
         None => Vec::new(),
     };
     let server_tls = match &tls {
@@ -141,8 +141,13 @@ async fn main() -> anyhow::Result<()> {
         let scheme = if tls.is_some() { "https" } else { "http" };
         let nb = format!("{scheme}://{}", args.nb_listen);
         let ttl = std::time::Duration::from_secs(args.lease_ttl.max(1));
-        let acquire =
-            switchyard_northd::ha::acquire(&args.nb_etcd, &args.nb_etcd_prefix, &id, &nb, ttl);
+        let acquire = switchyard_northd::server::ha::acquire(
+            &args.nb_etcd,
+            &args.nb_etcd_prefix,
+            &id,
+            &nb,
+            ttl,
+        );
         // A standby stops on SIGTERM like an active one.
         let held = tokio::select! {
             h = acquire => h?,
@@ -169,8 +174,10 @@ async fn main() -> anyhow::Result<()> {
             format!("etcd {} {}", args.nb_etcd.join(","), args.nb_etcd_prefix),
         )
     };
-    let northd =
-        Northd::new(store)?.with_auth(switchyard_northd::auth::Auth::new(tls.is_some(), tokens));
+    let northd = Northd::new(store)?.with_auth(switchyard_northd::server::auth::Auth::new(
+        tls.is_some(),
+        tokens,
+    ));
     if let Some(addr) = args.metrics_listen {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let northd = northd.clone();

@@ -314,7 +314,7 @@ pub fn nb(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let _ = switchyard_northd::acl::parse_match(text);
+    let _ = switchyard_northd::nb::acl::parse_match(text);
     for security in [false, true] {
         let _ = switchyard_northd::model::parse_addresses("addresses", &[text.into()], security);
     }

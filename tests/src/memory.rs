@@ -5,7 +5,7 @@ use crate::scenario::{Expect, Scenario, Tally, Topo, ROUNDS};
 use std::sync::Arc;
 use switchyard_northd::compile::compile;
 use switchyard_northd::model::Nb;
-use switchyard_northd::sb::Sb;
+use switchyard_northd::server::sb::Sb;
 use switchyard_southbound::pb::{self, nb_op::Op};
 use switchyard_vswitch::pmd::{Pmd, SharedTables};
 use switchyard_vswitch::port::MemPort;

@@ -5,8 +5,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use switchyard_northd::model::Nb;
+use switchyard_northd::store::etcd::EtcdStore;
 use switchyard_northd::store::{FileStore, NbStore, StoreError};
-use switchyard_northd::store_etcd::EtcdStore;
 use switchyard_southbound::pb::{self, nb_op::Op};
 use switchyard_tests::etcd::{missing, EtcdCluster};
 use switchyard_tests::sandbox::{bin_dir, run, runs_unless, wait_until, Sandbox};

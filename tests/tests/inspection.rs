@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 use switchyard_northd::compile::compile;
-use switchyard_northd::sb::Sb;
+use switchyard_northd::server::sb::Sb;
 use switchyard_tests::memory::sandbox_nb;
 use switchyard_tests::metrics::{scrape, value};
 use switchyard_tests::sandbox::{can_run, wait_until, Sandbox};
@@ -50,9 +50,9 @@ fn logical_trace_names_stages_and_verdicts() {
     );
     // Every step names the northd builder of its flow.
     assert!(r.steps.iter().all(|s| s.source.as_deref().is_some_and(|x| {
-        ["compile.rs:", "dhcp.rs:", "dns.rs:"]
+        ["mod.rs:", "dhcp.rs:", "dns.rs:"]
             .iter()
-            .any(|f| x.starts_with(&format!("northd/src/{f}")))
+            .any(|f| x.starts_with(&format!("northd/src/compile/{f}")))
     })));
 
     let r = logical(

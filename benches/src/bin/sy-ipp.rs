@@ -71,7 +71,7 @@ fn service() -> Pmd {
         ..Default::default()
     })
     .expect("valid load balancer");
-    let mut sb = switchyard_northd::sb::Sb::default();
+    let mut sb = switchyard_northd::server::sb::Sb::default();
     sb.set_compiled(switchyard_northd::compile::compile(&nb), 1);
     let frames = (0..32u16)
         .map(|j| {

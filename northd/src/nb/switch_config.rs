@@ -21,10 +21,10 @@ pub(crate) fn check_other_config(
                 })?;
             }
             "dns_domain" => {
-                crate::dns::normalize_name("other_config:dns_domain", v)?;
+                crate::nb::dns::normalize_name("other_config:dns_domain", v)?;
             }
             "exclude_ips" => {
-                crate::ipam::parse_exclude_ips(v)?;
+                crate::nb::ipam::parse_exclude_ips(v)?;
             }
             _ => {
                 return Err(NbError::BadValue {

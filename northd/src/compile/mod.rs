@@ -2,15 +2,22 @@
 //! port bindings, multicast groups and logical flows, stage by stage. Every flow
 //! is added through `Lflows::add` (flows.rs), which records the source line of its builder.
 
+pub mod acl;
+pub mod dhcp;
+pub mod dns;
+pub mod flows;
+pub mod lb;
+pub mod router;
+
 use crate::nb::{parse_addresses, Nb};
 use ipnet::IpNet;
 use switchyard_southbound::pb;
 use switchyard_southbound::{DropReason, Field, Stage, MC_FLOOD_KEY, MC_UNKNOWN_KEY};
 
-pub use crate::flows::*;
+pub use crate::compile::flows::*;
 
-pub(crate) use crate::ipam::effective_addresses;
-pub(crate) use crate::router::{lrp_address_text, router_peer};
+pub(crate) use crate::nb::ipam::effective_addresses;
+pub(crate) use crate::nb::router::{lrp_address_text, router_peer};
 
 /// Compiles the whole NB database.
 pub fn compile(nb: &Nb) -> Compiled {
@@ -20,9 +27,9 @@ pub fn compile(nb: &Nb) -> Compiled {
         compile_switch(nb, ls, &mut out, &mut lf);
     }
     for lr in nb.routers.values() {
-        crate::compile_router::compile_router(nb, lr, &mut out, &mut lf);
+        crate::compile::router::compile_router(nb, lr, &mut out, &mut lf);
     }
-    crate::compile_lb::compile_lb_nat(nb, &mut out);
+    crate::compile::lb::compile_lb_nat(nb, &mut out);
     out.flows = lf.flows;
     out
 }
@@ -34,7 +41,7 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
         name: ls.name.clone(),
         kind: "switch".into(),
         ct_zone_limit: crate::model::ct_zone_limit(ls),
-        dns_domain: crate::dns::dns_domain(ls),
+        dns_domain: crate::nb::dns::dns_domain(ls),
     });
     let mut flood = Vec::new();
     let mut unknown = Vec::new();
@@ -58,10 +65,10 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
     // ct_state or commit (a datapath with such flows is tracked by vswitchd).
     lf.add(dp, Stage::LsInAcl, 0, M::any(), vec![next()]);
     lf.add(dp, Stage::LsOutAcl, 0, M::any(), vec![next()]);
-    crate::compile_acl::compile_acls(nb, &ls.name, dp, lf);
+    crate::compile::acl::compile_acls(nb, &ls.name, dp, lf);
     lf.add(dp, Stage::LsInArpRsp, 0, M::any(), vec![next()]);
-    crate::dhcp::compile_dhcp(nb, ls, out, lf);
-    crate::dns::compile_dns(nb, ls, out, lf);
+    dhcp::compile_dhcp(nb, ls, out, lf);
+    dns::compile_dns(nb, ls, out, lf);
     lf.add(
         dp,
         Stage::LsInL2Lkup,
@@ -91,7 +98,7 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
             tunnel_key: key,
             mac: match peer {
                 Some(lrp) => vec![lrp_address_text(lrp)],
-                None => crate::ipam::resolved(p),
+                None => crate::nb::ipam::resolved(p),
             },
             chassis: String::new(),
             r#type: if peer.is_some() {
@@ -415,11 +422,8 @@ pub(crate) mod tests {
     #[test]
     fn every_flow_names_its_builder() {
         let c = compile(&topo());
-        assert!(c
-            .flows
+        assert!(c.flows.iter().all(|f| ["mod.rs:", "dns.rs:", "dhcp.rs:"]
             .iter()
-            .all(|f| f.source.starts_with("northd/src/compile.rs:")
-                || f.source.starts_with("northd/src/dns.rs:")
-                || f.source.starts_with("northd/src/dhcp.rs:")));
+            .any(|s| f.source.starts_with(&format!("northd/src/compile/{s}")))));
     }
 }

@@ -2,6 +2,14 @@
 //! [`Nb`], [`NbError`], names and addresses. The transaction engine that
 //! applies writes is `model.rs`; each feature's checks live with the feature.
 
+pub mod acl;
+pub mod dhcp;
+pub mod dns;
+pub mod ipam;
+pub mod lb;
+pub mod router;
+pub mod switch_config;
+
 use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -160,14 +168,14 @@ pub struct Nb {
     pub ports: BTreeMap<String, LogicalSwitchPort>,
     pub routers: BTreeMap<String, LogicalRouter>,
     pub router_ports: BTreeMap<String, LogicalRouterPort>,
-    /// Static routes by [`crate::router::route_key`].
+    /// Static routes by [`crate::nb::router::route_key`].
     pub routes: BTreeMap<String, StaticRoute>,
     pub load_balancers: BTreeMap<String, LoadBalancer>,
-    /// NAT rules by [`crate::lb::nat_key`].
+    /// NAT rules by [`crate::nb::lb::nat_key`].
     pub nats: BTreeMap<String, NatRule>,
-    /// ACLs by [`crate::acl::acl_key`].
+    /// ACLs by [`crate::nb::acl::acl_key`].
     pub acls: BTreeMap<String, pb::Acl>,
-    /// DNS records by [`crate::dns::dns_key`].
+    /// DNS records by [`crate::nb::dns::dns_key`].
     pub dns: BTreeMap<String, pb::DnsRecord>,
     /// DHCPv4 options by id.
     pub dhcp_options: BTreeMap<String, pb::DhcpOptions>,

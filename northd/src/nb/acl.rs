@@ -10,7 +10,7 @@
 //! committed to conntrack, and its replies and related ICMP errors pass in
 //! both stages before any ACL is looked at.
 
-use crate::flows::ETH_IPV4;
+use crate::compile::flows::ETH_IPV4;
 use crate::nb::{Nb, NbError};
 use switchyard_southbound::pb::{Acl, AclDel};
 use switchyard_southbound::{parse_mac, Field};

@@ -2,14 +2,17 @@
 //! a transaction is applied to a copy, checked op by op, and only a fully valid
 //! result is committed. Errors name the field and the value that are wrong.
 
+pub mod change;
+pub mod db;
+
 use ipnet::IpNet;
 use switchyard_southbound::pb::{self, nb_op::Op, LogicalSwitch, LogicalSwitchPort};
 
+use crate::nb::switch_config::check_other_config;
+pub use crate::nb::switch_config::{ct_zone_limit, SWITCH_CONFIG_KEYS};
 pub use crate::nb::*;
-use crate::switch_config::check_other_config;
-pub use crate::switch_config::{ct_zone_limit, SWITCH_CONFIG_KEYS};
 
-pub use crate::change::Change;
+pub use crate::model::change::Change;
 
 impl Nb {
     /// The ports of one switch.
@@ -153,7 +156,7 @@ impl Nb {
         // A deleted switch or router takes its load balancer attachments and
         // NAT rules with it.
         self.lb_forget();
-        crate::ipam::assign(self)?;
+        crate::nb::ipam::assign(self)?;
         self.check_references()?;
         if let Some(p) = self.ports.values().find(|p| {
             !p.dhcpv4_options.is_empty() && !self.dhcp_options.contains_key(&p.dhcpv4_options)
@@ -257,7 +260,7 @@ impl Nb {
         parse_addresses("port_security", &p.port_security, true)?;
         if p.addresses
             .iter()
-            .filter(|a| crate::ipam::request(a).is_some())
+            .filter(|a| crate::nb::ipam::request(a).is_some())
             .count()
             > 1
         {
@@ -267,7 +270,7 @@ impl Nb {
                 why: "one \"dynamic\" entry per port".into(),
             });
         }
-        if addrs.router && p.r#type != crate::router::LSP_TYPE_ROUTER {
+        if addrs.router && p.r#type != crate::nb::router::LSP_TYPE_ROUTER {
             return Err(NbError::BadValue {
                 field: "addresses",
                 value: "router".into(),
@@ -297,7 +300,7 @@ impl Nb {
             }
         }
         for other in self.ports_of(&p.switch_name).filter(|o| o.name != p.name) {
-            let theirs = parse_addresses("addresses", &crate::ipam::resolved(other), false)?;
+            let theirs = parse_addresses("addresses", &crate::nb::ipam::resolved(other), false)?;
             for mine in &addrs.entries {
                 for t in &theirs.entries {
                     let in_use = |field: &'static str, value: String| NbError::AddressInUse {

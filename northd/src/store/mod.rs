@@ -2,7 +2,9 @@
 //! commit one change per transaction. [`FileStore`] is the embedded backend: an
 //! append-only log of checksummed records, each `fdatasync`ed before the write is
 //! acknowledged, compacted into a snapshot now and then. The clustered backend,
-//! [`crate::store_etcd::EtcdStore`], implements the same two methods on etcd.
+//! [`crate::store::etcd::EtcdStore`], implements the same two methods on etcd.
+
+pub mod etcd;
 
 use crate::model::{Change, Nb};
 use std::fs::{File, OpenOptions};
@@ -247,7 +249,7 @@ impl NbStore for FileStore {
             loaded.nb.routes = snap
                 .routes
                 .into_iter()
-                .map(|r| (crate::router::route_key(&r), r))
+                .map(|r| (crate::nb::router::route_key(&r), r))
                 .collect();
             loaded.nb.load_balancers = snap
                 .load_balancers
@@ -257,17 +259,17 @@ impl NbStore for FileStore {
             loaded.nb.nats = snap
                 .nats
                 .into_iter()
-                .map(|n| (crate::lb::nat_key(&n), n))
+                .map(|n| (crate::nb::lb::nat_key(&n), n))
                 .collect();
             loaded.nb.acls = snap
                 .acls
                 .into_iter()
-                .map(|a| (crate::acl::acl_key(&a), a))
+                .map(|a| (crate::nb::acl::acl_key(&a), a))
                 .collect();
             loaded.nb.dns = snap
                 .dns
                 .into_iter()
-                .map(|r| (crate::dns::dns_key(&r.switch_name, &r.name), r))
+                .map(|r| (crate::nb::dns::dns_key(&r.switch_name, &r.name), r))
                 .collect();
             loaded.nb.dhcp_options = snap
                 .dhcp_options

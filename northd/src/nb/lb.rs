@@ -4,8 +4,8 @@
 //! NAT external IP) and the load-balancer-only fast path; their compilation
 //! into southbound rows is `compile_lb`.
 
+use crate::nb::router::{parse_networks, LSP_TYPE_ROUTER, OPT_ROUTER_PORT};
 use crate::nb::{check_name, Nb, NbError};
-use crate::router::{parse_networks, LSP_TYPE_ROUTER, OPT_ROUTER_PORT};
 use ipnet::Ipv4Net;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -570,9 +570,9 @@ pub fn lb_transaction(
 #[cfg(test)]
 mod tests {
     use crate::compile::compile;
+    use crate::nb::router::tests::topo;
     use crate::nb::tests_support::txn;
     use crate::nb::Nb;
-    use crate::router::tests::topo;
     use switchyard_southbound::pb::{self, nb_op::Op};
 
     fn lb(name: &str, vip: &str, backends: &str, proto: &str) -> Op {
@@ -715,7 +715,7 @@ mod tests {
 
     #[test]
     fn load_balancer_transactions_run_incrementally_with_the_same_result() {
-        use crate::sb::Sb;
+        use crate::server::sb::Sb;
         let mut full = topo();
         let mut fast = topo();
         let mut sb = Sb::default();
@@ -758,7 +758,7 @@ mod tests {
             let rows = change
                 .put_lbs
                 .iter()
-                .map(|l| crate::compile_lb::compile_lb(&fast, l))
+                .map(|l| crate::compile::lb::compile_lb(&fast, l))
                 .collect();
             sb.update_lbs(rows, &change.del_lbs, i as u64 + 2);
             assert_eq!(fast, full, "NB after transaction {i}");

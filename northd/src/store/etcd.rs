@@ -116,19 +116,23 @@ impl EtcdStore {
             put("router_ports", &r.name, j(r));
         }
         for r in &c.put_routes {
-            put("routes", &crate::router::route_key(r), j(r));
+            put("routes", &crate::nb::router::route_key(r), j(r));
         }
         for r in &c.put_lbs {
             put("load_balancers", &r.name, j(r));
         }
         for r in &c.put_nats {
-            put("nats", &crate::lb::nat_key(r), j(r));
+            put("nats", &crate::nb::lb::nat_key(r), j(r));
         }
         for r in &c.put_acls {
-            put("acls", &crate::acl::acl_key(r), j(r));
+            put("acls", &crate::nb::acl::acl_key(r), j(r));
         }
         for r in &c.put_dns {
-            put("dns", &crate::dns::dns_key(&r.switch_name, &r.name), j(r));
+            put(
+                "dns",
+                &crate::nb::dns::dns_key(&r.switch_name, &r.name),
+                j(r),
+            );
         }
         for r in &c.put_dhcp {
             put("dhcp_options", &r.id, j(r));

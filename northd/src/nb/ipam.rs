@@ -223,10 +223,10 @@ pub(crate) fn effective_addresses(
     nb: &crate::nb::Nb,
     p: &LogicalSwitchPort,
 ) -> crate::nb::Addresses {
-    if let Some(lrp) = crate::router::router_peer(nb, p) {
+    if let Some(lrp) = crate::nb::router::router_peer(nb, p) {
         let (Ok(mac), Ok(nets)) = (
-            crate::router::parse_lrp_mac(&lrp.mac),
-            crate::router::parse_networks(&lrp.networks),
+            crate::nb::router::parse_lrp_mac(&lrp.mac),
+            crate::nb::router::parse_networks(&lrp.networks),
         ) else {
             return Default::default();
         };

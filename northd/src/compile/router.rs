@@ -4,14 +4,14 @@
 //! length), nexthop resolution from known port addresses and learned bindings,
 //! ARP for unresolved nexthops, and delivery.
 
-use crate::flows::{
+use crate::compile::flows::{
     action, arp_reply, drop, next, output, Compiled, Lflows, ETH_ARP, ETH_IPV4, M, MCAST_BIT,
 };
-use crate::ipam::effective_addresses;
-use crate::nb::Nb;
-use crate::router::{
+use crate::nb::ipam::effective_addresses;
+use crate::nb::router::{
     parse_lrp_mac, parse_networks, parse_prefix, LSP_TYPE_ROUTER, OPT_ROUTER_PORT,
 };
+use crate::nb::Nb;
 use ipnet::{IpNet, Ipv4Net};
 use std::collections::BTreeMap;
 use switchyard_southbound::pb::{self, action::Kind};
@@ -159,7 +159,7 @@ pub(crate) fn compile_router(nb: &Nb, lr: &pb::LogicalRouter, out: &mut Compiled
             logical_port: p.lrp.name.clone(),
             datapath: dp,
             tunnel_key: key,
-            mac: vec![crate::router::lrp_address_text(p.lrp)],
+            mac: vec![crate::nb::router::lrp_address_text(p.lrp)],
             chassis: String::new(),
             r#type: "patch".into(),
             enabled: lr.enabled && p.lrp.enabled,

@@ -3,8 +3,8 @@
 //! replies), then each ACL for new and for established packets of the
 //! originating direction, then the defaults.
 
-use crate::acl::{parse_match, Val, BASE};
-use crate::flows::{drop, next, Lflows, M};
+use crate::compile::flows::{drop, next, Lflows, M};
+use crate::nb::acl::{parse_match, Val, BASE};
 use crate::nb::Nb;
 use switchyard_southbound::field::ct;
 use switchyard_southbound::pb::{self, action::Kind};
@@ -18,7 +18,7 @@ pub const CT_MARK_BLOCKED: u32 = 1;
 /// `ct_commit { ct_mark.blocked = V; }`: committing a new connection (V = 0),
 /// re-admitting an established one (0), or cutting it (1).
 fn commit_blocked(blocked: bool) -> pb::Action {
-    crate::flows::action(Kind::CtCommit(pb::CtCommit {
+    crate::compile::flows::action(Kind::CtCommit(pb::CtCommit {
         mark: if blocked { CT_MARK_BLOCKED } else { 0 },
         mark_mask: CT_MARK_BLOCKED,
         ..Default::default()

@@ -1,9 +1,14 @@
 //! northd's two gRPC services: Northbound (syctl's transactions, reads and
 //! watches) and Southbound (chassis registration, watches and port claims).
 
+pub mod auth;
+pub mod ha;
+pub mod sb;
+pub mod wait;
+
 use crate::compile::compile;
 use crate::model::Nb;
-use crate::sb::Sb;
+use crate::server::sb::Sb;
 use crate::store::NbStore;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -28,9 +33,9 @@ pub struct State {
     /// chassis -> last SB version sent to its watch stream.
     pub sent: std::collections::BTreeMap<String, u64>,
     /// Who owns each VIP (for load-balancer-only transactions).
-    pub vips: crate::lb::VipIndex,
+    pub vips: crate::nb::lb::VipIndex,
     /// What each chassis last reported running (`--wait=hv`).
-    pub applied: std::collections::BTreeMap<String, crate::wait::Applied>,
+    pub applied: std::collections::BTreeMap<String, crate::server::wait::Applied>,
 }
 
 /// The shared service state.
@@ -42,7 +47,7 @@ pub struct Northd {
     /// Bumped on every applied report (wakes `--wait` callers).
     applied_tx: Arc<watch::Sender<u64>>,
     /// Who may call what (everyone, without TLS or tokens).
-    auth: Arc<crate::auth::Auth>,
+    auth: Arc<crate::server::auth::Auth>,
 }
 
 impl Northd {
@@ -65,7 +70,7 @@ impl Northd {
             ports = loaded.nb.ports.len(),
             "NB loaded"
         );
-        let vips = crate::lb::vip_index(&loaded.nb);
+        let vips = crate::nb::lb::vip_index(&loaded.nb);
         let (nb_tx, _) = watch::channel(loaded.version);
         let (sb_tx, _) = watch::channel(sb.version);
         Ok(Northd {
@@ -89,7 +94,7 @@ impl Northd {
     }
 
     /// Checks callers as `auth` says (TLS identities, tokens).
-    pub fn with_auth(mut self, auth: crate::auth::Auth) -> Self {
+    pub fn with_auth(mut self, auth: crate::server::auth::Auth) -> Self {
         self.auth = Arc::new(auth);
         self
     }
@@ -107,7 +112,7 @@ impl Northd {
                     );
                     st.version = l.version;
                     st.nb = l.nb;
-                    st.vips = crate::lb::vip_index(&st.nb);
+                    st.vips = crate::nb::lb::vip_index(&st.nb);
                     st.sb.set_compiled(compile(&st.nb), st.version);
                     self.nb_tx.send_replace(st.version);
                     self.publish_sb(st);
@@ -131,7 +136,7 @@ impl Northd {
         req: &pb::TransactRequest,
     ) -> Result<Response<pb::TransactReply>, Status> {
         let t0 = std::time::Instant::now();
-        let (puts, dels) = crate::lb::lb_transaction(&st.nb, &st.vips, req)
+        let (puts, dels) = crate::nb::lb::lb_transaction(&st.nb, &st.vips, req)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         if puts.is_empty() && dels.is_empty() {
             return Ok(Response::new(pb::TransactReply {
@@ -179,7 +184,7 @@ impl Northd {
         let rows: Vec<pb::SbLoadBalancer> = change
             .put_lbs
             .iter()
-            .map(|l| crate::compile_lb::compile_lb(&st.nb, l))
+            .map(|l| crate::compile::lb::compile_lb(&st.nb, l))
             .collect();
         let v = st.version;
         st.sb.update_lbs(rows, &change.del_lbs, v);
@@ -286,7 +291,7 @@ impl Northbound for Northd {
         self.auth.operator(&req, "Transact")?;
         let req = req.into_inner();
         let mut st = self.state.lock().await;
-        if crate::lb::lb_only(&req) {
+        if crate::nb::lb::lb_only(&req) {
             return self.transact_lbs(&mut st, &req);
         }
         let t_start = std::time::Instant::now();
@@ -307,7 +312,7 @@ impl Northbound for Northd {
         }
         st.version += 1;
         st.nb = next;
-        st.vips = crate::lb::vip_index(&st.nb);
+        st.vips = crate::nb::lb::vip_index(&st.nb);
         let t_commit = t_start.elapsed();
         let t0 = std::time::Instant::now();
         let compiled = compile(&st.nb);
@@ -417,7 +422,8 @@ impl Northbound for Northd {
     async fn wait(&self, req: Request<pb::WaitRequest>) -> Result<Response<pb::WaitReply>, Status> {
         self.auth.operator(&req, "Wait")?;
         let req = req.into_inner();
-        let level = crate::wait::Level::parse(&req.level).map_err(Status::invalid_argument)?;
+        let level =
+            crate::server::wait::Level::parse(&req.level).map_err(Status::invalid_argument)?;
         let deadline = tokio::time::Instant::now()
             + std::time::Duration::from_millis(u64::from(req.timeout_ms));
         let mut sb_rx = self.sb_tx.subscribe();
@@ -431,7 +437,13 @@ impl Northbound for Northd {
                         req.nb_version, st.version
                     )));
                 }
-                let r = crate::wait::status(level, req.nb_version, st.version, &st.sb, &st.applied);
+                let r = crate::server::wait::status(
+                    level,
+                    req.nb_version,
+                    st.version,
+                    &st.sb,
+                    &st.applied,
+                );
                 if r.done || tokio::time::Instant::now() >= deadline {
                     return Ok(Response::new(r));
                 }
@@ -464,7 +476,7 @@ fn record_claim(st: &mut State, port: &str, chassis: Option<&str>) -> Result<(),
 }
 
 /// Chassis must register before they claim ports or report neighbours.
-fn require_chassis(sb: &crate::sb::Sb, chassis: &str) -> Result<(), Status> {
+fn require_chassis(sb: &crate::server::sb::Sb, chassis: &str) -> Result<(), Status> {
     if sb.chassis.contains_key(chassis) {
         Ok(())
     } else {
@@ -634,7 +646,7 @@ impl Southbound for Northd {
         }
         st.applied.insert(
             req.chassis,
-            crate::wait::Applied {
+            crate::server::wait::Applied {
                 nb_version: req.nb_version,
                 sb_version: req.sb_version,
                 claimed_sb: req.claimed_sb,

@@ -2,8 +2,8 @@
 //! executes directly (no per-VIP logical flows: a VIP is a hash-table entry on
 //! the chassis, so the per-packet cost does not grow with the number of services).
 
-use crate::flows::Compiled;
-use crate::lb::{nat_logical, parse_backends, parse_endpoint, proto_number};
+use crate::compile::flows::Compiled;
+use crate::nb::lb::{nat_logical, parse_backends, parse_endpoint, proto_number};
 use crate::nb::Nb;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;

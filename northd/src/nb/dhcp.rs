@@ -4,13 +4,12 @@
 //! has options and an IPv4 address inside their CIDR: the datapath answers
 //! that port's DISCOVER, REQUEST and INFORM with its own address.
 
-use crate::flows::{action, next, Compiled, Lflows, ETH_IPV4, M};
 use crate::nb::{Nb, NbError};
 use ipnet::{IpNet, Ipv4Net};
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
-use switchyard_southbound::pb::{self, action::Kind, DhcpOptions};
-use switchyard_southbound::{parse_mac, Field, Stage};
+use switchyard_southbound::parse_mac;
+use switchyard_southbound::pb::{self, DhcpOptions};
 
 /// The options Switchyard knows (OVN's names); the first three are required.
 pub const KEYS: [&str; 8] = [
@@ -103,7 +102,7 @@ pub fn parse(cidr: &str, o: &HashMap<String, String>) -> Result<Parsed, NbError>
     };
     let domain_name = match o.get("domain_name") {
         None => String::new(),
-        Some(d) => crate::dns::normalize_name("domain_name", d.trim_matches('"'))?,
+        Some(d) => crate::nb::dns::normalize_name("domain_name", d.trim_matches('"'))?,
     };
     let netmask = match o.get("netmask") {
         None => net.netmask(),
@@ -186,58 +185,6 @@ impl Nb {
             .ok_or_else(|| NbError::NoSuchPort(s.port.clone()))?;
         p.dhcpv4_options = s.id.clone();
         Ok(())
-    }
-}
-
-/// The `ls_in_dhcp` stage of one switch and its ports' `SbDhcp` rows.
-pub fn compile_dhcp(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut Lflows) {
-    let dp = ls.tunnel_key;
-    lf.add(dp, Stage::LsInDhcp, 0, M::any(), vec![next()]);
-    for p in nb.ports_of(&ls.name) {
-        let Some(row) = nb.dhcp_options.get(&p.dhcpv4_options) else {
-            continue;
-        };
-        let Ok(o) = parse(&row.cidr, &row.options) else {
-            continue;
-        };
-        let addrs = crate::ipam::effective_addresses(nb, p);
-        // The port's first IPv4 address inside the options' network.
-        let Some((mac, ip)) = addrs.entries.iter().find_map(|e| {
-            e.ips.iter().find_map(|n| match n.addr() {
-                std::net::IpAddr::V4(a) if o.net.contains(&a) => Some((e.mac, a)),
-                _ => None,
-            })
-        }) else {
-            continue;
-        };
-        out.dhcp.push(pb::SbDhcp {
-            logical_port: p.name.clone(),
-            datapath: dp,
-            port: p.tunnel_key,
-            mac,
-            ip: ip.into(),
-            netmask: o.netmask.into(),
-            router: o.router.map_or(0, u32::from),
-            server_id: o.server_id.into(),
-            server_mac: o.server_mac,
-            lease_time: o.lease_time,
-            dns: o.dns.iter().map(|a| u32::from(*a)).collect(),
-            mtu: o.mtu,
-            domain_name: o.domain_name.clone(),
-        });
-        lf.add(
-            dp,
-            Stage::LsInDhcp,
-            100,
-            M::any()
-                .inport(p.tunnel_key, &p.name)
-                .eq(Field::EthSrc, mac)
-                .eq(Field::EthType, ETH_IPV4)
-                .eq(Field::IpProto, 17)
-                .eq(Field::L4Src, 68)
-                .eq(Field::L4Dst, 67),
-            vec![action(Kind::DhcpReply(pb::DhcpReply {}))],
-        );
     }
 }
 

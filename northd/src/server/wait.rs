@@ -48,7 +48,7 @@ pub fn status(
     level: Level,
     nb: u64,
     committed: u64,
-    sb: &crate::sb::Sb,
+    sb: &crate::server::sb::Sb,
     applied: &BTreeMap<String, Applied>,
 ) -> pb::WaitReply {
     let hv_sb = applied.values().map(|a| a.claimed_sb).max().unwrap_or(0);
@@ -92,7 +92,7 @@ mod tests {
 
     #[test]
     fn every_chassis_must_run_the_version_and_see_every_claim() {
-        let mut sb = crate::sb::Sb::default();
+        let mut sb = crate::server::sb::Sb::default();
         sb.nb_version = 7;
         sb.version = 20;
         for c in ["ch1", "ch2"] {

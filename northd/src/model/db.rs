@@ -246,7 +246,7 @@ impl Nb {
             "Load_Balancer" => got(record, self.load_balancers.get(record).map(to_json)),
             "DHCP_Options" => got(record, self.dhcp_options.get(record).map(to_json)),
             "Logical_Router_Static_Route" => {
-                let k = crate::router::route_key(&pb::StaticRoute {
+                let k = crate::nb::router::route_key(&pb::StaticRoute {
                     router_name: parts[0].into(),
                     prefix: parts[1].into(),
                     nexthop: parts[2].into(),
@@ -269,7 +269,7 @@ impl Nb {
                         format!("priority {:?} is not a number", parts[2]),
                     )
                 })?;
-                let k = crate::acl::acl_key(&pb::Acl {
+                let k = crate::nb::acl::acl_key(&pb::Acl {
                     switch_name: parts[0].into(),
                     direction: parts[1].into(),
                     priority,
@@ -279,8 +279,8 @@ impl Nb {
                 got(&k, self.acls.get(&k).map(to_json))
             }
             "DNS" => {
-                let name = crate::dns::normalize_name("name", parts[1])?;
-                let k = crate::dns::dns_key(parts[0], &name);
+                let name = crate::nb::dns::normalize_name("name", parts[1])?;
+                let k = crate::nb::dns::dns_key(parts[0], &name);
                 got(&k, self.dns.get(&k).map(to_json))
             }
             other => unreachable!("table {other} is in NB_TABLES but not here"),

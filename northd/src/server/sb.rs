@@ -2,7 +2,7 @@
 //! (registrations, port claims), versioned. Every change becomes one ordered delta;
 //! a watcher that is too far behind (or new) gets a full snapshot instead.
 
-use crate::flows::Compiled;
+use crate::compile::flows::Compiled;
 use std::collections::{BTreeMap, VecDeque};
 use switchyard_southbound::pb::{self, sb_row::Row, SbDelta, SbRow, SbSnapshot};
 use switchyard_southbound::row_key;

@@ -161,7 +161,8 @@ impl Nb {
             self.router_ports.insert(p.name.clone(), p.clone());
         }
         for r in &c.put_routes {
-            self.routes.insert(crate::router::route_key(r), r.clone());
+            self.routes
+                .insert(crate::nb::router::route_key(r), r.clone());
         }
         for n in &c.del_lbs {
             self.load_balancers.remove(n);
@@ -173,20 +174,20 @@ impl Nb {
             self.nats.remove(n);
         }
         for n in &c.put_nats {
-            self.nats.insert(crate::lb::nat_key(n), n.clone());
+            self.nats.insert(crate::nb::lb::nat_key(n), n.clone());
         }
         for n in &c.del_acls {
             self.acls.remove(n);
         }
         for a in &c.put_acls {
-            self.acls.insert(crate::acl::acl_key(a), a.clone());
+            self.acls.insert(crate::nb::acl::acl_key(a), a.clone());
         }
         for n in &c.del_dns {
             self.dns.remove(n);
         }
         for r in &c.put_dns {
             self.dns
-                .insert(crate::dns::dns_key(&r.switch_name, &r.name), r.clone());
+                .insert(crate::nb::dns::dns_key(&r.switch_name, &r.name), r.clone());
         }
         for n in &c.del_dhcp {
             self.dhcp_options.remove(n);
