@@ -17,22 +17,20 @@ const ARP_LIMITER_SLOTS: usize = 256;
 /// Remembers when an ARP request for a nexthop was last sent (fixed size: a
 /// hash slot per nexthop, a collision only lets one extra request through).
 pub(super) struct ArpLimiter {
-    pub(super) born: std::time::Instant,
     last: [(u64, u64); ARP_LIMITER_SLOTS],
 }
 
 impl ArpLimiter {
     pub(super) fn new() -> Box<Self> {
         Box::new(ArpLimiter {
-            born: std::time::Instant::now(),
             last: [(0, 0); ARP_LIMITER_SLOTS],
         })
     }
 
-    pub(super) fn allow(&mut self, dp: u32, ip: u32) -> bool {
+    pub(super) fn allow(&mut self, dp: u32, ip: u32, now_ms: u64) -> bool {
         let id = u64::from(dp) << 32 | u64::from(ip);
         let slot = (id.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize % ARP_LIMITER_SLOTS;
-        let now = self.born.elapsed().as_millis() as u64 + 1;
+        let now = now_ms + 1;
         let (who, when) = self.last[slot];
         if who == id && now.saturating_sub(when) < ARP_INTERVAL.as_millis() as u64 {
             return false;
@@ -126,7 +124,7 @@ impl Pmd {
                 return false;
             }
             crate::answer::dns::Outcome::Answer { len, nxdomain } => {
-                let now = self.arp_limiter.born.elapsed().as_millis() as u64;
+                let now = self.clock.now_ms();
                 if !p.dns_limit.allow(now) {
                     self.stats.count_drop(DropReason::DnsRateLimited);
                     p.stats.rx_dropped.add(1);
@@ -204,7 +202,7 @@ impl Pmd {
                 return true;
             }
             crate::answer::dhcp::Outcome::Reply { len, kind } => {
-                let now = self.arp_limiter.born.elapsed().as_millis() as u64;
+                let now = self.clock.now_ms();
                 if !p.dns_limit.allow(now) {
                     self.stats.count_drop(DropReason::DhcpRateLimited);
                     p.stats.rx_dropped.add(1);
@@ -229,7 +227,7 @@ impl Pmd {
 
     /// Whether another generated answer may go out now; counts it when not.
     pub(super) fn answer_allowed(&mut self) -> bool {
-        let now = self.arp_limiter.born.elapsed().as_millis() as u64;
+        let now = self.clock.now_ms();
         if self.answers.allow(now) {
             return true;
         }
@@ -359,7 +357,7 @@ impl Pmd {
         }
         let send = p.len > 0
             && match p.arp_for {
-                Some((dp, ip)) => self.arp_limiter.allow(dp, ip),
+                Some((dp, ip)) => self.arp_limiter.allow(dp, ip, self.clock.now_ms()),
                 None => self.answer_allowed(),
             };
         if send {

@@ -96,6 +96,18 @@ struct Lookup {
 }
 
 impl Pmd {
+    /// The batch's time: the clock is read on the first call of a batch
+    /// (the edge's stage, or the first exact-match miss) and the caches are
+    /// told; a batch of hits on a stateless datapath reads no clock.
+    #[inline(always)]
+    fn now(&mut self, l: &mut Lookup) -> u64 {
+        if l.now_ms == u64::MAX {
+            l.now_ms = self.clock.now_ms();
+            self.emc.tick(l.now_ms);
+        }
+        l.now_ms
+    }
+
     pub(super) fn process_port(&mut self, slot: u16) -> usize {
         let s = usize::from(slot);
         let n = match self.ports[s].as_mut() {
@@ -149,7 +161,7 @@ impl Pmd {
         let edge_arc = CT.then(|| Arc::clone(&self.edge));
         let mut edge = edge_arc.as_deref().map(lock);
         if let Some(e) = edge.as_deref_mut() {
-            e.tick();
+            e.tick(self.now(l));
         }
         for i in 0..n {
             let Some((mut key, off)) = self.receive(s, i, underlay) else {
@@ -213,8 +225,9 @@ impl Pmd {
         // 2: the edge on the way in, and conntrack's look.
         if need_in {
             let edge_arc = Arc::clone(&self.edge);
+            let now = self.now(l);
             let mut e = lock(&edge_arc);
-            e.tick();
+            e.tick(now);
             for i in 0..n {
                 let x = &mut st.items[i];
                 if x.live && x.key.eth_type == 0x0800 {
@@ -430,9 +443,7 @@ impl Pmd {
             }
             self.stats.emc_misses.add(1);
         }
-        if l.now_ms == u64::MAX {
-            l.now_ms = self.megaflow.now_ms();
-        }
+        self.now(l);
         if self.megaflow_on {
             if let Some(e) = self.megaflow.lookup(key, l.now_ms) {
                 let n = usize::from(e.n_out);

@@ -29,7 +29,8 @@ impl Pmd {
     /// every [`MASK_SORT_EVERY`] calls, puts the most-hit megaflow masks first.
     pub fn housekeep(&mut self) {
         if self.edge_keeper {
-            lock(&self.edge).housekeep(&self.tables, &self.stats, EXPIRE_BUDGET);
+            let now = self.clock.now_ms();
+            lock(&self.edge).housekeep(&self.tables, &self.stats, EXPIRE_BUDGET, now);
         }
         self.housekeeps = self.housekeeps.wrapping_add(1);
         if self.housekeeps.is_multiple_of(MASK_SORT_EVERY) {

@@ -79,16 +79,17 @@ impl Pmd {
                 .iter()
                 .map(|e| (*e, *self.megaflow.mask(e)))
                 .collect(),
-            now_ms: self.megaflow.now_ms(),
+            now_ms: self.clock.now_ms(),
             exact: self.emc_entries(),
         }
     }
 
     /// Cache entries of the current generation with their age in ms (for dumps).
     pub fn emc_entries(&self) -> Vec<(crate::dp::emc::Entry, u64)> {
+        let now = self.clock.now_ms();
         self.emc
             .iter(self.tables.generation)
-            .map(|e| (*e, self.emc.age_ms(e)))
+            .map(|e| (*e, self.emc.age_ms(e, now)))
             .collect()
     }
 }

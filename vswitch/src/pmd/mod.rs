@@ -144,6 +144,8 @@ pub struct Pmd {
     /// Passes since the clock was last read for housekeeping, and when it ran.
     passes: u32,
     last_housekeep: std::time::Instant,
+    /// The one clock this PMD reads (once per batch, when a stage needs it).
+    clock: crate::dp::clock::Clock,
     /// Retired table sets waiting for room in the agent's queue.
     held_retired: Vec<Arc<Tables>>,
     out: Vec<u16>,
@@ -251,6 +253,7 @@ impl Pmd {
             housekeeps: 0,
             passes: 0,
             last_housekeep: std::time::Instant::now(),
+            clock: crate::dp::clock::Clock::new(),
             held_retired: Vec::with_capacity(housekeep::HELD_RETIRED),
             ports: Vec::new(),
             active: Vec::new(),

@@ -46,7 +46,8 @@ const EMPTY: Entry = Entry {
 pub struct Emc {
     entries: Box<[Entry]>,
     mask: usize,
-    born: std::time::Instant,
+    /// The time entries are installed at ([`Emc::tick`]).
+    now_ms: u64,
 }
 
 impl Emc {
@@ -56,7 +57,7 @@ impl Emc {
         Emc {
             entries: vec![EMPTY; n].into_boxed_slice(),
             mask: n - 1,
-            born: std::time::Instant::now(),
+            now_ms: 0,
         }
     }
 
@@ -130,8 +131,7 @@ impl Emc {
             n_out: out.len() as u8,
             out: [0; INLINE_OUTPUTS],
             hits: 0,
-            // Read the clock on the miss path only (a slow-path lookup costs far more).
-            installed_ms: self.born.elapsed().as_millis() as u64,
+            installed_ms: self.now_ms,
             hash,
             valid: true,
         };
@@ -147,9 +147,16 @@ impl Emc {
             .filter(move |e| e.valid && e.generation == generation)
     }
 
-    /// How long ago an entry was installed, in milliseconds.
-    pub fn age_ms(&self, e: &Entry) -> u64 {
-        (self.born.elapsed().as_millis() as u64).saturating_sub(e.installed_ms)
+    /// Sets the time the next entries are installed at (the PMD's clock,
+    /// read once per batch).
+    #[inline]
+    pub fn tick(&mut self, now_ms: u64) {
+        self.now_ms = now_ms;
+    }
+
+    /// How long before `now_ms` an entry was installed, in milliseconds.
+    pub fn age_ms(&self, e: &Entry, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(e.installed_ms)
     }
 
     /// Drops every entry.
@@ -171,6 +178,22 @@ mod tests {
             tun_md: 0,
             commit: None,
         }
+    }
+
+    #[test]
+    fn an_entry_ages_on_the_time_it_is_given_not_a_clock_of_its_own() {
+        let mut c = Emc::new(8);
+        let k = FlowKey {
+            eth_dst: 5,
+            ..Default::default()
+        };
+        c.tick(1_000);
+        assert!(c.insert(&k, k.hash32(), 1, &d(Verdict::Output), &[3]));
+        c.tick(9_000);
+        let e = *c.lookup(&k, k.hash32(), 1).unwrap();
+        assert_eq!(e.installed_ms, 1_000, "installed at the batch's time");
+        assert_eq!(c.age_ms(&e, 1_500), 500);
+        assert_eq!(c.age_ms(&e, 0), 0, "a time before install is age 0");
     }
 
     #[test]

@@ -89,7 +89,6 @@ pub struct Megaflow {
     /// The generation `masks` belong to.
     generation: u64,
     seed: u64,
-    born: std::time::Instant,
 }
 
 impl Megaflow {
@@ -105,14 +104,7 @@ impl Megaflow {
             order: Vec::with_capacity(MAX_MASKS),
             generation: 0,
             seed,
-            born: std::time::Instant::now(),
         }
-    }
-
-    /// Milliseconds since the cache was created (the caller reads the clock
-    /// once per batch).
-    pub fn now_ms(&self) -> u64 {
-        self.born.elapsed().as_millis() as u64
     }
 
     /// The hash of a masked key (not of its mask: entries keep their place

@@ -5,6 +5,7 @@
 //! itself (ICMP errors, echo replies, ARP, TCP resets: [`generate`]).
 
 pub mod classifier;
+pub mod clock;
 pub mod csum;
 pub mod emc;
 pub mod flow;

@@ -57,9 +57,9 @@ pub struct EdgeState {
     /// Datagrams whose first fragment was seen ([`crate::ct::frag`]).
     pub frags: FragTable,
     affinity: Affinity,
-    /// Milliseconds on this PMD's clock, refreshed once per batch.
+    /// Milliseconds on the PMDs' [`Clock`](crate::dp::clock::Clock), set
+    /// once per batch by the PMD that holds the state.
     pub now_ms: u64,
-    born: std::time::Instant,
 }
 
 impl EdgeState {
@@ -71,19 +71,19 @@ impl EdgeState {
             frags: FragTable::new(crate::ct::frag::FRAG_CAPACITY),
             affinity,
             now_ms: 0,
-            born: std::time::Instant::now(),
         }
     }
 
+    /// Sets the time the next packets are handled at.
     #[inline]
-    pub fn tick(&mut self) {
-        self.now_ms = self.born.elapsed().as_millis() as u64;
+    pub fn tick(&mut self, now_ms: u64) {
+        self.now_ms = now_ms;
     }
 
     /// Off the fast path: expire a bounded number of connections and forget
     /// affinity entries that timed out when the map runs full.
-    pub fn housekeep(&mut self, t: &Tables, stats: &PmdStats, budget: usize) {
-        self.tick();
+    pub fn housekeep(&mut self, t: &Tables, stats: &PmdStats, budget: usize, now_ms: u64) {
+        self.tick(now_ms);
         self.ct.expire(self.now_ms, budget);
         self.frags.housekeep(self.now_ms);
         if self.affinity.len() >= AFFINITY_CAPACITY / 2 {
