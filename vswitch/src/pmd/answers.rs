@@ -126,8 +126,7 @@ impl Pmd {
             crate::answer::dns::Outcome::Answer { len, nxdomain } => {
                 let now = self.clock.now_ms();
                 if !p.dns_limit.allow(now) {
-                    self.stats.count_drop(DropReason::DnsRateLimited);
-                    p.stats.rx_dropped.add(1);
+                    p.drop_rx(DropReason::DnsRateLimited, &self.stats);
                     return true;
                 }
                 if nxdomain {
@@ -164,16 +163,8 @@ impl Pmd {
         let Some(p) = self.ports[s].as_mut() else {
             return;
         };
-        match p.io.tx_copy(&self.scratch[..len]) {
-            Ok(()) => {
-                p.stats.tx_packets.add(1);
-                p.stats.tx_bytes.add(len as u64);
-                self.stats.generated.add(1);
-            }
-            Err(r) => {
-                p.stats.tx_dropped.add(1);
-                self.stats.count_drop(r);
-            }
+        if p.send(&self.scratch[..len], &self.stats) {
+            self.stats.generated.add(1);
         }
         self.mark_dirty(s as u16);
     }
@@ -197,15 +188,13 @@ impl Pmd {
                 return false;
             }
             crate::answer::dhcp::Outcome::Consumed => {
-                self.stats.count_drop(DropReason::DhcpConsumed);
-                p.stats.rx_dropped.add(1);
+                p.drop_rx(DropReason::DhcpConsumed, &self.stats);
                 return true;
             }
             crate::answer::dhcp::Outcome::Reply { len, kind } => {
                 let now = self.clock.now_ms();
                 if !p.dns_limit.allow(now) {
-                    self.stats.count_drop(DropReason::DhcpRateLimited);
-                    p.stats.rx_dropped.add(1);
+                    p.drop_rx(DropReason::DhcpRateLimited, &self.stats);
                     return true;
                 }
                 match kind {
@@ -288,18 +277,7 @@ impl Pmd {
         let Some(p) = self.ports[s].as_mut() else {
             return false;
         };
-        let sent = match p.io.tx_copy(&self.scratch[..n]) {
-            Ok(()) => {
-                p.stats.tx_packets.add(1);
-                p.stats.tx_bytes.add(n as u64);
-                true
-            }
-            Err(r) => {
-                p.stats.tx_dropped.add(1);
-                self.stats.count_drop(r);
-                false
-            }
-        };
+        let sent = p.send(&self.scratch[..n], &self.stats);
         self.mark_dirty(s as u16);
         sent
     }
@@ -388,16 +366,7 @@ impl Pmd {
                     else {
                         continue;
                     };
-                    match d.io.tx_copy(&self.scratch[..p.len]) {
-                        Ok(()) => {
-                            d.stats.tx_packets.add(1);
-                            d.stats.tx_bytes.add(p.len as u64);
-                        }
-                        Err(r) => {
-                            d.stats.tx_dropped.add(1);
-                            self.stats.count_drop(r);
-                        }
-                    }
+                    d.send(&self.scratch[..p.len], &self.stats);
                     self.mark_dirty(dst);
                 }
             }

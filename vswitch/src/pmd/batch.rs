@@ -318,8 +318,7 @@ impl Pmd {
             match crate::ct::edge::ingress(t, e, &self.stats, frame, key) {
                 Edge::Pass => {}
                 Edge::Drop(r) => {
-                    self.stats.count_drop(r);
-                    p.stats.rx_dropped.add(1);
+                    p.drop_rx(r, &self.stats);
                     return Err(());
                 }
                 Edge::NoBackend { vip } => {
@@ -353,9 +352,9 @@ impl Pmd {
     ) -> bool {
         if let (Some(c), Some(tr)) = (d.commit, tracked) {
             if let Err(r) = crate::ct::edge::commit(e, tr, c) {
-                self.stats.count_drop(r);
-                if let Some(p) = self.ports[s].as_ref() {
-                    p.stats.rx_dropped.add(1);
+                match self.ports[s].as_ref() {
+                    Some(p) => p.drop_rx(r, &self.stats),
+                    None => self.stats.count_drop(r),
                 }
                 return false;
             }
@@ -385,8 +384,7 @@ impl Pmd {
         match self.parse(s as u16, i, underlay) {
             Ok(k) => Some(k),
             Err(r) => {
-                src.stats.rx_dropped.add(1);
-                self.stats.count_drop(r);
+                src.drop_rx(r, &self.stats);
                 None
             }
         }
@@ -527,27 +525,17 @@ impl Pmd {
             Verdict::Routed(_) | Verdict::Dns(_) | Verdict::Dhcp => {
                 self.stats.count_drop(DropReason::PipelineDrop)
             }
-            Verdict::Drop(r) => {
-                self.stats.count_drop(r);
-                if let Some(p) = self.ports[s].as_ref() {
-                    p.stats.rx_dropped.add(1);
-                }
-            }
+            Verdict::Drop(r) => match self.ports[s].as_ref() {
+                Some(p) => p.drop_rx(r, &self.stats),
+                None => self.stats.count_drop(r),
+            },
             Verdict::ArpReply(mac) => {
                 if let Some(p) = self.ports[s].as_mut() {
                     let f = p.io.rx_frame_mut(i);
                     arp_reply_in_place(f, mac);
-                    let len = f.len() as u64;
-                    match p.io.tx_rx_frame(i) {
-                        Ok(()) => {
-                            p.stats.tx_packets.add(1);
-                            p.stats.tx_bytes.add(len);
-                        }
-                        Err(r) => {
-                            p.stats.tx_dropped.add(1);
-                            self.stats.count_drop(r);
-                        }
-                    }
+                    let len = f.len();
+                    let r = p.io.tx_rx_frame(i);
+                    p.sent(r, len, &self.stats);
                 }
                 self.mark_dirty(s as u16);
             }
@@ -574,17 +562,7 @@ impl Pmd {
                         self.stats.count_drop(DropReason::NoL2Destination);
                         continue;
                     };
-                    let frame = &src.io.rx_frame(i)[off..];
-                    match dstp.io.tx_copy(frame) {
-                        Ok(()) => {
-                            dstp.stats.tx_packets.add(1);
-                            dstp.stats.tx_bytes.add(frame.len() as u64);
-                        }
-                        Err(r) => {
-                            dstp.stats.tx_dropped.add(1);
-                            self.stats.count_drop(r);
-                        }
-                    }
+                    dstp.send(&src.io.rx_frame(i)[off..], &self.stats);
                     self.mark_dirty(dst);
                 }
             }

@@ -107,6 +107,43 @@ struct PortSlot {
     dns_limit: RateLimiter,
 }
 
+impl PortSlot {
+    /// The one transmit path: copies `frame` into the port's ring and counts
+    /// it on the port, or counts the refusal on the port (`tx_dropped`) and
+    /// its reason on the PMD. Whether it went.
+    #[inline(always)]
+    fn send(&mut self, frame: &[u8], pmd: &PmdStats) -> bool {
+        let r = self.io.tx_copy(frame);
+        self.sent(r, frame.len(), pmd)
+    }
+
+    /// Counts the outcome of a transmit of `len` bytes (also for one that
+    /// sends a received frame back in place).
+    #[inline(always)]
+    fn sent(&self, r: Result<(), DropReason>, len: usize, pmd: &PmdStats) -> bool {
+        match r {
+            Ok(()) => {
+                self.stats.tx_packets.add(1);
+                self.stats.tx_bytes.add(len as u64);
+                true
+            }
+            Err(r) => {
+                self.stats.tx_dropped.add(1);
+                pmd.count_drop(r);
+                false
+            }
+        }
+    }
+
+    /// The one receive-drop path: a frame of this port dropped for `r`,
+    /// counted on the port (`rx_dropped`) and by reason on the PMD.
+    #[inline(always)]
+    fn drop_rx(&self, r: DropReason, pmd: &PmdStats) {
+        pmd.count_drop(r);
+        self.stats.rx_dropped.add(1);
+    }
+}
+
 /// Both caches' live entries, copied off the PMD for `dp-flows`.
 #[derive(Debug, Default)]
 pub struct CacheDump {

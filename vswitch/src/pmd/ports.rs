@@ -126,16 +126,7 @@ impl Pmd {
                     stats.count_drop(DropReason::NoL2Destination);
                     return;
                 };
-                match p.io.tx_copy(frame) {
-                    Ok(()) => {
-                        p.stats.tx_packets.add(1);
-                        p.stats.tx_bytes.add(frame.len() as u64);
-                    }
-                    Err(r) => {
-                        p.stats.tx_dropped.add(1);
-                        stats.count_drop(r);
-                    }
-                }
+                p.send(frame, stats);
                 if !is_dirty[d] {
                     is_dirty[d] = true;
                     dirty.push(slot);
