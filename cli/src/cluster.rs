@@ -47,6 +47,7 @@ pub fn create_chassis(
     k: usize,
     net: &str,
     dir: &std::path::Path,
+    underlay_mtu: u32,
 ) -> anyhow::Result<ChassisNode> {
     if k > 200 {
         bail!("at most 200 chassis in a sandbox");
@@ -68,6 +69,10 @@ pub fn create_chassis(
         "ip",
         &["link", "set", &host, "master", &format!("{prefix}-ul")],
     )?;
+    sh(
+        "ip",
+        &["link", "set", &host, "mtu", &underlay_mtu.to_string()],
+    )?;
     sh("ip", &["link", "set", &host, "up"])?;
     let _ = sh(
         "sysctl",
@@ -77,7 +82,7 @@ pub fn create_chassis(
     in_ns(&ns, &["ip", "link", "set", "lo", "up"])?;
     in_ns(
         &ns,
-        &["ip", "link", "set", "ul0", "mtu", &UNDERLAY_MTU.to_string()],
+        &["ip", "link", "set", "ul0", "mtu", &underlay_mtu.to_string()],
     )?;
     in_ns(
         &ns,

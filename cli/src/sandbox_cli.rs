@@ -79,6 +79,11 @@ pub(crate) struct SandboxOpts {
     /// only as themselves, the NB needs the operator certificate.
     #[arg(long)]
     tls: bool,
+    /// The MTU of every switch (other_config:mtu) and pod, 576-9000
+    /// (default 1,500; across chassis, less the Geneve overhead); the
+    /// underlay gets room for the encapsulation on top.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(576..=9000))]
+    mtu: Option<u32>,
 }
 
 impl SandboxOpts {
@@ -98,6 +103,7 @@ impl SandboxOpts {
             etcd: self.etcd,
             northds: self.northd,
             tls: self.tls,
+            mtu: self.mtu,
             pmd_cores: self.pmd_cores.clone(),
             queues: self.queues,
             vswitchd_args: self.vswitchd_args.clone(),

@@ -63,12 +63,20 @@ pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
                     last = Some(q.pmd);
                 }
                 println!(
-                    "  port: {:<16} queue-id: {:>2}{}  packets: {:>10}  pmd usage: {:>3.0} %",
+                    "  port: {:<16} queue-id: {:>2}{}  packets: {:>10}  pmd usage: {:>3.0} %{}",
                     q.iface,
                     q.queue,
                     if q.pinned { " (pinned)" } else { "" },
                     q.packets,
-                    q.usage_pct
+                    q.usage_pct,
+                    if q.kernel_rx_dropped + q.kernel_rx_invalid > 0 {
+                        format!(
+                            "  kernel drops: {} invalid: {}",
+                            q.kernel_rx_dropped, q.kernel_rx_invalid
+                        )
+                    } else {
+                        String::new()
+                    }
                 );
             }
         }

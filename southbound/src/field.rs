@@ -192,6 +192,9 @@ named_enum! {
         DhcpRateLimited => "dhcp_rate_limited",
         DhcpConsumed => "dhcp_consumed",
         HandoffFull => "pmd_handoff_full",
+        RxChainTooLong => "rx_chain_too_long",
+        RxChainShort => "rx_chain_short",
+        FrameTooBig => "frame_too_big_for_mtu",
     }
 }
 

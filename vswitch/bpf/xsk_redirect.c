@@ -17,7 +17,7 @@ struct {
     __type(value, __u32);
 } xsks_map SEC(".maps");
 
-SEC("xdp")
+SEC("xdp.frags")
 int switchyard_xsk(struct xdp_md *ctx)
 {
     return bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
@@ -62,7 +62,7 @@ static __always_inline int count_drop(__u32 reason)
 // Geneve from an address that is no known chassis, or to an address that is
 // not ours, is dropped here and counted (the kernel has no Geneve socket: it
 // would answer a stranger with ICMP port unreachable).
-SEC("xdp")
+SEC("xdp.frags")
 int switchyard_xsk_geneve(struct xdp_md *ctx)
 {
     void *data = (void *)(long)ctx->data;

@@ -59,6 +59,10 @@ pub struct Opts {
     pub northds: usize,
     /// Mutual TLS between every daemon and client, with a CA of its own.
     pub tls: bool,
+    /// The switches' MTU (other_config:mtu) and the pods' (None: 1,500, less
+    /// the Geneve overhead across chassis); the underlay gets room for the
+    /// encapsulation on top.
+    pub mtu: Option<u32>,
 }
 
 /// The external network of `--external`: a switch behind lr0 and one host.
@@ -137,6 +141,9 @@ pub struct State {
     /// What `sandbox cni-install` wrote (removed on `down`).
     #[serde(default)]
     pub cni_files: Vec<PathBuf>,
+    /// `--mtu`: the switches' and pods' MTU (0: not set).
+    #[serde(default)]
+    pub mtu: u32,
     /// `--tls`: certificates in DIR/pki, https everywhere.
     #[serde(default)]
     pub tls: bool,
@@ -404,6 +411,7 @@ pub async fn up(o: &Opts, pods: usize) -> anyhow::Result<State> {
         tls: o.tls,
         dhcp: o.dhcp,
         queues: o.queues,
+        mtu: o.mtu.unwrap_or(0),
         switch: "ls0".into(),
         subnet: o.subnet.clone(),
         chassis: format!("{}-chassis1", o.prefix),
@@ -464,7 +472,8 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
         st.sb = format!("{}://{gw}:{}", scheme(o.tls), o.port_base + 1);
         st.nodes.clear();
         for k in 1..=o.chassis {
-            let node = crate::cluster::create_chassis(&o.prefix, k, &net, &o.dir)?;
+            let node =
+                crate::cluster::create_chassis(&o.prefix, k, &net, &o.dir, underlay_mtu(st))?;
             st.nodes.push(node);
             st.save()?;
         }
@@ -523,6 +532,7 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
             Op::LsAdd(pb::LogicalSwitch {
                 name: s.name.clone(),
                 subnet: s.subnet.clone(),
+                other_config: switch_config(st),
                 ..Default::default()
             })
         })
@@ -531,6 +541,7 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
         ops.push(Op::LsAdd(pb::LogicalSwitch {
             name: ext_sw.name.clone(),
             subnet: ext_sw.subnet.clone(),
+            other_config: switch_config(st),
             ..Default::default()
         }));
     }
@@ -564,7 +575,7 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
         }
     }
     if st.dhcp {
-        ops.extend(pod::dhcp_options(st, o.chassis > 1));
+        ops.extend(pod::dhcp_options(st));
     }
     for p in st.pods.iter().chain(&st.external) {
         let addr = format!("{} {}", p.mac, p.ip);
@@ -738,4 +749,31 @@ pub async fn restart(o: &Opts, daemon: &str, kill: bool) -> anyhow::Result<()> {
         other => bail!("unknown daemon {other:?}: use northd or vswitchd"),
     }
     Ok(())
+}
+
+/// The MTU of the sandbox's pods: `--mtu`, else 1,500 on one chassis and
+/// 1,500 less the Geneve overhead across several.
+pub fn pod_mtu(st: &State) -> u32 {
+    match st.mtu {
+        0 if st.nodes.len() > 1 => crate::cluster::POD_MTU,
+        0 => 1500,
+        m => m,
+    }
+}
+
+/// The underlay's MTU: room for a pod's frame and its encapsulation.
+fn underlay_mtu(st: &State) -> u32 {
+    match st.mtu {
+        0 => crate::cluster::UNDERLAY_MTU,
+        m => m + switchyard_geneve::tunnel::MTU_OVERHEAD as u32,
+    }
+}
+
+/// Every sandbox switch's other_config: its MTU, when `--mtu` set one.
+fn switch_config(st: &State) -> std::collections::HashMap<String, String> {
+    let mut c = std::collections::HashMap::new();
+    if st.mtu != 0 {
+        c.insert("mtu".to_string(), st.mtu.to_string());
+    }
+    c
 }

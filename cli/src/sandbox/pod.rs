@@ -65,11 +65,12 @@ pub(super) fn create_pod(
     };
     if let Some(ns) = &node.netns {
         sh("ip", &["link", "set", &host_iface, "netns", ns])?;
-        // Room for the Geneve encapsulation on the underlay.
-        let mtu = crate::cluster::POD_MTU.to_string();
-        in_node(&["ip", "link", "set", &host_iface, "mtu", &mtu])?;
-        in_ns(&netns, &["ip", "link", "set", "eth0", "mtu", &mtu])?;
     }
+    // Both ends of the veth: across chassis, room for the Geneve
+    // encapsulation on the underlay.
+    let mtu = super::pod_mtu(st).to_string();
+    in_node(&["ip", "link", "set", &host_iface, "mtu", &mtu])?;
+    in_ns(&netns, &["ip", "link", "set", "eth0", "mtu", &mtu])?;
     let _ = in_node(&[
         "sysctl",
         "-qw",
@@ -139,13 +140,9 @@ pub(super) fn dhcp_id(switch: &str) -> String {
 
 /// One DHCP options row per switch: the router port as server and gateway,
 /// the pods' MTU.
-pub(super) fn dhcp_options(st: &State, tunnels: bool) -> Vec<switchyard_southbound::pb::nb_op::Op> {
+pub(super) fn dhcp_options(st: &State) -> Vec<switchyard_southbound::pb::nb_op::Op> {
     use switchyard_southbound::pb;
-    let mtu = if tunnels {
-        crate::cluster::POD_MTU
-    } else {
-        1500
-    };
+    let mtu = super::pod_mtu(st);
     st.switches
         .iter()
         .filter(|s| s.name != EXT_SWITCH)

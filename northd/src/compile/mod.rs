@@ -42,6 +42,7 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
         kind: "switch".into(),
         ct_zone_limit: crate::model::ct_zone_limit(ls),
         dns_domain: crate::nb::dns::dns_domain(ls),
+        mtu: crate::model::mtu(ls),
     });
     let mut flood = Vec::new();
     let mut unknown = Vec::new();

@@ -64,6 +64,7 @@ pub(crate) fn compile_router(nb: &Nb, lr: &pb::LogicalRouter, out: &mut Compiled
         kind: "router".into(),
         ct_zone_limit: 0,
         dns_domain: String::new(),
+        mtu: 0,
     });
     // Rows were validated on write; a port that fails to parse here gets no flows.
     let ports: Vec<Port> = nb

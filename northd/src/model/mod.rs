@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use switchyard_southbound::pb::{self, nb_op::Op, LogicalSwitch, LogicalSwitchPort};
 
 use crate::nb::switch_config::check_other_config;
-pub use crate::nb::switch_config::{ct_zone_limit, SWITCH_CONFIG_KEYS};
+pub use crate::nb::switch_config::{ct_zone_limit, mtu, SWITCH_CONFIG_KEYS};
 pub use crate::nb::*;
 
 pub use crate::model::change::Change;

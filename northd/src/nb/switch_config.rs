@@ -6,7 +6,11 @@ use switchyard_southbound::pb;
 
 /// The Logical_Switch other_config keys Switchyard knows. Others are refused,
 /// not kept: a misspelt key would otherwise be silently ignored.
-pub const SWITCH_CONFIG_KEYS: [&str; 3] = ["ct-zone-limit", "dns_domain", "exclude_ips"];
+pub const SWITCH_CONFIG_KEYS: [&str; 4] = ["ct-zone-limit", "dns_domain", "exclude_ips", "mtu"];
+
+/// The MTU range other_config:mtu accepts: IPv4's minimum to the largest
+/// frame the datapath carries (jumbo, 9,000).
+pub const MTU_RANGE: std::ops::RangeInclusive<u32> = 576..=9000;
 
 pub(crate) fn check_other_config(
     c: &std::collections::HashMap<String, String>,
@@ -25,6 +29,18 @@ pub(crate) fn check_other_config(
             }
             "exclude_ips" => {
                 crate::nb::ipam::parse_exclude_ips(v)?;
+            }
+            "mtu" => {
+                let ok = v.parse::<u32>().ok().filter(|m| MTU_RANGE.contains(m));
+                ok.ok_or_else(|| NbError::BadValue {
+                    field: "other_config:mtu",
+                    value: v.clone(),
+                    why: format!(
+                        "not an MTU in bytes from {} to {}",
+                        MTU_RANGE.start(),
+                        MTU_RANGE.end()
+                    ),
+                })?;
             }
             _ => {
                 return Err(NbError::BadValue {
@@ -45,6 +61,14 @@ pub(crate) fn check_other_config(
 pub fn ct_zone_limit(ls: &pb::LogicalSwitch) -> u32 {
     ls.other_config
         .get("ct-zone-limit")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A switch's MTU (other_config:mtu; 0: not set, the datapath does not check).
+pub fn mtu(ls: &pb::LogicalSwitch) -> u32 {
+    ls.other_config
+        .get("mtu")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }

@@ -151,6 +151,12 @@ pub struct RxqInfo {
     pub cycles: u64,
     /// Share of the cycles the PMD spent on all its queues.
     pub usage_pct: f64,
+    /// The kernel's drops before the ring (AF_XDP XDP_STATISTICS: no room,
+    /// or a frame longer than the socket takes) and invalid descriptors.
+    #[serde(default)]
+    pub kernel_rx_dropped: u64,
+    #[serde(default)]
+    pub kernel_rx_invalid: u64,
 }
 
 /// PMD counters, as `pmd-stats` shows them.

@@ -10,8 +10,11 @@ use switchyard_southbound::DropReason;
 
 /// Most frames received in one batch.
 pub const BATCH: usize = 32;
-/// Largest frame a port carries.
-pub const MAX_FRAME: usize = 2048;
+/// Largest frame a port carries: an MTU of [`MAX_MTU`] plus Ethernet, a VLAN
+/// tag and the Geneve encapsulation (with room to spare).
+pub const MAX_FRAME: usize = 9216;
+/// Largest MTU a logical switch, router port or pod may have.
+pub const MAX_MTU: usize = 9000;
 
 /// A datapath port.
 pub trait PortIo: Send {
@@ -41,6 +44,10 @@ pub trait PortIo: Send {
     /// Accounts the cycles the PMD spent on the current batch to the queue
     /// it came from (`pmd-rxq-show`).
     fn rx_account(&mut self, _cycles: u64) {}
+    /// Hands over the frames the port itself refused since the last call
+    /// (malformed descriptor chains), by reason: called from housekeeping,
+    /// never per packet, so that every drop lands in a PMD's counters.
+    fn take_rx_drops(&mut self, _out: &mut dyn FnMut(DropReason, u64)) {}
     /// How the port is attached, for `port-list` (e.g. "afxdp native copy").
     fn mode(&self) -> String;
     /// For tests that need the concrete port back.

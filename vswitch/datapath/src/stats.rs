@@ -121,6 +121,10 @@ impl PmdStats {
     pub fn count_drop(&self, r: DropReason) {
         self.drops[r as usize].add(1);
     }
+    #[inline]
+    pub fn count_drops(&self, r: DropReason, n: u64) {
+        self.drops[r as usize].add(n);
+    }
     pub fn reset(&self) {
         for c in [
             &*self.packets,
@@ -196,6 +200,14 @@ pub struct RxqStats {
     pub packets: Counter,
     /// Cycles spent on batches from this queue.
     pub cycles: Counter,
+    /// The kernel's own counts for an AF_XDP socket (XDP_STATISTICS), read
+    /// by the PMD's housekeeping now and then: frames it dropped before the
+    /// RX ring (no room, or longer than the socket takes), invalid
+    /// descriptors, and fill-ring-empty events.
+    pub kernel_rx_dropped: Counter,
+    pub kernel_rx_invalid: Counter,
+    pub kernel_rx_ring_full: Counter,
+    pub kernel_fill_empty: Counter,
 }
 
 /// A counter several PMDs write (an atomic add: no increment is lost).

@@ -469,6 +469,9 @@ impl Agent {
                     packets: q.stats.packets.get(),
                     cycles: q.stats.cycles.get(),
                     usage_pct: 0.0,
+                    kernel_rx_dropped: q.stats.kernel_rx_dropped.get()
+                        + q.stats.kernel_rx_ring_full.get(),
+                    kernel_rx_invalid: q.stats.kernel_rx_invalid.get(),
                 });
             }
         }

@@ -228,8 +228,10 @@ impl Pmd {
     /// encapsulated with ICMP fragmentation-needed carrying the MTU that does
     /// fit, so the sender's path-MTU discovery shrinks its packets. The answer
     /// comes from the destination's address (the sender checks the quoted
-    /// header, not the source) and goes back out the port it came in on.
-    pub(super) fn frag_needed(&mut self, s: usize, i: usize, mtu: usize) {
+    /// header, not the source) and goes back out the port it came in on, to
+    /// the sender's MAC from the address it sent to (`key`, the frame as
+    /// received: a routed frame is already rewritten).
+    pub(super) fn frag_needed(&mut self, s: usize, i: usize, mtu: usize, key: &FlowKey) {
         let Some(src) = self.ports[s].as_ref() else {
             return;
         };
@@ -252,8 +254,8 @@ impl Pmd {
         else {
             return;
         };
-        self.scratch[0..6].copy_from_slice(&frame[6..12]);
-        self.scratch[6..12].copy_from_slice(&frame[0..6]);
+        self.scratch[0..6].copy_from_slice(&key.eth_src.to_be_bytes()[2..]);
+        self.scratch[6..12].copy_from_slice(&key.eth_dst.to_be_bytes()[2..]);
         if self.send_scratch(s, n) {
             self.stats.generated.add(1);
         }

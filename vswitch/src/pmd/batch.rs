@@ -540,9 +540,10 @@ impl Pmd {
                 self.mark_dirty(s as u16);
             }
             Verdict::Output => {
+                let mut too_big = 0u16;
                 for &dst in outs {
                     if dst >= TUNNEL_BASE {
-                        self.encap(s, i, off, dst - TUNNEL_BASE, d.tun_md, hash, routed);
+                        self.encap(s, i, off, dst - TUNNEL_BASE, d.tun_md, hash, key);
                         continue;
                     }
                     let o = usize::from(dst);
@@ -557,13 +558,28 @@ impl Pmd {
                         self.stats.count_drop(DropReason::LoopToInport);
                         continue;
                     }
+                    let mtu = self.tables.mtu_of(dst);
                     let (src, dstp) = pair(&mut self.ports, s, o);
                     let (Some(src), Some(dstp)) = (src.as_ref(), dstp.as_mut()) else {
                         self.stats.count_drop(DropReason::NoL2Destination);
                         continue;
                     };
-                    dstp.send(&src.io.rx_frame(i)[off..], &self.stats);
+                    let frame = &src.io.rx_frame(i)[off..];
+                    // Larger than its switch's MTU: not delivered (a switch
+                    // cannot fragment; a router answers below).
+                    if mtu != 0 && frame.len() > usize::from(mtu) + 14 {
+                        dstp.stats.tx_dropped.add(1);
+                        self.stats.count_drop(DropReason::FrameTooBig);
+                        too_big = mtu;
+                        continue;
+                    }
+                    dstp.send(frame, &self.stats);
                     self.mark_dirty(dst);
+                }
+                // A routed packet with DF set that fits no egress MTU: the
+                // router tells the sender (ICMP fragmentation needed).
+                if too_big != 0 && routed && off == 0 {
+                    self.frag_needed(s, i, usize::from(too_big), key);
                 }
             }
         }
@@ -580,7 +596,7 @@ impl Pmd {
         tunnel: u16,
         tun_md: u64,
         hash: u32,
-        routed: bool,
+        key: &FlowKey,
     ) {
         let Some(u) = self.tables.underlay else {
             self.stats.count_drop(DropReason::RemotePort);
@@ -612,8 +628,8 @@ impl Pmd {
             Err(r) => {
                 tun.stats.tx_errors.add(1);
                 self.stats.count_drop(r);
-                if r == DropReason::TunnelTooBig && !routed && off == 0 {
-                    self.frag_needed(s, i, usize::from(u.mtu).saturating_sub(ENCAP_LEN));
+                if r == DropReason::TunnelTooBig && off == 0 {
+                    self.frag_needed(s, i, usize::from(u.mtu).saturating_sub(ENCAP_LEN), key);
                 }
             }
         }

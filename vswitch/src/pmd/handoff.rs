@@ -8,28 +8,39 @@
 //! free list and a full list (both lock-free bounded queues): pushing copies
 //! the frame once into a free buffer, the owner copies it once more into the
 //! port's UMEM and returns the buffer. Nothing is allocated after start; a
-//! full ring refuses the frame, counted as `pmd_handoff_full`.
+//! full ring refuses the frame, counted as `pmd_handoff_full`. Buffers come
+//! in two sizes: most hold a standard frame, a few ([`HANDOFF_JUMBO`]) a
+//! jumbo one, so that N PMDs' N x (N - 1) rings stay a few MiB each.
 
 use crate::port::{PortIo, MAX_FRAME};
 use crossbeam::queue::ArrayQueue;
 use std::sync::Arc;
 use switchyard_southbound::DropReason;
 
-/// Frames a ring between two PMDs holds (32 batches, 2 MiB): a TCP burst
+/// Frames a ring between two PMDs holds (32 batches, 2.5 MiB): a TCP burst
 /// of a few hundred segments must fit while the owner finishes a pass.
 pub const HANDOFF_FRAMES: usize = 1024;
+
+/// Of those, buffers that hold up to [`MAX_FRAME`] (jumbo MTUs); the others
+/// hold [`SMALL_FRAME`].
+pub const HANDOFF_JUMBO: usize = 64;
+
+/// Size of a standard buffer: a 1,500-byte MTU frame with room for a tag
+/// and the Geneve encapsulation.
+const SMALL_FRAME: usize = 2048;
 
 /// One frame in flight from one PMD to another.
 struct Frame {
     slot: u16,
     len: u16,
-    data: [u8; MAX_FRAME],
+    data: Box<[u8]>,
 }
 
 /// The ring from one PMD to another.
 pub struct Handoff {
     full: ArrayQueue<Box<Frame>>,
     free: ArrayQueue<Box<Frame>>,
+    free_jumbo: ArrayQueue<Box<Frame>>,
     /// The PMD that drains it, and how to wake it.
     pub to: usize,
     waker: Arc<crate::sys::Waker>,
@@ -44,18 +55,23 @@ impl std::fmt::Debug for Handoff {
 impl Handoff {
     /// A ring of `frames` buffers toward PMD `to`, woken through `waker`.
     pub fn new(to: usize, frames: usize, waker: Arc<crate::sys::Waker>) -> Arc<Self> {
-        let frames = frames.max(1);
-        let free = ArrayQueue::new(frames);
-        for _ in 0..frames {
-            let _ = free.push(Box::new(Frame {
-                slot: 0,
-                len: 0,
-                data: [0; MAX_FRAME],
-            }));
-        }
+        let frames = frames.max(2);
+        let jumbo = HANDOFF_JUMBO.min(frames / 2).max(1);
+        let make = |size: usize, n: usize| {
+            let q = ArrayQueue::new(n);
+            for _ in 0..n {
+                let _ = q.push(Box::new(Frame {
+                    slot: 0,
+                    len: 0,
+                    data: vec![0; size].into_boxed_slice(),
+                }));
+            }
+            q
+        };
         Arc::new(Handoff {
             full: ArrayQueue::new(frames),
-            free,
+            free: make(SMALL_FRAME, frames - jumbo),
+            free_jumbo: make(MAX_FRAME, jumbo),
             to,
             waker,
         })
@@ -67,7 +83,12 @@ impl Handoff {
         if len > MAX_FRAME {
             return Err(DropReason::OversizeFrame);
         }
-        let Some(mut f) = self.free.pop() else {
+        let f = if len <= SMALL_FRAME {
+            self.free.pop()
+        } else {
+            self.free_jumbo.pop()
+        };
+        let Some(mut f) = f else {
             return Err(DropReason::HandoffFull);
         };
         f.slot = slot;
@@ -76,7 +97,7 @@ impl Handoff {
         f.data[head.len()..len].copy_from_slice(data);
         // Cannot fail: full and free hold the same buffers between them.
         if let Err(f) = self.full.push(f) {
-            let _ = self.free.push(f);
+            self.give_back(f);
             return Err(DropReason::HandoffFull);
         }
         Ok(())
@@ -91,10 +112,20 @@ impl Handoff {
                 break;
             };
             send(f.slot, &f.data[..usize::from(f.len)]);
-            let _ = self.free.push(f);
+            self.give_back(f);
             n += 1;
         }
         n
+    }
+
+    /// Returns a buffer to the free list of its size (cannot be full: every
+    /// buffer has a place in it).
+    fn give_back(&self, f: Box<Frame>) {
+        let _ = if f.data.len() > SMALL_FRAME {
+            self.free_jumbo.push(f)
+        } else {
+            self.free.push(f)
+        };
     }
 
     /// Frames waiting.
@@ -155,7 +186,8 @@ mod tests {
 
     #[test]
     fn frames_cross_in_order_and_a_full_ring_refuses_without_losing_buffers() {
-        let r = Handoff::new(1, 4, Arc::new(crate::sys::Waker::new().unwrap()));
+        // Eight buffers: four standard, four jumbo.
+        let r = Handoff::new(1, 8, Arc::new(crate::sys::Waker::new().unwrap()));
         let mut p = RemotePort {
             ring: r.clone(),
             slot: 7,
@@ -168,6 +200,11 @@ mod tests {
             p.tx_copy(&[0; MAX_FRAME + 1]),
             Err(DropReason::OversizeFrame)
         );
+        // Jumbo frames have buffers of their own.
+        for _ in 0..4 {
+            p.tx_copy(&[3; 9000]).unwrap();
+        }
+        assert_eq!(p.tx_copy(&[3; 9000]), Err(DropReason::HandoffFull));
         let mut got = Vec::new();
         assert_eq!(r.drain(3, |s, f| got.push((s, f.to_vec()))), 3);
         assert_eq!(got[0], (7, vec![0, 0, 0]));
@@ -177,8 +214,15 @@ mod tests {
             p.tx_copy(&[5]).unwrap();
         }
         assert_eq!(p.tx_copy(&[5]), Err(DropReason::HandoffFull));
-        assert_eq!(r.len(), 4);
-        assert_eq!(r.drain(usize::MAX, |_, _| {}), 4);
+        assert_eq!(r.len(), 8);
+        let mut sizes = Vec::new();
+        assert_eq!(r.drain(usize::MAX, |_, f| sizes.push(f.len())), 8);
+        assert_eq!(sizes.iter().filter(|&&n| n == 9000).count(), 4);
         assert!(r.is_empty());
+        // Every buffer is back where it belongs.
+        for _ in 0..4 {
+            p.tx_copy(&[3; 9000]).unwrap();
+            p.tx_copy(&[1]).unwrap();
+        }
     }
 }

@@ -32,6 +32,10 @@ impl Pmd {
             let now = self.clock.now_ms();
             lock(&self.edge).housekeep(&self.tables, &self.stats, EXPIRE_BUDGET, now);
         }
+        let stats = &self.stats;
+        for p in self.ports.iter_mut().flatten() {
+            p.io.take_rx_drops(&mut |r, n| stats.count_drops(r, n));
+        }
         self.housekeeps = self.housekeeps.wrapping_add(1);
         if self.housekeeps.is_multiple_of(MASK_SORT_EVERY) {
             self.megaflow.sort_masks();

@@ -179,9 +179,18 @@ pub struct Tables {
     pub dns: crate::answer::dns::Zones,
     /// DHCPv4 leases by (switch datapath, port) ([`crate::answer::dhcp`]).
     pub dhcp: crate::answer::dhcp::Leases,
+    /// By local slot: the MTU of its switch (other_config:mtu), the largest
+    /// IP packet delivered to it; 0 where none is set (not checked).
+    pub slot_mtu: Vec<u16>,
 }
 
 impl Tables {
+    /// The largest IP packet slot `slot` takes (0: not checked).
+    #[inline]
+    pub fn mtu_of(&self, slot: u16) -> u16 {
+        self.slot_mtu.get(usize::from(slot)).copied().unwrap_or(0)
+    }
+
     /// Whether conntrack entries in `zone` belong to this table set: a load
     /// balancer's (switch) or NAT's (router) datapath key, or a stateful zone
     /// (named after its topology's smallest datapath key, which maps to it).
@@ -369,6 +378,12 @@ impl Tables {
             };
             t.ports.insert((pb.datapath, pb.tunnel_key), target);
         }
+        let mtus: FxHashMap<u32, u16> = sb
+            .datapaths
+            .iter()
+            .filter(|d| d.mtu > 0)
+            .map(|d| (d.tunnel_key, u16::try_from(d.mtu).unwrap_or(u16::MAX)))
+            .collect();
         for b in local {
             let Some(&(dp, key, enabled)) = by_name.get(b.lport.as_str()) else {
                 continue; // logical port not (yet) in SB
@@ -383,6 +398,12 @@ impl Tables {
             let lb = t.services.scoped.contains_key(&dp);
             let nat = t.nats.by_switch.contains_key(&dp);
             t.ct_active |= lb || nat;
+            if let Some(&m) = mtus.get(&dp) {
+                if t.slot_mtu.len() <= slot {
+                    t.slot_mtu.resize(slot + 1, 0);
+                }
+                t.slot_mtu[slot] = m;
+            }
             t.slots[slot] = Some(SlotBinding {
                 datapath: dp,
                 port: key,

@@ -2,27 +2,44 @@
 //! a free list sized once at setup, and the copy-mode pitfalls handled: TX is
 //! kicked while descriptors are outstanding, the fill ring is topped up only with
 //! what it reports free, and a busy bind is retried.
+//!
+//! Frames longer than one chunk (jumbo MTUs) arrive as a chain of
+//! descriptors (`XDP_USE_SG`); the port gathers a chain into one of its
+//! per-batch buffers so that the datapath always sees a frame as one slice,
+//! and spreads a long frame over a chain again on transmit. Single-chunk
+//! frames, the common case, are handled in place as before.
+
+mod queue;
 
 use super::rx_queue_count;
 use super::xdp::{AttachMode, XdpAttachment};
 use crate::port::{PortIo, BATCH, MAX_FRAME};
 use crate::stats::RxqStats;
-use std::ffi::CString;
-use std::io::Write;
-use std::num::NonZeroU32;
+use queue::{open_queue, Queue, PKT_CONTD};
 use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 use switchyard_southbound::DropReason;
-use xsk_rs::config::{
-    BindFlags, FrameSize, Interface, LibxdpFlags, QueueSize, SocketConfig, UmemConfig,
-};
-use xsk_rs::{CompQueue, FillQueue, FrameDesc, RxQueue, Socket, TxQueue, Umem};
+use xsk_rs::FrameDesc;
 
-/// Frames a queue holds for transmission that the TX ring had no room for yet.
-const PENDING_MAX: usize = BATCH * 2;
+/// Most descriptors one frame may span: a [`MAX_FRAME`] frame in chunks of
+/// [`queue::CHUNK`] less the XDP headroom. A longer chain (a GSO
+/// super-frame, a hostile or broken driver) is dropped whole and counted as
+/// `rx_chain_too_long`.
+const MAX_CHAIN: usize = MAX_FRAME.div_ceil(queue::CHUNK as usize - 256);
 
-/// Frames kept out of the fill ring so that transmission never starves.
-const TX_RESERVE_DIV: usize = 4;
+/// Descriptors one receive takes: a batch, and the rest of a chain the
+/// batch cut.
+const RX_DESCS: usize = BATCH + MAX_CHAIN;
+
+/// One received frame of the current batch: its descriptors in `rx_descs`,
+/// and, for a chain, its gathered length.
+#[derive(Clone, Copy, Debug, Default)]
+struct Rx {
+    first: u8,
+    descs: u8,
+    sent: bool,
+    len: u16,
+}
 
 /// Options for opening a port.
 #[derive(Clone, Copy, Debug)]
@@ -48,23 +65,6 @@ impl Default for XskOptions {
     }
 }
 
-struct Queue {
-    /// The interface's queue number.
-    id: u32,
-    stats: Arc<RxqStats>,
-    ring_size: u32,
-    umem: Umem,
-    fq: FillQueue,
-    cq: CompQueue,
-    rx: RxQueue,
-    tx: TxQueue,
-    free: Vec<FrameDesc>,
-    frames: usize,
-    pending: Vec<FrameDesc>,
-    outstanding: usize,
-    scratch: Vec<FrameDesc>,
-}
-
 /// An interface served by AF_XDP: all its queues, or the share of them one
 /// PMD polls (see [`XskPort::split`]).
 pub struct XskPort {
@@ -77,8 +77,18 @@ pub struct XskPort {
     next: usize,
     /// Rotates copied transmits of frames without a flow hash over the queues.
     tx_rr: usize,
-    rx_descs: [FrameDesc; BATCH],
-    rx_sent: [bool; BATCH],
+    rx_descs: [FrameDesc; RX_DESCS],
+    /// Descriptors taken in the current batch.
+    nd: usize,
+    rx: [Rx; BATCH],
+    /// Gathered chains of the current batch, by frame index (made at open
+    /// only on a multi-buffer socket: nothing is allocated per packet).
+    gather: Vec<Box<[u8; MAX_FRAME]>>,
+    /// Chains refused since housekeeping last asked: too long, cut short.
+    chain_too_long: u64,
+    chain_short: u64,
+    /// Calls of `take_rx_drops` (kernel statistics are read every 64th).
+    housekeeps: u32,
     n: usize,
     zero_copy: bool,
     xdp_mode: &'static str,
@@ -93,85 +103,6 @@ impl std::fmt::Debug for XskPort {
     }
 }
 
-fn open_queue(iface: &str, queue: u32, o: &XskOptions, zero_copy: bool) -> anyhow::Result<Queue> {
-    let ring = QueueSize::new(o.ring_size)?;
-    let ucfg = UmemConfig::builder()
-        .frame_size(FrameSize::new(MAX_FRAME as u32)?)
-        .fill_queue_size(ring)
-        .comp_queue_size(ring)
-        .build()?;
-    let (umem, descs) = Umem::new(
-        ucfg,
-        NonZeroU32::new(o.frames_per_queue)
-            .ok_or_else(|| anyhow::anyhow!("frames_per_queue is 0"))?,
-        false,
-    )
-    .map_err(|e| anyhow::anyhow!("UMEM for {iface}: {e}"))?;
-    let bind = BindFlags::XDP_USE_NEED_WAKEUP
-        | if zero_copy {
-            BindFlags::XDP_ZEROCOPY
-        } else {
-            BindFlags::XDP_COPY
-        };
-    let scfg = SocketConfig::builder()
-        .rx_queue_size(ring)
-        .tx_queue_size(ring)
-        .libxdp_flags(LibxdpFlags::XSK_LIBXDP_FLAGS_INHIBIT_PROG_LOAD)
-        .bind_flags(bind)
-        .build();
-    let ifname = Interface::new(CString::new(iface)?);
-    let mut last_err = None;
-    // Re-binding right after a socket on the same queue closed can fail with EBUSY.
-    for attempt in 0..20 {
-        // SAFETY: the UMEM is new and not shared with any other socket, so the
-        // shared-UMEM precondition of `Socket::new` does not apply; the
-        // INHIBIT_PROG_LOAD flag is set because we attach our own program.
-        match unsafe { Socket::new(scfg, &umem, &ifname, queue) } {
-            Ok((tx, rx, Some((fq, cq)))) => {
-                let frames = descs.len();
-                return Ok(Queue {
-                    id: queue,
-                    stats: Arc::default(),
-                    ring_size: o.ring_size,
-                    umem,
-                    fq,
-                    cq,
-                    rx,
-                    tx,
-                    free: descs,
-                    frames,
-                    pending: Vec::with_capacity(BATCH * 2),
-                    outstanding: 0,
-                    scratch: vec![FrameDesc::default(); BATCH * 2],
-                });
-            }
-            Ok(_) => {
-                anyhow::bail!("socket on {iface} queue {queue} returned no fill/completion rings")
-            }
-            Err(e) => {
-                let os = std::error::Error::source(&e)
-                    .and_then(|s| s.downcast_ref::<std::io::Error>())
-                    .and_then(std::io::Error::raw_os_error);
-                last_err = Some(match std::error::Error::source(&e) {
-                    Some(src) => format!("{e}: {src}"),
-                    None => e.to_string(),
-                });
-                // The previous owner's socket is released asynchronously after it
-                // closes or dies: EBUSY then clears within a few hundred ms.
-                if zero_copy || os != Some(libc::EBUSY) {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20 * (attempt + 1)));
-            }
-        }
-    }
-    anyhow::bail!(
-        "AF_XDP socket on {iface} queue {queue} ({}): {}",
-        if zero_copy { "zero-copy" } else { "copy" },
-        last_err.unwrap_or_default()
-    )
-}
-
 impl XskPort {
     fn with(
         iface: &str,
@@ -180,14 +111,24 @@ impl XskPort {
         xdp_mode: &'static str,
         xdp: Arc<Mutex<XdpAttachment>>,
     ) -> Self {
+        let sg = queues.iter().any(|q| q.sg);
         XskPort {
+            gather: if sg {
+                (0..BATCH).map(|_| Box::new([0u8; MAX_FRAME])).collect()
+            } else {
+                Vec::new()
+            },
             iface: iface.to_string(),
             queues,
             cur: 0,
             next: 0,
             tx_rr: 0,
-            rx_descs: [FrameDesc::default(); BATCH],
-            rx_sent: [false; BATCH],
+            rx_descs: [FrameDesc::default(); RX_DESCS],
+            nd: 0,
+            rx: [Rx::default(); BATCH],
+            chain_too_long: 0,
+            chain_short: 0,
+            housekeeps: 0,
             n: 0,
             zero_copy,
             xdp_mode,
@@ -217,8 +158,8 @@ impl XskPort {
         }
         let mode = xdp.mode;
         let mut p = XskPort::with(iface, queues, zero_copy, mode, Arc::new(Mutex::new(xdp)));
-        for q in 0..p.queues.len() {
-            p.refill(q);
+        for q in &mut p.queues {
+            q.refill();
         }
         Ok(p)
     }
@@ -283,67 +224,6 @@ impl XskPort {
             .collect())
     }
 
-    fn refill(&mut self, qi: usize) {
-        let q = &mut self.queues[qi];
-        let keep = q.frames / TX_RESERVE_DIV;
-        if q.free.len() <= keep {
-            return;
-        }
-        let want = (q.free.len() - keep) as u32;
-        // The free count can lag: give only what the ring reports free.
-        let n = q.fq.nb_free(want).min(want) as usize;
-        if n == 0 {
-            return;
-        }
-        let start = q.free.len() - n;
-        // SAFETY: these frames belong to this queue's UMEM and are owned by us
-        // (in the free list), so nothing else reads or writes them.
-        let done = unsafe { q.fq.produce(&q.free[start..]) };
-        q.free.truncate(q.free.len() - done);
-        if q.fq.needs_wakeup() {
-            let _ = q.fq.wakeup(q.rx.fd_mut(), 0);
-        }
-    }
-
-    /// Whether queue `qi` can take one more frame to transmit: its pending
-    /// list is bounded (no allocation), and a full one is flushed first.
-    fn make_room(&mut self, qi: usize) -> bool {
-        if self.queues[qi].pending.len() < PENDING_MAX {
-            return true;
-        }
-        self.flush_queue(qi);
-        self.queues[qi].pending.len() < PENDING_MAX
-    }
-
-    fn flush_queue(&mut self, qi: usize) {
-        let q = &mut self.queues[qi];
-        if !q.pending.is_empty() {
-            let want = q.pending.len() as u32;
-            let room = q.tx.nb_free(want).min(want) as usize;
-            // SAFETY: pending frames belong to this UMEM and were last written by us;
-            // after produce the kernel owns them until they come back on the CQ.
-            let sent = unsafe { q.tx.produce(&q.pending[..room]) };
-            q.outstanding += sent;
-            // What did not fit waits for the next flush; a full pending list
-            // refuses the next frame, which the caller counts (tx_ring_full).
-            q.pending.drain(..sent);
-        }
-        if q.outstanding > 0 {
-            // Copy mode only transmits inside sendto(): kick while the kernel has
-            // not consumed every descriptor. Completions arrive later (when the
-            // receiver frees the skb) and need no kick, only reaping.
-            if q.tx.nb_free_exact() < q.ring_size {
-                let _ = q.tx.wakeup();
-            }
-            // SAFETY: completed frames come from this UMEM; the kernel has
-            // released them, so they become ours again.
-            let c = unsafe { q.cq.consume(&mut q.scratch) };
-            q.outstanding -= c.min(q.outstanding);
-            q.free.extend_from_slice(&q.scratch[..c]);
-        }
-        self.refill(qi);
-    }
-
     /// The queue a copied frame leaves on: with several, one per flow (a
     /// hash of the IPv4 addresses and ports, so a flow keeps its order) or,
     /// for frames that are not IPv4, in rotation.
@@ -366,11 +246,72 @@ impl XskPort {
     /// XDP attach mode and copy/zero-copy, for `port-list`.
     pub fn describe(&self) -> String {
         format!(
-            "afxdp {} {} queues={}",
+            "afxdp {} {}{} queues={}",
             self.xdp_mode,
             if self.zero_copy { "zero-copy" } else { "copy" },
+            if self.queues.iter().any(|q| q.sg) {
+                " multi-buffer"
+            } else {
+                ""
+            },
             self.queues.len()
         )
+    }
+
+    /// Groups the descriptors of this batch into frames: a chain is
+    /// gathered into its frame's buffer; a chain too long or cut short is
+    /// recycled at once and counted. Returns the number of frames.
+    fn group(&mut self, qi: usize) -> usize {
+        let (nd, mut np, mut d) = (self.nd, 0, 0);
+        while d < nd {
+            let start = d;
+            while d < nd && self.rx_descs[d].options() & PKT_CONTD != 0 {
+                d += 1;
+            }
+            let complete = d < nd;
+            d = (d + 1).min(nd);
+            let descs = d - start;
+            let q = &mut self.queues[qi];
+            if !complete || descs > MAX_CHAIN {
+                if complete {
+                    self.chain_too_long += 1;
+                } else {
+                    self.chain_short += 1;
+                }
+                q.free.extend_from_slice(&self.rx_descs[start..d]);
+                continue;
+            }
+            let mut len = 0usize;
+            if descs > 1 {
+                let buf = &mut self.gather[np];
+                for desc in &self.rx_descs[start..d] {
+                    // SAFETY: received in this batch on queue `qi`: the
+                    // descriptor is ours and in that UMEM until recycled.
+                    let part = unsafe { q.umem.data(desc) }.contents();
+                    // At most MAX_CHAIN chunks of `room` bytes: within MAX_FRAME
+                    // unless a chunk claims more than its room (then refuse).
+                    let Some(dst) = buf.get_mut(len..len + part.len()) else {
+                        len = usize::MAX;
+                        break;
+                    };
+                    dst.copy_from_slice(part);
+                    len += part.len();
+                }
+                if len == usize::MAX {
+                    self.chain_too_long += 1;
+                    q.free.extend_from_slice(&self.rx_descs[start..d]);
+                    continue;
+                }
+            }
+            self.rx[np] = Rx {
+                first: start as u8,
+                descs: descs as u8,
+                sent: false,
+                len: len as u16,
+            };
+            np += 1;
+        }
+        np
     }
 }
 
@@ -379,19 +320,59 @@ impl PortIo for XskPort {
         let nq = self.queues.len();
         for k in 0..nq {
             let qi = (self.next + k) % nq;
+            let q = &mut self.queues[qi];
             // SAFETY: rx_descs receive frames of this queue's UMEM; they stay ours
             // until rx_done() recycles them or tx hands them back to the kernel.
-            let n = unsafe { self.queues[qi].rx.consume(&mut self.rx_descs) };
+            let mut nd = unsafe { q.rx.consume(&mut self.rx_descs[..BATCH]) };
+            if nd == 0 {
+                continue;
+            }
+            // The kernel publishes a chain whole; take the rest of one the
+            // batch cut (a chain longer than RX_DESCS allows is consumed and
+            // recycled here, and `group` refuses what was kept of it).
+            while self.rx_descs[nd - 1].options() & PKT_CONTD != 0 {
+                let mut one = [FrameDesc::default()];
+                // SAFETY: as above.
+                if unsafe { q.rx.consume(&mut one) } == 0 {
+                    break; // `group` counts the chain as cut short
+                }
+                if nd < RX_DESCS {
+                    self.rx_descs[nd] = one[0];
+                    nd += 1;
+                    continue;
+                }
+                // Longer than any frame a port carries: recycle it whole.
+                let mut start = nd - 1;
+                while start > 0 && self.rx_descs[start - 1].options() & PKT_CONTD != 0 {
+                    start -= 1;
+                }
+                q.free.extend_from_slice(&self.rx_descs[start..nd]);
+                q.free.push(one[0]);
+                let mut more = one[0].options() & PKT_CONTD != 0;
+                while more {
+                    // SAFETY: as above.
+                    if unsafe { q.rx.consume(&mut one) } == 0 {
+                        break;
+                    }
+                    q.free.push(one[0]);
+                    more = one[0].options() & PKT_CONTD != 0;
+                }
+                nd = start;
+                self.chain_too_long += 1;
+                break;
+            }
+            self.nd = nd;
+            self.cur = qi;
+            self.next = (qi + 1) % nq;
+            let n = if nd == 0 { 0 } else { self.group(qi) };
+            self.queues[qi].stats.packets.add(n as u64);
+            self.n = n;
             if n > 0 {
-                self.cur = qi;
-                self.next = (qi + 1) % nq;
-                self.queues[qi].stats.packets.add(n as u64);
-                self.n = n;
-                self.rx_sent[..n].fill(false);
                 return n;
             }
         }
         self.n = 0;
+        self.nd = 0;
         0
     }
 
@@ -399,20 +380,33 @@ impl PortIo for XskPort {
         if i >= self.n {
             return &[]; // not a frame of this batch: its descriptor is not ours
         }
-        // SAFETY: i < n, so descriptor i was received in this batch on queue
-        // `cur`: it belongs to that UMEM, and the kernel does not touch it
-        // until we return it.
-        unsafe { self.queues[self.cur].umem.data(&self.rx_descs[i]) }.contents()
+        let r = self.rx[i];
+        if r.descs > 1 {
+            return &self.gather[i][..usize::from(r.len)];
+        }
+        // SAFETY: i < n, so descriptor `first` was received in this batch on
+        // queue `cur`: it belongs to that UMEM, and the kernel does not touch
+        // it until we return it.
+        unsafe {
+            self.queues[self.cur]
+                .umem
+                .data(&self.rx_descs[usize::from(r.first)])
+        }
+        .contents()
     }
 
     fn rx_frame_mut(&mut self, i: usize) -> &mut [u8] {
         if i >= self.n {
             return &mut [];
         }
+        let r = self.rx[i];
+        if r.descs > 1 {
+            return &mut self.gather[i][..usize::from(r.len)];
+        }
         let q = &self.queues[self.cur];
         // SAFETY: as in rx_frame (i < n); we hold `&mut self`, so no other
         // reference to this frame's data exists.
-        let mut d = unsafe { q.umem.data_mut(&mut self.rx_descs[i]) };
+        let mut d = unsafe { q.umem.data_mut(&mut self.rx_descs[usize::from(r.first)]) };
         let len = d.contents().len();
         let ptr = d.contents_mut().as_mut_ptr();
         // SAFETY: ptr/len describe the frame's data inside the UMEM mapping, which
@@ -421,20 +415,20 @@ impl PortIo for XskPort {
     }
 
     fn tx_rx_frame(&mut self, i: usize) -> Result<(), DropReason> {
-        if i >= self.n || self.rx_sent[i] {
+        if i >= self.n || self.rx[i].sent {
             return Err(DropReason::TxNoFrame);
         }
-        let c = self.cur;
-        if !self.make_room(c) {
-            return Err(DropReason::TxRingFull);
+        let r = self.rx[i];
+        if r.descs > 1 {
+            // A gathered chain leaves as a copy (spread over chunks again);
+            // its own descriptors are recycled with the batch.
+            let qi = self.cur;
+            let XskPort { queues, gather, .. } = self;
+            return queues[qi].push_copy(&[], &gather[i][..usize::from(r.len)]);
         }
-        self.rx_sent[i] = true;
-        let q = &mut self.queues[self.cur];
-        q.pending.push(self.rx_descs[i]);
-        if q.pending.len() >= BATCH {
-            let c = self.cur;
-            self.flush_queue(c);
-        }
+        let d = self.rx_descs[usize::from(r.first)];
+        self.queues[self.cur].push_rx(d)?;
+        self.rx[i].sent = true;
         Ok(())
     }
 
@@ -443,59 +437,35 @@ impl PortIo for XskPort {
     }
 
     fn tx_copy2(&mut self, head: &[u8], data: &[u8]) -> Result<(), DropReason> {
-        if head.len() + data.len() > MAX_FRAME - 256 {
-            return Err(DropReason::OversizeFrame);
-        }
         let qi = self.tx_queue(head, data);
-        if !self.make_room(qi) {
-            return Err(DropReason::TxRingFull);
-        }
-        let q = &mut self.queues[qi];
-        let Some(mut d) = q.free.pop() else {
-            return Err(DropReason::TxNoFrame);
-        };
-        {
-            // SAFETY: `d` came from this queue's free list, so it belongs to this
-            // UMEM and nothing else (kernel included) uses it now.
-            let mut data_mut = unsafe { q.umem.data_mut(&mut d) };
-            let mut cur = data_mut.cursor();
-            cur.set_pos(0);
-            if cur
-                .write_all(head)
-                .and_then(|_| cur.write_all(data))
-                .is_err()
-            {
-                q.free.push(d);
-                return Err(DropReason::OversizeFrame);
-            }
-        }
-        q.pending.push(d);
-        if q.pending.len() >= BATCH {
-            self.flush_queue(qi);
-        }
-        Ok(())
+        self.queues[qi].push_copy(head, data)
     }
 
     fn rx_done(&mut self) {
         let q = &mut self.queues[self.cur];
-        for i in 0..self.n {
-            if !self.rx_sent[i] {
-                q.free.push(self.rx_descs[i]);
+        for r in &self.rx[..self.n] {
+            if !r.sent {
+                let (a, b) = (
+                    usize::from(r.first),
+                    usize::from(r.first) + usize::from(r.descs),
+                );
+                q.free.extend_from_slice(&self.rx_descs[a..b]);
             }
         }
         self.n = 0;
+        self.nd = 0;
     }
 
     fn flush(&mut self) {
-        for qi in 0..self.queues.len() {
-            self.flush_queue(qi);
+        for q in &mut self.queues {
+            q.flush();
         }
     }
 
     fn tx_outstanding(&self) -> bool {
         self.queues
             .iter()
-            .any(|q| q.outstanding > 0 || !q.pending.is_empty())
+            .any(|q| q.outstanding > 0 || q.has_pending())
     }
 
     fn rx_fds(&self, out: &mut Vec<i32>) {
@@ -505,6 +475,34 @@ impl PortIo for XskPort {
     fn rx_account(&mut self, cycles: u64) {
         if let Some(q) = self.queues.get(self.cur) {
             q.stats.cycles.add(cycles);
+        }
+    }
+
+    fn take_rx_drops(&mut self, out: &mut dyn FnMut(DropReason, u64)) {
+        // The kernel's counts cost a syscall per queue: every 64th call
+        // (housekeeping runs about once a millisecond).
+        self.housekeeps = self.housekeeps.wrapping_add(1);
+        if self.housekeeps % 64 == 1 {
+            for q in &self.queues {
+                if let Ok(k) = q.rx.fd().xdp_statistics() {
+                    q.stats.kernel_rx_dropped.set(k.rx_dropped());
+                    q.stats.kernel_rx_invalid.set(k.rx_invalid_descs());
+                    q.stats.kernel_rx_ring_full.set(k.rx_ring_full());
+                    q.stats.kernel_fill_empty.set(k.rx_fill_ring_empty_descs());
+                }
+            }
+        }
+        if self.chain_too_long > 0 {
+            out(
+                DropReason::RxChainTooLong,
+                std::mem::take(&mut self.chain_too_long),
+            );
+        }
+        if self.chain_short > 0 {
+            out(
+                DropReason::RxChainShort,
+                std::mem::take(&mut self.chain_short),
+            );
         }
     }
 
