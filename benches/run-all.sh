@@ -11,7 +11,7 @@
 # Full: the parameters BENCHMARKS.md quotes (about 40 minutes here, 2 vCPU;
 # --fuzz adds about an hour). --quick: short runs of everything (about 12
 # minutes) for a reviewer who wants the ratios, not publication figures.
-# Sections: criterion ipp e2e routed overlay service acl dns lb-latency footprint fuzz.
+# Sections: criterion ipp e2e mtu routed overlay service acl dns lb-latency footprint fuzz.
 # Root; nothing else running (the e2e scripts pin to cores 0 and 1). Logs
 # of every section go to target/bench-results/<commit>-<time>/.
 set -euo pipefail
@@ -72,6 +72,7 @@ if want criterion; then
 fi
 want ipp && section ipp benches/ipp.sh "" "$IPP"
 want e2e && section e2e benches/e2e.sh "${E2E[@]}"
+want mtu && section mtu benches/e2e-mtu.sh "${E2E[0]}" "${E2E[1]}"
 want routed && section routed benches/e2e-routed.sh "${E2E[0]}" "${E2E[1]}"
 want overlay && section overlay benches/e2e-overlay.sh "${E2E[0]}" "${E2E[1]}"
 want service && section service benches/e2e-service.sh "${SVC[@]}"

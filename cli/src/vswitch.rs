@@ -232,6 +232,7 @@ pub fn run(sock: &Path, req: Request, json: bool) -> anyhow::Result<()> {
                 );
                 println!("  slow-path lookups:      {}", p.megaflow_misses);
                 println!("  uncacheable verdicts:   {}", p.uncacheable);
+                println!("  checksums completed:    {}", p.csum_completed);
                 println!("  cycles per packet:      {:.0}", p.cycles_per_packet);
                 println!(
                     "  poll iterations:        {} (idle sleeps {})",

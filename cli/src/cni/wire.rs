@@ -103,10 +103,10 @@ pub fn make(host: &str, peer: &str, pod: &PodEnd) -> Result<(), CniError> {
             "ip", "route", "add", "default", "via", gw, "dev", pod.ifname,
         ])?;
     }
-    // The datapath does not complete partial checksums yet (copy-mode AF_XDP
-    // carries no checksum metadata; issue 14): the pod computes its own, as
-    // the sandbox's pods and OVS AF_XDP ports do.
-    inside(&["ethtool", "-K", pod.ifname, "tx", "off"])?;
+    // Checksum offload stays on (the datapath completes partial checksums);
+    // segmentation offload goes off: GSO super-frames do not survive generic
+    // XDP on veth here (docs/large-frames.md).
+    inside(&["ethtool", "-K", pod.ifname, "tso", "off", "gso", "off"])?;
     run("ip", &["link", "set", host, "up"])?;
     Ok(())
 }

@@ -112,9 +112,15 @@ pub(super) fn create_pod(
             ],
         );
     }
-    // The datapath does not complete partial checksums (copy-mode AF_XDP carries no
-    // checksum metadata), so the pod computes them itself, as with OVS AF_XDP ports.
-    in_ns(&netns, &["ethtool", "-K", "eth0", "tx", "off"])?;
+    // Checksum offload stays on: the datapath completes the partial TCP/UDP
+    // checksums the pod leaves (copy-mode AF_XDP carries no checksum
+    // metadata). Segmentation offload goes off: with generic XDP the veth
+    // would hand the datapath 64 KB GSO super-frames, which it does not
+    // segment (yet); docs/large-frames.md.
+    in_ns(
+        &netns,
+        &["ethtool", "-K", "eth0", "tso", "off", "gso", "off"],
+    )?;
     Ok(Pod {
         name: name.clone(),
         netns,

@@ -168,6 +168,9 @@ pub struct PmdInfo {
     pub emc_hits: u64,
     pub emc_misses: u64,
     pub uncacheable: u64,
+    /// Partial L4 checksums completed on the way in.
+    #[serde(default)]
+    pub csum_completed: u64,
     /// Exact-match misses the megaflow cache answered, slow-path walks,
     /// masks in use, megaflows kept and dropped by table swaps.
     #[serde(default)]

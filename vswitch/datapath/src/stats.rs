@@ -56,6 +56,9 @@ pub struct PmdStats {
     pub lb_new: Counter,
     /// Packets whose addresses or ports conntrack translated (LB and NAT).
     pub nat_rewrites: Counter,
+    /// Partial TCP/UDP checksums (a pod's checksum offload) the datapath
+    /// completed on the way in: work done, not a drop.
+    pub csum_completed: Counter,
     /// Conntrack, mirrored by the PMD's housekeeping: entries now (gauge),
     /// connections entered, refused because the table was full, expired.
     pub ct_entries: Counter,
@@ -98,6 +101,7 @@ impl Default for PmdStats {
             generated: Default::default(),
             lb_new: Default::default(),
             nat_rewrites: Default::default(),
+            csum_completed: Default::default(),
             ct_entries: Default::default(),
             ct_inserts: Default::default(),
             ct_full: Default::default(),
@@ -142,6 +146,7 @@ impl PmdStats {
             &self.generated,
             &self.lb_new,
             &self.nat_rewrites,
+            &self.csum_completed,
             &self.dns_answered,
             &self.dns_nxdomain,
             &self.dns_passed,

@@ -225,6 +225,11 @@ fn pmd_counters(s: &crate::stats::PmdStats) -> Vec<(&'static str, &'static str, 
                 s.lb_new.get(),
             ),
             (
+                "switchyard_checksums_completed_total",
+                "Partial TCP/UDP checksums (pod checksum offload) completed by the datapath.",
+                s.csum_completed.get(),
+            ),
+            (
                 "switchyard_nat_rewrites_total",
                 "Packets translated by conntrack (load balancing and NAT).",
                 s.nat_rewrites.get(),

@@ -616,6 +616,7 @@ impl Agent {
             emc_hits: s.emc_hits.get(),
             emc_misses: s.emc_misses.get(),
             uncacheable: s.uncacheable.get(),
+            csum_completed: s.csum_completed.get(),
             megaflow_hits: s.megaflow_hits.get(),
             megaflow_misses: s.megaflow_misses.get(),
             megaflow_masks: s.megaflow_masks.get(),

@@ -377,6 +377,12 @@ impl Pmd {
     /// is dropped here.
     #[inline(always)]
     fn receive(&mut self, s: usize, i: usize, underlay: bool) -> Option<(FlowKey, usize)> {
+        let src = self.ports[s].as_mut()?;
+        // A pod with checksum offload on sends partial TCP/UDP checksums;
+        // complete them before anything rewrites or forwards the frame.
+        if !underlay && crate::dp::csum::complete_partial(src.io.rx_frame_mut(i)) {
+            self.stats.csum_completed.add(1);
+        }
         let src = self.ports[s].as_ref()?;
         let len = src.io.rx_frame(i).len();
         src.stats.rx_packets.add(1);

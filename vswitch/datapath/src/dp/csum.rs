@@ -25,14 +25,80 @@ pub fn update32(hc: u16, old: u32, new: u32) -> u16 {
 /// partial sum `!init`: `checksum(b, !checksum(a, 0))` covers `a` then `b`,
 /// and a region whose checksum field is filled in sums to 0.
 pub fn checksum(data: &[u8], init: u16) -> u16 {
-    let mut sum = u32::from(init);
-    for c in data.chunks(2) {
-        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    !fold(u64::from(init) + sum(data))
+}
+
+/// The one's complement sum of `data` as big-endian 16-bit words, not yet
+/// folded: eight bytes per add with an end-around carry (2^16 = 1 modulo
+/// 2^16 - 1, so wider words sum to the same folded value).
+#[inline]
+fn sum(data: &[u8]) -> u64 {
+    let mut acc = 0u64;
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        let (s, carry) = acc.overflowing_add(w);
+        acc = s + u64::from(carry);
     }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
+    let mut tail = 0u64;
+    for (k, &b) in chunks.remainder().iter().enumerate() {
+        tail |= u64::from(b) << (56 - 8 * k);
     }
-    !(sum as u16)
+    let (s, carry) = acc.overflowing_add(tail);
+    // Fold once to 33 bits so the caller's add cannot overflow.
+    let s = s + u64::from(carry);
+    (s >> 32) + (s & 0xffff_ffff)
+}
+
+/// Folds a sum to 16 bits (end-around carries).
+#[inline]
+fn fold(mut s: u64) -> u16 {
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s as u16
+}
+
+/// Completes a partial TCP or UDP checksum in an untagged IPv4 frame, as the
+/// device would have: a sender with checksum offload (a pod's veth) leaves
+/// only the pseudo-header's sum in the field, and copy-mode AF_XDP says
+/// nothing about it. The field holding exactly that sum is the mark (a
+/// complete checksum equal to it by chance is left as it was: completing a
+/// correct checksum gives it back). Fragments are left alone (their checksum
+/// covers the whole datagram). True if the checksum was completed.
+pub fn complete_partial(frame: &mut [u8]) -> bool {
+    if frame.len() < 34 || frame[12..14] != [0x08, 0x00] || frame[14] >> 4 != 4 {
+        return false;
+    }
+    let at = match frame[23] {
+        6 => 16,
+        17 => 6,
+        _ => return false,
+    };
+    if frame[20] & 0x3f != 0 || frame[21] != 0 {
+        return false; // MF or a fragment offset
+    }
+    let ihl = usize::from(frame[14] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([frame[16], frame[17]]));
+    let l4 = 14 + ihl;
+    if ihl < 20 || total < ihl + at + 2 || 14 + total > frame.len() {
+        return false;
+    }
+    let field = u16::from_be_bytes([frame[l4 + at], frame[l4 + at + 1]]);
+    if frame[23] == 17 && field == 0 {
+        return false; // UDP without a checksum
+    }
+    let w = |i: usize| u64::from(u16::from_be_bytes([frame[i], frame[i + 1]]));
+    let pseudo = w(26) + w(28) + w(30) + w(32) + u64::from(frame[23]) + (total - ihl) as u64;
+    if fold(pseudo) != field {
+        return false;
+    }
+    let mut c = checksum(&frame[l4..14 + total], 0);
+    if frame[23] == 17 && c == 0 {
+        c = 0xffff; // UDP sends a computed zero as all ones
+    }
+    frame[l4 + at..l4 + at + 2].copy_from_slice(&c.to_be_bytes());
+    true
 }
 
 #[cfg(test)]
@@ -77,5 +143,103 @@ mod tests {
         let whole = [1u8, 2, 3, 4, 5, 6, 7];
         assert_eq!(checksum(&b, !checksum(&a, 0)), checksum(&whole, 0));
         assert_eq!(checksum(&[0xab], 0), checksum(&[0xab, 0], 0));
+    }
+
+    /// The byte-pair sum of RFC 1071, the reference the fast sum must equal.
+    fn slow(data: &[u8], init: u16) -> u16 {
+        let mut sum = u32::from(init);
+        for c in data.chunks(2) {
+            sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+        }
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        !(sum as u16)
+    }
+
+    #[test]
+    fn the_fast_sum_equals_rfc_1071_at_every_length_and_value() {
+        let mut x = 0x1234_5678u32;
+        let mut data = vec![0u8; 9100];
+        for b in data.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            *b = x as u8;
+        }
+        for len in (0..64).chain([1499, 1500, 8999, 9000, 9100]) {
+            for init in [0u16, 1, 0xfffe, 0xffff] {
+                assert_eq!(
+                    checksum(&data[..len], init),
+                    slow(&data[..len], init),
+                    "len {len}"
+                );
+            }
+        }
+        let ones = vec![0xffu8; 9000];
+        assert_eq!(checksum(&ones, 0), slow(&ones, 0), "all carries");
+    }
+
+    /// A UDP (17) or TCP (6) frame with `payload`, its L4 checksum complete.
+    fn l4_frame(proto: u8, payload: &[u8]) -> Vec<u8> {
+        let l4len = if proto == 6 { 20 } else { 8 } + payload.len();
+        let mut f = vec![0u8; 14 + 20 + l4len];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14..34].copy_from_slice(&header());
+        f[16..18].copy_from_slice(&((20 + l4len) as u16).to_be_bytes());
+        f[20] = 0x40; // DF
+        f[23] = proto;
+        f[24..26].fill(0);
+        let hc = checksum(&f[14..34], 0);
+        f[24..26].copy_from_slice(&hc.to_be_bytes());
+        f[34..38].copy_from_slice(&[0x9c, 0x40, 0x00, 0x50]);
+        if proto == 6 {
+            f[46] = 0x50;
+        } else {
+            f[38..40].copy_from_slice(&(l4len as u16).to_be_bytes());
+        }
+        let start = 34 + if proto == 6 { 20 } else { 8 };
+        f[start..].copy_from_slice(payload);
+        let at = 34 + if proto == 6 { 16 } else { 6 };
+        let mut pseudo = f[26..34].to_vec();
+        pseudo.extend_from_slice(&[0, proto]);
+        pseudo.extend_from_slice(&(l4len as u16).to_be_bytes());
+        let c = checksum(&f[34..], !checksum(&pseudo, 0));
+        f[at..at + 2].copy_from_slice(&c.to_be_bytes());
+        f
+    }
+
+    #[test]
+    fn a_partial_checksum_is_completed_and_a_complete_one_left_alone() {
+        for proto in [6u8, 17] {
+            let payload: Vec<u8> = (0..1400u32).map(|i| (i * 7) as u8).collect();
+            let good = l4_frame(proto, &payload);
+            let at = 34 + if proto == 6 { 16 } else { 6 };
+            // What a sender with checksum offload leaves: the pseudo-header sum.
+            let mut partial = good.clone();
+            let mut pseudo = good[26..34].to_vec();
+            pseudo.extend_from_slice(&[0, proto]);
+            pseudo.extend_from_slice(&((good.len() - 34) as u16).to_be_bytes());
+            let ps = !checksum(&pseudo, 0);
+            partial[at..at + 2].copy_from_slice(&ps.to_be_bytes());
+            assert!(complete_partial(&mut partial), "proto {proto}");
+            assert_eq!(partial, good, "completed as the device would have");
+            let mut same = good.clone();
+            assert!(
+                !complete_partial(&mut same),
+                "a complete checksum is not touched"
+            );
+            assert_eq!(same, good);
+            // Fragments, short frames and lying lengths are left alone.
+            let mut frag = partial.clone();
+            frag[at..at + 2].copy_from_slice(&ps.to_be_bytes());
+            frag[20] |= 0x20;
+            assert!(!complete_partial(&mut frag));
+            let mut lying = frag.clone();
+            lying[20] = 0x40;
+            lying[16..18].copy_from_slice(&9000u16.to_be_bytes());
+            assert!(!complete_partial(&mut lying));
+            assert!(!complete_partial(&mut good.clone()[..40]));
+        }
     }
 }
