@@ -265,19 +265,16 @@ impl XskPort {
         let (nd, mut np, mut d) = (self.nd, 0, 0);
         while d < nd {
             let start = d;
-            while d < nd && self.rx_descs[d].options() & PKT_CONTD != 0 {
-                d += 1;
-            }
-            let complete = d < nd;
-            d = (d + 1).min(nd);
+            let (end, chain) = next_chain(&self.rx_descs[..nd], start, |x| x.options());
+            d = end;
             let descs = d - start;
             let q = &mut self.queues[qi];
-            if !complete || descs > MAX_CHAIN {
-                if complete {
-                    self.chain_too_long += 1;
-                } else {
-                    self.chain_short += 1;
-                }
+            match chain {
+                Chain::Frame => {}
+                Chain::TooLong => self.chain_too_long += 1,
+                Chain::Short => self.chain_short += 1,
+            }
+            if chain != Chain::Frame {
                 q.free.extend_from_slice(&self.rx_descs[start..d]);
                 continue;
             }
@@ -515,6 +512,36 @@ impl PortIo for XskPort {
     }
 }
 
+/// What the descriptors from one position up to the next end of a frame are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Chain {
+    /// A frame of at most [`MAX_CHAIN`] descriptors.
+    Frame,
+    /// A whole frame, but longer than any a port carries.
+    TooLong,
+    /// The descriptors ran out before the frame's last one.
+    Short,
+}
+
+/// The frame starting at `start` of `descs` (whose `options` say which
+/// continue): where it ends (exclusive) and what it is.
+fn next_chain<T>(descs: &[T], start: usize, options: impl Fn(&T) -> u32) -> (usize, Chain) {
+    let mut d = start;
+    while d < descs.len() && options(&descs[d]) & PKT_CONTD != 0 {
+        d += 1;
+    }
+    if d == descs.len() {
+        return (d, Chain::Short);
+    }
+    let end = d + 1;
+    let kind = if end - start > MAX_CHAIN {
+        Chain::TooLong
+    } else {
+        Chain::Frame
+    };
+    (end, kind)
+}
+
 /// A hash of an untagged IPv4 frame's addresses, protocol and (when present)
 /// first four L4 bytes; None for anything else.
 fn flow_hash(f: &[u8]) -> Option<u64> {
@@ -535,7 +562,52 @@ fn flow_hash(f: &[u8]) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::flow_hash;
+    use super::{flow_hash, next_chain, Chain, MAX_CHAIN, PKT_CONTD};
+
+    /// Splits a batch of descriptor option words into (start, end, kind).
+    fn split(opts: &[u32]) -> Vec<(usize, usize, Chain)> {
+        let mut out = Vec::new();
+        let mut d = 0;
+        while d < opts.len() {
+            let (end, kind) = next_chain(opts, d, |o| *o);
+            assert!(end > d, "every step consumes a descriptor");
+            out.push((d, end, kind));
+            d = end;
+        }
+        out
+    }
+
+    #[test]
+    fn chains_split_into_frames_and_malformed_ones_are_named() {
+        const C: u32 = PKT_CONTD;
+        assert_eq!(MAX_CHAIN, 3, "a 9,216-byte frame in 3,840-byte chunks");
+        // Single frames, a jumbo chain of three, single again.
+        assert_eq!(
+            split(&[0, C, C, 0, 0]),
+            vec![
+                (0, 1, Chain::Frame),
+                (1, 4, Chain::Frame),
+                (4, 5, Chain::Frame)
+            ]
+        );
+        // Four chunks: longer than any frame a port carries, dropped whole;
+        // the frame after it is untouched.
+        assert_eq!(
+            split(&[C, C, C, 0, 0]),
+            vec![(0, 4, Chain::TooLong), (4, 5, Chain::Frame)]
+        );
+        // A continuation whose end never came.
+        assert_eq!(
+            split(&[0, C, C]),
+            vec![(0, 1, Chain::Frame), (1, 3, Chain::Short)]
+        );
+        // Other option bits (a kernel's future flags) do not join frames.
+        assert_eq!(
+            split(&[2, 4]),
+            vec![(0, 1, Chain::Frame), (1, 2, Chain::Frame)]
+        );
+        assert_eq!(split(&[]), vec![]);
+    }
 
     #[test]
     fn a_flow_hashes_the_same_both_ways_round_and_other_frames_do_not_hash() {
