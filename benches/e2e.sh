@@ -28,12 +28,7 @@ cleanup() {
   ip link del e2e-ha 2>/dev/null || true
   ip link del e2e-hb 2>/dev/null || true
   "$SYCTL" sandbox down --dir "$SBDIR" --prefix e2e >/dev/null 2>&1 || true
-  if [ -f "$OVSDIR/ovs-vswitchd.pid" ]; then
-    kill "$(cat "$OVSDIR/ovs-vswitchd.pid")" 2>/dev/null || true
-    kill "$(cat "$OVSDIR/ovsdb-server.pid")" 2>/dev/null || true
-    sleep 1
-    rm -rf "$OVSDIR"
-  fi
+  ovs_down "$OVSDIR"
 }
 trap cleanup EXIT
 cleanup
@@ -103,17 +98,7 @@ run_ovs() { # MODE: best-effort (OVS's default: native on veth) or generic
   local name=ovs-afxdp
   [ "$1" = generic ] && name=ovs-afxdp-generic
   ns_pair_host; pods_tx_off
-  mkdir -p "$OVSDIR"
-  ovsdb-tool create "$OVSDIR/conf.db" /usr/share/openvswitch/vswitch.ovsschema
-  ovsdb-server "$OVSDIR/conf.db" --remote=punix:"$OVSDIR/db.sock" --pidfile="$OVSDIR/ovsdb-server.pid" --detach --log-file="$OVSDIR/ovsdb.log" --unixctl="$OVSDIR/ovsdb.ctl" 2>/dev/null
-  export OVS_RUNDIR=$OVSDIR OVS_DBDIR=$OVSDIR
-  ovs-vsctl --db=unix:"$OVSDIR/db.sock" --no-wait init
-  ovs-vswitchd unix:"$OVSDIR/db.sock" --pidfile="$OVSDIR/ovs-vswitchd.pid" --detach --log-file="$OVSDIR/vswitchd.log" --unixctl="$OVSDIR/vswitchd.ctl" 2>/dev/null
-  local V="ovs-vsctl --db=unix:$OVSDIR/db.sock"
-  $V set Open_vSwitch . other_config:pmd-cpu-mask=0x2
-  $V add-br e2e-ovs -- set bridge e2e-ovs datapath_type=netdev
-  $V add-port e2e-ovs e2e-ha -- set interface e2e-ha type=afxdp options:xdp-mode="$1"
-  $V add-port e2e-ovs e2e-hb -- set interface e2e-hb type=afxdp options:xdp-mode="$1"
+  ovs_up "$OVSDIR" e2e-ha e2e-hb afxdp "$1"
   for _ in $(seq 100); do ip netns exec e2e-a ping -c1 -W1 10.99.0.2 >/dev/null 2>&1 && break; done
   echo "# $name: XDP mode $(xdp_attach e2e-ha) (the kernel's view: ip link)" | tee -a "$RESULTS"
   measure $name e2e-a e2e-b 0a:00:00:00:00:01 0a:00:00:00:00:02 10.99.0.1 10.99.0.2

@@ -82,3 +82,39 @@ routed_pair() {
   done <<< "$1-c 10.97.0.2 10.97.0.1
 $1-b 10.97.1.2 10.97.1.1"
 }
+
+# Open vSwitch's userspace datapath in directory $1 (its own ovsdb-server
+# and ovs-vswitchd, PMD on core 1), bridge e2e-ovs joining interfaces $2 and
+# $3 as ports of type $4 (afxdp or system) with XDP mode $5 (afxdp only);
+# with $6 = tso, userspace TSO is enabled before ovs-vswitchd starts.
+# Returns 1 when openvswitch-switch is not installed. ovs_down $1 stops it.
+ovs_up() {
+  command -v ovs-vswitchd >/dev/null || return 1
+  local dir=$1
+  mkdir -p "$dir"
+  ovsdb-tool create "$dir/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+  ovsdb-server "$dir/conf.db" --remote=punix:"$dir/db.sock" --pidfile="$dir/ovsdb-server.pid" --detach --log-file="$dir/ovsdb.log" --unixctl="$dir/ovsdb.ctl" 2>/dev/null
+  export OVS_RUNDIR=$dir OVS_DBDIR=$dir
+  local V="ovs-vsctl --db=unix:$dir/db.sock"
+  $V --no-wait init
+  $V --no-wait set Open_vSwitch . other_config:pmd-cpu-mask=0x2
+  [ "${6:-}" = tso ] && $V --no-wait set Open_vSwitch . other_config:userspace-tso-enable=true
+  ovs-vswitchd unix:"$dir/db.sock" --pidfile="$dir/ovs-vswitchd.pid" --detach --log-file="$dir/vswitchd.log" --unixctl="$dir/vswitchd.ctl" 2>/dev/null
+  $V add-br e2e-ovs -- set bridge e2e-ovs datapath_type=netdev
+  local p
+  for p in "$2" "$3"; do
+    if [ "$4" = afxdp ]; then
+      $V add-port e2e-ovs "$p" -- set interface "$p" type=afxdp options:xdp-mode="$5"
+    else
+      $V add-port e2e-ovs "$p"
+    fi
+  done
+}
+ovs_down() {
+  [ -f "$1/ovs-vswitchd.pid" ] || return 0
+  kill "$(cat "$1/ovs-vswitchd.pid")" 2>/dev/null || true
+  kill "$(cat "$1/ovsdb-server.pid")" 2>/dev/null || true
+  local _
+  for _ in $(seq 50); do kill -0 "$(cat "$1/ovs-vswitchd.pid")" 2>/dev/null || break; sleep 0.1; done
+  rm -rf "$1"
+}
