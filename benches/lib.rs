@@ -25,9 +25,15 @@ pub fn port_ip(i: usize) -> [u8; 4] {
 
 /// One switch with `n` ports, each with a MAC, an IP and port security.
 pub fn switch_nb(n: usize) -> Nb {
+    switch_nb_with(n, Default::default())
+}
+
+/// [`switch_nb`] with the switch's other_config (e.g. `mtu`).
+pub fn switch_nb_with(n: usize, other_config: std::collections::HashMap<String, String>) -> Nb {
     let mut ops = vec![Op::LsAdd(pb::LogicalSwitch {
         name: "ls0".into(),
         subnet: "10.0.0.0/8".into(),
+        other_config,
         ..Default::default()
     })];
     for i in 1..=n {

@@ -5,10 +5,9 @@
 //! fragmentation-needed) and the real pods are tests/mtu.rs.
 
 use smoltcp::wire::{IpAddress, Ipv4Address, Ipv4Packet, UdpPacket};
-use switchyard_benches::{port_ip, port_mac};
+use switchyard_benches::{port_ip, port_mac, switch_nb_with};
 use switchyard_northd::model::Nb;
-use switchyard_southbound::pb::{self, nb_op::Op};
-use switchyard_southbound::{fmt_mac, DropReason};
+use switchyard_southbound::DropReason;
 use switchyard_tests::frames;
 use switchyard_tests::memory::{mem, pmd_on, southbound};
 
@@ -19,26 +18,7 @@ fn ip(i: usize) -> Ipv4Address {
 
 /// ls0 with other_config:mtu=1500 and ports p1, p2 (MAC, IP, port security).
 fn nb_with_mtu() -> Nb {
-    let mut ops = vec![Op::LsAdd(pb::LogicalSwitch {
-        name: "ls0".into(),
-        subnet: "10.0.0.0/8".into(),
-        other_config: [("mtu".to_string(), "1500".to_string())].into(),
-        ..Default::default()
-    })];
-    for i in 1..=2 {
-        let addr = format!("{} {}", fmt_mac(port_mac(i)), ip(i));
-        ops.push(Op::LspAdd(pb::LogicalSwitchPort {
-            name: format!("p{i}"),
-            switch_name: "ls0".into(),
-            addresses: vec![addr.clone()],
-            port_security: vec![addr],
-            enabled: true,
-            ..Default::default()
-        }));
-    }
-    let mut nb = Nb::default();
-    nb.apply_all(ops).expect("valid topology");
-    nb
+    switch_nb_with(2, [("mtu".to_string(), "1500".to_string())].into())
 }
 
 #[test]

@@ -25,6 +25,16 @@ fn csum_errors(sb: &Sandbox, pod: usize) -> u64 {
     total
 }
 
+/// `count` pings of `size` bytes with DF set from pod 0 to pod 1.
+fn ping_df(sb: &Sandbox, count: u32, size: u32) -> (bool, String, String) {
+    let (count, size) = (count.to_string(), size.to_string());
+    let args = ["ping", "-c", &count, "-W", "2", "-s", &size, "-M", "do"];
+    let mut args = args.to_vec();
+    let dst = sb.ip(1);
+    args.push(&dst);
+    sb.exec(0, &args)
+}
+
 #[test]
 fn jumbo_frames_cross_switch_and_router_and_a_smaller_mtu_answers_frag_needed() {
     let name = "jumbo_frames_cross_switch_and_router_and_a_smaller_mtu_answers_frag_needed";
@@ -38,21 +48,7 @@ fn jumbo_frames_cross_switch_and_router_and_a_smaller_mtu_answers_frag_needed() 
     assert!(ports.contains("multi-buffer"), "{ports}");
 
     // 8,000 bytes of ICMP with DF: three chunks each way, through lr0.
-    let (ok, out, err) = sb.exec(
-        0,
-        &[
-            "ping",
-            "-c",
-            "2",
-            "-W",
-            "2",
-            "-s",
-            "8000",
-            "-M",
-            "do",
-            &sb.ip(1),
-        ],
-    );
+    let (ok, out, err) = ping_df(&sb, 2, 8000);
     assert!(ok, "jumbo ping through the router: {out}{err}");
     let fwd = sb.iperf3_bps(1, 0, false);
     let rev = sb.iperf3_bps(1, 0, true);
@@ -67,21 +63,7 @@ fn jumbo_frames_cross_switch_and_router_and_a_smaller_mtu_answers_frag_needed() 
     let mut last = String::new();
     assert!(
         wait_until(Duration::from_secs(10), || {
-            let (_, out, err) = sb.exec(
-                0,
-                &[
-                    "ping",
-                    "-c",
-                    "1",
-                    "-W",
-                    "1",
-                    "-s",
-                    "3000",
-                    "-M",
-                    "do",
-                    &sb.ip(1),
-                ],
-            );
+            let (_, out, err) = ping_df(&sb, 1, 3000);
             last = format!("{out}{err}");
             last.contains("mtu = 1500")
         }),
@@ -89,21 +71,7 @@ fn jumbo_frames_cross_switch_and_router_and_a_smaller_mtu_answers_frag_needed() 
     );
     assert!(sb.drops("frame_too_big_for_mtu") >= 1);
     // What fits still passes, and the sender's path MTU now says 1,500.
-    let (ok, out, err) = sb.exec(
-        0,
-        &[
-            "ping",
-            "-c",
-            "1",
-            "-W",
-            "2",
-            "-s",
-            "1400",
-            "-M",
-            "do",
-            &sb.ip(1),
-        ],
-    );
+    let (ok, out, err) = ping_df(&sb, 1, 1400);
     assert!(ok, "{out}{err}");
     let (_, route, _) = sb.exec(0, &["ip", "route", "get", &sb.ip(1)]);
     assert!(route.contains("mtu 1500"), "path MTU learned: {route}");
@@ -154,21 +122,7 @@ fn jumbo_frames_cross_chassis_through_geneve() {
     // overhead, and a full-size packet leaves encapsulated as one chain.
     let sb = Sandbox::up_with(89, 2, &["--chassis", "2", "--mtu", "9000"]);
     assert_ne!(sb.pod(0)["chassis"], sb.pod(1)["chassis"]);
-    let (ok, out, err) = sb.exec(
-        0,
-        &[
-            "ping",
-            "-c",
-            "2",
-            "-W",
-            "2",
-            "-s",
-            "8972",
-            "-M",
-            "do",
-            &sb.ip(1),
-        ],
-    );
+    let (ok, out, err) = ping_df(&sb, 2, 8972);
     assert!(ok, "9,000-byte IP packets across chassis: {out}{err}");
     let fwd = sb.iperf3_bps(1, 0, false);
     let rev = sb.iperf3_bps(1, 0, true);
