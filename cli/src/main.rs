@@ -454,10 +454,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     Ok(())
                 }
                 SandboxCmd::Down { o } => {
-                    sandbox::down(&o.opts())?;
+                    let swept = sandbox::down(&o.opts())?;
                     println!(
-                        "sandbox down: everything under prefix {:?} removed",
-                        o.prefix
+                        "sandbox down: everything under prefix {} removed",
+                        swept
+                            .iter()
+                            .map(|p| format!("{p:?}"))
+                            .collect::<Vec<_>>()
+                            .join(" and ")
                     );
                     Ok(())
                 }

@@ -5,7 +5,7 @@
 //! datapath so that receivers accept them.
 
 use std::time::Duration;
-use switchyard_tests::sandbox::{can_run, wait_until, Sandbox};
+use switchyard_tests::sandbox::{can_run, run, wait_until, Sandbox};
 
 /// A pod's UDP/TCP checksum error counters (`InCsumErrors` of /proc/net/snmp).
 fn csum_errors(sb: &Sandbox, pod: usize) -> u64 {
@@ -138,4 +138,17 @@ fn jumbo_frames_cross_chassis_through_geneve() {
         panic!("{tunnels}");
     };
     assert!(packets > 0 && bytes / packets > 4000, "{tunnels}");
+
+    // `sandbox down` given only the directory removes the chassis namespaces
+    // and the underlay too (the prefix is the one the sandbox recorded).
+    let dir = sb.dir.display().to_string();
+    let (ok, out, err) = sb.syctl_at(
+        &sb.dir.join("vswitchd.sock"),
+        &["sandbox", "down", "--dir", &dir],
+    );
+    assert!(ok && out.contains("\"t89\""), "{out}{err}");
+    let (_, netns, _) = run("ip", &["netns", "list"]);
+    assert!(!netns.contains("t89-"), "left behind: {netns}");
+    let (_, links, _) = run("ip", &["-o", "link", "show"]);
+    assert!(!links.contains("t89-"), "left behind: {links}");
 }

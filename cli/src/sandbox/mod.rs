@@ -278,8 +278,17 @@ fn signal(pid: u32, sig: i32) {
 }
 
 /// Removes everything a sandbox with these options made, whatever state it is in.
-pub fn down(o: &Opts) -> anyhow::Result<()> {
+/// Removes the sandbox in `o.dir`: its daemons, pods, chassis and underlay,
+/// and anything named under its prefix. Returns the prefixes it swept (the
+/// flag's, and the recorded one when only the directory was given).
+pub fn down(o: &Opts) -> anyhow::Result<Vec<String>> {
+    // The flag's prefix and the one the sandbox was made with (its state
+    // says), which differ when only the directory was given.
+    let mut prefixes = vec![format!("{}-", o.prefix)];
     if let Some(st) = State::load(&o.dir) {
+        if !st.prefix.is_empty() && st.prefix != o.prefix {
+            prefixes.push(format!("{}-", st.prefix));
+        }
         if let Some(d) = &st.vswitchd {
             stop_daemon(d, "switchyard-vswitchd");
         }
@@ -299,11 +308,12 @@ pub fn down(o: &Opts) -> anyhow::Result<()> {
             let _ = sh("ip", &["link", "del", &p.host_iface]);
         }
     }
-    // Leftovers of a run that crashed before recording them: match the prefix.
-    let pfx = format!("{}-", o.prefix);
+    // Chassis namespaces, the underlay and leftovers of a run that crashed
+    // before recording them: match the prefix.
+    let ours = |name: &str| prefixes.iter().any(|p| name.starts_with(p.as_str()));
     if let Ok(list) = sh("ip", &["netns", "list"]) {
         for ns in list.lines().filter_map(|l| l.split_whitespace().next()) {
-            if ns.starts_with(&pfx) {
+            if ours(ns) {
                 let _ = sh("ip", &["netns", "del", ns]);
             }
         }
@@ -315,7 +325,7 @@ pub fn down(o: &Opts) -> anyhow::Result<()> {
                 .nth(1)
                 .map(|s| s.trim().split('@').next().unwrap_or(""))
             {
-                if name.starts_with(&pfx) {
+                if ours(name) {
                     let _ = sh("ip", &["link", "del", name]);
                 }
             }
@@ -325,7 +335,10 @@ pub fn down(o: &Opts) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&o.dir)
             .with_context(|| format!("cannot remove {}", o.dir.display()))?;
     }
-    Ok(())
+    Ok(prefixes
+        .iter()
+        .map(|p| p.trim_end_matches('-').to_string())
+        .collect())
 }
 
 /// The URL scheme of the sandbox's gRPC services.
