@@ -19,7 +19,9 @@ pub fn match_text(m: &FieldMatch) -> String {
     }
     let value = match field {
         Some(Field::Inport | Field::Outport) if !m.port.is_empty() => format!("\"{}\"", m.port),
-        Some(Field::EthSrc | Field::EthDst | Field::ArpSha) => fmt_mac(m.value),
+        Some(Field::EthSrc | Field::EthDst | Field::ArpSha | Field::NdSll | Field::NdTll) => {
+            fmt_mac(m.value)
+        }
         Some(
             Field::Ip4Src
             | Field::Ip4Dst
@@ -60,12 +62,65 @@ fn is_ip4(f: Field) -> bool {
     )
 }
 
-/// A whole conjunction; the empty match is `1`, as in OVN.
+/// The 128-bit field a 64-bit half belongs to: (name, whether this is the high half).
+fn ip6_half(f: Field) -> Option<(&'static str, bool)> {
+    Some(match f {
+        Field::Ip6SrcHi => ("ip6.src", true),
+        Field::Ip6SrcLo => ("ip6.src", false),
+        Field::Ip6DstHi => ("ip6.dst", true),
+        Field::Ip6DstLo => ("ip6.dst", false),
+        Field::NdTargetHi => ("nd.target", true),
+        Field::NdTargetLo => ("nd.target", false),
+        _ => return None,
+    })
+}
+
+/// An IPv6 value under a mask: the address, a prefix, or address/mask.
+pub fn ip6_text(value: u128, mask: u128) -> String {
+    let ip = std::net::Ipv6Addr::from(value);
+    if mask == u128::MAX {
+        ip.to_string()
+    } else if mask.leading_ones() + mask.trailing_zeros() == 128 {
+        format!("{ip}/{}", mask.leading_ones())
+    } else {
+        format!("{ip}/{}", std::net::Ipv6Addr::from(mask))
+    }
+}
+
+/// A whole conjunction; the empty match is `1`, as in OVN. The two halves
+/// of an IPv6 field print as one comparison (`ip6.src == fd00::/64`).
 pub fn matches_text(ms: &[FieldMatch]) -> String {
     if ms.is_empty() {
         return "1".into();
     }
-    ms.iter().map(match_text).collect::<Vec<_>>().join(" && ")
+    let mut out: Vec<String> = Vec::with_capacity(ms.len());
+    let mut i = 0;
+    while i < ms.len() {
+        let half = Field::parse(&ms[i].field).and_then(ip6_half);
+        let Some((name, hi)) = half else {
+            out.push(match_text(&ms[i]));
+            i += 1;
+            continue;
+        };
+        let other = ms
+            .get(i + 1)
+            .filter(|n| Field::parse(&n.field).and_then(ip6_half) == Some((name, !hi)));
+        let (h, l) = match (hi, other) {
+            (true, Some(o)) => (&ms[i], Some(o)),
+            (false, Some(o)) => (o, Some(&ms[i])),
+            (true, None) => (&ms[i], None),
+            (false, None) => {
+                out.push(match_text(&ms[i]));
+                i += 1;
+                continue;
+            }
+        };
+        let v = u128::from(h.value) << 64 | u128::from(l.map_or(0, |l| l.value));
+        let m = u128::from(h.mask) << 64 | u128::from(l.map_or(0, |l| l.mask));
+        out.push(format!("{name} == {}", ip6_text(v, m)));
+        i += 1 + usize::from(other.is_some());
+    }
+    out.join(" && ")
 }
 
 /// The actions as text, e.g. `outport = "p2"; output;`.
@@ -216,5 +271,30 @@ mod tests {
             })),
         }];
         assert_eq!(actions_text(&commit), "ct_commit { ct_mark = 0x2/0xff; };");
+    }
+
+    #[test]
+    fn ip6_halves_print_as_one_field() {
+        let fm = |f: &str, value: u64, mask: u64| FieldMatch {
+            field: f.into(),
+            value,
+            mask,
+            port: String::new(),
+        };
+        let host = [
+            fm("ip6.src[64..127]", 0xfd00_0000_0000_0000, u64::MAX),
+            fm("ip6.src[0..63]", 2, u64::MAX),
+            fm("eth.type", 0x86dd, 0xffff),
+        ];
+        assert_eq!(
+            matches_text(&host),
+            "ip6.src == fd00::2 && eth.type == 0x86dd"
+        );
+        let net = [fm("ip6.dst[64..127]", 0xfd00_0010_0244_0000, !0xffff)];
+        assert_eq!(matches_text(&net), "ip6.dst == fd00:10:244::/48");
+        let multicast = [fm("ip6.dst[64..127]", 0xff00 << 48, 0xff00 << 48)];
+        assert_eq!(matches_text(&multicast), "ip6.dst == ff00::/8");
+        let lo_only = [fm("nd.target[0..63]", 1, 1)];
+        assert_eq!(matches_text(&lo_only), "nd.target[0..63] == 1/0x1");
     }
 }

@@ -54,6 +54,14 @@ named_enum! {
         CtState => "ct_state",
         CtMark => "ct_mark",
         CtLabel => "ct_label",
+        Ip6SrcHi => "ip6.src[64..127]",
+        Ip6SrcLo => "ip6.src[0..63]",
+        Ip6DstHi => "ip6.dst[64..127]",
+        Ip6DstLo => "ip6.dst[0..63]",
+        NdTargetHi => "nd.target[64..127]",
+        NdTargetLo => "nd.target[0..63]",
+        NdSll => "nd.sll",
+        NdTll => "nd.tll",
     }
 }
 
@@ -119,7 +127,13 @@ impl Field {
     pub fn bits(self) -> u32 {
         match self {
             Field::Inport | Field::Outport => 32,
-            Field::EthSrc | Field::EthDst | Field::ArpSha => 48,
+            Field::EthSrc | Field::EthDst | Field::ArpSha | Field::NdSll | Field::NdTll => 48,
+            Field::Ip6SrcHi
+            | Field::Ip6SrcLo
+            | Field::Ip6DstHi
+            | Field::Ip6DstLo
+            | Field::NdTargetHi
+            | Field::NdTargetLo => 64,
             Field::EthType | Field::ArpOp | Field::L4Src | Field::L4Dst => 16,
             Field::Ip4Src | Field::Ip4Dst | Field::ArpSpa | Field::ArpTpa => 32,
             Field::Reg0 | Field::Reg1 | Field::CtMark | Field::CtLabel => 32,
@@ -195,6 +209,9 @@ named_enum! {
         RxChainTooLong => "rx_chain_too_long",
         RxChainShort => "rx_chain_short",
         FrameTooBig => "frame_too_big_for_mtu",
+        Ipv6ExtTooMany => "ipv6_ext_headers_too_many",
+        MalformedIpv6Ext => "malformed_ipv6_ext",
+        PortSecurityNd => "port_security_nd",
     }
 }
 

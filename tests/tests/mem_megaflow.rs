@@ -129,6 +129,7 @@ fn random_key(r: &mut Rng, p: &Pools) -> FlowKey {
 fn made_up(r: &mut Rng, p: &Pools) -> FlowKey {
     let eth_type = r.pick(&[0x0800u16, 0x0800, 0x0800, 0x0806, 0x86dd, 0x88cc]);
     let arp = eth_type == 0x0806;
+    let v6 = eth_type == 0x86dd;
     let tun = if r.next().is_multiple_of(4) {
         r.pick(&p.tuns)
     } else {
@@ -165,6 +166,17 @@ fn made_up(r: &mut Rng, p: &Pools) -> FlowKey {
         tun,
         ct_mark: r.pick(&[0u32, 1, 2, 0x8000_0000]),
         ct_label: r.pick(&[0u32, 1, 7]),
+        ip6_src: if v6 {
+            [0xfd00_0010_0244_0001, r.pick(&[1u64, 2, 3])]
+        } else {
+            [0; 2]
+        },
+        ip6_dst: if v6 {
+            [0xfd00_0010_0244_0001, r.pick(&[1u64, 2, 3])]
+        } else {
+            [0; 2]
+        },
+        nd_target: [0; 2],
     }
 }
 

@@ -54,7 +54,11 @@ fn stage(f: Field) -> usize {
         | Field::CtMark
         | Field::CtLabel => 0,
         Field::EthSrc | Field::EthDst | Field::EthType => 1,
-        Field::Ip4Src
+        Field::Ip6SrcHi
+        | Field::Ip6SrcLo
+        | Field::Ip6DstHi
+        | Field::Ip6DstLo
+        | Field::Ip4Src
         | Field::Ip4Dst
         | Field::IpProto
         | Field::IpTtl
@@ -62,7 +66,12 @@ fn stage(f: Field) -> usize {
         | Field::ArpSha
         | Field::ArpSpa
         | Field::ArpTpa => 2,
-        Field::L4Src | Field::L4Dst => 3,
+        Field::L4Src
+        | Field::L4Dst
+        | Field::NdTargetHi
+        | Field::NdTargetLo
+        | Field::NdSll
+        | Field::NdTll => 3,
     }
 }
 

@@ -1,11 +1,14 @@
 //! The flow key: every header field the pipeline can match on, extracted once per
 //! packet and used as the exact-match cache key. Layout is fixed-size and
-//! allocation-free; ARP's spa/tpa share the IPv4 address slots, as in OVS.
+//! allocation-free; ARP's spa/tpa share the IPv4 address slots, and ND's
+//! source/target link-layer address shares ARP's sha, as in OVS. IPv6
+//! addresses are two words each (high half first, both big-endian), so the
+//! classifier's 64-bit fields cover them as two subfields.
 
 use switchyard_southbound::Field;
 
 /// Header fields of one packet plus its input port slot.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, Debug, Default, Eq, bytemuck::Pod, bytemuck::Zeroable)]
 #[repr(C)]
 pub struct FlowKey {
     pub eth_src: u64,
@@ -36,7 +39,30 @@ pub struct FlowKey {
     /// The connection's mark and label.
     pub ct_mark: u32,
     pub ct_label: u32,
+    /// IPv6 source and destination (0 for other packets).
+    pub ip6_src: [u64; 2],
+    pub ip6_dst: [u64; 2],
+    /// The target address of a neighbor solicitation or advertisement.
+    pub nd_target: [u64; 2],
 }
+
+/// Equality word by word: 14 compares the compiler can merge, where the
+/// derived field-by-field form costs one branch per field.
+impl PartialEq for FlowKey {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.words() == other.words()
+    }
+}
+
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.words().hash(state)
+    }
+}
+
+/// How many 64-bit words the key is.
+pub const KEY_WORDS: usize = 14;
 
 /// Set in the working copy by `ct_commit`.
 pub const WORK_COMMIT: u8 = 1;
@@ -96,18 +122,21 @@ impl FlowKey {
         tun: 0,
         ct_mark: 0,
         ct_label: 0,
+        ip6_src: [0; 2],
+        ip6_dst: [0; 2],
+        nd_target: [0; 2],
     };
 
-    /// The key as eight words (the megaflow cache masks and compares it so;
+    /// The key as [`KEY_WORDS`] words (the megaflow cache masks and compares it so;
     /// `Pod` proves at compile time the layout has no padding).
     #[inline]
-    pub fn words(&self) -> &[u64; 8] {
+    pub fn words(&self) -> &[u64; KEY_WORDS] {
         bytemuck::cast_ref(self)
     }
 
     /// The inverse of [`Self::words`].
     #[inline]
-    pub fn from_words(w: [u64; 8]) -> FlowKey {
+    pub fn from_words(w: [u64; KEY_WORDS]) -> FlowKey {
         bytemuck::cast(w)
     }
 
@@ -121,11 +150,17 @@ impl FlowKey {
             Field::EthDst => self.eth_dst,
             Field::EthType => self.eth_type.into(),
             Field::Ip4Src | Field::ArpSpa => self.ip_src.into(),
+            Field::Ip6SrcHi => self.ip6_src[0],
+            Field::Ip6SrcLo => self.ip6_src[1],
+            Field::Ip6DstHi => self.ip6_dst[0],
+            Field::Ip6DstLo => self.ip6_dst[1],
+            Field::NdTargetHi => self.nd_target[0],
+            Field::NdTargetLo => self.nd_target[1],
             Field::Ip4Dst | Field::ArpTpa => self.ip_dst.into(),
             Field::IpProto => self.ip_proto.into(),
             Field::IpTtl => self.ip_ttl.into(),
             Field::ArpOp => self.arp_op.into(),
-            Field::ArpSha => self.arp_sha,
+            Field::ArpSha | Field::NdSll | Field::NdTll => self.arp_sha,
             Field::L4Src => self.l4_src.into(),
             Field::L4Dst => self.l4_dst.into(),
             Field::Reg0 => meta.reg0.into(),
@@ -169,6 +204,18 @@ impl FlowKey {
         ] {
             h = (h.rotate_left(5) ^ w).wrapping_mul(K);
         }
+        // The IPv6 words only where they can be set: an IPv4 or ARP packet
+        // pays no more than before (its IPv6 words are all 0).
+        if self.eth_type == 0x86dd {
+            for w in self
+                .ip6_src
+                .iter()
+                .chain(&self.ip6_dst)
+                .chain(&self.nd_target)
+            {
+                h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+            }
+        }
         (h >> 32) as u32 ^ h as u32
     }
 }
@@ -178,9 +225,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_key_is_one_cache_line() {
+    fn the_key_is_fourteen_words() {
         // The exact-match cache hashes and compares the whole key per packet.
-        assert_eq!(std::mem::size_of::<FlowKey>(), 64);
+        assert_eq!(std::mem::size_of::<FlowKey>(), KEY_WORDS * 8);
         let k = FlowKey::default();
         let with = |f: fn(&mut FlowKey)| {
             let mut x = k;
@@ -192,6 +239,21 @@ mod tests {
         assert_ne!(with(|x| x.ct_mark = 1), k.hash32());
         assert_ne!(with(|x| x.ct_label = 1), k.hash32());
         assert_ne!(with(|x| x.l4_dst = 1), k.hash32());
+        let v6 = FlowKey {
+            eth_type: 0x86dd,
+            ..k
+        };
+        for i in 0..2 {
+            for f in [
+                |x: &mut FlowKey, i: usize| x.ip6_src[i] = 1,
+                |x: &mut FlowKey, i: usize| x.ip6_dst[i] = 1,
+                |x: &mut FlowKey, i: usize| x.nd_target[i] = 1,
+            ] {
+                let mut x = v6;
+                f(&mut x, i);
+                assert_ne!(x.hash32(), v6.hash32());
+            }
+        }
         assert_ne!(k.hash32_seeded(1), k.hash32_seeded(2), "the seed counts");
     }
 }

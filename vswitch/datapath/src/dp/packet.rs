@@ -70,14 +70,7 @@ pub fn extract(frame: &[u8], in_port: u16) -> Result<FlowKey, DropReason> {
                     .map_err(|_| DropReason::MalformedArp)?,
             );
         }
-        EthernetProtocol::Ipv6 => {
-            let ip = Ipv6Packet::new_checked(payload).map_err(|_| DropReason::MalformedIp)?;
-            if ip.version() != 6 {
-                return Err(DropReason::MalformedIp);
-            }
-            key.ip_proto = u8::from(ip.next_header());
-            key.ip_ttl = ip.hop_limit();
-        }
+        EthernetProtocol::Ipv6 => parse_ipv6(payload, &mut key)?,
         _ => {}
     }
     Ok(key)
@@ -105,14 +98,143 @@ fn parse_ipv4(payload: &[u8], key: &mut FlowKey) -> Result<(), DropReason> {
     if ip.more_frags() {
         key.ip_frag = crate::dp::flow::FRAG_FIRST;
     }
-    let l4 = ip.payload();
+    parse_l4(proto, ip.payload(), ip.more_frags(), key)
+}
+
+/// Most IPv6 extension headers walked before the upper-layer header: RFC
+/// 8200's recommended order has at most six (hop-by-hop, destination
+/// options, routing, fragment, authentication, destination options); a
+/// longer chain is only there to make a parser work (RFC 9098).
+pub const MAX_IPV6_EXT: usize = 6;
+
+const IP6_HOP_BY_HOP: u8 = 0;
+const IP6_ROUTING: u8 = 43;
+const IP6_FRAGMENT: u8 = 44;
+const IP6_AUTH: u8 = 51;
+const IP6_DEST_OPTS: u8 = 60;
+const ICMP6: u8 = 58;
+/// ICMPv6 neighbor solicitation and advertisement (RFC 4861).
+pub const ND_NS: u8 = 135;
+pub const ND_NA: u8 = 136;
+
+#[inline]
+fn ip6_words(a: &[u8]) -> [u64; 2] {
+    let w = |i: usize| u64::from_be_bytes(a[i..i + 8].try_into().unwrap_or([0; 8]));
+    [w(0), w(8)]
+}
+
+fn parse_ipv6(payload: &[u8], key: &mut FlowKey) -> Result<(), DropReason> {
+    let ip = Ipv6Packet::new_checked(payload).map_err(|_| DropReason::MalformedIp)?;
+    if ip.version() != 6 {
+        return Err(DropReason::MalformedIp);
+    }
+    key.ip6_src = ip6_words(&payload[8..24]);
+    key.ip6_dst = ip6_words(&payload[24..40]);
+    key.ip_ttl = ip.hop_limit();
+    // The extension-header chain, bounded: each header says how long it is
+    // and what follows; a fragment header ends the walk at a later fragment.
+    let mut nh = u8::from(ip.next_header());
+    let mut rest = ip.payload();
+    let mut more = false;
+    let mut seen_frag = false;
+    for n in 0..=MAX_IPV6_EXT {
+        let len = match nh {
+            IP6_HOP_BY_HOP | IP6_ROUTING | IP6_DEST_OPTS | IP6_AUTH | IP6_FRAGMENT
+                if n == MAX_IPV6_EXT =>
+            {
+                return Err(DropReason::Ipv6ExtTooMany)
+            }
+            // Hop-by-hop options only directly after the IPv6 header.
+            IP6_HOP_BY_HOP if n > 0 => return Err(DropReason::MalformedIpv6Ext),
+            IP6_HOP_BY_HOP | IP6_ROUTING | IP6_DEST_OPTS => {
+                8 * (usize::from(*rest.get(1).ok_or(DropReason::MalformedIpv6Ext)?) + 1)
+            }
+            IP6_AUTH => 4 * (usize::from(*rest.get(1).ok_or(DropReason::MalformedIpv6Ext)?) + 2),
+            IP6_FRAGMENT => {
+                if rest.len() < 8 || seen_frag {
+                    return Err(DropReason::MalformedIpv6Ext);
+                }
+                seen_frag = true;
+                let off = u16::from_be_bytes([rest[2], rest[3]]);
+                let offset = usize::from(off >> 3) * 8;
+                more = off & 1 != 0;
+                nh = rest[0];
+                rest = &rest[8..];
+                if offset != 0 {
+                    if nh == 6 && offset == 8 {
+                        // As for IPv4 (RFC 1858): only there to rewrite
+                        // the first fragment's TCP flags.
+                        return Err(DropReason::FragTiny);
+                    }
+                    key.ip_proto = nh;
+                    key.ip_frag = crate::dp::flow::FRAG_LATER;
+                    return Ok(());
+                }
+                if more {
+                    key.ip_frag = crate::dp::flow::FRAG_FIRST;
+                }
+                continue;
+            }
+            _ => break,
+        };
+        if rest.len() < len {
+            return Err(DropReason::MalformedIpv6Ext);
+        }
+        nh = rest[0];
+        rest = &rest[len..];
+    }
+    key.ip_proto = nh;
+    if nh == ICMP6 {
+        return parse_icmp6(rest, key);
+    }
+    parse_l4(IpProtocol::from(nh), rest, more, key)
+}
+
+/// ICMPv6: type and code in the L4 slots; a neighbor solicitation's or
+/// advertisement's target and link-layer address option into the key.
+fn parse_icmp6(l4: &[u8], key: &mut FlowKey) -> Result<(), DropReason> {
+    if l4.len() < 4 {
+        return Err(DropReason::MalformedL4);
+    }
+    key.l4_src = l4[0].into();
+    key.l4_dst = l4[1].into();
+    if !(l4[0] == ND_NS || l4[0] == ND_NA) || l4[1] != 0 {
+        return Ok(());
+    }
+    if l4.len() < 24 {
+        return Err(DropReason::MalformedL4);
+    }
+    key.nd_target = ip6_words(&l4[8..24]);
+    // Options: type, length in 8-byte units (0 is invalid, RFC 4861 4.6).
+    let want = if l4[0] == ND_NS { 1 } else { 2 };
+    let mut opts = &l4[24..];
+    while opts.len() >= 2 {
+        let len = 8 * usize::from(opts[1]);
+        if len == 0 || opts.len() < len {
+            return Err(DropReason::MalformedL4);
+        }
+        if opts[0] == want && len == 8 {
+            key.arp_sha = mac_u64(&opts[2..8]);
+        }
+        opts = &opts[len..];
+    }
+    Ok(())
+}
+
+/// Ports (TCP, UDP) or ICMP type and code from the upper-layer header.
+fn parse_l4(
+    proto: IpProtocol,
+    l4: &[u8],
+    more_frags: bool,
+    key: &mut FlowKey,
+) -> Result<(), DropReason> {
     match proto {
         IpProtocol::Tcp => {
             let t = TcpPacket::new_checked(l4).map_err(|_| DropReason::MalformedL4)?;
             key.l4_src = t.src_port();
             key.l4_dst = t.dst_port();
         }
-        IpProtocol::Udp if ip.more_frags() => {
+        IpProtocol::Udp if more_frags => {
             // A first fragment: its UDP length covers the whole datagram,
             // not this packet; only the header must be here.
             if l4.len() < 8 {
@@ -189,6 +311,10 @@ pub fn apply_rewrite(frame: &mut [u8], rw: &crate::dp::verdict::Rewrite) {
     let hc = u16::from_be_bytes([frame[ip + 10], frame[ip + 11]]);
     frame[ip + 10..ip + 12].copy_from_slice(&super::csum::update16(hc, old, new).to_be_bytes());
 }
+
+#[cfg(test)]
+#[path = "packet/ipv6_tests.rs"]
+mod ipv6_tests;
 
 #[cfg(test)]
 pub(crate) mod tests {
