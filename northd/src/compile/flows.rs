@@ -73,6 +73,25 @@ impl M {
             IpNet::V6(_) => self,
         }
     }
+    /// An IPv6 network on the two 64-bit halves of one address field (`hi`
+    /// holds bits 64..127); the low half is matched only past a /64.
+    pub fn ip6(self, hi: Field, lo: Field, net: &IpNet) -> Self {
+        let IpNet::V6(n) = net else { return self };
+        let (addr, mask) = (u128::from(n.network()), u128::from(n.netmask()));
+        let mut m = self;
+        for (f, v, k) in [(hi, addr >> 64, mask >> 64), (lo, addr, mask)] {
+            if k as u64 != 0 {
+                m = m.field(f, v as u64, k as u64);
+            }
+        }
+        m
+    }
+    /// ICMPv6 of one type (the parser walks extension headers first).
+    pub fn icmp6(self, icmp_type: u64) -> Self {
+        self.eq(Field::EthType, ETH_IPV6)
+            .eq(Field::IpProto, 58)
+            .eq(Field::L4Src, icmp_type)
+    }
 }
 
 fn act(k: Kind) -> Action {

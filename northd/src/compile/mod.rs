@@ -7,6 +7,7 @@ pub mod dhcp;
 pub mod dns;
 pub mod flows;
 pub mod lb;
+mod port_sec;
 pub mod router;
 
 use crate::nb::{parse_addresses, Nb};
@@ -117,159 +118,7 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
             }
         }
 
-        // ls_in_check_port_sec: admit only the port's own MAC (and IPs, if listed).
-        if !p.enabled {
-            lf.add(
-                dp,
-                Stage::LsInCheckPortSec,
-                150,
-                M::any().inport(key, name),
-                vec![drop(DropReason::PortDisabled)],
-            );
-            lf.add(
-                dp,
-                Stage::LsOutApplyPortSec,
-                150,
-                M::any().outport(key, name),
-                vec![drop(DropReason::PortDisabled)],
-            );
-        }
-        if psec.entries.is_empty() {
-            lf.add(
-                dp,
-                Stage::LsInCheckPortSec,
-                50,
-                M::any().inport(key, name),
-                vec![next()],
-            );
-        } else {
-            for e in &psec.entries {
-                let base = || M::any().inport(key, name).eq(Field::EthSrc, e.mac);
-                let v4: Vec<&IpNet> = e.ips.iter().filter(|n| matches!(n, IpNet::V4(_))).collect();
-                if !v4.is_empty() {
-                    for net in &v4 {
-                        lf.add(
-                            dp,
-                            Stage::LsInCheckPortSec,
-                            90,
-                            base().eq(Field::EthType, ETH_IPV4).ip4(Field::Ip4Src, net),
-                            vec![next()],
-                        );
-                        lf.add(
-                            dp,
-                            Stage::LsInCheckPortSec,
-                            90,
-                            base()
-                                .eq(Field::EthType, ETH_ARP)
-                                .eq(Field::ArpSha, e.mac)
-                                .ip4(Field::ArpSpa, net),
-                            vec![next()],
-                        );
-                    }
-                    // DHCP discovery from an address-less client.
-                    lf.add(
-                        dp,
-                        Stage::LsInCheckPortSec,
-                        90,
-                        base()
-                            .eq(Field::EthType, ETH_IPV4)
-                            .eq(Field::Ip4Src, 0)
-                            .eq(Field::Ip4Dst, 0xffff_ffff)
-                            .eq(Field::IpProto, 17)
-                            .eq(Field::L4Dst, 67),
-                        vec![next()],
-                    );
-                    lf.add(
-                        dp,
-                        Stage::LsInCheckPortSec,
-                        80,
-                        base().eq(Field::EthType, ETH_IPV4),
-                        vec![drop(DropReason::PortSecurityIp)],
-                    );
-                    lf.add(
-                        dp,
-                        Stage::LsInCheckPortSec,
-                        80,
-                        base().eq(Field::EthType, ETH_ARP),
-                        vec![drop(DropReason::PortSecurityIp)],
-                    );
-                }
-                let has_v6 = e.ips.iter().any(|n| matches!(n, IpNet::V6(_)));
-                if !e.ips.is_empty() && !has_v6 {
-                    // Addresses listed, none of them IPv6: no IPv6 at all from
-                    // this port, link-local, ND and RA included (OVN's rule).
-                    lf.add(
-                        dp,
-                        Stage::LsInCheckPortSec,
-                        80,
-                        base().eq(Field::EthType, ETH_IPV6),
-                        vec![drop(DropReason::PortSecurityIpv6)],
-                    );
-                }
-                lf.add(dp, Stage::LsInCheckPortSec, 50, base(), vec![next()]);
-                // Egress: deliver only frames addressed to the port's MAC and,
-                // when addresses are listed, to its IPs (or IPv4 broadcast and
-                // multicast), as OVN's ls_out_port_sec_ip.
-                let to_me = || M::any().outport(key, name).eq(Field::EthDst, e.mac);
-                if !v4.is_empty() {
-                    let ip4 = || to_me().eq(Field::EthType, ETH_IPV4);
-                    for net in &v4 {
-                        lf.add(
-                            dp,
-                            Stage::LsOutApplyPortSec,
-                            90,
-                            ip4().ip4(Field::Ip4Dst, net),
-                            vec![output()],
-                        );
-                    }
-                    lf.add(
-                        dp,
-                        Stage::LsOutApplyPortSec,
-                        90,
-                        ip4().eq(Field::Ip4Dst, 0xffff_ffff),
-                        vec![output()],
-                    );
-                    lf.add(
-                        dp,
-                        Stage::LsOutApplyPortSec,
-                        90,
-                        ip4().field(Field::Ip4Dst, 0xe000_0000, 0xf000_0000),
-                        vec![output()],
-                    );
-                    lf.add(
-                        dp,
-                        Stage::LsOutApplyPortSec,
-                        80,
-                        ip4(),
-                        vec![drop(DropReason::EgressPortSecurityIp)],
-                    );
-                }
-                if !e.ips.is_empty() && !has_v6 {
-                    lf.add(
-                        dp,
-                        Stage::LsOutApplyPortSec,
-                        80,
-                        to_me().eq(Field::EthType, ETH_IPV6),
-                        vec![drop(DropReason::EgressPortSecurityIp)],
-                    );
-                }
-                lf.add(dp, Stage::LsOutApplyPortSec, 50, to_me(), vec![output()]);
-            }
-            lf.add(
-                dp,
-                Stage::LsInCheckPortSec,
-                40,
-                M::any().inport(key, name),
-                vec![drop(DropReason::PortSecurityMac)],
-            );
-            lf.add(
-                dp,
-                Stage::LsOutApplyPortSec,
-                40,
-                M::any().outport(key, name),
-                vec![drop(DropReason::EgressPortSecurity)],
-            );
-        }
+        port_sec::compile_port_security(lf, dp, key, name, p.enabled, &psec);
 
         // ls_in_arp_rsp and ls_in_l2_lkup from the port's addresses.
         for e in &addrs.entries {
@@ -423,8 +272,11 @@ pub(crate) mod tests {
     #[test]
     fn every_flow_names_its_builder() {
         let c = compile(&topo());
-        assert!(c.flows.iter().all(|f| ["mod.rs:", "dns.rs:", "dhcp.rs:"]
+        assert!(c
+            .flows
             .iter()
-            .any(|s| f.source.starts_with(&format!("northd/src/compile/{s}")))));
+            .all(|f| ["mod.rs:", "dns.rs:", "dhcp.rs:", "port_sec.rs:"]
+                .iter()
+                .any(|s| f.source.starts_with(&format!("northd/src/compile/{s}")))));
     }
 }
