@@ -84,6 +84,10 @@ pub(crate) struct SandboxOpts {
     /// underlay gets room for the encapsulation on top.
     #[arg(long, value_parser = clap::value_parser!(u32).range(576..=9000))]
     mtu: Option<u32>,
+    /// Dual-stack pods: each also gets an IPv6 address on its switch's /64
+    /// (10.244.N.0/24 -> fd00:af4:N::/64), in its addresses and port security.
+    #[arg(long)]
+    ipv6: bool,
 }
 
 impl SandboxOpts {
@@ -104,6 +108,7 @@ impl SandboxOpts {
             northds: self.northd,
             tls: self.tls,
             mtu: self.mtu,
+            ipv6: self.ipv6,
             pmd_cores: self.pmd_cores.clone(),
             queues: self.queues,
             vswitchd_args: self.vswitchd_args.clone(),

@@ -189,6 +189,10 @@ pub const MC_UNKNOWN_KEY: u32 = 0x8001;
 /// Port keys at or above this are multicast groups.
 pub const MC_FIRST_KEY: u32 = 0x8000;
 
+/// Most field comparisons one logical flow may have: vswitchd's classifier
+/// refuses longer flows, so northd never writes one.
+pub const MAX_MATCH_FIELDS: usize = 10;
+
 /// Parses "aa:bb:cc:dd:ee:ff" into a 48-bit integer.
 pub fn parse_mac(s: &str) -> Option<u64> {
     let mut v = 0u64;

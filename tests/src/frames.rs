@@ -217,6 +217,18 @@ pub fn ipv6(
     next: u8,
     payload: &[u8],
 ) -> Vec<u8> {
+    ipv6_from(src_mac, dst_mac, link_local(src_id), dst, next, payload)
+}
+
+/// [`ipv6`] from any source address.
+pub fn ipv6_from(
+    src_mac: u64,
+    dst_mac: u64,
+    src: [u8; 16],
+    dst: [u8; 16],
+    next: u8,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut body = Vec::new();
     if next == 17 {
         body.extend_from_slice(&[0x9c, 0x40, 0x00, 0x09]);
@@ -230,7 +242,7 @@ pub fn ipv6(
     f.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0]);
     f.extend_from_slice(&(body.len() as u16).to_be_bytes());
     f.extend_from_slice(&[next, 255]);
-    f.extend_from_slice(&[0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, src_id]);
+    f.extend_from_slice(&src);
     f.extend_from_slice(&dst);
     f.extend_from_slice(&body);
     f
@@ -249,6 +261,22 @@ pub fn router_advertisement(src_mac: u64, tag: &[u8]) -> Vec<u8> {
     let mut icmp = vec![134, 0, 0, 0, 64, 0, 0x07, 0x08, 0, 0, 0, 0, 0, 0, 0, 0];
     icmp.extend_from_slice(tag);
     ipv6(src_mac, 0x3333_0000_0001, 0x66, ALL_NODES, 58, &icmp)
+}
+
+/// A neighbor advertisement (ICMPv6 136, solicited and override) from `src`
+/// to `dst` saying `target` is at `tll` (in a target link-layer option).
+pub fn neighbor_advert(
+    macs: (u64, u64),
+    src: [u8; 16],
+    dst: [u8; 16],
+    target: [u8; 16],
+    tll: u64,
+) -> Vec<u8> {
+    let mut icmp = vec![136, 0, 0, 0, 0x60, 0, 0, 0];
+    icmp.extend_from_slice(&target);
+    icmp.extend_from_slice(&[2, 1]);
+    icmp.extend_from_slice(&mac(tll).0);
+    ipv6_from(macs.0, macs.1, src, dst, 58, &icmp)
 }
 
 /// Splits an untagged IPv4 frame (20-byte header) into fragments whose IP

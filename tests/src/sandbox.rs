@@ -286,6 +286,13 @@ impl Sandbox {
     pub fn ip(&self, i: usize) -> String {
         self.pod(i)["ip"].as_str().expect("ip").to_string()
     }
+    /// The pod's IPv6 address (a sandbox made with `--ipv6`).
+    pub fn ip6(&self, i: usize) -> String {
+        self.pod(i)["ip6"]
+            .as_str()
+            .expect("ip6 (--ipv6)")
+            .to_string()
+    }
 
     /// One ping from pod `from` to `ip`.
     pub fn ping(&self, from: usize, ip: &str) -> bool {

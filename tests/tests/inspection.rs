@@ -50,7 +50,7 @@ fn logical_trace_names_stages_and_verdicts() {
     );
     // Every step names the northd builder of its flow.
     assert!(r.steps.iter().all(|s| s.source.as_deref().is_some_and(|x| {
-        ["mod.rs:", "dhcp.rs:", "dns.rs:"]
+        ["mod.rs:", "port_sec.rs:", "dhcp.rs:", "dns.rs:"]
             .iter()
             .any(|f| x.starts_with(&format!("northd/src/compile/{f}")))
     })));

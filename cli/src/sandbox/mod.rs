@@ -63,6 +63,9 @@ pub struct Opts {
     /// the Geneve overhead across chassis); the underlay gets room for the
     /// encapsulation on top.
     pub mtu: Option<u32>,
+    /// Pods are dual-stack: an IPv6 address on their switch's /64 besides
+    /// the IPv4 one, in their addresses and port security.
+    pub ipv6: bool,
 }
 
 /// The external network of `--external`: a switch behind lr0 and one host.
@@ -86,6 +89,9 @@ pub struct Pod {
     /// The pod's default gateway (the router port on its subnet), if routed.
     #[serde(default)]
     pub gateway: String,
+    /// `--ipv6`: the pod's IPv6 address (its switch's /64), else empty.
+    #[serde(default)]
+    pub ip6: String,
 }
 
 /// A logical switch the sandbox made, with its subnet and router port.
@@ -150,6 +156,9 @@ pub struct State {
     /// `--dhcp`: pods got their addresses from the datapath's DHCP.
     #[serde(default)]
     pub dhcp: bool,
+    /// `--ipv6`: pods are dual-stack.
+    #[serde(default)]
+    pub ipv6: bool,
 }
 
 impl State {
@@ -369,26 +378,6 @@ fn nth_subnet(base: &str, j: usize) -> anyhow::Result<String> {
     Ok(format!("{}.{}.{}.0/24", o[0], o[1], third))
 }
 
-fn pod_addr(subnet: &str, i: usize) -> anyhow::Result<(String, String, u8)> {
-    let net: std::net::Ipv4Addr = subnet
-        .split('/')
-        .next()
-        .unwrap_or("")
-        .parse()
-        .with_context(|| format!("--subnet {subnet:?} is not an IPv4 CIDR"))?;
-    if !subnet.ends_with("/24") {
-        bail!("--subnet {subnet:?}: the sandbox uses a /24");
-    }
-    let host = 10 + i;
-    if host > 250 {
-        bail!("at most 240 pods in a sandbox /24");
-    }
-    let o = net.octets();
-    let ip = format!("{}.{}.{}.{}", o[0], o[1], o[2], host);
-    let mac = format!("0a:58:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], host);
-    Ok((ip, mac, host as u8))
-}
-
 /// The PMD core the sandbox uses by default: the last core, when there are two or more.
 pub fn default_pmd_core() -> Option<usize> {
     let n = std::thread::available_parallelism()
@@ -423,6 +412,7 @@ pub async fn up(o: &Opts, pods: usize) -> anyhow::Result<State> {
         sb: format!("{}://127.0.0.1:{}", scheme(o.tls), o.port_base + 1),
         tls: o.tls,
         dhcp: o.dhcp,
+        ipv6: o.ipv6,
         queues: o.queues,
         mtu: o.mtu.unwrap_or(0),
         switch: "ls0".into(),
@@ -452,7 +442,7 @@ pub async fn up(o: &Opts, pods: usize) -> anyhow::Result<State> {
     });
     for j in 0..o.subnets {
         let subnet = nth_subnet(&o.subnet, j)?;
-        let (gateway, _, _) = pod_addr(&subnet, 0)?;
+        let (gateway, _, _) = pod::pod_addr(&subnet, 0)?;
         let gateway = gateway
             .rsplit_once('.')
             .map(|(a, _)| format!("{a}.1"))
@@ -591,7 +581,9 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
         ops.extend(pod::dhcp_options(st));
     }
     for p in st.pods.iter().chain(&st.external) {
-        let addr = format!("{} {}", p.mac, p.ip);
+        let addr = format!("{} {} {}", p.mac, p.ip, p.ip6)
+            .trim_end()
+            .to_string();
         ops.push(Op::LspAdd(pb::LogicalSwitchPort {
             name: p.lport.clone(),
             switch_name: p.switch.clone(),
@@ -686,12 +678,12 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
     let Some(first) = st.pods.first().cloned() else {
         return Ok(());
     };
-    for p in st.pods.iter().skip(1) {
-        if !wait_until(Duration::from_secs(15), || ping_once(&p.netns, &first.ip)) {
+    let ips = [&first.ip, &first.ip6];
+    for (p, ip) in st.pods.iter().skip(1).flat_map(|p| ips.map(|ip| (p, ip))) {
+        if !ip.is_empty() && !wait_until(Duration::from_secs(15), || ping_once(&p.netns, ip)) {
             bail!(
-                "pod {} cannot ping {} through the switch; see {}",
+                "pod {} cannot ping {ip} through the switch; see {}",
                 p.name,
-                first.ip,
                 o.dir.join("vswitchd.log").display()
             );
         }

@@ -1,8 +1,8 @@
 //! A sandbox pod: a network namespace with a veth into the chassis, its
 //! address, MAC, route and offloads set as the topology says.
 
-use super::{in_ns, pod_addr, sh, Pod, State, SwitchInfo, EXT_SWITCH};
-use anyhow::bail;
+use super::{in_ns, sh, Pod, State, SwitchInfo, EXT_SWITCH};
+use anyhow::{bail, Context};
 
 /// The CPU mask of every core but the PMD's (None when there is no other core).
 fn rps_mask(pmd_core: Option<usize>) -> Option<u64> {
@@ -23,10 +23,15 @@ pub(super) fn create_pod(
     sw: &SwitchInfo,
     node: &crate::cluster::ChassisNode,
 ) -> anyhow::Result<Pod> {
-    let (ip, mac, _) = pod_addr(&sw.subnet, i)?;
+    let (ip, mac, host) = pod_addr(&sw.subnet, i)?;
     let name = name.to_string();
     // The external host knows only its own network.
     let routed = st.router.is_some() && sw.name != EXT_SWITCH;
+    let ip6 = if st.ipv6 && sw.name != EXT_SWITCH {
+        pod_addr6(&sw.subnet, host)
+    } else {
+        String::new()
+    };
     let netns = format!("{}-{}", st.prefix, name);
     let host_iface = format!("{}-{}", st.prefix, name);
     if host_iface.len() > 15 {
@@ -77,10 +82,13 @@ pub(super) fn create_pod(
         &format!("net.ipv6.conf.{host_iface}.disable_ipv6=1"),
     ]);
     in_node(&["ip", "link", "set", &host_iface, "up"])?;
-    in_ns(
-        &netns,
-        &["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"],
-    )?;
+    // IPv6 stays off unless the pod is dual-stack: the kernel would otherwise
+    // send ND, MLD and router solicitations nobody asked for.
+    let v6_off = format!(
+        "net.ipv6.conf.all.disable_ipv6={}",
+        u8::from(ip6.is_empty())
+    );
+    in_ns(&netns, &["sysctl", "-qw", &v6_off])?;
     in_ns(&netns, &["ip", "link", "set", "lo", "up"])?;
     in_ns(&netns, &["ip", "link", "set", "eth0", "address", &mac])?;
     // With --dhcp the pod asks the datapath for its address once bound (the
@@ -90,6 +98,14 @@ pub(super) fn create_pod(
         in_ns(
             &netns,
             &["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"],
+        )?;
+    }
+    if !ip6.is_empty() {
+        // No DAD delay: the switch, not the pod, keeps addresses unique.
+        let a = format!("{ip6}/64");
+        in_ns(
+            &netns,
+            &["ip", "-6", "addr", "add", &a, "dev", "eth0", "nodad"],
         )?;
     }
     in_ns(&netns, &["ip", "link", "set", "eth0", "up"])?;
@@ -128,6 +144,7 @@ pub(super) fn create_pod(
         pod_iface: "eth0".into(),
         mac,
         ip,
+        ip6,
         lport: format!("{}-{}", sw.name, name),
         chassis: node.name.clone(),
         switch: sw.name.clone(),
@@ -217,4 +234,35 @@ pub(super) fn dhcp_client(st: &State, p: &Pod) -> anyhow::Result<()> {
     )
     .map_err(|e| anyhow::anyhow!("pod {} got no DHCP lease: {e}", p.name))?;
     Ok(())
+}
+
+/// The IPv6 address of pod `host` on the switch of IPv4 `subnet`: one /64
+/// per switch under fd00::/16 (10.244.1.0/24 -> fd00:af4:1::/64).
+fn pod_addr6(subnet: &str, host: u8) -> String {
+    let o: Vec<u16> = subnet
+        .split(['.', '/'])
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let (a, b, c) = (o[0], o[1], o[2]);
+    std::net::Ipv6Addr::new(0xfd00, a << 8 | b, c, 0, 0, 0, 0, host.into()).to_string()
+}
+
+pub(super) fn pod_addr(subnet: &str, i: usize) -> anyhow::Result<(String, String, u8)> {
+    let net: std::net::Ipv4Addr = subnet
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .parse()
+        .with_context(|| format!("--subnet {subnet:?} is not an IPv4 CIDR"))?;
+    if !subnet.ends_with("/24") {
+        bail!("--subnet {subnet:?}: the sandbox uses a /24");
+    }
+    let host = 10 + i;
+    if host > 250 {
+        bail!("at most 240 pods in a sandbox /24");
+    }
+    let o = net.octets();
+    let ip = format!("{}.{}.{}.{}", o[0], o[1], o[2], host);
+    let mac = format!("0a:58:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], host);
+    Ok((ip, mac, host as u8))
 }

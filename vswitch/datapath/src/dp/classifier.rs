@@ -17,7 +17,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use switchyard_southbound::Field;
 
 /// Most fields one flow may match on.
-pub const MAX_FIELDS: usize = 10;
+pub const MAX_FIELDS: usize = switchyard_southbound::MAX_MATCH_FIELDS;
 
 /// A rule's (or a packet's) values under a subtable's masks: the key of the
 /// subtable's rule map. Its hash is written here, inlined into the lookup,
