@@ -316,8 +316,13 @@ impl Sandbox {
     /// iperf3 TCP from pod `client` to pod `server` for 2 s (`reverse`: the server
     /// sends); the bits per second received.
     pub fn iperf3_bps(&self, server: usize, client: usize, reverse: bool) -> f64 {
+        self.iperf3_bps_to(server, client, &self.ip(server), reverse)
+    }
+
+    /// [`Sandbox::iperf3_bps`] to the server's address `ip` (its IPv6 one).
+    pub fn iperf3_bps_to(&self, server: usize, client: usize, ip: &str, reverse: bool) -> f64 {
         let ns = self.netns(server);
-        let ip = self.ip(server);
+        let ip = ip.to_string();
         let mut srv = Command::new("ip")
             .args(["netns", "exec", &ns, "iperf3", "-s", "-1", "-B", &ip])
             .stdout(Stdio::null())

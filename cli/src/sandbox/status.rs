@@ -102,7 +102,7 @@ pub fn status(o: &Opts, json: bool) -> anyhow::Result<()> {
                 p.netns.clone(),
                 p.host_iface.clone(),
                 p.mac.clone(),
-                p.ip.clone(),
+                [p.ip.as_str(), p.ip6.as_str()].join(" ").trim().to_string(),
                 p.lport.clone(),
                 p.chassis.clone(),
             ]

@@ -59,46 +59,83 @@ fn fold(mut s: u64) -> u16 {
     s as u16
 }
 
-/// Completes a partial TCP or UDP checksum in an untagged IPv4 frame, as the
-/// device would have: a sender with checksum offload (a pod's veth) leaves
-/// only the pseudo-header's sum in the field, and copy-mode AF_XDP says
-/// nothing about it. The field holding exactly that sum is the mark (a
-/// complete checksum equal to it by chance is left as it was: completing a
-/// correct checksum gives it back). Fragments are left alone (their checksum
-/// covers the whole datagram). True if the checksum was completed.
+/// Completes a partial TCP or UDP checksum in an untagged IPv4 or IPv6
+/// frame, as the device would have: a sender with checksum offload (a pod's
+/// veth) leaves only the pseudo-header's sum in the field, and copy-mode
+/// AF_XDP says nothing about it. The field holding exactly that sum is the
+/// mark (a complete checksum equal to it by chance is left as it was:
+/// completing a correct checksum gives it back). IPv4 fragments are left
+/// alone (their checksum covers the whole datagram), and so is IPv6 with
+/// extension headers (Linux offloads only when TCP/UDP follows the fixed
+/// header). True if the checksum was completed.
 pub fn complete_partial(frame: &mut [u8]) -> bool {
-    if frame.len() < 34 || frame[12..14] != [0x08, 0x00] || frame[14] >> 4 != 4 {
+    let Some(l4) = partial_l4(frame) else {
         return false;
-    }
-    let at = match frame[23] {
-        6 => 16,
-        17 => 6,
-        _ => return false,
     };
-    if frame[20] & 0x3f != 0 || frame[21] != 0 {
-        return false; // MF or a fragment offset
+    let at = l4.start + if l4.proto == 6 { 16 } else { 6 };
+    let field = u16::from_be_bytes([frame[at], frame[at + 1]]);
+    if l4.proto == 17 && field == 0 {
+        return false; // UDP without a checksum (IPv4) or an invalid one (IPv6)
     }
-    let ihl = usize::from(frame[14] & 0x0f) * 4;
-    let total = usize::from(u16::from_be_bytes([frame[16], frame[17]]));
-    let l4 = 14 + ihl;
-    if ihl < 20 || total < ihl + at + 2 || 14 + total > frame.len() {
+    if fold(l4.pseudo) != field {
         return false;
     }
-    let field = u16::from_be_bytes([frame[l4 + at], frame[l4 + at + 1]]);
-    if frame[23] == 17 && field == 0 {
-        return false; // UDP without a checksum
-    }
-    let w = |i: usize| u64::from(u16::from_be_bytes([frame[i], frame[i + 1]]));
-    let pseudo = w(26) + w(28) + w(30) + w(32) + u64::from(frame[23]) + (total - ihl) as u64;
-    if fold(pseudo) != field {
-        return false;
-    }
-    let mut c = checksum(&frame[l4..14 + total], 0);
-    if frame[23] == 17 && c == 0 {
+    let mut c = checksum(&frame[l4.start..l4.end], 0);
+    if l4.proto == 17 && c == 0 {
         c = 0xffff; // UDP sends a computed zero as all ones
     }
-    frame[l4 + at..l4 + at + 2].copy_from_slice(&c.to_be_bytes());
+    frame[at..at + 2].copy_from_slice(&c.to_be_bytes());
     true
+}
+
+/// Where a frame's TCP or UDP segment lies and its pseudo-header's sum.
+struct L4 {
+    proto: u8,
+    start: usize,
+    end: usize,
+    pseudo: u64,
+}
+
+fn partial_l4(frame: &[u8]) -> Option<L4> {
+    let w = |i: usize| u64::from(u16::from_be_bytes([frame[i], frame[i + 1]]));
+    let min_l4 = |proto: u8| if proto == 6 { 18 } else { 8 };
+    match frame.get(12..14)? {
+        [0x08, 0x00] if frame.len() >= 34 && frame[14] >> 4 == 4 => {
+            let proto = frame[23];
+            if !matches!(proto, 6 | 17) || frame[20] & 0x3f != 0 || frame[21] != 0 {
+                return None; // not TCP/UDP, or MF or a fragment offset
+            }
+            let ihl = usize::from(frame[14] & 0x0f) * 4;
+            let total = usize::from(u16::from_be_bytes([frame[16], frame[17]]));
+            if ihl < 20 || total < ihl + min_l4(proto) || 14 + total > frame.len() {
+                return None;
+            }
+            let len = (total - ihl) as u64;
+            let pseudo = w(26) + w(28) + w(30) + w(32) + u64::from(proto) + len;
+            Some(L4 {
+                proto,
+                start: 14 + ihl,
+                end: 14 + total,
+                pseudo,
+            })
+        }
+        [0x86, 0xdd] if frame.len() >= 54 && frame[14] >> 4 == 6 => {
+            let proto = frame[20];
+            let len = usize::from(u16::from_be_bytes([frame[18], frame[19]]));
+            if !matches!(proto, 6 | 17) || len < min_l4(proto) || 54 + len > frame.len() {
+                return None;
+            }
+            let addrs: u64 = (22..54).step_by(2).map(w).sum();
+            let pseudo = addrs + u64::from(proto) + len as u64;
+            Some(L4 {
+                proto,
+                start: 54,
+                end: 54 + len,
+                pseudo,
+            })
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -240,6 +277,63 @@ mod tests {
             lying[16..18].copy_from_slice(&9000u16.to_be_bytes());
             assert!(!complete_partial(&mut lying));
             assert!(!complete_partial(&mut good.clone()[..40]));
+        }
+    }
+
+    /// An IPv6 TCP or UDP frame (fd00::1 → fd00::2) with its checksum
+    /// computed from RFC 8200 §8.1's pseudo-header.
+    fn l4_frame6(proto: u8, payload: &[u8]) -> Vec<u8> {
+        let l4len = payload.len() + if proto == 6 { 20 } else { 8 };
+        let mut f = vec![0u8; 54 + l4len];
+        f[12..14].copy_from_slice(&[0x86, 0xdd]);
+        f[14] = 0x60;
+        f[18..20].copy_from_slice(&(l4len as u16).to_be_bytes());
+        f[20] = proto;
+        f[21] = 64;
+        f[22..24].copy_from_slice(&[0xfd, 0]);
+        f[37] = 1;
+        f[38..40].copy_from_slice(&[0xfd, 0]);
+        f[53] = 2;
+        f[54..58].copy_from_slice(&[0x9c, 0x40, 0x00, 0x50]);
+        if proto == 6 {
+            f[66] = 0x50;
+        } else {
+            f[58..60].copy_from_slice(&(l4len as u16).to_be_bytes());
+        }
+        let start = 54 + if proto == 6 { 20 } else { 8 };
+        f[start..].copy_from_slice(payload);
+        let c = checksum(&f[54..], pseudo6(&f));
+        f[54 + if proto == 6 { 16 } else { 6 }..][..2].copy_from_slice(&c.to_be_bytes());
+        f
+    }
+
+    fn pseudo6(f: &[u8]) -> u16 {
+        let mut p = f[22..54].to_vec();
+        p.extend_from_slice(&((f.len() - 54) as u32).to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, f[20]]);
+        !checksum(&p, 0)
+    }
+
+    #[test]
+    fn an_ipv6_partial_checksum_is_completed_and_extension_headers_left_alone() {
+        for proto in [6u8, 17] {
+            let payload: Vec<u8> = (0..1401u32).map(|i| (i * 13) as u8).collect();
+            let good = l4_frame6(proto, &payload);
+            let at = 54 + if proto == 6 { 16 } else { 6 };
+            let mut partial = good.clone();
+            partial[at..at + 2].copy_from_slice(&pseudo6(&good).to_be_bytes());
+            let ps = partial.clone();
+            assert!(complete_partial(&mut partial), "proto {proto}");
+            assert_eq!(partial, good, "completed as the device would have");
+            assert!(!complete_partial(&mut good.clone()), "complete: untouched");
+            // A hop-by-hop header first, a lying length, a short frame.
+            let mut ext = ps.clone();
+            ext[20] = 0;
+            assert!(!complete_partial(&mut ext));
+            let mut lying = ps.clone();
+            lying[18..20].copy_from_slice(&9000u16.to_be_bytes());
+            assert!(!complete_partial(&mut lying));
+            assert!(!complete_partial(&mut ps[..60].to_vec()));
         }
     }
 }
