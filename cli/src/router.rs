@@ -339,7 +339,7 @@ pub fn show_text(db: &pb::NbDatabase, sb: &pb::SbSnapshot) {
         for m in sb.mac_bindings.iter().filter(|m| Some(m.datapath) == dp) {
             println!(
                 "    neighbour {} is {} on {} (learned)",
-                std::net::Ipv4Addr::from(m.ip),
+                switchyard_southbound::mac_binding_ip(m),
                 switchyard_southbound::fmt_mac(m.mac),
                 m.logical_port
             );

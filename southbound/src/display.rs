@@ -71,6 +71,8 @@ fn ip6_half(f: Field) -> Option<(&'static str, bool)> {
         Field::Ip6DstLo => ("ip6.dst", false),
         Field::NdTargetHi => ("nd.target", true),
         Field::NdTargetLo => ("nd.target", false),
+        Field::Xxreg0Hi => ("xxreg0", true),
+        Field::Xxreg0Lo => ("xxreg0", false),
         _ => return None,
     })
 }
@@ -142,6 +144,14 @@ pub fn actions_text(acts: &[Action]) -> String {
             Some(Kind::ArpReply(r)) => {
                 let _ = write!(s, "arp_reply(eth.src = {});", fmt_mac(r.mac));
             }
+            Some(Kind::NdNa(r)) => {
+                let _ = write!(
+                    s,
+                    "nd_na{} {{ eth.src = {m}; ip6.src = nd.target; nd.tll = {m}; outport = inport; output; }};",
+                    if r.router { "_router" } else { "" },
+                    m = fmt_mac(r.mac)
+                );
+            }
             Some(Kind::Route(r)) => route_text(&mut s, r),
             Some(Kind::Ecmp(e)) => {
                 s.push_str("ecmp_select {");
@@ -154,6 +164,20 @@ pub fn actions_text(acts: &[Action]) -> String {
             Some(Kind::GetArp(_)) => s.push_str("get_arp(outport, reg0); next;"),
             Some(Kind::SetEthDst(e)) => {
                 let _ = write!(s, "eth.dst = {}; next;", fmt_mac(e.mac));
+            }
+            Some(Kind::IcmpError(e)) if e.src_ip6.len() == 16 => {
+                let _ = write!(
+                    s,
+                    "icmp6_error {{ icmp6.type = {}; icmp6.code = {}; ip6.src = {};{} }};",
+                    e.r#type,
+                    e.code,
+                    ip6_bytes(&e.src_ip6),
+                    if e.mtu != 0 {
+                        format!(" icmp6.frag_mtu = {};", e.mtu)
+                    } else {
+                        String::new()
+                    }
+                );
             }
             Some(Kind::IcmpError(e)) => {
                 let _ = write!(
@@ -170,12 +194,16 @@ pub fn actions_text(acts: &[Action]) -> String {
                 );
             }
             Some(Kind::IcmpEchoReply(_)) => s.push_str(
-                "icmp4 { ip4.dst <-> ip4.src; icmp4.type = 0; ip.ttl = 255; } /* routed back */;",
+                "icmp { ip.dst <-> ip.src; icmp.type = echo_reply; ip.ttl = 255; } /* routed back */;",
             ),
             Some(Kind::ArpRequest(_)) => s.push_str(
                 "arp { eth.dst = ff:ff:ff:ff:ff:ff; arp.spa = reg1; arp.tpa = reg0; arp.op = 1; output; };",
             ),
             Some(Kind::PutArp(_)) => s.push_str("put_arp(inport, arp.spa, arp.sha);"),
+            Some(Kind::NdNs(_)) => s.push_str(
+                "nd_ns { eth.dst = 33:33:ff:xx:xx:xx; ip6.dst = solicited-node(xxreg0); ip6.src = xxreg1; nd.target = xxreg0; output; };",
+            ),
+            Some(Kind::PutNd(_)) => s.push_str("put_nd(inport, nd.target, nd.tll);"),
             Some(Kind::TcpReset(_)) => s.push_str(
                 "tcp_reset { ip4.dst <-> ip4.src; tcp.dst <-> tcp.src; } /* routed back */;",
             ),
@@ -205,7 +233,26 @@ fn ip4(v: u32) -> std::net::Ipv4Addr {
     std::net::Ipv4Addr::from(v)
 }
 
+/// A 16-byte address from a proto `bytes` field (anything else prints `::`).
+pub fn ip6_bytes(b: &[u8]) -> std::net::Ipv6Addr {
+    <[u8; 16]>::try_from(b).unwrap_or([0; 16]).into()
+}
+
 fn route_text(s: &mut String, r: &crate::pb::Route) {
+    if r.src_ip6.len() == 16 {
+        let nh = match r.nexthop6.as_slice() {
+            b if b.len() == 16 && b.iter().any(|&x| x != 0) => ip6_bytes(b).to_string(),
+            _ => "ip6.dst".to_string(),
+        };
+        let _ = write!(
+            s,
+            "ip.ttl--; xxreg0 = {nh}; xxreg1 = {}; eth.src = {}; outport = \"{}\"; next;",
+            ip6_bytes(&r.src_ip6),
+            fmt_mac(r.src_mac),
+            r.port_name
+        );
+        return;
+    }
     let nh = if r.nexthop == 0 {
         "ip4.dst".to_string()
     } else {

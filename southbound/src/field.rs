@@ -62,6 +62,8 @@ named_enum! {
         NdTargetLo => "nd.target[0..63]",
         NdSll => "nd.sll",
         NdTll => "nd.tll",
+        Xxreg0Hi => "xxreg0[64..127]",
+        Xxreg0Lo => "xxreg0[0..63]",
     }
 }
 
@@ -133,7 +135,9 @@ impl Field {
             | Field::Ip6DstHi
             | Field::Ip6DstLo
             | Field::NdTargetHi
-            | Field::NdTargetLo => 64,
+            | Field::NdTargetLo
+            | Field::Xxreg0Hi
+            | Field::Xxreg0Lo => 64,
             Field::EthType | Field::ArpOp | Field::L4Src | Field::L4Dst => 16,
             Field::Ip4Src | Field::Ip4Dst | Field::ArpSpa | Field::ArpTpa => 32,
             Field::Reg0 | Field::Reg1 | Field::CtMark | Field::CtLabel => 32,

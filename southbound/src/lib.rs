@@ -42,6 +42,23 @@ pub use stage::{Pipeline, Stage};
 use pb::{sb_row::Row, SbDelta, SbRow, SbSnapshot};
 use std::collections::BTreeMap;
 
+/// The neighbour address of a learned binding: IPv6 when `ip6` holds one.
+pub fn mac_binding_ip(m: &pb::MacBinding) -> std::net::IpAddr {
+    match <[u8; 16]>::try_from(m.ip6.as_slice()) {
+        Ok(a) => std::net::Ipv6Addr::from(a).into(),
+        Err(_) => std::net::Ipv4Addr::from(m.ip).into(),
+    }
+}
+
+/// The row key of a learned binding (`mb/DP/PORT/IP`; an IPv4 address as
+/// its number, as it always was, an IPv6 one as text).
+pub fn mac_binding_key(m: &pb::MacBinding) -> String {
+    match mac_binding_ip(m) {
+        std::net::IpAddr::V6(a) => format!("mb/{}/{}/{a}", m.datapath, m.logical_port),
+        std::net::IpAddr::V4(_) => format!("mb/{}/{}/{}", m.datapath, m.logical_port, m.ip),
+    }
+}
+
 /// The key that identifies a southbound row across snapshots and deltas.
 pub fn row_key(row: &SbRow) -> String {
     match &row.row {
@@ -50,7 +67,7 @@ pub fn row_key(row: &SbRow) -> String {
         Some(Row::PortBinding(p)) => format!("pb/{}", p.logical_port),
         Some(Row::MulticastGroup(m)) => format!("mc/{}/{}", m.datapath, m.tunnel_key),
         Some(Row::Flow(f)) => format!("lf/{:016x}", flow_hash(f)),
-        Some(Row::MacBinding(m)) => format!("mb/{}/{}/{}", m.datapath, m.logical_port, m.ip),
+        Some(Row::MacBinding(m)) => mac_binding_key(m),
         Some(Row::LoadBalancer(l)) => format!("lb/{}", l.name),
         Some(Row::Nat(n)) => format!("nat/{}/{}/{}", n.router, n.r#type, n.external_ip),
         Some(Row::Dns(d)) => format!("dns/{}/{}", d.datapath, d.name),

@@ -93,3 +93,83 @@ fn dual_stack_pods_ping6_and_cannot_spoof_or_advertise() {
     // IPv4 is unaffected by the IPv6 rules.
     assert!(sb.ping(0, &sb.ip(1)));
 }
+
+/// The router port's address on pod `i`'s /64 (`::1`, as the sandbox
+/// configures it).
+fn gateway6(sb: &Sandbox, i: usize) -> String {
+    let a = u128::from(sb.ip6(i).parse::<Ipv6Addr>().expect("ip6"));
+    Ipv6Addr::from(a & !u128::from(u64::MAX) | 1).to_string()
+}
+
+/// fe80::/64 with the modified EUI-64 of `mac` (RFC 4291 appendix A).
+fn link_local(mac: u64) -> String {
+    let m = mac.to_be_bytes();
+    let iid = u64::from_be_bytes([m[2] ^ 2, m[3], m[4], 0xff, 0xfe, m[5], m[6], m[7]]);
+    Ipv6Addr::from(0xfe80u128 << 112 | u128::from(iid)).to_string()
+}
+
+#[test]
+fn ipv6_is_routed_between_switches_with_nd_and_icmpv6() {
+    if !can_run("ipv6_is_routed_between_switches_with_nd_and_icmpv6") {
+        return;
+    }
+    let sb = Sandbox::up_with(91, 2, &["--ipv6", "--subnets", "2"]);
+    let gw = gateway6(&sb, 0);
+    // The switch answers the pod's solicitation for its gateway (as a
+    // router: the NA's R flag makes the kernel mark the entry "router").
+    assert!(
+        wait_until(Duration::from_secs(15), || sb
+            .exec(0, &["ping", "-6", "-c", "1", "-W", "1", &gw])
+            .0),
+        "pod1 -> its gateway {gw}"
+    );
+    let (_, neigh, _) = sb.exec(0, &["ip", "-6", "neigh", "show", &gw]);
+    assert!(neigh.contains("router"), "gateway entry: {neigh}");
+    let gw_mac = neigh
+        .split_whitespace()
+        .skip_while(|w| *w != "lladdr")
+        .nth(1)
+        .map(mac_of)
+        .expect("the gateway's MAC");
+
+    // Across the router, both ways, and TCP.
+    assert!(ping6_until(&sb, 0, 1), "pod1 -> pod2 across lr0");
+    assert!(ping6_until(&sb, 1, 0), "pod2 -> pod1 across lr0");
+    assert!(
+        sb.iperf3_bps_to(1, 0, &sb.ip6(1), false) > 0.0,
+        "iperf3 -6 across lr0"
+    );
+
+    // Hop limit 1: the router answers with ICMPv6 time exceeded.
+    let before = sb.drops("ttl_exceeded");
+    let (_, out, _) = sb.exec(
+        0,
+        &["ping", "-6", "-c", "1", "-W", "1", "-t", "1", &sb.ip6(1)],
+    );
+    assert!(out.contains("Time exceeded"), "ping -t 1: {out}");
+    assert!(sb.drops("ttl_exceeded") > before);
+
+    // Nothing listens on the router: TCP to it is refused.
+    let (ok, out, err) = sb.exec(0, &["iperf3", "-c", &gw, "-t", "1"]);
+    assert!(
+        !ok && format!("{out}{err}").contains("refused"),
+        "TCP to the router: {out}{err}"
+    );
+
+    // The router's link-local address answers too; its reply goes to the
+    // pod's link-local address, which no NB row names: the router solicits
+    // it, learns it from the pod's NA and reports it to northd.
+    let ll = format!("{}%eth0", link_local(gw_mac));
+    assert!(
+        wait_until(Duration::from_secs(15), || sb
+            .exec(0, &["ping", "-6", "-c", "1", "-W", "1", &ll])
+            .0),
+        "pod1 -> the router's link-local {ll}"
+    );
+    let pod_ll = link_local(pod_mac(&sb, 0));
+    assert!(wait_until(Duration::from_secs(10), || sb
+        .syctl(&["show"])
+        .contains(&format!("neighbour {pod_ll} is"))));
+    // IPv4 across the same router is unaffected.
+    assert!(sb.ping(0, &sb.ip(1)));
+}

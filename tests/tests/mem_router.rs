@@ -141,6 +141,7 @@ fn unresolved_nexthop_sends_one_arp_then_learns_and_forwards() {
         logical_port: "lr0-ls1".into(),
         ip: learned.ip,
         mac: learned.mac,
+        ..Default::default()
     });
     let local = switchyard_tests::memory::bindings(&lports());
     shared

@@ -562,7 +562,13 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
                 name: lrp.clone(),
                 router_name: lr.clone(),
                 mac: s.gateway_mac.clone(),
-                networks: vec![format!("{}/{plen}", s.gateway)],
+                // --ipv6: the router port is ::1 of the switch's /64 too.
+                networks: std::iter::once(format!("{}/{plen}", s.gateway))
+                    .chain(
+                        (st.ipv6 && s.name != EXT_SWITCH)
+                            .then(|| format!("{}/64", pod::pod_addr6(&s.subnet, 1))),
+                    )
+                    .collect(),
                 enabled: true,
                 ..Default::default()
             }));

@@ -115,6 +115,16 @@ pub(super) fn create_pod(
             &["ip", "route", "add", "default", "via", &sw.gateway],
         )?;
     }
+    if routed && !ip6.is_empty() {
+        // The router port's global address, as the IPv4 route does (no RA yet).
+        let gw6 = pod_addr6(&sw.subnet, 1);
+        in_ns(
+            &netns,
+            &[
+                "ip", "-6", "route", "add", "default", "via", &gw6, "dev", "eth0",
+            ],
+        )?;
+    }
     // Keep the pod's receive processing off the PMD core: with veth, the kernel
     // runs a pod's RX stack in the softirq of whoever transmits to it, which for
     // AF_XDP copy mode is vswitchd's sendto() on the PMD core.
@@ -238,7 +248,7 @@ pub(super) fn dhcp_client(st: &State, p: &Pod) -> anyhow::Result<()> {
 
 /// The IPv6 address of pod `host` on the switch of IPv4 `subnet`: one /64
 /// per switch under fd00::/16 (10.244.1.0/24 -> fd00:af4:1::/64).
-fn pod_addr6(subnet: &str, host: u8) -> String {
+pub(super) fn pod_addr6(subnet: &str, host: u8) -> String {
     let o: Vec<u16> = subnet
         .split(['.', '/'])
         .filter_map(|x| x.parse().ok())

@@ -9,6 +9,7 @@ pub mod flows;
 pub mod lb;
 mod port_sec;
 pub mod router;
+mod router6;
 
 use crate::nb::{parse_addresses, Nb};
 use ipnet::IpNet;
@@ -149,6 +150,9 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
                 );
                 lf.add(dp, Stage::LsInArpRsp, 50, arp_req(), vec![arp_reply(e.mac)]);
             }
+            for ip in e.ips.iter().filter(|n| matches!(n, IpNet::V6(_))) {
+                nd_responder(lf, dp, key, name, ip, e.mac, peer.is_some());
+            }
         }
     }
 
@@ -181,6 +185,53 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
         tunnel_key: MC_UNKNOWN_KEY,
         ports: unknown,
     });
+}
+
+/// The switch answers a neighbor solicitation for a known IPv6 address (the
+/// ARP responder's twin; `router`: the address is a router port's), but not
+/// from the port that owns it, and never a DAD probe (from ::, which only
+/// the owner may answer: the probe is flooded to it).
+fn nd_responder(
+    lf: &mut Lflows,
+    dp: u32,
+    key: u32,
+    name: &str,
+    ip: &IpNet,
+    mac: u64,
+    router: bool,
+) {
+    let ns = || {
+        M::any()
+            .icmp6(135)
+            .ip6(Field::NdTargetHi, Field::NdTargetLo, ip)
+    };
+    let unspecified = IpNet::from(std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED));
+    lf.add(
+        dp,
+        Stage::LsInArpRsp,
+        100,
+        ns().inport(key, name),
+        vec![next()],
+    );
+    lf.add(
+        dp,
+        Stage::LsInArpRsp,
+        90,
+        ns().ip6(Field::Ip6SrcHi, Field::Ip6SrcLo, &unspecified),
+        vec![next()],
+    );
+    lf.add(
+        dp,
+        Stage::LsInArpRsp,
+        50,
+        ns(),
+        vec![flows::action(
+            switchyard_southbound::pb::action::Kind::NdNa(switchyard_southbound::pb::NdNa {
+                mac,
+                router,
+            }),
+        )],
+    );
 }
 
 #[cfg(test)]

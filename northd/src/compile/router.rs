@@ -44,6 +44,7 @@ fn route(p: &Port, nexthop: u32, src: &Ipv4Net) -> pb::Route {
         port_name: p.lrp.name.clone(),
         src_ip: u32::from(src.addr()),
         src_mac: p.mac,
+        ..Default::default()
     }
 }
 
@@ -52,7 +53,7 @@ fn icmp_error(ty: u32, code: u32, src: &Ipv4Net) -> pb::Action {
         r#type: ty,
         code,
         src_ip: u32::from(src.addr()),
-        mtu: 0,
+        ..Default::default()
     }))
 }
 
@@ -196,23 +197,25 @@ pub(crate) fn compile_router(nb: &Nb, lr: &pb::LogicalRouter, out: &mut Compiled
                 .eq(Field::ArpOp, 2),
             vec![action(Kind::PutArp(pb::PutArp {}))],
         );
-        let first = p.nets[0];
-        for ttl in [0, 1] {
+        // A port with IPv6 networks only has no IPv4 address to answer from.
+        if let Some(first) = p.nets.first() {
+            for ttl in [0, 1] {
+                lf.add(
+                    dp,
+                    Stage::LrInIpInput,
+                    30,
+                    ip4().inport(key, name).eq(Field::IpTtl, ttl),
+                    vec![icmp_error(11, 0, first)],
+                );
+            }
             lf.add(
                 dp,
-                Stage::LrInIpInput,
-                30,
-                ip4().inport(key, name).eq(Field::IpTtl, ttl),
-                vec![icmp_error(11, 0, &first)],
+                Stage::LrInIpRouting,
+                1,
+                ip4().inport(key, name),
+                vec![icmp_error(3, 0, first)],
             );
         }
-        lf.add(
-            dp,
-            Stage::LrInIpRouting,
-            1,
-            ip4().inport(key, name),
-            vec![icmp_error(3, 0, &first)],
-        );
         lf.add(
             dp,
             Stage::LrOutDelivery,
@@ -310,12 +313,12 @@ pub(crate) fn compile_router(nb: &Nb, lr: &pb::LogicalRouter, out: &mut Compiled
     // Static routes, grouped by prefix: several nexthops for one prefix are ECMP.
     let mut by_prefix: BTreeMap<Ipv4Net, Vec<pb::Route>> = BTreeMap::new();
     for r in nb.routes_of(&lr.name) {
-        let (Ok(prefix), Ok((lrp, net)), Ok(nh)) = (
+        let (Ok(IpNet::V4(prefix)), Ok((lrp, IpNet::V4(net))), Ok(nh)) = (
             parse_prefix(&r.prefix),
             nb.route_port(r),
             r.nexthop.parse::<std::net::Ipv4Addr>(),
         ) else {
-            continue;
+            continue; // IPv6 routes: router6
         };
         let Some(p) = ports.iter().find(|p| p.lrp.name == lrp.name) else {
             continue;
@@ -335,4 +338,5 @@ pub(crate) fn compile_router(nb: &Nb, lr: &pb::LogicalRouter, out: &mut Compiled
         };
         lf.add(dp, Stage::LrInIpRouting, prio, m, vec![action(act)]);
     }
+    crate::compile::router6::compile_router6(nb, lr, &attached, lf);
 }

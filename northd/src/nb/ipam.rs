@@ -224,15 +224,19 @@ pub(crate) fn effective_addresses(
     p: &LogicalSwitchPort,
 ) -> crate::nb::Addresses {
     if let Some(lrp) = crate::nb::router::router_peer(nb, p) {
-        let (Ok(mac), Ok(nets)) = (
+        let (Ok(mac), Ok(nets), Ok(nets6)) = (
             crate::nb::router::parse_lrp_mac(&lrp.mac),
             crate::nb::router::parse_networks(&lrp.networks),
+            crate::nb::router::parse_networks6(&lrp.networks),
         ) else {
             return Default::default();
         };
         // The router port answers ARP for its addresses and for the NAT
-        // external IPs in its networks (floating IPs, SNAT addresses).
+        // external IPs in its networks (floating IPs, SNAT addresses), and
+        // ND for its IPv6 addresses and its link-local one.
         let nat = nb.nat_external_ips_on(lrp);
+        let v6 = nets6.iter().map(|n| n.addr());
+        let link_local = (!nets6.is_empty()).then(|| crate::nb::router::link_local(mac));
         return crate::nb::Addresses {
             entries: vec![crate::nb::AddrEntry {
                 mac,
@@ -240,7 +244,9 @@ pub(crate) fn effective_addresses(
                     .iter()
                     .map(|n| n.addr())
                     .chain(nat)
-                    .map(|a| ipnet::IpNet::from(std::net::IpAddr::V4(a)))
+                    .map(std::net::IpAddr::V4)
+                    .chain(v6.chain(link_local).map(std::net::IpAddr::V6))
+                    .map(ipnet::IpNet::from)
                     .collect(),
             }],
             ..Default::default()

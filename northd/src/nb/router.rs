@@ -5,8 +5,8 @@
 //! whole transaction is applied, so an operator may create both ends in one go.
 
 use crate::nb::{check_name, Nb, NbError, MAX_DP_KEY, MAX_PORT_KEY};
-use ipnet::{IpNet, Ipv4Net};
-use std::net::Ipv4Addr;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use std::net::{IpAddr, Ipv6Addr};
 use switchyard_southbound::parse_mac;
 use switchyard_southbound::pb::{LogicalRouter, LogicalRouterPort, StaticRoute};
 
@@ -37,8 +37,21 @@ pub fn parse_lrp_mac(mac: &str) -> Result<u64, NbError> {
     Ok(m)
 }
 
-/// Parses a router port's `networks`: IPv4 "address/len" entries.
+/// Parses a router port's `networks`: "address/len" entries of either
+/// family (at least one). Returns the IPv4 ones; [`parse_networks6`] the
+/// IPv6 ones.
 pub fn parse_networks(list: &[String]) -> Result<Vec<Ipv4Net>, NbError> {
+    Ok(parse_all_networks(list)?.0)
+}
+
+/// The IPv6 networks of a router port (validated as [`parse_networks`]).
+pub fn parse_networks6(list: &[String]) -> Result<Vec<Ipv6Net>, NbError> {
+    Ok(parse_all_networks(list)?.1)
+}
+
+type Networks = (Vec<Ipv4Net>, Vec<Ipv6Net>);
+
+fn parse_all_networks(list: &[String]) -> Result<Networks, NbError> {
     if list.is_empty() {
         return Err(bad(
             "networks",
@@ -46,22 +59,20 @@ pub fn parse_networks(list: &[String]) -> Result<Vec<Ipv4Net>, NbError> {
             "a router port needs at least one network",
         ));
     }
-    let mut out: Vec<Ipv4Net> = Vec::new();
+    let (mut out, mut out6): Networks = Default::default();
     for n in list {
         let net = match n.parse::<IpNet>() {
             Ok(IpNet::V4(v4)) => v4,
-            Ok(IpNet::V6(_)) => {
-                return Err(bad(
-                    "networks",
-                    n,
-                    "IPv6 router networks are not supported yet",
-                ))
+            Ok(IpNet::V6(v6)) => {
+                check_network6(n, &v6, &out6)?;
+                out6.push(v6);
+                continue;
             }
             Err(_) => {
                 return Err(bad(
                     "networks",
                     n,
-                    "not an address with a prefix such as 10.0.0.1/24",
+                    "not an address with a prefix such as 10.0.0.1/24 or fd00::1/64",
                 ))
             }
         };
@@ -91,17 +102,67 @@ pub fn parse_networks(list: &[String]) -> Result<Vec<Ipv4Net>, NbError> {
         }
         out.push(net);
     }
-    Ok(out)
+    Ok((out, out6))
 }
 
-/// Parses a route's prefix (no host bits).
-pub fn parse_prefix(p: &str) -> Result<Ipv4Net, NbError> {
+/// An IPv6 router network: a global or unique-local unicast address in a
+/// prefix of /127 or shorter (RFC 6164 point-to-point links), not the
+/// subnet-router anycast address (RFC 4291 §2.6.1) but on a /127. The
+/// link-local address comes from the port's MAC and is not listed.
+fn check_network6(text: &str, net: &Ipv6Net, others: &[Ipv6Net]) -> Result<(), NbError> {
+    let a = net.addr();
+    let why = if net.prefix_len() > 127 {
+        "a router network needs a prefix of /127 or shorter"
+    } else if a.is_multicast() || a.is_unspecified() || a.is_loopback() {
+        "a router port's address must be unicast"
+    } else if a.is_unicast_link_local() {
+        "the link-local address comes from the port's MAC; list global or unique-local networks"
+    } else if a == net.network() && net.prefix_len() < 127 {
+        "give the router's own address in the subnet, e.g. fd00::1/64 (the subnet's first address is the subnet-router anycast)"
+    } else if others
+        .iter()
+        .any(|o| o.contains(&a) || net.contains(&o.addr()))
+    {
+        "overlaps another network of the same port"
+    } else {
+        return Ok(());
+    };
+    Err(bad("networks", text, why))
+}
+
+/// A static route's nexthop: a unicast address of either family.
+fn parse_nexthop(nh: &str) -> Result<IpAddr, NbError> {
+    let a: IpAddr = nh
+        .parse()
+        .map_err(|_| bad("nexthop", nh, "not an IPv4 or IPv6 address"))?;
+    if a.is_multicast() || a.is_unspecified() {
+        return Err(bad("nexthop", nh, "a nexthop must be a unicast address"));
+    }
+    Ok(a)
+}
+
+/// The link-local address of a router port: fe80::/64 with the modified
+/// EUI-64 of its MAC (RFC 4291 appendix A), as OVN gives every IPv6 port.
+pub fn link_local(mac: u64) -> Ipv6Addr {
+    let m = mac.to_be_bytes();
+    let iid = u64::from_be_bytes([m[2] ^ 0x02, m[3], m[4], 0xff, 0xfe, m[5], m[6], m[7]]);
+    Ipv6Addr::from(0xfe80u128 << 112 | u128::from(iid))
+}
+
+/// Parses a route's prefix (no host bits), of either family; a bare
+/// address is a host route.
+pub fn parse_prefix(p: &str) -> Result<IpNet, NbError> {
     let net = match p.parse::<IpNet>() {
-        Ok(IpNet::V4(v4)) => v4,
-        Ok(IpNet::V6(_)) => return Err(bad("prefix", p, "IPv6 routes are not supported yet")),
-        Err(_) => match p.parse::<Ipv4Addr>() {
-            Ok(a) => Ipv4Net::from(a),
-            Err(_) => return Err(bad("prefix", p, "not a CIDR such as 10.9.0.0/16")),
+        Ok(n) => n,
+        Err(_) => match p.parse::<IpAddr>() {
+            Ok(a) => IpNet::from(a),
+            Err(_) => {
+                return Err(bad(
+                    "prefix",
+                    p,
+                    "not a CIDR such as 10.9.0.0/16 or fd00:9::/64",
+                ))
+            }
         },
     };
     if net.trunc() != net {
@@ -233,10 +294,16 @@ impl Nb {
             return Err(NbError::Missing("logical router", r.router_name.clone()));
         }
         let mut r = r.clone();
-        r.prefix = parse_prefix(&r.prefix)?.to_string();
-        r.nexthop
-            .parse::<Ipv4Addr>()
-            .map_err(|_| bad("nexthop", &r.nexthop, "not an IPv4 address"))?;
+        let prefix = parse_prefix(&r.prefix)?;
+        r.prefix = prefix.to_string();
+        let nh = parse_nexthop(&r.nexthop)?;
+        if nh.is_ipv4() != matches!(prefix, IpNet::V4(_)) {
+            return Err(bad(
+                "nexthop",
+                &r.nexthop,
+                format!("the prefix {prefix} is of the other address family"),
+            ));
+        }
         let key = route_key(&r);
         if let Some(old) = self.routes.get(&key) {
             return if may_exist && *old == r {
@@ -282,16 +349,18 @@ impl Nb {
     pub fn route_port<'a>(
         &'a self,
         r: &'a StaticRoute,
-    ) -> Result<(&'a LogicalRouterPort, Ipv4Net), NbError> {
-        let nh: Ipv4Addr = r
-            .nexthop
-            .parse()
-            .map_err(|_| bad("nexthop", &r.nexthop, "not an IPv4 address"))?;
+    ) -> Result<(&'a LogicalRouterPort, IpNet), NbError> {
+        let nh = parse_nexthop(&r.nexthop)?;
         for p in self.router_ports_of(&r.router_name) {
             if !r.output_port.is_empty() && p.name != r.output_port {
                 continue;
             }
-            for n in parse_networks(&p.networks)? {
+            let (v4, v6) = parse_all_networks(&p.networks)?;
+            let nets = v4
+                .into_iter()
+                .map(IpNet::V4)
+                .chain(v6.into_iter().map(IpNet::V6));
+            for n in nets {
                 if n.contains(&nh) {
                     return Ok((p, n));
                 }
@@ -361,9 +430,14 @@ impl Nb {
             }
         }
         for lr in self.routers.values() {
-            let mut nets: Vec<(&str, Ipv4Net)> = Vec::new();
+            let mut nets: Vec<(&str, IpNet)> = Vec::new();
             for p in self.router_ports_of(&lr.name) {
-                for n in parse_networks(&p.networks)? {
+                let (v4, v6) = parse_all_networks(&p.networks)?;
+                for n in v4
+                    .into_iter()
+                    .map(IpNet::V4)
+                    .chain(v6.into_iter().map(IpNet::V6))
+                {
                     if let Some((other, on)) = nets
                         .iter()
                         .find(|(_, o)| o.contains(&n.network()) || n.contains(&o.network()))
@@ -551,7 +625,33 @@ pub(crate) mod tests {
             ),
             (vec![route("10.9.0.0/16", "192.0.2.1")], "not reachable"),
             (vec![route("10.9.0.1/16", "10.1.0.5")], "host bits set"),
-            (vec![route("10.9.0.0/16", "nope")], "not an IPv4 address"),
+            (
+                vec![route("10.9.0.0/16", "nope")],
+                "not an IPv4 or IPv6 address",
+            ),
+            // IPv6 networks and routes.
+            (
+                vec![lrp("x", "lr0", "0a:00:00:00:ff:09", "fe80::1/64")],
+                "link-local address comes from the port's MAC",
+            ),
+            (
+                vec![lrp("x", "lr0", "0a:00:00:00:ff:09", "fd00:5::/64")],
+                "subnet-router anycast",
+            ),
+            (
+                vec![lrp("x", "lr0", "0a:00:00:00:ff:09", "fd00:5::1/128")],
+                "/127 or shorter",
+            ),
+            (
+                vec![lrp("x", "lr0", "0a:00:00:00:ff:09", "ff02::1/64")],
+                "must be unicast",
+            ),
+            (
+                vec![route("fd00:9::/64", "10.1.0.5")],
+                "other address family",
+            ),
+            (vec![route("10.9.0.0/16", "ff02::1")], "unicast address"),
+            (vec![route("fd00:9::/64", "fd00:1::5")], "not reachable"),
             (vec![attach("again", "ls0", "lr0-ls1")], "attached twice"),
             (
                 vec![attach("dangling", "ls0", "nope")],

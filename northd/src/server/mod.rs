@@ -687,10 +687,21 @@ impl Southbound for Northd {
                     b.mac
                 )));
             }
-            keys.push(format!("mb/{}/{}/{}", b.datapath, b.logical_port, b.ip));
+            match <[u8; 16]>::try_from(b.ip6.as_slice()).map(std::net::Ipv6Addr::from) {
+                _ if b.ip6.is_empty() => {}
+                Ok(a) if !(a.is_multicast() || a.is_unspecified()) && b.ip == 0 => {}
+                _ => {
+                    return Err(Status::invalid_argument(format!(
+                        "ip6 {:02x?} is not a unicast IPv6 address (16 bytes, with ip 0)",
+                        b.ip6
+                    )))
+                }
+            }
+            keys.push(switchyard_southbound::mac_binding_key(&b));
+            let ip = switchyard_southbound::mac_binding_ip(&b);
             st.sb
                 .mac_bindings
-                .insert((b.datapath, b.logical_port.clone(), b.ip), b);
+                .insert((b.datapath, b.logical_port.clone(), ip), b);
         }
         st.sb.refresh(&keys);
         self.publish_sb(&st);

@@ -19,7 +19,7 @@ pub struct Sb {
     /// logical port -> chassis that claimed it.
     pub claims: BTreeMap<String, String>,
     /// Neighbours learned by chassis: (router datapath, router port, IP) -> binding.
-    pub mac_bindings: BTreeMap<(u32, String, u32), pb::MacBinding>,
+    pub mac_bindings: BTreeMap<(u32, String, std::net::IpAddr), pb::MacBinding>,
     rows: BTreeMap<String, SbRow>,
     history: VecDeque<SbDelta>,
     /// The NB version the last delta carried: a new one makes a delta even
@@ -163,7 +163,7 @@ impl Sb {
             let m = self
                 .mac_bindings
                 .values()
-                .find(|m| format!("mb/{}/{}/{}", m.datapath, m.logical_port, m.ip) == key)?;
+                .find(|m| switchyard_southbound::mac_binding_key(m) == key)?;
             let live = self
                 .compiled
                 .port_bindings
@@ -307,12 +307,13 @@ mod tests {
         );
         let dp = sb.compiled.port_bindings[0].datapath;
         sb.mac_bindings.insert(
-            (dp, "p2".into(), 7),
+            (dp, "p2".into(), std::net::Ipv4Addr::from(7).into()),
             pb::MacBinding {
                 datapath: dp,
                 logical_port: "p2".into(),
                 ip: 7,
                 mac: 0x0a00_0000_0009,
+                ..Default::default()
             },
         );
         assert!(sb.refresh(&[format!("mb/{dp}/p2/7")]));

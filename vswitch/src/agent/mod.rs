@@ -162,7 +162,7 @@ pub struct Agent {
     pending: BTreeMap<String, (SavedBinding, String)>,
     /// Neighbours this chassis learned, re-reported whenever northd reconnects
     /// (northd keeps learned bindings in memory, as chassis claims).
-    learned: BTreeMap<(u32, String, u32), pb::MacBinding>,
+    learned: BTreeMap<(u32, String, std::net::IpAddr), pb::MacBinding>,
     underlay: Option<crate::agent::underlay::UnderlayState>,
     underlay_stats: Option<Arc<PortStats>>,
     /// The PMD that owns the underlay port.

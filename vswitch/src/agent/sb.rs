@@ -16,12 +16,24 @@ impl Agent {
                 logical_port: t.port_name(l.dp, l.port).to_string(),
                 ip: l.ip,
                 mac: l.mac,
+                ip6: l
+                    .ip6
+                    .map(|w| {
+                        switchyard_datapath::dp::generate6::addr(w)
+                            .octets()
+                            .to_vec()
+                    })
+                    .unwrap_or_default(),
             };
             let in_sb = self
                 .sb
                 .as_ref()
                 .is_some_and(|sb| sb.mac_bindings.contains(&b));
-            let k = (b.datapath, b.logical_port.clone(), b.ip);
+            let k = (
+                b.datapath,
+                b.logical_port.clone(),
+                switchyard_southbound::mac_binding_ip(&b),
+            );
             if self.learned.get(&k) != Some(&b) {
                 self.learned.insert(k, b.clone());
                 if !in_sb && !fresh.contains(&b) {

@@ -21,6 +21,7 @@ use super::{encap_send, lock, pair, Pmd};
 use crate::ct::edge::{Edge, EdgeState, Tracked};
 use crate::dp::emc::INLINE_OUTPUTS;
 use crate::dp::flow::FlowKey;
+use crate::dp::generate6::nd_na_in_place;
 use crate::dp::megaflow::Wildcards;
 use crate::dp::packet::{apply_rewrite, arp_reply_in_place};
 use crate::dp::pipeline::{run_passed, run_wc, Decision, Verdict};
@@ -543,6 +544,22 @@ impl Pmd {
                     let r = p.io.tx_rx_frame(i);
                     p.sent(r, len, &self.stats);
                 }
+                self.mark_dirty(s as u16);
+            }
+            Verdict::NdReply { mac, router } => {
+                let Some(p) = self.ports[s].as_mut() else {
+                    return;
+                };
+                let f = p.io.rx_frame_mut(i);
+                // The flows match only solicitations; one the in-place
+                // writer cannot answer (extension headers) is dropped.
+                if !nd_na_in_place(f, mac, router) {
+                    p.drop_rx(DropReason::GenerateFailed, &self.stats);
+                    return;
+                }
+                let len = f.len();
+                let r = p.io.tx_rx_frame(i);
+                p.sent(r, len, &self.stats);
                 self.mark_dirty(s as u16);
             }
             Verdict::Output => {

@@ -50,6 +50,8 @@ fn stage(f: Field) -> usize {
         | Field::Outport
         | Field::Reg0
         | Field::Reg1
+        | Field::Xxreg0Hi
+        | Field::Xxreg0Lo
         | Field::CtState
         | Field::CtMark
         | Field::CtLabel => 0,

@@ -95,9 +95,12 @@ pub fn unpack_tunnel(t: u64) -> (u32, u16, u16) {
 pub struct Meta {
     pub inport: u32,
     pub outport: u32,
-    /// Router registers: reg0 = nexthop IP, reg1 = the router port's IP.
+    /// Router registers: reg0 = nexthop IP, reg1 = the router port's IP;
+    /// for IPv6, xxreg0 and xxreg1 (as `FlowKey` words).
     pub reg0: u32,
     pub reg1: u32,
+    pub xxreg0: [u64; 2],
+    pub xxreg1: [u64; 2],
 }
 
 impl FlowKey {
@@ -165,6 +168,8 @@ impl FlowKey {
             Field::L4Dst => self.l4_dst.into(),
             Field::Reg0 => meta.reg0.into(),
             Field::Reg1 => meta.reg1.into(),
+            Field::Xxreg0Hi => meta.xxreg0[0],
+            Field::Xxreg0Lo => meta.xxreg0[1],
             Field::CtState => self.ct_state.into(),
             Field::CtMark => self.ct_mark.into(),
             Field::CtLabel => self.ct_label.into(),

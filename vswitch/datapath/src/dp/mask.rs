@@ -61,7 +61,12 @@ impl Wildcards {
             Field::CtState => k.ct_state |= m as u8,
             Field::CtMark => k.ct_mark |= m as u32,
             Field::CtLabel => k.ct_label |= m as u32,
-            Field::Inport | Field::Outport | Field::Reg0 | Field::Reg1 => {}
+            Field::Inport
+            | Field::Outport
+            | Field::Reg0
+            | Field::Reg1
+            | Field::Xxreg0Hi
+            | Field::Xxreg0Lo => {}
         }
     }
 

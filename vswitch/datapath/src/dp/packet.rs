@@ -285,7 +285,8 @@ pub fn arp_reply_in_place(frame: &mut [u8], mac: u64) {
 
 /// Applies a routing rewrite in place: MACs, and the IPv4 TTL lowered by the
 /// hops crossed with the header checksum updated incrementally (RFC 1624,
-/// eqn. 3), so every other header bit is preserved. The frame was parsed by
+/// eqn. 3), so every other header bit is preserved; or the IPv6 hop limit
+/// (no header checksum). The frame was parsed by
 /// [`extract`]; a frame too short for what it claims is left untouched.
 pub fn apply_rewrite(frame: &mut [u8], rw: &crate::dp::verdict::Rewrite) {
     if frame.len() < ETH_HDR {
@@ -301,6 +302,10 @@ pub fn apply_rewrite(frame: &mut [u8], rw: &crate::dp::verdict::Rewrite) {
     } else {
         ETH_HDR
     };
+    if frame.len() >= ip + 40 && frame[ip] >> 4 == 6 {
+        frame[ip + 7] = frame[ip + 7].saturating_sub(rw.ttl_dec);
+        return;
+    }
     if frame.len() < ip + 20 || frame[ip] >> 4 != 4 {
         return;
     }

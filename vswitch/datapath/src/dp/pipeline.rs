@@ -15,6 +15,8 @@ use crate::tables::{
 use switchyard_southbound::field::ct;
 use switchyard_southbound::{DropReason, Field, Stage, MC_FIRST_KEY};
 
+const ETH_IPV6: u16 = 0x86dd;
+
 /// Most datapaths one packet may cross (a loop in the topology ends here).
 pub const MAX_DATAPATHS: usize = 8;
 
@@ -250,6 +252,9 @@ fn walk_datapaths(
                 Step::Output => {}
                 Step::Drop(r) => return Outcome::Done(Verdict::Drop(r)),
                 Step::ArpReply(mac) => return Outcome::Done(Verdict::ArpReply(mac)),
+                Step::NdReply { mac, router } => {
+                    return Outcome::Done(Verdict::NdReply { mac, router })
+                }
                 Step::Dns => return Outcome::Done(Verdict::Dns(cur.dp)),
                 Step::Dhcp => return Outcome::Done(Verdict::Dhcp),
                 Step::Gen(kind) => {
@@ -350,9 +355,11 @@ fn walk_datapaths(
                     _ => last_drop = DropReason::NoL2Destination,
                 },
                 Step::Drop(r) => last_drop = r,
-                Step::ArpReply(_) | Step::Gen(_) | Step::Dns | Step::Dhcp => {
-                    last_drop = DropReason::PipelineDrop
-                }
+                Step::ArpReply(_)
+                | Step::NdReply { .. }
+                | Step::Gen(_)
+                | Step::Dns
+                | Step::Dhcp => last_drop = DropReason::PipelineDrop,
             }
         }
         match cross {
@@ -369,15 +376,21 @@ enum Step {
     Output,
     Drop(DropReason),
     ArpReply(u64),
+    NdReply { mac: u64, router: bool },
     Gen(GenKind),
     Dns,
     Dhcp,
 }
 
-/// The 5-tuple hash ECMP selects a hop by (stable for a connection).
+/// The 5-tuple hash ECMP selects a hop by (stable for a connection; the
+/// IPv6 words are 0 in an IPv4 key).
 fn flow_hash(k: &FlowKey) -> u32 {
     let mut h = (u64::from(k.ip_src) << 32 | u64::from(k.ip_dst))
-        ^ (u64::from(k.l4_src) << 24 | u64::from(k.l4_dst) << 8 | u64::from(k.ip_proto));
+        ^ (u64::from(k.l4_src) << 24 | u64::from(k.l4_dst) << 8 | u64::from(k.ip_proto))
+        ^ k.ip6_src[0].rotate_left(7)
+        ^ k.ip6_src[1].rotate_left(19)
+        ^ k.ip6_dst[0].rotate_left(31)
+        ^ k.ip6_dst[1].rotate_left(43);
     h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
     (h ^ (h >> 33)) as u32
 }
@@ -387,6 +400,19 @@ fn route(key: &mut FlowKey, meta: &mut Meta, h: &RouteHop, wc: &mut Wildcards) {
     wc.wrote = true;
     wc.exact(Field::IpTtl);
     key.ip_ttl = key.ip_ttl.saturating_sub(1);
+    key.eth_src = h.src_mac;
+    meta.outport = h.port;
+    if let Some(v6) = h.v6 {
+        meta.xxreg0 = if v6.nexthop == [0; 2] {
+            wc.exact(Field::Ip6DstHi);
+            wc.exact(Field::Ip6DstLo);
+            key.ip6_dst
+        } else {
+            v6.nexthop
+        };
+        meta.xxreg1 = v6.src_ip;
+        return;
+    }
     meta.reg0 = if h.nexthop == 0 {
         // The next hop is the destination itself: it decides the neighbour.
         wc.exact(Field::Ip4Dst);
@@ -395,8 +421,6 @@ fn route(key: &mut FlowKey, meta: &mut Meta, h: &RouteHop, wc: &mut Wildcards) {
         h.nexthop
     };
     meta.reg1 = h.src_ip;
-    key.eth_src = h.src_mac;
-    meta.outport = h.port;
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -445,6 +469,7 @@ fn walk(
                 Act::SetOutport(p) => meta.outport = p,
                 Act::Drop(r) => return Step::Drop(r),
                 Act::ArpReply(mac) => return Step::ArpReply(mac),
+                Act::NdReply { mac, router } => return Step::NdReply { mac, router },
                 Act::Route(h) => {
                     route(key, meta, &h, wc);
                     next = true;
@@ -463,6 +488,16 @@ fn walk(
                     ] {
                         wc.exact(f);
                     }
+                    if key.eth_type == ETH_IPV6 {
+                        for f in [
+                            Field::Ip6SrcHi,
+                            Field::Ip6SrcLo,
+                            Field::Ip6DstHi,
+                            Field::Ip6DstLo,
+                        ] {
+                            wc.exact(f);
+                        }
+                    }
                     let h = hops[flow_hash(key) as usize % hops.len()];
                     route(key, meta, &h, wc);
                     next = true;
@@ -470,11 +505,12 @@ fn walk(
                 }
                 Act::GetArp => {
                     wc.wrote = true;
-                    key.eth_dst = t
-                        .neighbors
-                        .get(&(dp_key, meta.outport, meta.reg0))
-                        .copied()
-                        .unwrap_or(0);
+                    let learned = if key.eth_type == ETH_IPV6 {
+                        t.neighbors6.get(&(dp_key, meta.outport, meta.xxreg0))
+                    } else {
+                        t.neighbors.get(&(dp_key, meta.outport, meta.reg0))
+                    };
+                    key.eth_dst = learned.copied().unwrap_or(0);
                     next = true;
                     break;
                 }
@@ -519,8 +555,11 @@ fn walk(
 pub struct Learned {
     pub dp: u32,
     pub port: u32,
+    /// IPv4 (0 for an IPv6 neighbour).
     pub ip: u32,
     pub mac: u64,
+    /// An IPv6 neighbour (`FlowKey` words), learned from an NA.
+    pub ip6: Option<[u64; 2]>,
 }
 
 /// What the slow path made of a punted packet.
@@ -587,15 +626,46 @@ pub fn punt(
                 port: g.meta.inport,
                 ip: key.ip_src,
                 mac: key.arp_sha,
+                ip6: None,
             });
             p.verdict = Verdict::Drop(DropReason::ConsumedByRouter);
             return p;
+        }
+        GenKind::PutNd => {
+            p.consumed = Some(DropReason::ConsumedByRouter);
+            p.verdict = Verdict::Drop(DropReason::ConsumedByRouter);
+            if let Some((ip6, mac)) = crate::dp::generate6::learned_from_na(key) {
+                p.learned = Some(Learned {
+                    dp: g.dp,
+                    port: g.meta.inport,
+                    ip: 0,
+                    mac,
+                    ip6: Some(ip6),
+                });
+            }
+            return p;
+        }
+        GenKind::IcmpError {
+            ty,
+            code,
+            mtu,
+            src_ip6: Some(src6),
+            ..
+        } => {
+            p.consumed = Some(match (ty, code) {
+                (3, _) => DropReason::TtlExceeded,
+                (1, 4) => DropReason::RouterPortUnreachable,
+                _ => DropReason::NoRoute,
+            });
+            let len = crate::dp::generate6::icmp6_error(frame, buf, src6, ty, code, mtu);
+            (len, routing.map(|i| (i, g.meta.inport)))
         }
         GenKind::IcmpError {
             ty,
             code,
             src_ip,
             mtu,
+            src_ip6: None,
         } => {
             p.consumed = Some(match (ty, code) {
                 (11, _) => DropReason::TtlExceeded,
@@ -606,7 +676,11 @@ pub fn punt(
             (len, routing.map(|i| (i, g.meta.inport)))
         }
         GenKind::EchoReply => {
-            let len = crate::dp::generate::icmp_echo_reply(frame, buf);
+            let len = if key.eth_type == ETH_IPV6 {
+                crate::dp::generate6::icmp6_echo_reply(frame, buf)
+            } else {
+                crate::dp::generate::icmp_echo_reply(frame, buf)
+            };
             (len, routing.map(|i| (i, g.meta.inport)))
         }
         GenKind::TcpReset => {
@@ -614,28 +688,8 @@ pub fn punt(
             let len = crate::dp::generate::tcp_rst(frame, buf);
             (len, routing.map(|i| (i, g.meta.inport)))
         }
-        GenKind::ArpRequest => {
-            p.consumed = Some(DropReason::NeighborUnresolved);
-            p.arp_for = Some((g.dp, g.meta.reg0));
-            let len = crate::dp::generate::arp_request(buf, work.eth_src, g.meta.reg1, g.meta.reg0);
-            let start = Start {
-                dp: g.dp,
-                meta: g.meta,
-                ingress_from: None,
-                from_tunnel: false,
-            };
-            let mut k =
-                match len.and_then(|n| crate::dp::packet::extract(&buf[..n], key.in_port).ok()) {
-                    Some(k) => k,
-                    None => return p,
-                };
-            let orig = k;
-            p.len = len.unwrap_or(0);
-            p.verdict =
-                match walk_datapaths(t, start, &mut k, out, &mut p.tun, trace.as_deref_mut(), wc) {
-                    Outcome::Done(v) => finish(v, &orig, &k, wc),
-                    Outcome::Gen(_) => Verdict::Drop(DropReason::GenerateFailed),
-                };
+        GenKind::ArpRequest | GenKind::NdSolicit => {
+            solicit(t, &g, work.eth_src, key.in_port, buf, out, trace, &mut p);
             return p;
         }
     };
@@ -656,8 +710,15 @@ pub fn punt(
         from_tunnel: false,
     };
     p.len = n;
-    p.verdict = match walk_datapaths(t, start, &mut k, out, &mut p.tun, trace, wc) {
+    p.verdict = match walk_datapaths(t, start, &mut k, out, &mut p.tun, trace.as_deref_mut(), wc) {
         Outcome::Done(v) => finish(v, &orig, &k, wc),
+        // An answer to a neighbour not resolved yet: the solicitation goes
+        // instead of it (the sender's retry finds the neighbour known).
+        Outcome::Gen(g2) if matches!(g2.kind, GenKind::ArpRequest | GenKind::NdSolicit) => {
+            p.len = 0;
+            solicit(t, &g2, k.eth_src, key.in_port, buf, out, trace, &mut p);
+            return p;
+        }
         // A generated packet that would generate again (e.g. no route back) dies.
         Outcome::Gen(_) => {
             out.clear();
@@ -665,4 +726,46 @@ pub fn punt(
         }
     };
     p
+}
+
+/// Builds into `buf` the ARP request or neighbor solicitation that `g`
+/// asks for (from `eth_src`, the router port's MAC) and walks it out of the
+/// router port: egress of the router, then the attached switch.
+#[allow(clippy::too_many_arguments)]
+fn solicit(
+    t: &Tables,
+    g: &Gen,
+    eth_src: u64,
+    in_port: u16,
+    buf: &mut [u8],
+    out: &mut Vec<u16>,
+    trace: Trace,
+    p: &mut Punted,
+) {
+    p.consumed = Some(DropReason::NeighborUnresolved);
+    let len = if g.kind == GenKind::NdSolicit {
+        let (target, src) = (g.meta.xxreg0, g.meta.xxreg1);
+        p.arp_for = Some((g.dp, crate::dp::generate6::limiter_key(target)));
+        crate::dp::generate6::nd_solicit(buf, eth_src, src, target)
+    } else {
+        p.arp_for = Some((g.dp, g.meta.reg0));
+        crate::dp::generate::arp_request(buf, eth_src, g.meta.reg1, g.meta.reg0)
+    };
+    let start = Start {
+        dp: g.dp,
+        meta: g.meta,
+        ingress_from: None,
+        from_tunnel: false,
+    };
+    let Some(mut k) = len.and_then(|n| crate::dp::packet::extract(&buf[..n], in_port).ok()) else {
+        return;
+    };
+    let orig = k;
+    let wc = &mut Wildcards::default();
+    out.clear();
+    p.len = len.unwrap_or(0);
+    p.verdict = match walk_datapaths(t, start, &mut k, out, &mut p.tun, trace, wc) {
+        Outcome::Done(v) => finish(v, &orig, &k, wc),
+        Outcome::Gen(_) => Verdict::Drop(DropReason::GenerateFailed),
+    };
 }

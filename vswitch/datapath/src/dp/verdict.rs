@@ -8,7 +8,7 @@ use switchyard_southbound::DropReason;
 pub struct Rewrite {
     pub eth_src: u64,
     pub eth_dst: u64,
-    /// Hops the packet crossed: subtract from the IPv4 TTL.
+    /// Hops the packet crossed: subtract from the IPv4 TTL or IPv6 hop limit.
     pub ttl_dec: u8,
 }
 
@@ -22,6 +22,12 @@ pub enum Verdict {
     Routed(Rewrite),
     /// Answer an ARP request in place with this MAC, back out the input port.
     ArpReply(u64),
+    /// Answer a neighbor solicitation in place (NA with this MAC; `router`
+    /// sets the R flag), back out the input port.
+    NdReply {
+        mac: u64,
+        router: bool,
+    },
     /// The pipeline generates a packet from this one (ICMP, ARP, learning): the
     /// PMD hands the frame to `pipeline::punt`.
     Punt,

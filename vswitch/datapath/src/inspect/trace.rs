@@ -207,6 +207,13 @@ pub fn verdict_text(v: Verdict, outs: &[u16]) -> String {
     match v {
         Verdict::Drop(r) => format!("drop({r})"),
         Verdict::ArpReply(m) => format!("arp_reply({})", fmt_mac(m)),
+        Verdict::NdReply { mac, router } => {
+            format!(
+                "nd_na{}({})",
+                if router { "_router" } else { "" },
+                fmt_mac(mac)
+            )
+        }
         Verdict::Output => format!("output{outs:?}"),
         Verdict::Routed(rw) => format!("set({}) output{outs:?}", rewrite_text(&rw)),
         Verdict::Punt => "slow_path(generate)".into(),
@@ -229,6 +236,7 @@ pub fn report(
         Verdict::Output | Verdict::Routed(_) => ("output", None),
         Verdict::Drop(r) => ("drop", Some(r.as_str().to_string())),
         Verdict::ArpReply(_) => ("arp_reply", None),
+        Verdict::NdReply { .. } => ("nd_na", None),
         Verdict::Punt => ("generate", None),
         Verdict::Dns(_) => ("dns", None),
         Verdict::Dhcp => ("dhcp", None),
@@ -245,7 +253,11 @@ pub fn report(
             chassis: chassis_of(&sb.name),
         })
         .collect();
-    if let (Verdict::ArpReply(_) | Verdict::Dns(_) | Verdict::Dhcp, Some(b)) = (v, b) {
+    if let (
+        Verdict::ArpReply(_) | Verdict::NdReply { .. } | Verdict::Dns(_) | Verdict::Dhcp,
+        Some(b),
+    ) = (v, b)
+    {
         outputs.push(TraceOutput {
             port: b.name.clone(),
             chassis: chassis_of(&b.name),

@@ -17,6 +17,12 @@ pub enum Act {
     SetOutport(u32),
     Drop(DropReason),
     ArpReply(u64),
+    /// Answer a neighbor solicitation in place with this MAC (`router`: the
+    /// NA's R flag).
+    NdReply {
+        mac: u64,
+        router: bool,
+    },
     /// ip.ttl--; reg0 = nexthop; reg1 = src_ip; eth.src = src_mac; outport; next.
     Route(RouteHop),
     /// One of the hops in `Tables::ecmp[i]`, by a hash of the 5-tuple.
@@ -48,6 +54,23 @@ pub struct RouteHop {
     pub port: u32,
     pub src_ip: u32,
     pub src_mac: u64,
+    /// An IPv6 hop: its nexthop (0: the destination) and the router port's
+    /// address, as `FlowKey` words; `None` for IPv4.
+    pub v6: Option<Hop6>,
+}
+
+/// The IPv6 half of a [`RouteHop`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hop6 {
+    pub nexthop: [u64; 2],
+    pub src_ip: [u64; 2],
+}
+
+/// A 16-byte proto address as `FlowKey` words (high half first).
+pub fn ip6_words(b: &[u8]) -> Option<[u64; 2]> {
+    let a: [u8; 16] = b.try_into().ok()?;
+    let v = u128::from_be_bytes(a);
+    Some([(v >> 64) as u64, v as u64])
 }
 
 /// A packet the router generates in answer to the one it received.
@@ -58,12 +81,17 @@ pub enum GenKind {
         code: u8,
         src_ip: u32,
         mtu: u16,
+        /// An ICMPv6 error, from this address.
+        src_ip6: Option<[u64; 2]>,
     },
     EchoReply,
     /// A TCP RST answering a segment to the router's own address.
     TcpReset,
     ArpRequest,
     PutArp,
+    /// The IPv6 twins: a solicitation for xxreg0, learning from an NA.
+    NdSolicit,
+    PutNd,
 }
 
 /// One translated logical flow.
@@ -149,6 +177,8 @@ pub struct Tables {
     pub ecmp: Vec<Vec<RouteHop>>,
     /// Learned neighbours: (router datapath, router port, IP) -> MAC.
     pub neighbors: FxHashMap<(u32, u32, u32), u64>,
+    /// Learned IPv6 neighbours: (router datapath, router port, IPv6) -> MAC.
+    pub neighbors6: FxHashMap<(u32, u32, [u64; 2]), u64>,
     /// This chassis's underlay port, when it has one (Geneve tunnels).
     pub underlay: Option<Underlay>,
     /// One tunnel per remote chassis with a Geneve encap, in chassis-name order.
@@ -252,6 +282,10 @@ fn hop(r: &switchyard_southbound::pb::Route) -> RouteHop {
         port: r.port,
         src_ip: r.src_ip,
         src_mac: r.src_mac,
+        v6: ip6_words(&r.src_ip6).map(|src_ip| Hop6 {
+            nexthop: ip6_words(&r.nexthop6).unwrap_or([0; 2]),
+            src_ip,
+        }),
     }
 }
 
@@ -270,6 +304,10 @@ fn translate_flow(f: &LogicalFlow, ecmp: &mut Vec<Vec<RouteHop>>) -> Option<(Mat
                 Act::Drop(DropReason::parse(&d.reason).unwrap_or(DropReason::PipelineDrop))
             }
             Kind::ArpReply(r) => Act::ArpReply(r.mac),
+            Kind::NdNa(r) => Act::NdReply {
+                mac: r.mac,
+                router: r.router,
+            },
             Kind::Route(r) => Act::Route(hop(r)),
             Kind::Ecmp(e) => {
                 if e.routes.is_empty() {
@@ -285,10 +323,13 @@ fn translate_flow(f: &LogicalFlow, ecmp: &mut Vec<Vec<RouteHop>>) -> Option<(Mat
                 code: u8::try_from(e.code).ok()?,
                 src_ip: e.src_ip,
                 mtu: u16::try_from(e.mtu).ok()?,
+                src_ip6: ip6_words(&e.src_ip6),
             }),
             Kind::IcmpEchoReply(_) => Act::Generate(GenKind::EchoReply),
             Kind::ArpRequest(_) => Act::Generate(GenKind::ArpRequest),
             Kind::PutArp(_) => Act::Generate(GenKind::PutArp),
+            Kind::NdNs(_) => Act::Generate(GenKind::NdSolicit),
+            Kind::PutNd(_) => Act::Generate(GenKind::PutNd),
             Kind::TcpReset(_) => Act::Generate(GenKind::TcpReset),
             Kind::DnsLookup(_) => Act::DnsLookup,
             Kind::DhcpReply(_) => Act::DhcpReply,
@@ -530,7 +571,10 @@ impl Tables {
         for m in &sb.mac_bindings {
             if let Some(&(dp, port, _)) = by_name.get(m.logical_port.as_str()) {
                 if dp == m.datapath {
-                    t.neighbors.insert((dp, port, m.ip), m.mac);
+                    match ip6_words(&m.ip6) {
+                        Some(ip6) => t.neighbors6.insert((dp, port, ip6), m.mac),
+                        None => t.neighbors.insert((dp, port, m.ip), m.mac),
+                    };
                 }
             }
         }
