@@ -382,15 +382,18 @@ enum Step {
     Dhcp,
 }
 
-/// The 5-tuple hash ECMP selects a hop by (stable for a connection; the
-/// IPv6 words are 0 in an IPv4 key).
+/// The 5-tuple hash ECMP selects a hop by (stable for a connection). The
+/// IPv6 words count only in an IPv6 key: the megaflow mask marks them
+/// exact only there.
 fn flow_hash(k: &FlowKey) -> u32 {
     let mut h = (u64::from(k.ip_src) << 32 | u64::from(k.ip_dst))
-        ^ (u64::from(k.l4_src) << 24 | u64::from(k.l4_dst) << 8 | u64::from(k.ip_proto))
-        ^ k.ip6_src[0].rotate_left(7)
-        ^ k.ip6_src[1].rotate_left(19)
-        ^ k.ip6_dst[0].rotate_left(31)
-        ^ k.ip6_dst[1].rotate_left(43);
+        ^ (u64::from(k.l4_src) << 24 | u64::from(k.l4_dst) << 8 | u64::from(k.ip_proto));
+    if k.eth_type == ETH_IPV6 {
+        h ^= k.ip6_src[0].rotate_left(7)
+            ^ k.ip6_src[1].rotate_left(19)
+            ^ k.ip6_dst[0].rotate_left(31)
+            ^ k.ip6_dst[1].rotate_left(43);
+    }
     h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
     (h ^ (h >> 33)) as u32
 }
@@ -480,6 +483,7 @@ fn walk(
                         return Step::Drop(DropReason::NoRoute);
                     };
                     for f in [
+                        Field::EthType,
                         Field::Ip4Src,
                         Field::Ip4Dst,
                         Field::L4Src,
