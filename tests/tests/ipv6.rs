@@ -173,3 +173,37 @@ fn ipv6_is_routed_between_switches_with_nd_and_icmpv6() {
     // IPv4 across the same router is unaffected.
     assert!(sb.ping(0, &sb.ip(1)));
 }
+
+#[test]
+fn a_smaller_mtu_on_the_way_answers_ipv6_packet_too_big() {
+    if !can_run("a_smaller_mtu_on_the_way_answers_ipv6_packet_too_big") {
+        return;
+    }
+    let sb = Sandbox::up_with(92, 2, &["--ipv6", "--subnets", "2", "--mtu", "9000"]);
+    let ping = |size: &str| {
+        let (_, out, err) = sb.exec(
+            0,
+            &["ping", "-6", "-M", "do", "-c", "1", "-W", "1", "-s", size, &sb.ip6(1)],
+        );
+        format!("{out}{err}")
+    };
+    assert!(
+        wait_until(Duration::from_secs(15), || ping("8000").contains(" 0% packet loss")),
+        "jumbo ping6 through lr0"
+    );
+    // ls1 goes down to 1,500: a routed 3,000-byte IPv6 packet is refused with
+    // packet too big carrying 1,500 (routers never fragment IPv6).
+    sb.syctl(&["set", "Logical_Switch", "ls1", "other_config:mtu=1500"]);
+    let mut last = String::new();
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            last = ping("3000");
+            last.contains("mtu=1500")
+        }),
+        "no packet too big: {last}"
+    );
+    assert!(sb.drops("frame_too_big_for_mtu") >= 1);
+    let (_, route, _) = sb.exec(0, &["ip", "-6", "route", "get", &sb.ip6(1)]);
+    assert!(route.contains("mtu 1500"), "path MTU learned: {route}");
+    assert!(ping("1400").contains(" 0% packet loss"), "what fits still passes");
+}

@@ -230,12 +230,16 @@ impl Pmd {
     /// comes from the destination's address (the sender checks the quoted
     /// header, not the source) and goes back out the port it came in on, to
     /// the sender's MAC from the address it sent to (`key`, the frame as
-    /// received: a routed frame is already rewritten).
+    /// received: a routed frame is already rewritten). An IPv6 packet is
+    /// never fragmented on the way: it always gets ICMPv6 packet too big.
     pub(super) fn frag_needed(&mut self, s: usize, i: usize, mtu: usize, key: &FlowKey) {
         let Some(src) = self.ports[s].as_ref() else {
             return;
         };
         let frame = src.io.rx_frame(i);
+        if frame.len() >= 54 && frame[12..14] == [0x86, 0xdd] {
+            return self.packet_too_big(s, i, mtu, key);
+        }
         // IPv4 with DF, untagged (the fast path's key had eth_type 0x0800).
         if frame.len() < 34 || frame[12..14] != [0x08, 0x00] || frame[20] & 0x40 == 0 {
             return;
@@ -252,6 +256,33 @@ impl Pmd {
         let Some(n) =
             crate::dp::generate::icmp_error(frame, &mut self.scratch[..], dst_ip, 3, 4, mtu)
         else {
+            return;
+        };
+        self.scratch[0..6].copy_from_slice(&key.eth_src.to_be_bytes()[2..]);
+        self.scratch[6..12].copy_from_slice(&key.eth_dst.to_be_bytes()[2..]);
+        if self.send_scratch(s, n) {
+            self.stats.generated.add(1);
+        }
+    }
+
+    /// [`Self::frag_needed`] for IPv6: packet too big, from the destination.
+    fn packet_too_big(&mut self, s: usize, i: usize, mtu: usize, key: &FlowKey) {
+        if !self.answer_allowed() {
+            return;
+        }
+        let Some(src) = self.ports[s].as_ref() else {
+            return;
+        };
+        let mtu = u16::try_from(mtu).unwrap_or(u16::MAX);
+        let frame = src.io.rx_frame(i);
+        let Some(n) = crate::dp::generate6::icmp6_error(
+            frame,
+            &mut self.scratch[..],
+            key.ip6_dst,
+            2,
+            0,
+            mtu,
+        ) else {
             return;
         };
         self.scratch[0..6].copy_from_slice(&key.eth_src.to_be_bytes()[2..]);
