@@ -183,12 +183,25 @@ fn a_smaller_mtu_on_the_way_answers_ipv6_packet_too_big() {
     let ping = |size: &str| {
         let (_, out, err) = sb.exec(
             0,
-            &["ping", "-6", "-M", "do", "-c", "1", "-W", "1", "-s", size, &sb.ip6(1)],
+            &[
+                "ping",
+                "-6",
+                "-M",
+                "do",
+                "-c",
+                "1",
+                "-W",
+                "1",
+                "-s",
+                size,
+                &sb.ip6(1),
+            ],
         );
         format!("{out}{err}")
     };
     assert!(
-        wait_until(Duration::from_secs(15), || ping("8000").contains(" 0% packet loss")),
+        wait_until(Duration::from_secs(15), || ping("8000")
+            .contains(" 0% packet loss")),
         "jumbo ping6 through lr0"
     );
     // ls1 goes down to 1,500: a routed 3,000-byte IPv6 packet is refused with
@@ -205,5 +218,8 @@ fn a_smaller_mtu_on_the_way_answers_ipv6_packet_too_big() {
     assert!(sb.drops("frame_too_big_for_mtu") >= 1);
     let (_, route, _) = sb.exec(0, &["ip", "-6", "route", "get", &sb.ip6(1)]);
     assert!(route.contains("mtu 1500"), "path MTU learned: {route}");
-    assert!(ping("1400").contains(" 0% packet loss"), "what fits still passes");
+    assert!(
+        ping("1400").contains(" 0% packet loss"),
+        "what fits still passes"
+    );
 }

@@ -287,26 +287,20 @@ pub(crate) fn compile_router(nb: &Nb, lr: &pb::LogicalRouter, out: &mut Compiled
         }
         // Neighbours known from NB: the addresses of every other port on the
         // switch this router port attaches to (pods, and other routers' ports).
-        if let Some(lsp) = attached.get(name) {
-            for other in nb.ports_of(&lsp.switch_name).filter(|o| o.name != lsp.name) {
-                for e in effective_addresses(nb, other).entries {
-                    for ip in &e.ips {
-                        let IpNet::V4(a) = ip else { continue };
-                        if !p.nets.iter().any(|n| n.contains(&a.addr())) {
-                            continue;
-                        }
-                        lf.add(
-                            dp,
-                            Stage::LrInArpResolve,
-                            100,
-                            M::any()
-                                .outport(key, name)
-                                .ip4(Field::Reg0, &host(a.addr())),
-                            vec![action(Kind::SetEthDst(pb::SetEthDst { mac: e.mac }))],
-                        );
-                    }
-                }
+        for (ip, mac) in switch_neighbours(nb, attached.get(name).copied()) {
+            let IpNet::V4(a) = ip else { continue };
+            if !p.nets.iter().any(|n| n.contains(&a.addr())) {
+                continue;
             }
+            lf.add(
+                dp,
+                Stage::LrInArpResolve,
+                100,
+                M::any()
+                    .outport(key, name)
+                    .ip4(Field::Reg0, &host(a.addr())),
+                vec![action(Kind::SetEthDst(pb::SetEthDst { mac }))],
+            );
         }
     }
 
@@ -339,4 +333,15 @@ pub(crate) fn compile_router(nb: &Nb, lr: &pb::LogicalRouter, out: &mut Compiled
         lf.add(dp, Stage::LrInIpRouting, prio, m, vec![action(act)]);
     }
     crate::compile::router6::compile_router6(nb, lr, &attached, lf);
+}
+
+/// Every (address, MAC) of the other ports on the switch a router port
+/// attaches to (`lsp`, its switch-side port): the neighbours NB knows.
+pub(crate) fn switch_neighbours(nb: &Nb, lsp: Option<&pb::LogicalSwitchPort>) -> Vec<(IpNet, u64)> {
+    let Some(lsp) = lsp else { return Vec::new() };
+    nb.ports_of(&lsp.switch_name)
+        .filter(|o| o.name != lsp.name)
+        .flat_map(|o| effective_addresses(nb, o).entries)
+        .flat_map(|e| e.ips.into_iter().map(move |ip| (ip, e.mac)))
+        .collect()
 }

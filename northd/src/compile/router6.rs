@@ -8,7 +8,7 @@
 //! learned NAs, and an unresolved nexthop is solicited.
 
 use crate::compile::flows::{action, drop, Lflows, ETH_IPV6, M};
-use crate::nb::ipam::effective_addresses;
+use crate::compile::router::switch_neighbours;
 use crate::nb::router::{link_local, parse_lrp_mac, parse_networks6, parse_prefix};
 use crate::nb::Nb;
 use ipnet::{IpNet, Ipv6Net};
@@ -224,28 +224,20 @@ pub(crate) fn compile_router6(
         }
         // Neighbours known from NB: the IPv6 addresses of the other ports on
         // the switch this router port attaches to.
-        if let Some(lsp) = attached.get(name) {
-            for other in nb.ports_of(&lsp.switch_name).filter(|o| o.name != lsp.name) {
-                for e in effective_addresses(nb, other).entries {
-                    for ip in &e.ips {
-                        let IpNet::V6(a) = ip else { continue };
-                        if !p.nets.iter().any(|n| n.contains(&a.addr())) {
-                            continue;
-                        }
-                        lf.add(
-                            dp,
-                            Stage::LrInArpResolve,
-                            100,
-                            M::any().outport(key, name).ip6(
-                                Field::Xxreg0Hi,
-                                Field::Xxreg0Lo,
-                                &host(a.addr()),
-                            ),
-                            vec![action(Kind::SetEthDst(pb::SetEthDst { mac: e.mac }))],
-                        );
-                    }
-                }
+        for (ip, mac) in switch_neighbours(nb, attached.get(name).copied()) {
+            let IpNet::V6(a) = ip else { continue };
+            if !p.nets.iter().any(|n| n.contains(&a.addr())) {
+                continue;
             }
+            lf.add(
+                dp,
+                Stage::LrInArpResolve,
+                100,
+                M::any()
+                    .outport(key, name)
+                    .ip6(Field::Xxreg0Hi, Field::Xxreg0Lo, &host(a.addr())),
+                vec![action(Kind::SetEthDst(pb::SetEthDst { mac }))],
+            );
         }
     }
 

@@ -275,14 +275,9 @@ impl Pmd {
         };
         let mtu = u16::try_from(mtu).unwrap_or(u16::MAX);
         let frame = src.io.rx_frame(i);
-        let Some(n) = crate::dp::generate6::icmp6_error(
-            frame,
-            &mut self.scratch[..],
-            key.ip6_dst,
-            2,
-            0,
-            mtu,
-        ) else {
+        let Some(n) =
+            crate::dp::generate6::icmp6_error(frame, &mut self.scratch[..], key.ip6_dst, 2, 0, mtu)
+        else {
             return;
         };
         self.scratch[0..6].copy_from_slice(&key.eth_src.to_be_bytes()[2..]);
