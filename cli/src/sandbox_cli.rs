@@ -88,6 +88,11 @@ pub(crate) struct SandboxOpts {
     /// (10.244.N.0/24 -> fd00:af4:N::/64), in its addresses and port security.
     #[arg(long)]
     ipv6: bool,
+    /// Like --ipv6, but the pods configure IPv6 themselves from the router's
+    /// advertisements (SLAAC: EUI-64 address, default route, MTU); the
+    /// router ports get ipv6_ra_configs address_mode=slaac.
+    #[arg(long)]
+    slaac: bool,
 }
 
 impl SandboxOpts {
@@ -108,7 +113,8 @@ impl SandboxOpts {
             northds: self.northd,
             tls: self.tls,
             mtu: self.mtu,
-            ipv6: self.ipv6,
+            ipv6: self.ipv6 || self.slaac,
+            slaac: self.slaac,
             pmd_cores: self.pmd_cores.clone(),
             queues: self.queues,
             vswitchd_args: self.vswitchd_args.clone(),

@@ -204,6 +204,31 @@ pub fn actions_text(acts: &[Action]) -> String {
                 "nd_ns { eth.dst = 33:33:ff:xx:xx:xx; ip6.dst = solicited-node(xxreg0); ip6.src = xxreg1; nd.target = xxreg0; output; };",
             ),
             Some(Kind::PutNd(_)) => s.push_str("put_nd(inport, nd.target, nd.tll);"),
+            Some(Kind::NdRa(r)) => {
+                let _ = write!(
+                    s,
+                    "nd_ra {{ put_nd_ra_opts(addr_mode = \"{}\", slla = {}",
+                    r.address_mode,
+                    fmt_mac(r.mac)
+                );
+                for p in &r.prefixes {
+                    let _ = write!(s, ", prefix = {}/{}", ip6_bytes(&p.prefix), p.len);
+                }
+                if r.mtu != 0 {
+                    let _ = write!(s, ", mtu = {}", r.mtu);
+                }
+                for d in &r.rdnss {
+                    let _ = write!(s, ", rdnss = {}", ip6_bytes(d));
+                }
+                let _ = write!(
+                    s,
+                    ", router_preference = \"{}\", lifetime = {}); eth.dst = eth.src; eth.src = {}; ip6.dst = ip6.src /* ff02::1 from :: */; ip6.src = {}; outport = inport; output; }};",
+                    r.preference,
+                    r.lifetime,
+                    fmt_mac(r.mac),
+                    ip6_bytes(&r.src_ip6)
+                );
+            }
             Some(Kind::TcpReset(_)) => s.push_str(
                 "tcp_reset { ip4.dst <-> ip4.src; tcp.dst <-> tcp.src; } /* routed back */;",
             ),

@@ -223,3 +223,70 @@ fn a_smaller_mtu_on_the_way_answers_ipv6_packet_too_big() {
         "what fits still passes"
     );
 }
+
+#[test]
+fn slaac_pods_configure_themselves_from_router_advertisements() {
+    if !can_run("slaac_pods_configure_themselves_from_router_advertisements") {
+        return;
+    }
+    let sb = Sandbox::up_with(94, 2, &["--slaac", "--subnets", "2"]);
+    // Each pod's address is SLAAC's (dynamic, EUI-64 of its MAC), its
+    // default route came from the RA, via the router's link-local address.
+    for i in 0..2 {
+        let (_, addrs, _) = sb.exec(i, &["ip", "-6", "addr", "show", "dev", "eth0"]);
+        let mine = addrs
+            .lines()
+            .find(|l| l.contains(&format!("{}/64", sb.ip6(i))));
+        assert!(
+            mine.is_some_and(|l| l.contains("dynamic")),
+            "pod {i}: {addrs}"
+        );
+        let (_, route, _) = sb.exec(i, &["ip", "-6", "route", "show", "default"]);
+        assert!(
+            route.contains("proto ra") && route.contains("via fe80::"),
+            "pod {i}: {route}"
+        );
+    }
+    assert!(ping6_until(&sb, 0, 1), "pod1 -> pod2 across lr0");
+    assert!(ping6_until(&sb, 1, 0), "pod2 -> pod1 across lr0");
+    assert!(sb.syctl(&["lflow-list"]).contains("nd_ra {"));
+
+    // The RA's MTU reaches the pod when it solicits again.
+    sb.syctl(&[
+        "set",
+        "Logical_Router_Port",
+        "lr0-ls0",
+        "ipv6_ra_configs:mtu=1400",
+    ]);
+    let mtu = || {
+        sb.exec(0, &["sysctl", "-n", "net.ipv6.conf.eth0.mtu"])
+            .1
+            .trim()
+            .to_string()
+    };
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            for v in ["1", "0"] {
+                let s = format!("net.ipv6.conf.eth0.disable_ipv6={v}");
+                sb.exec(0, &["sysctl", "-qw", &s]);
+            }
+            wait_until(Duration::from_secs(3), || mtu() == "1400")
+        }),
+        "IPv6 MTU after the RA: {}",
+        mtu()
+    );
+    assert!(ping6_until(&sb, 0, 1), "pod1 -> pod2 after the new RA");
+
+    // Bad configs are refused by name and change nothing.
+    for bad in [
+        "ipv6_ra_configs:send_periodic=true",
+        "ipv6_ra_configs:mtu=1000",
+        "ipv6_ra_configs:address_mode=bogus",
+    ] {
+        let e = sb.syctl_err(&["set", "Logical_Router_Port", "lr0-ls0", bad]);
+        let key = bad.split(['=', ':']).nth(1).expect("key");
+        assert!(e.contains(key), "{bad}: {e}");
+    }
+    let f = sb.syctl(&["lflow-list"]);
+    assert!(f.contains("mtu = 1400"), "the good config stays: {f}");
+}

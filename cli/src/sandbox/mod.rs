@@ -66,6 +66,8 @@ pub struct Opts {
     /// Pods are dual-stack: an IPv6 address on their switch's /64 besides
     /// the IPv4 one, in their addresses and port security.
     pub ipv6: bool,
+    /// `--slaac`: the pods' IPv6 comes from router advertisements.
+    pub slaac: bool,
 }
 
 /// The external network of `--external`: a switch behind lr0 and one host.
@@ -159,6 +161,9 @@ pub struct State {
     /// `--ipv6`: pods are dual-stack.
     #[serde(default)]
     pub ipv6: bool,
+    /// `--slaac`: the pods' IPv6 came from router advertisements.
+    #[serde(default)]
+    pub slaac: bool,
 }
 
 impl State {
@@ -413,6 +418,7 @@ pub async fn up(o: &Opts, pods: usize) -> anyhow::Result<State> {
         tls: o.tls,
         dhcp: o.dhcp,
         ipv6: o.ipv6,
+        slaac: o.slaac,
         queues: o.queues,
         mtu: o.mtu.unwrap_or(0),
         switch: "ls0".into(),
@@ -570,6 +576,7 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
                     )
                     .collect(),
                 enabled: true,
+                ipv6_ra_configs: pod::ra_configs(st, s),
                 ..Default::default()
             }));
             ops.push(Op::LspAdd(pb::LogicalSwitchPort {
@@ -675,10 +682,11 @@ async fn build(o: &Opts, st: &mut State, pods: usize) -> anyhow::Result<()> {
             );
         }
     }
-    if st.dhcp {
-        for p in &st.pods {
+    for p in &st.pods {
+        if st.dhcp {
             pod::dhcp_client(st, p)?;
         }
+        pod::solicit_router(st, p)?;
     }
     // Ready when every pod reaches the first one (and the first reaches the second).
     let Some(first) = st.pods.first().cloned() else {

@@ -27,7 +27,9 @@ pub(super) fn create_pod(
     let name = name.to_string();
     // The external host knows only its own network.
     let routed = st.router.is_some() && sw.name != EXT_SWITCH;
-    let ip6 = if st.ipv6 && sw.name != EXT_SWITCH {
+    let ip6 = if st.slaac && sw.name != EXT_SWITCH {
+        slaac_addr(&sw.subnet, &mac)?
+    } else if st.ipv6 && sw.name != EXT_SWITCH {
         pod_addr6(&sw.subnet, host)
     } else {
         String::new()
@@ -89,6 +91,21 @@ pub(super) fn create_pod(
         u8::from(ip6.is_empty())
     );
     in_ns(&netns, &["sysctl", "-qw", &v6_off])?;
+    if st.slaac && !ip6.is_empty() {
+        // SLAAC waits for the port to be bound (solicit_router): until then
+        // eth0 has no IPv6, and its solicitation would be lost. No DAD and
+        // no solicitation delay, as for a static address.
+        for s in [
+            "disable_ipv6=1",
+            "accept_dad=0",
+            "router_solicitation_delay=0",
+        ] {
+            in_ns(
+                &netns,
+                &["sysctl", "-qw", &format!("net.ipv6.conf.eth0.{s}")],
+            )?;
+        }
+    }
     in_ns(&netns, &["ip", "link", "set", "lo", "up"])?;
     in_ns(&netns, &["ip", "link", "set", "eth0", "address", &mac])?;
     // With --dhcp the pod asks the datapath for its address once bound (the
@@ -100,7 +117,7 @@ pub(super) fn create_pod(
             &["ip", "addr", "add", &format!("{ip}/24"), "dev", "eth0"],
         )?;
     }
-    if !ip6.is_empty() {
+    if !ip6.is_empty() && !st.slaac {
         // No DAD delay: the switch, not the pod, keeps addresses unique.
         let a = format!("{ip6}/64");
         in_ns(
@@ -115,7 +132,7 @@ pub(super) fn create_pod(
             &["ip", "route", "add", "default", "via", &sw.gateway],
         )?;
     }
-    if routed && !ip6.is_empty() {
+    if routed && !ip6.is_empty() && !st.slaac {
         // The router port's global address, as the IPv4 route does (no RA yet).
         let gw6 = pod_addr6(&sw.subnet, 1);
         in_ns(
@@ -246,6 +263,49 @@ pub(super) fn dhcp_client(st: &State, p: &Pod) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--slaac`: the router ports advertise their /64s for SLAAC, with the
+/// pods' MTU.
+pub(super) fn ra_configs(st: &State, s: &SwitchInfo) -> std::collections::HashMap<String, String> {
+    if !st.slaac || s.name == EXT_SWITCH {
+        return Default::default();
+    }
+    [
+        ("address_mode", "slaac".to_string()),
+        ("mtu", super::pod_mtu(st).to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// `--slaac`: turns IPv6 on in bound pod `p`; the kernel solicits, the
+/// router answers, and the pod configures its address, default route and MTU
+/// (sandbox up then waits for it to reach the first pod over IPv6).
+pub(super) fn solicit_router(st: &State, p: &Pod) -> anyhow::Result<()> {
+    if st.slaac && !p.ip6.is_empty() {
+        let on = format!("net.ipv6.conf.{}.disable_ipv6=0", p.pod_iface);
+        in_ns(&p.netns, &["sysctl", "-qw", &on])?;
+    }
+    Ok(())
+}
+
+/// The address SLAAC gives interface `mac` on the /64 of `subnet`'s switch:
+/// the modified EUI-64 interface identifier (RFC 4291 appendix A).
+pub(super) fn slaac_addr(subnet: &str, mac: &str) -> anyhow::Result<String> {
+    let m: Vec<u8> = mac
+        .split(':')
+        .map(|x| u8::from_str_radix(x, 16))
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("MAC {mac:?}"))?;
+    let [a, b, c, d, e, f] = m[..] else {
+        bail!("MAC {mac:?} is not 6 bytes");
+    };
+    let net: std::net::Ipv6Addr = pod_addr6(subnet, 0).parse()?;
+    let mut o = net.octets();
+    o[8..].copy_from_slice(&[a ^ 2, b, c, 0xff, 0xfe, d, e, f]);
+    Ok(std::net::Ipv6Addr::from(o).to_string())
+}
+
 /// The IPv6 address of pod `host` on the switch of IPv4 `subnet`: one /64
 /// per switch under fd00::/16 (10.244.1.0/24 -> fd00:af4:1::/64).
 pub(super) fn pod_addr6(subnet: &str, host: u8) -> String {
@@ -275,4 +335,16 @@ pub(super) fn pod_addr(subnet: &str, i: usize) -> anyhow::Result<(String, String
     let ip = format!("{}.{}.{}.{}", o[0], o[1], o[2], host);
     let mac = format!("0a:58:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], host);
     Ok((ip, mac, host as u8))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn slaac_addr_is_the_kernels_eui64() {
+        // What Linux configured from a sandbox RA for this pod's MAC.
+        let a = super::slaac_addr("10.244.1.0/24", "0a:58:0a:f4:01:0c").unwrap();
+        assert_eq!(a, "fd00:af4:1:0:858:aff:fef4:10c");
+        assert!(super::slaac_addr("10.244.1.0/24", "0a:58:0a").is_err());
+        assert!(super::slaac_addr("10.244.1.0/24", "zz:58:0a:f4:01:0c").is_err());
+    }
 }

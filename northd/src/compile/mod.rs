@@ -88,6 +88,9 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
     );
     lf.add(dp, Stage::LsOutApplyPortSec, 0, M::any(), vec![output()]);
 
+    // One router advertises on a segment: the first router port, by switch
+    // port order, that has `ipv6_ra_configs` (docs/ipv6.md).
+    let mut advertised = false;
     for p in nb.ports_of(&ls.name) {
         let (key, name) = (p.tunnel_key, p.name.as_str());
         // Addresses were validated on write; a parse failure here would be a bug,
@@ -112,6 +115,9 @@ fn compile_switch(nb: &Nb, ls: &pb::LogicalSwitch, out: &mut Compiled, lf: &mut 
             enabled: p.enabled,
             peer: peer.map(|l| l.name.clone()).unwrap_or_default(),
         });
+        if let (Some(lrp), false, true) = (peer, advertised, p.enabled) {
+            advertised = crate::compile::router6::ra_flow(lf, dp, lrp);
+        }
         if p.enabled {
             flood.push(key);
             if addrs.unknown {

@@ -9,6 +9,7 @@
 
 use crate::compile::flows::{action, drop, Lflows, ETH_IPV6, M};
 use crate::compile::router::switch_neighbours;
+use crate::nb::ra::{parse_ra_configs, ROUTER_LIFETIME};
 use crate::nb::router::{link_local, parse_lrp_mac, parse_networks6, parse_prefix};
 use crate::nb::Nb;
 use ipnet::{IpNet, Ipv6Net};
@@ -20,6 +21,7 @@ use switchyard_southbound::{DropReason, Field, Stage};
 const TCP: u64 = 6;
 const UDP: u64 = 17;
 const ECHO_REQUEST: u64 = 128;
+const RS: u64 = 133;
 const NS: u64 = 135;
 const NA: u64 = 136;
 /// ICMPv6 types and codes (RFC 4443).
@@ -69,6 +71,55 @@ fn icmp6_error(ty: u32, code: u32, src: Ipv6Addr) -> pb::Action {
         src_ip6: bytes(src),
         ..Default::default()
     }))
+}
+
+/// The router advertisement router port `lrp` answers solicitations with,
+/// from its `ipv6_ra_configs` (checked on write: a port whose config does
+/// not parse, or that has no IPv6 network, advertises nothing). The attached
+/// switch answers, as it answers neighbour solicitations for the router's
+/// addresses: a solicitation is multicast, and multicasts stay on their
+/// segment.
+pub(crate) fn ra_action(lrp: &pb::LogicalRouterPort) -> Option<pb::Action> {
+    let c = parse_ra_configs(&lrp.ipv6_ra_configs).ok()??;
+    let mac = parse_lrp_mac(&lrp.mac).ok()?;
+    let nets = parse_networks6(&lrp.networks).ok()?;
+    if !lrp.enabled || nets.is_empty() {
+        return None;
+    }
+    Some(action(Kind::NdRa(pb::NdRa {
+        mac,
+        src_ip6: bytes(link_local(mac)),
+        address_mode: c.mode.name().into(),
+        prefixes: nets
+            .iter()
+            .map(|n| pb::RaPrefix {
+                prefix: bytes(n.trunc().addr()),
+                len: n.prefix_len().into(),
+            })
+            .collect(),
+        mtu: c.mtu.unwrap_or(0),
+        preference: c.preference.into(),
+        lifetime: ROUTER_LIFETIME,
+        rdnss: c.rdnss.into_iter().map(bytes).collect(),
+    })))
+}
+
+/// The solicitation flow of switch `dp` for its router peer `lrp`, true if
+/// the port advertises:
+/// only a solicitation with hop limit 255 is valid (RFC 4861 6.1.1), others
+/// flood like any multicast and stop at the router.
+pub(crate) fn ra_flow(lf: &mut Lflows, dp: u32, lrp: &pb::LogicalRouterPort) -> bool {
+    let Some(ra) = ra_action(lrp) else {
+        return false;
+    };
+    lf.add(
+        dp,
+        Stage::LsInArpRsp,
+        60,
+        M::any().icmp6(RS).eq(Field::L4Dst, 0).eq(Field::IpTtl, 255),
+        vec![ra],
+    );
+    true
 }
 
 pub(crate) fn compile_router6(
@@ -358,6 +409,41 @@ mod tests {
         for f in &c.flows {
             assert!(f.matches.len() <= MAX_MATCH_FIELDS, "{f:?}");
         }
+    }
+
+    #[test]
+    fn a_port_with_ra_configs_answers_solicitations() {
+        let mut nb = dual_stack();
+        let mut lrp = nb.router_ports["lr0-ls1"].clone();
+        lrp.ipv6_ra_configs = [
+            ("address_mode".to_string(), "slaac".to_string()),
+            ("mtu".to_string(), "1400".to_string()),
+        ]
+        .into();
+        let none = flows_of(&compile(&nb), Stage::LsInArpRsp);
+        assert!(!none.iter().any(|f| f.contains("nd_ra")), "{none:#?}");
+        nb.apply_ops(&txn(vec![
+            Op::LrpDel("lr0-ls1".into()),
+            Op::LrpAdd(lrp.clone()),
+        ]))
+        .unwrap();
+        let f = flows_of(&compile(&nb), Stage::LsInArpRsp);
+        let want = "60 eth.type == 0x86dd && ip.proto == 58 && l4.src == 133 && l4.dst == 0 && ip.ttl == 255 => nd_ra { put_nd_ra_opts(addr_mode = \"slaac\", slla = 0a:00:00:00:ff:01, prefix = fd00:1::/64, mtu = 1400, router_preference = \"MEDIUM\", lifetime = 65535); eth.dst = eth.src; eth.src = 0a:00:00:00:ff:01; ip6.dst = ip6.src /* ff02::1 from :: */; ip6.src = fe80::800:ff:fe00:ff01; outport = inport; output; };";
+        assert!(f.iter().any(|x| x == want), "missing {want}\n{f:#?}");
+
+        // An IPv4-only port has nothing to advertise; a bad key is refused.
+        let mut v4 = lrp.clone();
+        v4.name = "lr0-v4".into();
+        v4.mac = "0a:00:00:00:ff:09".into();
+        v4.networks = vec!["10.9.0.1/24".into()];
+        let e = nb.apply_ops(&txn(vec![Op::LrpAdd(v4)])).unwrap_err();
+        assert!(e.to_string().contains("no IPv6 network"), "{e}");
+        lrp.ipv6_ra_configs
+            .insert("send_periodic".into(), "true".into());
+        let e = nb
+            .apply_ops(&txn(vec![Op::LrpDel("lr0-ls1".into()), Op::LrpAdd(lrp)]))
+            .unwrap_err();
+        assert!(e.to_string().contains("send_periodic"), "{e}");
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod dhcp;
 pub mod dns;
 pub mod ipam;
 pub mod lb;
+pub mod ra;
 pub mod router;
 pub mod switch_config;
 

@@ -252,10 +252,20 @@ impl Nb {
         }
         parse_lrp_mac(&lrp.mac)?;
         parse_networks(&lrp.networks)?;
+        if crate::nb::ra::parse_ra_configs(&lrp.ipv6_ra_configs)?.is_some()
+            && parse_networks6(&lrp.networks)?.is_empty()
+        {
+            return Err(bad(
+                "ipv6_ra_configs",
+                &lrp.name,
+                "the port has no IPv6 network to advertise",
+            ));
+        }
         if let Some(old) = self.router_ports.get(&lrp.name) {
             let same = old.router_name == lrp.router_name
                 && old.mac == lrp.mac
-                && old.networks == lrp.networks;
+                && old.networks == lrp.networks
+                && old.ipv6_ra_configs == lrp.ipv6_ra_configs;
             return if may_exist && same {
                 Ok(())
             } else {

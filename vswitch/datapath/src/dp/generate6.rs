@@ -226,6 +226,120 @@ pub fn limiter_key(target: [u64; 2]) -> u32 {
     (w ^ (w >> 32)) as u32
 }
 
+/// A router advertisement, built once from its flow's `nd_ra` (the ICMPv6
+/// message whole but for the checksum) and sent to every solicitor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RaTemplate {
+    pub mac: u64,
+    pub src: Ipv6Addr,
+    pub icmp: Vec<u8>,
+}
+
+const RS: u8 = 133;
+const RA: u8 = 134;
+/// The hop limit hosts are told to use (Linux's default).
+const RA_CUR_HOP_LIMIT: u8 = 64;
+
+impl RaTemplate {
+    /// The advertisement of `r` (RFC 4861 §4.2, RFC 4191 preference, RFC
+    /// 8106 RDNSS); `None` for a malformed one (a version skew).
+    pub fn new(r: &switchyard_southbound::pb::NdRa) -> Option<RaTemplate> {
+        let src = Ipv6Addr::from(<[u8; 16]>::try_from(r.src_ip6.as_slice()).ok()?);
+        let (managed, other, autonomous) = match r.address_mode.as_str() {
+            "slaac" => (false, false, true),
+            "dhcpv6_stateless" => (false, true, true),
+            "dhcpv6_stateful" => (true, true, false),
+            _ => return None,
+        };
+        let prf: u8 = match r.preference.as_str() {
+            "HIGH" => 0b01,
+            "LOW" => 0b11,
+            _ => 0,
+        };
+        let lifetime = u16::try_from(r.lifetime).unwrap_or(u16::MAX);
+        let mut m = vec![RA, 0, 0, 0, RA_CUR_HOP_LIMIT];
+        m.push(u8::from(managed) << 7 | u8::from(other) << 6 | prf << 3);
+        m.extend_from_slice(&lifetime.to_be_bytes());
+        m.extend_from_slice(&[0; 8]); // reachable time, retrans timer: unspecified
+        m.extend_from_slice(&[1, 1]); // source link-layer address
+        m.extend_from_slice(&r.mac.to_be_bytes()[2..]);
+        if r.mtu != 0 {
+            m.extend_from_slice(&[5, 1, 0, 0]);
+            m.extend_from_slice(&r.mtu.to_be_bytes());
+        }
+        for p in &r.prefixes {
+            let prefix: [u8; 16] = p.prefix.as_slice().try_into().ok()?;
+            // On-link (L), autonomous (A) as the mode says; valid and
+            // preferred forever, as OVN advertises.
+            m.extend_from_slice(&[3, 4, u8::try_from(p.len).ok().filter(|l| *l <= 128)?]);
+            m.push(0x80 | u8::from(autonomous) << 6);
+            m.extend_from_slice(&[0xff; 8]);
+            m.extend_from_slice(&[0; 4]);
+            m.extend_from_slice(&prefix);
+        }
+        if !r.rdnss.is_empty() {
+            m.extend_from_slice(&[25, u8::try_from(1 + 2 * r.rdnss.len()).ok()?, 0, 0]);
+            m.extend_from_slice(&r.lifetime.to_be_bytes());
+            for d in &r.rdnss {
+                m.extend_from_slice(<&[u8; 16]>::try_from(d.as_slice()).ok()?);
+            }
+        }
+        Some(RaTemplate {
+            mac: r.mac,
+            src,
+            icmp: m,
+        })
+    }
+}
+
+/// The advertisement answering the router solicitation in `frame`: to the
+/// solicitor, or to all nodes when it has no address yet. `None` for a
+/// solicitation RFC 4861 §6.1.1 says to discard (hop limit not 255, code
+/// not 0, shorter than 8 bytes, a zero-length option, or a source
+/// link-layer option from the unspecified address).
+pub fn router_advert(frame: &[u8], buf: &mut [u8], t: &RaTemplate) -> Option<usize> {
+    let ip = Ipv6Packet::new_checked(&frame[ip6_offset(frame)?..]).ok()?;
+    let rs = ip.payload();
+    if ip.next_header() != IpProtocol::Icmpv6
+        || ip.hop_limit() != HOPS_ND
+        || rs.len() < ICMP_HDR
+        || rs[0] != RS
+        || rs[1] != 0
+    {
+        return None;
+    }
+    let from = ip.src_addr();
+    let mut at = ICMP_HDR;
+    while at < rs.len() {
+        let (ty, len) = (rs[at], usize::from(*rs.get(at + 1)?) * 8);
+        if len == 0 || at + len > rs.len() || (ty == 1 && from.is_unspecified()) {
+            return None;
+        }
+        at += len;
+    }
+    let (dst, eth_dst) = if from.is_unspecified() {
+        (Ipv6Addr::from(0xff02u128 << 112 | 1), 0x3333_0000_0001)
+    } else if from.is_multicast() {
+        return None;
+    } else {
+        let m = frame.get(6..12)?;
+        (
+            from,
+            u64::from_be_bytes([0, 0, m[0], m[1], m[2], m[3], m[4], m[5]]),
+        )
+    };
+    let n = t.icmp.len();
+    if buf.len() < ETH + IP6 + n {
+        return None;
+    }
+    write_eth(buf, t.mac, eth_dst);
+    write_ipv6(&mut buf[ETH..], n, t.src, dst, HOPS_ND);
+    let icmp = &mut buf[ETH + IP6..ETH + IP6 + n];
+    icmp.copy_from_slice(&t.icmp);
+    fill_icmp6(icmp, &t.src, &dst);
+    Some(ETH + IP6 + n)
+}
+
 #[cfg(test)]
 #[path = "generate6_tests.rs"]
 mod tests;

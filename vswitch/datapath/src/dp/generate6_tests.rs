@@ -169,3 +169,143 @@ fn echo_reply_and_errors() {
     anon[ETH + 8..ETH + 24].fill(0);
     assert!(icmp6_error(&anon, &mut buf, words(a("fd00::1")), 3, 0, 0).is_none());
 }
+
+/// A router solicitation from `src` (with the source link-layer option
+/// unless `src` is ::) and hop limit `hops`.
+fn rs(src: &str, hops: u8) -> Vec<u8> {
+    let opt = if a(src).is_unspecified() { 0 } else { LL_OPT };
+    let n = ICMP_HDR + opt;
+    let mut f = vec![0u8; ETH + IP6 + n];
+    write_eth(&mut f, POD, 0x3333_0000_0002);
+    write_ipv6(&mut f[ETH..], n, a(src), a("ff02::2"), hops);
+    let icmp = &mut f[ETH + IP6..];
+    icmp[0] = RS;
+    if opt != 0 {
+        icmp[8] = 1;
+        icmp[9] = 1;
+        icmp[10..16].copy_from_slice(&POD.to_be_bytes()[2..]);
+    }
+    fill_icmp6(icmp, &a(src), &a("ff02::2"));
+    f
+}
+
+fn template(mode: &str) -> RaTemplate {
+    use switchyard_southbound::pb;
+    RaTemplate::new(&pb::NdRa {
+        mac: ROUTER,
+        src_ip6: a("fe80::800:ff:fe00:fe").octets().to_vec(),
+        address_mode: mode.into(),
+        prefixes: vec![pb::RaPrefix {
+            prefix: a("fd00:af4:1::").octets().to_vec(),
+            len: 64,
+        }],
+        mtu: 1400,
+        preference: "HIGH".into(),
+        lifetime: 65535,
+        rdnss: vec![a("fd00::53").octets().to_vec()],
+    })
+    .unwrap()
+}
+
+#[test]
+fn solicitations_are_answered_with_the_configured_advertisement() {
+    let t = template("slaac");
+    let mut buf = vec![0u8; 512];
+    let n = router_advert(&rs("fe80::800:ff:fe00:1", 255), &mut buf, &t).unwrap();
+    let f = &buf[..n];
+    assert_eq!(
+        &f[0..6],
+        &POD.to_be_bytes()[2..],
+        "unicast to the solicitor"
+    );
+    assert_eq!(&f[6..12], &ROUTER.to_be_bytes()[2..]);
+    let (s, d, repr) = icmp_ok(f);
+    assert_eq!(
+        (s, d),
+        (a("fe80::800:ff:fe00:fe"), a("fe80::800:ff:fe00:1"))
+    );
+    let Icmpv6Repr::Ndisc(NdiscRepr::RouterAdvert {
+        hop_limit,
+        flags,
+        router_lifetime,
+        lladdr,
+        mtu,
+        prefix_info,
+        ..
+    }) = repr
+    else {
+        panic!("{repr:?}")
+    };
+    assert_eq!(hop_limit, 64);
+    assert_eq!(router_lifetime.secs(), 65535);
+    assert_eq!(mtu, Some(1400));
+    assert_eq!(
+        lladdr,
+        Some(RawHardwareAddress::from_bytes(&ROUTER.to_be_bytes()[2..]))
+    );
+    // Neither managed nor other; high preference (RFC 4191, which
+    // smoltcp does not parse).
+    assert_eq!(flags.bits(), 0);
+    assert_eq!(f[ETH + IP6 + 5], 0b01 << 3);
+    let p = prefix_info.unwrap();
+    assert_eq!((p.prefix, p.prefix_len), (a("fd00:af4:1::"), 64));
+    assert!(p
+        .flags
+        .contains(smoltcp::wire::NdiscPrefixInfoFlags::ADDRCONF));
+    assert!(p
+        .flags
+        .contains(smoltcp::wire::NdiscPrefixInfoFlags::ON_LINK));
+    // The RDNSS option (type 25) closes the message.
+    let icmp = &f[ETH + IP6..];
+    assert_eq!(&icmp[icmp.len() - 24..icmp.len() - 22], &[25, 3]);
+    assert_eq!(&icmp[icmp.len() - 16..], &a("fd00::53").octets());
+    let k = extract(f, 1).unwrap();
+    assert_eq!(k.ip_ttl, 255);
+
+    // Stateful DHCPv6: M and O, prefixes on-link only.
+    let n = router_advert(
+        &rs("fe80::800:ff:fe00:1", 255),
+        &mut buf,
+        &template("dhcpv6_stateful"),
+    )
+    .unwrap();
+    let Icmpv6Repr::Ndisc(NdiscRepr::RouterAdvert {
+        flags, prefix_info, ..
+    }) = icmp_ok(&buf[..n]).2
+    else {
+        panic!()
+    };
+    assert_eq!(flags.bits() & 0xc0, 0xc0);
+    assert!(!prefix_info
+        .unwrap()
+        .flags
+        .contains(smoltcp::wire::NdiscPrefixInfoFlags::ADDRCONF));
+}
+
+#[test]
+fn what_solicitations_are_not_answered() {
+    let t = template("slaac");
+    let mut buf = vec![0u8; 512];
+    // From :: to all nodes.
+    let n = router_advert(&rs("::", 255), &mut buf, &t).unwrap();
+    assert_eq!(&buf[0..6], &[0x33, 0x33, 0, 0, 0, 1]);
+    assert_eq!(icmp_ok(&buf[..n]).1, a("ff02::1"));
+    // Forwarded (hop limit below 255): not from the link.
+    assert_eq!(router_advert(&rs("fe80::1", 254), &mut buf, &t), None);
+    // A source link-layer option from the unspecified address.
+    let mut f = rs("fe80::1", 255);
+    f[ETH + 8..ETH + 24].fill(0);
+    assert_eq!(router_advert(&f, &mut buf, &t), None);
+    // A zero-length option; a code other than 0; cut short; no room.
+    let mut f = rs("fe80::1", 255);
+    f[ETH + IP6 + 9] = 0;
+    assert_eq!(router_advert(&f, &mut buf, &t), None);
+    let mut f = rs("fe80::1", 255);
+    f[ETH + IP6 + 1] = 1;
+    assert_eq!(router_advert(&f, &mut buf, &t), None);
+    let f = rs("fe80::1", 255);
+    assert_eq!(router_advert(&f[..ETH + IP6 + 4], &mut buf, &t), None);
+    assert_eq!(router_advert(&f, &mut buf[..60], &t), None);
+    // Not a solicitation.
+    assert_eq!(router_advert(&echo("fd00::1", 255), &mut buf, &t), None);
+}

@@ -692,6 +692,26 @@ pub fn punt(
             let len = crate::dp::generate::tcp_rst(frame, buf);
             (len, routing.map(|i| (i, g.meta.inport)))
         }
+        GenKind::RouterAdvert(i) => {
+            p.consumed = Some(DropReason::ConsumedByRouter);
+            let Some(n) =
+                t.ra.get(i as usize)
+                    .and_then(|ra| crate::dp::generate6::router_advert(frame, buf, ra))
+            else {
+                p.verdict = Verdict::Drop(DropReason::ConsumedByRouter);
+                return p;
+            };
+            // Back out of the port the solicitation came in on: the
+            // switch answers for its router, so the answer has no inport
+            // (which would be the loop check's own port).
+            let meta = Meta {
+                outport: g.meta.inport,
+                inport: 0,
+                ..g.meta
+            };
+            walk_out(t, g.dp, meta, Some(n), key.in_port, buf, out, trace, &mut p);
+            return p;
+        }
         GenKind::ArpRequest | GenKind::NdSolicit => {
             solicit(t, &g, work.eth_src, key.in_port, buf, out, trace, &mut p);
             return p;
@@ -755,9 +775,27 @@ fn solicit(
         p.arp_for = Some((g.dp, g.meta.reg0));
         crate::dp::generate::arp_request(buf, eth_src, g.meta.reg1, g.meta.reg0)
     };
+    walk_out(t, g.dp, g.meta, len, in_port, buf, out, trace, p);
+}
+
+/// Walks the packet built in `buf` (`len` bytes; `None`: it could not be
+/// built) out of `meta.outport` of router `dp`: the router's egress, then
+/// the attached switch.
+#[allow(clippy::too_many_arguments)]
+fn walk_out(
+    t: &Tables,
+    dp: u32,
+    meta: Meta,
+    len: Option<usize>,
+    in_port: u16,
+    buf: &mut [u8],
+    out: &mut Vec<u16>,
+    trace: Trace,
+    p: &mut Punted,
+) {
     let start = Start {
-        dp: g.dp,
-        meta: g.meta,
+        dp,
+        meta,
         ingress_from: None,
         from_tunnel: false,
     };

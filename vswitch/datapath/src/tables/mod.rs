@@ -92,6 +92,8 @@ pub enum GenKind {
     /// The IPv6 twins: a solicitation for xxreg0, learning from an NA.
     NdSolicit,
     PutNd,
+    /// A router advertisement answering a solicitation: `Tables::ra[i]`.
+    RouterAdvert(u32),
 }
 
 /// One translated logical flow.
@@ -175,6 +177,8 @@ pub struct Tables {
     pub untranslatable: usize,
     /// ECMP groups referenced by [`Act::Ecmp`].
     pub ecmp: Vec<Vec<RouteHop>>,
+    /// Router advertisements referenced by [`GenKind::RouterAdvert`].
+    pub ra: Vec<crate::dp::generate6::RaTemplate>,
     /// Learned neighbours: (router datapath, router port, IP) -> MAC.
     pub neighbors: FxHashMap<(u32, u32, u32), u64>,
     /// Learned IPv6 neighbours: (router datapath, router port, IPv6) -> MAC.
@@ -289,7 +293,11 @@ fn hop(r: &switchyard_southbound::pb::Route) -> RouteHop {
     }
 }
 
-fn translate_flow(f: &LogicalFlow, ecmp: &mut Vec<Vec<RouteHop>>) -> Option<(MatchList, Vec<Act>)> {
+fn translate_flow(
+    f: &LogicalFlow,
+    ecmp: &mut Vec<Vec<RouteHop>>,
+    ra: &mut Vec<crate::dp::generate6::RaTemplate>,
+) -> Option<(MatchList, Vec<Act>)> {
     let mut ms = Vec::with_capacity(f.matches.len());
     for m in &f.matches {
         ms.push((Field::parse(&m.field)?, m.value, m.mask));
@@ -330,6 +338,10 @@ fn translate_flow(f: &LogicalFlow, ecmp: &mut Vec<Vec<RouteHop>>) -> Option<(Mat
             Kind::PutArp(_) => Act::Generate(GenKind::PutArp),
             Kind::NdNs(_) => Act::Generate(GenKind::NdSolicit),
             Kind::PutNd(_) => Act::Generate(GenKind::PutNd),
+            Kind::NdRa(r) => {
+                ra.push(crate::dp::generate6::RaTemplate::new(r)?);
+                Act::Generate(GenKind::RouterAdvert(ra.len() as u32 - 1))
+            }
             Kind::TcpReset(_) => Act::Generate(GenKind::TcpReset),
             Kind::DnsLookup(_) => Act::DnsLookup,
             Kind::DhcpReply(_) => Act::DhcpReply,
@@ -501,7 +513,7 @@ impl Tables {
             };
             let (Some(st), Some((ms, acts))) = (
                 list.iter_mut().find(|s| Some(s.stage) == stage),
-                translate_flow(f, &mut t.ecmp),
+                translate_flow(f, &mut t.ecmp, &mut t.ra),
             ) else {
                 t.untranslatable += 1;
                 continue;
