@@ -270,11 +270,16 @@ pub fn conntrack(data: &[u8]) {
     ];
     for r in data.chunks_exact(8).take(512) {
         let (proto, sport, dport) = conns[usize::from(r[0] & 3)];
+        // Both families in one table: an IPv6 connection with the same low
+        // address bits must stay apart from the IPv4 one.
+        let v6 = r[0] & 8 != 0;
+        let net: u128 = if v6 { 0xfd00 << 112 } else { 0 };
         let t = Tuple {
             zone: 1,
-            proto,
-            src: 0x0a00_0001,
-            dst: 0x0a00_0002,
+            proto: if v6 && proto == 1 { 58 } else { proto },
+            v6,
+            src: net | 0x0a00_0001,
+            dst: net | 0x0a00_0002,
             sport,
             dport,
         };

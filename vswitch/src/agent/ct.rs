@@ -41,19 +41,31 @@ fn proto_name(p: u8) -> String {
         1 => "icmp".into(),
         6 => "tcp".into(),
         17 => "udp".into(),
+        58 => "icmp6".into(),
         n => n.to_string(),
     }
 }
 
+/// `10.0.0.1:80 -> 10.0.0.2:5201`, or `[fd00::1]:80 -> [fd00::2]:5201`.
 fn tuple_text(t: &Tuple) -> String {
-    use std::net::Ipv4Addr;
-    format!(
-        "{}:{} -> {}:{}",
-        Ipv4Addr::from(t.src),
-        t.sport,
-        Ipv4Addr::from(t.dst),
-        t.dport
-    )
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    if t.v6 {
+        format!(
+            "[{}]:{} -> [{}]:{}",
+            Ipv6Addr::from(t.src),
+            t.sport,
+            Ipv6Addr::from(t.dst),
+            t.dport
+        )
+    } else {
+        format!(
+            "{}:{} -> {}:{}",
+            Ipv4Addr::from(t.src4()),
+            t.sport,
+            Ipv4Addr::from(t.dst4()),
+            t.dport
+        )
+    }
 }
 
 /// Every connection (of one zone), oldest slot first.
@@ -147,7 +159,8 @@ mod tests {
             let t = Tuple {
                 zone: 1 + i % 2,
                 proto: TCP,
-                src: 0x0a00_0000 + i,
+                v6: false,
+                src: (0x0a00_0000 + i).into(),
                 dst: 0x0a01_0001,
                 sport: 40000,
                 dport: 80,
@@ -165,6 +178,7 @@ mod tests {
         let gone = Tuple {
             zone: 2,
             proto: TCP,
+            v6: false,
             src: 0x0a00_0001,
             dst: 0x0a01_0001,
             sport: 40000,

@@ -169,7 +169,7 @@ impl Pmd {
                 continue;
             };
             let mut tracked = None;
-            if let (Some(e), 0x0800) = (edge.as_deref_mut(), key.eth_type) {
+            if let (Some(e), 0x0800 | 0x86dd) = (edge.as_deref_mut(), key.eth_type) {
                 match self.edge_in_one(s, i, off, underlay, e, &mut key) {
                     Ok(t) => tracked = t,
                     Err(()) => continue,
@@ -221,7 +221,7 @@ impl Pmd {
                 continue;
             };
             (x.key, x.off, x.live) = (key, off, true);
-            need_in |= key.eth_type == 0x0800 && self.edge_in(slot, &key, underlay);
+            need_in |= is_ip(key.eth_type) && self.edge_in(slot, &key, underlay);
         }
         // 2: the edge on the way in, and conntrack's look.
         if need_in {
@@ -231,7 +231,7 @@ impl Pmd {
             e.tick(now);
             for i in 0..n {
                 let x = &mut st.items[i];
-                if x.live && x.key.eth_type == 0x0800 {
+                if x.live && is_ip(x.key.eth_type) {
                     match self.edge_in_one(s, i, x.off, underlay, &mut e, &mut x.key) {
                         Ok(t) => x.tracked = t,
                         Err(()) => x.live = false,
@@ -658,4 +658,10 @@ impl Pmd {
         }
         self.mark_dirty(u.slot);
     }
+}
+
+/// IPv4 or IPv6: what the edge (conntrack; for IPv4 also LB and NAT) looks at.
+#[inline(always)]
+fn is_ip(eth_type: u16) -> bool {
+    matches!(eth_type, 0x0800 | 0x86dd)
 }

@@ -11,8 +11,14 @@ use crate::dp::flow::FlowKey;
 pub const TCP: u8 = 6;
 pub const UDP: u8 = 17;
 pub const ICMP: u8 = 1;
+pub const ICMP6: u8 = 58;
 const ICMP_ECHO_REQUEST: u8 = 8;
 const ICMP_ECHO_REPLY: u8 = 0;
+const ICMP6_ECHO_REQUEST: u8 = 128;
+const ICMP6_ECHO_REPLY: u8 = 129;
+/// Extension headers walked to find an IPv6 packet's L4 header: the parser
+/// ([`crate::dp::packet`]) refused longer chains before anything gets here.
+const MAX_IPV6_EXT: usize = 6;
 
 /// Offsets of the IPv4 and L4 headers in an Ethernet frame (untagged or
 /// 802.1Q), when the frame holds that much.
@@ -31,6 +37,47 @@ fn offsets(frame: &[u8]) -> Option<(usize, usize)> {
     (ihl >= 20 && frame.len() >= l4 + 8).then_some((ip, l4))
 }
 
+/// Offsets of the IPv6 header and of the L4 header behind its extension
+/// headers, when the frame holds that much and 8 bytes of L4.
+#[inline]
+fn offsets6(frame: &[u8]) -> Option<(usize, usize)> {
+    let ip = if frame.get(12..14)? == [0x81, 0x00] {
+        18
+    } else {
+        14
+    };
+    let (_, l4) = l4_of6(frame, ip)?;
+    (frame.len() >= l4 + 8).then_some((ip, l4))
+}
+
+/// The L4 protocol and offset of the IPv6 header at `ip`, past its extension
+/// headers (hop-by-hop, routing, destination options, authentication, a first
+/// fragment's header). Received chains were validated by the parser; a quoted
+/// one in an ICMPv6 error was not, so the walk is bounded and checked.
+#[inline]
+fn l4_of6(frame: &[u8], ip: usize) -> Option<(u8, usize)> {
+    let mut nh = *frame.get(ip + 6)?;
+    let mut at = ip + 40;
+    for _ in 0..MAX_IPV6_EXT {
+        let len = match nh {
+            0 | 43 | 60 => 8 * (usize::from(*frame.get(at + 1)?) + 1),
+            51 => 4 * (usize::from(*frame.get(at + 1)?) + 2),
+            44 => 8,
+            _ => return Some((nh, at)),
+        };
+        nh = *frame.get(at)?;
+        at += len;
+    }
+    // Still an extension header after the bound: not walked further.
+    (!matches!(nh, 0 | 43 | 44 | 51 | 60)).then_some((nh, at))
+}
+
+/// The 128-bit value of two 64-bit key halves (high first).
+#[inline]
+pub fn words128(w: [u64; 2]) -> u128 {
+    u128::from(w[0]) << 64 | u128::from(w[1])
+}
+
 #[inline]
 fn be16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
@@ -41,18 +88,31 @@ fn be32(b: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-/// The conntrack tuple of a packet in `zone`: TCP/UDP ports, or for ICMP echo
-/// the identifier as source port (requests) or destination port (replies), so
-/// that both directions of a ping map to one connection. `None` for packets
-/// conntrack does not follow (other protocols, ICMP errors, fragments).
+#[inline]
+fn be128(b: &[u8], at: usize) -> u128 {
+    let mut a = [0u8; 16];
+    a.copy_from_slice(&b[at..at + 16]);
+    u128::from_be_bytes(a)
+}
+
+/// The conntrack tuple of a packet in `zone`: TCP/UDP ports, or for ICMP
+/// (and ICMPv6) echo the identifier as source port (requests) or destination
+/// port (replies), so that both directions of a ping map to one connection.
+/// `None` for packets conntrack does not follow (other protocols, ICMP errors,
+/// later fragments).
 #[inline]
 pub fn tuple_of(key: &FlowKey, frame: &[u8], zone: u32) -> Option<Tuple> {
-    if key.eth_type != 0x0800 || key.ip_frag == crate::dp::flow::FRAG_LATER {
+    if key.ip_frag == crate::dp::flow::FRAG_LATER {
         return None;
     }
-    let (sport, dport) = match key.ip_proto {
-        TCP | UDP => (key.l4_src, key.l4_dst),
-        ICMP => {
+    let v6 = match key.eth_type {
+        0x0800 => false,
+        0x86dd => true,
+        _ => return None,
+    };
+    let (sport, dport) = match (key.ip_proto, v6) {
+        (TCP | UDP, _) => (key.l4_src, key.l4_dst),
+        (ICMP, false) => {
             let (_, l4) = offsets(frame)?;
             let id = be16(frame, l4 + 4);
             match frame[l4] {
@@ -61,26 +121,51 @@ pub fn tuple_of(key: &FlowKey, frame: &[u8], zone: u32) -> Option<Tuple> {
                 _ => return None,
             }
         }
+        (ICMP6, true) => {
+            let (_, l4) = offsets6(frame)?;
+            let id = be16(frame, l4 + 4);
+            match frame[l4] {
+                ICMP6_ECHO_REQUEST => (id, 0),
+                ICMP6_ECHO_REPLY => (0, id),
+                _ => return None,
+            }
+        }
         _ => return None,
+    };
+    let (src, dst) = if v6 {
+        (words128(key.ip6_src), words128(key.ip6_dst))
+    } else {
+        (key.ip_src.into(), key.ip_dst.into())
     };
     Some(Tuple {
         zone,
         proto: key.ip_proto,
-        src: key.ip_src,
-        dst: key.ip_dst,
+        v6,
+        src,
+        dst,
         sport,
         dport,
     })
 }
 
-/// The TCP facts conntrack's state machine needs.
+/// The TCP facts conntrack's state machine needs, of an IPv4 or (`v6`) an
+/// IPv6 segment.
 #[inline]
-pub fn tcp_info(frame: &[u8]) -> Option<TcpInfo> {
-    let (ip, l4) = offsets(frame)?;
+pub fn tcp_info(frame: &[u8], v6: bool) -> Option<TcpInfo> {
+    let (ip, l4) = if v6 {
+        offsets6(frame)?
+    } else {
+        offsets(frame)?
+    };
     if frame.len() < l4 + 20 {
         return None;
     }
-    let total = usize::from(be16(frame, ip + 2));
+    // Bytes from the IP header's start to the end of its payload.
+    let total = if v6 {
+        40 + usize::from(be16(frame, ip + 4))
+    } else {
+        usize::from(be16(frame, ip + 2))
+    };
     let doff = usize::from(frame[l4 + 12] >> 4) * 4;
     let payload = total.saturating_sub(l4 - ip + doff);
     Some(TcpInfo {
@@ -102,6 +187,9 @@ fn put16(b: &mut [u8], at: usize, v: u16) {
 /// ports (or the ICMP echo identifier). Returns false if the frame is too short.
 #[inline]
 pub fn rewrite(frame: &mut [u8], from: &Tuple, to: &Tuple) -> bool {
+    if from.v6 || to.v6 {
+        return false; // IPv6 translation is not done at the edge (docs/ipv6.md)
+    }
     let Some((ip, l4)) = offsets(frame) else {
         return false;
     };
@@ -116,7 +204,10 @@ pub fn rewrite(frame: &mut [u8], from: &Tuple, to: &Tuple) -> bool {
     };
     let mut ip_sum = be16(frame, ip + 10);
     let mut l4_sum = csum_at.map(|a| be16(frame, a)).unwrap_or(0);
-    for (at, old, new) in [(ip + 12, from.src, to.src), (ip + 16, from.dst, to.dst)] {
+    for (at, old, new) in [
+        (ip + 12, from.src4(), to.src4()),
+        (ip + 16, from.dst4(), to.dst4()),
+    ] {
         if old != new {
             frame[at..at + 4].copy_from_slice(&new.to_be_bytes());
             ip_sum = update32(ip_sum, old, new);
@@ -164,16 +255,24 @@ pub fn ipv4_dst(frame: &[u8]) -> Option<u32> {
     Some(be32(frame, ip + 16))
 }
 
-/// The ICMP error types that quote the packet they answer.
+/// The ICMP (and ICMPv6: unreachable, too big, time exceeded, parameter
+/// problem) error types that quote the packet they answer.
 #[inline]
 pub fn is_icmp_error(key: &FlowKey) -> bool {
-    key.eth_type == 0x0800 && key.ip_proto == ICMP && matches!(key.l4_src, 3 | 11 | 12)
+    match (key.eth_type, key.ip_proto) {
+        (0x0800, ICMP) => matches!(key.l4_src, 3 | 11 | 12),
+        (0x86dd, ICMP6) => matches!(key.l4_src, 1..=4),
+        _ => false,
+    }
 }
 
 /// The tuple of the connection an ICMP error is about, as the *reply* to the
 /// quoted packet would carry it (the quoted packet went the other way): so a
 /// lookup finds the direction the error travels in.
 pub fn icmp_error_tuple(frame: &[u8], zone: u32) -> Option<Tuple> {
+    if let Some((_, l4)) = offsets6(frame).filter(|&(ip, _)| frame[ip] >> 4 == 6) {
+        return icmp6_error_tuple(frame, l4 + 8, zone);
+    }
     let (_, l4) = offsets(frame)?;
     let inner = l4 + 8;
     let ihl = usize::from(*frame.get(inner)? & 0x0f) * 4;
@@ -191,9 +290,36 @@ pub fn icmp_error_tuple(frame: &[u8], zone: u32) -> Option<Tuple> {
     Some(Tuple {
         zone,
         proto,
+        v6: false,
+        src: dst.into(),
+        dst: src.into(),
+        sport: if proto == ICMP { 0 } else { dport },
+        dport: sport,
+    })
+}
+
+/// [`icmp_error_tuple`] for an ICMPv6 error quoting the IPv6 packet at `inner`.
+fn icmp6_error_tuple(frame: &[u8], inner: usize, zone: u32) -> Option<Tuple> {
+    if *frame.get(inner)? >> 4 != 6 || frame.len() < inner + 40 {
+        return None;
+    }
+    let (proto, il4) = l4_of6(frame, inner)?;
+    if frame.len() < il4 + 8 {
+        return None;
+    }
+    let (src, dst) = (be128(frame, inner + 8), be128(frame, inner + 24));
+    let (sport, dport) = match proto {
+        TCP | UDP => (be16(frame, il4), be16(frame, il4 + 2)),
+        ICMP6 if frame[il4] == ICMP6_ECHO_REQUEST => (be16(frame, il4 + 4), 0),
+        _ => return None,
+    };
+    Some(Tuple {
+        zone,
+        proto,
+        v6: true,
         src: dst,
         dst: src,
-        sport: if proto == ICMP { 0 } else { dport },
+        sport: if proto == ICMP6 { 0 } else { dport },
         dport: sport,
     })
 }
@@ -204,6 +330,9 @@ pub fn icmp_error_tuple(frame: &[u8], zone: u32) -> Option<Tuple> {
 /// connection's peer itself (not from a router on the way), and the quoted
 /// packet becomes `to` reversed. Checksums are recomputed (errors are rare).
 pub fn rewrite_icmp_error(frame: &mut [u8], from: &Tuple, to: &Tuple) -> bool {
+    if from.v6 || to.v6 {
+        return false;
+    }
     let Some((ip, l4)) = offsets(frame) else {
         return false;
     };
@@ -213,16 +342,16 @@ pub fn rewrite_icmp_error(frame: &mut [u8], from: &Tuple, to: &Tuple) -> bool {
     if frame.len() < il4 + 8 {
         return false;
     }
-    if be32(frame, ip + 12) == from.src {
-        frame[ip + 12..ip + 16].copy_from_slice(&to.src.to_be_bytes());
+    if be32(frame, ip + 12) == from.src4() {
+        frame[ip + 12..ip + 16].copy_from_slice(&to.src4().to_be_bytes());
     }
-    frame[ip + 16..ip + 20].copy_from_slice(&to.dst.to_be_bytes());
+    frame[ip + 16..ip + 20].copy_from_slice(&to.dst4().to_be_bytes());
     put16(frame, ip + 10, 0);
     let s = checksum(&frame[ip..l4], 0);
     put16(frame, ip + 10, s);
     // The quoted packet: from to.dst:to.dport to to.src:to.sport.
-    frame[inner + 12..inner + 16].copy_from_slice(&to.dst.to_be_bytes());
-    frame[inner + 16..inner + 20].copy_from_slice(&to.src.to_be_bytes());
+    frame[inner + 12..inner + 16].copy_from_slice(&to.dst4().to_be_bytes());
+    frame[inner + 16..inner + 20].copy_from_slice(&to.src4().to_be_bytes());
     put16(frame, inner + 10, 0);
     let s = checksum(&frame[inner..il4], 0);
     put16(frame, inner + 10, s);
@@ -282,9 +411,9 @@ mod tests {
         let key = extract(&f, 1).unwrap();
         let from = tuple_of(&key, &f, 7).unwrap();
         let to = Tuple {
-            src: u32::from_be_bytes([192, 168, 1, 1]),
+            src: u32::from_be_bytes([192, 168, 1, 1]).into(),
             sport: 40000,
-            dst: u32::from_be_bytes([10, 244, 1, 5]),
+            dst: u32::from_be_bytes([10, 244, 1, 5]).into(),
             dport: 8080,
             ..from
         };
@@ -320,7 +449,84 @@ mod tests {
             let mut f = orig.clone();
             assert!(!rewrite(&mut f, &from, &to), "len {len}");
             assert_eq!(f, orig, "len {len}: the frame was touched");
-            assert_eq!(tcp_info(&f), None, "len {len}");
+            assert_eq!(tcp_info(&f, false), None, "len {len}");
+        }
+    }
+
+    /// Ethernet + IPv6 (fd00::a -> fd00::b) + optional hop-by-hop header +
+    /// `l4` (next header `nh`).
+    fn frame6(nh: u8, l4: &[u8], hop_by_hop: bool) -> Vec<u8> {
+        let mut f = vec![0u8; 14];
+        f[12..14].copy_from_slice(&[0x86, 0xdd]);
+        let ext = if hop_by_hop { 8 } else { 0 };
+        let mut ip = [0u8; 40];
+        ip[0] = 0x60;
+        put16(&mut ip, 4, (ext + l4.len()) as u16);
+        ip[6] = if hop_by_hop { 0 } else { nh };
+        ip[7] = 64;
+        ip[8] = 0xfd;
+        ip[23] = 0x0a;
+        ip[24] = 0xfd;
+        ip[39] = 0x0b;
+        f.extend_from_slice(&ip);
+        if hop_by_hop {
+            f.extend_from_slice(&[nh, 0, 1, 4, 0, 0, 0, 0]); // PadN
+        }
+        f.extend_from_slice(l4);
+        f
+    }
+
+    #[test]
+    fn ipv6_tcp_behind_an_extension_header_has_its_tuple_and_segment() {
+        let mut tcp = [0u8; 20 + 100];
+        put16(&mut tcp, 0, 40000);
+        put16(&mut tcp, 2, 80);
+        tcp[4..8].copy_from_slice(&7u32.to_be_bytes());
+        tcp[12] = 5 << 4;
+        tcp[13] = 0x02;
+        put16(&mut tcp, 14, 1000);
+        for hbh in [false, true] {
+            let f = frame6(TCP, &tcp, hbh);
+            let key = extract(&f, 1).unwrap();
+            let t = tuple_of(&key, &f, 3).expect("tracked");
+            assert!(t.v6 && t.proto == TCP && (t.sport, t.dport) == (40000, 80));
+            assert_eq!(t.src, 0xfd00_0000_0000_0000_0000_0000_0000_000a);
+            assert_eq!(t.dst, 0xfd00_0000_0000_0000_0000_0000_0000_000b);
+            let s = tcp_info(&f, true).expect("a segment");
+            assert_eq!((s.flags, s.seq, s.payload_len), (0x02, 7, 100), "hbh {hbh}");
+            // IPv4's rewrite never touches an IPv6 frame.
+            let mut g = f.clone();
+            assert!(!rewrite(&mut g, &t, &Tuple { dport: 81, ..t }));
+            assert_eq!(g, f);
+        }
+    }
+
+    #[test]
+    fn ipv6_echo_and_errors_map_to_one_connection() {
+        let mut echo = [0u8; 16];
+        echo[0] = ICMP6_ECHO_REQUEST;
+        put16(&mut echo, 4, 0x1234);
+        let req = frame6(ICMP6, &echo, false);
+        let t = tuple_of(&extract(&req, 1).unwrap(), &req, 3).expect("request");
+        assert_eq!((t.proto, t.sport, t.dport), (ICMP6, 0x1234, 0));
+        // The reply, from fd00::b: the same connection reversed.
+        let mut rep = frame6(ICMP6, &[ICMP6_ECHO_REPLY, 0, 0, 0, 0x12, 0x34, 0, 0], false);
+        rep[14 + 8..14 + 24].copy_from_slice(&req[14 + 24..14 + 40]);
+        rep[14 + 24..14 + 40].copy_from_slice(&req[14 + 8..14 + 24]);
+        let r = tuple_of(&extract(&rep, 1).unwrap(), &rep, 3).expect("reply");
+        assert_eq!(r, t.reverse());
+        // Time exceeded about the request, sent back to fd00::a: related,
+        // with the tuple of the connection's reply direction.
+        let mut err = vec![0u8; 200];
+        let n = crate::dp::generate6::icmp6_error(&req, &mut err, [0xfd00 << 48, 1], 3, 0, 0)
+            .expect("an error");
+        err.truncate(n);
+        let key = extract(&err, 1).unwrap();
+        assert!(is_icmp_error(&key) && tuple_of(&key, &err, 3).is_none());
+        assert_eq!(icmp_error_tuple(&err, 3), Some(t.reverse()));
+        // A truncated quote is no tuple, and no panic.
+        for len in 14 + 40 + 8..err.len() {
+            let _ = icmp_error_tuple(&err[..len], 3);
         }
     }
 }

@@ -596,7 +596,7 @@ pub fn logical_lb_dst(
     }
     // Stateful flows on the way: the packet is tracked first, in the state assumed.
     let zone = t.slot(key.in_port).map_or(0, |b| b.ct_zone);
-    let tracked = (zone != 0 && key.eth_type == 0x0800).then(|| {
+    let tracked = (zone != 0 && matches!(key.eth_type, 0x0800 | 0x86dd)).then(|| {
         key.ct_state = ct.at(step);
         format!(
             "ct(zone=0x{zone:x}): ct_state={} (assumed: --ct {})",

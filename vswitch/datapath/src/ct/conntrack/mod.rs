@@ -31,25 +31,38 @@ pub type KeyedMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::Random
 
 /// One direction of a connection: zone, protocol, addresses and ports (for ICMP
 /// echo, the identifier as source port and 0 as destination).
+///
+/// Addresses are 128 bits wide for both families; an IPv4 address sits in the
+/// low 32 bits and `v6` is false. The family is part of the identity, so an
+/// IPv6 packet can never find an IPv4 connection (whatever addresses it
+/// carries, `::a.b.c.d` included) and be translated with IPv4's rewrite.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Tuple {
     /// The conntrack zone: a logical datapath's key (a client's switch for load
     /// balancing, a router for its NAT rules).
     pub zone: u32,
     pub proto: u8,
-    pub src: u32,
-    pub dst: u32,
+    pub v6: bool,
+    pub src: u128,
+    pub dst: u128,
     pub sport: u16,
     pub dport: u16,
 }
 
 impl std::hash::Hash for Tuple {
-    /// Two words instead of six fields: the per-packet lookup hashes this.
+    /// Two words for IPv4 (as before the addresses widened), four for IPv6,
+    /// plus one for the rest: the per-packet lookup hashes this.
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        h.write_u64(u64::from(self.src) << 32 | u64::from(self.dst));
+        if self.v6 {
+            h.write_u128(self.src);
+            h.write_u128(self.dst);
+        } else {
+            h.write_u64((self.src as u64) << 32 | (self.dst as u64 & 0xffff_ffff));
+        }
         h.write_u64(
             u64::from(self.zone) << 40
+                | u64::from(self.v6) << 39
                 | u64::from(self.proto) << 32
                 | u64::from(self.sport) << 16
                 | u64::from(self.dport),
@@ -67,6 +80,18 @@ impl Tuple {
             dport: self.sport,
             ..*self
         }
+    }
+
+    /// The IPv4 source (meaningful only when `!v6`).
+    #[inline]
+    pub fn src4(&self) -> u32 {
+        self.src as u32
+    }
+
+    /// The IPv4 destination (meaningful only when `!v6`).
+    #[inline]
+    pub fn dst4(&self) -> u32 {
+        self.dst as u32
     }
 }
 
@@ -242,6 +267,7 @@ pub struct Conntrack {
 const EMPTY_TUPLE: Tuple = Tuple {
     zone: 0,
     proto: 0,
+    v6: false,
     src: 0,
     dst: 0,
     sport: 0,

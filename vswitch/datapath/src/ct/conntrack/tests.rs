@@ -8,6 +8,7 @@ use super::*;
 const C: Tuple = Tuple {
     zone: 1,
     proto: TCP,
+    v6: false,
     src: 0x0a00_0001,
     dst: 0x0a00_0002,
     sport: 40000,
@@ -415,4 +416,47 @@ fn a_syn_reusing_the_reply_tuple_of_a_closed_connection_evicts_it() {
     assert_eq!(r.slot, None);
     assert_eq!(ct.stats.nat_collisions, 2);
     assert_eq!(ct.stats.closed_reused, 1);
+}
+
+/// An IPv6 connection is tracked like an IPv4 one, and is its own: the IPv6
+/// tuple whose addresses have the IPv4 one's bits (`::10.0.0.1`) neither
+/// finds the IPv4 connection nor is found by it.
+#[test]
+fn ipv6_connections_are_tracked_apart_from_ipv4_ones() {
+    let mut ct = established();
+    let v6 = Tuple { v6: true, ..C };
+    assert_eq!(
+        ct.lookup(&v6, 3),
+        None,
+        "an IPv6 tuple found an IPv4 connection"
+    );
+    assert_eq!(
+        ct.process(&v6, Some(&seg(ACK, 1001, 5001, 0)), 3, true)
+            .state
+            & EST,
+        0,
+        "an IPv6 segment was taken for the IPv4 connection"
+    );
+    let a = Tuple {
+        v6: true,
+        src: 0xfd00_0000_0000_0000_0000_0000_0000_000a,
+        dst: 0xfd00_0000_0000_0000_0000_0000_0000_000b,
+        ..C
+    };
+    let mut ct = Conntrack::new(16);
+    assert_eq!(
+        ct.process(&a, Some(&seg(SYN, 1, 0, 0)), 0, true).state,
+        TRK | NEW
+    );
+    assert_eq!(
+        ct.process(&a.reverse(), Some(&seg(SYN | ACK, 9, 2, 0)), 1, true)
+            .state,
+        TRK | EST | RPL
+    );
+    assert_eq!(
+        ct.process(&a, Some(&seg(ACK, 2, 10, 0)), 2, true).state,
+        TRK | EST
+    );
+    assert_eq!(ct.iter().next().unwrap().state, ConnState::TcpEstablished);
+    assert_eq!(ct.lookup(&Tuple { v6: false, ..a }, 3), None);
 }

@@ -103,7 +103,7 @@ impl EdgeState {
 /// A connection hash for backend selection (stable for a 5-tuple).
 #[inline]
 fn conn_hash(t: &Tuple) -> u32 {
-    let mut h = (u64::from(t.src) << 32 | u64::from(t.dst))
+    let mut h = (u64::from(t.src4()) << 32 | u64::from(t.dst4()))
         ^ (u64::from(t.sport) << 24 | u64::from(t.dport) << 8 | u64::from(t.proto));
     h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
     h = (h ^ (h >> 33)).wrapping_mul(0xc4ce_b9fe_1a85_ec53);
@@ -121,7 +121,7 @@ fn translate(frame: &mut [u8], key: &mut FlowKey, from: &Tuple, to: &Tuple, stat
         return;
     }
     stats.nat_rewrites.add(1);
-    key.ip_dst = to.dst;
+    key.ip_dst = to.dst4();
     if from.proto != ICMP {
         key.l4_dst = to.dport;
     }
@@ -222,7 +222,7 @@ fn opens(s: &TcpInfo) -> bool {
 #[inline]
 fn tcp_of(tu: &Tuple, frame: &[u8]) -> Option<TcpInfo> {
     if tu.proto == TCP {
-        tcp_info(frame)
+        tcp_info(frame, tu.v6)
     } else {
         None
     }
@@ -319,7 +319,9 @@ pub fn ingress(
     let Some(b) = t.slot(key.in_port) else {
         return Edge::Pass;
     };
-    if !b.lb && !b.nat {
+    // Load balancing and NAT are IPv4's: an IPv6 packet is never compared
+    // with an IPv4 VIP or external address (docs/ipv6.md).
+    if !b.lb && !b.nat || key.eth_type != 0x0800 {
         return Edge::Pass;
     }
     let needs_first = |k: &FlowKey| {
@@ -351,7 +353,7 @@ fn ingress_whole(
         // the same client port: that connection is over, forget it, or the
         // new one's replies would be rewritten to come from the VIP.
         if let Some(tu) = tuple_of(key, frame, b.datapath) {
-            if tcp_info(frame).is_some_and(|s| is_syn(&s)) {
+            if tcp_info(frame, false).is_some_and(|s| is_syn(&s)) {
                 if let Some(slot) = st.ct.lookup(&tu.reverse(), st.now_ms) {
                     st.ct.forget(slot);
                 }
@@ -382,14 +384,14 @@ fn to_vip(
     if existing(st, frame, key, &tu, tcp.as_ref(), stats) {
         return Some(Edge::Pass);
     }
-    let vip = t.services.vip_for(tu.proto, tu.dst, tu.dport, dp)?;
+    let vip = t.services.vip_for(tu.proto, tu.dst4(), tu.dport, dp)?;
     if tcp.is_some_and(|s| !opens(&s)) {
         // A RST, FIN or SYN-ACK for a connection the VIP does not have:
         // nothing to translate and nothing to open.
         return Some(Edge::Drop(DropReason::CtNoConnection));
     }
     let lb = &*vip.lb;
-    let akey = (tu.proto, tu.dst, tu.dport, tu.src);
+    let akey = (tu.proto, tu.dst4(), tu.dport, tu.src4());
     let sticky = (lb.affinity_ms > 0)
         .then(|| st.affinity.get(&akey))
         .flatten()
@@ -401,17 +403,17 @@ fn to_vip(
         return Some(Edge::NoBackend { vip: vip.ip });
     };
     let mut to = Tuple {
-        dst: be.0,
+        dst: be.0.into(),
         dport: be.1,
         ..tu
     };
-    if be.0 == tu.src {
+    if be.0 == tu.src4() {
         // Hairpin: the backend would answer itself directly; make it
         // answer the hairpin address, which comes back through here.
         to.src = if lb.hairpin_ip != 0 {
-            lb.hairpin_ip
+            lb.hairpin_ip.into()
         } else {
-            vip.ip
+            vip.ip.into()
         };
     }
     let e = open(st, frame, key, &tu, tcp.as_ref(), &to, stats);
@@ -455,7 +457,7 @@ fn from_outside(
         return Edge::Pass;
     }
     let to = Tuple {
-        dst: rule.logical,
+        dst: rule.logical.into(),
         ..tu
     };
     open(st, frame, key, &tu, tcp.as_ref(), &to, stats)
@@ -628,7 +630,7 @@ pub fn egress(
     let Some(b) = t.slot(out) else {
         return Edge::Pass;
     };
-    if !b.lb && !b.nat {
+    if !b.lb && !b.nat || key.eth_type != 0x0800 {
         return Edge::Pass;
     }
     // A later fragment of a datagram that SNAT would translate.
@@ -690,7 +692,7 @@ fn egress_whole(
     // source port when it is free (always for a 1:1 floating IP), else
     // searching the port range from a hash of the connection.
     let mut to = Tuple {
-        src: rule.external,
+        src: rule.external.into(),
         ..tu
     };
     let base: u32 = if tu.proto == ICMP { 1 } else { 1024 };

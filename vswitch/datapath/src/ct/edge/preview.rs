@@ -4,7 +4,7 @@
 
 use super::{conn_hash, EdgeState};
 use crate::ct::conntrack::{state, Tuple};
-use crate::ct::nat::{ICMP, TCP};
+use crate::ct::nat::{words128, ICMP, ICMP6, TCP};
 use crate::dp::flow::FlowKey;
 use crate::tables::lb::NatKind;
 use crate::tables::Tables;
@@ -14,7 +14,7 @@ use crate::tables::Tables;
 /// not tracked. Changes nothing.
 pub fn peek_track(t: &Tables, st: &EdgeState, key: &mut FlowKey) -> Option<String> {
     let zone = t.slot(key.in_port).map_or(0, |b| b.ct_zone);
-    if zone == 0 || key.eth_type != 0x0800 {
+    if zone == 0 || !matches!(key.eth_type, 0x0800 | 0x86dd) {
         return None;
     }
     let (state, mark, label) = peek_state(st, key, zone);
@@ -30,17 +30,10 @@ pub fn peek_track(t: &Tables, st: &EdgeState, key: &mut FlowKey) -> Option<Strin
 fn peek_state(st: &EdgeState, key: &FlowKey, zone: u32) -> (u8, u32, u32) {
     let (sport, dport) = match key.ip_proto {
         TCP | crate::ct::nat::UDP => (key.l4_src, key.l4_dst),
-        ICMP => return (state::TRK | state::NEW, 0, 0),
+        ICMP | ICMP6 => return (state::TRK | state::NEW, 0, 0),
         _ => return (0, 0, 0),
     };
-    let tu = Tuple {
-        zone,
-        proto: key.ip_proto,
-        src: key.ip_src,
-        dst: key.ip_dst,
-        sport,
-        dport,
-    };
+    let tu = key_tuple(key, zone, sport, dport);
     match st.ct.peek(&tu, st.now_ms).and_then(|s| st.ct.get(s)) {
         Some(c) => {
             let reply = if c.orig == tu { 0 } else { state::RPL };
@@ -50,23 +43,39 @@ fn peek_state(st: &EdgeState, key: &FlowKey, zone: u32) -> (u8, u32, u32) {
     }
 }
 
-/// What the edge would do with a packet, without changing any state: for the
-/// datapath trace. Returns a description and the key the pipeline would see.
-pub fn preview(t: &Tables, st: &EdgeState, key: &FlowKey) -> Option<(String, FlowKey)> {
-    let b = t.slot(key.in_port)?;
-    let tuple = |zone| Tuple {
+/// The tuple of a key of either family, with the ports given.
+fn key_tuple(key: &FlowKey, zone: u32, sport: u16, dport: u16) -> Tuple {
+    let v6 = key.eth_type == 0x86dd;
+    let (src, dst) = if v6 {
+        (words128(key.ip6_src), words128(key.ip6_dst))
+    } else {
+        (key.ip_src.into(), key.ip_dst.into())
+    };
+    Tuple {
         zone,
         proto: key.ip_proto,
-        src: key.ip_src,
-        dst: key.ip_dst,
-        sport: key.l4_src,
-        dport: key.l4_dst,
-    };
-    let ip = |v: u32| std::net::Ipv4Addr::from(v);
+        v6,
+        src,
+        dst,
+        sport,
+        dport,
+    }
+}
+
+/// What the edge would do with a packet, without changing any state: for the
+/// datapath trace. Returns a description and the key the pipeline would see.
+/// Load balancing and NAT are IPv4's (docs/ipv6.md).
+pub fn preview(t: &Tables, st: &EdgeState, key: &FlowKey) -> Option<(String, FlowKey)> {
+    let b = t.slot(key.in_port)?;
+    if key.eth_type != 0x0800 {
+        return None;
+    }
+    let tuple = |zone| key_tuple(key, zone, key.l4_src, key.l4_dst);
+    let ip = |v: u128| std::net::Ipv4Addr::from(v as u32);
     // As on the fast path, the pipeline sees the translated destination and
     // the source the sender used.
     let apply = |to: &Tuple| FlowKey {
-        ip_dst: to.dst,
+        ip_dst: to.dst4(),
         l4_dst: to.dport,
         ..*key
     };
@@ -86,14 +95,16 @@ pub fn preview(t: &Tables, st: &EdgeState, key: &FlowKey) -> Option<(String, Flo
                 apply(&to),
             ));
         }
-        let vip = t.services.vip_for(tu.proto, tu.dst, tu.dport, b.datapath)?;
+        let vip = t
+            .services
+            .vip_for(tu.proto, tu.dst4(), tu.dport, b.datapath)?;
         let lb = &*vip.lb;
         let Some(be) = vip.select(conn_hash(&tu)) else {
             return Some((
                 format!(
                     "ct_lb({}): VIP {}:{} has no backends: answered with {}",
                     lb.name,
-                    ip(vip.ip),
+                    ip(vip.ip.into()),
                     vip.port,
                     if tu.proto == TCP {
                         "TCP RST"
@@ -105,14 +116,14 @@ pub fn preview(t: &Tables, st: &EdgeState, key: &FlowKey) -> Option<(String, Flo
             ));
         };
         let to = Tuple {
-            dst: be.0,
+            dst: be.0.into(),
             dport: be.1,
             ..tu
         };
         return Some((
             format!(
                 "ct_lb({}): new connection to VIP {}:{}, backend {}:{} by Maglev hash of {} backends (committed in zone {})",
-                lb.name, ip(vip.ip), vip.port, ip(be.0), be.1, vip.backends.len(), b.datapath
+                lb.name, ip(vip.ip.into()), vip.port, ip(be.0.into()), be.1, vip.backends.len(), b.datapath
             ),
             apply(&to),
         ));
@@ -138,15 +149,15 @@ pub fn preview(t: &Tables, st: &EdgeState, key: &FlowKey) -> Option<(String, Flo
         }
         if rule.kind != NatKind::Snat {
             let to = Tuple {
-                dst: rule.logical,
+                dst: rule.logical.into(),
                 ..tu
             };
             return Some((
                 format!(
                     "ct_dnat({}) on router {}: new connection, destination -> {}",
-                    ip(rule.external),
+                    ip(rule.external.into()),
                     rule.router_name,
-                    ip(rule.logical)
+                    ip(rule.logical.into())
                 ),
                 apply(&to),
             ));
