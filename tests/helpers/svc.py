@@ -15,19 +15,51 @@
                                    MTU); the server answers as large, with
                                    "got=<bytes it received>"; prints the answer's
                                    first line and "len=<bytes of the answer>"
+
+Both families: servers listen on IPv4 and IPv6 (one dual-stack socket, or
+IPv4 alone where the pod has no IPv6) and print peers without the ::ffff:
+prefix; clients use the family of the address they are given.
 """
 import socket, sys, threading
 
 TIMEOUT = 3.0
 
 
+def listener(kind, port):
+    """A socket of `kind` bound to `port` on both families if it can be."""
+    try:
+        s = socket.socket(socket.AF_INET6, kind)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        if kind == socket.SOCK_STREAM:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("::", port))
+        return s
+    except OSError:
+        s = socket.socket(socket.AF_INET, kind)
+        if kind == socket.SOCK_STREAM:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("0.0.0.0", port))
+        return s
+
+
+def peer_ip(peer):
+    ip = peer[0]
+    return ip[7:] if ip.startswith("::ffff:") else ip
+
+
+def client(ip, kind):
+    """A socket of `kind` for talking to `ip`, and its wildcard address."""
+    if ":" in ip:
+        return socket.socket(socket.AF_INET6, kind), "::"
+    return socket.socket(socket.AF_INET, kind), "0.0.0.0"
+
+
 def serve(proto, port, name):
     if proto == "udp":
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("0.0.0.0", port))
+        s = listener(socket.SOCK_DGRAM, port)
         while True:
             data, peer = s.recvfrom(65535)
-            answer = f"{name} {peer[0]} {peer[1]}"
+            answer = f"{name} {peer_ip(peer)} {peer[1]}"
             if len(data) > 1000:
                 # A large datagram gets as large an answer (both fragmented),
                 # saying how much arrived.
@@ -35,16 +67,14 @@ def serve(proto, port, name):
             else:
                 answer = (answer + "\n").encode()
             s.sendto(answer, peer)
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port))
+    s = listener(socket.SOCK_STREAM, port)
     s.listen(128)
 
     def handle(c, peer):
         with c:
             f = c.makefile("rwb", buffering=0)
             for _ in f:
-                f.write(f"{name} {peer[0]} {peer[1]}\n".encode())
+                f.write(f"{name} {peer_ip(peer)} {peer[1]}\n".encode())
 
     while True:
         c, peer = s.accept()
@@ -62,10 +92,10 @@ def ask(f):
 def connect(ip, port, n, sport=0):
     for _ in range(n):
         try:
-            c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            c, any_addr = client(ip, socket.SOCK_STREAM)
             c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             c.settimeout(TIMEOUT)
-            c.bind(("0.0.0.0", sport))
+            c.bind((any_addr, sport))
             with c:
                 c.connect((ip, port))
                 print(ask(c.makefile("rwb", buffering=0)), flush=True)
@@ -90,7 +120,7 @@ def hold(ip, port):
 
 def udp(ip, port, n, size=5):
     for _ in range(n):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s, _ = client(ip, socket.SOCK_DGRAM)
         s.settimeout(TIMEOUT)
         try:
             s.connect((ip, port))
@@ -98,7 +128,7 @@ def udp(ip, port, n, size=5):
             data, peer = s.recvfrom(65535)
             line = data.split(b"\n")[0].decode()
             extra = f" len={len(data)}" if size > 1000 else ""
-            print(f"FROM {peer[0]}:{peer[1]} {line}{extra}", flush=True)
+            print(f"FROM {peer_ip(peer)}:{peer[1]} {line}{extra}", flush=True)
         except OSError as e:
             print(f"ERR {type(e).__name__}", flush=True)
         finally:

@@ -197,3 +197,104 @@ fn acls_hold_across_chassis_where_each_side_tracks_what_arrives_by_tunnel() {
         "pod1 pings pod2 (only TCP 8080 is allowed)"
     );
 }
+
+/// The same policy over IPv6 (`--ipv6` pods): `ip` and `tcp` cover both
+/// families as in OVN, IPv6 connections are tracked (replies of what pod2
+/// opens pass its default deny), neighbour discovery passes the ACL stages,
+/// and a policy change cuts an IPv6 connection that is already open.
+#[test]
+fn ipv6_acls_are_stateful_cover_both_families_and_leave_neighbour_discovery_alone() {
+    if !can_run("ipv6_acls_are_stateful_cover_both_families_and_leave_neighbour_discovery_alone") {
+        return;
+    }
+    let sb = Sandbox::up_with(95, 3, &["--ipv6"]);
+    let ns: Vec<String> = (0..3).map(|i| sb.netns(i)).collect();
+    let (a1, a2, a3) = (sb.ip6(0), sb.ip6(1), sb.ip6(2));
+    let ping6 = |from: usize, to: &str| sb.exec(from, &["ping", "-6", "-c", "1", "-W", "1", to]).0;
+    let _b2 = sb.serve_in(&ns[1], "tcp", 8080, "b2");
+    let _b1 = sb.serve_in(&ns[0], "tcp", 8080, "b1");
+    assert!(
+        sb.connect_until(&ns[2], &a2, 8080, ok),
+        "no ACLs: pod3 reaches pod2 over IPv6"
+    );
+
+    // Only pod1 may open connections to pod2, only to TCP 8080, over IPv6.
+    let allow = format!(r#"outport == "ls0-pod2" && ip6.src == {a1} && tcp.dst == 8080"#);
+    sb.syctl(&["acl-add", "ls0", "to-lport", "100", &allow, "allow-related"]);
+    sb.syctl(&[
+        "acl-add",
+        "ls0",
+        "to-lport",
+        "10",
+        r#"outport == "ls0-pod2" && ip"#,
+        "drop",
+    ]);
+    assert!(
+        sb.connect_until(&ns[2], &a2, 8080, |a| !ok(a)),
+        "pod3 still reaches pod2 over IPv6"
+    );
+    let drops = sb.drops("acl_drop");
+    let a = sb.svc_in(&ns[0], "connect", &a2, 8080, 3);
+    assert!(
+        a.iter().all(|l| l.starts_with("b2")),
+        "pod1 -> pod2 over IPv6: {a:?}"
+    );
+    assert!(
+        a.iter().all(|l| l.contains(&a1)),
+        "pod2 saw pod1's IPv6 address: {a:?}"
+    );
+    assert!(!ping6(2, &a2), "pod3 pings pod2 over IPv6");
+    assert!(
+        !ok(&sb.svc_in(&ns[2], "connect", &sb.ip(1), 8080, 1)[0]),
+        "the deny on ip covers IPv4"
+    );
+    assert!(sb.drops("acl_drop") > drops);
+    // What pod2 opens comes back as replies: conntrack follows IPv6.
+    assert!(ping6(1, &a3), "pod2 cannot ping6 pod3");
+    let a = sb.svc_in(&ns[1], "connect", &a1, 8080, 1);
+    assert!(a[0].starts_with("b1"), "pod2 -> pod1 over IPv6: {a:?}");
+    // Neighbour discovery passes: pod2 forgets its neighbours and finds them again.
+    sb.exec(1, &["ip", "-6", "neigh", "flush", "dev", "eth0"]);
+    assert!(
+        wait_until(std::time::Duration::from_secs(10), || ping6(1, &a3)),
+        "pod2 cannot resolve pod3 with the ACLs in place"
+    );
+    let conns = sb.syctl_json(&["vswitch", "ct-list"]);
+    let six: Vec<&serde_json::Value> = conns
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["orig"].as_str().is_some_and(|o| o.starts_with('[')))
+        .collect();
+    assert!(
+        six.iter().any(
+            |c| c["proto"] == "tcp" && c["orig"].as_str().unwrap().contains(&format!("[{a1}]"))
+        ),
+        "no IPv6 TCP connection from pod1 in ct-list: {conns}"
+    );
+    assert!(six.iter().any(|c| c["proto"] == "icmp6"), "{conns}");
+
+    // An open IPv6 connection is cut when the policy stops allowing it.
+    let mut held = sb.hold_in(&ns[0], &a2, 8080);
+    assert!(held.line().starts_with("b2"));
+    sb.syctl(&["acl-del", "ls0", "to-lport", "100", &allow]);
+    assert!(
+        wait_until(std::time::Duration::from_secs(10), || !held
+            .ask()
+            .starts_with("b2")),
+        "the held IPv6 connection survived the policy change"
+    );
+
+    // Bad IPv6 matches: a clear error, nothing written.
+    for (m, why) in [
+        ("ip6.src == fd00::1/64", "host bits"),
+        ("ip6.dst == 10.0.0.1", "not an IPv6 address"),
+        ("ip4 && ip6", "both IPv4 and IPv6"),
+        ("icmp4 && icmp6.type == 128", "never matches"),
+    ] {
+        let e = sb.syctl_err(&["acl-add", "ls0", "to-lport", "5", m, "drop"]);
+        assert!(e.contains(why), "{m}: {e}");
+    }
+    let list = sb.syctl_json(&["acl-list", "ls0"]);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+}

@@ -4,7 +4,7 @@
 //! originating direction, then the defaults.
 
 use crate::compile::flows::{drop, next, Lflows, M};
-use crate::nb::acl::{parse_match, Val, BASE};
+use crate::nb::acl::{parse_match, Val, BASE, ND_AND_MLD};
 use crate::nb::Nb;
 use switchyard_southbound::field::ct;
 use switchyard_southbound::pb::{self, action::Kind};
@@ -59,6 +59,12 @@ pub fn compile_acls(nb: &Nb, ls: &str, dp: u32, lf: &mut Lflows) {
             state(ct::TRK | ct::INV, ct::TRK | ct::INV),
             vec![drop(DropReason::CtInvalid)],
         );
+        // Neighbour discovery and MLD pass whatever the ACLs say (as OVN):
+        // a default deny on `ip` must not cut IPv6 off its neighbours.
+        // Port security has already decided who may send which.
+        for ty in ND_AND_MLD {
+            lf.add(dp, stage, 65535, M::any().icmp6(ty), vec![next()]);
+        }
         // Replies and ICMP errors of a connection an ACL cut stay cut.
         for bit in [ct::RPL, ct::REL] {
             lf.add(

@@ -4,13 +4,16 @@
 //!
 //! The match language is OVN's, the part a classifier executes directly: a
 //! conjunction (`&&`) of `field == value` terms, where a value may be a set
-//! (`{80, 443}`, expanded into one flow per combination), an IPv4 prefix or a
-//! port name, and bare protocol names (`ip4`, `tcp`, `udp`, `icmp4`) that
-//! a field implies anyway. ACLs are stateful: a connection an ACL allows is
+//! (`{80, 443}`, expanded into one flow per combination), an IPv4 or IPv6
+//! prefix or a port name, and bare protocol names (`ip4`, `ip6`, `ip`, `tcp`,
+//! `udp`, `icmp4`, `icmp6`, `icmp`) that a field implies anyway. As in OVN,
+//! `ip`, `tcp`, `udp`, `icmp` and `ip.proto` stand for both families (one flow
+//! each) unless another term names one: a default deny written `ip` covers
+//! IPv6 too. ACLs are stateful: a connection an ACL allows is
 //! committed to conntrack, and its replies and related ICMP errors pass in
 //! both stages before any ACL is looked at.
 
-use crate::compile::flows::ETH_IPV4;
+use crate::compile::flows::{ETH_IPV4, ETH_IPV6};
 use crate::nb::{Nb, NbError};
 use switchyard_southbound::pb::{Acl, AclDel};
 use switchyard_southbound::{parse_mac, Field};
@@ -114,23 +117,94 @@ fn lex(m: &str) -> Result<Vec<(Tok, usize)>, NbError> {
     Ok(out)
 }
 
+/// The families a term allows (bits), and its L4 protocol if it names one.
+const V4: u8 = 1;
+const V6: u8 = 2;
+const BOTH: u8 = V4 | V6;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum L4 {
+    Tcp,
+    Udp,
+    /// ICMP of the packet's family (1 for IPv4, 58 for IPv6).
+    Icmp,
+}
+
+impl L4 {
+    fn proto(self, fam: u8) -> u64 {
+        match (self, fam) {
+            (L4::Tcp, _) => 6,
+            (L4::Udp, _) => 17,
+            (L4::Icmp, V4) => 1,
+            (L4::Icmp, _) => 58,
+        }
+    }
+}
+
+/// A term's prerequisites: the families it allows and its L4 protocol.
+type Pre = (u8, Option<L4>);
+
 /// What a field is: its flow-key field, how its value is written, and the
 /// prerequisites it implies (eth.type, ip.proto).
-fn field_of(name: &str) -> Option<(Field, ValueKind, Option<u8>)> {
+fn field_of(name: &str) -> Option<(Field, ValueKind, Option<Pre>)> {
     Some(match name {
         "inport" => (Field::Inport, ValueKind::Port, None),
         "outport" => (Field::Outport, ValueKind::Port, None),
         "eth.src" => (Field::EthSrc, ValueKind::Mac, None),
         "eth.dst" => (Field::EthDst, ValueKind::Mac, None),
-        "ip4.src" => (Field::Ip4Src, ValueKind::Ip, Some(0)),
-        "ip4.dst" => (Field::Ip4Dst, ValueKind::Ip, Some(0)),
-        "ip.proto" => (Field::IpProto, ValueKind::Int(255), Some(0)),
-        "tcp.src" => (Field::L4Src, ValueKind::Int(65535), Some(6)),
-        "tcp.dst" => (Field::L4Dst, ValueKind::Int(65535), Some(6)),
-        "udp.src" => (Field::L4Src, ValueKind::Int(65535), Some(17)),
-        "udp.dst" => (Field::L4Dst, ValueKind::Int(65535), Some(17)),
-        "icmp4.type" => (Field::L4Src, ValueKind::Int(255), Some(1)),
-        "icmp4.code" => (Field::L4Dst, ValueKind::Int(255), Some(1)),
+        "ip4.src" => (Field::Ip4Src, ValueKind::Ip, Some((V4, None))),
+        "ip4.dst" => (Field::Ip4Dst, ValueKind::Ip, Some((V4, None))),
+        "ip6.src" => (
+            Field::Ip6SrcHi,
+            ValueKind::Ip6(Field::Ip6SrcLo),
+            Some((V6, None)),
+        ),
+        "ip6.dst" => (
+            Field::Ip6DstHi,
+            ValueKind::Ip6(Field::Ip6DstLo),
+            Some((V6, None)),
+        ),
+        "ip.proto" => (Field::IpProto, ValueKind::Int(255), Some((BOTH, None))),
+        "tcp.src" => (
+            Field::L4Src,
+            ValueKind::Int(65535),
+            Some((BOTH, Some(L4::Tcp))),
+        ),
+        "tcp.dst" => (
+            Field::L4Dst,
+            ValueKind::Int(65535),
+            Some((BOTH, Some(L4::Tcp))),
+        ),
+        "udp.src" => (
+            Field::L4Src,
+            ValueKind::Int(65535),
+            Some((BOTH, Some(L4::Udp))),
+        ),
+        "udp.dst" => (
+            Field::L4Dst,
+            ValueKind::Int(65535),
+            Some((BOTH, Some(L4::Udp))),
+        ),
+        "icmp4.type" => (
+            Field::L4Src,
+            ValueKind::Int(255),
+            Some((V4, Some(L4::Icmp))),
+        ),
+        "icmp4.code" => (
+            Field::L4Dst,
+            ValueKind::Int(255),
+            Some((V4, Some(L4::Icmp))),
+        ),
+        "icmp6.type" => (
+            Field::L4Src,
+            ValueKind::Int(255),
+            Some((V6, Some(L4::Icmp))),
+        ),
+        "icmp6.code" => (
+            Field::L4Dst,
+            ValueKind::Int(255),
+            Some((V6, Some(L4::Icmp))),
+        ),
         _ => return None,
     })
 }
@@ -140,21 +214,68 @@ enum ValueKind {
     Port,
     Mac,
     Ip,
+    /// An IPv6 address or prefix: the term's field is the high half, this
+    /// the low one.
+    Ip6(Field),
     Int(u64),
 }
 
-/// Bare protocol names: the prerequisite each stands for (0: IPv4 only).
-fn protocol(name: &str) -> Option<u8> {
+/// Bare protocol names: the prerequisites each stands for.
+fn protocol(name: &str) -> Option<Pre> {
     match name {
-        "ip4" | "ip" => Some(0),
-        "tcp" => Some(6),
-        "udp" => Some(17),
-        "icmp4" | "icmp" => Some(1),
+        "ip4" => Some((V4, None)),
+        "ip6" => Some((V6, None)),
+        "ip" => Some((BOTH, None)),
+        "tcp" => Some((BOTH, Some(L4::Tcp))),
+        "udp" => Some((BOTH, Some(L4::Udp))),
+        "icmp4" => Some((V4, Some(L4::Icmp))),
+        "icmp6" => Some((V6, Some(L4::Icmp))),
+        "icmp" => Some((BOTH, Some(L4::Icmp))),
         _ => None,
     }
 }
 
-fn value(m: &str, k: ValueKind, tok: &Tok, at: usize) -> Result<Val, NbError> {
+/// The ICMPv6 types of neighbour discovery and MLD (RS, RA, NS, NA, MLD
+/// query/report/done, MLDv2 report): what IPv6 cannot work without. The
+/// ACL stages let them through before any ACL (as OVN does); port security
+/// has already checked who may send which.
+pub const ND_AND_MLD: [u64; 8] = [130, 131, 132, 133, 134, 135, 136, 143];
+
+/// The conditions a value of field `f` stands for (two for an IPv6 prefix
+/// longer than /64: both halves).
+fn value(m: &str, f: Field, k: ValueKind, tok: &Tok, at: usize) -> Result<Vec<Cond>, NbError> {
+    if let ValueKind::Ip6(lo) = k {
+        return value6(m, f, lo, tok, at);
+    }
+    Ok(vec![(f, value1(m, k, tok, at)?)])
+}
+
+/// An IPv6 address or prefix as conditions on the two 64-bit halves.
+fn value6(m: &str, hi: Field, lo: Field, tok: &Tok, at: usize) -> Result<Vec<Cond>, NbError> {
+    let text = match tok {
+        Tok::Word(w) => w.as_str(),
+        Tok::Str(s) => s.as_str(),
+        _ => return Err(err(m, at, "expected a value")),
+    };
+    let net: ipnet::Ipv6Net = match text.parse() {
+        Ok(n) => n,
+        Err(_) => text
+            .parse::<std::net::Ipv6Addr>()
+            .map(ipnet::Ipv6Net::from)
+            .map_err(|_| err(m, at, format!("{text:?} is not an IPv6 address or prefix")))?,
+    };
+    if net.network() != net.addr() {
+        return Err(err(m, at, format!("{text} has host bits set")));
+    }
+    let (v, mask) = (u128::from(net.network()), u128::from(net.netmask()));
+    let mut out = vec![(hi, Val::Num((v >> 64) as u64, (mask >> 64) as u64))];
+    if mask as u64 != 0 {
+        out.push((lo, Val::Num(v as u64, mask as u64)));
+    }
+    Ok(out)
+}
+
+fn value1(m: &str, k: ValueKind, tok: &Tok, at: usize) -> Result<Val, NbError> {
     let text = match tok {
         Tok::Word(w) => w.as_str(),
         Tok::Str(s) => s.as_str(),
@@ -185,6 +306,7 @@ fn value(m: &str, k: ValueKind, tok: &Tok, at: usize) -> Result<Val, NbError> {
                 u32::from(net.netmask()).into(),
             ))
         }
+        ValueKind::Ip6(_) => Err(err(m, at, "an IPv6 value has two halves")),
         ValueKind::Int(max) => {
             let n = match text.strip_prefix("0x") {
                 Some(h) => u64::from_str_radix(h, 16),
@@ -211,7 +333,7 @@ pub fn parse_match(m: &str) -> Result<Vec<Vec<Cond>>, NbError> {
         ));
     }
     let mut alts: Vec<Vec<Cond>> = vec![Vec::new()];
-    let mut protos: Vec<(u8, usize)> = Vec::new();
+    let mut protos: Vec<(Pre, usize)> = Vec::new();
     let mut i = 0;
     loop {
         let (tok, at) = &toks[i];
@@ -245,7 +367,7 @@ pub fn parse_match(m: &str) -> Result<Vec<Vec<Cond>>, NbError> {
                     let (t, a) = toks
                         .get(i)
                         .ok_or_else(|| err(m, m.len(), "unterminated set"))?;
-                    vals.push(value(m, k, t, *a)?);
+                    vals.push(value(m, f, k, t, *a)?);
                     i += 1;
                     match toks.get(i).map(|t| &t.0) {
                         Some(Tok::Comma) => i += 1,
@@ -257,7 +379,7 @@ pub fn parse_match(m: &str) -> Result<Vec<Vec<Cond>>, NbError> {
                     }
                 }
             } else {
-                vals.push(value(m, k, vt, *vat)?);
+                vals.push(value(m, f, k, vt, *vat)?);
                 i += 1;
             }
             vals.dedup();
@@ -273,7 +395,7 @@ pub fn parse_match(m: &str) -> Result<Vec<Vec<Cond>>, NbError> {
                 .flat_map(|a| {
                     vals.iter().map(move |v| {
                         let mut a = a.clone();
-                        a.push((f, v.clone()));
+                        a.extend(v.iter().cloned());
                         a
                     })
                 })
@@ -288,10 +410,19 @@ pub fn parse_match(m: &str) -> Result<Vec<Vec<Cond>>, NbError> {
             return Err(err(m, m.len(), "expected a term after &&"));
         }
     }
-    // Prerequisites: one L4 protocol at most; any protocol implies IPv4.
+    // Prerequisites: one L4 protocol at most; the families every term allows.
     let mut l4 = None;
-    for &(p, at) in &protos {
-        if p != 0 {
+    let mut fams = BOTH;
+    for &((fam, p), at) in &protos {
+        fams &= fam;
+        if fams == 0 {
+            return Err(err(
+                m,
+                at,
+                "the match names both IPv4 and IPv6: it never matches",
+            ));
+        }
+        if let Some(p) = p {
             match l4 {
                 Some(q) if q != p => {
                     return Err(err(
@@ -304,31 +435,56 @@ pub fn parse_match(m: &str) -> Result<Vec<Vec<Cond>>, NbError> {
             }
         }
     }
-    let mut pre = Vec::new();
-    if !protos.is_empty() {
-        pre.push((Field::EthType, Val::Num(ETH_IPV4, u64::MAX)));
-    }
-    if let Some(p) = l4 {
-        pre.push((Field::IpProto, Val::Num(p.into(), u64::MAX)));
-    }
-    let mut out = Vec::with_capacity(alts.len());
-    for a in alts {
-        let mut conj = pre.clone();
-        for c in a {
-            // The same field twice: equal values merge, different ones contradict.
-            match conj.iter().find(|(f, _)| *f == c.0) {
-                Some(prev) if prev.1 == c.1 => {}
-                Some(_) => {
-                    return Err(err(
-                        m,
-                        0,
-                        format!("{} is compared with two different values", c.0),
-                    ))
+    // One alternative per family (none named: no IP prerequisite at all).
+    let pres: Vec<Vec<Cond>> = if protos.is_empty() {
+        vec![Vec::new()]
+    } else {
+        [(V4, ETH_IPV4), (V6, ETH_IPV6)]
+            .into_iter()
+            .filter(|(f, _)| fams & f != 0)
+            .map(|(f, eth)| {
+                let mut pre = vec![(Field::EthType, Val::Num(eth, u64::MAX))];
+                if let Some(p) = l4 {
+                    pre.push((Field::IpProto, Val::Num(p.proto(f), u64::MAX)));
                 }
-                None => conj.push(c),
+                pre
+            })
+            .collect()
+    };
+    if alts.len() * pres.len() > MAX_EXPANSION {
+        return Err(err(
+            m,
+            0,
+            format!("the sets and families expand to more than {MAX_EXPANSION} flows"),
+        ));
+    }
+    let mut out = Vec::with_capacity(alts.len() * pres.len());
+    let mut contradiction = None;
+    for pre in &pres {
+        'alt: for a in &alts {
+            let mut conj = pre.clone();
+            for c in a {
+                // The same field twice: equal values merge, different ones
+                // contradict (`icmp && ip.proto == 1`: IPv4's alternative only).
+                match conj.iter().find(|(f, _)| *f == c.0) {
+                    Some(prev) if prev.1 == c.1 => {}
+                    Some(_) => {
+                        contradiction.get_or_insert(c.0);
+                        continue 'alt;
+                    }
+                    None => conj.push(c.clone()),
+                }
             }
+            out.push(conj);
         }
-        out.push(conj);
+    }
+    if out.is_empty() {
+        let f = contradiction.map_or_else(String::new, |f| f.to_string());
+        return Err(err(
+            m,
+            0,
+            format!("{f} is compared with two different values"),
+        ));
     }
     Ok(out)
 }
@@ -708,5 +864,83 @@ mod tests {
                 .join(",")
         );
         assert!(why(&big).contains("more than 256"));
+    }
+
+    #[test]
+    fn ip_tcp_udp_and_icmp_stand_for_both_families() {
+        let eth = |c: &Vec<Cond>| c[0].clone();
+        let v4 = (Field::EthType, Val::Num(0x0800, u64::MAX));
+        let v6 = (Field::EthType, Val::Num(0x86dd, u64::MAX));
+        let c = conds("tcp.dst == 80");
+        assert_eq!(c.len(), 2, "{c:?}");
+        assert_eq!((eth(&c[0]), eth(&c[1])), (v4.clone(), v6.clone()));
+        assert!(c
+            .iter()
+            .all(|a| a[1] == (Field::IpProto, Val::Num(6, u64::MAX))));
+        assert_eq!(conds("ip").len(), 2, "a default deny on ip covers IPv6");
+        assert_eq!(conds("ip.proto == 17").len(), 2);
+        let c = conds("icmp");
+        assert_eq!(c[0][1].1, Val::Num(1, u64::MAX));
+        assert_eq!(c[1][1].1, Val::Num(58, u64::MAX));
+        // One family named: that family only.
+        assert_eq!(conds("ip4 && tcp").len(), 1);
+        let c = conds("icmp6 && icmp6.type == 128");
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            c[0][..2],
+            [v6.clone(), (Field::IpProto, Val::Num(58, u64::MAX))]
+        );
+        assert_eq!(c[0][2], (Field::L4Src, Val::Num(128, u64::MAX)));
+        // A contradiction in one family's alternative leaves the other.
+        let c = conds("icmp && ip.proto == 1");
+        assert_eq!(c.len(), 1);
+        assert_eq!(eth(&c[0]), v4);
+    }
+
+    #[test]
+    fn ipv6_prefixes_match_the_halves_they_cover() {
+        let c = conds("ip6.src == fd00:10:244:1::/64 && tcp");
+        assert_eq!(c.len(), 1);
+        assert_eq!(
+            c[0][2..],
+            [(Field::Ip6SrcHi, Val::Num(0xfd00_0010_0244_0001, u64::MAX))]
+        );
+        let c = conds("ip6.dst == {fd00::a, fd00::b}");
+        assert_eq!(c.len(), 2);
+        assert_eq!(
+            c[1][1..],
+            [
+                (Field::Ip6DstHi, Val::Num(0xfd00 << 48, u64::MAX)),
+                (Field::Ip6DstLo, Val::Num(0xb, u64::MAX)),
+            ]
+        );
+        let c = conds("ip6.src == fd00::8:0/112");
+        assert_eq!(c[0][2], (Field::Ip6SrcLo, Val::Num(0x8_0000, !0xffff)));
+        assert!(why("ip6.src == fd00::1/64").contains("host bits"));
+        assert!(why("ip6.src == 10.0.0.1").contains("not an IPv6 address"));
+        assert!(why("ip4 && ip6").contains("both IPv4 and IPv6"));
+        assert!(why("ip4.src == 10.0.0.1 && icmp6").contains("both IPv4 and IPv6"));
+        assert!(why("icmp4.type == 8 && ip6.dst == fd00::1").contains("never matches"));
+    }
+
+    #[test]
+    fn neighbour_discovery_passes_the_acl_stages_before_any_acl() {
+        let mut nb = crate::compile::tests::topo();
+        nb.apply_ops(&txn(vec![acl("from-lport", 1, "ip", "drop")]))
+            .unwrap();
+        let f = acl_flows(&nb);
+        for ty in ND_AND_MLD {
+            let nd = format!(
+                "65535 eth.type == 0x86dd && ip.proto == 58 && icmp6.type == {ty} => next;"
+            );
+            let n = f
+                .iter()
+                .filter(|x| **x == nd.replace("icmp6.type", "l4.src"))
+                .count();
+            assert_eq!(n, 2, "{nd} in both stages: {f:#?}");
+        }
+        assert!(f
+            .iter()
+            .any(|x| x.contains("eth.type == 0x86dd") && x.contains("acl_drop")));
     }
 }
