@@ -274,6 +274,23 @@ fn ipv6_acls_are_stateful_cover_both_families_and_leave_neighbour_discovery_alon
     );
     assert!(six.iter().any(|c| c["proto"] == "icmp6"), "{conns}");
 
+    // The trace takes IPv6 microflows and names the ACL that decides.
+    let trace = |ct: &str, from: &str| {
+        let m = format!(r#"inport == "ls0-{from}" && ip6.dst == {a2} && tcp.dst == 8080"#);
+        sb.syctl_json(&["trace", "--ct", ct, &m])
+    };
+    let t = trace("new", "pod3");
+    assert_eq!(t["drop_reason"], "acl_drop", "{t}");
+    assert!(
+        t["packet"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&format!("ip6.dst={a2}")),
+        "{t}"
+    );
+    assert_eq!(trace("new", "pod1")["verdict"], "output");
+    assert_eq!(trace("rpl", "pod3")["verdict"], "output", "a reply passes");
+
     // An open IPv6 connection is cut when the policy stops allowing it.
     let mut held = sb.hold_in(&ns[0], &a2, 8080);
     assert!(held.line().starts_with("b2"));

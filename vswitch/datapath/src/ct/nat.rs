@@ -132,12 +132,19 @@ pub fn tuple_of(key: &FlowKey, frame: &[u8], zone: u32) -> Option<Tuple> {
         }
         _ => return None,
     };
+    Some(key_tuple(key, zone, sport, dport))
+}
+
+/// The tuple of a key of either family (by its EtherType), with the ports given.
+#[inline]
+pub fn key_tuple(key: &FlowKey, zone: u32, sport: u16, dport: u16) -> Tuple {
+    let v6 = key.eth_type == 0x86dd;
     let (src, dst) = if v6 {
         (words128(key.ip6_src), words128(key.ip6_dst))
     } else {
         (key.ip_src.into(), key.ip_dst.into())
     };
-    Some(Tuple {
+    Tuple {
         zone,
         proto: key.ip_proto,
         v6,
@@ -145,7 +152,7 @@ pub fn tuple_of(key: &FlowKey, frame: &[u8], zone: u32) -> Option<Tuple> {
         dst,
         sport,
         dport,
-    })
+    }
 }
 
 /// The TCP facts conntrack's state machine needs, of an IPv4 or (`v6`) an

@@ -1,7 +1,8 @@
 //! OVN's microflow syntax for describing one packet, e.g.
-//! `inport == "pod1" && ip4.dst == 10.0.0.3 && tcp.dst == 80`, parsed into a flow
-//! key with the blanks filled in from the southbound contents (the inport's MAC and
-//! IP, the destination port's MAC, protocol defaults). Errors point at the byte
+//! `inport == "pod1" && ip4.dst == 10.0.0.3 && tcp.dst == 80` (or over IPv6,
+//! `ip6.dst == fd00::3`), parsed into a flow key with the blanks filled in from
+//! the southbound contents (the inport's MAC and IP of the packet's family, the
+//! destination port's MAC, protocol defaults). Errors point at the byte
 //! where the expression went wrong.
 
 use crate::dp::flow::FlowKey;
@@ -39,6 +40,7 @@ enum Value {
     Int(u64),
     Mac(u64),
     Ip4(u32),
+    Ip6(u128),
 }
 
 /// One `field == value` (or a bare protocol name such as `tcp`).
@@ -65,6 +67,8 @@ const FIELDS: &[&str] = &[
     "vlan.tci",
     "ip4.src",
     "ip4.dst",
+    "ip6.src",
+    "ip6.dst",
     "ip.ttl",
     "ip.proto",
     "tcp.src",
@@ -73,6 +77,8 @@ const FIELDS: &[&str] = &[
     "udp.dst",
     "icmp4.type",
     "icmp4.code",
+    "icmp6.type",
+    "icmp6.code",
     "arp.op",
     "arp.sha",
     "arp.spa",
@@ -82,7 +88,9 @@ const FIELDS: &[&str] = &[
     "dns.qname",
     "dns.qtype",
 ];
-const PROTOCOLS: &[&str] = &["ip4", "tcp", "udp", "icmp4", "icmp", "arp", "eth"];
+const PROTOCOLS: &[&str] = &[
+    "ip4", "ip6", "tcp", "udp", "icmp4", "icmp6", "icmp", "arp", "eth",
+];
 
 struct Lexer<'a> {
     s: &'a str,
@@ -135,6 +143,9 @@ fn parse_value(text: &str, pos: usize) -> Result<Value, MicroflowError> {
     if let Ok(ip) = text.parse::<std::net::Ipv4Addr>() {
         return Ok(Value::Ip4(u32::from(ip)));
     }
+    if let Ok(ip) = text.parse::<std::net::Ipv6Addr>() {
+        return Ok(Value::Ip6(u128::from(ip)));
+    }
     if let Some(h) = text.strip_prefix("0x") {
         return u64::from_str_radix(h, 16)
             .map(Value::Int)
@@ -142,7 +153,7 @@ fn parse_value(text: &str, pos: usize) -> Result<Value, MicroflowError> {
     }
     text.parse::<u64>().map(Value::Int).map_err(|_| {
         err(&format!(
-            "{text:?} is not a number, MAC, IPv4 address or quoted string"
+            "{text:?} is not a number, MAC, IPv4 or IPv6 address or quoted string"
         ))
     })
 }
@@ -306,6 +317,15 @@ impl Microflow {
             }
             (0, 0)
         };
+        // The first global IPv6 address a port lists (router ports: "IP/len").
+        let addr6_of = |p: &switchyard_southbound::pb::PortBinding| -> u128 {
+            p.mac
+                .iter()
+                .flat_map(|a| a.split_whitespace().skip(1))
+                .filter_map(|x| x.split('/').next()?.parse::<std::net::Ipv6Addr>().ok())
+                .find(|a| a.segments()[0] & 0xffc0 != 0xfe80)
+                .map_or(0, u128::from)
+        };
         let (src_mac, src_ip) = addr_of(pb);
         let mut k = FlowKey {
             eth_src: src_mac,
@@ -313,18 +333,21 @@ impl Microflow {
             ..Default::default()
         };
         let has = |f: &str| self.get(f).is_some();
-        let is_arp = has("arp") || self.terms.iter().any(|t| t.field.starts_with("arp."));
+        let named = |prefixes: &[&str]| {
+            self.terms
+                .iter()
+                .any(|t| prefixes.iter().any(|p| t.field.starts_with(p)))
+        };
+        let is_arp = has("arp") || named(&["arp."]);
+        let is_ip6 = !is_arp && (has("ip6") || has("icmp6") || named(&["ip6.", "icmp6."]));
         let is_ip = !is_arp
-            && (has("ip4")
+            && (is_ip6
+                || has("ip4")
                 || has("tcp")
                 || has("udp")
                 || has("icmp4")
                 || has("icmp")
-                || self.terms.iter().any(|t| {
-                    ["ip4.", "ip.", "tcp.", "udp.", "icmp4.", "dns."]
-                        .iter()
-                        .any(|p| t.field.starts_with(p))
-                }));
+                || named(&["ip4.", "ip.", "tcp.", "udp.", "icmp4.", "dns."]));
         if is_arp {
             k.eth_type = 0x0806;
             k.arp_op = 1;
@@ -332,25 +355,25 @@ impl Microflow {
             k.ip_src = src_ip;
             k.eth_dst = 0xffff_ffff_ffff;
         } else if is_ip {
-            k.eth_type = 0x0800;
-            k.ip_src = src_ip;
-            k.ip_proto = if has("tcp") || self.terms.iter().any(|t| t.field.starts_with("tcp.")) {
+            if is_ip6 {
+                k.eth_type = 0x86dd;
+                let a = addr6_of(pb);
+                k.ip6_src = [(a >> 64) as u64, a as u64];
+            } else {
+                k.eth_type = 0x0800;
+                k.ip_src = src_ip;
+            }
+            k.ip_proto = if has("tcp") || named(&["tcp."]) {
                 6
-            } else if has("udp")
-                || self
-                    .terms
-                    .iter()
-                    .any(|t| t.field.starts_with("udp.") || t.field.starts_with("dns."))
-            {
+            } else if has("udp") || named(&["udp.", "dns."]) {
                 // A DNS question (dns.*) is a UDP query to port 53 unless told.
-                if !has("udp.dst") && self.terms.iter().any(|t| t.field.starts_with("dns.")) {
+                if !has("udp.dst") && named(&["dns."]) {
                     k.l4_dst = 53;
                 }
                 17
-            } else if has("icmp4")
-                || has("icmp")
-                || self.terms.iter().any(|t| t.field.starts_with("icmp4."))
-            {
+            } else if is_ip6 && (has("icmp6") || has("icmp") || named(&["icmp6."])) {
+                58
+            } else if has("icmp4") || has("icmp") || named(&["icmp4."]) {
                 1
             } else {
                 0
@@ -374,6 +397,10 @@ impl Microflow {
                 Value::Ip4(a) => Ok(*a),
                 _ => Err(bad("an IPv4 address")),
             };
+            let ip6 = || match v {
+                Value::Ip6(a) => Ok([(*a >> 64) as u64, *a as u64]),
+                _ => Err(bad("an IPv6 address")),
+            };
             match t.field.as_str() {
                 "inport" => {}
                 "eth.src" => k.eth_src = mac()?,
@@ -382,10 +409,16 @@ impl Microflow {
                 "vlan.tci" => k.vlan_tci = int(0xffff)? as u16,
                 "ip4.src" | "arp.spa" => k.ip_src = ip()?,
                 "ip4.dst" | "arp.tpa" => k.ip_dst = ip()?,
+                "ip6.src" => k.ip6_src = ip6()?,
+                "ip6.dst" => k.ip6_dst = ip6()?,
                 "ip.ttl" => k.ip_ttl = int(255)? as u8,
                 "ip.proto" => k.ip_proto = int(255)? as u8,
-                "tcp.src" | "udp.src" | "icmp4.type" => k.l4_src = int(0xffff)? as u16,
-                "tcp.dst" | "udp.dst" | "icmp4.code" => k.l4_dst = int(0xffff)? as u16,
+                "tcp.src" | "udp.src" | "icmp4.type" | "icmp6.type" => {
+                    k.l4_src = int(0xffff)? as u16
+                }
+                "tcp.dst" | "udp.dst" | "icmp4.code" | "icmp6.code" => {
+                    k.l4_dst = int(0xffff)? as u16
+                }
                 "arp.op" => k.arp_op = int(255)? as u8,
                 "arp.sha" => k.arp_sha = mac()?,
                 "ct_mark" => k.ct_mark = int(u64::from(u32::MAX))? as u32,
@@ -398,21 +431,23 @@ impl Microflow {
             // Unicast to a known port's IP: that port's MAC, as the sender's ARP would find.
             // Elsewhere: the switch's router port, the gateway a pod would send to.
             let on_switch = || pbs.iter().filter(|p| p.datapath == pb.datapath);
-            let target = on_switch()
-                .map(addr_of)
-                .find(|(_, ip)| *ip != 0 && *ip == k.ip_dst)
-                .or_else(|| {
-                    on_switch()
-                        .filter(|p| p.r#type == "patch" && k.eth_type == 0x0800)
-                        .map(addr_of)
-                        .next()
-                });
+            let dst6 = u128::from(k.ip6_dst[0]) << 64 | u128::from(k.ip6_dst[1]);
+            let owns = |p: &&switchyard_southbound::pb::PortBinding| match k.eth_type {
+                0x86dd => dst6 != 0 && addr6_of(p) == dst6,
+                _ => k.ip_dst != 0 && addr_of(p).1 == k.ip_dst,
+            };
+            let target = on_switch().find(owns).map(addr_of).or_else(|| {
+                on_switch()
+                    .filter(|p| p.r#type == "patch" && matches!(k.eth_type, 0x0800 | 0x86dd))
+                    .map(addr_of)
+                    .next()
+            });
             match target {
                 Some((m, _)) => k.eth_dst = m,
                 None => {
                     return Err(MicroflowError {
                         pos: 0,
-                        msg: "cannot tell eth.dst: give eth.dst, or an ip4.dst that a port on the switch owns or a router on the switch reaches".into(),
+                        msg: "cannot tell eth.dst: give eth.dst, or an ip4.dst or ip6.dst that a port on the switch owns or a router on the switch reaches".into(),
                     })
                 }
             }
@@ -438,7 +473,8 @@ mod tests {
         SbSnapshot {
             port_bindings: vec![
                 pbind("p1", 1, "0a:00:00:00:00:01 10.0.0.1"),
-                pbind("p2", 2, "0a:00:00:00:00:02 10.0.0.2"),
+                pbind("p2", 2, "0a:00:00:00:00:02 10.0.0.2 fd00::2"),
+                pbind("p3", 3, "0a:00:00:00:00:03 10.0.0.3 fe80::3 fd00::3"),
             ],
             ..Default::default()
         }
@@ -509,5 +545,43 @@ mod tests {
             .resolve(&sb())
             .unwrap_err();
         assert_eq!(e.pos, 29);
+    }
+
+    #[test]
+    fn ipv6_microflows_take_the_ports_ipv6_addresses() {
+        let k = Microflow::parse(r#"inport == "p3" && ip6.dst == fd00::2 && tcp.dst == 80"#)
+            .unwrap()
+            .resolve(&sb())
+            .unwrap();
+        assert_eq!(
+            (k.eth_type, k.eth_dst, k.ip_proto, k.l4_dst),
+            (0x86dd, 0x0a00_0000_0002, 6, 80)
+        );
+        assert_eq!(
+            k.ip6_src,
+            [0xfd00 << 48, 3],
+            "the global address, not fe80::3"
+        );
+        assert_eq!(k.ip6_dst, [0xfd00 << 48, 2]);
+        let k = Microflow::parse(
+            r#"inport == "p2" && icmp6 && icmp6.type == 128 && ip6.dst == fd00::3"#,
+        )
+        .unwrap()
+        .resolve(&sb())
+        .unwrap();
+        assert_eq!(
+            (k.ip_proto, k.l4_src, k.eth_dst),
+            (58, 128, 0x0a00_0000_0003)
+        );
+        let e = Microflow::parse(r#"inport == "p2" && ip6.dst == 10.0.0.3"#)
+            .unwrap()
+            .resolve(&sb())
+            .unwrap_err();
+        assert!(e.msg.contains("an IPv6 address"), "{e}");
+        let e = Microflow::parse(r#"inport == "p2" && ip6.dst == fd00::9"#)
+            .unwrap()
+            .resolve(&sb())
+            .unwrap_err();
+        assert!(e.msg.contains("ip6.dst"), "{e}");
     }
 }

@@ -50,6 +50,21 @@ pub fn key_text(k: &FlowKey) -> String {
                 s += &format!(" l4.src={} l4.dst={}", k.l4_src, k.l4_dst);
             }
         }
+        0x86dd => {
+            let ip6 = |w: [u64; 2]| {
+                std::net::Ipv6Addr::from(u128::from(w[0]) << 64 | u128::from(w[1])).to_string()
+            };
+            s += &format!(
+                " ip6.src={} ip6.dst={} ip.proto={} ip.ttl={}",
+                ip6(k.ip6_src),
+                ip6(k.ip6_dst),
+                k.ip_proto,
+                k.ip_ttl
+            );
+            if matches!(k.ip_proto, 6 | 17 | 58) {
+                s += &format!(" l4.src={} l4.dst={}", k.l4_src, k.l4_dst);
+            }
+        }
         0x0806 => {
             s += &format!(
                 " arp.op={} arp.sha={} arp.spa={} arp.tpa={}",
@@ -286,8 +301,8 @@ pub fn report(
     }
 }
 
-/// A frame carrying `key`'s headers (Ethernet, then IPv4 with an ICMP, TCP or
-/// UDP header, or ARP), for the trace to hand to the packet generators.
+/// A frame carrying `key`'s headers (Ethernet, then IPv4 or IPv6 with an
+/// ICMP, TCP or UDP header, or ARP), for the trace to hand to the packet generators.
 pub fn frame_of(key: &FlowKey) -> Vec<u8> {
     let mut f = Vec::with_capacity(64);
     f.extend_from_slice(&key.eth_dst.to_be_bytes()[2..]);
@@ -301,7 +316,7 @@ pub fn frame_of(key: &FlowKey) -> Vec<u8> {
             f.extend_from_slice(&[0; 6]);
             f.extend_from_slice(&key.ip_dst.to_be_bytes());
         }
-        0x0800 => {
+        0x0800 | 0x86dd => {
             let l4: Vec<u8> = match key.ip_proto {
                 6 => {
                     let mut t = Vec::with_capacity(20);
@@ -319,9 +334,21 @@ pub fn frame_of(key: &FlowKey) -> Vec<u8> {
                     u.extend_from_slice(&[0, 8, 0, 0]);
                     u
                 }
-                1 => vec![key.l4_src as u8, key.l4_dst as u8, 0, 0, 0, 1, 0, 1],
+                1 | 58 => vec![key.l4_src as u8, key.l4_dst as u8, 0, 0, 0, 1, 0, 1],
                 _ => Vec::new(),
             };
+            if key.eth_type == 0x86dd {
+                // IPv6: no header checksum; the L4 checksum is left 0 (the
+                // generators read headers, not checksums).
+                f.extend_from_slice(&[0x60, 0, 0, 0]);
+                f.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+                f.extend_from_slice(&[key.ip_proto, key.ip_ttl]);
+                for w in key.ip6_src.iter().chain(key.ip6_dst.iter()) {
+                    f.extend_from_slice(&w.to_be_bytes());
+                }
+                f.extend_from_slice(&l4);
+                return f;
+            }
             let total = (20 + l4.len()) as u16;
             f.extend_from_slice(&[0x45, 0]);
             f.extend_from_slice(&total.to_be_bytes());

@@ -4,7 +4,7 @@
 
 use super::{conn_hash, EdgeState};
 use crate::ct::conntrack::{state, Tuple};
-use crate::ct::nat::{words128, ICMP, ICMP6, TCP};
+use crate::ct::nat::{key_tuple, ICMP, ICMP6, TCP};
 use crate::dp::flow::FlowKey;
 use crate::tables::lb::NatKind;
 use crate::tables::Tables;
@@ -40,25 +40,6 @@ fn peek_state(st: &EdgeState, key: &FlowKey, zone: u32) -> (u8, u32, u32) {
             (state::TRK | state::EST | reply, c.mark, c.label)
         }
         None => (state::TRK | state::NEW, 0, 0),
-    }
-}
-
-/// The tuple of a key of either family, with the ports given.
-fn key_tuple(key: &FlowKey, zone: u32, sport: u16, dport: u16) -> Tuple {
-    let v6 = key.eth_type == 0x86dd;
-    let (src, dst) = if v6 {
-        (words128(key.ip6_src), words128(key.ip6_dst))
-    } else {
-        (key.ip_src.into(), key.ip_dst.into())
-    };
-    Tuple {
-        zone,
-        proto: key.ip_proto,
-        v6,
-        src,
-        dst,
-        sport,
-        dport,
     }
 }
 
